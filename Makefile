@@ -1,0 +1,65 @@
+# billmgr-amocrm developer entry points. `make demo` and `make test` are the two
+# commands a newcomer needs; each sets up what it uses (virtualenv, dependencies,
+# a running MariaDB).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+MGR5_ROOT ?= /usr/local/mgr5
+PYTEST_WORKERS ?= 2
+
+.PHONY: all venv mariadb test test-fast lint typecheck demo bench sandbox emulator \
+        install uninstall package proof clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+mariadb:
+	@tests/tools/ensure-mariadb
+
+test: venv mariadb
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+
+test-fast: venv
+	$(PY) -m pytest -q -x -m 'not slow'
+
+lint: venv
+	$(VENV)/bin/ruff check addon tests sbin
+	$(VENV)/bin/mypy
+
+typecheck: lint
+
+demo: venv mariadb
+	$(PY) -m tests.demo
+
+bench: venv mariadb
+	$(PY) -m tests.bench
+
+proof: venv mariadb
+	$(PY) -m pytest -q tests/proof --full-scale
+
+sandbox: venv mariadb
+	$(PY) -m tests.sandbox $(ARGS)
+
+emulator: venv
+	$(PY) -m tests.amocrm_emulator $(ARGS)
+
+install:
+	$(PYTHON) sbin/amocrm-install --root '$(MGR5_ROOT)'
+
+uninstall:
+	$(PYTHON) sbin/amocrm-install --root '$(MGR5_ROOT)' --uninstall $(if $(DROP_DATA),--drop-data,)
+
+package:
+	.packaging/build
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,113 @@
+"""What the module knows about BILLmanager entities: frozen snapshots, no I/O.
+
+The BILLmanager adapter (``billing.py``) builds these from SQL; the rules
+(``rules/``) turn them into amoCRM payloads; the planner and worker move them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Mapping, Optional
+
+
+class Kind(str, Enum):
+    """A BILLmanager entity kind and the amoCRM entity it becomes."""
+
+    CONTACT = "contact"   # BILLmanager client (account)
+    COMPANY = "company"   # BILLmanager payer (profile) with profiletype 2
+    LEAD = "lead"         # BILLmanager service (item)
+
+    @property
+    def amo_entity(self) -> str:
+        """amoCRM API collection name."""
+        return {"contact": "contacts", "company": "companies", "lead": "leads"}[self.value]
+
+    @property
+    def link_table(self) -> str:
+        return {"contact": "amocrm_account2contact", "company": "amocrm_profile2company",
+                "lead": "amocrm_item2lead"}[self.value]
+
+    @property
+    def billmgr_table(self) -> str:
+        return {"contact": "account", "company": "profile", "lead": "item"}[self.value]
+
+
+# Sync order: a contact before the company linked to it, both before leads.
+KIND_ORDER = (Kind.CONTACT, Kind.COMPANY, Kind.LEAD)
+
+
+class ServiceEvent(str, Enum):
+    OPEN = "open"
+    PROLONG = "prolong"
+
+
+@dataclass(frozen=True)
+class ClientUser:
+    id: int
+    login: str
+    realname: str = ""
+    email: str = ""
+    phone: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Client:
+    """A BILLmanager account with its users (contact data lives on users)."""
+
+    id: int
+    name: str
+    registration_date: Optional[datetime] = None
+    project_id: Optional[int] = None
+    project_name: str = ""
+    country: str = ""
+    users: tuple[ClientUser, ...] = ()
+
+    @property
+    def main_user(self) -> Optional[ClientUser]:
+        enabled = [u for u in self.users if u.enabled]
+        return (enabled or list(self.users) or [None])[0]
+
+
+@dataclass(frozen=True)
+class Payer:
+    """A BILLmanager profile. Only profiletype 2 (legal entity) becomes a company."""
+
+    id: int
+    account_id: int
+    name: str
+    profiletype: int
+    person: str = ""
+    inn: str = ""
+    kpp: str = ""
+    ogrn: str = ""
+    address_legal: str = ""
+    address_postal: str = ""
+    email: str = ""
+    phone: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A BILLmanager item with what the lead needs from pricelist, itemtype and currency."""
+
+    id: int
+    account_id: int
+    status: int
+    pricelist_id: int
+    pricelist_name: str = ""
+    itemtype_intname: str = ""
+    itemtype_name: str = ""
+    cost: Decimal = Decimal("0")
+    currency_iso: str = ""
+    period: int = 0
+    createdate: Optional[date] = None
+    opendate: Optional[date] = None
+    expiredate: Optional[date] = None
+    autoprolong: int = 0
+    processingmodule: Optional[int] = None
+    params: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,46 @@
+"""Every BILLmanager fact the module relies on that no public source confirmed.
+
+Items marked [U] in shared/reference/billmanager-plugin.md live here and only here,
+so an admin with a real host can correct them in one place. Each constant says how
+to check it on a host.
+"""
+
+from __future__ import annotations
+
+# [U] Name of the admin "Integration" group in BILLmanager 6's main menu.
+# Check: grep -o 'node name="mainmenu[a-z_]*"' /usr/local/mgr5/etc/xml/billmgr*.xml
+MAINMENU_INTEGRATION_NODE = "mainmenuintegration"
+
+# [U] <plugin><group> value used by integration modules on Integration -> Modules.
+PLUGIN_GROUP = "integration"
+
+# [L/U] AUTH_LEVEL of a BILLmanager administrator (30 root, 29 admin, 16 user).
+ADMIN_MIN_LEVEL = 28
+
+# [U] item.status codes beyond 2 = active.
+ITEM_STATUS = {1: "ordered", 2: "active", 3: "suspended", 4: "deleted", 5: "processing"}
+
+# profile.profiletype (confirmed in openprovider's module): 1 individual, 2 legal entity, 3 sole proprietor.
+PROFILE_TYPE_LEGAL = 2
+
+# [U] Events the module hooks (after="yes", type="xml"). Whether every path that opens or
+# prolongs a service reaches service.postopen / service.postprolong is unverified: the
+# reconciler covers the gaps.
+HOOKED_EVENTS = (
+    "register",
+    "account.edit",
+    "user.edit",
+    "profile.edit",
+    "service.postopen",
+    "service.postprolong",
+)
+
+# [U] Which request parameters identify the entity on each hooked event.
+# elid is the edited object; on a create it is empty and the object is resolved from
+# plid (parent: the client of a user or payer) or su (client login) or the email.
+EVENT_PARAMS_KEPT = ("func", "elid", "plid", "su", "email", "sok", "profiletype")
+
+# [U] Where payer requisites live: assumed to be columns on `profile`
+# (vatnum = INN, kpp, address_legal...). Check: SHOW COLUMNS FROM profile; or
+# mgrctl -m billmgr -o xml profile.edit elid=N
+PROFILE_INN_COLUMN = "vatnum"
