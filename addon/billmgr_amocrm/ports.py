@@ -102,6 +102,9 @@ class BillingReader(Protocol):
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items opened or prolonged (opendate/expiredate moved) since a time, for the reconciler."""
 
+    def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
+        """Readable names for the bindings table (client name, payer name, service name)."""
+
 
 # --------------------------------------------------------------------------- module tables
 @dataclass(frozen=True)
@@ -140,6 +143,19 @@ class Store(Protocol):
         """Insert or replace the link row (billmgr_id is unique)."""
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None: ...
+
+    # Exactly-once create protocol: an intent row is written (and committed) before the
+    # POST; put_link clears it. An intent without a link after a crash or an ambiguous
+    # answer means "may exist in amoCRM": settle it by the marker before creating again.
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None: ...
+
+    def open_creates(self, kind: Kind, billmgr_ids: Optional[Sequence[int]] = None) -> dict[int, datetime]:
+        """billmgr_id -> when its create was attempted, for intents with no link yet."""
+
+    def clear_create(self, kind: Kind, billmgr_id: int) -> None: ...
+
+    def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
+        """Last successful sync time (and a fingerprint of what was sent) for the bindings view."""
 
 
 # --------------------------------------------------------------------------- rules
