@@ -1,0 +1,356 @@
+"""``AmoClient``: the amoCRM REST v4 client the worker and the panel use (implements ``ports.AmoApi``).
+
+Construction (no network)::
+
+    client = AmoClient.from_host()                  # account URL from token.json
+    client = AmoClient("https://x.amocrm.ru", rate=6.0, timeout=(5, 30), chunk_size=50,
+                       refresh_margin=300, probe_interval=900, max_attempts=3,
+                       paths=None, clock=time.time, sleep=time.sleep)
+
+Batch writes and a lost answer: a 504, timeout or reset on a POST/PATCH raises
+:class:`AmbiguousWriteError` at once (nothing is resent). When the cause was a
+504 or timeout the client halves ``chunk_size`` first, so the write the core
+retries after settling goes out in smaller chunks; ``next_chunk_size`` on the
+exception tells the new size. After 20 clean chunks it doubles back up to the
+configured size. Items not in ``ids``/``rejected``/``missing`` of the
+exception's ``outcome`` and not in its ``request_ids`` were never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import requests
+
+from ..paths import HostPaths, host_paths
+from ..ports import BatchOutcome
+from .batch import (
+    DEFAULT_CHUNK,
+    MAX_CHUNK,
+    JsonDict,
+    accepted_ids,
+    attribute_issues,
+    check_items,
+    chunks,
+    describe,
+)
+from .circuit import DEFAULT_PROBE_INTERVAL, ClientState
+from .credentials import DEFAULT_KEEP_ALIVE_DAYS, DEFAULT_REFRESH_MARGIN, Credentials, read_client_secret
+from .errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
+from .models import CustomField, Entity, ListPage, Pipeline
+from .ratelimit import DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
+from .tokens import TokenStore
+from .transport import Backoff, Params, Reply, Transport, error_for
+
+log = logging.getLogger("billmgr_amocrm.amocrm")
+
+ENTITIES = ("contacts", "companies", "leads")
+GROW_AFTER = 20
+MAX_PAGES = 10_000
+
+
+class AmoClient:
+    """amoCRM REST v4 for one account, shared-safe across the host's processes."""
+
+    def __init__(self, base_url: Optional[str] = None, *, paths: Optional[HostPaths] = None,
+                 rate: float = DEFAULT_RATE, timeout: Tuple[float, float] = (5.0, 30.0),
+                 chunk_size: int = DEFAULT_CHUNK, refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+                 probe_interval: float = DEFAULT_PROBE_INTERVAL, max_attempts: int = 3,
+                 backoff: Optional[Backoff] = None, session: Optional[requests.Session] = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        if rate > MAX_SAFE_RATE:
+            raise ValueError(f"rate {rate} exceeds amoCRM's limit of {MAX_SAFE_RATE:g} requests per second")
+        if not 1 <= chunk_size <= MAX_CHUNK:
+            raise ValueError(f"chunk_size must be 1..{MAX_CHUNK}, got {chunk_size}")
+        self.paths = paths or host_paths()
+        store = TokenStore(self.paths)
+        meta = store.read_meta()
+        if base_url is None:
+            if meta is None:
+                raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in "
+                                  "the module settings")
+            base_url = meta.base_url
+        self.state = ClientState(self.paths, clock=clock, probe_interval=probe_interval)
+        limiter = RateLimiter(self.paths.rate_state, rate, sleep=sleep)
+        self.transport = Transport(base_url, limiter=limiter, state=self.state, timeout=timeout,
+                                   max_attempts=max_attempts, backoff=backoff, session=session,
+                                   clock=clock, sleep=sleep)
+        self.credentials = Credentials(self.transport, store=store, state=self.state,
+                                       secret=lambda: read_client_secret(self.paths),
+                                       expected_base_url=base_url, margin=refresh_margin, clock=clock)
+        self.max_chunk_size = chunk_size
+        self.chunk_size = chunk_size
+        self._clean_chunks = 0
+
+    @classmethod
+    def from_host(cls, paths: Optional[HostPaths] = None, **kw: Any) -> AmoClient:
+        """The client for the account the module was authorized for (``token.json``)."""
+        return cls(None, paths=paths, **kw)
+
+    def close(self) -> None:
+        self.transport.session.close()
+
+    def keep_alive(self, max_age_days: float = DEFAULT_KEEP_ALIVE_DAYS) -> bool:
+        """Rotate tokens when the refresh token is older than ``max_age_days`` (the worker calls this)."""
+        return self.credentials.keep_alive(max_age_days)
+
+    # ------------------------------------------------------------------ requests
+    def request(self, method: str, path: str, *, params: Params = None, body: Any = None) -> Reply:
+        """Authorized request: refresh ahead of expiry; after a 401 refresh once and resend once."""
+        token = self.credentials.access_token()
+        reply = self.transport.send(method, path, params=params, json_body=body, token=token)
+        if reply.status != 401:
+            return reply
+        token = self.credentials.after_401(token)
+        # a 401 wrote nothing, so resending even a write is safe
+        reply = self.transport.send(method, path, params=params, json_body=body, token=token)
+        if reply.status == 401:
+            message = "amoCRM refused a freshly refreshed token (401): authorize the module again"
+            self.state.record_reauth(message)
+            raise error_for(reply, message, Reauthorize)
+        return reply
+
+    def _read(self, path: str, params: Params = None) -> Optional[Any]:
+        """GET: parsed JSON, or None for 204 (nothing there)."""
+        reply = self.request("GET", path, params=params)
+        if reply.status == 204:
+            return None
+        if reply.status >= 300:
+            raise error_for(reply, f"amoCRM refused to read {path} ({reply.status})", FixData)
+        return reply.json()
+
+    def pages(self, path: str, key: str, params: Sequence[Tuple[str, Any]] = (),
+              limit: int = 250) -> Iterator[List[JsonDict]]:
+        """Every page of a list until ``_links.next`` disappears (or 204)."""
+        for page in range(1, MAX_PAGES + 1):
+            data = self._read(path, [*params, ("page", page), ("limit", limit)])
+            if not isinstance(data, dict):
+                return
+            listing = ListPage.model_validate(data)
+            rows = listing.items(key)
+            if rows:
+                yield rows
+            if not rows or not listing.has_next:
+                return
+        raise FixData(f"{path}: more than {MAX_PAGES} pages; refusing to scan further")
+
+    # ------------------------------------------------------------------ AmoApi: writes
+    def create(self, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
+        return self._write_batch("POST", entity, items)
+
+    def update(self, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
+        return self._write_batch("PATCH", entity, items)
+
+    def change_tags(self, entity: str, changes: Sequence[JsonDict]) -> BatchOutcome:
+        """Incremental tags: items {id, request_id, add: [names], delete: [names]} -> PATCH tags_to_*."""
+        items = []
+        for c in changes:
+            item: JsonDict = {"id": c["id"], "request_id": c["request_id"]}
+            if c.get("add"):
+                item["tags_to_add"] = [{"name": n} for n in c["add"]]
+            if c.get("delete"):
+                item["tags_to_delete"] = [{"name": n} for n in c["delete"]]
+            items.append(item)
+        return self.update(entity, items)
+
+    def _write_batch(self, method: str, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
+        _check_entity(entity)
+        check_items(method, items)
+        done = _Progress()
+        for chunk in chunks(items, self.chunk_size):
+            try:
+                self._write_chunk(method, entity, chunk, done)
+            except AmbiguousWriteError as exc:
+                if exc.status == 504 or exc.cause == "timeout":
+                    self._shrink()
+                raise AmbiguousWriteError(exc.message, request_ids=exc.request_ids, outcome=done.outcome(),
+                                          next_chunk_size=self.chunk_size, cause=exc.cause,
+                                          method=exc.method, path=exc.path,
+                                          status=exc.status, request_id=exc.request_id,
+                                          detail=exc.detail) from None
+            self._grow()
+        return done.outcome()
+
+    def _write_chunk(self, method: str, entity: str, chunk: List[JsonDict], done: _Progress) -> None:
+        by_id = method == "PATCH"
+        pending = list(chunk)
+        while pending:
+            try:
+                reply = self.request(method, f"/api/v4/{entity}", body=pending)
+            except AmbiguousWriteError as exc:
+                exc.request_ids = [str(i["request_id"]) for i in pending]
+                raise
+            if reply.status < 300:
+                self._settle_accepted(entity, pending, reply, done, by_id=by_id)
+                return
+            if reply.status != 400:
+                raise error_for(reply, f"amoCRM refused {method} {entity} ({reply.status})", FixData)
+            found, complete = attribute_issues(reply.problem(), pending, by_id=by_id)
+            if not complete:
+                self._bisect(method, entity, pending, reply, done)
+                return
+            self._settle_refused(entity, pending, found, done, by_id=by_id)
+            pending = [i for i in pending if i["request_id"] not in found]
+
+    def _bisect(self, method: str, entity: str, pending: List[JsonDict], reply: Reply,
+                done: _Progress) -> None:
+        """A 400 that names no item: split until the culprit stands alone (a 400 writes nothing)."""
+        if len(pending) == 1:
+            rid = str(pending[0]["request_id"])
+            issue = ItemIssue(rid, "", str(reply.status), reply.summary() or "refused")
+            self._settle_refused(entity, pending, {rid: [issue]}, done, by_id=method == "PATCH")
+            return
+        half = len(pending) // 2
+        for part in (pending[:half], pending[half:]):
+            self._write_chunk(method, entity, part, done)
+
+    def _settle_accepted(self, entity: str, pending: List[JsonDict], reply: Reply, done: _Progress, *,
+                         by_id: bool) -> None:
+        got = accepted_ids(entity, pending, reply.json(), by_id=by_id)
+        done.ids.update(got)
+        unanswered = [i for i in pending if i["request_id"] not in got]
+        if not unanswered:
+            return
+        if not by_id:
+            raise AmbiguousWriteError(
+                f"amoCRM accepted {entity} but did not return ids for {len(unanswered)} items",
+                request_ids=[i["request_id"] for i in unanswered], **reply.where())
+        existing = self.get(entity, [i["id"] for i in unanswered])
+        for item in unanswered:
+            if item["id"] in existing:
+                done.ids[item["request_id"]] = item["id"]
+            else:
+                done.missing.append(item["request_id"])
+
+    def _settle_refused(self, entity: str, pending: List[JsonDict], found: Dict[str, List[ItemIssue]],
+                        done: _Progress, *, by_id: bool) -> None:
+        refused = [i for i in pending if i["request_id"] in found]
+        existing = self.get(entity, [i["id"] for i in refused]) if by_id else {}
+        for item in refused:
+            rid = item["request_id"]
+            if by_id and item["id"] not in existing:
+                done.missing.append(rid)
+                log.info("amoCRM %s %s (request %s) no longer exists", entity, item["id"], rid)
+            else:
+                done.rejected[rid] = describe(entity, found[rid])
+                log.warning("%s", done.rejected[rid])
+
+    def _shrink(self) -> None:
+        self.chunk_size = max(1, self.chunk_size // 2)
+        self._clean_chunks = 0
+        log.warning("amoCRM write too heavy; chunk size now %d", self.chunk_size)
+
+    def _grow(self) -> None:
+        if self.chunk_size >= self.max_chunk_size:
+            return
+        self._clean_chunks += 1
+        if self._clean_chunks >= GROW_AFTER:
+            self.chunk_size = min(self.max_chunk_size, self.chunk_size * 2)
+            self._clean_chunks = 0
+
+    # ------------------------------------------------------------------ AmoApi: reads
+    def get(self, entity: str, ids: Sequence[int], with_: Sequence[str] = ()) -> Dict[int, JsonDict]:
+        _check_entity(entity)
+        out: Dict[int, JsonDict] = {}
+        for part in chunks(sorted(set(ids)), 50):
+            params: List[Tuple[str, Any]] = [("filter[id][]", i) for i in part]
+            if with_:
+                params.append(("with", ",".join(with_)))
+            for rows in self.pages(f"/api/v4/{entity}", entity, params):
+                for row in rows:
+                    if isinstance(row.get("id"), int) and row["id"] in part and not row.get("is_deleted"):
+                        out[row["id"]] = row
+        return out
+
+    def search(self, entity: str, query: str, limit: int = 250) -> List[JsonDict]:
+        """Entities amoCRM's search index finds for ``query`` (it lags behind writes)."""
+        _check_entity(entity)
+        pages = self.pages(f"/api/v4/{entity}", entity, [("query", query)], limit)
+        return [row for rows in pages for row in rows]
+
+    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
+                       created_since: Optional[int] = None) -> Dict[str, int]:
+        _check_entity(entity)
+        wanted = set(markers)
+        found: Dict[str, int] = {}
+
+        def consider(rows: List[JsonDict]) -> None:
+            for row in rows:
+                ent = Entity.model_validate(row)
+                for value in ent.field_values(marker_field_id):
+                    if value in wanted and (value not in found or ent.id < found[value]):
+                        if value in found:
+                            log.warning("amoCRM has two %s with marker %s: %s and %s; using the older",
+                                        entity, value, found[value], ent.id)
+                        found[value] = ent.id
+
+        if created_since is not None:
+            params = [("filter[created_at][from]", int(created_since)), ("order[id]", "asc")]
+            for rows in self.pages(f"/api/v4/{entity}", entity, params):
+                consider(rows)
+        else:
+            for marker in sorted(wanted):
+                for rows in self.pages(f"/api/v4/{entity}", entity, [("query", marker)]):
+                    consider(rows)
+        return found
+
+    def custom_fields(self, entity: str) -> List[JsonDict]:
+        _check_entity(entity)
+        path = f"/api/v4/{entity}/custom_fields"
+        rows = [row for page in self.pages(path, "custom_fields", limit=50) for row in page]
+        for row in rows:
+            CustomField.model_validate(row)  # fail loudly on a shape we do not understand
+        return rows
+
+    def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
+        _check_entity(entity)
+        reply = self.request("POST", f"/api/v4/{entity}/custom_fields", body=list(fields))
+        if reply.status >= 300:
+            raise self._refusal(reply, f"amoCRM refused to create {entity} custom fields")
+        return ListPage.model_validate(reply.json() or {}).items("custom_fields")
+
+    def pipelines(self) -> List[JsonDict]:
+        data = self._read("/api/v4/leads/pipelines")
+        rows = ListPage.model_validate(data or {}).items("pipelines")
+        for row in rows:
+            Pipeline.model_validate(row)
+        return rows
+
+    def link(self, entity: str, links: Sequence[JsonDict]) -> None:
+        _check_entity(entity)
+        for part in chunks(links, self.chunk_size):
+            reply = self.request("POST", f"/api/v4/{entity}/link", body=part)
+            if reply.status >= 300:
+                raise self._refusal(reply, f"amoCRM refused to link {entity}")
+
+    def account(self) -> JsonDict:
+        data = self._read("/api/v4/account")
+        if not isinstance(data, dict):
+            raise FixData("amoCRM returned no account information")
+        return data
+
+    def users(self) -> List[JsonDict]:
+        return [row for rows in self.pages("/api/v4/users", "users") for row in rows]
+
+    def _refusal(self, reply: Reply, message: str) -> FixData:
+        by_index = [{"request_id": str(n)} for n in range(MAX_CHUNK)]
+        found, _ = attribute_issues(reply.problem(), by_index, by_id=False)
+        issues = [i for group in found.values() for i in group]
+        return error_for(reply, f"{message} ({reply.status})", FixData, issues=issues)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.ids: Dict[str, int] = {}
+        self.rejected: Dict[str, str] = {}
+        self.missing: List[str] = []
+
+    def outcome(self) -> BatchOutcome:
+        return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing))
+
+
+def _check_entity(entity: str) -> None:
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown amoCRM entity {entity!r}; expected one of {', '.join(ENTITIES)}")

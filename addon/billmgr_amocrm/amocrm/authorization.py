@@ -1,0 +1,116 @@
+"""Authorize the module (one-time code -> tokens) and report token state without network.
+
+:func:`authorize` is what the panel's settings form and the CLI both call;
+:func:`token_status` feeds the status screen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import requests
+
+from ..logsetup import register_secret
+from ..paths import HostPaths, host_paths
+from .circuit import ClientState
+from .credentials import DEFAULT_REFRESH_MARGIN, write_client_secret
+from .errors import ConfigError
+from .models import TokenMeta
+from .oauth import exchange_code
+from .ratelimit import DEFAULT_RATE, RateLimiter
+from .tokens import TokenStore
+from .transport import Transport
+from .urls import parse_account_url
+
+TokenInfo = TokenMeta
+REFRESH_LIFETIME = 90 * 86400.0   # amoCRM refresh tokens die after 3 months unused
+
+
+def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str,
+              paths: Optional[HostPaths] = None, *, timeout: Tuple[float, float] = (5.0, 30.0),
+              rate: float = DEFAULT_RATE, session: Optional[requests.Session] = None,
+              clock: Callable[[], float] = time.time,
+              sleep: Callable[[float], None] = time.sleep) -> TokenInfo:
+    """Exchange a one-time code, store secret + tokens (0600, atomic), clear re-authorize/stop states.
+
+    Raises ConfigError (bad URL or input, unreachable host, not an amoCRM account),
+    AuthorizationRefused (reason bad_client or bad_code), RetryLater, Stop.
+    """
+    for secret in (client_secret, code):
+        register_secret((secret or "").strip())
+    account = parse_account_url(base_url)
+    client_id, client_secret, redirect_uri, code = (v.strip() for v in
+                                                    (client_id, client_secret, redirect_uri, code))
+    _require(client_id, "integration ID")
+    _require(client_secret, "secret key")
+    _require(code, "authorization code")
+    if not redirect_uri.startswith(("https://", "http://")):
+        raise ConfigError("the redirect URL must be the full address set in the integration, like "
+                          "https://billing.example.com/amocrm")
+    paths = paths or host_paths()
+    state = ClientState(paths, clock=clock)
+    transport = Transport(account.base_url, limiter=RateLimiter(paths.rate_state, rate, sleep=sleep),
+                          state=state, timeout=timeout, session=session, clock=clock, sleep=sleep)
+    store = TokenStore(paths)
+    try:
+        with store.lock():
+            tokens = exchange_code(transport, account=account, client_id=client_id,
+                                   client_secret=client_secret, redirect_uri=redirect_uri,
+                                   code=code, clock=clock)
+            write_client_secret(client_secret, paths)
+            store.write(tokens)
+    finally:
+        transport.session.close()
+    state.clear_reauth()
+    state.clear_stop()
+    return tokens.meta
+
+
+def _require(value: str, what: str) -> None:
+    if not value:
+        raise ConfigError(f"the {what} is empty")
+    if any(c.isspace() for c in value):
+        raise ConfigError(f"the {what} contains spaces; copy it again from the integration settings")
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """What the status screen shows. ``state``: not_authorized | ok | expiring | expired |
+    needs_reauth | blocked | unpaid."""
+
+    state: str
+    base_url: str = ""
+    subdomain: str = ""
+    access_expires_at: Optional[float] = None
+    refresh_issued_at: Optional[float] = None
+    refresh_expires_at: Optional[float] = None
+    reason: str = ""
+
+
+def token_status(paths: Optional[HostPaths] = None, *, clock: Callable[[], float] = time.time,
+                 margin: float = DEFAULT_REFRESH_MARGIN) -> TokenStatus:
+    """Token and stop state from the files only (no network, no secret read)."""
+    paths = paths or host_paths()
+    meta = TokenStore(paths).read_meta()
+    shared = ClientState(paths, clock=clock).read()
+    if meta is None:
+        return TokenStatus("not_authorized", reason="enter the one-time code in the module settings")
+    common: Dict[str, Any] = {
+        "base_url": meta.base_url, "subdomain": meta.subdomain, "access_expires_at": meta.expires_at,
+        "refresh_issued_at": meta.refresh_issued_at,
+        "refresh_expires_at": meta.refresh_issued_at + REFRESH_LIFETIME}
+    if shared.get("reauth"):
+        return TokenStatus("needs_reauth", reason=str(shared["reauth"].get("reason", "")), **common)
+    stop = shared.get("stop")
+    if stop:
+        return TokenStatus(str(stop.get("reason", "blocked")), reason=str(stop.get("detail", "")), **common)
+    now = clock()
+    if now >= meta.refresh_issued_at + REFRESH_LIFETIME:
+        return TokenStatus("needs_reauth", reason="the refresh token is older than 3 months", **common)
+    if now >= meta.expires_at:
+        return TokenStatus("expired", reason="refreshed automatically on the next request", **common)
+    if meta.expires_at - now < margin:
+        return TokenStatus("expiring", **common)
+    return TokenStatus("ok", **common)

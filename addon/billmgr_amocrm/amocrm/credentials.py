@@ -1,0 +1,128 @@
+"""Keeps a usable access token: refresh ahead of expiry, once after a 401, and keep-alive.
+
+Every refresh runs under ``token.lock`` (all processes of the host): after taking
+it the files are read again, and if a peer already rotated the pair we use
+theirs instead of spending our (now dead) refresh token. The new pair is written
+before it is used. A revoked refresh token (checked against a fresh read of the
+files once) records the persistent re-authorize state and raises; the token
+files are never deleted and an old authorization code is never reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Optional
+
+from ..atomicfile import InsecureFileError, check_private, write_atomic
+from ..logsetup import register_secret
+from ..paths import HostPaths, host_paths
+from .circuit import ClientState
+from .errors import AuthorizationRefused, Reauthorize
+from .oauth import refresh_pair
+from .tokens import TokenSet, TokenStore
+from .transport import Transport
+
+log = logging.getLogger("billmgr_amocrm.amocrm")
+
+DEFAULT_REFRESH_MARGIN = 300.0
+DEFAULT_KEEP_ALIVE_DAYS = 7.0
+
+
+def read_client_secret(paths: Optional[HostPaths] = None) -> str:
+    """The integration's secret key from ``etc/amocrm/client_secret`` (must be 0600)."""
+    path = (paths or host_paths()).client_secret
+    try:
+        check_private(path)
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise Reauthorize(f"{path} is missing: enter the integration's secret key and authorize "
+                          "again") from None
+    except InsecureFileError as exc:
+        raise Reauthorize(str(exc)) from None
+    if not secret:
+        raise Reauthorize(f"{path} is empty: enter the integration's secret key and authorize again")
+    register_secret(secret)
+    return secret
+
+
+def write_client_secret(secret: str, paths: Optional[HostPaths] = None) -> None:
+    """Store the secret key root-only (0600), atomically."""
+    secret = secret.strip()
+    if not secret:
+        raise ValueError("the secret key is empty")
+    register_secret(secret)
+    write_atomic((paths or host_paths()).client_secret, secret + "\n")
+
+
+class Credentials:
+    """Hands out access tokens for one host's token files."""
+
+    def __init__(self, transport: Transport, *, store: TokenStore, state: ClientState,
+                 secret: Callable[[], str], expected_base_url: Optional[str] = None,
+                 margin: float = DEFAULT_REFRESH_MARGIN, clock: Callable[[], float] = time.time) -> None:
+        self.transport = transport
+        self.store = store
+        self.state = state
+        self.secret = secret
+        self.expected_base_url = expected_base_url
+        self.margin = margin
+        self.clock = clock
+
+    def current(self) -> TokenSet:
+        tokens = self.store.read()
+        if tokens is None:
+            raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in the "
+                              "module settings")
+        if self.expected_base_url and tokens.meta.base_url.rstrip("/") != self.expected_base_url.rstrip("/"):
+            raise Reauthorize(f"the stored tokens belong to {tokens.meta.base_url}, but the module is "
+                              f"configured for {self.expected_base_url}: authorize again")
+        return tokens
+
+    def access_token(self) -> str:
+        """A token valid for at least ``margin`` seconds (refreshing if needed)."""
+        tokens = self.current()
+        if tokens.meta.expires_at - self.clock() < self.margin:
+            tokens = self.refresh(tokens, why="access token expires soon")
+        return tokens.access
+
+    def after_401(self, rejected_access: str) -> str:
+        """amoCRM refused ``rejected_access``: a new token, unless a peer already has one."""
+        tokens = self.current()
+        if tokens.access != rejected_access:
+            return tokens.access
+        return self.refresh(tokens, why="amoCRM answered 401").access
+
+    def keep_alive(self, max_age_days: float = DEFAULT_KEEP_ALIVE_DAYS) -> bool:
+        """Rotate the pair when the refresh token is older than ``max_age_days``; True if rotated."""
+        tokens = self.current()
+        if self.clock() - tokens.meta.refresh_issued_at < max_age_days * 86400:
+            return False
+        new = self.refresh(tokens, why=f"keep-alive (refresh token older than {max_age_days:g} days)")
+        return new.refresh != tokens.refresh
+
+    def refresh(self, seen: TokenSet, *, why: str) -> TokenSet:
+        """Rotate the pair under the host-wide lock; skip when a peer rotated it since ``seen``."""
+        with self.store.lock():
+            current = self.current()
+            if current.refresh != seen.refresh:
+                log.debug("token pair already rotated by another process")
+                return current
+            log.info("refreshing the amoCRM token pair: %s", why)
+            try:
+                new = refresh_pair(self.transport, current, client_secret=self.secret(), clock=self.clock)
+            except AuthorizationRefused as exc:
+                return self._refused(current, exc)
+            self.store.write(new)  # persisted before anyone uses it
+            log.info("amoCRM token pair rotated; access token valid until %s",
+                     time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(new.meta.expires_at)))
+            return new
+
+    def _refused(self, used: TokenSet, exc: AuthorizationRefused) -> TokenSet:
+        again = self.store.read()
+        if again is not None and again.refresh != used.refresh:
+            return again  # someone wrote a new pair meanwhile (e.g. a fresh authorization)
+        self.state.record_reauth(exc.message)
+        log.error("amoCRM refused the token refresh: %s; sync stops until the module is authorized again",
+                  exc)
+        raise exc

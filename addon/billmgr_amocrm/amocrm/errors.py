@@ -1,0 +1,130 @@
+"""Errors of the amoCRM client, grouped by what the caller must do.
+
+    AmoError                      base: method, path, status, X-Request-Id, detail
+      ConfigError                 the account URL (or other local setting) is wrong: fix the config
+      RetryLater                  429, 5xx on a read, timeout, outage: try again later (``retry_after``)
+      AmbiguousWriteError         a write may or may not have been applied: settle it first
+      FixData                     400: amoCRM refused the data (``issues`` per item and field)
+      Reauthorize                 tokens are gone/revoked or the integration keys are wrong
+        AuthorizationRefused      the token endpoint refused the code or the client (``reason``)
+      Stop                        403 block or 402 unpaid: all traffic stops until it clears
+
+``AmbiguousWriteError`` is deliberately NOT a ``RetryLater``: a generic
+``except RetryLater: retry`` must never resend a write that may have created
+entities. The sync core settles it (find by marker) before retrying.
+
+Messages carry method, path, status and amoCRM's X-Request-Id, never a token,
+secret, code or header; they are also passed through the log redaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from ..logsetup import redact
+
+if TYPE_CHECKING:
+    from ..ports import BatchOutcome
+
+
+class AmoError(Exception):
+    """An amoCRM call failed; ``str()`` says where and why, without secrets."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", status: Optional[int] = None,
+                 request_id: str = "", detail: str = "") -> None:
+        self.message = message
+        self.method = method
+        self.path = path
+        self.status = status
+        self.request_id = request_id
+        self.detail = detail
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = " ".join(p for p in (self.method, self.path) if p)
+        parts = [self.message]
+        if where:
+            parts.append(f"[{where}")
+            if self.status is not None:
+                parts[-1] += f" -> {self.status}"
+            if self.request_id:
+                parts[-1] += f", X-Request-Id {self.request_id}"
+            parts[-1] += "]"
+        if self.detail:
+            parts.append(f"amoCRM says: {self.detail}")
+        return redact(" ".join(parts))
+
+
+class ConfigError(AmoError):
+    """The configured amoCRM account URL or integration settings are not usable."""
+
+
+class RetryLater(AmoError):
+    """Transient: rate limit, server error on a read, timeout, outage."""
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class AmbiguousWriteError(AmoError):
+    """A write may have been applied but its answer was lost: settle before resending.
+
+    ``request_ids``: the items of the request in doubt. ``outcome``: what earlier
+    requests of the same logical batch achieved. ``next_chunk_size``: the chunk
+    size the client will use for its next write (halved after a 504 or timeout).
+    ``cause``: ``status`` (5xx), ``timeout`` or ``connection`` (reset, dropped).
+    """
+
+    def __init__(self, message: str, *, request_ids: Sequence[str] = (),
+                 outcome: Optional[BatchOutcome] = None, next_chunk_size: int = 0, cause: str = "status",
+                 **kw: Any) -> None:
+        self.request_ids = list(request_ids)
+        self.cause = cause
+        self.outcome = outcome
+        self.next_chunk_size = next_chunk_size
+        super().__init__(message, **kw)
+
+
+@dataclass(frozen=True)
+class ItemIssue:
+    """One thing amoCRM refused: which item (request_id / entity id), which field, why."""
+
+    request_id: str
+    path: str
+    code: str
+    detail: str
+
+    def describe(self) -> str:
+        field = f" at {self.path}" if self.path else ""
+        code = f"{self.code}: " if self.code else ""
+        return f"{code}{self.detail}{field}".strip()
+
+
+class FixData(AmoError):
+    """amoCRM refused the request's data (400); ``issues`` names item and field."""
+
+    def __init__(self, message: str, *, issues: Sequence[ItemIssue] = (), **kw: Any) -> None:
+        self.issues = list(issues)
+        super().__init__(message, **kw)
+
+
+class Reauthorize(AmoError):
+    """The module must be authorized again in the panel (new one-time code)."""
+
+
+class AuthorizationRefused(Reauthorize):
+    """The token endpoint said no. ``reason``: bad_client | bad_code | revoked | refused."""
+
+    def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
+        self.reason = reason
+        super().__init__(message, **kw)
+
+
+class Stop(AmoError):
+    """amoCRM stopped serving the account: ``reason`` is blocked (403) or unpaid (402)."""
+
+    def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
+        self.reason = reason
+        super().__init__(message, **kw)

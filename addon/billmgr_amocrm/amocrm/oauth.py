@@ -1,0 +1,135 @@
+"""The OAuth token endpoint: exchange a one-time code, refresh a pair.
+
+Token requests are writes: never resent after they may have reached amoCRM
+(a lost answer may have spent the single-use code or refresh token).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any, Dict, Optional
+
+from pydantic import ValidationError
+
+from ..logsetup import register_secret
+from .errors import AmbiguousWriteError, AuthorizationRefused, ConfigError, RetryLater
+from .models import TokenMeta, TokenResponse
+from .tokens import TokenSet, fingerprint
+from .transport import Reply, Transport
+from .urls import AccountUrl
+
+TOKEN_PATH = "/oauth2/access_token"  # noqa: S105 - an endpoint, not a secret
+BAD_CLIENT_MARKS = ("некорректный клиент", "авторизация клиента", "invalid_client")
+REVOKED_HINTS = ("revoked", "expired", "cannot decrypt", "invalid")
+
+
+def jwt_claims(token: str) -> Dict[str, Any]:
+    """The payload of a JWT, unverified (only for domains and ids, never for trust); {} if not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _refused(reply: Reply, grant: str) -> AuthorizationRefused:
+    problem = reply.problem()
+    text = " ".join((problem.title, problem.detail, problem.hint)).lower()
+    where = reply.where()
+    detail = reply.summary()
+    if reply.status == 401 and any(m in text for m in BAD_CLIENT_MARKS):
+        return AuthorizationRefused(
+            "amoCRM refused the integration keys (401 Некорректный клиент): check the integration ID, "
+            "the secret key, and that the redirect URL matches the integration settings exactly",
+            reason="bad_client", detail=detail, **where)
+    if grant == "authorization_code":
+        return AuthorizationRefused(
+            f"amoCRM refused the authorization code ({reply.status}): it is expired (codes live 20 "
+            "minutes) or already used; copy a fresh code from the integration settings",
+            reason="bad_code", detail=detail, **where)
+    if reply.status in (400, 401) and (not text.strip() or any(h in text for h in REVOKED_HINTS)):
+        return AuthorizationRefused(
+            "amoCRM refused the refresh token (revoked, expired or already used): authorize the "
+            "module again in the panel", reason="revoked", detail=detail, **where)
+    return AuthorizationRefused(f"amoCRM refused the token request ({reply.status})",
+                                reason="refused", detail=detail, **where)
+
+
+def request_tokens(transport: Transport, body: Dict[str, str], *, bypass_gate: bool = False) -> TokenResponse:
+    """POST the token endpoint; classify every refusal; the body's secrets never reach a message."""
+    grant = body["grant_type"]
+    reply = transport.send("POST", TOKEN_PATH, json_body=body, bypass_gate=bypass_gate)
+    if reply.status in (400, 401):
+        raise _refused(reply, grant)
+    if reply.status != 200:
+        raise ConfigError(f"{transport.base_url} answered {reply.status} at the token endpoint: it does not "
+                          "look like an amoCRM account", detail=reply.summary(), **reply.where())
+    try:
+        tokens = TokenResponse.model_validate(reply.json())
+    except ValidationError:
+        raise ConfigError(f"{transport.base_url} did not answer with amoCRM tokens: it does not look like "
+                          "an amoCRM account", **reply.where()) from None
+    register_secret(tokens.access_token)
+    register_secret(tokens.refresh_token)
+    return tokens
+
+
+def token_set(resp: TokenResponse, *, account: AccountUrl, client_id: str, redirect_uri: str,
+              requested_at: float) -> TokenSet:
+    """Pair + metadata; expiry from ``expires_in`` on our clock (the server's clock may differ)."""
+    claims = jwt_claims(resp.access_token)
+    account_id = claims.get("account_id")
+    meta = TokenMeta(
+        base_url=account.base_url, client_id=client_id, redirect_uri=redirect_uri,
+        subdomain=account.subdomain, base_domain=str(claims.get("base_domain") or account.base_domain),
+        api_domain=str(claims.get("api_domain") or ""),
+        account_id=account_id if isinstance(account_id, int) else None,
+        issued_at=requested_at, expires_at=requested_at + resp.expires_in,
+        refresh_issued_at=requested_at, refresh_fingerprint=fingerprint(resp.refresh_token))
+    return TokenSet(access=resp.access_token, refresh=resp.refresh_token, meta=meta)
+
+
+def exchange_code(transport: Transport, *, account: AccountUrl, client_id: str, client_secret: str,
+                  redirect_uri: str, code: str, clock: Any = time.time) -> TokenSet:
+    body = {"client_id": client_id, "client_secret": client_secret, "grant_type": "authorization_code",
+            "code": code, "redirect_uri": redirect_uri}
+    requested_at = clock()
+    try:
+        resp = request_tokens(transport, body, bypass_gate=True)
+    except AmbiguousWriteError as exc:
+        raise RetryLater("the answer to the code exchange was lost; try again, and if amoCRM then says "
+                         "the code was used, copy a fresh one", method=exc.method, path=exc.path,
+                         status=exc.status, request_id=exc.request_id) from None
+    except RetryLater as exc:
+        if exc.status is None:
+            raise ConfigError(f"cannot reach {account.base_url}: {exc.message}; check the account URL and "
+                              "this server's network", method=exc.method, path=exc.path) from None
+        raise
+    return token_set(resp, account=account, client_id=client_id, redirect_uri=redirect_uri,
+                     requested_at=requested_at)
+
+
+def refresh_pair(transport: Transport, current: TokenSet, *, client_secret: str,
+                 account: Optional[AccountUrl] = None, clock: Any = time.time) -> TokenSet:
+    meta = current.meta
+    body = {"client_id": meta.client_id, "client_secret": client_secret, "grant_type": "refresh_token",
+            "refresh_token": current.refresh, "redirect_uri": meta.redirect_uri}
+    requested_at = clock()
+    try:
+        resp = request_tokens(transport, body)
+    except AmbiguousWriteError as exc:
+        raise RetryLater("the answer to a token refresh was lost; the refresh token may be spent (if so, "
+                         "the next attempt asks for re-authorization)", method=exc.method, path=exc.path,
+                         status=exc.status, request_id=exc.request_id) from None
+    acct = account or AccountUrl(meta.base_url, meta.subdomain, meta.base_domain)
+    new = token_set(resp, account=acct, client_id=meta.client_id, redirect_uri=meta.redirect_uri,
+                    requested_at=requested_at)
+    if not new.meta.api_domain and meta.api_domain:
+        new = TokenSet(new.access, new.refresh, new.meta.model_copy(update={"api_domain": meta.api_domain}))
+    return new

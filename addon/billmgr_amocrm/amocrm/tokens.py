@@ -1,0 +1,108 @@
+"""The token pair on disk and the cross-process lock that serializes refreshes.
+
+Files (``paths.host_paths()``): ``etc/amocrm/access_token``, ``refresh_token``
+(the secrets, root-only 0600, each written atomically) and ``token.json``
+(:class:`TokenMeta`: expiry, domains, no secret). A new pair is written refresh
+token first: the old refresh token is already dead once amoCRM answered, so it
+is the one thing that must survive a crash. ``token.lock`` beside them is held
+(``fcntl.flock``, exclusive) around every refresh.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+from pydantic import ValidationError
+
+from ..atomicfile import write_atomic
+from ..logsetup import register_secret
+from ..paths import HostPaths, host_paths
+from .errors import Reauthorize, RetryLater
+from .models import TokenMeta
+
+
+def fingerprint(secret: str) -> str:
+    """A short, non-reversible tag of a token, safe to store and compare."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access: str
+    refresh: str
+    meta: TokenMeta
+
+    def __repr__(self) -> str:  # never print the secrets
+        return f"TokenSet(expires_at={self.meta.expires_at}, refresh={self.meta.refresh_fingerprint})"
+
+
+class TokenStore:
+    """Reads and writes the token files of one host root."""
+
+    def __init__(self, paths: Optional[HostPaths] = None) -> None:
+        self.paths = paths or host_paths()
+
+    def read(self) -> Optional[TokenSet]:
+        """The stored pair, or None when the module was never authorized."""
+        p = self.paths
+        try:
+            access = p.access_token.read_text(encoding="utf-8").strip()
+            refresh = p.refresh_token.read_text(encoding="utf-8").strip()
+            meta_text = p.token_meta.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        register_secret(access)
+        register_secret(refresh)
+        try:
+            meta = TokenMeta.model_validate_json(meta_text)
+        except ValidationError as exc:
+            raise Reauthorize(f"{p.token_meta} is damaged ({exc.error_count()} problems); "
+                              "authorize the module again") from None
+        if not access or not refresh:
+            raise Reauthorize(f"the token files in {p.amocrm_etc} are empty; authorize the module again")
+        return TokenSet(access=access, refresh=refresh, meta=meta)
+
+    def read_meta(self) -> Optional[TokenMeta]:
+        try:
+            return TokenMeta.model_validate_json(self.paths.token_meta.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValidationError):
+            return None
+
+    def write(self, tokens: TokenSet) -> None:
+        register_secret(tokens.access)
+        register_secret(tokens.refresh)
+        p = self.paths
+        write_atomic(p.refresh_token, tokens.refresh + "\n")
+        write_atomic(p.access_token, tokens.access + "\n")
+        write_atomic(p.token_meta, tokens.meta.model_dump_json(indent=1) + "\n")
+
+    @contextmanager
+    def lock(self, timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
+        """Hold ``token.lock`` exclusively; RetryLater when a peer holds it longer than ``timeout``."""
+        path = self.paths.token_lock
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = clock() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if clock() >= deadline:
+                        raise RetryLater(f"another process holds {path} (token refresh) "
+                                         "for too long") from None
+                    sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

@@ -1,0 +1,251 @@
+"""One HTTP exchange with amoCRM: limiter, stop gate, timeouts, status classification, retries.
+
+Retry rules (the sync core relies on them):
+
+* Reads (GET) are retried after 5xx, 429, timeouts and broken connections, with
+  exponential backoff and jitter, up to ``max_attempts``; then :class:`RetryLater`.
+* Writes (POST/PATCH/token requests) are resent only when the request provably
+  never left the host (connect timeout, refused, DNS) or amoCRM refused it with
+  429 (the gateway rejects before processing). A 5xx, read timeout or reset after
+  sending raises :class:`AmbiguousWriteError`.
+* 429 pauses every process (shared limiter) for the backoff, honouring Retry-After.
+* 403 records a block and 402 an unpaid account in the shared state
+  (:mod:`.circuit`) and raise :class:`Stop`; later requests are refused locally
+  except one probe per interval.
+
+2xx, 400, 401 and other 4xx are returned as a :class:`Reply` for the caller.
+TLS verification is always on.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+
+import requests
+import urllib3
+from requests.structures import CaseInsensitiveDict
+
+from ..logsetup import redact
+from .circuit import ClientState
+from .errors import AmbiguousWriteError, AmoError, RetryLater, Stop
+from .models import ProblemBody
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("billmgr_amocrm.amocrm")
+
+Params = Union[Mapping[str, Any], Sequence[Tuple[str, Any]], None]
+READ_METHODS = ("GET", "HEAD")
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: ``base * 2**attempt`` capped, times a random 0.5..1."""
+
+    base: float = 0.5
+    cap: float = 8.0
+    rng: Callable[[], float] = field(default=random.random, compare=False)
+
+    def delay(self, attempt: int, retry_after: Optional[float] = None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, MAX_RETRY_AFTER) + self.rng() * self.base
+        return min(self.cap, self.base * (2 ** attempt)) * (0.5 + self.rng() / 2)
+
+
+def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now, 0.0)
+
+
+@dataclass
+class Reply:
+    method: str
+    path: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def request_id(self) -> str:
+        return self.headers.get("X-Request-Id", "")
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def problem(self) -> ProblemBody:
+        data = self.json()
+        return ProblemBody.model_validate(data) if isinstance(data, dict) else ProblemBody()
+
+    def summary(self) -> str:
+        """amoCRM's own words about an error, short; never the request."""
+        data = self.json()
+        if isinstance(data, dict):
+            p = self.problem()
+            text = " ".join(x for x in (p.title, p.detail, f"({p.hint})" if p.hint else "") if x)
+            return redact(text[:300])
+        if not self.body:
+            return ""
+        html_title = re.search(rb"<title>(.*?)</title>", self.body, re.I | re.S)
+        snippet = html_title.group(1) if html_title else self.body[:120]
+        return redact("non-JSON body: " + snippet.decode("utf-8", "replace").strip())
+
+    def where(self) -> Dict[str, Any]:
+        return {"method": self.method, "path": self.path, "status": self.status,
+                "request_id": self.request_id}
+
+
+def sent_nothing(exc: requests.RequestException) -> bool:
+    """True when the request provably never reached the server (safe to resend a write)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, (urllib3.exceptions.NewConnectionError,
+                                   urllib3.exceptions.ConnectTimeoutError))
+    return False
+
+
+class Transport:
+    """Sends requests to one amoCRM account; shared state lives in files, not here."""
+
+    def __init__(self, base_url: str, *, limiter: RateLimiter, state: ClientState,
+                 timeout: Tuple[float, float] = (5.0, 30.0), max_attempts: int = 3,
+                 backoff: Optional[Backoff] = None, session: Optional[requests.Session] = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.state = state
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff or Backoff()
+        self.session = session or requests.Session()
+        self.session.verify = True
+        self.clock = clock
+        self.sleep = sleep
+
+    def send(self, method: str, path: str, *, params: Params = None, json_body: Any = None,
+             form: Optional[Mapping[str, str]] = None, token: Optional[str] = None,
+             bypass_gate: bool = False) -> Reply:
+        """One logical request with the retries its method allows (see module docstring)."""
+        write = method.upper() not in READ_METHODS
+        attempt = 0
+        while True:
+            probe = self.state.gate(bypass=bypass_gate)
+            self.limiter.acquire()
+            started = time.monotonic()
+            try:
+                reply = self._once(method, path, params, json_body, form, token)
+            except requests.RequestException as exc:
+                attempt += 1
+                self._on_network_error(exc, method, path, write, attempt)
+                continue
+            log.debug("amoCRM %s %s -> %s in %.0f ms (X-Request-Id %s)", method, path, reply.status,
+                      (time.monotonic() - started) * 1000, reply.request_id or "-")
+            if probe and reply.status not in (402, 403):
+                self.state.clear_stop()
+                log.warning("amoCRM answers again (probe %s %s -> %s): traffic resumes",
+                            method, path, reply.status)
+            if reply.status < 500 and reply.status not in (402, 403, 429):
+                return reply
+            attempt += 1
+            self._on_error_status(reply, write, attempt)
+
+    # ------------------------------------------------------------------ internals
+    def _once(self, method: str, path: str, params: Params, json_body: Any,
+              form: Optional[Mapping[str, str]], token: Optional[str]) -> Reply:
+        headers = {"Accept": "application/json", "User-Agent": "billmgr-amocrm"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        resp = self.session.request(method, self.base_url + path, params=params, json=json_body,
+                                    data=form, headers=headers, timeout=self.timeout,
+                                    allow_redirects=False)
+        try:
+            return Reply(method=method, path=path, status=resp.status_code,
+                         headers=CaseInsensitiveDict(resp.headers), body=resp.content)
+        finally:
+            resp.close()
+
+    def _on_network_error(self, exc: requests.RequestException, method: str, path: str,
+                          write: bool, attempt: int) -> None:
+        kind = type(exc).__name__
+        where: Dict[str, Any] = {"method": method, "path": path}
+        if isinstance(exc, requests.exceptions.SSLError):
+            raise RetryLater(f"TLS failure talking to amoCRM ({kind}); check the host's CA certificates",
+                             **where) from None
+        if write and not sent_nothing(exc):
+            cause = "timeout" if isinstance(exc, requests.exceptions.Timeout) else "connection"
+            raise AmbiguousWriteError(f"the answer to a write was lost ({kind}); it may have been applied",
+                                      cause=cause, **where) from None
+        if attempt >= self.max_attempts:
+            raise RetryLater(f"amoCRM is unreachable or too slow ({kind}) after {attempt} attempts",
+                             **where) from None
+        delay = self.backoff.delay(attempt - 1)
+        log.info("amoCRM %s %s failed (%s); retry %d in %.1f s", method, path, kind, attempt, delay)
+        self.sleep(delay)
+
+    def _on_error_status(self, reply: Reply, write: bool, attempt: int) -> None:
+        where = reply.where()
+        summary = reply.summary()
+        if reply.status == 403:
+            self.state.record_stop("blocked", 403, summary)
+            log.error("amoCRM answered 403 to %s %s: all traffic stops (%s)",
+                      reply.method, reply.path, summary)
+            raise Stop("amoCRM refused access (403): the account may be blocked for API use; all traffic "
+                       "stops and is probed every 15 minutes", reason="blocked", detail=summary, **where)
+        if reply.status == 402:
+            self.state.record_stop("unpaid", 402, summary)
+            log.error("amoCRM answered 402 to %s %s: the account is not paid", reply.method, reply.path)
+            raise Stop("the amoCRM account is not paid (402); traffic stops until it is",
+                       reason="unpaid", detail=summary, **where)
+        if reply.status == 429:
+            retry_after = parse_retry_after(reply.headers.get("Retry-After"), self.clock())
+            delay = self.backoff.delay(attempt, retry_after)
+            self.limiter.pause(delay)
+            log.warning("amoCRM rate limit (429) on %s %s; every process pauses %.1f s",
+                        reply.method, reply.path, delay)
+            if attempt >= self.max_attempts:
+                raise RetryLater("amoCRM keeps answering 429 Too Many Requests", retry_after=delay,
+                                 detail=summary, **where)
+            return
+        if write:
+            raise AmbiguousWriteError(f"amoCRM answered {reply.status} to a write; it may have been applied",
+                                      detail=summary, **where)
+        if attempt >= self.max_attempts:
+            raise RetryLater(f"amoCRM server error after {attempt} attempts", detail=summary, **where)
+        delay = self.backoff.delay(attempt - 1)
+        log.info("amoCRM %s %s -> %s; retry %d in %.1f s",
+                 reply.method, reply.path, reply.status, attempt, delay)
+        self.sleep(delay)
+
+
+E = TypeVar("E", bound=AmoError)
+
+
+def error_for(reply: Reply, message: str, cls: Type[E], **extra: Any) -> E:
+    """Build an error of ``cls`` that carries the reply's method, path, status and request id."""
+    return cls(message, detail=reply.summary(), **reply.where(), **extra)

@@ -1,0 +1,119 @@
+"""Composition root: builds the real adapters from the host's paths and db.conf.
+
+Nothing happens at import time; :func:`build` opens the MySQL connection, brings
+the schema up to date and loads the rules. The amoCRM client is built lazily (a
+module that is not authorized yet can still show its status).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .domain import Kind
+from .paths import HostPaths, host_paths
+from .ports import MappingContext
+
+log = logging.getLogger(__name__)
+
+EXPORT_CHUNK = 250   # amoCRM's maximum per write: the export runs at the rate limit
+
+
+@dataclass
+class App:
+    """Every adapter the services and the worker use, for one host root."""
+
+    paths: HostPaths
+    conn: Any
+    store: Any          # store.MySqlStore
+    billing: Any        # billing.BillingDb
+    config: Any         # rules.config.ModuleConfig
+    presets: Any
+    rules: Any          # rules.mapping.RuleSet
+    amo_factory: Optional[Callable[[int], Any]] = None
+    _clients: dict[int, Any] = field(default_factory=dict)
+
+    def amo(self, chunk_size: Optional[int] = None) -> Any:
+        """The amoCRM client (raises ``Reauthorize`` when the module is not authorized)."""
+        size = chunk_size or int(self.config.sync.batch_size)
+        if size not in self._clients:
+            if self.amo_factory is not None:
+                self._clients[size] = self.amo_factory(size)
+            else:
+                from .amocrm import AmoClient
+
+                self._clients[size] = AmoClient.from_host(self.paths, rate=float(self.config.sync.rate_limit),
+                                                          chunk_size=size)
+        return self._clients[size]
+
+    def marker_fields(self) -> dict[Kind, int]:
+        return dict(self.config.sync.marker_field_ids.as_map())
+
+    def ensure_marker_fields(self) -> dict[Kind, int]:
+        """Make sure the marker fields exist in amoCRM and their ids are in amocrm.conf."""
+        known = self.marker_fields()
+        if len(known) == len(Kind):
+            return known
+        from .rules.config import rebuild, save_config
+        from .sync.fields import ensure_marker_fields
+
+        ids = ensure_marker_fields(self.amo())
+        sync = self.config.sync.model_dump(mode="json")
+        sync["marker_field_ids"] = {kind.value: ids[kind] for kind in Kind}
+        config = rebuild(self.config, {"sync": sync})
+        save_config(config, self.paths, self.presets)
+        self.reload_rules(config)
+        return ids
+
+    def reload_rules(self, config: Any = None) -> None:
+        from .rules.config import load_config
+        from .rules.mapping import RuleSet
+
+        self.config = config or load_config(self.paths, self.presets)
+        self.rules = RuleSet(self.config, self.presets)
+
+    def context(self) -> MappingContext:
+        return MappingContext(marker_field_ids=self.ensure_marker_fields(),
+                              default_responsible_user_id=self.config.sync.responsible_user_id)
+
+    def engine(self, chunk_size: Optional[int] = None) -> Any:
+        from .sync.engine import Engine
+
+        size = chunk_size or int(self.config.sync.batch_size)
+        return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            close = getattr(client, "close", None)
+            if close:
+                close()
+        self._clients.clear()
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+            log.debug("closing the MySQL connection failed", exc_info=True)
+
+
+def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[int], Any]] = None) -> App:
+    """Connect to MySQL (db.conf), migrate the module's tables, load amocrm.conf and presets."""
+    from .billing import BillingDb
+    from .db import connect
+    from .rules.config import default_config, load_config
+    from .rules.mapping import RuleSet
+    from .rules.presets import load_presets
+    from .store.migrations import migrate
+    from .store.store import MySqlStore
+
+    paths = paths or host_paths()
+    conn = connect()
+    try:
+        migrate(conn)
+        presets = load_presets(paths)
+        config = load_config(paths, presets) if paths.amocrm_conf.exists() else default_config()
+        rules = RuleSet(config, presets)
+    except BaseException:
+        conn.close()
+        raise
+    return App(paths=paths, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn), config=config,
+               presets=presets, rules=rules, amo_factory=amo_factory)

@@ -1,0 +1,211 @@
+"""``sbin/amocrm``: the admin's command line. Every command calls one function of service.py.
+
+The client secret is never taken from argv (it would show in ``ps`` and shell
+history): ``--secret-file`` or a prompt / stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence, TextIO
+
+from . import service
+from .service import Progress, ServiceError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _secret(args: argparse.Namespace, stdin: TextIO) -> str:
+    if args.secret_file:
+        return Path(args.secret_file).read_text(encoding="utf-8").strip()
+    if stdin.isatty():
+        return getpass.getpass("Secret key of the integration: ").strip()
+    return stdin.readline().strip()
+
+
+def _when(value: Optional[float]) -> str:
+    if not value:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+
+
+class ProgressLine:
+    """One self-rewriting stderr line: counts and rate (no tqdm needed at runtime)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2 and p.handled < p.total:
+            return
+        self.last = now
+        rate = p.handled / p.elapsed if p.elapsed > 0 else 0.0
+        if p.phase == "queue":
+            text = f"queueing: {p.total} entities"
+        else:
+            width = 30
+            filled = int(width * p.handled / p.total) if p.total else width
+            text = (f"[{'#' * filled}{'.' * (width - filled)}] {p.handled}/{p.total} "
+                    f"({rate:.0f}/s, {p.failed} failed)")
+        self.out.write("\r" + text.ljust(78))
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.write("\n")
+
+
+def cmd_authorize(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    result = service.authorize(args.url, args.client_id, _secret(args, stdin), args.redirect_uri, args.code)
+    out.write(f"authorized: {result.subdomain} ({result.base_url}); access token until "
+              f"{_when(result.access_expires_at)}\n")
+    out.write(f"marker fields: {result.marker_field_ids}\n")
+    if result.export_requested:
+        out.write("initial export requested: the worker sends everything now (or run: amocrm export)\n")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    r = service.check_connection()
+    out.write(f"account: {r.account_name} ({r.subdomain})\ntoken: {r.token_state}, expires "
+              f"{_when(r.token_expires_at)}\nlatency: {r.latency_ms:.0f} ms\n"
+              f"rate limit: {r.rate_limit:g} req/s\n")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    s = service.status()
+    age = f"{s.oldest_pending_age:.0f} s" if s.oldest_pending_age is not None else "-"
+    out.write(f"token: {s.token_state}{' (' + s.token_reason + ')' if s.token_reason else ''}; "
+              f"account {s.subdomain or '-'}; access until {_when(s.access_expires_at)}; "
+              f"refresh until {_when(s.refresh_expires_at)}\n")
+    out.write(f"queue: {s.queue_depth} pending {s.queue_by_kind}; oldest {age}\n")
+    out.write(f"failed: {s.failed} {s.failed_by_kind}\n")
+    out.write(f"linked: {s.linked}\nlast sync: {s.last_sync_at or '-'}\n")
+    for e in s.export:
+        out.write(f"export {e.kind}: {e.queued} queued{' (finished)' if e.finished else ' (in progress)'}\n")
+    if s.export_requested:
+        out.write("export requested: waiting for the worker\n")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    if args.background:
+        service.start_export()
+        out.write("export requested: the worker will send everything\n")
+        return EXIT_OK
+    line = ProgressLine(err)
+    try:
+        r = service.run_export(progress=line)
+    finally:
+        line.close()
+    rate = (r.done + r.skipped) / r.seconds if r.seconds else 0.0
+    out.write(f"export: queued {r.queued}; {r.done} sent, {r.skipped} skipped, {r.failed} failed, "
+              f"{r.retried} to retry; {r.seconds:.1f} s ({rate:.0f}/s)\n")
+    if r.stopped:
+        err.write(f"stopped: {r.stopped}: {r.stop_reason}\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    r = service.sync_now()
+    out.write(f"sync: {r.done} sent, {r.skipped} skipped, {r.failed} failed, {r.retried} to retry\n")
+    return EXIT_ERROR if r.stopped else EXIT_OK
+
+
+def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    out.write(f"reconcile: queued {service.reconcile()}\n")
+    return EXIT_OK
+
+
+def cmd_resync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    if args.kind == "all":
+        service.resync_all()
+        out.write("resync of everything requested\n")
+    else:
+        out.write(f"queued {service.resync(args.kind, args.ids)}\n")
+    return EXIT_OK
+
+
+def cmd_retry_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    out.write(f"revived {service.retry_failed(args.kind, args.ids or None)} failed rows\n")
+    return EXIT_OK
+
+
+def cmd_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    rows = service.failed(args.kind, args.limit)
+    for r in rows:
+        out.write(f"#{r.queue_id} {r.kind} {r.billmgr_id} (attempts {r.attempts}): {r.reason}\n")
+    if not rows:
+        out.write("no failed records\n")
+    return EXIT_OK
+
+
+def cmd_unlink(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    out.write(f"unlinked {service.unlink(args.kind, args.ids)}\n")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="amocrm", description="BILLmanager -> amoCRM module: admin commands")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("authorize", help="exchange the one-time code from amoCRM")
+    a.add_argument("--url", required=True, help="https://yourcompany.amocrm.ru")
+    a.add_argument("--client-id", required=True)
+    a.add_argument("--redirect-uri", required=True)
+    a.add_argument("--code", required=True, help="the authorization code (valid 20 minutes)")
+    a.add_argument("--secret-file", help="file holding the secret key (else prompt or stdin)")
+    a.set_defaults(func=cmd_authorize)
+    sub.add_parser("check", help="check the connection to amoCRM").set_defaults(func=cmd_check)
+    sub.add_parser("status", help="token, queue, failures, export progress").set_defaults(func=cmd_status)
+    e = sub.add_parser("export", help="initial export / resync all, with a progress bar")
+    e.add_argument("--background", action="store_true", help="only ask the worker to do it")
+    e.set_defaults(func=cmd_export)
+    sub.add_parser("sync", help="one worker pass now").set_defaults(func=cmd_sync)
+    sub.add_parser("reconcile", help="queue what changed without an event").set_defaults(func=cmd_reconcile)
+    r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all")
+    r.add_argument("kind", choices=["contact", "company", "lead", "all"])
+    r.add_argument("ids", nargs="*", type=int)
+    r.set_defaults(func=cmd_resync)
+    rf = sub.add_parser("retry-failed", help="revive failed records")
+    rf.add_argument("kind", nargs="?", choices=["contact", "company", "lead"])
+    rf.add_argument("--ids", nargs="*", type=int, help="queue row ids (from 'amocrm failed')")
+    rf.set_defaults(func=cmd_retry_failed)
+    f = sub.add_parser("failed", help="list failed records with amoCRM's reasons")
+    f.add_argument("kind", nargs="?", choices=["contact", "company", "lead"])
+    f.add_argument("--limit", type=int, default=100)
+    f.set_defaults(func=cmd_failed)
+    u = sub.add_parser("unlink", help="forget links: unlink KIND ID...")
+    u.add_argument("kind", choices=["contact", "company", "lead"])
+    u.add_argument("ids", nargs="+", type=int)
+    u.set_defaults(func=cmd_unlink)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None, err: Optional[TextIO] = None,
+         stdin: Optional[TextIO] = None) -> int:
+    out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
+    args = parser().parse_args(argv)
+    from .logsetup import setup_logging
+
+    try:
+        setup_logging("amocrm_action")
+    except OSError as exc:
+        err.write(f"warning: cannot open the log: {exc}\n")
+    func: Any = args.func
+    try:
+        return int(func(args, out, err, stdin))
+    except ServiceError as exc:
+        err.write(f"error: {exc.message_en}\n")
+        if exc.hint:
+            err.write(f"hint: {exc.hint}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130

@@ -1,0 +1,171 @@
+"""The panel event hook: echo the document, note the event in the spool, nothing else.
+
+BILLmanager runs ``addon/amocrm_event`` synchronously inside the user's request for
+``register``, ``account.edit``, ``user.edit``, ``profile.edit``, ``service.postopen``
+and ``service.postprolong`` (``after="yes"``, ``type="xml"``). With ``type="xml"``
+our stdout replaces the panel's document, so the hook always writes stdin back byte
+for byte, never prints anything else, and always exits 0, whatever fails.
+
+It records an event only for a real save (``PARAM_sok`` set and no ``<error`` in the
+document: an ``after`` handler also runs when a form is merely opened) and only the
+whitelisted parameters (``unverified.EVENT_PARAMS_KEPT``): never passwords. It opens
+no network or database connection and imports only the standard library modules it
+needs plus ``paths`` and ``store.spool``: importing PyMySQL alone would cost more
+than the whole hook. The worker moves spooled events into the MySQL queue.
+
+A failure leaves one line in ``var/amocrm_task.log`` (plain ``os.write``: the logging
+package is not worth importing here) and the panel never notices.
+
+Most calls are form opens (no ``sok``): they import nothing beyond ``os``, ``sys`` and
+``time``. ``paths`` (which brings ``pathlib``) and ``store.spool`` are imported only
+when there is an event to record or a failure to log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .unverified import EVENT_PARAMS_KEPT, HOOKED_EVENTS
+
+EVENT_VERSION = 1
+
+MINIMAL_DOC = b'<?xml version="1.0" encoding="UTF-8"?>\n<doc/>\n'
+# How much of the document is inspected (for <error and <id>); all of it is echoed.
+INSPECT_BYTES = 1024 * 1024
+COPY_CHUNK = 1024 * 1024
+# Request parameters that become event fields (sok only gates, it is not kept).
+EVENT_PARAMS = tuple(p for p in EVENT_PARAMS_KEPT if p != "sok")
+
+
+def _echo(stdin: object, stdout: object) -> bytes:
+    """Copy stdin to stdout; return the first ``INSPECT_BYTES`` for inspection."""
+    head = _read_up_to(stdin, INSPECT_BYTES)
+    if not head:
+        _write(stdout, MINIMAL_DOC)
+        return b""
+    _write(stdout, head)
+    while True:
+        chunk = stdin.read(COPY_CHUNK)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        _write(stdout, chunk)
+    stdout.flush()  # type: ignore[attr-defined]
+    return head
+
+
+def _read_up_to(stdin: object, size: int) -> bytes:
+    parts = []
+    remaining = size
+    while remaining > 0:
+        chunk = stdin.read(remaining)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def _write(stdout: object, data: bytes) -> None:
+    stdout.write(data)  # type: ignore[attr-defined]
+
+
+def has_error(doc: bytes) -> bool:
+    """An ``<error ...>`` element: the function failed, nothing was saved."""
+    start = 0
+    while True:
+        at = doc.find(b"<error", start)
+        if at < 0:
+            return False
+        follow = doc[at + 6:at + 7]
+        if follow in (b">", b"/", b" ", b"\t", b"\n", b"\r"):
+            return True
+        start = at + 6
+
+
+def doc_id(doc: bytes) -> str:
+    """The new object's id if the result document carries ``<id>N</id>`` (unverified on creates)."""
+    at = doc.find(b"<id>")
+    if at < 0:
+        return ""
+    end = doc.find(b"</id>", at + 4, at + 4 + 24)
+    if end < 0:
+        return ""
+    value = doc[at + 4:end].strip()
+    return value.decode("ascii") if value.isdigit() else ""
+
+
+def build_event(environ: dict[str, str], doc: bytes, now: float) -> dict[str, object] | None:
+    """The event to record, or None when this call is not a real save of a hooked function."""
+    if not environ.get("PARAM_sok"):
+        return None
+    if has_error(doc):
+        return None
+    func = environ.get("PARAM_func") or environ.get("ACTION_NAME") or ""
+    if func not in HOOKED_EVENTS:
+        return None
+    event: dict[str, object] = {"v": EVENT_VERSION, "ts": now}
+    for name in EVENT_PARAMS:
+        value = environ.get(f"PARAM_{name}", "")
+        if value:
+            event[name] = value
+    event["func"] = func
+    found = doc_id(doc)
+    if found:
+        event["doc_id"] = found
+    if environ.get("AUTH_USER"):
+        event["user"] = environ["AUTH_USER"]
+    level = environ.get("AUTH_LEVEL", "")
+    if level.isdigit():
+        event["level"] = int(level)
+    return event
+
+
+def log_failure(message: str) -> None:
+    """One ISPsystem-format line in var/amocrm_task.log; silent if even that fails."""
+    try:
+        stamp = time.strftime("%b %d %H:%M:%S")
+        line = f"{stamp} [{os.getpid()}] amocrm_event ERROR {message}".replace("\n", " ")[:2000] + "\n"
+        from .paths import host_paths
+
+        path = host_paths().task_log
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", errors="replace"))
+        finally:
+            os.close(fd)
+    except Exception:  # noqa: BLE001, S110 - the panel must never see the hook fail
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def main() -> int:
+    """Echo stdin to stdout, record the event; always 0."""
+    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    stdout = sys.stdout.buffer
+    head = b""
+    try:
+        head = _echo(stdin, stdout) if stdin is not None else b""
+        if stdin is None:
+            _write(stdout, MINIMAL_DOC)
+    except BaseException as exc:  # noqa: BLE001 - never break the panel
+        log_failure(f"hook: cannot echo the document: {_describe(exc)}")
+    try:
+        event = build_event(dict(os.environ), head, time.time())
+        if event is not None:
+            from .paths import host_paths
+            from .store import spool
+
+            spool.record_event(host_paths().spool_dir, event)
+    except BaseException as exc:  # noqa: BLE001 - never break the panel
+        func, elid = os.environ.get("PARAM_func", "?"), os.environ.get("PARAM_elid", "")  # noqa: SIM112
+        log_failure(f"hook: event {func} elid={elid[:64]!r} not recorded: {_describe(exc)}")
+    try:  # noqa: SIM105 - contextlib is not worth importing here
+        stdout.flush()
+    except BaseException:  # noqa: BLE001, S110 - nothing left to tell anyone
+        pass
+    return 0

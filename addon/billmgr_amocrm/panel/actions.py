@@ -1,0 +1,179 @@
+"""Actions: check connection, resync, resync all, unlink, retry failed, delete rules.
+
+Group actions receive the selected rows as ``elid`` ("contact:12, lead:7"); each id is
+parsed strictly, and nothing is done unless every id is valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from . import backend
+from .i18n import t
+from .protocol import PanelRequest
+from .responses import PanelError, Reply, form, ok
+
+KINDS = ("contact", "company", "lead")
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    return obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
+
+
+def selected(request: PanelRequest) -> Dict[str, List[int]]:
+    """``kind -> [billmgr ids]`` from ``elid``; a malformed id refuses the whole request."""
+    if not request.elids:
+        raise PanelError(t("no_selection", request.lang), obj="elid", kind="missed")
+    chosen: Dict[str, List[int]] = {}
+    for item in request.elids:
+        kind, _, raw = item.partition(":")
+        if kind not in KINDS or not raw.isdigit() or len(raw) > 18:
+            raise PanelError(t("bad_elid", request.lang, value=item[:64]), obj="elid", value=item[:64])
+        ids = chosen.setdefault(kind, [])
+        if int(raw) not in ids:
+            ids.append(int(raw))
+    return chosen
+
+
+def _kind(kind: str) -> Any:
+    from ..domain import Kind
+
+    return Kind(kind)
+
+
+def _count(result: Any) -> int:
+    if isinstance(result, bool):
+        return int(result)
+    if isinstance(result, int):
+        return result
+    return int(_get(result, "count", _get(result, "queued", 0)) or 0)
+
+
+# --------------------------------------------------------------------------- diagnostics
+def check_text(report: Any, lang: str) -> str:
+    latency = _get(report, "latency_ms")
+    if latency is None and _get(report, "latency") is not None:
+        latency = round(float(_get(report, "latency")) * 1000)
+    from .forms import _when
+
+    return t(
+        "check_ok",
+        lang,
+        account=_get(report, "account_name", _get(report, "account", "?")),
+        subdomain=_get(report, "subdomain", "?"),
+        latency=latency if latency is not None else "?",
+        expires=_when(_get(report, "token_expires_at", _get(report, "expires_at")), lang),
+    )
+
+
+def check(request: PanelRequest) -> Reply:
+    service = backend.service(request.lang)
+    with backend.translated(request.lang):
+        report = service.check_connection()
+    return Reply(form(request, {"result": check_text(report, request.lang)}), result="connected")
+
+
+# --------------------------------------------------------------------------- sync actions
+def resync(request: PanelRequest) -> Reply:
+    chosen = selected(request)
+    service = backend.service(request.lang)
+    total = 0
+    with backend.translated(request.lang):
+        for kind, ids in chosen.items():
+            total += _count(service.resync(_kind(kind), ids)) or len(ids)
+    return Reply(ok(request), result=f"queued {total}")
+
+
+def unlink(request: PanelRequest) -> Reply:
+    chosen = selected(request)
+    service = backend.service(request.lang)
+    total = 0
+    with backend.translated(request.lang):
+        for kind, ids in chosen.items():
+            total += _count(service.unlink(_kind(kind), ids))
+    return Reply(ok(request), result=f"unlinked {total}")
+
+
+def _summary_form(request: PanelRequest, text: str) -> Reply:
+    return Reply(form(request, {"summary": text}), result="opened")
+
+
+def resync_all(request: PanelRequest) -> Reply:
+    """A confirmation form on open; OK queues every entity (the facade resumes a running export)."""
+    lang = request.lang
+    if not request.is_save:
+        return _summary_form(request, _hint(request, "hint_summary"))
+    service = backend.service(lang)
+    with backend.translated(lang):
+        service.resync_all()
+    return Reply(ok(request), result="full export requested")
+
+
+def retry_failed(request: PanelRequest) -> Reply:
+    lang = request.lang
+    service = backend.service(lang)
+    if not request.is_save:
+        with backend.translated(lang):
+            report = service.status()
+        from .forms import status_values
+
+        count = status_values(report, lang)["failed_count"]
+        return _summary_form(request, f"{_hint(request, 'hint_summary')}: {count}")
+    with backend.translated(lang):
+        result = service.retry_failed()
+    return Reply(ok(request), result=f"revived {_count(result)}")
+
+
+def _hint(request: PanelRequest, name: str) -> str:
+    if request.doc is not None:
+        msg = request.doc.find(f"messages[@name='{request.func}']/msg[@name='{name}']")
+        if msg is not None and msg.text:
+            return msg.text
+    return ""
+
+
+# --------------------------------------------------------------------------- rule deletion
+def _delete(request: PanelRequest, section: str) -> Reply:
+    if not request.elids:
+        raise PanelError(t("no_selection", request.lang), obj="elid", kind="missed")
+    config, presets = backend.load_rules(request.lang)
+    data = config.model_dump(mode="json")
+    wanted = set(request.elids)
+    if section == "conditions":
+        present = {f"{kind}:{c['id']}" for kind in KINDS for c in data["conditions"].get(kind, ())}
+    else:
+        present = {r["id"] for r in data[section]}
+    missing = sorted(wanted - present)
+    if missing:
+        raise PanelError(t("rule_not_found", request.lang, id=missing[0][:64]), kind="missed")
+    if section == "conditions":
+        for kind in KINDS:
+            data["conditions"][kind] = [
+                c for c in data["conditions"].get(kind, ()) if f"{kind}:{c['id']}" not in wanted
+            ]
+    else:
+        data[section] = [r for r in data[section] if r["id"] not in wanted]
+    backend.save_data(request.lang, presets, data)
+    return Reply(ok(request), result=f"deleted {len(wanted)}", changed=_deleted(sorted(wanted)))
+
+
+def _deleted(ids: Sequence[str]) -> Tuple[str, ...]:
+    return tuple(f"deleted:{i}" for i in ids)
+
+
+def conditions_delete(request: PanelRequest) -> Reply:
+    return _delete(request, "conditions")
+
+
+def tags_delete(request: PanelRequest) -> Reply:
+    return _delete(request, "tags")
+
+
+def fields_delete(request: PanelRequest) -> Reply:
+    return _delete(request, "fields")
+
+
+def pipelines_delete(request: PanelRequest) -> Reply:
+    return _delete(request, "pipelines")

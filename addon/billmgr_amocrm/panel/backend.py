@@ -1,0 +1,117 @@
+"""The panel's only door to the rest of the module: the service facade and the rules API.
+
+Everything here is imported lazily (a list click must not pay for requests or PyMySQL it does
+not use) and every failure of the layers below becomes a :class:`PanelError` in the admin's
+language: ``ServiceError`` carries its own ru/en text, a config error names the file and the
+path inside it, a missing component says to reinstall.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any, Iterator, Tuple
+
+from .i18n import t
+from .responses import PanelError
+
+
+def _module(name: str, lang: str) -> ModuleType:
+    try:
+        return importlib.import_module(f"billmgr_amocrm.{name}")
+    except ImportError as exc:
+        raise PanelError(
+            t("component_missing", lang, detail=f"billmgr_amocrm.{name}: {exc}"), kind="plugin"
+        ) from None
+
+
+def service(lang: str) -> ModuleType:
+    return _module("service", lang)
+
+
+def rules_config(lang: str) -> ModuleType:
+    """``rules.config``: load/validate/save amocrm.conf (it re-exports ``load_presets``)."""
+    return _module("rules.config", lang)
+
+
+def service_message(exc: BaseException, lang: str) -> str:
+    """The text of a ``ServiceError`` in ``lang`` plus its hint (what to do next).
+
+    The facade's ``hint`` is written in Russian; an English page shows it only when a
+    ``hint_en`` exists, so an English-speaking admin never gets a mixed-language message.
+    """
+    text = getattr(exc, f"message_{lang}", None) or getattr(exc, "message_en", None) or str(exc)
+    hint = getattr(exc, f"hint_{lang}", None) or (getattr(exc, "hint", "") if lang == "ru" else "")
+    if hint and hint not in text:
+        text = f"{text} {hint}"
+    return str(text)
+
+
+@contextmanager
+def app(lang: str) -> Iterator[Any]:
+    """One composed application (DB connection, store, billing, rules) for this request."""
+    module = service(lang)
+    try:
+        from ..bootstrap import build
+
+        built = build()
+    except Exception as exc:  # noqa: BLE001 - db.conf missing, MySQL down...: the facade words it
+        translate = getattr(module, "_translate", None)
+        error = translate(exc) if translate is not None else exc
+        raise PanelError(service_message(error, lang), kind="plugin") from None
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@contextmanager
+def translated(lang: str, obj: str = "") -> Iterator[None]:
+    """Turn the facade's and the rules layer's exceptions into a localized :class:`PanelError`."""
+    try:
+        yield
+    except PanelError:
+        raise
+    except Exception as exc:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if "ServiceError" in names:
+            field = getattr(exc, "field", "") or obj
+            raise PanelError(service_message(exc, lang), obj=field) from None
+        if "ConfigError" in names and hasattr(exc, "problems"):
+            raise PanelError(t("config_error", lang, detail=str(exc)), obj=obj) from None
+        if "UnknownRuleError" in names:
+            raise PanelError(
+                t("rule_not_found", lang, id=getattr(exc, "rule_id", "?")), kind="missed"
+            ) from None
+        raise
+
+
+def load_rules(lang: str) -> Tuple[Any, Any]:
+    """``(ModuleConfig, Presets)`` from amocrm.conf and the presets files."""
+    module = rules_config(lang)
+    with translated(lang):
+        presets = module.load_presets()
+        config = module.load_config(presets=presets) if _conf_exists() else module.default_config()
+    return config, presets
+
+
+def save_data(lang: str, presets: Any, data: Any) -> None:
+    """Validate a whole config (as JSON data) through the rules layer, then write it atomically."""
+    module = rules_config(lang)
+    from ..paths import host_paths
+
+    with translated(lang):
+        config = module.config_from_data(data, presets, str(host_paths().amocrm_conf))
+    save_rules(lang, config, presets)
+
+
+def save_rules(lang: str, config: Any, presets: Any) -> None:
+    with translated(lang):
+        rules_config(lang).save_config(config, presets=presets)
+
+
+def _conf_exists() -> bool:
+    from ..paths import host_paths
+
+    return host_paths().amocrm_conf.exists()

@@ -1,0 +1,268 @@
+"""Forms: integration settings, the read-only status view, the bindings filter.
+
+The settings form never sends the secret key back to the browser: the password field is
+always empty and its placeholder says whether a key is saved; an empty field on save keeps
+the stored key. Saving exchanges the one-time code through ``service.authorize``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any, Dict, Mapping, Tuple
+from urllib.parse import urlsplit
+
+from ..paths import host_paths
+from . import backend, filters
+from .i18n import t
+from .protocol import PanelRequest
+from .responses import PanelError, Reply, form, ok
+
+SETTINGS_FIELDS = ("url", "client_id", "client_secret", "redirect_uri", "code")
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$")
+
+
+# --------------------------------------------------------------------------- settings
+def _stored_auth(lang: str) -> Dict[str, str]:
+    config, _ = backend.load_rules(lang)
+    return {
+        "url": config.auth.url,
+        "client_id": config.auth.client_id,
+        "redirect_uri": config.auth.redirect_uri,
+    }
+
+
+def _secret_saved() -> bool:
+    path = host_paths().client_secret
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _label(request: PanelRequest, name: str) -> str:
+    """The field's caption from the document's messages (falls back to its name)."""
+    if request.doc is not None:
+        msg = request.doc.find(f"messages[@name='{request.func}']/msg[@name='{name}']")
+        if msg is not None and msg.text:
+            return msg.text
+    return name
+
+
+def check_url(request: PanelRequest, url: str) -> str:
+    if not url:
+        raise PanelError(t("required", request.lang, field=_label(request, "url")), obj="url", kind="missed")
+    from ..amocrm.urls import parse_account_url
+
+    try:
+        return parse_account_url(url).base_url
+    except Exception:  # noqa: BLE001 - the client's ConfigError; its text is English only
+        raise PanelError(t("url_invalid", request.lang), obj="url", value=url[:255]) from None
+
+
+def check_redirect(request: PanelRequest, redirect: str) -> str:
+    """BILLmanager's public URL: ``https://{host}/billmgr`` (the spec's format, nothing else)."""
+    if not redirect:
+        raise PanelError(
+            t("required", request.lang, field=_label(request, "redirect_uri")),
+            obj="redirect_uri",
+            kind="missed",
+        )
+    parts = urlsplit(redirect)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise PanelError(t("redirect_invalid", request.lang), obj="redirect_uri") from None
+    host = parts.hostname or ""
+    if (
+        parts.scheme != "https"
+        or not host
+        or not _HOST_RE.match(host)
+        or "." not in host
+        or parts.username
+        or parts.password
+        or parts.query
+        or parts.fragment
+        or parts.path.rstrip("/") != "/billmgr"
+    ):
+        raise PanelError(t("redirect_invalid", request.lang), obj="redirect_uri", value=redirect[:255])
+    return redirect.rstrip("/")
+
+
+def settings(request: PanelRequest) -> Reply:
+    lang = request.lang
+    stored = _stored_auth(lang)
+    placeholder = {
+        "placeholder_client_secret": t("secret_saved" if _secret_saved() else "secret_missing", lang)
+    }
+    if not request.is_save:
+        values = dict(stored, client_secret="", code="")
+        return Reply(form(request, values, messages=placeholder), result="opened")
+    url = check_url(request, request.param("url").strip())
+    client_id = request.param("client_id").strip()
+    if not client_id:
+        raise PanelError(
+            t("required", lang, field=_label(request, "client_id")), obj="client_id", kind="missed"
+        )
+    if not _CLIENT_ID_RE.match(client_id):
+        raise PanelError(t("client_id_invalid", lang), obj="client_id")
+    redirect = check_redirect(request, request.param("redirect_uri").strip())
+    secret = request.param("client_secret").strip()
+    code = "".join(request.param("code").split())
+    changed = tuple(
+        name
+        for name, new in (("url", url), ("client_id", client_id), ("redirect_uri", redirect))
+        if stored.get(name, "").rstrip("/") != new
+    )
+    changed += (("client_secret",) if secret else ()) + (("code",) if code else ())
+    if not code:
+        if not changed and _authorized(lang):
+            return Reply(ok(request), result=t("settings_unchanged", "en"))
+        raise PanelError(t("code_required", lang), obj="code", kind="missed")
+    if not secret:
+        if not _secret_saved():
+            raise PanelError(t("secret_required", lang), obj="client_secret", kind="missed")
+        secret = _read_secret(lang)
+    service = backend.service(lang)
+    with backend.translated(lang, obj="code"):
+        service.authorize(url, client_id, secret, redirect, code)
+    return Reply(ok(request), changed=changed)
+
+
+def _read_secret(lang: str) -> str:
+    with backend.translated(lang, obj="client_secret"):
+        try:
+            from ..amocrm.credentials import read_client_secret
+        except ImportError as exc:
+            raise PanelError(t("component_missing", lang, detail=str(exc)), kind="plugin") from None
+        try:
+            return read_client_secret()
+        except Exception:  # noqa: BLE001 - missing, empty or insecure file: ask for the key again
+            raise PanelError(t("secret_required", lang), obj="client_secret", kind="missed") from None
+
+
+def _authorized(lang: str) -> bool:
+    """Tokens exist and nothing asks for re-authorization (no network call)."""
+    try:
+        from ..amocrm import tokens
+    except ImportError:
+        return False
+    try:
+        status = _token_status()
+    except Exception:  # noqa: BLE001 - unknown means "not known to be authorized"
+        return tokens.TokenStore().read() is not None
+    return str(_get(status, "state", "")) in ("ok", "expiring", "expired")
+
+
+def _token_status() -> Any:
+    from ..amocrm import token_status
+
+    return token_status()
+
+
+# --------------------------------------------------------------------------- status
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    return obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
+
+
+def _when(value: Any, lang: str) -> str:
+    if value in (None, "", 0):
+        return t("never", lang)
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(float(value), tz=timezone.utc)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _age(seconds: Any, lang: str) -> str:
+    if seconds in (None, ""):
+        return t("none", lang)
+    return t("seconds_ago", lang, value=int(float(seconds)))
+
+
+# amocrm.token_status() states -> i18n keys. "expiring"/"expired" refresh by themselves.
+TOKEN_STATES = {
+    "ok": "auth_ok",
+    "expiring": "auth_ok",
+    "expired": "auth_ok",
+    "not_authorized": "auth_none",
+    "needs_reauth": "auth_reauthorize",
+    "blocked": "auth_blocked",
+    "unpaid": "auth_unpaid",
+}
+
+
+def auth_text(state: str, reason: str, lang: str) -> str:
+    key = TOKEN_STATES.get(state)
+    text = t(key, lang) if key else state
+    # The client's reasons are English; show them to an English page, or when nothing else explains.
+    if reason and state not in ("ok", "not_authorized") and (lang == "en" or key is None):
+        text = f"{text} ({reason})"
+    return text
+
+
+def export_text(report: Any, lang: str) -> str:
+    """``service.Status.export``: one ``ExportKindProgress(kind, queued, finished)`` per started kind."""
+    parts = []
+    for item in _get(report, "export", ()) or ():
+        kind = t(f"kind_{_get(item, 'kind')}", lang)
+        if _get(item, "finished"):
+            parts.append(f"{kind}: {t('export_done', lang)} ({_get(item, 'queued', 0)})")
+        else:
+            parts.append(t("export_progress", lang, kind=kind, done=_get(item, "queued", 0), total="…"))
+    if not parts:
+        return t("export_not_started", lang)
+    return "; ".join(parts)
+
+
+def status_values(report: Any, lang: str) -> Dict[str, str]:
+    """``service.Status`` as the form's read-only fields."""
+    return {
+        "auth_state": auth_text(
+            str(_get(report, "token_state", "")), str(_get(report, "token_reason", "")), lang
+        ),
+        "account": str(_get(report, "subdomain", "") or ""),
+        "token_expires": _when(_get(report, "access_expires_at"), lang),
+        "queue_depth": str(_get(report, "queue_depth", 0)),
+        "oldest_age": _age(_get(report, "oldest_pending_age"), lang),
+        "failed_count": str(_get(report, "failed", 0)),
+        "last_sync": _when(_get(report, "last_sync_at"), lang),
+        "export_progress": export_text(report, lang),
+    }
+
+
+def status(request: PanelRequest) -> Reply:
+    service = backend.service(request.lang)
+    with backend.translated(request.lang):
+        report = service.status()
+    return Reply(form(request, status_values(report, request.lang)), result="opened")
+
+
+# --------------------------------------------------------------------------- bindings filter
+def _filter_options(lang: str) -> Dict[str, Tuple[Tuple[str, str], ...]]:
+    return {
+        "kind": (("", t("kind_any", lang)),) + tuple((k, t(f"kind_{k}", lang)) for k in filters.KINDS),
+        "state": (("", t("state_any", lang)),)
+        + tuple((s, t(f"state_{s}", lang, reason="…")) for s in filters.STATES),
+    }
+
+
+def bindings_filter(request: PanelRequest) -> Reply:
+    if request.is_save:
+        chosen = filters.BindingFilter.clean(
+            request.param("kind"), request.param("state"), request.param("search")
+        )
+        filters.store(request.auth_user, chosen)
+        return Reply(
+            ok(request, redirect_type="list", target="func=amocrm.bindings"),
+            changed=tuple(k for k, v in vars(chosen).items() if v),
+        )
+    chosen = filters.stored(request.auth_user)
+    values = {"kind": chosen.kind, "state": chosen.state, "search": chosen.search}
+    return Reply(form(request, values, _filter_options(request.lang)), result="opened")

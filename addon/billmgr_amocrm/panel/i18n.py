@@ -1,0 +1,153 @@
+"""Russian and English text the handler builds at run time (errors, states, computed captions).
+
+Static labels, hints and column titles live in the descriptor's ``<lang>`` blocks; this
+module holds only what the handler itself writes. Every key has both languages
+(``tests/panel`` checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+MESSAGES: Mapping[str, Mapping[str, str]] = {
+    # request / dispatch ---------------------------------------------------------------
+    "access_denied": {
+        "ru": "Доступ запрещён: функции интеграции с amoCRM доступны только администраторам.",
+        "en": "Access denied: the amoCRM integration functions are for administrators only.",
+    },
+    "bad_input": {
+        "ru": "Некорректный запрос: панель передала документ, который модуль не может принять ({detail}).",
+        "en": "Bad request: the panel passed a document the module cannot accept ({detail}).",
+    },
+    "unknown_func": {
+        "ru": "Неизвестная функция модуля amoCRM: {func}.",
+        "en": "Unknown amoCRM module function: {func}.",
+    },
+    "internal_error": {
+        "ru": "Внутренняя ошибка модуля amoCRM. Подробности записаны в var/amocrm_action.log.",
+        "en": "Internal error in the amoCRM module. Details are in var/amocrm_action.log.",
+    },
+    "component_missing": {
+        "ru": "Компонент модуля не установлен ({detail}). Переустановите модуль: sbin/amocrm-install.",
+        "en": "A module component is not installed ({detail}). Reinstall the module: sbin/amocrm-install.",
+    },
+    "config_error": {
+        "ru": "Файл настроек amoCRM содержит ошибку: {detail}. Исправьте файл или удалите ошибочное правило.",
+        "en": "The amoCRM configuration has an error: {detail}. Fix the file or delete the broken rule.",
+    },
+    "no_selection": {
+        "ru": "Не выбрано ни одной записи.",
+        "en": "No records selected.",
+    },
+    "bad_elid": {
+        "ru": "Некорректный идентификатор записи: {value}.",
+        "en": "Invalid record id: {value}.",
+    },
+    # settings form ---------------------------------------------------------------------
+    "required": {
+        "ru": "Заполните поле «{field}».",
+        "en": 'Fill in the "{field}" field.',
+    },
+    "url_invalid": {
+        "ru": "URL интеграции должен иметь вид https://{{компания}}.amocrm.ru (также amocrm.com или "
+        "kommo.com), без пути и параметров.",
+        "en": "The integration URL must look like https://{{company}}.amocrm.ru (or amocrm.com, kommo.com), "
+        "with no path or parameters.",
+    },
+    "redirect_invalid": {
+        "ru": "Перенаправление должно быть публичным адресом BILLmanager вида https://{{адрес}}/billmgr и "
+        "совпадать с полем «Ссылка для перенаправления» в amoCRM.",
+        "en": "The redirect must be BILLmanager's public address, https://{{host}}/billmgr, exactly as in "
+        'the "Redirect URI" field of the amoCRM integration.',
+    },
+    "client_id_invalid": {
+        "ru": "ID интеграции должен быть скопирован из amoCRM без пробелов (вкладка «Ключи и доступы»).",
+        "en": 'Copy the integration ID from amoCRM without spaces (the "Keys and scopes" tab).',
+    },
+    "code_required": {
+        "ru": "Вставьте новый код авторизации из amoCRM (вкладка «Ключи и доступы»): код одноразовый и "
+        "действует 20 минут.",
+        "en": 'Paste a fresh authorization code from amoCRM (the "Keys and scopes" tab): a code works '
+        "once and only for 20 minutes.",
+    },
+    "secret_required": {
+        "ru": "Введите секретный ключ интеграции из amoCRM: сохранённого ключа нет.",
+        "en": "Enter the integration's secret key from amoCRM: no key is stored yet.",
+    },
+    "secret_saved": {
+        "ru": "сохранён — оставьте пустым, чтобы не менять",
+        "en": "saved — leave empty to keep it",
+    },
+    "secret_missing": {"ru": "секретный ключ из amoCRM", "en": "secret key from amoCRM"},
+    "settings_unchanged": {
+        "ru": "Настройки не изменились, авторизация действует.",
+        "en": "Nothing changed; the authorization is still valid.",
+    },
+    # status and check --------------------------------------------------------------------
+    "auth_ok": {"ru": "авторизован", "en": "authorized"},
+    "auth_none": {"ru": "не настроена", "en": "not configured"},
+    "auth_reauthorize": {
+        "ru": "требуется повторная авторизация: введите новый код в настройках интеграции",
+        "en": "re-authorization needed: enter a new code in the integration settings",
+    },
+    "auth_blocked": {"ru": "заблокирован amoCRM (403)", "en": "blocked by amoCRM (403)"},
+    "auth_unpaid": {"ru": "аккаунт amoCRM не оплачен (402)", "en": "the amoCRM account is not paid (402)"},
+    "never": {"ru": "никогда", "en": "never"},
+    "none": {"ru": "нет", "en": "none"},
+    "seconds_ago": {"ru": "{value} с назад", "en": "{value} s ago"},
+    "export_done": {"ru": "завершена", "en": "finished"},
+    "export_not_started": {"ru": "не начиналась", "en": "not started"},
+    "export_progress": {"ru": "{kind}: {done} из {total}", "en": "{kind}: {done} of {total}"},
+    "check_ok": {
+        "ru": "Связь с amoCRM есть: аккаунт «{account}» ({subdomain}), ответ за {latency} мс, "
+        "токен действует до {expires}.",
+        "en": 'amoCRM is reachable: account "{account}" ({subdomain}), answered in {latency} ms, the token '
+        "is valid until {expires}.",
+    },
+    # bindings -----------------------------------------------------------------------------
+    "kind_contact": {"ru": "Контакт (клиент)", "en": "Contact (client)"},
+    "kind_company": {"ru": "Компания (плательщик)", "en": "Company (payer)"},
+    "kind_lead": {"ru": "Сделка (услуга)", "en": "Lead (service)"},
+    "state_synced": {"ru": "синхронизировано", "en": "synced"},
+    "state_queued": {"ru": "в очереди", "en": "queued"},
+    "state_failed": {"ru": "ошибка: {reason}", "en": "failed: {reason}"},
+    "state_any": {"ru": "любое", "en": "any"},
+    "kind_any": {"ru": "все", "en": "all"},
+    "queued_n": {"ru": "Поставлено в очередь: {count}.", "en": "Queued: {count}."},
+    # rule editors ----------------------------------------------------------------------------
+    "rule_not_found": {
+        "ru": "Правило {id} не найдено: возможно, его уже удалили. Обновите список.",
+        "en": "Rule {id} was not found: it may have been deleted already. Refresh the list.",
+    },
+    "unknown_choice": {
+        "ru": "Поле «{field}»: значение «{value}» отсутствует в списке. Выберите значение из списка.",
+        "en": '"{field}": "{value}" is not one of the choices. Pick a value from the list.',
+    },
+    "argument_required": {
+        "ru": "Условие {n}: проверка «{validator}» требует значение для сравнения.",
+        "en": 'Condition {n}: the "{validator}" check needs a value to compare with.',
+    },
+    "condition_incomplete": {
+        "ru": "Условие {n}: выберите и значение BILLmanager, и проверку (или очистите оба).",
+        "en": "Condition {n}: pick both a BILLmanager value and a check (or clear both).",
+    },
+    "catalog_unavailable": {
+        "ru": "Не удалось получить справочники amoCRM ({detail}). Списки полей, воронок и пользователей "
+        "неполны; проверьте соединение кнопкой «Проверить соединение».",
+        "en": "Could not load amoCRM catalogs ({detail}). Field, pipeline and user lists are incomplete; "
+        'use "Check connection".',
+    },
+    "catalog_issue": {"ru": "amoCRM: {detail}", "en": "amoCRM: {detail}"},
+    "choose": {"ru": "— выберите —", "en": "— choose —"},
+    "no_conditions": {"ru": "всегда", "en": "always"},
+    "default_pipeline": {"ru": "по умолчанию amoCRM", "en": "amoCRM default"},
+}
+
+
+def t(key: str, lang: str, **values: Any) -> str:
+    """The message in ``lang`` (Russian when that language is missing), formatted with ``values``."""
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
+    text = entry.get(lang) or entry["ru"]
+    return text.format(**values) if values else text.replace("{{", "{").replace("}}", "}")

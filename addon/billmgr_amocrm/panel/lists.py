@@ -1,0 +1,203 @@
+"""The module's lists: the bindings table and the four rule sections.
+
+Bindings are paged, sorted and filtered in the database (there may be 100,000 of them); the
+rule lists are small and come straight from amocrm.conf.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, List, Mapping, Sequence
+
+from . import backend, filters
+from .i18n import t
+from .protocol import PanelRequest
+from .responses import Reply, list_, page_of
+
+KINDS = ("contact", "company", "lead")
+AMO_PATHS = {"contact": "contacts", "company": "companies", "lead": "leads"}
+# list column -> the store's order key
+BINDING_SORTS = {
+    "kind": "kind",
+    "billmgr_id": "billmgr_id",
+    "entity": "billmgr_id",
+    "amocrm_id": "amocrm_id",
+    "state": "state",
+    "last_sync": "last_sync_at",
+}
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone()
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def amocrm_url(base_url: str, kind: str, amocrm_id: int | None) -> str:
+    """``https://{subdomain}.amocrm.ru/{contacts|companies|leads}/detail/{id}``."""
+    if not base_url or not amocrm_id:
+        return ""
+    return f"{base_url.rstrip('/')}/{AMO_PATHS[kind]}/detail/{amocrm_id}"
+
+
+def state_text(state: str, last_error: str, lang: str) -> str:
+    if state == "failed":
+        return t("state_failed", lang, reason=(last_error or "?")[:500])
+    return t(f"state_{state}", lang) if state in ("synced", "queued") else state
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
+
+
+def binding_row(row: Any, names: Mapping[str, Mapping[int, str]], base_url: str, lang: str) -> Dict[str, Any]:
+    kind = str(getattr(_get(row, "kind"), "value", _get(row, "kind")))
+    billmgr_id = int(_get(row, "billmgr_id"))
+    amocrm_id = _get(row, "amocrm_id")
+    name = _get(row, "name") or names.get(kind, {}).get(billmgr_id) or ""
+    return {
+        "id": f"{kind}:{billmgr_id}",
+        "kind": t(f"kind_{kind}", lang),
+        "billmgr_id": billmgr_id,
+        "entity": f"#{billmgr_id} {name}".strip(),
+        "amocrm_id": amocrm_id or "",
+        "amocrm_url": amocrm_url(base_url, kind, amocrm_id),
+        "state": state_text(str(_get(row, "state", "")), str(_get(row, "last_error", "") or ""), lang),
+        "last_sync": format_time(_get(row, "last_sync_at")),
+    }
+
+
+def bindings(request: PanelRequest) -> Reply:
+    lang = request.lang
+    page = page_of(request, BINDING_SORTS, "last_sync", default_cnt=50)
+    if not request.param("p_sort"):
+        page = type(page)(num=page.num, cnt=page.cnt, sort="last_sync", order="desc")
+    chosen = filters.current(request)
+    service = backend.service(lang)
+    with backend.app(lang) as app, backend.translated(lang):
+        result = service.bindings(
+            kind=chosen.kind or None,
+            state=chosen.state or None,
+            search=chosen.search or None,
+            order=BINDING_SORTS[page.sort],
+            descending=page.descending,
+            limit=page.cnt,
+            offset=page.offset,
+            app=app,
+        )
+        rows: Sequence[Any] = _get(result, "rows", ())
+        names = _get(result, "names", None) or _names(app, rows)
+        base_url = str(app.config.auth.url or "") or _token_base_url()
+    data = [binding_row(row, names, base_url, lang) for row in rows]
+    total = int(_get(result, "total", len(data)))
+    return Reply(list_(request, data, total=total, page=page), result="listed")
+
+
+def _names(app: Any, rows: Sequence[Any]) -> Dict[str, Dict[int, str]]:
+    """Readable names of one page of rows, one query per kind (``BillingDb.names``)."""
+    wanted: Dict[str, List[int]] = {}
+    for row in rows:
+        kind = _get(row, "kind")
+        wanted.setdefault(str(getattr(kind, "value", kind)), []).append(int(_get(row, "billmgr_id")))
+    from ..domain import Kind
+
+    return {kind: dict(app.billing.names(Kind(kind), ids)) for kind, ids in wanted.items()}
+
+
+def _token_base_url() -> str:
+    """The account URL recorded with the tokens (a file read, no network)."""
+    try:
+        from ..amocrm import token_status
+
+        return str(token_status().base_url or "")
+    except Exception:  # noqa: BLE001 - a missing link is better than a broken list
+        return ""
+
+
+# --------------------------------------------------------------------------- rule lists
+def describe(
+    rule: Mapping[str, Any], presets: Any, lang: str, conditions: Sequence[Mapping[str, Any]]
+) -> str:
+    """ "Тип услуги равно vds и …" from the preset labels; "always" without conditions."""
+    if not conditions:
+        return t("no_conditions", lang)
+    parts = []
+    for cond in conditions:
+        value = presets.values.get(cond.get("value"))
+        validator = presets.validators.get(cond.get("validator"))
+        text = (
+            f"{value.label.text(lang) if value else cond.get('value')} "
+            f"{validator.label.text(lang) if validator else cond.get('validator')}"
+        )
+        argument = cond.get("argument")
+        if argument not in (None, ""):
+            text += f" «{argument}»" if lang == "ru" else f' "{argument}"'
+        parts.append(text)
+    return (" и " if lang == "ru" else " and ").join(parts)
+
+
+def _rule_list(request: PanelRequest, rows: List[Dict[str, Any]]) -> Reply:
+    return Reply(list_(request, rows, total=len(rows)), result="listed")
+
+
+def conditions(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    data = config.model_dump(mode="json")
+    rows = [
+        {
+            "id": f"{kind}:{c['id']}",
+            "kind": t(f"kind_{kind}", request.lang),
+            "rule": describe(c, presets, request.lang, [c]),
+        }
+        for kind in KINDS
+        for c in data["conditions"].get(kind, ())
+    ]
+    return _rule_list(request, rows)
+
+
+def tags(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    rows = [
+        {
+            "id": r["id"],
+            "kind": t(f"kind_{r['entity']}", request.lang),
+            "tag": r["tag"],
+            "rule": describe(r, presets, request.lang, r.get("conditions", ())),
+        }
+        for r in config.model_dump(mode="json")["tags"]
+    ]
+    return _rule_list(request, rows)
+
+
+def fields(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    rows = []
+    for r in config.model_dump(mode="json")["fields"]:
+        value = presets.values.get(r["value"])
+        rows.append(
+            {
+                "id": r["id"],
+                "kind": t(f"kind_{r['entity']}", request.lang),
+                "field": f"{r['field_id']} ({r['field_type']})",
+                "value": value.label.text(request.lang) if value else r["value"],
+                "rule": describe(r, presets, request.lang, r.get("conditions", ())),
+            }
+        )
+    return _rule_list(request, rows)
+
+
+def pipelines(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    rows = [
+        {
+            "id": r["id"],
+            "position": index,
+            "pipeline": r["pipeline_id"],
+            "status": r["status_id"],
+            "rule": describe(r, presets, request.lang, r.get("conditions", ())),
+        }
+        for index, r in enumerate(config.model_dump(mode="json")["pipelines"], start=1)
+    ]
+    return _rule_list(request, rows)

@@ -1,0 +1,461 @@
+"""Add/edit forms of the four rule sections: sync conditions, tags, custom fields, pipelines.
+
+One code path renders a form on open and on setvalues (``sv_field``): the selects are computed
+from the values at hand (entity -> its preset values; a value -> the checks that apply to its
+type; a pipeline -> its statuses; a field -> its options). Saving validates the input against
+the presets and the amoCRM catalog with localized, per-field errors, then rebuilds the whole
+config through the rules layer (pydantic + preset checks) and writes it atomically: a bad rule
+is never half-saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from . import backend
+from . import catalog as amo_catalog
+from .i18n import t
+from .protocol import PanelRequest
+from .responses import Options, PanelError, Reply, form, ok
+
+KINDS = ("contact", "company", "lead")
+PRESET_KIND = {"contact": "client", "company": "payer", "lead": "service"}
+SLOTS = {"amocrm.tags.edit": 3, "amocrm.fields.edit": 2, "amocrm.pipelines.edit": 3}
+SELECT_TYPES = ("select", "radiobutton", "multiselect")
+
+
+# --------------------------------------------------------------------------- options
+def kind_options(lang: str) -> Options:
+    return [(kind, t(f"kind_{kind}", lang)) for kind in KINDS]
+
+
+def value_options(presets: Any, kind: str, lang: str, blank: bool = False) -> Options:
+    values = presets.values_of(PRESET_KIND.get(kind, "service"))
+    options = [(name, f"{value.label.text(lang)} ({name})") for name, value in sorted(values.items())]
+    return ([("", t("choose", lang))] if blank else []) + options
+
+
+def validator_options(presets: Any, value_name: str, lang: str, blank: bool = False) -> Options:
+    value = presets.values.get(value_name)
+    head = [("", t("choose", lang))] if blank else []
+    if value is None:
+        return head
+    return head + [
+        (name, v.label.text(lang)) for name, v in presets.validators.items() if value.type in v.applies_to()
+    ]
+
+
+def _label_of(options: Options, key: str) -> str:
+    return next((label for k, label in options if k == key), key)
+
+
+# --------------------------------------------------------------------------- conditions
+def condition_values(conditions: Sequence[Mapping[str, Any]], slots: int) -> Dict[str, str]:
+    values: Dict[str, str] = {}
+    for index in range(1, slots + 1):
+        cond = conditions[index - 1] if index <= len(conditions) else {}
+        values[f"c{index}_value"] = str(cond.get("value") or "")
+        values[f"c{index}_validator"] = str(cond.get("validator") or "")
+        values[f"c{index}_argument"] = str(cond.get("argument") or "")
+    return values
+
+
+def check_condition(
+    presets: Any, kind: str, value: str, validator: str, argument: str, lang: str, prefix: str, number: int
+) -> Dict[str, Any]:
+    """One condition from the form, or a :class:`PanelError` naming the field to fix."""
+    values = dict(value_options(presets, kind, lang))
+    if value not in values:
+        raise PanelError(t("unknown_choice", lang, field=f"{number}", value=value), obj=f"{prefix}value")
+    validators = dict(validator_options(presets, value, lang))
+    if validator not in validators:
+        raise PanelError(
+            t("unknown_choice", lang, field=f"{number}", value=validator), obj=f"{prefix}validator"
+        )
+    definition = presets.validators[validator]
+    if definition.takes_argument and not argument.strip():
+        raise PanelError(
+            t("argument_required", lang, n=number, validator=validators[validator]), obj=f"{prefix}argument"
+        )
+    cond: Dict[str, Any] = {
+        "value": value,
+        "validator": validator,
+        "argument": argument.strip() if definition.takes_argument else None,
+    }
+    try:
+        presets.compile(value, validator, cond["argument"])
+    except (LookupError, ValueError) as exc:
+        raise PanelError(f"{number}: {exc}", obj=f"{prefix}argument") from None
+    return cond
+
+
+def conditions_from_form(request: PanelRequest, presets: Any, kind: str, slots: int) -> List[Dict[str, Any]]:
+    conditions = []
+    for index in range(1, slots + 1):
+        prefix = f"c{index}_"
+        value = request.param(prefix + "value").strip()
+        validator = request.param(prefix + "validator").strip()
+        argument = request.param(prefix + "argument")
+        if not value and not validator:
+            continue
+        if not value or not validator:
+            raise PanelError(
+                t("condition_incomplete", request.lang, n=index),
+                obj=prefix + ("value" if not value else "validator"),
+            )
+        conditions.append(
+            check_condition(presets, kind, value, validator, argument, request.lang, prefix, index)
+        )
+    return conditions
+
+
+def condition_slists(
+    presets: Any, kind: str, values: Mapping[str, str], slots: int, lang: str
+) -> Dict[str, Options]:
+    lists: Dict[str, Options] = {}
+    for index in range(1, slots + 1):
+        lists[f"c{index}_value"] = value_options(presets, kind, lang, blank=True)
+        lists[f"c{index}_validator"] = validator_options(
+            presets, values.get(f"c{index}_value", ""), lang, blank=True
+        )
+    return lists
+
+
+# --------------------------------------------------------------------------- config plumbing
+def find_rule(data: Mapping[str, Any], section: str, rule_id: str) -> Dict[str, Any] | None:
+    return next((dict(r) for r in data.get(section, ()) if r.get("id") == rule_id), None)
+
+
+def new_id(existing: Sequence[str], prefix: str) -> str:
+    taken = set(existing)
+    number = len(taken) + 1
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
+
+
+def put_rule(rules: List[Dict[str, Any]], rule: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Replace the rule with the same id in place (order matters for pipelines) or append it."""
+    out = [rule if r.get("id") == rule["id"] else r for r in rules]
+    if not any(r.get("id") == rule["id"] for r in rules):
+        out.append(rule)
+    return out
+
+
+def save_data(request: PanelRequest, presets: Any, data: Dict[str, Any]) -> None:
+    backend.save_data(request.lang, presets, data)
+
+
+def _existing(request: PanelRequest, data: Mapping[str, Any], section: str) -> Dict[str, Any] | None:
+    if not request.elid:
+        return None
+    rule = find_rule(data, section, request.elid)
+    if rule is None:
+        raise PanelError(t("rule_not_found", request.lang, id=request.elid[:64]), kind="missed")
+    return rule
+
+
+def _changed(request: PanelRequest, old: Mapping[str, str] | None, new: Mapping[str, str]) -> Tuple[str, ...]:
+    """Names of the fields that differ (for a new rule: the ones filled in) for the action log."""
+    if old is None:
+        return tuple(k for k, v in new.items() if str(v))
+    return tuple(k for k, v in new.items() if str(old.get(k, "")) != str(v))
+
+
+def _submitted(request: PanelRequest, names: Sequence[str], defaults: Mapping[str, str]) -> Dict[str, str]:
+    return {name: request.param(name, defaults.get(name, "")) for name in names}
+
+
+# --------------------------------------------------------------------------- sync conditions
+def conditions_edit(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    data = config.model_dump(mode="json")
+    lang = request.lang
+    old_kind, _, old_id = request.elid.partition(":")
+    current: Dict[str, Any] | None = None
+    if request.elid:
+        current = next((dict(c) for c in data["conditions"].get(old_kind, ()) if c.get("id") == old_id), None)
+        if current is None:
+            raise PanelError(t("rule_not_found", lang, id=request.elid[:64]), kind="missed")
+        current["kind"] = old_kind
+    fields = ("kind", "value", "validator", "argument")
+    if request.is_save:
+        kind = request.param("kind").strip()
+        if kind not in KINDS:
+            raise PanelError(t("unknown_choice", lang, field="kind", value=kind), obj="kind")
+        cond = check_condition(
+            presets,
+            kind,
+            request.param("value").strip(),
+            request.param("validator").strip(),
+            request.param("argument"),
+            lang,
+            "",
+            1,
+        )
+        sections = data["conditions"]
+        every_id = [c["id"] for k in KINDS for c in sections.get(k, ())]
+        cond_id = old_id if current else new_id(every_id, "c")
+        rule = {"id": cond_id, **cond}
+        if current and old_kind != kind:
+            sections[old_kind] = [c for c in sections[old_kind] if c.get("id") != old_id]
+        sections[kind] = put_rule(list(sections.get(kind, [])), rule)
+        save_data(request, presets, data)
+        return Reply(ok(request), changed=_changed(request, current, {"kind": kind, **cond}))
+    values = (
+        _submitted(request, fields, {"kind": "lead"})
+        if request.sv_field or not current
+        else {k: str(current.get(k) or "") for k in fields}
+    )
+    values["kind"] = values["kind"] if values["kind"] in KINDS else "lead"
+    slists = {
+        "kind": kind_options(lang),
+        "value": value_options(presets, values["kind"], lang, blank=True),
+        "validator": validator_options(presets, values["value"], lang, blank=True),
+    }
+    return Reply(form(request, values, slists, _title(request, current)), result="opened")
+
+
+def _title(request: PanelRequest, current: Mapping[str, Any] | None) -> Dict[str, str]:
+    """New-rule forms show ``title_new``: the panel reads ``title``, so copy it over."""
+    if current is not None or request.doc is None:
+        return {}
+    msg = request.doc.find(f"messages[@name='{request.func}']/msg[@name='title_new']")
+    return {"title": msg.text or ""} if msg is not None and msg.text else {}
+
+
+# --------------------------------------------------------------------------- tags
+def tags_edit(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    data = config.model_dump(mode="json")
+    lang, slots = request.lang, SLOTS[request.func]
+    current = _existing(request, data, "tags")
+    if request.is_save:
+        kind = request.param("kind").strip()
+        if kind not in KINDS:
+            raise PanelError(t("unknown_choice", lang, field="kind", value=kind), obj="kind")
+        tag = " ".join(request.param("tag").split())
+        if not tag:
+            raise PanelError(t("required", lang, field="tag"), obj="tag", kind="missed")
+        conditions = conditions_from_form(request, presets, kind, slots)
+        rule_id = current["id"] if current else new_id([r["id"] for r in data["tags"]], "t")
+        rule = {"id": rule_id, "entity": kind, "tag": tag[:255], "conditions": conditions}
+        data["tags"] = put_rule(list(data["tags"]), rule)
+        save_data(request, presets, data)
+        before = (
+            None
+            if current is None
+            else {
+                "kind": current["entity"],
+                "tag": current["tag"],
+                **condition_values(current.get("conditions", ()), slots),
+            }
+        )
+        return Reply(
+            ok(request),
+            changed=_changed(
+                request, before, {"kind": kind, "tag": tag, **condition_values(conditions, slots)}
+            ),
+        )
+    names = ["kind", "tag"] + list(condition_values([], slots))
+    if request.sv_field or current is None:
+        values = _submitted(request, names, {"kind": "lead"})
+    else:
+        values = {
+            "kind": current["entity"],
+            "tag": current["tag"],
+            **condition_values(current.get("conditions", ()), slots),
+        }
+    values["kind"] = values["kind"] if values["kind"] in KINDS else "lead"
+    slists = {"kind": kind_options(lang), **condition_slists(presets, values["kind"], values, slots, lang)}
+    return Reply(form(request, values, slists, _title(request, current)), result="opened")
+
+
+# --------------------------------------------------------------------------- custom fields
+def parse_enum_map(text: str, field: amo_catalog.AmoField, lang: str) -> Dict[str, int]:
+    """``billmgr value = amoCRM option`` lines -> {value: enum id}; the option by text or id."""
+    by_text = {name.casefold(): enum_id for enum_id, name in field.options}
+    ids = {enum_id for enum_id, _ in field.options}
+    mapping: Dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        left, sep, right = line.partition("=")
+        key, option = left.strip(), right.strip()
+        if not sep or not key or not option:
+            raise PanelError(
+                t("unknown_choice", lang, field="enum_map", value=line.strip()[:100]), obj="enum_map"
+            )
+        if option.isdigit() and int(option) in ids:
+            mapping[key] = int(option)
+        elif option.casefold() in by_text:
+            mapping[key] = by_text[option.casefold()]
+        else:
+            raise PanelError(t("unknown_choice", lang, field="enum_map", value=option[:100]), obj="enum_map")
+    return mapping
+
+
+def _enum_text(mapping: Mapping[str, Any], field: amo_catalog.AmoField | None) -> str:
+    names = dict(field.options) if field else {}
+    return "\n".join(f"{k} = {names.get(v, v) if isinstance(v, int) else v}" for k, v in mapping.items())
+
+
+def field_options(cat: amo_catalog.Catalog, kind: str, marker: int | None, lang: str) -> Options:
+    head = [("", t("choose", lang))]
+    return head + [
+        (str(f.id), f"{f.name} ({f.type}, {f.id})")
+        for f in cat.fields.get(kind, ())
+        if f.id != marker and f.type != "multitext"
+    ]
+
+
+def fields_edit(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    data = config.model_dump(mode="json")
+    lang, slots = request.lang, SLOTS[request.func]
+    current = _existing(request, data, "fields")
+    cat = amo_catalog.load(lang)
+    markers = data["sync"]["marker_field_ids"]
+    if request.is_save:
+        kind = request.param("kind").strip()
+        if kind not in KINDS:
+            raise PanelError(t("unknown_choice", lang, field="kind", value=kind), obj="kind")
+        raw_id = request.param("field_id").strip()
+        field = cat.field(kind, int(raw_id)) if raw_id.isdigit() else None
+        if field is None or field.id == markers.get(kind):
+            raise PanelError(t("unknown_choice", lang, field="field_id", value=raw_id[:20]), obj="field_id")
+        value = request.param("value").strip()
+        if value not in dict(value_options(presets, kind, lang)):
+            raise PanelError(t("unknown_choice", lang, field="value", value=value[:100]), obj="value")
+        enum_map = (
+            parse_enum_map(request.param("enum_map"), field, lang) if field.type in SELECT_TYPES else {}
+        )
+        conditions = conditions_from_form(request, presets, kind, slots)
+        rule_id = current["id"] if current else new_id([r["id"] for r in data["fields"]], "f")
+        rule = {
+            "id": rule_id,
+            "entity": kind,
+            "field_id": field.id,
+            "field_type": field.type,
+            "value": value,
+            "enum_map": enum_map,
+            "conditions": conditions,
+        }
+        data["fields"] = put_rule(list(data["fields"]), rule)
+        save_data(request, presets, data)
+        new = {
+            "kind": kind,
+            "field_id": str(field.id),
+            "value": value,
+            "enum_map": str(enum_map),
+            **condition_values(conditions, slots),
+        }
+        before = (
+            None
+            if current is None
+            else {
+                "kind": current["entity"],
+                "field_id": str(current["field_id"]),
+                "value": current["value"],
+                "enum_map": str(current.get("enum_map") or {}),
+                **condition_values(current.get("conditions", ()), slots),
+            }
+        )
+        return Reply(ok(request), changed=_changed(request, before, new))
+    names = ["kind", "field_id", "value", "enum_map"] + list(condition_values([], slots))
+    if request.sv_field or current is None:
+        values = _submitted(request, names, {"kind": "lead"})
+    else:
+        chosen = cat.field(current["entity"], int(current["field_id"]))
+        values = {
+            "kind": current["entity"],
+            "field_id": str(current["field_id"]),
+            "value": current["value"],
+            "enum_map": _enum_text(current.get("enum_map") or {}, chosen),
+            **condition_values(current.get("conditions", ()), slots),
+        }
+    values["kind"] = values["kind"] if values["kind"] in KINDS else "lead"
+    chosen = cat.field(values["kind"], int(values["field_id"])) if values["field_id"].isdigit() else None
+    values["options"] = "\n".join(name for _, name in chosen.options) if chosen else ""
+    slists = {
+        "kind": kind_options(lang),
+        "field_id": field_options(cat, values["kind"], markers.get(values["kind"]), lang),
+        "value": value_options(presets, values["kind"], lang, blank=True),
+        **condition_slists(presets, values["kind"], values, slots, lang),
+    }
+    return Reply(form(request, values, slists, _title(request, current)), result="opened")
+
+
+# --------------------------------------------------------------------------- pipelines
+def pipeline_options(cat: amo_catalog.Catalog, lang: str) -> Options:
+    return [("", t("choose", lang))] + [(str(p.id), p.name) for p in cat.pipelines]
+
+
+def status_options(cat: amo_catalog.Catalog, pipeline_id: str, lang: str) -> Options:
+    """Statuses a lead may be put in: every status of the pipeline but "unsorted" (type 1)."""
+    pipeline = cat.pipeline(int(pipeline_id)) if pipeline_id.isdigit() else None
+    head = [("", t("choose", lang))]
+    return head + (
+        [(str(sid), name) for sid, name, stype in pipeline.statuses if stype != 1] if pipeline else []
+    )
+
+
+def pipelines_edit(request: PanelRequest) -> Reply:
+    config, presets = backend.load_rules(request.lang)
+    data = config.model_dump(mode="json")
+    lang, slots = request.lang, SLOTS[request.func]
+    current = _existing(request, data, "pipelines")
+    cat = amo_catalog.load(lang)
+    if request.is_save:
+        raw_pipeline = request.param("pipeline_id").strip()
+        if not raw_pipeline.isdigit() or cat.pipeline(int(raw_pipeline)) is None:
+            raise PanelError(
+                t("unknown_choice", lang, field="pipeline_id", value=raw_pipeline[:20]), obj="pipeline_id"
+            )
+        raw_status = request.param("status_id").strip()
+        if raw_status not in dict(status_options(cat, raw_pipeline, lang)) or not raw_status:
+            raise PanelError(
+                t("unknown_choice", lang, field="status_id", value=raw_status[:20]), obj="status_id"
+            )
+        conditions = conditions_from_form(request, presets, "lead", slots)
+        rule_id = current["id"] if current else new_id([r["id"] for r in data["pipelines"]], "p")
+        rule = {
+            "id": rule_id,
+            "pipeline_id": int(raw_pipeline),
+            "status_id": int(raw_status),
+            "conditions": conditions,
+        }
+        data["pipelines"] = put_rule(list(data["pipelines"]), rule)
+        save_data(request, presets, data)
+        new = {"pipeline_id": raw_pipeline, "status_id": raw_status, **condition_values(conditions, slots)}
+        before = (
+            None
+            if current is None
+            else {
+                "pipeline_id": str(current["pipeline_id"]),
+                "status_id": str(current["status_id"]),
+                **condition_values(current.get("conditions", ()), slots),
+            }
+        )
+        return Reply(ok(request), changed=_changed(request, before, new))
+    names = ["pipeline_id", "status_id"] + list(condition_values([], slots))
+    if request.sv_field or current is None:
+        values = _submitted(request, names, {})
+    else:
+        values = {
+            "pipeline_id": str(current["pipeline_id"]),
+            "status_id": str(current["status_id"]),
+            **condition_values(current.get("conditions", ()), slots),
+        }
+    statuses = status_options(cat, values["pipeline_id"], lang)
+    if values["status_id"] not in dict(statuses):
+        values["status_id"] = ""
+    slists = {
+        "pipeline_id": pipeline_options(cat, lang),
+        "status_id": statuses,
+        **condition_slists(presets, "lead", values, slots, lang),
+    }
+    return Reply(form(request, values, slists, _title(request, current)), result="opened")
+
+
+__all__ = ["conditions_edit", "tags_edit", "fields_edit", "pipelines_edit", "_label_of"]

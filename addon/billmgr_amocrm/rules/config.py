@@ -1,0 +1,326 @@
+"""amocrm.conf: one pydantic tree, validated on load and before every save.
+
+The file holds no secrets: the integration's secret key lives in the 0600 file
+``etc/amocrm/client_secret`` and the tokens beside it. The config is still written
+0600 and atomically (a reader sees the old file or the new one, never half).
+
+Shape (JSON)::
+
+    {"version": 1,
+     "auth": {"url": "https://example.amocrm.ru", "client_id": "...", "redirect_uri": "..."},
+     "sync": {"rate_limit": 5, "batch_size": 50, "responsible_user_id": null,
+              "marker_field_ids": {"contact": null, "company": null, "lead": null},
+              "recreate_deleted": true, "language": "ru"},
+     "conditions": {"contact": [], "company": [], "lead": [
+         {"id": "c1", "value": "service.status", "validator": "equals", "argument": "2"}]},
+     "tags": [{"id": "t1", "entity": "lead", "tag": "vps",
+               "conditions": [{"value": "service.type", "validator": "equals", "argument": "vds"}]}],
+     "fields": [{"id": "f1", "entity": "company", "field_id": 501, "field_type": "text",
+                 "value": "payer.inn", "enum_map": {}, "conditions": []}],
+     "pipelines": [{"id": "p1", "pipeline_id": 10, "status_id": 11, "conditions": [...]}]}
+
+Empty condition lists mean "always": by default every client, every legal-entity
+payer and every service is synced. Pipeline rules are tried in order; the first
+whose conditions all hold wins, and with none amoCRM's default pipeline is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ..atomicfile import write_atomic
+from ..domain import Kind
+from ..paths import HostPaths, host_paths
+from .attributes import PRESET_KIND_OF
+from .conditions import ArgumentError
+from .errors import ConfigError, Problem
+from .jsonfile import model_from, parse_json_text, read_json_file, validation_problems
+from .presets import Presets, UnknownPresetError, load_presets, preset_kind_of
+from .text import clean_text
+
+EntityKind = Literal["contact", "company", "lead"]
+# amoCRM field types a field rule can write (multitext PHONE/EMAIL are the module's own).
+FieldType = Literal["text", "textarea", "numeric", "checkbox", "select", "radiobutton", "multiselect",
+                    "date", "date_time", "birthday", "url", "streetaddress", "monetary"]
+SELECT_TYPES = frozenset({"select", "radiobutton", "multiselect"})
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_AMO_HOST = re.compile(r"^https://[a-z0-9][a-z0-9-]*\.(amocrm\.ru|amocrm\.com|kommo\.com)/?$")
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+def _rule_id(value: str) -> str:
+    if not _ID_PATTERN.match(value):
+        raise ValueError("rule id must be 1-64 letters, digits, '_', '-' or '.'")
+    return value
+
+
+RuleId = Annotated[StrictStr, AfterValidator(_rule_id)]
+
+
+class AuthConfig(BaseModel):
+    model_config = _FROZEN
+
+    url: StrictStr = ""
+    client_id: StrictStr = ""
+    redirect_uri: StrictStr = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("client_secret", "secret", "access_token", "refresh_token", "code"):
+                if key in data:
+                    raise ValueError(f"{key} does not belong in amocrm.conf: secrets live in their own "
+                                     "0600 files in etc/amocrm/")
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _amo_url(cls, value: str) -> str:
+        if value and not _AMO_HOST.match(value.strip().lower()):
+            raise ValueError("must look like https://yourcompany.amocrm.ru (or .amocrm.com, .kommo.com)")
+        return value.strip().rstrip("/").lower()
+
+    @field_validator("redirect_uri")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be the public https:// address of BILLmanager")
+        return value
+
+
+class MarkerFieldIds(BaseModel):
+    """amoCRM ids of the "BILLmanager ID" custom field per entity, once created."""
+
+    model_config = _FROZEN
+
+    contact: Optional[PositiveInt] = None
+    company: Optional[PositiveInt] = None
+    lead: Optional[PositiveInt] = None
+
+    def as_map(self) -> Dict[Kind, int]:
+        return {kind: getattr(self, kind.value) for kind in Kind if getattr(self, kind.value)}
+
+
+class SyncConfig(BaseModel):
+    model_config = _FROZEN
+
+    rate_limit: float = Field(default=5.0, gt=0, le=7)   # amoCRM allows 7 requests/s per integration
+    batch_size: int = Field(default=50, ge=1, le=250)     # amoCRM: max 250, recommended 50
+    responsible_user_id: Optional[PositiveInt] = None
+    marker_field_ids: MarkerFieldIds = MarkerFieldIds()
+    recreate_deleted: StrictBool = True
+    language: Literal["ru", "en"] = "ru"                  # for enum labels written into text fields
+
+
+class Condition(BaseModel):
+    """``value`` (a preset value name) checked by ``validator`` (a preset validator name)."""
+
+    model_config = _FROZEN
+
+    value: StrictStr
+    validator: StrictStr
+    argument: Optional[StrictStr] = None
+
+    @field_validator("argument", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        # Hand-written JSON often has "argument": 2; the panel always sends text.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+
+class SyncCondition(Condition):
+    id: RuleId
+
+
+class Conditions(BaseModel):
+    model_config = _FROZEN
+
+    contact: Tuple[SyncCondition, ...] = ()
+    company: Tuple[SyncCondition, ...] = ()
+    lead: Tuple[SyncCondition, ...] = ()
+
+    def of(self, kind: Kind) -> Tuple[SyncCondition, ...]:
+        return tuple(getattr(self, kind.value))
+
+
+class TagRule(BaseModel):
+    model_config = _FROZEN
+
+    id: RuleId
+    entity: EntityKind
+    tag: StrictStr = Field(min_length=1, max_length=255)
+    conditions: Tuple[Condition, ...] = ()
+
+
+class FieldRule(BaseModel):
+    model_config = _FROZEN
+
+    id: RuleId
+    entity: EntityKind
+    field_id: PositiveInt
+    field_type: FieldType
+    value: StrictStr
+    # For select fields: BILLmanager value -> amoCRM enum id (int) or option text (str).
+    enum_map: Dict[str, Union[StrictInt, StrictStr]] = Field(default_factory=dict)
+    conditions: Tuple[Condition, ...] = ()
+
+
+class PipelineRule(BaseModel):
+    model_config = _FROZEN
+
+    id: RuleId
+    pipeline_id: PositiveInt
+    status_id: PositiveInt
+    conditions: Tuple[Condition, ...] = ()
+
+
+class ModuleConfig(BaseModel):
+    model_config = _FROZEN
+
+    version: Literal[1] = 1
+    auth: AuthConfig = AuthConfig()
+    sync: SyncConfig = SyncConfig()
+    conditions: Conditions = Conditions()
+    tags: Tuple[TagRule, ...] = ()
+    fields: Tuple[FieldRule, ...] = ()
+    pipelines: Tuple[PipelineRule, ...] = ()
+
+
+# --------------------------------------------------------------------------- checks against presets
+def condition_problems(where: str, entity: str, cond: Condition, presets: Presets) -> List[Problem]:
+    kind = PRESET_KIND_OF[Kind(entity)]
+    if preset_kind_of(cond.value) != kind or cond.value not in presets.values:
+        known = "unknown value" if cond.value not in presets.values else f"not a {kind} value"
+        return [Problem(f"{where}.value", f"{known} {cond.value!r} (a {entity} rule reads {kind}.* values)")]
+    try:
+        presets.compile(cond.value, cond.validator, cond.argument)
+    except UnknownPresetError as exc:
+        return [Problem(f"{where}.validator", str(exc))]
+    except ArgumentError as exc:
+        return [Problem(f"{where}.argument", str(exc))]
+    return []
+
+
+def _ids_unique(section: str, ids: List[str]) -> List[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for index, rule_id in enumerate(ids):
+        if rule_id in seen:
+            problems.append(Problem(f"{section}.{index}.id", f"id {rule_id!r} is used twice"))
+        seen.add(rule_id)
+    return problems
+
+
+def _field_rule_problems(index: int, rule: FieldRule, config: ModuleConfig,
+                         presets: Presets) -> List[Problem]:
+    where = f"fields.{index}"
+    problems = []
+    kind = PRESET_KIND_OF[Kind(rule.entity)]
+    if rule.value not in presets.values or preset_kind_of(rule.value) != kind:
+        problems.append(Problem(f"{where}.value", f"unknown {kind} value {rule.value!r}"))
+    if rule.enum_map and rule.field_type not in SELECT_TYPES:
+        problems.append(Problem(f"{where}.enum_map", f"only select fields map values, not {rule.field_type}"))
+    marker = getattr(config.sync.marker_field_ids, rule.entity)
+    if marker is not None and marker == rule.field_id:
+        problems.append(Problem(f"{where}.field_id", "this is the module's BILLmanager ID field"))
+    for c_index, cond in enumerate(rule.conditions):
+        problems += condition_problems(f"{where}.conditions.{c_index}", rule.entity, cond, presets)
+    return problems
+
+
+def config_problems(config: ModuleConfig, presets: Presets) -> List[Problem]:
+    """Everything in the config that presets or amoCRM's rules make unusable."""
+    problems: List[Problem] = []
+    for kind in Kind:
+        items = config.conditions.of(kind)
+        problems += _ids_unique(f"conditions.{kind.value}", [c.id for c in items])
+        for index, sync_cond in enumerate(items):
+            problems += condition_problems(f"conditions.{kind.value}.{index}", kind.value, sync_cond,
+                                           presets)
+    problems += _ids_unique("tags", [r.id for r in config.tags])
+    for index, tag in enumerate(config.tags):
+        if not clean_text(tag.tag):
+            problems.append(Problem(f"tags.{index}.tag", "tag name is empty"))
+        for c_index, cond in enumerate(tag.conditions):
+            problems += condition_problems(f"tags.{index}.conditions.{c_index}", tag.entity, cond, presets)
+    problems += _ids_unique("fields", [r.id for r in config.fields])
+    for index, field in enumerate(config.fields):
+        problems += _field_rule_problems(index, field, config, presets)
+    problems += _ids_unique("pipelines", [r.id for r in config.pipelines])
+    for index, pipe in enumerate(config.pipelines):
+        for c_index, cond in enumerate(pipe.conditions):
+            problems += condition_problems(f"pipelines.{index}.conditions.{c_index}", "lead", cond, presets)
+    return problems
+
+
+def validated(config: ModuleConfig, presets: Presets, source: str = "amocrm.conf") -> ModuleConfig:
+    problems = config_problems(config, presets)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def config_from_data(data: Any, presets: Presets, source: str = "amocrm.conf") -> ModuleConfig:
+    return validated(model_from(ModuleConfig, data, source), presets, source)
+
+
+def rebuild(config: ModuleConfig, changes: Dict[str, Any]) -> ModuleConfig:
+    """A copy with top-level sections replaced, re-validated by pydantic (not model_copy)."""
+    data = config.model_dump(mode="json")
+    data.update({k: (v.model_dump(mode="json") if isinstance(v, BaseModel) else
+                     [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in v]
+                     if isinstance(v, (list, tuple)) else v) for k, v in changes.items()})
+    try:
+        return ModuleConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(None, validation_problems(exc)) from None
+
+
+# --------------------------------------------------------------------------- load / save
+def load_config(paths: Optional[HostPaths] = None, presets: Optional[Presets] = None) -> ModuleConfig:
+    """amocrm.conf, checked against the presets (loaded from the same root unless given)."""
+    paths = paths or host_paths()
+    presets = presets or load_presets(paths)
+    source = str(paths.amocrm_conf)
+    return config_from_data(read_json_file(paths.amocrm_conf), presets, source)
+
+
+def config_json(config: ModuleConfig) -> str:
+    return json.dumps(config.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
+
+
+def save_config(config: ModuleConfig, paths: Optional[HostPaths] = None,
+                presets: Optional[Presets] = None) -> None:
+    """Validate, then replace amocrm.conf atomically with mode 0600; a refused config writes nothing."""
+    paths = paths or host_paths()
+    presets = presets or load_presets(paths)
+    text = config_json(validated(config, presets, str(paths.amocrm_conf)))
+    # Round-trip through the parser: what is written must load back identically.
+    config_from_data(parse_json_text(text, str(paths.amocrm_conf)), presets, str(paths.amocrm_conf))
+    write_atomic(paths.amocrm_conf, text)
+
+
+def default_config() -> ModuleConfig:
+    return ModuleConfig()

@@ -1,0 +1,210 @@
+"""``RuleSet``: amocrm.conf + presets -> sync decisions and amoCRM payloads (pure).
+
+Implements ``ports.RuleSet``. Built once per worker run: every condition is
+compiled here, so evaluation per entity is cheap and cannot fail on config.
+
+Payload bodies carry only fields the module owns (reference §4.7): never
+``created_by``/``updated_by``/``_embedded.tags``; tags travel in
+``AmoPayload.tags``/``managed_tags`` and the worker turns them into
+``tags_to_add``/``tags_to_delete``. Links between entities are the worker's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..domain import Kind, ServiceEvent
+from ..ports import AmoPayload, JsonDict, MappingContext, marker_value
+from ..unverified import PROFILE_TYPE_LEGAL
+from .attributes import attribute, attributes_of
+from .conditions import Compiled, all_hold
+from .config import Condition, FieldRule, ModuleConfig, PipelineRule, validated
+from .contacts import normalize_emails, normalize_phones, unique
+from .fieldvalues import field_values
+from .presets import Presets, ValueDef
+from .text import NAME_LIMIT, clean_text, shorten
+
+MAX_PRICE = 2_147_483_647       # amoCRM stores price as a signed 32-bit int
+MAX_MULTITEXT_VALUES = 10       # phones/emails per entity; more is noise, not data
+NAME_PARAMS = ("domain", "hostname", "ip")  # itemparams that identify a service to a human
+_PATRONYMIC_ENDINGS = ("вич", "вна", "ична", "инична", "оглы", "кызы")
+
+
+@dataclass(frozen=True)
+class _FieldPlan:
+    rule: FieldRule
+    value: ValueDef
+    conditions: Tuple[Compiled, ...]
+
+
+@dataclass(frozen=True)
+class _PipelinePlan:
+    rule: PipelineRule
+    conditions: Tuple[Compiled, ...]
+
+
+def split_person_name(full: str) -> Tuple[str, str]:
+    """(first_name, last_name): "Иван Петров" and the Russian order "Петров Иван Иванович"."""
+    words = full.split()
+    if not words:
+        return "", ""
+    if len(words) == 1:
+        return words[0], ""
+    if len(words) == 3 and words[2].casefold().endswith(_PATRONYMIC_ENDINGS):
+        return words[1], words[0]
+    return words[0], " ".join(words[1:])
+
+
+def lead_price(cost: Any) -> int:
+    if not isinstance(cost, Decimal) or not cost.is_finite():
+        return 0
+    rounded = int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return max(0, min(MAX_PRICE, rounded))
+
+
+def lead_name(attrs: Dict[str, Any]) -> str:
+    """"Виртуальный сервер VDS-2 — example.com (#1234)": type, tariff, what it serves, our id."""
+    type_name = clean_text(attrs.get("type_name") or "")
+    pricelist = clean_text(attrs.get("pricelist") or "")
+    parts = [type_name] if type_name else []
+    if pricelist and pricelist.casefold() not in type_name.casefold():
+        parts = [p for p in parts if p.casefold() not in pricelist.casefold()] + [pricelist]
+    head = " ".join(parts) or clean_text(attrs.get("type") or "") or "Услуга"
+    target = next((clean_text(str(attribute(attrs, "param." + p))) for p in NAME_PARAMS
+                   if clean_text(str(attribute(attrs, "param." + p) or ""))), "")
+    if target:
+        head = f"{head} — {target}"
+    tail = f" (#{attrs['id']})" if attrs.get("id") is not None else ""
+    return shorten(head, tail, NAME_LIMIT)
+
+
+def _multitext(code: str, values: List[str]) -> List[JsonDict]:
+    if not values:
+        return []
+    return [{"field_code": code,
+             "values": [{"value": v, "enum_code": "WORK"} for v in values[:MAX_MULTITEXT_VALUES]]}]
+
+
+class RuleSet:
+    """The configured rules, compiled; implements ``ports.RuleSet``."""
+
+    def __init__(self, config: ModuleConfig, presets: Presets) -> None:
+        validated(config, presets)
+        self.config = config
+        self.presets = presets
+        self._sync = {kind: self._compile(config.conditions.of(kind)) for kind in Kind}
+        self._tags: Dict[Kind, List[Tuple[str, Tuple[Compiled, ...]]]] = {kind: [] for kind in Kind}
+        for tag in config.tags:
+            self._tags[Kind(tag.entity)].append((clean_text(tag.tag), self._compile(tag.conditions)))
+        self._fields: Dict[Kind, List[_FieldPlan]] = {kind: [] for kind in Kind}
+        for rule in config.fields:
+            self._fields[Kind(rule.entity)].append(
+                _FieldPlan(rule, presets.value(rule.value), self._compile(rule.conditions)))
+        self._pipelines = [_PipelinePlan(r, self._compile(r.conditions)) for r in config.pipelines]
+
+    def _compile(self, conditions: Tuple[Condition, ...]) -> Tuple[Compiled, ...]:
+        return tuple(self.presets.compile(c.value, c.validator, c.argument) for c in conditions)
+
+    # ------------------------------------------------------------------ ports.RuleSet
+    def wants(self, kind: Kind, entity: Any, event: Optional[ServiceEvent] = None) -> bool:
+        """The sync conditions hold; a company must be a legal-entity payer."""
+        if kind is Kind.COMPANY and getattr(entity, "profiletype", None) != PROFILE_TYPE_LEGAL:
+            return False
+        return all_hold(self._sync[kind], attributes_of(kind, entity, event))
+
+    def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload:
+        attrs = attributes_of(kind, entity, ctx.event)
+        body: JsonDict = {}
+        if kind is Kind.CONTACT:
+            body.update(self._contact_head(entity, attrs))
+        elif kind is Kind.COMPANY:
+            body.update(self._company_head(attrs))
+        else:
+            body.update(self._lead_head(attrs))
+        responsible = ctx.default_responsible_user_id or self.config.sync.responsible_user_id
+        if responsible:
+            body["responsible_user_id"] = responsible
+        fields = self._custom_fields(kind, entity, attrs, ctx)
+        if fields:
+            body["custom_fields_values"] = fields
+        tags = unique(name for name, conds in self._tags[kind] if all_hold(conds, attrs))
+        managed = unique(name for name, _ in self._tags[kind])
+        return AmoPayload(body=body, tags=tuple(tags), managed_tags=tuple(managed))
+
+    def pipeline_for(self, attrs: Dict[str, Any]) -> Optional[PipelineRule]:
+        """The first pipeline rule whose conditions hold, or None for amoCRM's default."""
+        return next((p.rule for p in self._pipelines if all_hold(p.conditions, attrs)), None)
+
+    # ------------------------------------------------------------------ heads
+    def _contact_head(self, client: Any, attrs: Dict[str, Any]) -> JsonDict:
+        person = clean_text(attrs["realname"])
+        name = person or clean_text(attrs["name"]) or clean_text(attrs["login"]) \
+            or f"Клиент #{attrs['id']}"
+        body: JsonDict = {"name": name}
+        first, last = split_person_name(person)
+        if first:
+            body["first_name"] = first
+        if last:
+            body["last_name"] = last
+        return body
+
+    def _company_head(self, attrs: Dict[str, Any]) -> JsonDict:
+        name = clean_text(attrs["name"]) or clean_text(attrs["person"]) or f"Плательщик #{attrs['id']}"
+        return {"name": name}
+
+    def _lead_head(self, attrs: Dict[str, Any]) -> JsonDict:
+        body: JsonDict = {"name": lead_name(attrs), "price": lead_price(attrs["cost"])}
+        rule = self.pipeline_for(attrs)
+        if rule is not None:
+            body["pipeline_id"] = rule.pipeline_id
+            body["status_id"] = rule.status_id
+        return body
+
+    # ------------------------------------------------------------------ custom fields
+    def _phones_emails(self, kind: Kind, entity: Any, attrs: Dict[str, Any]) -> List[JsonDict]:
+        if kind is Kind.LEAD:
+            return []
+        country = str(attrs.get("country") or "")
+        if kind is Kind.COMPANY:
+            phones_raw, emails_raw = [attrs["phone"]], [attrs["email"]]
+        else:
+            users = _contact_users(entity)
+            phones_raw = [attrs["phone"], *(_text_attr(u, "phone") for u in users)]
+            emails_raw = [attrs["email"], *(_text_attr(u, "email") for u in users)]
+        phones = unique(p for raw in phones_raw for p in normalize_phones(raw, country))
+        emails = unique(e for raw in emails_raw for e in normalize_emails(raw))
+        return _multitext("PHONE", phones) + _multitext("EMAIL", emails)
+
+    def _custom_fields(self, kind: Kind, entity: Any, attrs: Dict[str, Any],
+                       ctx: MappingContext) -> List[JsonDict]:
+        fields = self._phones_emails(kind, entity, attrs)
+        marker_id = ctx.marker_field_ids.get(kind) or self.config.sync.marker_field_ids.as_map().get(kind)
+        used = {marker_id}
+        lang = self.config.sync.language
+        for plan in self._fields[kind]:
+            if plan.rule.field_id in used or not all_hold(plan.conditions, attrs):
+                continue  # first matching rule for a field wins
+            values = field_values(plan.rule.field_type, attribute(attrs, plan.value.path), plan.value,
+                                  plan.rule.enum_map, lang)
+            if values:
+                fields.append({"field_id": plan.rule.field_id, "values": values})
+                used.add(plan.rule.field_id)
+        if marker_id and attrs.get("id") is not None:
+            fields.append({"field_id": marker_id, "values": [{"value": marker_value(kind, attrs["id"])}]})
+        return fields
+
+
+def _contact_users(client: Any) -> List[Any]:
+    """Enabled users of the account (all of them if none is enabled), main user first."""
+    users = getattr(client, "users", ()) or ()
+    if not isinstance(users, (list, tuple)):
+        return []
+    enabled = [u for u in users if getattr(u, "enabled", True)]
+    return enabled or list(users)
+
+
+def _text_attr(obj: Any, name: str) -> str:
+    value = getattr(obj, name, "")
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,189 @@
+"""The module's own tables, created and upgraded in numbered, idempotent steps.
+
+Every step is a list of statements that are safe to run twice (``IF NOT EXISTS``),
+because MySQL commits DDL implicitly: a step interrupted half-way is simply run again.
+A row in ``amocrm_schema_version`` records each finished step. ``GET_LOCK`` keeps
+the installer and a worker from migrating at the same moment.
+
+The three link tables are exactly the spec's (id, billmgr_id UNIQUE, amocrm_id);
+everything else the module needs lives in tables of its own beside them.
+
+Run by hand (credentials from db.conf)::
+
+    python -m billmgr_amocrm.store.migrations [--status]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+LOCK_NAME = "billmgr_amocrm_migrate"
+LOCK_TIMEOUT_SECONDS = 60
+
+
+def _link_table(name: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
+        id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        billmgr_id INT NOT NULL UNIQUE,
+        amocrm_id BIGINT NOT NULL,
+        KEY ix_{name}_amocrm (amocrm_id)
+    ) {TABLE_OPTIONS}"""
+
+
+# version -> statements. Never edit a released step: add a new one.
+STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, (
+        _link_table("amocrm_account2contact"),
+        _link_table("amocrm_profile2company"),
+        _link_table("amocrm_item2lead"),
+        # One row per entity waiting to be synced; events for the same entity coalesce
+        # into it (version counts them). state failed = dead letter, kept until retried.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_queue (
+            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            kind VARCHAR(16) NOT NULL,
+            billmgr_id INT NOT NULL,
+            reason VARCHAR(16) NOT NULL,
+            version INT NOT NULL DEFAULT 1,
+            state ENUM('pending','failed') NOT NULL DEFAULT 'pending',
+            attempts INT NOT NULL DEFAULT 0,
+            next_attempt_at DATETIME(6) NOT NULL,
+            first_queued_at DATETIME(6) NOT NULL,
+            updated_at DATETIME(6) NOT NULL,
+            last_error TEXT NULL,
+            UNIQUE KEY uq_amocrm_queue_entity (kind, billmgr_id),
+            KEY ix_amocrm_queue_due (state, kind, next_attempt_at),
+            KEY ix_amocrm_queue_age (state, first_queued_at)
+        ) {TABLE_OPTIONS}""",
+        # Per entity: last successful sync, what was sent, and the create intent of the
+        # exactly-once protocol (set and committed before the POST, cleared by the link).
+        f"""CREATE TABLE IF NOT EXISTS amocrm_sync_state (
+            kind VARCHAR(16) NOT NULL,
+            billmgr_id INT NOT NULL,
+            last_sync_at DATETIME(6) NULL,
+            fingerprint VARCHAR(128) NOT NULL DEFAULT '',
+            create_started_at DATETIME(6) NULL,
+            PRIMARY KEY (kind, billmgr_id),
+            KEY ix_amocrm_sync_state_create (kind, create_started_at),
+            KEY ix_amocrm_sync_state_last (last_sync_at)
+        ) {TABLE_OPTIONS}""",
+        # Initial export: how far the enqueueing of each kind got, so it resumes.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_export_progress (
+            kind VARCHAR(16) NOT NULL PRIMARY KEY,
+            started_at DATETIME(6) NOT NULL,
+            last_id INT NOT NULL DEFAULT 0,
+            enqueued INT NOT NULL DEFAULT 0,
+            finished_at DATETIME(6) NULL
+        ) {TABLE_OPTIONS}""",
+        # Small named bookmarks (reconciler's last run, and the like).
+        f"""CREATE TABLE IF NOT EXISTS amocrm_cursor (
+            name VARCHAR(64) NOT NULL PRIMARY KEY,
+            value VARCHAR(255) NOT NULL,
+            updated_at DATETIME(6) NOT NULL
+        ) {TABLE_OPTIONS}""",
+    )),
+)
+
+LATEST_VERSION = STEPS[-1][0]
+
+# Every table the module owns, for the uninstaller (--drop-data).
+MODULE_TABLES = (
+    "amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead",
+    "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
+    "amocrm_schema_version",
+)
+
+_VERSION_TABLE = f"""CREATE TABLE IF NOT EXISTS amocrm_schema_version (
+    version INT NOT NULL PRIMARY KEY,
+    applied_at DATETIME(6) NOT NULL
+) {TABLE_OPTIONS}"""
+
+
+class MigrationError(Exception):
+    """The schema could not be brought up to date."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def current_version(conn: Any) -> int:
+    """Highest applied step, 0 for a database the module never touched."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND table_name = 'amocrm_schema_version'")
+        if not cur.fetchone()[0]:
+            return 0
+        cur.execute("SELECT COALESCE(MAX(version), 0) FROM amocrm_schema_version")
+        return int(cur.fetchone()[0])
+
+
+def migrate(conn: Any, target: int | None = None) -> list[int]:
+    """Apply the missing steps up to ``target`` (default: all); return the versions applied."""
+    target = LATEST_VERSION if target is None else target
+    applied: list[int] = []
+    with conn.cursor() as cur:
+        cur.execute("SELECT GET_LOCK(%s, %s)", (LOCK_NAME, LOCK_TIMEOUT_SECONDS))
+        if cur.fetchone()[0] != 1:
+            raise MigrationError("another process is migrating the amoCRM tables; try again")
+        try:
+            cur.execute(_VERSION_TABLE)
+            cur.execute("SELECT version FROM amocrm_schema_version")
+            done = {int(row[0]) for row in cur.fetchall()}
+            for version, statements in STEPS:
+                if version > target or version in done:
+                    continue
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute("INSERT IGNORE INTO amocrm_schema_version (version, applied_at) VALUES (%s, %s)",
+                            (version, _utcnow()))
+                conn.commit()
+                applied.append(version)
+        finally:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
+            cur.fetchall()
+    return applied
+
+
+def drop_all(conn: Any) -> None:
+    """Remove every table of the module (uninstall --drop-data); BILLmanager's own tables stay."""
+    with conn.cursor() as cur:
+        for table in MODULE_TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names, never input
+    conn.commit()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m billmgr_amocrm.store.migrations",
+                                     description="Create or upgrade the amoCRM module's tables (db.conf).")
+    parser.add_argument("--status", action="store_true", help="only print the schema version")
+    args = parser.parse_args(argv)
+    from ..db import connect
+    from ..dbconf import DbConfigError
+
+    try:
+        conn = connect()
+    except DbConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
+        sys.stderr.write(f"error: cannot connect to MySQL: {exc}\n")
+        return 1
+    try:
+        if not args.status:
+            applied = migrate(conn)
+            sys.stdout.write(f"applied: {', '.join(map(str, applied)) or 'nothing (up to date)'}\n")
+        sys.stdout.write(f"schema version: {current_version(conn)} (latest {LATEST_VERSION})\n")
+    except MigrationError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

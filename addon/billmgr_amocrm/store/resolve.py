@@ -1,0 +1,148 @@
+"""Which queue rows a recorded panel event means.
+
+The hook records the request as it came (func, elid, plid, su, email, ...). Here,
+in the worker, it becomes ``(Kind, billmgr_id, reason)`` rows:
+
+    register, account.edit   -> contact: elid, else the id in the result doc, else by email/login
+    user.edit                -> the user's account -> contact (plid is the account on a create)
+    profile.edit             -> the payer -> company (the worker re-checks profiletype 2);
+                                on a create: the newest payer of the client (plid / su / the
+                                acting client). The client's contact is not re-queued: a payer
+                                edit changes nothing on the contact, and the worker makes sure the
+                                contact exists before it links a company to it.
+    service.postopen         -> lead, reason open
+    service.postprolong      -> lead, reason prolong
+
+``elid`` may be a list (``"1, 2, 3"`` on group operations). An event nothing can be
+resolved from is logged and dropped: the reconciler finds what it missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from ..domain import Kind
+from ..ports import BillingReader, Store
+from ..unverified import ADMIN_MIN_LEVEL
+
+log = logging.getLogger(__name__)
+
+Target = tuple[Kind, int, str]
+
+EDIT = "edit"
+OPEN = "open"
+PROLONG = "prolong"
+
+
+def _ids(value: Any) -> list[int]:
+    """Positive ids in an elid-like value: ``7``, ``"7"``, ``"7, 8"``; junk is ignored."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value] if value > 0 else []
+    if not isinstance(value, str):
+        return []
+    found = []
+    for part in value.split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) > 0:
+            found.append(int(part))
+    return found
+
+
+def _text(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _acting_client_login(event: dict[str, Any]) -> str:
+    """The acting user's login when a client (not an admin) made the change."""
+    level = event.get("level")
+    try:
+        is_client = level is not None and int(level) < ADMIN_MIN_LEVEL
+    except (TypeError, ValueError):
+        is_client = False
+    return _text(event, "user") if is_client else ""
+
+
+def _account_by_name(event: dict[str, Any], billing: BillingReader, keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        value = _acting_client_login(event) if key == "user" else _text(event, key)
+        if value:
+            account = billing.account_by_login_or_email(value)
+            if account:
+                return account
+    return None
+
+
+def _contacts(event: dict[str, Any], billing: BillingReader) -> list[int]:
+    ids = _ids(event.get("elid")) or _ids(event.get("doc_id"))
+    if ids:
+        return ids
+    account = _account_by_name(event, billing, ("email", "su", "user"))
+    return [account] if account else []
+
+
+def _contacts_of_users(event: dict[str, Any], billing: BillingReader) -> list[int]:
+    users = _ids(event.get("elid")) or _ids(event.get("doc_id"))
+    accounts = [a for a in (billing.account_of_user(u) for u in users) if a]
+    if accounts:
+        return sorted(set(accounts))
+    plid = _ids(event.get("plid"))
+    if plid:
+        return plid
+    account = _account_by_name(event, billing, ("su", "user"))
+    return [account] if account else []
+
+
+def _companies(event: dict[str, Any], billing: BillingReader) -> list[int]:
+    ids = _ids(event.get("elid")) or _ids(event.get("doc_id"))
+    if ids:
+        return ids
+    accounts = _ids(event.get("plid"))
+    if not accounts:
+        account = _account_by_name(event, billing, ("su", "user"))
+        accounts = [account] if account else []
+    return [p for p in (billing.newest_payer_of(a) for a in accounts) if p]
+
+
+def resolve_event(event: dict[str, Any], billing: BillingReader) -> list[Target]:
+    """The queue rows an event stands for; [] (and a log line) when it cannot be resolved.
+
+    Errors reading BILLmanager propagate: the caller keeps the event and tries later.
+    """
+    func = _text(event, "func")
+    targets: list[Target]
+    if func in ("register", "account.edit"):
+        targets = [(Kind.CONTACT, i, EDIT) for i in _contacts(event, billing)]
+    elif func == "user.edit":
+        targets = [(Kind.CONTACT, i, EDIT) for i in _contacts_of_users(event, billing)]
+    elif func == "profile.edit":
+        targets = [(Kind.COMPANY, i, EDIT) for i in _companies(event, billing)]
+    elif func in ("service.postopen", "service.postprolong"):
+        reason = OPEN if func == "service.postopen" else PROLONG
+        targets = [(Kind.LEAD, i, reason) for i in _ids(event.get("elid")) or _ids(event.get("doc_id"))]
+    else:
+        log.warning("spool: event %r is not one the module handles; ignored", func)
+        return []
+    if not targets:
+        log.warning("spool: cannot tell which entity event %s (elid=%r plid=%r) is about; "
+                    "the reconciler will pick it up", func, event.get("elid"), event.get("plid"))
+    return targets
+
+
+def enqueue_event(event: dict[str, Any], store: Store, billing: BillingReader) -> list[Target]:
+    """Resolve an event and queue its rows in one transaction (the spool drain's ``handle``)."""
+    targets = resolve_event(event, billing)
+    with store.transaction():
+        for kind, billmgr_id, reason in targets:
+            store.enqueue(kind, billmgr_id, reason)
+    return targets
+
+
+def spool_handler(store: Store, billing: BillingReader) -> Callable[[dict[str, Any]], None]:
+    """``handle`` for ``spool.drain``: ``drain(dir, spool_handler(store, billing))``."""
+    def handle(event: dict[str, Any]) -> None:
+        enqueue_event(event, store, billing)
+    return handle

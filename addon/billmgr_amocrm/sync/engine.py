@@ -1,0 +1,478 @@
+"""Apply plans through AmoApi + Store with the exactly-once create protocol.
+
+For every batch of one kind:
+
+1. read the CURRENT snapshots, links and open create intents (bulk reads);
+2. plan (pure, :mod:`.planner`);
+3. creates with an open intent are settled by the marker first (adopted if found);
+4. write create intents and commit them, then POST; after the answer, in ONE
+   transaction: put_link + record_synced + complete, so nothing is done before
+   its link row is committed;
+5. PATCH updates; entities deleted in amoCRM are re-created and re-linked;
+6. parent links (company -> contact, lead -> contact/company) via /link.
+
+Auth and account states (``Reauthorize``, ``Stop``) end the pass with the queue
+untouched; ``RetryLater`` reschedules the batch with backoff and ends the pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional, Sequence
+
+from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLater, Stop
+from ..domain import KIND_ORDER, Kind
+from ..ports import AmoApi, BatchOutcome, BillingReader, MappingContext, RuleSet, Store
+from . import planner
+from .planner import Create, Inputs, Link, Plan, Update, Work
+from .retry import RetryPolicy
+from .settle import settle_by_marker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 50
+RECHECK_REASON = "reconcile"
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the module's DATETIME columns hold it."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class PassStopped(Exception):
+    """amoCRM cannot be used now; ``state`` is reauthorize | stopped | retry_later."""
+
+    def __init__(self, state: str, cause: Exception) -> None:
+        self.state = state
+        self.cause = cause
+        super().__init__(f"{state}: {cause}")
+
+
+@dataclass
+class Report:
+    """What one pass or batch did (counts per outcome, and why it stopped if it did)."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    deferred: int = 0
+    recreated: int = 0
+    adopted: int = 0
+    stopped: Optional[str] = None
+    stop_reason: str = ""
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, other: Report) -> None:
+        for name in ("done", "skipped", "failed", "retried", "deferred", "recreated", "adopted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
+
+    @property
+    def handled(self) -> int:
+        return self.done + self.skipped + self.failed
+
+
+class Engine:
+    """The sync core's imperative shell; the pure decisions live in the planner."""
+
+    def __init__(self, amo: AmoApi, billing: BillingReader, store: Store, rules: RuleSet,
+                 ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
+                 policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.amo = amo
+        self.billing = billing
+        self.store = store
+        self.rules = rules
+        self.ctx = ctx
+        self.batch_size = batch_size
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.jitter = jitter
+        # per pass: accounts whose contact will not be linked now (skipped or failed)
+        self._contacts_not_coming: set[int] = set()
+        self._deferred_once: set[tuple[Kind, int]] = set()
+        self._finished: set[tuple[Kind, int]] = set()
+        # progress hook for the export's progress line: called after every batch
+        self.on_batch: Optional[Callable[[Kind, Report], None]] = None
+
+    # ------------------------------------------------------------------ pass
+    def run_pass(self, max_rounds: int = 1000) -> Report:
+        """Drain every due queue row, kinds in order, until nothing is due or amoCRM says stop."""
+        report = Report()
+        self._contacts_not_coming = set()
+        self._deferred_once = set()
+        try:
+            for _ in range(max_rounds):
+                progressed = False
+                for kind in KIND_ORDER:
+                    claimed, deferred = self._drain_kind(kind, report)
+                    progressed = progressed or claimed
+                    if deferred:
+                        break  # their contacts were queued: start over with contacts
+                if not progressed:
+                    break
+        except PassStopped as stop:
+            report.stopped = stop.state
+            report.stop_reason = str(stop.cause)
+        return report
+
+    def _drain_kind(self, kind: Kind, report: Report) -> tuple[bool, bool]:
+        claimed = False
+        while True:
+            items = self.store.claim(kind, self.batch_size, self.clock())
+            if not items:
+                return claimed, False
+            claimed = True
+            batch = self.sync(kind, [Work.of(i) for i in items])
+            report.add(batch)
+            if self.on_batch is not None:
+                self.on_batch(kind, batch)
+            if batch.deferred:
+                return claimed, True
+
+    # ------------------------------------------------------------------ batch
+    def sync(self, kind: Kind, works: Sequence[Work]) -> Report:
+        """Sync one batch of one kind; raises PassStopped when amoCRM cannot be used now."""
+        report = Report()
+        self._finished = set()
+        inputs = self._gather(kind, works)
+        plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
+        self._drop_unchanged(kind, plan, report)
+        self._apply_skips(plan, report)
+        self._apply_defers(plan, report)
+        pending = [c.work for c in plan.creates] + [u.work for u in plan.updates]
+        try:
+            creates = self._settle(kind, plan, report)
+            recreate = self._update(kind, plan.updates, plan, report)
+            self._create(kind, creates + recreate, plan, report)
+        except RetryLater as exc:
+            self._reschedule_unfinished(pending, report, exc)
+            raise PassStopped("retry_later", exc) from exc
+        except Reauthorize as exc:
+            log.error("amoCRM needs re-authorization; the queue is kept: %s", exc)
+            raise PassStopped("reauthorize", exc) from exc
+        except Stop as exc:
+            log.error("amoCRM stopped serving the account (%s); the queue is kept: %s", exc.reason, exc)
+            raise PassStopped("stopped", exc) from exc
+        return report
+
+    # ------------------------------------------------------------------ inputs
+    def _gather(self, kind: Kind, works: Sequence[Work]) -> Inputs:
+        ids = sorted({w.billmgr_id for w in works})
+        snapshots: dict[int, Any]
+        if kind is Kind.CONTACT:
+            snapshots = dict(self.billing.clients(ids))
+        elif kind is Kind.COMPANY:
+            snapshots = dict(self.billing.payers(ids))
+        else:
+            snapshots = dict(self.billing.services(ids))
+        links = self.store.links(kind, ids)
+        creating = [i for i in ids if i not in links]
+        open_creates = self.store.open_creates(kind, creating) if creating else {}
+        contact_links: dict[int, int] = {}
+        company_of_account: dict[int, int] = {}
+        if kind is not Kind.CONTACT:
+            accounts = sorted({int(e.account_id) for e in snapshots.values()})
+            contact_links = self.store.links(Kind.CONTACT, accounts)
+            if kind is Kind.LEAD:
+                company_of_account = self._companies_of(accounts)
+        return Inputs(kind, snapshots, links, open_creates, contact_links, company_of_account,
+                      frozenset(self._contacts_not_coming))
+
+    def _companies_of(self, accounts: Sequence[int]) -> dict[int, int]:
+        """The linked company of each account's legal payer (the first one that is linked)."""
+        payers_by_account = {a: self.billing.legal_payers_of(a) for a in accounts}
+        all_payers = sorted({p for ps in payers_by_account.values() for p in ps})
+        company_links = self.store.links(Kind.COMPANY, all_payers) if all_payers else {}
+        found: dict[int, int] = {}
+        for account, payer_ids in payers_by_account.items():
+            for payer_id in payer_ids:
+                if payer_id in company_links:
+                    found[account] = company_links[payer_id]
+                    break
+        return found
+
+    def _drop_unchanged(self, kind: Kind, plan: Plan, report: Report) -> None:
+        """A reconciler re-check of an entity whose payload did not change sends nothing."""
+        rechecks = [u for u in plan.updates if u.work.reason == RECHECK_REASON]
+        fingerprints = getattr(self.store, "fingerprints", None)
+        if not rechecks or fingerprints is None:
+            return
+        sent = fingerprints(kind, [u.work.billmgr_id for u in rechecks])
+        same = {u.work.billmgr_id for u in rechecks if sent.get(u.work.billmgr_id) == _fingerprint(u.payload)}
+        if not same:
+            return
+        plan.updates = [u for u in plan.updates if u.work.billmgr_id not in same]
+        with self.store.transaction():
+            for update in rechecks:
+                if update.work.billmgr_id in same:
+                    self._done(update.work, report)
+
+    # ------------------------------------------------------------------ skips / defers
+    def _apply_skips(self, plan: Plan, report: Report) -> None:
+        with self.store.transaction():
+            for skip in plan.skips:
+                log.info("%s %s skipped: %s", plan.kind.value, skip.work.billmgr_id, skip.reason)
+                if plan.kind is Kind.CONTACT:
+                    self._contacts_not_coming.add(skip.work.billmgr_id)
+                if skip.work.item is not None:
+                    self.store.complete(skip.work.item)
+                report.skipped += 1
+
+    def _apply_defers(self, plan: Plan, report: Report) -> None:
+        """A child whose contact is not linked: queue the contact (synced first in this pass)."""
+        with self.store.transaction():
+            for defer in plan.defers:
+                key = (plan.kind, defer.work.billmgr_id)
+                for need_kind, need_id in defer.needs:
+                    self.store.enqueue(need_kind, need_id, "parent")
+                report.deferred += 1
+                if defer.work.item is None:
+                    self.store.enqueue(plan.kind, defer.work.billmgr_id, defer.work.reason)
+                elif key in self._deferred_once:
+                    self.store.retry(defer.work.item, "waiting for the client's contact",
+                                     self.policy.defer_seconds)
+                self._deferred_once.add(key)
+
+    # ------------------------------------------------------------------ creates
+    def _settle(self, kind: Kind, plan: Plan, report: Report) -> list[Create]:
+        """Adopt entities an earlier, unanswered create already made; return what still needs a POST."""
+        intents = {c.work.billmgr_id: c.intent_at for c in plan.creates if c.intent_at is not None}
+        if not intents:
+            return list(plan.creates)
+        found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
+        if found:
+            log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
+                     len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
+        adopted: list[Update] = []
+        with self.store.transaction():
+            for billmgr_id, amocrm_id in found.items():
+                self.store.put_link(kind, billmgr_id, amocrm_id)
+        report.adopted += len(found)
+        for create in plan.creates:
+            if create.work.billmgr_id in found:
+                adopted.append(Update(create.work, found[create.work.billmgr_id], create.payload))
+        # the adopted entity may hold an older state: push the current one as an update
+        recreate = self._update(kind, adopted, plan, report)
+        return [c for c in plan.creates if c.work.billmgr_id not in found] + recreate
+
+    def _create(self, kind: Kind, creates: Sequence[Create], plan: Plan, report: Report) -> None:
+        if not creates:
+            return
+        by_request = {planner.request_id(kind, c.work.billmgr_id): c for c in creates}
+        bodies = [planner.create_body(kind, c, plan.parents.get(c.work.billmgr_id, ())) for c in creates]
+        with self.store.transaction():
+            self.store.begin_create(kind, [c.work.billmgr_id for c in creates], self.clock())
+        try:
+            outcome = self.amo.create(kind.amo_entity, bodies)
+        except AmbiguousWriteError as exc:
+            self._after_ambiguous_create(kind, by_request, exc, plan, report)
+            return
+        except FixData as exc:
+            self._one_by_one(kind, creates, exc, plan, report, self._create)
+            return
+        self._commit_creates(kind, by_request, outcome, plan, report)
+
+    def _commit_creates(self, kind: Kind, by_request: dict[str, Create], outcome: BatchOutcome,
+                        plan: Plan, report: Report) -> list[Create]:
+        """ONE transaction: link + synced + done for every created item; return the rest."""
+        now = self.clock()
+        created: list[Create] = []
+        with self.store.transaction():
+            for rid, amocrm_id in outcome.ids.items():
+                create = by_request.get(rid)
+                if create is None:
+                    continue
+                self.store.put_link(kind, create.work.billmgr_id, int(amocrm_id))
+                self.store.record_synced(kind, create.work.billmgr_id, now, _fingerprint(create.payload))
+                if not self._needs_links(kind, create.work.billmgr_id, plan, created=True):
+                    self._done(create.work, report)
+                created.append(create)
+            for rid, reason in outcome.rejected.items():
+                create = by_request.get(rid)
+                if create is not None:
+                    self.store.clear_create(kind, create.work.billmgr_id)
+                    self._fail(create.work, f"amoCRM refused: {reason}", report)
+        self._link(kind, [c.work for c in created], plan, report, created=True)
+        handled = set(outcome.ids) | set(outcome.rejected)
+        return [c for rid, c in by_request.items() if rid not in handled]
+
+    def _after_ambiguous_create(self, kind: Kind, by_request: dict[str, Create], exc: AmbiguousWriteError,
+                                plan: Plan, report: Report) -> None:
+        """Keep what earlier chunks made, then settle the rest by the marker right away."""
+        log.warning("%s: create answer lost (%s); settling %d items by the marker",
+                    kind.value, exc, len(by_request))
+        rest = self._commit_creates(kind, by_request, exc.outcome or BatchOutcome(), plan, report)
+        if not rest:
+            return
+        intents = {c.work.billmgr_id: self.clock() for c in rest}
+        found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
+        ids = {planner.request_id(kind, b): a for b, a in found.items()}
+        report.adopted += len(found)
+        still = self._commit_creates(kind, {r: c for r, c in by_request.items() if r in ids},
+                                     BatchOutcome(ids=ids), plan, report)
+        # Not found: the write may still be in flight; the intent stays and the next attempt
+        # settles again before creating, so a retry cannot duplicate.
+        for create in [c for c in rest if c.work.billmgr_id not in found] + still:
+            self._retry(create.work, f"create unconfirmed: {exc}", report, outage=True)
+
+    # ------------------------------------------------------------------ updates
+    def _update(self, kind: Kind, updates: Sequence[Update], plan: Plan, report: Report) -> list[Create]:
+        """PATCH owned fields; return creates for entities that were deleted in amoCRM."""
+        if not updates:
+            return []
+        by_request = {planner.request_id(kind, u.work.billmgr_id): u for u in updates}
+        try:
+            outcome = self.amo.update(kind.amo_entity, [planner.update_body(kind, u) for u in updates])
+        except FixData as exc:
+            recreate: list[Create] = []
+            self._one_by_one(kind, updates, exc, plan, report, lambda k, us, p, r: recreate.extend(
+                self._update(k, us, p, r)))
+            return recreate
+        except AmbiguousWriteError as exc:
+            # a PATCH is idempotent: resending it later is harmless
+            for update in updates:
+                self._retry(update.work, str(exc), report, outage=True)
+            return []
+        by_amocrm_id = {u.amocrm_id: u for u in updates}
+        now = self.clock()
+        done: list[Work] = []
+        with self.store.transaction():
+            for rid, amocrm_id in outcome.ids.items():
+                # amoCRM once echoed the entity id instead of request_id on a PATCH: match both
+                patched = by_request.get(rid) or by_amocrm_id.get(int(amocrm_id))
+                if patched is None:
+                    continue
+                self.store.record_synced(kind, patched.work.billmgr_id, now, _fingerprint(patched.payload))
+                if not self._needs_links(kind, patched.work.billmgr_id, plan, created=False):
+                    self._done(patched.work, report)
+                done.append(patched.work)
+            for rid, reason in outcome.rejected.items():
+                if rid in by_request:
+                    self._fail(by_request[rid].work, f"amoCRM refused: {reason}", report)
+            recreate = []
+            for rid in outcome.missing:
+                gone = by_request.get(rid)
+                if gone is None:
+                    continue
+                log.warning("%s %s: amoCRM %s %s was deleted in amoCRM; re-creating and re-linking",
+                            kind.value, gone.work.billmgr_id, kind.amo_entity, gone.amocrm_id)
+                self.store.drop_link(kind, gone.work.billmgr_id)
+                report.recreated += 1
+                recreate.append(Create(gone.work, gone.payload))
+        self._link(kind, done, plan, report, created=False)
+        return recreate
+
+    # ------------------------------------------------------------------ links
+    def _needs_links(self, kind: Kind, billmgr_id: int, plan: Plan, *, created: bool) -> bool:
+        return bool(planner.links_after_write(kind, plan.parents.get(billmgr_id, ()), created))
+
+    def _link(self, kind: Kind, works: Sequence[Work], plan: Plan, report: Report, *, created: bool) -> None:
+        """POST /{entity}/link for parents not embedded in the write; done only after it."""
+        wanted: list[tuple[Work, Link]] = []
+        for work in works:
+            for link in planner.links_after_write(kind, plan.parents.get(work.billmgr_id, ()), created):
+                wanted.append((work, link))
+        if not wanted:
+            return
+        owners = {w.billmgr_id: w for w, _ in wanted}
+        links = self.store.links(kind, sorted(owners))
+        items = []
+        for work, link in wanted:
+            item: dict[str, Any] = {"entity_id": links[work.billmgr_id], "to_entity_id": link.to_entity_id,
+                                    "to_entity_type": link.to_entity}
+            if link.is_main:
+                item["metadata"] = {"is_main": True}
+            items.append(item)
+        try:
+            self.amo.link(kind.amo_entity, items)
+        except (FixData, AmbiguousWriteError) as exc:
+            for work in owners.values():
+                self._retry(work, f"linking failed: {exc}", report, outage=False)
+            return
+        with self.store.transaction():
+            for work in owners.values():
+                self._done(work, report)
+
+    # ------------------------------------------------------------------ outcomes
+    def _one_by_one(self, kind: Kind, batch: Sequence[Any], exc: FixData, plan: Plan, report: Report,
+                    again: Callable[[Kind, Any, Plan, Report], Any]) -> None:
+        """A refusal the client could not pin on items: isolate it so the others go through."""
+        if len(batch) == 1:
+            work = batch[0].work
+            if isinstance(batch[0], Create):
+                self.store.clear_create(kind, work.billmgr_id)
+            self._fail(work, f"amoCRM refused: {_issues(exc)}", report)
+            return
+        for one in batch:
+            again(kind, [one], plan, report)
+
+    def _done(self, work: Work, report: Report) -> None:
+        self._finished.add((work.kind, work.billmgr_id))
+        if work.item is not None:
+            self.store.complete(work.item)
+        report.done += 1
+
+    def _fail(self, work: Work, reason: str, report: Report) -> None:
+        log.error("%s %s failed: %s", work.kind.value, work.billmgr_id, reason)
+        self._finished.add((work.kind, work.billmgr_id))
+        report.failed += 1
+        report.failures.append(f"{work.kind.value} {work.billmgr_id}: {reason}")
+        if work.kind is Kind.CONTACT:
+            self._contacts_not_coming.add(work.billmgr_id)
+        if work.item is not None:
+            self.store.fail(work.item, reason)
+        else:
+            # a unit of a direct run has no row yet: queue it, the worker retries and records it
+            self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+
+    def _retry(self, work: Work, error: str, report: Report, *, outage: bool) -> None:
+        self._finished.add((work.kind, work.billmgr_id))
+        item = work.item
+        if item is None:
+            self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+            report.retried += 1
+            return
+        give_up = (self.policy.outage_exhausted(item, self.clock()) if outage
+                   else self.policy.exhausted(item))
+        if give_up:
+            self._fail(work, f"gave up after {item.attempts + 1} attempts: {error}", report)
+            return
+        delay = self.policy.delay(item.attempts, self.jitter)
+        log.info("%s %s: retry in %.0f s: %s", work.kind.value, work.billmgr_id, delay, error)
+        self.store.retry(item, error, delay)
+        report.retried += 1
+
+    def _reschedule_unfinished(self, works: Sequence[Work], report: Report, exc: RetryLater) -> None:
+        """After a transient stop: every row of the batch not yet handled waits with backoff."""
+        unfinished = [w for w in works if (w.kind, w.billmgr_id) not in self._finished]
+        if not unfinished:
+            return
+        log.warning("amoCRM unavailable (%s); %d rows rescheduled", exc, len(unfinished))
+        with self.store.transaction():
+            for work in unfinished:
+                self._retry(work, str(exc), report, outage=True)
+
+    def _marker_field(self, kind: Kind) -> int:
+        field_id = self.ctx.marker_field_ids.get(kind)
+        if field_id is None:
+            raise RuntimeError(f"the BILLmanager ID field of {kind.amo_entity} is unknown; run fields setup")
+        return field_id
+
+
+def _issues(exc: FixData) -> str:
+    if exc.issues:
+        return "; ".join(i.describe() for i in exc.issues)
+    return exc.detail or str(exc)
+
+
+def _fingerprint(payload: Any) -> str:
+    import hashlib
+    import json
+
+    text = json.dumps([payload.body, list(payload.tags)], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

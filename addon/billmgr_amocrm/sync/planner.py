@@ -1,0 +1,239 @@
+"""Pure sync decisions: queue work + current snapshots + links + rules -> a plan.
+
+No I/O here. The engine gathers the inputs (one bulk read per kind), calls
+:func:`plan_batch` and applies the actions it returns. Everything the planner
+decides is visible in the :class:`Plan`, so tests read it like a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Optional, Sequence
+
+from ..domain import Kind, Payer, Service, ServiceEvent
+from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet, marker_value
+from ..unverified import PROFILE_TYPE_LEGAL
+
+# Skip reasons, shown in the log and returned to the CLI/panel.
+SKIP_GONE = "not found in BILLmanager (deleted)"
+SKIP_NOT_LEGAL = "payer is not a legal entity (profiletype {profiletype}), not a company"
+SKIP_CONDITIONS = "sync conditions do not hold"
+
+
+@dataclass(frozen=True)
+class Work:
+    """One entity to sync: a claimed queue row, or a direct unit of the initial export."""
+
+    kind: Kind
+    billmgr_id: int
+    reason: str = "edit"
+    item: Optional[QueueItem] = None
+
+    @classmethod
+    def of(cls, item: QueueItem) -> Work:
+        return cls(item.kind, item.billmgr_id, item.reason, item)
+
+
+@dataclass(frozen=True)
+class Create:
+    work: Work
+    payload: AmoPayload
+    # set when an earlier create may have reached amoCRM: look the marker up first
+    intent_at: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class Update:
+    work: Work
+    amocrm_id: int
+    payload: AmoPayload
+
+
+@dataclass(frozen=True)
+class Skip:
+    work: Work
+    reason: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    """Wait for a parent (the client's contact) to be linked first."""
+
+    work: Work
+    needs: tuple[tuple[Kind, int], ...]
+
+
+@dataclass(frozen=True)
+class Link:
+    """``entity_id`` of ``kind`` must be linked to ``to_entity_id`` of ``to_entity``."""
+
+    kind: Kind
+    billmgr_id: int
+    to_entity: str
+    to_entity_id: int
+    is_main: bool = False
+
+
+@dataclass
+class Plan:
+    kind: Kind
+    creates: list[Create] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    defers: list[Defer] = field(default_factory=list)
+    # parent links per billmgr id; applied on create (leads: _embedded) or via /link
+    parents: dict[int, list[Link]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the engine read for one batch of one kind."""
+
+    kind: Kind
+    snapshots: Mapping[int, Any]
+    links: Mapping[int, int]
+    open_creates: Mapping[int, datetime] = field(default_factory=dict)
+    contact_links: Mapping[int, int] = field(default_factory=dict)   # account id -> contact id
+    company_of_account: Mapping[int, int] = field(default_factory=dict)  # account id -> company id
+    # contacts that will never come (conditions exclude the client): do not wait for them
+    contacts_not_coming: frozenset[int] = frozenset()
+
+
+def service_event(reason: str) -> Optional[ServiceEvent]:
+    try:
+        return ServiceEvent(reason)
+    except ValueError:
+        return None
+
+
+def request_id(kind: Kind, billmgr_id: int) -> str:
+    return f"{kind.value}-{billmgr_id}"
+
+
+def dedupe(works: Sequence[Work]) -> list[Work]:
+    """One unit per entity (the queue coalesces; this guards direct callers)."""
+    seen: dict[int, Work] = {}
+    for work in works:
+        seen.setdefault(work.billmgr_id, work)
+    return list(seen.values())
+
+
+def account_of(kind: Kind, entity: Any) -> Optional[int]:
+    if kind is Kind.CONTACT:
+        return None
+    return int(entity.account_id)
+
+
+def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: MappingContext) -> Plan:
+    """Decide create/update/skip/defer for each unit of one kind."""
+    kind = inputs.kind
+    plan = Plan(kind)
+    for work in dedupe(works):
+        entity = inputs.snapshots.get(work.billmgr_id)
+        skip = _skip_reason(kind, entity, work, rules)
+        if skip:
+            plan.skips.append(Skip(work, skip))
+            continue
+        parents = _parents(kind, entity, inputs)
+        account_id = account_of(kind, entity)
+        if (account_id is not None and account_id not in inputs.contact_links
+                and account_id not in inputs.contacts_not_coming):
+            plan.defers.append(Defer(work, ((Kind.CONTACT, account_id),)))
+            continue
+        event = service_event(work.reason) if kind is Kind.LEAD else None
+        payload = rules.payload(kind, entity, _with_event(ctx, event))
+        payload = _with_marker(kind, work.billmgr_id, payload, ctx)
+        if parents:
+            plan.parents[work.billmgr_id] = parents
+        amocrm_id = inputs.links.get(work.billmgr_id)
+        if amocrm_id is not None:
+            plan.updates.append(Update(work, amocrm_id, payload))
+        else:
+            plan.creates.append(Create(work, payload, inputs.open_creates.get(work.billmgr_id)))
+    return plan
+
+
+def _skip_reason(kind: Kind, entity: Any, work: Work, rules: RuleSet) -> Optional[str]:
+    if entity is None:
+        return SKIP_GONE
+    if kind is Kind.COMPANY and isinstance(entity, Payer) and entity.profiletype != PROFILE_TYPE_LEGAL:
+        return SKIP_NOT_LEGAL.format(profiletype=entity.profiletype)
+    event = service_event(work.reason) if kind is Kind.LEAD else None
+    if not rules.wants(kind, entity, event):
+        return SKIP_CONDITIONS
+    return None
+
+
+def _parents(kind: Kind, entity: Any, inputs: Inputs) -> list[Link]:
+    if kind is Kind.CONTACT:
+        return []
+    links: list[Link] = []
+    contact = inputs.contact_links.get(entity.account_id)
+    if contact is not None:
+        links.append(Link(kind, entity.id, "contacts", contact, is_main=kind is Kind.LEAD))
+    if kind is Kind.LEAD and isinstance(entity, Service):
+        company = inputs.company_of_account.get(entity.account_id)
+        if company is not None:
+            links.append(Link(kind, entity.id, "companies", company))
+    return links
+
+
+def _with_event(ctx: MappingContext, event: Optional[ServiceEvent]) -> MappingContext:
+    if event is None or ctx.event == event:
+        return ctx
+    return MappingContext(ctx.marker_field_ids, event, ctx.default_responsible_user_id)
+
+
+def _with_marker(kind: Kind, billmgr_id: int, payload: AmoPayload, ctx: MappingContext) -> AmoPayload:
+    """Make sure the marker field carries our key, whatever the rules produced."""
+    field_id = ctx.marker_field_ids.get(kind)
+    if field_id is None:
+        return payload
+    values = [v for v in payload.body.get("custom_fields_values") or [] if v.get("field_id") != field_id]
+    values.append({"field_id": field_id, "values": [{"value": marker_value(kind, billmgr_id)}]})
+    body = dict(payload.body)
+    body["custom_fields_values"] = values
+    return AmoPayload(body, payload.tags, payload.managed_tags)
+
+
+def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str, Any]:
+    """POST item: owned fields, rule tags, request_id; leads embed their contact and company."""
+    body = dict(create.payload.body)
+    body["request_id"] = request_id(kind, create.work.billmgr_id)
+    if create.payload.tags:
+        body["tags_to_add"] = [{"name": t} for t in create.payload.tags]
+    if kind is Kind.LEAD and parents:
+        embedded: dict[str, Any] = dict(body.get("_embedded") or {})
+        contacts = [{"id": p.to_entity_id, "is_main": p.is_main}
+                    for p in parents if p.to_entity == "contacts"]
+        companies = [{"id": p.to_entity_id} for p in parents if p.to_entity == "companies"]
+        if contacts:
+            embedded["contacts"] = contacts
+        if companies:
+            embedded["companies"] = companies
+        body["_embedded"] = embedded
+    return body
+
+
+def update_body(kind: Kind, update: Update) -> dict[str, Any]:
+    """PATCH item: only owned fields; tags added/removed incrementally, hand-made tags stay."""
+    body = {k: v for k, v in update.payload.body.items() if k != "_embedded"}
+    body["id"] = update.amocrm_id
+    body["request_id"] = request_id(kind, update.work.billmgr_id)
+    wanted = set(update.payload.tags)
+    if wanted:
+        body["tags_to_add"] = [{"name": t} for t in update.payload.tags]
+    stale = [t for t in update.payload.managed_tags if t not in wanted]
+    if stale:
+        body["tags_to_delete"] = [{"name": t} for t in stale]
+    return body
+
+
+def links_after_write(kind: Kind, parents: Sequence[Link], created: bool) -> list[Link]:
+    """Which parent links need a /link call: all of a company's; a lead's only after an update."""
+    if kind is Kind.COMPANY:
+        return list(parents)
+    if kind is Kind.LEAD and not created:
+        return list(parents)
+    return []

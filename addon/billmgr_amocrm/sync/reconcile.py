@@ -1,0 +1,84 @@
+"""Reconciler: queue what changed without an event reaching the queue.
+
+* entities with no link row whose sync conditions hold (a hook that never ran,
+  a spool file lost with the disk, an install that predates the data);
+* services whose opendate/expiredate moved since the last run (opened or
+  prolonged by a path that skipped ``service.postopen``/``postprolong``).
+
+Dead-lettered rows are left alone: reviving them is the admin's "retry failed".
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Optional, Protocol
+
+from ..domain import KIND_ORDER, Kind
+from ..ports import BillingReader, RuleSet, Store
+
+log = logging.getLogger(__name__)
+
+CURSOR = "reconcile:services_since"
+SCAN_CHUNK = 1000
+# look back a bit further than the last run: dates have day precision
+OVERLAP = timedelta(days=1)
+
+
+class ReconcileStore(Store, Protocol):
+    def failed(self, kind: Optional[Kind] = None, limit: int = 50, offset: int = 0) -> list[Any]: ...
+
+    def get_cursor(self, name: str) -> Optional[str]: ...
+
+    def set_cursor(self, name: str, value: str) -> None: ...
+
+
+def _read(billing: BillingReader, kind: Kind, ids: list[int]) -> dict[int, Any]:
+    if kind is Kind.CONTACT:
+        return dict(billing.clients(ids))
+    if kind is Kind.COMPANY:
+        return dict(billing.payers(ids))
+    return dict(billing.services(ids))
+
+
+def _failed_ids(store: ReconcileStore, kind: Kind) -> set[int]:
+    return {int(f.billmgr_id) for f in store.failed(kind, limit=1_000_000)}
+
+
+def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
+              now: datetime) -> dict[Kind, int]:
+    """Queue the missing and the silently changed; return how many rows per kind were queued."""
+    queued = {kind: 0 for kind in KIND_ORDER}
+    for kind in KIND_ORDER:
+        failed = _failed_ids(store, kind)
+        for ids in billing.iter_ids(kind, 0, SCAN_CHUNK):
+            linked = store.links(kind, ids)
+            missing = [i for i in ids if i not in linked and i not in failed]
+            if not missing:
+                continue
+            entities = _read(billing, kind, missing)
+            wanted = [i for i, e in entities.items() if rules.wants(kind, e)]
+            with store.transaction():
+                for billmgr_id in wanted:
+                    store.enqueue(kind, billmgr_id, "reconcile")
+            queued[kind] += len(wanted)
+    queued[Kind.LEAD] += _changed_services(store, billing, now)
+    if any(queued.values()):
+        log.info("reconcile: queued %s", ", ".join(f"{n} {k.amo_entity}" for k, n in queued.items() if n))
+    return queued
+
+
+def _changed_services(store: ReconcileStore, billing: BillingReader, now: datetime) -> int:
+    last = store.get_cursor(CURSOR)
+    since = datetime.fromisoformat(last) - OVERLAP if last else now - OVERLAP
+    failed = _failed_ids(store, Kind.LEAD)
+    count = 0
+    for ids in billing.services_changed_since(since):
+        linked = store.links(Kind.LEAD, ids)
+        with store.transaction():
+            for billmgr_id in ids:
+                if billmgr_id in linked and billmgr_id not in failed:
+                    store.enqueue(Kind.LEAD, billmgr_id, "reconcile")
+                    count += 1
+    store.set_cursor(CURSOR, now.isoformat())
+    return count

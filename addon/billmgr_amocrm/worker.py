@@ -1,0 +1,201 @@
+"""``sbin/amocrm_task``: spool -> queue -> amoCRM.
+
+``--once`` (cron, every minute): drain until nothing is due, then exit.
+``--daemon`` (systemd): poll the spool and the queue every ~0.3 s; run the
+reconciler periodically and the token keep-alive daily.
+
+One instance per host: an exclusive flock on ``var/amocrm/amocrm_task.lock``; a
+second instance logs a line and exits 0 (so the cron entry is harmless while the
+daemon runs). SIGTERM finishes the current batch and exits. A lost MySQL
+connection or an amoCRM outage is logged and retried, never fatal to the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from types import FrameType
+from typing import IO, Any, Callable, Optional, Sequence
+
+from .logsetup import setup_logging
+from .paths import host_paths
+
+log = logging.getLogger("billmgr_amocrm.worker")
+
+POLL_SECONDS = 0.3
+RECONCILE_EVERY = 3600.0
+KEEP_ALIVE_EVERY = 86400.0
+ERROR_PAUSE = 5.0
+EXPORT_REQUEST = "export:requested"
+
+
+class WorkerLock:
+    """Exclusive, non-blocking flock; released when the process ends, however it ends."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self._file: Optional[IO[str]] = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def drain_spool(app: Any) -> int:
+    from .store import spool
+    from .store.resolve import spool_handler
+
+    return int(spool.drain(str(app.paths.spool_dir), spool_handler(app.store, app.billing)))
+
+
+def run_requested_export(app: Any) -> bool:
+    """The panel asked for an export (``service.start_export``): queue everything now."""
+    if not app.store.get_cursor(EXPORT_REQUEST):
+        return False
+    from .sync.export import enqueue_all
+
+    counts = enqueue_all(app.store, app.billing)
+    app.store.set_cursor(EXPORT_REQUEST, "")
+    log.info("export requested in the panel: %d entities queued", counts.total)
+    return True
+
+
+def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None) -> Any:
+    """Spool -> queue -> amoCRM until nothing is due; returns the engine's report."""
+    from .amocrm.errors import Reauthorize, Stop
+    from .sync.engine import Report
+
+    drain_spool(app)
+    run_requested_export(app)
+    try:
+        engine = app.engine(_chunk_for(app))
+    except (Reauthorize, Stop) as exc:
+        log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
+        return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
+                      stop_reason=str(exc))
+    report = engine.run_pass()
+    if report.handled or report.retried or report.stopped:
+        log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
+                 report.failed, report.retried, f", stopped: {report.stopped}" if report.stopped else "")
+    return report
+
+
+def _chunk_for(app: Any) -> int:
+    """A large backlog (an export) goes at amoCRM's maximum batch; live events at the configured one."""
+    from .bootstrap import EXPORT_CHUNK
+
+    stats = app.store.queue_stats()
+    return EXPORT_CHUNK if stats.depth > EXPORT_CHUNK else int(app.config.sync.batch_size)
+
+
+class Daemon:
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.build = build
+        self.stop = threading.Event()
+        self.app: Any = None
+        self.last_reconcile = 0.0
+        self.last_keep_alive = 0.0
+
+    def handle_signal(self, signum: int, frame: Optional[FrameType]) -> None:
+        log.info("signal %d: finishing the current batch, then exiting", signum)
+        self.stop.set()
+
+    def run(self) -> int:
+        while not self.stop.is_set():
+            try:
+                if self.app is None:
+                    self.app = self.build()
+                self.tick()
+                self.stop.wait(POLL_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - the daemon outlives MySQL restarts and outages
+                log.exception("worker error (retrying in %.0f s): %s", ERROR_PAUSE, exc)
+                self._drop_app()
+                self.stop.wait(ERROR_PAUSE)
+        self._drop_app()
+        return 0
+
+    def tick(self) -> None:
+        report = sync_once(self.app)
+        now = time.monotonic()
+        if report.stopped in ("reauthorize", "stopped"):
+            self.stop.wait(ERROR_PAUSE * 6)
+        if now - self.last_reconcile >= RECONCILE_EVERY:
+            from .sync.reconcile import reconcile
+
+            reconcile(self.app.store, self.app.billing, self.app.rules, utcnow())
+            self.last_reconcile = now
+        if now - self.last_keep_alive >= KEEP_ALIVE_EVERY:
+            self.app.amo().keep_alive()
+            self.last_keep_alive = now
+
+    def _drop_app(self) -> None:
+        if self.app is not None:
+            self.app.close()
+            self.app = None
+
+
+def run_once(build: Callable[[], Any]) -> int:
+    app = build()
+    try:
+        report = sync_once(app)
+    finally:
+        app.close()
+    if report.stopped in ("reauthorize", "stopped"):
+        return 3
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="amocrm_task", description="BILLmanager -> amoCRM sync worker")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="drain what is due, then exit (default; cron)")
+    mode.add_argument("--daemon", action="store_true", help="keep running (systemd)")
+    args = parser.parse_args(argv)
+    paths = host_paths()
+    setup_logging("amocrm_task", paths.task_log)
+    lock = WorkerLock(paths.worker_lock)
+    if not lock.acquire():
+        log.info("another amocrm_task holds %s; exiting", paths.worker_lock)
+        return 0
+    from .bootstrap import build
+
+    try:
+        if args.daemon:
+            daemon = Daemon(lambda: build(paths))
+            signal.signal(signal.SIGTERM, daemon.handle_signal)
+            signal.signal(signal.SIGINT, daemon.handle_signal)
+            log.info("amocrm_task daemon started (pid %d)", os.getpid())
+            return daemon.run()
+        return run_once(lambda: build(paths))
+    except Exception as exc:  # noqa: BLE001 - one line in the log, not a traceback on cron's mail
+        log.exception("amocrm_task --once failed: %s", exc)
+        return 1
+    finally:
+        lock.release()

@@ -1,0 +1,61 @@
+"""``python -m tests.amocrm_emulator [--port N] [--rate-limit 7] [--subdomain demo] [--state-file F]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Any, List, Optional
+
+from .server import Emulator, EmulatorOptions
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.amocrm_emulator", description="amoCRM API v4 emulator"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = any free port")
+    parser.add_argument("--rate-limit", type=int, default=7, help="requests per second per integration")
+    parser.add_argument("--no-rate-limit", action="store_true", help="disable the 429/403 gateway")
+    parser.add_argument("--block-after", type=int, default=10, help="429s within 60 s that block the account")
+    parser.add_argument("--subdomain", default="demo")
+    parser.add_argument(
+        "--state-file", default=None, help="load the account from / save it to this JSON file"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the fault-injection RNG")
+    args = parser.parse_args(argv)
+    emulator = Emulator(
+        EmulatorOptions(
+            host=args.host,
+            port=args.port,
+            subdomain=args.subdomain,
+            rate_limit=args.rate_limit,
+            rate_limit_enabled=not args.no_rate_limit,
+            block_after=args.block_after,
+            state_file=args.state_file,
+            seed=args.seed,
+        )
+    )
+
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"amoCRM emulator listening on {emulator.url}", flush=True)
+    integration = {
+        k: emulator.integration[k] for k in ("client_id", "client_secret", "redirect_uri", "auth_code")
+    }
+    print(json.dumps(integration), flush=True)
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

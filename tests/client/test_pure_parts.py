@@ -1,0 +1,100 @@
+"""Pure pieces of the client: limiter math, backoff, batch correlation, error text."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from billmgr_amocrm.amocrm.batch import accepted_ids, attribute_issues, check_items, chunks, describe
+from billmgr_amocrm.amocrm.errors import AmbiguousWriteError, FixData, RetryLater
+from billmgr_amocrm.amocrm.models import ProblemBody
+from billmgr_amocrm.amocrm.oauth import jwt_claims
+from billmgr_amocrm.amocrm.ratelimit import Budget, decide
+from billmgr_amocrm.amocrm.transport import Backoff, Reply, parse_retry_after
+from billmgr_amocrm.logsetup import register_secret
+
+
+def test_budget_of_a_rate() -> None:
+    assert Budget.for_rate(6.0, slack=0) == Budget(6, 1.0)
+    assert Budget.for_rate(6.9, slack=0) == Budget(6, 1.0)
+    assert Budget.for_rate(0.5, slack=0) == Budget(1, 2.0)
+    with pytest.raises(ValueError):
+        Budget.for_rate(0)
+
+
+def test_limiter_admits_up_to_capacity_then_waits_for_the_oldest_to_leave() -> None:
+    budget = Budget(3, 1.0)
+    sent, wait = decide([], 10.0, budget)
+    assert wait == 0
+    sent, wait = decide([10.0, 10.2, 10.4], 10.5, budget)
+    assert wait == pytest.approx(0.5)
+    sent, wait = decide([8.0, 10.2, 10.4], 10.5, budget)
+    assert wait == 0 and sent == [10.2, 10.4]   # stale entries are dropped
+
+
+def test_limiter_honours_a_shared_pause() -> None:
+    _, wait = decide([], 10.0, Budget(6, 1.0), pause_until=12.5)
+    assert wait == pytest.approx(2.5)
+
+
+def test_backoff_grows_caps_and_honours_retry_after() -> None:
+    b = Backoff(base=0.5, cap=4.0, rng=lambda: 1.0)
+    assert [b.delay(n) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert Backoff(base=0.5, cap=4.0, rng=lambda: 0.0).delay(2) == 1.0   # jitter halves at most
+    assert b.delay(0, retry_after=7) == 7.5
+    assert parse_retry_after("3", 0) == 3.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470.0) == pytest.approx(10.0)
+    assert parse_retry_after("soon", 0) is None
+    assert parse_retry_after(None, 0) is None
+
+
+def test_chunks_and_item_checks() -> None:
+    assert [len(c) for c in chunks(list(range(7)), 3)] == [3, 3, 1]
+    assert [len(c) for c in chunks(list(range(300)), 999)] == [250, 50]
+    with pytest.raises(ValueError, match="twice"):
+        check_items("POST", [{"request_id": "a"}, {"request_id": "a"}])
+    with pytest.raises(ValueError, match="integer id"):
+        check_items("PATCH", [{"request_id": "a"}])
+
+
+def test_validation_errors_map_to_items_by_request_id_index_or_entity_id() -> None:
+    pending = [{"request_id": "contact-1", "id": 11}, {"request_id": "contact-2", "id": 12}]
+    body = ProblemBody.model_validate({"validation-errors": [
+        {"request_id": "contact-2", "errors": [
+            {"code": "NotSupportedChoice", "path": "custom_fields_values.0.field_id", "detail": "bad"}]},
+        {"request_id": "0", "errors": [{"code": "FieldNotExpected", "path": "x", "detail": "d"}]}]})
+    found, complete = attribute_issues(body, pending, by_id=False)
+    assert complete and set(found) == {"contact-1", "contact-2"}
+    assert "custom_fields_values.0.field_id" in describe("contacts", found["contact-2"])
+    by_entity = ProblemBody.model_validate({"errors": {"12": "Loss reason can be specified only for lost lead"}})
+    found, complete = attribute_issues(by_entity, pending, by_id=True)
+    assert complete and list(found) == ["contact-2"]
+    orphan = ProblemBody.model_validate({"detail": "Код ошибки 244"})
+    assert attribute_issues(orphan, pending, by_id=False) == ({}, False)
+
+
+def test_accepted_ids_by_request_id_and_by_entity_id() -> None:
+    pending = [{"request_id": "a", "id": 5}, {"request_id": "b", "id": 6}]
+    data = {"_embedded": {"leads": [{"id": 100, "request_id": "a"}, {"id": 6, "request_id": "6"}]}}
+    assert accepted_ids("leads", pending, data, by_id=True) == {"a": 100, "b": 6}
+    assert accepted_ids("leads", pending, data, by_id=False) == {"a": 100}
+
+
+def test_jwt_claims_are_read_without_trusting_them() -> None:
+    payload = base64.urlsafe_b64encode(json.dumps({"api_domain": "api-b.amocrm.ru"}).encode()).rstrip(b"=")
+    assert jwt_claims(f"x.{payload.decode()}.sig") == {"api_domain": "api-b.amocrm.ru"}
+    assert jwt_claims("def50200opaque") == {}
+
+
+def test_error_text_names_the_request_but_never_a_registered_secret() -> None:
+    register_secret("canary-secret-8f1e2d")
+    reply = Reply("GET", "/api/v4/leads", 503, {"X-Request-Id": "rid-42"},
+                  b"<html><title>503 canary-secret-8f1e2d</title></html>")
+    err = RetryLater("server error", detail=reply.summary(), **reply.where())
+    text = str(err)
+    assert "GET /api/v4/leads -> 503" in text and "rid-42" in text
+    assert "canary-secret-8f1e2d" not in text
+    assert not issubclass(AmbiguousWriteError, RetryLater)   # never retried by a blanket handler
+    assert "contacts" in str(FixData("refused", method="POST", path="/api/v4/contacts", status=400))

@@ -1,0 +1,303 @@
+"""In-memory fakes of the ports (ports.py), for the pure and engine tests.
+
+They keep the contracts' observable behaviour (coalescing queue, exactly-once
+intents, amoCRM ids and markers) and record calls so tests can assert on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from billmgr_amocrm.amocrm.errors import AmbiguousWriteError, RetryLater
+from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
+from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext, QueueItem
+
+MARKER_NAME = "BILLmanager ID"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# --------------------------------------------------------------------------- amoCRM
+@dataclass
+class FakeAmo:
+    """amoCRM as a dict of entities; faults are switched on per test."""
+
+    entities: dict[str, dict[int, dict[str, Any]]] = field(
+        default_factory=lambda: {"contacts": {}, "companies": {}, "leads": {}})
+    fields: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"contacts": [], "companies": [], "leads": []})
+    links: list[tuple[str, int, str, int]] = field(default_factory=list)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
+    deleted: set[tuple[str, int]] = field(default_factory=set)
+    reject: Callable[[str, dict[str, Any]], Optional[str]] = lambda entity, item: None
+    lose_next_create_response: int = 0
+    outage: bool = False
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def _guard(self, method: str, entity: str, n: int) -> None:
+        self.calls.append((method, entity, n))
+        if self.outage:
+            raise RetryLater("amoCRM is down", method=method, path=entity, status=503)
+
+    def create(self, entity: str, items: Sequence[dict[str, Any]]) -> BatchOutcome:
+        self._guard("POST", entity, len(items))
+        rejected = {i["request_id"]: r for i in items if (r := self.reject(entity, i))}
+        ids = {}
+        for item in items:
+            if item["request_id"] in rejected:
+                continue
+            new_id = next(self._ids)
+            stored = {k: v for k, v in item.items() if k != "request_id"}
+            stored["created_at"] = int(datetime.now(timezone.utc).timestamp())
+            stored["tags"] = {t["name"] for t in item.get("tags_to_add", [])}
+            self.entities[entity][new_id] = stored
+            ids[item["request_id"]] = new_id
+        if self.lose_next_create_response:
+            self.lose_next_create_response -= 1
+            raise AmbiguousWriteError("response lost", request_ids=list(ids), outcome=BatchOutcome())
+        return BatchOutcome(ids=ids, rejected=rejected)
+
+    def update(self, entity: str, items: Sequence[dict[str, Any]]) -> BatchOutcome:
+        self._guard("PATCH", entity, len(items))
+        rejected = {i["request_id"]: r for i in items if (r := self.reject(entity, i))}
+        ids, missing = {}, []
+        for item in items:
+            rid = item["request_id"]
+            if rid in rejected:
+                continue
+            if (entity, item["id"]) in self.deleted or item["id"] not in self.entities[entity]:
+                missing.append(rid)
+                continue
+            stored = self.entities[entity][item["id"]]
+            tags = stored.get("tags", set())
+            tags |= {t["name"] for t in item.get("tags_to_add", [])}
+            tags -= {t["name"] for t in item.get("tags_to_delete", [])}
+            stored.update({k: v for k, v in item.items() if k not in ("request_id", "tags_to_add",
+                                                                      "tags_to_delete")})
+            stored["tags"] = tags
+            ids[rid] = item["id"]
+        return BatchOutcome(ids=ids, rejected=rejected, missing=missing)
+
+    def get(self, entity: str, ids: Sequence[int], with_: Sequence[str] = ()) -> dict[int, dict[str, Any]]:
+        self._guard("GET", entity, len(ids))
+        return {i: self.entities[entity][i] for i in ids
+                if i in self.entities[entity] and (entity, i) not in self.deleted}
+
+    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
+                       created_since: Optional[int] = None) -> dict[str, int]:
+        self._guard("GET", entity + "?marker", len(markers))
+        found: dict[str, int] = {}
+        for amo_id, stored in sorted(self.entities[entity].items()):
+            if (entity, amo_id) in self.deleted:
+                continue
+            if created_since is not None and stored["created_at"] < created_since:
+                continue
+            for cf in stored.get("custom_fields_values") or []:
+                if cf.get("field_id") == marker_field_id:
+                    value = cf["values"][0]["value"]
+                    if value in markers:
+                        found.setdefault(value, amo_id)
+        return found
+
+    def custom_fields(self, entity: str) -> list[dict[str, Any]]:
+        self._guard("GET", entity + "/custom_fields", 0)
+        return list(self.fields[entity])
+
+    def create_custom_fields(self, entity: str, fields: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        self._guard("POST", entity + "/custom_fields", len(fields))
+        made = [dict(f, id=next(self._ids)) for f in fields]
+        self.fields[entity].extend(made)
+        return made
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        return [{"id": 1, "name": "Main", "is_main": True,
+                 "_embedded": {"statuses": [{"id": 10, "name": "First", "type": 0}]}}]
+
+    def link(self, entity: str, links: Sequence[dict[str, Any]]) -> None:
+        self._guard("POST", entity + "/link", len(links))
+        for link in links:
+            self.links.append((entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"]))
+
+    def account(self) -> dict[str, Any]:
+        return {"id": 1, "name": "Fake", "subdomain": "fake"}
+
+    def users(self) -> list[dict[str, Any]]:
+        return [{"id": 7, "name": "Manager"}]
+
+    # helpers for assertions
+    def with_marker(self, entity: str, marker: str) -> list[int]:
+        return [i for i, e in self.entities[entity].items() if (entity, i) not in self.deleted
+                and any(v["values"][0]["value"] == marker for v in e.get("custom_fields_values") or [])]
+
+
+# --------------------------------------------------------------------------- BILLmanager
+@dataclass
+class FakeBilling:
+    clients_: dict[int, Client] = field(default_factory=dict)
+    payers_: dict[int, Payer] = field(default_factory=dict)
+    services_: dict[int, Service] = field(default_factory=dict)
+
+    def clients(self, ids: Sequence[int]) -> dict[int, Client]:
+        return {i: self.clients_[i] for i in ids if i in self.clients_}
+
+    def payers(self, ids: Sequence[int]) -> dict[int, Payer]:
+        return {i: self.payers_[i] for i in ids if i in self.payers_}
+
+    def services(self, ids: Sequence[int]) -> dict[int, Service]:
+        return {i: self.services_[i] for i in ids if i in self.services_}
+
+    def iter_ids(self, kind: Kind, after_id: int = 0, batch: int = 1000) -> Iterator[list[int]]:
+        source: dict[int, Any] = {Kind.CONTACT: self.clients_, Kind.COMPANY: self.payers_,
+                                  Kind.LEAD: self.services_}[kind]
+        ids = sorted(i for i, e in source.items() if i > after_id
+                     and (kind is not Kind.COMPANY or e.profiletype == 2))
+        for start in range(0, len(ids), batch):
+            yield ids[start:start + batch]
+
+    def account_of_user(self, user_id: int) -> Optional[int]:
+        return None
+
+    def account_by_login_or_email(self, value: str) -> Optional[int]:
+        return None
+
+    def newest_payer_of(self, account_id: int) -> Optional[int]:
+        ids = [p.id for p in self.payers_.values() if p.account_id == account_id]
+        return max(ids) if ids else None
+
+    def legal_payers_of(self, account_id: int) -> list[int]:
+        return sorted(p.id for p in self.payers_.values()
+                      if p.account_id == account_id and p.profiletype == 2)
+
+    def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
+        ids = sorted(s.id for s in self.services_.values()
+                     if (s.opendate and s.opendate >= since.date())
+                     or (s.expiredate and s.expiredate >= since.date()))
+        if ids:
+            yield ids
+
+    def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
+        return {i: f"{kind.value} {i}" for i in ids}
+
+
+# --------------------------------------------------------------------------- store
+@dataclass
+class FakeStore:
+    queue: dict[tuple[Kind, int], QueueItem] = field(default_factory=dict)
+    due: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
+    failed: dict[tuple[Kind, int], str] = field(default_factory=dict)
+    link_rows: dict[Kind, dict[int, int]] = field(default_factory=lambda: {k: {} for k in Kind})
+    intents: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
+    synced: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    def enqueue(self, kind: Kind, billmgr_id: int, reason: str) -> None:
+        key = (kind, billmgr_id)
+        old = self.queue.get(key)
+        now = utcnow()
+        if old is None:
+            self.queue[key] = QueueItem(next(self._ids), kind, billmgr_id, reason, 1, 0, now)
+        else:
+            self.queue[key] = replace(old, reason=reason, version=old.version + 1)
+        self.failed.pop(key, None)
+        self.due[key] = now
+
+    def claim(self, kind: Kind, limit: int, now: datetime) -> list[QueueItem]:
+        rows = [q for k, q in self.queue.items()
+                if k[0] is kind and k not in self.failed and self.due[k] <= now]
+        return sorted(rows, key=lambda q: q.first_queued_at)[:limit]
+
+    def complete(self, item: QueueItem) -> None:
+        key = (item.kind, item.billmgr_id)
+        if key in self.queue and self.queue[key].version == item.version:
+            del self.queue[key]
+
+    def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None:
+        key = (item.kind, item.billmgr_id)
+        if key in self.queue:
+            self.queue[key] = replace(self.queue[key], attempts=self.queue[key].attempts + 1)
+            self.due[key] = utcnow() + timedelta(seconds=delay_seconds)
+
+    def fail(self, item: QueueItem, reason: str) -> None:
+        key = (item.kind, item.billmgr_id)
+        if key in self.queue:
+            self.queue[key] = replace(self.queue[key], attempts=self.queue[key].attempts + 1)
+            self.failed[key] = reason
+
+    def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]:
+        return {i: self.link_rows[kind][i] for i in billmgr_ids if i in self.link_rows[kind]}
+
+    def put_link(self, kind: Kind, billmgr_id: int, amocrm_id: int) -> None:
+        self.link_rows[kind][billmgr_id] = amocrm_id
+        self.intents.pop((kind, billmgr_id), None)
+
+    def drop_link(self, kind: Kind, billmgr_id: int) -> None:
+        self.link_rows[kind].pop(billmgr_id, None)
+
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
+        for i in billmgr_ids:
+            self.intents.setdefault((kind, i), now)
+
+    def open_creates(self, kind: Kind, billmgr_ids: Optional[Sequence[int]] = None) -> dict[int, datetime]:
+        return {i: t for (k, i), t in self.intents.items()
+                if k is kind and (billmgr_ids is None or i in billmgr_ids) and i not in self.link_rows[kind]}
+
+    def clear_create(self, kind: Kind, billmgr_id: int) -> None:
+        self.intents.pop((kind, billmgr_id), None)
+
+    def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
+        self.synced[(kind, billmgr_id)] = now
+
+    def make_due(self) -> None:
+        for key in self.due:
+            self.due[key] = utcnow() - timedelta(seconds=1)
+
+
+# --------------------------------------------------------------------------- rules
+@dataclass
+class FakeRules:
+    """Conditions as predicates; payload = name (+ price for leads) and tags from a function."""
+
+    conditions: dict[Kind, Callable[[Any], bool]] = field(default_factory=dict)
+    tagger: Callable[[Kind, Any], tuple[str, ...]] = lambda kind, entity: ()
+    managed: tuple[str, ...] = ()
+
+    def wants(self, kind: Kind, entity: Any, event: Optional[ServiceEvent] = None) -> bool:
+        return self.conditions.get(kind, lambda e: True)(entity)
+
+    def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload:
+        name = getattr(entity, "name", "") or f"{getattr(entity, 'pricelist_name', '')} #{entity.id}"
+        body: dict[str, Any] = {"name": name}
+        if kind is Kind.LEAD:
+            body["price"] = int(entity.cost)
+        return AmoPayload(body, self.tagger(kind, entity), self.managed)
+
+
+MARKERS = {Kind.CONTACT: 1, Kind.COMPANY: 2, Kind.LEAD: 3}
+
+
+def context() -> MappingContext:
+    return MappingContext(marker_field_ids=MARKERS)
+
+
+def client(i: int, name: str = "") -> Client:
+    return Client(id=i, name=name or f"Client {i}")
+
+
+def payer(i: int, account: int, profiletype: int = 2) -> Payer:
+    return Payer(id=i, account_id=account, name=f"LLC {i}", profiletype=profiletype)
+
+
+def service(i: int, account: int, cost: int = 100) -> Service:
+    from decimal import Decimal
+    return Service(id=i, account_id=account, status=2, pricelist_id=1, pricelist_name="VPS",
+                   cost=Decimal(cost))

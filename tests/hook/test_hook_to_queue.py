@@ -1,0 +1,39 @@
+"""End to end: panel saves -> hook -> spool -> drain -> one coalesced queue row per entity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.paths import host_paths
+from billmgr_amocrm.store import spool
+from billmgr_amocrm.store.resolve import spool_handler
+from billmgr_amocrm.store.store import MySqlStore
+from tests.harness import run_addon
+from tests.store.conftest import FakeClock, clock, conn, shared_db, store  # noqa: F401 - fixtures
+
+SAVED = b"<doc><ok/></doc>"
+
+
+class Billing:
+    def account_of_user(self, user_id: int) -> int | None:
+        return 10 if user_id == 100 else None
+
+    def account_by_login_or_email(self, value: str) -> int | None:
+        return None
+
+    def newest_payer_of(self, account_id: int) -> int | None:
+        return None
+
+
+def test_saves_in_the_panel_reach_the_queue_once_per_entity(
+        mgr5_root: Path, store: MySqlStore, clock: FakeClock) -> None:  # noqa: F811
+    for _ in range(3):
+        run_addon("amocrm_event", {"func": "user.edit", "elid": "100", "sok": "ok", "passwd": "x"}, SAVED)
+    run_addon("amocrm_event", {"func": "service.postopen", "elid": "7", "sok": "ok"}, SAVED)
+    run_addon("amocrm_event", {"func": "service.postprolong", "elid": "7", "sok": "ok"}, SAVED)
+    assert spool.drain(host_paths().spool_dir, spool_handler(store, Billing())) == 5
+    (contact,) = store.claim(Kind.CONTACT, 10, clock.now)
+    (lead,) = store.claim(Kind.LEAD, 10, clock.now)
+    assert (contact.billmgr_id, contact.version) == (10, 3)
+    assert (lead.billmgr_id, lead.reason, lead.version) == (7, "open", 2)

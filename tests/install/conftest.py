@@ -1,0 +1,158 @@
+"""Fixtures for installer tests: real installs into temporary BILLmanager roots.
+
+``installed_root`` (session-scoped) is ONE real install of the work tree into a temporary
+root: private virtualenv, executables with rewritten shebangs, migrated tables in a fresh
+database (db.conf points at it), a stub ``sbin/mgrctl`` that records its arguments, and the
+worker's cron entry in a temporary cron dir.  Building a virtualenv takes seconds, so tests
+share it; tests that change it leave it installed and working (an upgrade, a failed upgrade).
+End-to-end tests that drive the INSTALLED copy (authorization, an event, the worker, the
+bindings list) take this fixture and run ``host.root / "addon" / ...`` or ``host.sbin(...)``::
+
+    def test_end_to_end(installed_root):
+        run = run_addon(installed_root.addon("amocrm_event"), {...}, doc,
+                        extra=installed_root.env())
+
+Tests using ``installed_root`` share xdist group "install-session" so one worker builds it once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pymysql
+import pytest
+
+from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from tests.fixtures.database import unique_db_name
+from tests.sandbox import create_database, drop_database
+
+REPO = Path(__file__).resolve().parents[2]
+INSTALLER = REPO / "sbin" / "amocrm-install"
+MGRCTL_STUB = '#!/bin/sh\necho "$@" >> "$(dirname "$0")/../mgrctl.calls"\n'
+
+
+@dataclass(frozen=True)
+class Host:
+    """A temporary BILLmanager root with its own database."""
+
+    root: Path
+    db: DbSettings
+    cron_dir: Path
+
+    def addon(self, name: str) -> Path:
+        return self.root / "addon" / name
+
+    def sbin(self, name: str) -> Path:
+        return self.root / "sbin" / name
+
+    @property
+    def venv_python(self) -> Path:
+        return self.root / "lib" / "amocrm" / "venv" / "bin" / "python3"
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc" / "amocrm"
+
+    def env(self) -> Dict[str, str]:
+        return {"MGR5_ROOT": str(self.root)}
+
+    def mgrctl_calls(self) -> List[str]:
+        calls = self.root / "mgrctl.calls"
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    def tables(self) -> List[str]:
+        conn = pymysql.connect(host=self.db.host, port=self.db.port, user=self.db.user,
+                               password=self.db.password, database=self.db.database)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW TABLES")
+                return sorted(row[0] for row in cur.fetchall())
+        finally:
+            conn.close()
+
+    def sql(self, statement: str, args: tuple = ()) -> list:
+        conn = pymysql.connect(host=self.db.host, port=self.db.port, user=self.db.user,
+                               password=self.db.password, database=self.db.database, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, args)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def install(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run_installer(self.root, "--cron-dir", str(self.cron_dir), *args, check=check)
+
+    def uninstall(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run_installer(self.root, "--uninstall", *args, check=check)
+
+
+def run_installer(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run sbin/amocrm-install as an admin would (``make install`` uses python3 the same way)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MGR5_ROOT", "PYTHONPATH")}
+    proc = subprocess.run([sys.executable, str(INSTALLER), "--root", str(root), *args],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    if check and proc.returncode != 0:
+        pytest.fail(f"amocrm-install {' '.join(args)} exited {proc.returncode}:\n"
+                    f"{proc.stdout}\n{proc.stderr}", pytrace=False)
+    return proc
+
+
+def make_host(base: Path, db: DbSettings) -> Host:
+    """A bare BILLmanager tree: db.conf, a recording mgrctl, nothing of the module."""
+    root = base / "mgr5"
+    for sub in ("etc/billmgr.conf.d", "etc/xml", "addon", "sbin", "var"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "billmgr.conf.d" / "db.conf").write_text(render_db_conf(db))
+    mgrctl = root / "sbin" / "mgrctl"
+    mgrctl.write_text(MGRCTL_STUB)
+    mgrctl.chmod(0o755)
+    cron_dir = base / "cron.d"
+    cron_dir.mkdir()
+    return Host(root=root, db=db, cron_dir=cron_dir)
+
+
+@pytest.fixture(scope="session")
+def install_db(db_server: DbSettings) -> Iterator[DbSettings]:
+    settings = replace(db_server, database=unique_db_name())
+    create_database(settings)
+    try:
+        yield settings
+    finally:
+        drop_database(settings)
+
+
+@pytest.fixture(scope="session")
+def installed_root(tmp_path_factory: pytest.TempPathFactory, install_db: DbSettings) -> Iterator[Host]:
+    """The work tree installed once into a temporary root (see the module docstring)."""
+    host = make_host(tmp_path_factory.mktemp("installed"), install_db)
+    host.install()
+    yield host
+    run_installer(host.root, "--uninstall", "--drop-data", check=False)
+
+
+@pytest.fixture
+def bare_host(tmp_path: Path, db_server: DbSettings) -> Iterator[Host]:
+    """A fresh root and database of its own, for install/uninstall scenarios."""
+    db = replace(db_server, database=unique_db_name())
+    create_database(db)
+    try:
+        yield make_host(tmp_path, db)
+    finally:
+        drop_database(db)
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """Tests sharing the session install run on one xdist worker; the others may run beside them."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent != here:
+            continue
+        fixtures = getattr(item, "fixturenames", ())
+        group = "install-session" if "installed_root" in fixtures else f"install-{item.name}"
+        item.add_marker(pytest.mark.xdist_group(group))

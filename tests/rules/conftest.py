@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import pytest
+
+from billmgr_amocrm.rules.presets import Presets
+
+from .samples import shipped_presets
+
+
+@pytest.fixture(scope="session")
+def presets() -> Presets:
+    return shipped_presets()

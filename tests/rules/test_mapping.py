@@ -1,0 +1,244 @@
+"""RuleSet payloads: golden bodies for contact, company and lead; pipelines, tags, fields."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from billmgr_amocrm.domain import Client, ClientUser, Kind, ServiceEvent
+from billmgr_amocrm.ports import MappingContext
+from billmgr_amocrm.rules.errors import ConfigError
+from billmgr_amocrm.rules.fieldvalues import field_values
+from billmgr_amocrm.rules.mapping import RuleSet, lead_price, split_person_name
+from billmgr_amocrm.rules.presets import Presets
+
+from .samples import CLIENT, PAYER, SERVICE, make_config
+
+NO_MARKERS = MappingContext(marker_field_ids={})
+
+
+def cond(value: str, validator: str, argument: Optional[str] = None) -> Dict[str, Any]:
+    return {"value": value, "validator": validator, "argument": argument}
+
+
+def frule(rule_id: str, entity: str, field_id: int, field_type: str, value: str,
+          **extra: Any) -> Dict[str, Any]:
+    return {"id": rule_id, "entity": entity, "field_id": field_id, "field_type": field_type, "value": value,
+            **extra}
+
+
+@pytest.fixture(scope="module")
+def rules(presets: Presets) -> RuleSet:
+    config = make_config(
+        presets,
+        sync={"responsible_user_id": 77, "marker_field_ids": {"contact": 900, "company": 901, "lead": 902}},
+        tags=[{"id": "t1", "entity": "lead", "tag": "vps",
+               "conditions": [cond("service.type", "equals", "vds")]},
+              {"id": "t2", "entity": "lead", "tag": "prolonged",
+               "conditions": [cond("service.event", "equals", "prolong")]},
+              {"id": "t3", "entity": "contact", "tag": "billmanager"}],
+        fields=[frule("f1", "company", 501, "text", "payer.inn"),
+                frule("f2", "company", 502, "text", "payer.kpp"),
+                frule("f3", "company", 503, "textarea", "payer.address_legal"),
+                frule("f4", "lead", 601, "url", "service.param.domain"),
+                frule("f5", "lead", 602, "date", "service.expiredate"),
+                frule("f6", "lead", 603, "select", "service.status", enum_map={"2": 7001, "3": 7002}),
+                frule("f7", "lead", 604, "text", "service.status")],
+        pipelines=[{"id": "p1", "pipeline_id": 10, "status_id": 11,
+                    "conditions": [cond("service.type", "equals", "domain")]},
+                   {"id": "p2", "pipeline_id": 20, "status_id": 21,
+                    "conditions": [cond("service.cost", "greater", "1000")]},
+                   {"id": "p3", "pipeline_id": 30, "status_id": 31}])
+    return RuleSet(config, presets)
+
+
+def test_contact_payload(rules: RuleSet) -> None:
+    payload = rules.payload(Kind.CONTACT, CLIENT, NO_MARKERS)
+    assert payload.body == {
+        "name": "Петров Иван Иванович", "first_name": "Иван", "last_name": "Петров",
+        "responsible_user_id": 77,
+        "custom_fields_values": [
+            # both users' phones are the same number; "12-34" is dirty and dropped
+            {"field_code": "PHONE", "values": [{"value": "+79001234567", "enum_code": "WORK"}]},
+            # the disabled user's address is not the client's contact data
+            {"field_code": "EMAIL", "values": [{"value": "ivan@example.com", "enum_code": "WORK"},
+                                               {"value": "buh@example.com", "enum_code": "WORK"}]},
+            {"field_id": 900, "values": [{"value": "billmgr:contact:42"}]},
+        ],
+    }
+    assert payload.tags == ("billmanager",) and payload.managed_tags == ("billmanager",)
+
+
+def test_company_payload(rules: RuleSet) -> None:
+    payload = rules.payload(Kind.COMPANY, PAYER, MappingContext(marker_field_ids={Kind.COMPANY: 333}))
+    assert payload.body == {
+        "name": "ООО «Ромашка»", "responsible_user_id": 77,
+        "custom_fields_values": [
+            {"field_code": "PHONE", "values": [{"value": "+74951112233", "enum_code": "WORK"}]},
+            {"field_code": "EMAIL", "values": [{"value": "info@romashka.ru", "enum_code": "WORK"}]},
+            {"field_id": 501, "values": [{"value": "7701234567"}]},
+            {"field_id": 502, "values": [{"value": "770101001"}]},
+            {"field_id": 503, "values": [{"value": "Москва, ул. Ленина, 1"}]},
+            {"field_id": 333, "values": [{"value": "billmgr:company:5"}]},   # the context's marker wins
+        ],
+    }
+    assert payload.tags == () and payload.managed_tags == ()
+
+
+def test_lead_payload(rules: RuleSet) -> None:
+    ctx = MappingContext(marker_field_ids={}, event=ServiceEvent.PROLONG, default_responsible_user_id=5)
+    payload = rules.payload(Kind.LEAD, SERVICE, ctx)
+    assert payload.body == {
+        "name": "Виртуальный сервер VDS-2 — example.com (#1234)",
+        "price": 1500,                       # 1499.50 rounded half up
+        "pipeline_id": 20, "status_id": 21,  # p1 does not match, p2 does, p3 is never reached
+        "responsible_user_id": 5,
+        "custom_fields_values": [
+            {"field_id": 601, "values": [{"value": "https://example.com"}]},
+            {"field_id": 602, "values": [{"value": 1717286400}]},   # 2024-06-02 00:00 UTC
+            {"field_id": 603, "values": [{"enum_id": 7001}]},
+            {"field_id": 604, "values": [{"value": "Активна"}]},
+            {"field_id": 902, "values": [{"value": "billmgr:lead:1234"}]},
+        ],
+    }
+    assert payload.tags == ("vps", "prolonged")
+    assert payload.managed_tags == ("vps", "prolonged")
+    for forbidden in ("created_by", "updated_by", "_embedded", "tags_to_add"):
+        assert forbidden not in payload.body
+
+
+def test_tags_that_no_longer_apply_stay_managed(rules: RuleSet) -> None:
+    opened = rules.payload(Kind.LEAD, replace(SERVICE, itemtype_intname="vhost"),
+                           MappingContext(marker_field_ids={}, event=ServiceEvent.OPEN))
+    assert opened.tags == ()
+    assert set(opened.managed_tags) == {"vps", "prolonged"}
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"itemtype_intname": "domain"}, (10, 11)),
+    ({"cost": Decimal("1000")}, (30, 31)),
+    ({"cost": Decimal("5000")}, (20, 21)),
+])
+def test_pipeline_first_match_wins(rules: RuleSet, changes: Dict[str, Any], expected: Any) -> None:
+    body = rules.payload(Kind.LEAD, replace(SERVICE, **changes), NO_MARKERS).body
+    assert (body["pipeline_id"], body["status_id"]) == expected
+
+
+def test_no_matching_pipeline_rule_leaves_amocrm_default(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets, pipelines=[
+        {"id": "p1", "pipeline_id": 10, "status_id": 11,
+         "conditions": [cond("service.type", "equals", "x")]}]),
+        presets)
+    body = rules.payload(Kind.LEAD, SERVICE, NO_MARKERS).body
+    assert "pipeline_id" not in body and "status_id" not in body and "responsible_user_id" not in body
+
+
+def test_sync_conditions_and_legal_entities_only(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets, conditions={
+        "lead": [{"id": "c1", **cond("service.status", "equals", "2")},
+                 {"id": "c2", **cond("service.param.domain", "regex", r"\.com$")}],
+        "contact": [{"id": "c3", **cond("client.email", "not_empty")}]}), presets)
+    assert rules.wants(Kind.LEAD, SERVICE)
+    assert not rules.wants(Kind.LEAD, replace(SERVICE, status=3))
+    assert not rules.wants(Kind.LEAD, replace(SERVICE, params={}))
+    assert rules.wants(Kind.CONTACT, CLIENT)
+    assert not rules.wants(Kind.CONTACT, Client(id=1, name="x"))
+    assert rules.wants(Kind.COMPANY, PAYER)
+    assert not rules.wants(Kind.COMPANY, replace(PAYER, profiletype=1))
+
+
+def test_the_event_is_a_condition_value(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets, conditions={
+        "lead": [{"id": "c1", **cond("service.event", "equals", "open")}]}), presets)
+    assert rules.wants(Kind.LEAD, SERVICE, ServiceEvent.OPEN)
+    assert not rules.wants(Kind.LEAD, SERVICE, ServiceEvent.PROLONG)
+
+
+def test_first_matching_field_rule_for_a_field_wins(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets, fields=[
+        frule("f1", "lead", 7, "text", "service.param.domain",
+              conditions=[cond("service.type", "equals", "domain")]),
+        frule("f2", "lead", 7, "text", "service.pricelist"),
+        frule("f3", "lead", 8, "numeric", "service.param.domain"),
+    ]), presets)
+    fields = rules.payload(Kind.LEAD, SERVICE, NO_MARKERS).body["custom_fields_values"]
+    # numeric field with a non-number value is left out, not sent wrong
+    assert fields == [{"field_id": 7, "values": [{"value": "VDS-2"}]}]
+
+
+def test_an_invalid_config_cannot_become_a_ruleset(presets: Presets) -> None:
+    config = make_config(presets).model_copy(update={"tags": ()})
+    bad = config.model_copy(update={"pipelines": make_config(presets, pipelines=[
+        {"id": "p1", "pipeline_id": 1, "status_id": 2}]).pipelines * 2})
+    with pytest.raises(ConfigError, match="used twice"):
+        RuleSet(bad, presets)
+
+
+@pytest.mark.parametrize(("field_type", "raw", "enum_map", "expected"), [
+    ("text", "  a\x00b\n c ", {}, [{"value": "ab c"}]),
+    ("text", "", {}, None),
+    ("text", None, {}, None),
+    ("text", True, {}, [{"value": "да"}]),
+    ("text", date(2024, 5, 1), {}, [{"value": "01.05.2024"}]),
+    ("numeric", Decimal("12.50"), {}, [{"value": "12.50"}]),
+    ("numeric", "12,5", {}, [{"value": "12.5"}]),
+    ("numeric", "n/a", {}, None),
+    ("checkbox", True, {}, [{"value": True}]),
+    ("checkbox", "нет", {}, [{"value": False}]),
+    ("checkbox", "maybe", {}, None),
+    ("select", "vds", {"vds": 11, "vhost": "Хостинг"}, [{"enum_id": 11}]),
+    ("select", "VHOST", {"vds": 11, "vhost": "Хостинг"}, [{"value": "Хостинг"}]),
+    ("select", "dedic", {"vds": 11}, None),
+    ("select", "dedic", {}, [{"value": "dedic"}]),
+    ("multiselect", "vds, vhost, vds, other", {"vds": 11, "vhost": 12}, [{"enum_id": 11}, {"enum_id": 12}]),
+    ("multiselect", "other", {"vds": 11}, None),
+    ("date", date(2024, 1, 1), {}, [{"value": 1704067200}]),
+    ("date_time", "2024-01-01", {}, [{"value": 1704067200}]),
+    ("birthday", "garbage", {}, None),
+    ("url", "https://x.ru/a", {}, [{"value": "https://x.ru/a"}]),
+    ("url", "x.ru", {}, [{"value": "https://x.ru"}]),
+    ("url", "not a url", {}, None),
+])
+def test_field_value_formatting(field_type: str, raw: Any, enum_map: Dict[str, Any],
+                                expected: Optional[List[Dict[str, Any]]]) -> None:
+    assert field_values(field_type, raw, None, enum_map, "ru") == expected
+
+
+def test_long_and_dirty_names_are_cleaned_and_truncated_keeping_the_id(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets), presets)
+    long_service = replace(SERVICE, itemtype_name="<b>VPS</b>\t😀 " + "x" * 400, pricelist_name="")
+    name = rules.payload(Kind.LEAD, long_service, NO_MARKERS).body["name"]
+    assert len(name) == 255 and name.endswith("… (#1234)") and name.startswith("<b>VPS</b> 😀 x")
+    client = Client(id=3, name="acc", users=(ClientUser(id=1, login="l", realname="\x07Bell\u200dy\x1b"),))
+    assert rules.payload(Kind.CONTACT, client, NO_MARKERS).body["name"] == "Bell\u200dy"
+
+
+def test_contact_name_falls_back_to_account_then_login(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets), presets)
+    assert rules.payload(Kind.CONTACT, Client(id=3, name="Acc"), NO_MARKERS).body == {"name": "Acc"}
+    nameless = Client(id=3, name=" ", users=(ClientUser(id=1, login="vasya"),))
+    assert rules.payload(Kind.CONTACT, nameless, NO_MARKERS).body["name"] == "vasya"
+
+
+@pytest.mark.parametrize(("full", "expected"), [
+    ("Иван Петров", ("Иван", "Петров")),
+    ("Петров Иван Иванович", ("Иван", "Петров")),
+    ("Петрова Анна Сергеевна", ("Анна", "Петрова")),
+    ("John Ronald Tolkien", ("John", "Ronald Tolkien")),
+    ("Madonna", ("Madonna", "")),
+    ("", ("", "")),
+])
+def test_person_name_split(full: str, expected: Any) -> None:
+    assert split_person_name(full) == expected
+
+
+@pytest.mark.parametrize(("cost", "price"), [
+    (Decimal("0.49"), 0), (Decimal("0.5"), 1), (Decimal("-5"), 0), (Decimal("1e12"), 2_147_483_647),
+    (Decimal("NaN"), 0), (None, 0),
+])
+def test_lead_price(cost: Any, price: int) -> None:
+    assert lead_price(cost) == price

@@ -1,0 +1,37 @@
+"""BILLmanager sandbox: a MariaDB database shaped like BILLmanager's own tables.
+
+``python -m tests.sandbox --clients N --services M [--db NAME] [--seed S] [--drop]
+[--write-db-conf]`` builds one; ``create_sandbox`` and ``Sandbox`` (see generate.py)
+do the same from Python and let tests edit it the way the panel would.
+"""
+
+from __future__ import annotations
+
+from .generate import (
+    DIRTY_CASES,
+    NewClient,
+    Sandbox,
+    SandboxSummary,
+    add_client,
+    add_payer,
+    add_user,
+    create_database,
+    create_sandbox,
+    drop_database,
+    edit_client,
+    edit_payer,
+    edit_user,
+    load_schema,
+    open_service,
+    prolong_service,
+    server_connection,
+    set_service_param,
+    set_service_status,
+)
+
+__all__ = [
+    "DIRTY_CASES", "NewClient", "Sandbox", "SandboxSummary", "add_client", "add_payer", "add_user",
+    "create_database", "create_sandbox", "drop_database", "edit_client", "edit_payer", "edit_user",
+    "load_schema", "open_service", "prolong_service", "server_connection", "set_service_param",
+    "set_service_status",
+]

@@ -1,0 +1,74 @@
+"""The panel's bindings list: links joined with queue and sync state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.store.store import MySqlStore
+
+from .conftest import FakeClock
+
+
+@pytest.fixture
+def populated(store: MySqlStore, clock: FakeClock) -> MySqlStore:
+    """contact 1 synced; contact 2 linked and queued again; company 3 failed; lead 4 queued, never linked."""
+    store.put_link(Kind.CONTACT, 1, 501)
+    store.record_synced(Kind.CONTACT, 1, clock.now)
+    store.put_link(Kind.CONTACT, 2, 502)
+    store.record_synced(Kind.CONTACT, 2, clock.now + timedelta(seconds=10))
+    store.enqueue(Kind.CONTACT, 2, "edit")
+    store.enqueue(Kind.COMPANY, 3, "edit")
+    (company,) = store.claim(Kind.COMPANY, 1, clock.now)
+    store.fail(company, "400: INN 7701 is not valid_100%")
+    store.enqueue(Kind.LEAD, 4, "open")
+    return store
+
+
+def keys(page) -> list[tuple[str, int]]:
+    return [(b.kind.value, b.billmgr_id) for b in page.rows]
+
+
+def test_every_linked_or_queued_entity_with_its_state(populated: MySqlStore, clock: FakeClock) -> None:
+    page = populated.bindings()
+    assert page.total == 4
+    by_key = {(b.kind, b.billmgr_id): b for b in page.rows}
+    assert by_key[(Kind.CONTACT, 1)].state == "synced" and by_key[(Kind.CONTACT, 1)].amocrm_id == 501
+    assert by_key[(Kind.CONTACT, 1)].last_sync_at == clock.now
+    assert by_key[(Kind.CONTACT, 2)].state == "queued" and by_key[(Kind.CONTACT, 2)].amocrm_id == 502
+    assert by_key[(Kind.COMPANY, 3)].state == "failed" and "INN" in by_key[(Kind.COMPANY, 3)].last_error
+    assert by_key[(Kind.LEAD, 4)].state == "queued" and by_key[(Kind.LEAD, 4)].amocrm_id is None
+
+
+def test_filters(populated: MySqlStore) -> None:
+    assert keys(populated.bindings(kind=Kind.CONTACT)) == [("contact", 1), ("contact", 2)]
+    assert keys(populated.bindings(state="queued")) == [("contact", 2), ("lead", 4)]
+    assert keys(populated.bindings(state="failed")) == [("company", 3)]
+    assert keys(populated.bindings(kind=Kind.LEAD, state="synced")) == []
+    assert keys(populated.bindings(search="502")) == [("contact", 2)]        # an amoCRM id
+    assert keys(populated.bindings(search="4")) == [("lead", 4)]             # a BILLmanager id
+    assert keys(populated.bindings(search="_100%")) == [("company", 3)]      # LIKE wildcards are literal
+    assert keys(populated.bindings(search="valid")) == [("company", 3)]
+    assert populated.bindings(search="x_y").total == 0
+
+
+def test_order_and_paging(populated: MySqlStore) -> None:
+    assert keys(populated.bindings(order="billmgr_id", descending=True)) == [
+        ("lead", 4), ("company", 3), ("contact", 2), ("contact", 1)]
+    assert keys(populated.bindings(order="kind")) == [
+        ("contact", 1), ("contact", 2), ("company", 3), ("lead", 4)]
+    states = [b.state for b in populated.bindings(order="state").rows]
+    assert states == ["failed", "queued", "queued", "synced"]
+    newest = keys(populated.bindings(order="last_sync_at", descending=True))
+    assert newest[:2] == [("contact", 2), ("contact", 1)]
+    page = populated.bindings(order="billmgr_id", limit=2, offset=2)
+    assert page.total == 4 and keys(page) == [("company", 3), ("lead", 4)]
+
+
+def test_bad_arguments_are_refused_clearly(store: MySqlStore) -> None:
+    with pytest.raises(ValueError, match="unknown order"):
+        store.bindings(order="amocrm_id; DROP TABLE amocrm_queue")
+    with pytest.raises(ValueError, match="unknown binding state"):
+        store.bindings(state="lost")

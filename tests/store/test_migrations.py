@@ -1,0 +1,83 @@
+"""The schema: the spec's link tables exactly, the module's own tables, idempotent upgrades."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from billmgr_amocrm.db import connect
+from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.store.migrations import LATEST_VERSION, MODULE_TABLES, current_version, drop_all, migrate
+
+LINK_TABLES = ("amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead")
+
+
+def columns(conn, table: str) -> list[tuple[str, str, str, str, str]]:
+    with conn.cursor() as cur:
+        cur.execute("""SELECT column_name, column_type, is_nullable, column_key, extra
+                       FROM information_schema.columns
+                       WHERE table_schema = DATABASE() AND table_name = %s
+                       ORDER BY ordinal_position""", (table,))
+        return [tuple(str(v).lower() for v in row) for row in cur.fetchall()]
+
+
+def test_link_tables_have_exactly_the_spec_columns(store_db: DbSettings) -> None:
+    conn = connect(store_db)
+    try:
+        assert current_version(conn) == 0
+        assert migrate(conn) == [LATEST_VERSION]
+        for table in LINK_TABLES:
+            cols = columns(conn, table)
+            assert [c[0] for c in cols] == ["id", "billmgr_id", "amocrm_id"], table
+            id_col, billmgr_col, amocrm_col = cols
+            assert id_col[1].startswith("int") and id_col[3] == "pri" and "auto_increment" in id_col[4]
+            assert billmgr_col[1].startswith("int") and billmgr_col[2] == "no" and billmgr_col[3] == "uni"
+            assert amocrm_col[1].startswith("bigint") and amocrm_col[2] == "no"
+        with conn.cursor() as cur:
+            cur.execute("""SELECT table_name, engine, table_collation FROM information_schema.tables
+                           WHERE table_schema = DATABASE() AND table_name LIKE 'amocrm%%'""")
+            tables = {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+        assert set(tables) == set(MODULE_TABLES)
+        assert all(engine == "InnoDB" and collation.startswith("utf8mb4")
+                   for engine, collation in tables.values())
+    finally:
+        conn.close()
+
+
+def test_migrate_is_idempotent_and_survives_an_interrupted_step(store_db: DbSettings) -> None:
+    conn = connect(store_db)
+    try:
+        migrate(conn)
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO amocrm_item2lead (billmgr_id, amocrm_id) VALUES (7, 700)")
+        conn.commit()
+        assert migrate(conn) == []
+        # A step whose DDL ran but whose version row was never written runs again harmlessly.
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM amocrm_schema_version")
+        conn.commit()
+        assert migrate(conn) == [LATEST_VERSION]
+        assert current_version(conn) == LATEST_VERSION
+        with conn.cursor() as cur:
+            cur.execute("SELECT amocrm_id FROM amocrm_item2lead WHERE billmgr_id = 7")
+            assert cur.fetchone() == (700,)
+        drop_all(conn)
+        assert current_version(conn) == 0
+    finally:
+        conn.close()
+
+
+def test_migrations_module_runs_from_db_conf(store_db: DbSettings, mgr5_root: Path) -> None:
+    (mgr5_root / "etc" / "billmgr.conf.d" / "db.conf").write_text(render_db_conf(store_db))
+    cmd = [sys.executable, "-m", "billmgr_amocrm.store.migrations"]
+    env_path = str(Path(__file__).resolve().parents[2] / "addon")
+    env = {"MGR5_ROOT": str(mgr5_root), "PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 0, first.stderr
+    assert f"applied: {LATEST_VERSION}" in first.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert again.returncode == 0 and "nothing (up to date)" in again.stdout
+    (mgr5_root / "etc" / "billmgr.conf.d" / "db.conf").write_text("DBHost localhost\n")
+    broken = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert broken.returncode == 2 and "missing DBUser" in broken.stderr

@@ -1,0 +1,133 @@
+"""The engine against the fakes: exactly-once protocol, failures, deletions, ordering."""
+
+from __future__ import annotations
+
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.sync.engine import Engine
+from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context, payer, service
+
+
+def build(n_clients: int = 0, **rules_kw):
+    billing = FakeBilling()
+    for i in range(1, n_clients + 1):
+        billing.clients_[i] = client(i)
+    amo, store = FakeAmo(), FakeStore()
+    engine = Engine(amo, billing, store, FakeRules(**rules_kw), context(), jitter=lambda: 0.0)
+    return engine, amo, billing, store
+
+
+def test_ten_edits_of_one_client_make_one_push_of_its_latest_state():
+    engine, amo, billing, store = build(1)
+    for _ in range(10):
+        store.enqueue(Kind.CONTACT, 1, "edit")
+    billing.clients_[1] = client(1, "Latest Name")
+    report = engine.run_pass()
+    assert report.done == 1 and not store.queue
+    assert [c for c in amo.calls if c[0] == "POST"] == [("POST", "contacts", 1)]
+    (stored,) = amo.entities["contacts"].values()
+    assert stored["name"] == "Latest Name"
+
+
+def test_a_lead_before_its_contact_syncs_the_contact_first_in_the_same_pass():
+    engine, amo, billing, store = build(1)
+    billing.services_[7] = service(7, account=1)
+    store.enqueue(Kind.LEAD, 7, "open")
+    report = engine.run_pass()
+    assert not store.queue and report.deferred == 1
+    contact_id = store.link_rows[Kind.CONTACT][1]
+    lead = amo.entities["leads"][store.link_rows[Kind.LEAD][7]]
+    assert lead["_embedded"]["contacts"] == [{"id": contact_id, "is_main": True}]
+
+
+def test_a_company_is_linked_to_its_clients_contact():
+    engine, amo, billing, store = build(1)
+    billing.payers_[5] = payer(5, account=1)
+    store.enqueue(Kind.COMPANY, 5, "edit")
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    engine.run_pass()
+    assert amo.links == [("companies", store.link_rows[Kind.COMPANY][5], "contacts",
+                          store.link_rows[Kind.CONTACT][1])]
+    assert not store.queue
+
+
+def test_one_invalid_record_in_fifty_fails_alone_after_one_attempt_with_amocrms_reason():
+    engine, amo, billing, store = build(50)
+    billing.clients_[13] = client(13, "BAD")
+    amo.reject = lambda entity, item: "NotSupportedChoice at name" if item.get("name") == "BAD" else None
+    for i in range(1, 51):
+        store.enqueue(Kind.CONTACT, i, "export")
+    report = engine.run_pass()
+    assert report.done == 49 and report.failed == 1
+    assert len(store.link_rows[Kind.CONTACT]) == 49
+    assert "NotSupportedChoice" in store.failed[(Kind.CONTACT, 13)]
+    assert store.queue[(Kind.CONTACT, 13)].attempts == 1
+
+
+def test_a_lost_create_response_is_settled_by_the_marker_without_a_duplicate():
+    engine, amo, billing, store = build(3)
+    amo.lose_next_create_response = 1
+    for i in (1, 2, 3):
+        store.enqueue(Kind.CONTACT, i, "edit")
+    engine.run_pass()
+    store.make_due()
+    engine.run_pass()
+    for i in (1, 2, 3):
+        assert len(amo.with_marker("contacts", marker_value(Kind.CONTACT, i))) == 1
+    assert len(store.link_rows[Kind.CONTACT]) == 3 and not store.queue and not store.intents
+
+
+def test_a_crash_after_the_post_leaves_an_intent_that_is_adopted_not_recreated():
+    engine, amo, billing, store = build(1)
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    engine.run_pass()
+    first = store.link_rows[Kind.CONTACT].pop(1)   # as if the link commit never happened
+    store.intents[(Kind.CONTACT, 1)] = min(store.synced.values())
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    report = engine.run_pass()
+    assert report.adopted == 1 and store.link_rows[Kind.CONTACT][1] == first
+    assert len(amo.entities["contacts"]) == 1
+
+
+def test_an_entity_deleted_in_amocrm_is_recreated_and_relinked(caplog):
+    engine, amo, billing, store = build(1)
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    engine.run_pass()
+    old = store.link_rows[Kind.CONTACT][1]
+    amo.deleted.add(("contacts", old))
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    report = engine.run_pass()
+    assert report.recreated == 1 and store.link_rows[Kind.CONTACT][1] != old
+    assert any(r.levelname == "WARNING" and "deleted in amoCRM" in r.getMessage() for r in caplog.records)
+
+
+def test_an_outage_keeps_every_row_and_burns_no_dead_letter():
+    engine, amo, billing, store = build(3)
+    amo.outage = True
+    for i in (1, 2, 3):
+        store.enqueue(Kind.CONTACT, i, "edit")
+    for _ in range(12):
+        report = engine.run_pass()
+        store.make_due()
+    assert report.stopped == "retry_later"
+    assert len(store.queue) == 3 and not store.failed
+    amo.outage = False
+    engine.run_pass()
+    assert not store.queue and len(store.link_rows[Kind.CONTACT]) == 3
+
+
+def test_conditions_skip_and_complete_the_row_and_tags_follow_the_rules():
+    engine, amo, billing, store = build(
+        2, conditions={Kind.CONTACT: lambda c: c.id != 2},
+        tagger=lambda kind, e: ("vip",) if e.name.startswith("VIP") else (), managed=("vip",))
+    billing.clients_[1] = client(1, "VIP one")
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    store.enqueue(Kind.CONTACT, 2, "edit")
+    report = engine.run_pass()
+    assert report.skipped == 1 and not store.queue and 2 not in store.link_rows[Kind.CONTACT]
+    contact = amo.entities["contacts"][store.link_rows[Kind.CONTACT][1]]
+    assert contact["tags"] == {"vip"}
+    billing.clients_[1] = client(1, "plain")
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    engine.run_pass()
+    assert contact["tags"] == set()
