@@ -135,6 +135,7 @@ class State:
             for n, (rid, name) in enumerate(seed.LOSS_REASONS, start=1)
         }
         self.custom_fields: Dict[str, Dict[int, Dict[str, Any]]] = {t: {} for t in ENTITY_TYPES}
+        self._code_index: Dict[str, Dict[str, Dict[str, Any]]] = {}
         self.tags: Dict[str, Dict[int, Dict[str, Any]]] = {t: {} for t in ENTITY_TYPES}
         self.entities: Dict[str, Dict[int, Dict[str, Any]]] = {t: {} for t in ENTITY_TYPES}
         self.links = Links()
@@ -196,13 +197,15 @@ class State:
             "remind": None,
         }
         self.custom_fields[entity][fid] = field
+        self._code_index.pop(entity, None)
         return field
 
     def field_by_code(self, entity: str, code: str) -> Optional[Dict[str, Any]]:
-        for field in self.custom_fields[entity].values():
-            if field["code"] == code:
-                return field
-        return None
+        index = self._code_index.get(entity)
+        if index is None:
+            index = {f["code"]: f for f in self.custom_fields[entity].values() if f["code"]}
+            self._code_index[entity] = index
+        return index.get(code)
 
     def tag_by_name(self, entity: str, name: str) -> Optional[Dict[str, Any]]:
         for tag in self.tags[entity].values():
@@ -299,6 +302,7 @@ class State:
         state.pipelines = {p["id"]: p for p in data["pipelines"]}
         state.loss_reasons = {r["id"]: r for r in data["loss_reasons"]}
         state.custom_fields = {t: {f["id"]: f for f in v} for t, v in data["custom_fields"].items()}
+        state._code_index = {}
         state.tags = {t: {g["id"]: g for g in v} for t, v in data["tags"].items()}
         state.entities = {t: {e["id"]: e for e in v} for t, v in data["entities"].items()}
         state.links = Links()

@@ -10,6 +10,7 @@ import pytest
 
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
 from billmgr_amocrm.rules.attributes import ATTRIBUTE_KEYS, PRESET_KIND_OF, attributes_of
+from billmgr_amocrm.rules.presets import Presets
 
 from .samples import CLIENT, PAYER, SERVICE
 
@@ -59,3 +60,9 @@ def test_empty_snapshots() -> None:
     assert attributes_of(Kind.COMPANY, Payer(id=1, account_id=1, name="", profiletype=2))["inn"] == ""
     attrs = attributes_of(Kind.LEAD, Service(id=1, account_id=1, status=2, pricelist_id=1))
     assert attrs["opendate"] is None and attrs["cost"] == Decimal("0")
+
+
+def test_presets_name_the_attributes(presets: Presets) -> None:
+    named = presets.named("service", attributes_of(Kind.LEAD, SERVICE, ServiceEvent.OPEN))
+    assert named["service.event"] == "open" and named["service.param.domain"] == "example.com"
+    assert named["service.param.ip"] == ""          # a param the service does not have reads as empty

@@ -238,6 +238,7 @@ def test_person_name_split(full: str, expected: Any) -> None:
 
 @pytest.mark.parametrize(("cost", "price"), [
     (Decimal("0.49"), 0), (Decimal("0.5"), 1), (Decimal("-5"), 0), (Decimal("1e12"), 2_147_483_647),
+    (Decimal("1e28"), 2_147_483_647), (Decimal("2147483646.5"), 2_147_483_647),
     (Decimal("NaN"), 0), (None, 0),
 ])
 def test_lead_price(cost: Any, price: int) -> None:

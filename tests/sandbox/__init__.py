@@ -7,7 +7,16 @@ do the same from Python and let tests edit it the way the panel would.
 
 from __future__ import annotations
 
-from .generate import (
+import sys
+from pathlib import Path
+
+# The package lives beside the panel's executables (addon/), as on a host; make it
+# importable for `python -m tests.sandbox` without an installed checkout.
+_ADDON = str(Path(__file__).resolve().parents[2] / "addon")
+if _ADDON not in sys.path:
+    sys.path.insert(0, _ADDON)
+
+from .generate import (  # noqa: E402
     DIRTY_CASES,
     NewClient,
     Sandbox,

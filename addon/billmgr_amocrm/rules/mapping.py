@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from .. import ports
 from ..domain import Kind, ServiceEvent
 from ..ports import AmoPayload, JsonDict, MappingContext, marker_value
 from ..unverified import PROFILE_TYPE_LEGAL
@@ -60,8 +61,11 @@ def split_person_name(full: str) -> Tuple[str, str]:
 def lead_price(cost: Any) -> int:
     if not isinstance(cost, Decimal) or not cost.is_finite():
         return 0
-    rounded = int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return max(0, min(MAX_PRICE, rounded))
+    if cost >= MAX_PRICE:   # clamp first: quantize overflows the context precision on huge values
+        return MAX_PRICE
+    if cost <= 0:
+        return 0
+    return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def lead_name(attrs: Dict[str, Any]) -> str:
@@ -208,3 +212,8 @@ def _contact_users(client: Any) -> List[Any]:
 def _text_attr(obj: Any, name: str) -> str:
     value = getattr(obj, name, "")
     return value if isinstance(value, str) else ""
+
+
+if TYPE_CHECKING:
+    def _implements_port(rules: RuleSet) -> ports.RuleSet:  # mypy proves the Protocol is met
+        return rules

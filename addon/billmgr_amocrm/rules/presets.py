@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from ..paths import HostPaths, host_paths
-from .attributes import KIND_OF_PRESET, is_known_path
+from .attributes import KIND_OF_PRESET, attribute, is_known_path
 from .conditions import NEEDS_ARGUMENT, OPERATOR_TYPES, ArgumentError, Compiled, compile_condition
 from .errors import ConfigError, Problem
 from .jsonfile import model_from, read_json_file
@@ -114,6 +114,10 @@ class Presets:
     def values_of(self, preset_kind: str) -> Dict[str, ValueDef]:
         prefix = preset_kind + "."
         return {k: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def named(self, preset_kind: str, attrs: Mapping[str, Any]) -> Dict[str, Any]:
+        """Full value name -> value for one entity's attributes (for previews and the panel)."""
+        return {name: attribute(attrs, value.path) for name, value in self.values_of(preset_kind).items()}
 
     def compile(self, value_name: str, validator_name: str, argument: Optional[str]) -> Compiled:
         """The condition as code; ``UnknownPresetError``/``ArgumentError`` say what is wrong."""

@@ -34,10 +34,13 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..domain import KIND_ORDER, Kind
 from ..ports import QueueItem
+
+if TYPE_CHECKING:
+    from ..ports import Store
 
 log = logging.getLogger(__name__)
 
@@ -549,3 +552,9 @@ class MySqlStore:
             self._exec("INSERT INTO amocrm_cursor (name, value, updated_at) VALUES (%s, %s, %s) "
                        "ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
                        (name, value, self._now()))
+
+
+if TYPE_CHECKING:
+    def _implements_the_port(store: MySqlStore) -> Store:
+        """mypy checks here that MySqlStore still matches ports.Store."""
+        return store

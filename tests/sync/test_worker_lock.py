@@ -1,0 +1,18 @@
+"""One worker per host: a second instance sees the lock and steps aside."""
+
+from __future__ import annotations
+
+from billmgr_amocrm.paths import host_paths
+from billmgr_amocrm.worker import WorkerLock, main
+
+
+def test_a_second_worker_exits_zero_while_the_first_holds_the_lock(mgr5_root):
+    held = WorkerLock(host_paths().worker_lock)
+    assert held.acquire()
+    try:
+        assert not WorkerLock(host_paths().worker_lock).acquire()
+        assert main(["--once"]) == 0
+        assert "another amocrm_task holds" in host_paths().task_log.read_text(encoding="utf-8")
+    finally:
+        held.release()
+    assert WorkerLock(host_paths().worker_lock).acquire()
