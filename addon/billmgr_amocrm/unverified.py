@@ -44,3 +44,13 @@ EVENT_PARAMS_KEPT = ("func", "elid", "plid", "su", "email", "sok", "profiletype"
 # (vatnum = INN, kpp, address_legal...). Check: SHOW COLUMNS FROM profile; or
 # mgrctl -m billmgr -o xml profile.edit elid=N
 PROFILE_INN_COLUMN = "vatnum"
+
+# [U] The other assumed payer columns on `profile`, read only by billing.py.
+PROFILE_ASSUMED_COLUMNS = (
+    "kpp", "ogrn", "person", "email", "phone", "country",
+    "postcode_legal", "city_legal", "address_legal",
+    "postcode_physical", "city_physical", "address_physical",
+)
+
+# [U] The `country` table: columns `name` and `iso2` are assumed.
+COUNTRY_ASSUMED_COLUMNS = ("name", "iso2")

@@ -114,7 +114,9 @@ class Emulator:
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="amocrm-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.01,), name="amocrm-emulator", daemon=True
+        )
         self._thread.start()
         if self.options.state_file:
             self._saver = threading.Thread(target=self._save_loop, name="amocrm-emulator-saver", daemon=True)
@@ -516,14 +518,17 @@ class _Handler(BaseHTTPRequestHandler):
             payload = body.encode("utf-8")
         else:
             payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("X-Request-Id", request_id)
+        reason = self.responses.get(status, ("Error",))[0]
+        head = [
+            f"{self.protocol_version} {status} {reason}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"X-Request-Id: {request_id}",
+        ]
         if status != 204:
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-        # Headers and body leave in one write (one segment for small answers).
-        self._headers_buffer.append(b"\r\n" + payload)
-        self.flush_headers()
+            head += [f"Content-Type: {content_type}", f"Content-Length: {len(payload)}"]
+        # Status line, headers and body leave in one write (one segment for small answers).
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
 
     def _close(self, reset: bool) -> None:
         self.close_connection = True

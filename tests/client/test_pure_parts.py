@@ -17,21 +17,27 @@ from billmgr_amocrm.logsetup import register_secret
 
 
 def test_budget_of_a_rate() -> None:
-    assert Budget.for_rate(6.0, slack=0) == Budget(6, 1.0)
-    assert Budget.for_rate(6.9, slack=0) == Budget(6, 1.0)
-    assert Budget.for_rate(0.5, slack=0) == Budget(1, 2.0)
+    assert Budget.for_rate(6.0) == Budget(6, 1.0)
+    assert Budget.for_rate(6.9) == Budget(6, 1.0)
+    assert Budget.for_rate(0.5) == Budget(1, 2.0)
     with pytest.raises(ValueError):
         Budget.for_rate(0)
 
 
-def test_limiter_admits_up_to_capacity_then_waits_for_the_oldest_to_leave() -> None:
-    budget = Budget(3, 1.0)
-    sent, wait = decide([], 10.0, budget)
-    assert wait == 0
-    sent, wait = decide([10.0, 10.2, 10.4], 10.5, budget)
-    assert wait == pytest.approx(0.5)
-    sent, wait = decide([8.0, 10.2, 10.4], 10.5, budget)
-    assert wait == 0 and sent == [10.2, 10.4]   # stale entries are dropped
+def test_limiter_holds_a_slot_from_release_until_answer_plus_a_window() -> None:
+    budget, pid = Budget(3, 1.0), 7.0
+    kept, wait = decide([], 10.0, budget)
+    assert wait == 0 and kept == []
+    done = [[9.0, 9.6, pid], [9.9, 10.2, pid], [10.1, 10.3, pid]]
+    kept, wait = decide(done, 10.5, budget)
+    assert wait == pytest.approx(0.1)                 # 9.6 + 1.0 frees the first slot
+    kept, wait = decide(done, 10.7, budget)
+    assert wait == 0 and len(kept) == 2               # stale entries are dropped
+    inflight = [[5.0, None, pid], [10.0, None, pid], [10.1, None, pid]]
+    _, wait = decide(inflight, 10.2, budget, alive=lambda p: True)
+    assert 0 < wait < 0.1                             # all in flight: poll
+    kept, wait = decide(inflight, 10.2, budget, alive=lambda p: False)
+    assert wait == 0 and len(kept) == 2               # dead processes: counted as done when released
 
 
 def test_limiter_honours_a_shared_pause() -> None:

@@ -36,21 +36,35 @@ def test_custom_fields_paged_by_50_with_totals(api: Api) -> None:
 
 
 def test_custom_field_create_and_use(api: Api) -> None:
-    response = api.post("/api/v4/leads/custom_fields", [
-        {"name": "BILLmanager ID", "type": "text", "request_id": "bm"},
-        {"name": "Тариф", "type": "select", "enums": [{"value": "VPS-1"}, {"value": "VPS-2"}]}])
+    response = api.post(
+        "/api/v4/leads/custom_fields",
+        [
+            {"name": "BILLmanager ID", "type": "text", "request_id": "bm"},
+            {"name": "Тариф", "type": "select", "enums": [{"value": "VPS-1"}, {"value": "VPS-2"}]},
+        ],
+    )
     assert response.status_code == 200
     created = response.json()["_embedded"]["custom_fields"]
     assert created[0]["request_id"] == "bm" and created[1]["enums"][1]["value"] == "VPS-2"
-    [lead] = api.create("leads", [{"name": "x", "custom_fields_values": [
-        {"field_id": created[0]["id"], "values": [{"value": "svc-1"}]},
-        {"field_id": created[1]["id"], "values": [{"value": "VPS-2"}]}]}])
+    [lead] = api.create(
+        "leads",
+        [
+            {
+                "name": "x",
+                "custom_fields_values": [
+                    {"field_id": created[0]["id"], "values": [{"value": "svc-1"}]},
+                    {"field_id": created[1]["id"], "values": [{"value": "VPS-2"}]},
+                ],
+            }
+        ],
+    )
     found = api.get("/api/v4/leads", {"query": "svc-1"}).json()["_embedded"]["leads"]
     assert [x["id"] for x in found] == [lead["id"]]
     one = api.get(f"/api/v4/leads/custom_fields/{created[0]['id']}").json()
     assert one["name"] == "BILLmanager ID"
-    assert validation_errors(api.post("/api/v4/leads/custom_fields", [{"name": "x", "type": "hologram"}])) == {
-        "0.type": "NotSupportedChoice"}
+    assert validation_errors(
+        api.post("/api/v4/leads/custom_fields", [{"name": "x", "type": "hologram"}])
+    ) == {"0.type": "NotSupportedChoice"}
 
 
 def test_pipelines_and_statuses(api: Api) -> None:
@@ -100,20 +114,41 @@ def test_links_single_and_mass(api: Api) -> None:
     api.post(f"/api/v4/contacts/{p1}/link", [{"to_entity_id": f2, "to_entity_type": "companies"}])
     assert [c["id"] for c in api.get(f"/api/v4/contacts/{p1}").json()["_embedded"]["companies"]] == [f2]
     assert api.get(f"/api/v4/companies/{f1}/links").status_code == 204
-    mass = api.post("/api/v4/leads/link", [
-        {"entity_id": lead["id"], "to_entity_id": p1, "to_entity_type": "contacts", "metadata": {"is_main": True}},
-        {"entity_id": lead["id"], "to_entity_id": p2, "to_entity_type": "contacts"},
-        {"entity_id": lead["id"], "to_entity_id": f1, "to_entity_type": "companies"}])
+    mass = api.post(
+        "/api/v4/leads/link",
+        [
+            {
+                "entity_id": lead["id"],
+                "to_entity_id": p1,
+                "to_entity_type": "contacts",
+                "metadata": {"is_main": True},
+            },
+            {"entity_id": lead["id"], "to_entity_id": p2, "to_entity_type": "contacts"},
+            {"entity_id": lead["id"], "to_entity_id": f1, "to_entity_type": "companies"},
+        ],
+    )
     assert mass.status_code == 200 and mass.json()["_total_items"] == 3
     links = api.get(f"/api/v4/leads/{lead['id']}/links", {"filter[to_entity_type]": "contacts"}).json()
     assert {(x["to_entity_id"], x["metadata"]["is_main"]) for x in links["_embedded"]["links"]} == {
-        (p1, True), (p2, False)}
+        (p1, True),
+        (p2, False),
+    }
     all_links = api.get("/api/v4/leads/links", [("filter[entity_id][]", lead["id"])]).json()
     assert all_links["_total_items"] == 3
-    unlink = api.post(f"/api/v4/leads/{lead['id']}/unlink", [{"to_entity_id": p2, "to_entity_type": "contacts"}])
+    unlink = api.post(
+        f"/api/v4/leads/{lead['id']}/unlink", [{"to_entity_id": p2, "to_entity_type": "contacts"}]
+    )
     assert unlink.status_code == 204
     left = api.get(f"/api/v4/leads/{lead['id']}", {"with": "contacts"}).json()["_embedded"]["contacts"]
     assert [c["id"] for c in left] == [p1]
-    bad = api.post(f"/api/v4/leads/{lead['id']}/link", [{"to_entity_id": 1, "to_entity_type": "contacts"},
-                                                         {"to_entity_id": p1, "to_entity_type": "customers"}])
-    assert validation_errors(bad) == {"0.to_entity_id": "NotSupportedChoice", "1.to_entity_type": "NotSupportedChoice"}
+    bad = api.post(
+        f"/api/v4/leads/{lead['id']}/link",
+        [
+            {"to_entity_id": 1, "to_entity_type": "contacts"},
+            {"to_entity_id": p1, "to_entity_type": "customers"},
+        ],
+    )
+    assert validation_errors(bad) == {
+        "0.to_entity_id": "NotSupportedChoice",
+        "1.to_entity_type": "NotSupportedChoice",
+    }

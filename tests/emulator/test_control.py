@@ -22,8 +22,17 @@ def test_request_log_and_state(api: Api, emu: EmulatorHandle) -> None:
     assert get["query"] == {"query": ["logged"]}
     assert emu.control.requests(since=log[-1]["seq"]) == []
     state = emu.control.state()
-    assert {"entities", "custom_fields", "tags", "pipelines", "users", "token_stats", "clock", "faults",
-            "rate"} <= state.keys()
+    assert {
+        "entities",
+        "custom_fields",
+        "tags",
+        "pipelines",
+        "users",
+        "token_stats",
+        "clock",
+        "faults",
+        "rate",
+    } <= state.keys()
     assert state["token_stats"]["access_tokens_issued"] >= 1
 
 
@@ -40,17 +49,27 @@ def test_reset_keeps_credentials_and_clears_the_rest(api: Api, emu: EmulatorHand
     assert integration["client_id"] == emu.integration["client_id"]
     state = emu.control.state()
     assert state["entities"]["contacts"] == [] and state["faults"] == [] and emu.control.requests() == []
-    token = requests.post(emu.url + "/oauth2/access_token", data={
-        "client_id": integration["client_id"], "client_secret": integration["client_secret"],
-        "redirect_uri": integration["redirect_uri"], "grant_type": "authorization_code",
-        "code": integration["auth_code"]}, timeout=10)
+    token = requests.post(
+        emu.url + "/oauth2/access_token",
+        data={
+            "client_id": integration["client_id"],
+            "client_secret": integration["client_secret"],
+            "redirect_uri": integration["redirect_uri"],
+            "grant_type": "authorization_code",
+            "code": integration["auth_code"],
+        },
+        timeout=10,
+    )
     assert token.status_code == 200
 
 
 def test_unknown_routes(api: Api, emu: EmulatorHandle) -> None:
     assert api.get("/api/v4/nothing").status_code == 404
     assert requests.get(emu.url + "/_emulator/nothing", timeout=10).status_code == 404
-    assert requests.post(emu.url + "/_emulator/faults", json={"action": "explode"}, timeout=10).status_code == 400
+    assert (
+        requests.post(emu.url + "/_emulator/faults", json={"action": "explode"}, timeout=10).status_code
+        == 400
+    )
 
 
 def test_standalone_subprocess_with_state_file(tmp_path: Path) -> None:
@@ -72,8 +91,11 @@ def test_standalone_subprocess_with_state_file(tmp_path: Path) -> None:
         body = requests.get(f"{second.url}/api/v4/contacts/{made['id']}", headers=headers, timeout=10).json()
         assert body["name"] == "persisted"
         # rate limiting is on by default in the standalone server
-        assert EmulatorControl(second.url).state()["rate"] == {**EmulatorControl(second.url).state()["rate"],
-                                                              "enabled": True, "limit": 7}
+        assert EmulatorControl(second.url).state()["rate"] == {
+            **EmulatorControl(second.url).state()["rate"],
+            "enabled": True,
+            "limit": 7,
+        }
     finally:
         second.stop()
 

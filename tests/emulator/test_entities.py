@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict
 from urllib.parse import parse_qs, urlsplit
 
 from tests.amocrm_emulator import EmulatorHandle
 from tests.emulator.conftest import Api
 
 
-def contact(name: str, phone: str = "+79001234567", **extra: object) -> dict:
-    body = {"name": name, "custom_fields_values": [
-        {"field_code": "PHONE", "values": [{"value": phone, "enum_code": "WORK"}]},
-        {"field_code": "EMAIL", "values": [{"value": f"{name.lower()}@example.com", "enum_code": "WORK"}]}]}
+def contact(name: str, phone: str = "+79001234567", **extra: Any) -> Dict[str, Any]:
+    body: Dict[str, Any] = {
+        "name": name,
+        "custom_fields_values": [
+            {"field_code": "PHONE", "values": [{"value": phone, "enum_code": "WORK"}]},
+            {
+                "field_code": "EMAIL",
+                "values": [{"value": f"{name.lower()}@example.com", "enum_code": "WORK"}],
+            },
+        ],
+    }
     body.update(extra)
     return body
 
 
 def test_create_echoes_request_id_ignores_id_and_headers(api: Api) -> None:
-    response = api.post("/api/v4/contacts", [contact("Ivan", request_id="client-42", id=5),
-                                             contact("Petr", id=5)])
+    response = api.post(
+        "/api/v4/contacts", [contact("Ivan", request_id="client-42", id=5), contact("Petr", id=5)]
+    )
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/hal+json"
     assert response.headers["X-Request-Id"]
@@ -26,12 +35,14 @@ def test_create_echoes_request_id_ignores_id_and_headers(api: Api) -> None:
     assert [c["request_id"] for c in created] == ["client-42", "1"]
     assert created[0]["id"] != 5 and created[1]["id"] != created[0]["id"]  # `id` in POST ignored
     assert created[0]["is_deleted"] is False and created[0]["_links"]["self"]["href"].endswith(
-        f"/api/v4/contacts/{created[0]['id']}")
+        f"/api/v4/contacts/{created[0]['id']}"
+    )
 
 
 def test_get_by_id_read_shape_and_204_for_missing(api: Api, emu: EmulatorHandle) -> None:
-    [made] = api.create("contacts", [contact("Anna", first_name="Anna", last_name="K",
-                                             tags_to_add=[{"name": "billmanager"}])])
+    [made] = api.create(
+        "contacts", [contact("Anna", first_name="Anna", last_name="K", tags_to_add=[{"name": "billmanager"}])]
+    )
     body = api.get(f"/api/v4/contacts/{made['id']}").json()
     assert body["name"] == "Anna" and body["first_name"] == "Anna" and body["account_id"]
     phone = next(cf for cf in body["custom_fields_values"] if cf["field_code"] == "PHONE")
@@ -60,8 +71,10 @@ def test_list_paging_links_and_empty_204(api: Api) -> None:
 
 
 def test_filters_order_and_query(api: Api, emu: EmulatorHandle) -> None:
-    made = api.create("contacts", [contact("Alpha", "+70000000001"), contact("Beta", "+70000000002"),
-                                   contact("Gamma", "+70000000003")])
+    made = api.create(
+        "contacts",
+        [contact("Alpha", "+70000000001"), contact("Beta", "+70000000002"), contact("Gamma", "+70000000003")],
+    )
     ids = [c["id"] for c in made]
     by_id = api.get("/api/v4/contacts", [("filter[id][]", ids[0]), ("filter[id][]", ids[2])]).json()
     assert [c["id"] for c in by_id["_embedded"]["contacts"]] == [ids[0], ids[2]]
@@ -78,7 +91,9 @@ def test_filters_order_and_query(api: Api, emu: EmulatorHandle) -> None:
     now = int(emu.control.now())
     recent = api.get("/api/v4/contacts", {"filter[updated_at][from]": now - 10}).json()
     assert [c["id"] for c in recent["_embedded"]["contacts"]] == [ids[0]]
-    old = api.get("/api/v4/contacts", {"filter[created_at][to]": now - 50, "order[updated_at]": "desc"}).json()
+    old = api.get(
+        "/api/v4/contacts", {"filter[created_at][to]": now - 50, "order[updated_at]": "desc"}
+    ).json()
     assert [c["id"] for c in old["_embedded"]["contacts"]][0] == ids[0]
     assert len(old["_embedded"]["contacts"]) == 3
 
@@ -86,10 +101,19 @@ def test_filters_order_and_query(api: Api, emu: EmulatorHandle) -> None:
 def test_batch_and_single_patch(api: Api, emu: EmulatorHandle) -> None:
     made = api.create("contacts", [contact("One"), contact("Two")])
     emu.control.advance(60)
-    response = api.patch("/api/v4/contacts", [{"id": made[0]["id"], "name": "One!"},
-                                              {"id": made[1]["id"], "request_id": "r2", "custom_fields_values": [
-                                                  {"field_code": "PHONE", "values": [
-                                                      {"value": "+71111111111", "enum_code": "MOB"}]}]}])
+    response = api.patch(
+        "/api/v4/contacts",
+        [
+            {"id": made[0]["id"], "name": "One!"},
+            {
+                "id": made[1]["id"],
+                "request_id": "r2",
+                "custom_fields_values": [
+                    {"field_code": "PHONE", "values": [{"value": "+71111111111", "enum_code": "MOB"}]}
+                ],
+            },
+        ],
+    )
     assert response.status_code == 200
     items = response.json()["_embedded"]["contacts"]
     assert items[1]["request_id"] == "r2"
@@ -100,10 +124,19 @@ def test_batch_and_single_patch(api: Api, emu: EmulatorHandle) -> None:
     assert phones == [{"value": "+71111111111", "enum_id": phones[0]["enum_id"], "enum_code": "MOB"}]
     assert any(cf["field_code"] == "EMAIL" for cf in two["custom_fields_values"])  # other fields kept
     single = api.patch(f"/api/v4/contacts/{made[0]['id']}", {"name": "Single"})
-    assert single.status_code == 200 and single.json()["id"] == made[0]["id"] and "updated_at" in single.json()
+    assert (
+        single.status_code == 200 and single.json()["id"] == made[0]["id"] and "updated_at" in single.json()
+    )
     assert api.get(f"/api/v4/contacts/{made[0]['id']}").json()["name"] == "Single"
-    cleared = api.patch(f"/api/v4/contacts/{made[0]['id']}", {"custom_fields_values": [
-        {"field_code": "PHONE", "values": None}, {"field_code": "EMAIL", "values": None}]})
+    cleared = api.patch(
+        f"/api/v4/contacts/{made[0]['id']}",
+        {
+            "custom_fields_values": [
+                {"field_code": "PHONE", "values": None},
+                {"field_code": "EMAIL", "values": None},
+            ]
+        },
+    )
     assert cleared.status_code == 200
     assert api.get(f"/api/v4/contacts/{made[0]['id']}").json()["custom_fields_values"] is None
 
@@ -158,9 +191,20 @@ def test_tag_catalog_post_and_filters(api: Api) -> None:
 def test_leads_defaults_embedded_links_and_with(api: Api) -> None:
     [person] = api.create("contacts", [contact("Owner")])
     [firm] = api.create("companies", [{"name": "Firm"}])
-    [lead] = api.create("leads", [{"name": "VPS #1", "price": 1500, "request_id": "svc-1",
-                                   "_embedded": {"contacts": [{"id": person["id"], "is_main": True}],
-                                                 "companies": [{"id": firm["id"]}]}}])
+    [lead] = api.create(
+        "leads",
+        [
+            {
+                "name": "VPS #1",
+                "price": 1500,
+                "request_id": "svc-1",
+                "_embedded": {
+                    "contacts": [{"id": person["id"], "is_main": True}],
+                    "companies": [{"id": firm["id"]}],
+                },
+            }
+        ],
+    )
     assert lead["request_id"] == "svc-1"
     body = api.get(f"/api/v4/leads/{lead['id']}", {"with": "contacts"}).json()
     pipelines = api.get("/api/v4/leads/pipelines").json()["_embedded"]["pipelines"]
@@ -168,7 +212,9 @@ def test_leads_defaults_embedded_links_and_with(api: Api) -> None:
     first_working = next(s["id"] for s in main["_embedded"]["statuses"] if s["type"] == 0)
     assert body["pipeline_id"] == main["id"] and body["status_id"] == first_working
     assert body["price"] == 1500
-    assert body["_embedded"]["contacts"][0]["id"] == person["id"] and body["_embedded"]["contacts"][0]["is_main"]
+    assert (
+        body["_embedded"]["contacts"][0]["id"] == person["id"] and body["_embedded"]["contacts"][0]["is_main"]
+    )
     assert body["_embedded"]["companies"][0]["id"] == firm["id"]
     contact_view = api.get(f"/api/v4/contacts/{person['id']}", {"with": "leads"}).json()
     assert contact_view["_embedded"]["leads"][0]["id"] == lead["id"]
@@ -181,10 +227,15 @@ def test_lead_status_moves_and_closed_at(api: Api) -> None:
     path = f"/api/v4/leads/{lead['id']}"
     pipelines = api.get("/api/v4/leads/pipelines").json()["_embedded"]["pipelines"]
     other = next(p for p in pipelines if not p["is_main"])
-    working = [s["id"] for s in other["_embedded"]["statuses"] if s["type"] == 0 and s["id"] not in (142, 143)]
+    working = [
+        s["id"] for s in other["_embedded"]["statuses"] if s["type"] == 0 and s["id"] not in (142, 143)
+    ]
     assert api.patch(path, {"pipeline_id": other["id"], "status_id": working[1]}).status_code == 200
     assert api.get(path).json()["status_id"] == working[1]
-    assert api.patch(path, {"status_id": 143, "pipeline_id": other["id"], "loss_reason_id": 8210101}).status_code == 200
+    assert (
+        api.patch(path, {"status_id": 143, "pipeline_id": other["id"], "loss_reason_id": 8210101}).status_code
+        == 200
+    )
     closed = api.get(path, {"with": "loss_reason"}).json()
     assert closed["closed_at"] and closed["loss_reason_id"] == 8210101
     assert closed["_embedded"]["loss_reason"][0]["id"] == 8210101
@@ -202,8 +253,16 @@ def test_only_deleted_and_deleted_excluded_from_lists(api: Api, emu: EmulatorHan
 
 
 def test_complex_creates_lead_contact_company(api: Api) -> None:
-    response = api.post("/api/v4/leads/complex", [{"name": "Complex", "request_id": "cx1", "_embedded": {
-        "contacts": [contact("Complex person")], "companies": [{"name": "Complex Co"}]}}])
+    response = api.post(
+        "/api/v4/leads/complex",
+        [
+            {
+                "name": "Complex",
+                "request_id": "cx1",
+                "_embedded": {"contacts": [contact("Complex person")], "companies": [{"name": "Complex Co"}]},
+            }
+        ],
+    )
     assert response.status_code == 200
     [item] = response.json()
     assert item["request_id"] == ["cx1"] and item["merged"] is False

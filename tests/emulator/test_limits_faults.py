@@ -33,7 +33,8 @@ def test_rate_limit_429_html_without_retry_after(amocrm_emulator: EmulatorHandle
 
 
 def test_repeated_violations_block_everything_until_lifted(
-        amocrm_emulator_factory: Callable[..., EmulatorHandle]) -> None:
+    amocrm_emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     emu = amocrm_emulator_factory(rate_limit=1, block_after=3)
     api = Api(emu)
     assert "403 Forbidden" in burst_until(api, 403).text
@@ -105,11 +106,28 @@ def test_slow_answer_times_out_client(api: Api, emu: EmulatorHandle) -> None:
 
 def test_search_index_lag(api: Api, emu: EmulatorHandle) -> None:
     emu.control.set_search_lag(30)
-    [made] = api.create("contacts", [{"name": "Lagging", "custom_fields_values": [
-        {"field_code": "EMAIL", "values": [{"value": "lag@example.com", "enum_code": "WORK"}]}]}])
+    [made] = api.create(
+        "contacts",
+        [
+            {
+                "name": "Lagging",
+                "custom_fields_values": [
+                    {"field_code": "EMAIL", "values": [{"value": "lag@example.com", "enum_code": "WORK"}]}
+                ],
+            }
+        ],
+    )
     assert api.get("/api/v4/contacts", {"query": "lag@example.com"}).status_code == 204
     assert api.get(f"/api/v4/contacts/{made['id']}").status_code == 200
     assert api.get("/api/v4/contacts", {"filter[id]": made["id"]}).status_code == 200
     emu.control.advance(31)
     found = api.get("/api/v4/contacts", {"query": "lag@example.com"}).json()["_embedded"]["contacts"]
     assert [c["id"] for c in found] == [made["id"]]
+
+
+def test_html_429_on_demand(api: Api, emu: EmulatorHandle) -> None:
+    emu.control.add_fault("status", path="^/api/v4/contacts", method="GET", status=429, count=1)
+    response = api.get("/api/v4/contacts")
+    assert response.status_code == 429 and response.headers["Content-Type"] == "text/html"
+    assert "Retry-After" not in response.headers and "<center>nginx</center>" in response.text
+    assert api.get("/api/v4/contacts").status_code == 204

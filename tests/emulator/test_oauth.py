@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import requests
 
@@ -13,8 +13,11 @@ from tests.amocrm_emulator import EmulatorHandle
 
 def token_call(emu: EmulatorHandle, form: bool = False, **overrides: Any) -> requests.Response:
     integ = emu.integration
-    body = {"client_id": integ["client_id"], "client_secret": integ["client_secret"],
-            "redirect_uri": integ["redirect_uri"]}
+    body = {
+        "client_id": integ["client_id"],
+        "client_secret": integ["client_secret"],
+        "redirect_uri": integ["redirect_uri"],
+    }
     body.update(overrides)
     url = emu.url + "/oauth2/access_token"
     if form:
@@ -42,8 +45,9 @@ def test_code_exchange_json_gives_jwt_pair(emu: EmulatorHandle) -> None:
     c = claims(pair["access_token"])
     assert c["aud"] == emu.integration["client_id"] and c["exp"] - c["iat"] == 86400
     assert {"jti", "sub", "account_id", "base_domain", "api_domain"} <= c.keys()
-    me = requests.get(emu.url + "/api/v4/account", headers={"Authorization": "Bearer " + pair["access_token"]},
-                      timeout=10)
+    me = requests.get(
+        emu.url + "/api/v4/account", headers={"Authorization": "Bearer " + pair["access_token"]}, timeout=10
+    )
     assert me.status_code == 200 and me.json()["subdomain"] == "demo"
 
 
@@ -71,8 +75,12 @@ def test_garbage_code_is_400(emu: EmulatorHandle) -> None:
 
 def test_wrong_client_secret_or_redirect_is_401_bad_client(emu: EmulatorHandle) -> None:
     code = emu.integration["auth_code"]
-    for override in ({"client_secret": "nope"}, {"redirect_uri": "https://evil.example/cb"},
-                     {"client_id": "00000000-0000-0000-0000-000000000000"}):
+    overrides: List[Dict[str, Any]] = [
+        {"client_secret": "nope"},
+        {"redirect_uri": "https://evil.example/cb"},
+        {"client_id": "00000000-0000-0000-0000-000000000000"},
+    ]
+    for override in overrides:
         response = token_call(emu, grant_type="authorization_code", code=code, **override)
         assert response.status_code == 401
         assert response.json()["title"] == "Некорректный клиент"
@@ -94,8 +102,9 @@ def test_refresh_rotates_and_reuse_is_revoked(emu: EmulatorHandle) -> None:
     uses = emu.control.refresh_token_uses()
     assert uses[first["refresh_token"]] == 2 and uses[new["refresh_token"]] == 0
     # the old access token stays valid until its exp
-    old = requests.get(emu.url + "/api/v4/account", headers={"Authorization": "Bearer " + first["access_token"]},
-                       timeout=10)
+    old = requests.get(
+        emu.url + "/api/v4/account", headers={"Authorization": "Bearer " + first["access_token"]}, timeout=10
+    )
     assert old.status_code == 200
 
 
@@ -111,8 +120,12 @@ def test_api_401_for_missing_expired_or_forged_token(emu: EmulatorHandle) -> Non
     url = emu.url + "/api/v4/contacts"
     missing = requests.get(url, timeout=10)
     assert missing.status_code == 401
-    assert missing.json() == {"title": "Unauthorized", "type": "https://httpstatus.es/401", "status": 401,
-                              "detail": "Неверный логин или пароль"}
+    assert missing.json() == {
+        "title": "Unauthorized",
+        "type": "https://httpstatus.es/401",
+        "status": 401,
+        "detail": "Неверный логин или пароль",
+    }
     head, payload, _ = pair["access_token"].split(".")
     forged = requests.get(url, headers={"Authorization": f"Bearer {head}.{payload}.AAAA"}, timeout=10)
     assert forged.status_code == 401
@@ -123,9 +136,17 @@ def test_api_401_for_missing_expired_or_forged_token(emu: EmulatorHandle) -> Non
 
 def test_new_integration_has_its_own_credentials(emu: EmulatorHandle) -> None:
     other = emu.control.new_integration("https://other.example/cb")
-    response = requests.post(emu.url + "/oauth2/access_token", json={
-        "client_id": other["client_id"], "client_secret": other["client_secret"], "redirect_uri": other["redirect_uri"],
-        "grant_type": "authorization_code", "code": other["auth_code"]}, timeout=10)
+    response = requests.post(
+        emu.url + "/oauth2/access_token",
+        json={
+            "client_id": other["client_id"],
+            "client_secret": other["client_secret"],
+            "redirect_uri": other["redirect_uri"],
+            "grant_type": "authorization_code",
+            "code": other["auth_code"],
+        },
+        timeout=10,
+    )
     assert response.status_code == 200
     assert claims(response.json()["access_token"])["aud"] == other["client_id"]
     # a code of one integration is not accepted for another

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import pymysql
 import pytest
@@ -43,6 +43,7 @@ class Host:
     root: Path
     db: DbSettings
     cron_dir: Path
+    wheelhouse: Optional[Path] = None  # offline dependency installs: faster than the index
 
     def addon(self, name: str) -> Path:
         return self.root / "addon" / name
@@ -86,7 +87,8 @@ class Host:
             conn.close()
 
     def install(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run_installer(self.root, "--cron-dir", str(self.cron_dir), *args, check=check)
+        offline = ["--wheelhouse", str(self.wheelhouse)] if self.wheelhouse else []
+        return run_installer(self.root, "--cron-dir", str(self.cron_dir), *offline, *args, check=check)
 
     def uninstall(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run_installer(self.root, "--uninstall", *args, check=check)
@@ -103,7 +105,7 @@ def run_installer(root: Path, *args: str, check: bool = True) -> subprocess.Comp
     return proc
 
 
-def make_host(base: Path, db: DbSettings) -> Host:
+def make_host(base: Path, db: DbSettings, wheelhouse: Optional[Path] = None) -> Host:
     """A bare BILLmanager tree: db.conf, a recording mgrctl, nothing of the module."""
     root = base / "mgr5"
     for sub in ("etc/billmgr.conf.d", "etc/xml", "addon", "sbin", "var"):
@@ -114,7 +116,7 @@ def make_host(base: Path, db: DbSettings) -> Host:
     mgrctl.chmod(0o755)
     cron_dir = base / "cron.d"
     cron_dir.mkdir()
-    return Host(root=root, db=db, cron_dir=cron_dir)
+    return Host(root=root, db=db, cron_dir=cron_dir, wheelhouse=wheelhouse)
 
 
 @pytest.fixture(scope="session")
@@ -128,21 +130,38 @@ def install_db(db_server: DbSettings) -> Iterator[DbSettings]:
 
 
 @pytest.fixture(scope="session")
-def installed_root(tmp_path_factory: pytest.TempPathFactory, install_db: DbSettings) -> Iterator[Host]:
-    """The work tree installed once into a temporary root (see the module docstring)."""
-    host = make_host(tmp_path_factory.mktemp("installed"), install_db)
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wheels of the locked dependencies, built once per session from the configured index."""
+    out = tmp_path_factory.mktemp("wheelhouse")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+                           "-r", str(REPO / ".packaging" / "requirements.lock"), "-w", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"building the test wheelhouse failed:\n{proc.stderr}", pytrace=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def installed_root(tmp_path_factory: pytest.TempPathFactory, install_db: DbSettings,
+                   wheelhouse: Path) -> Iterator[Host]:
+    """The work tree installed once into a temporary root (see the module docstring).
+
+    Dependencies come from the session wheelhouse (``--wheelhouse``): the same pinned
+    wheels pip would fetch from the index, without scanning the index on every install.
+    """
+    host = make_host(tmp_path_factory.mktemp("installed"), install_db, wheelhouse)
     host.install()
     yield host
     run_installer(host.root, "--uninstall", "--drop-data", check=False)
 
 
 @pytest.fixture
-def bare_host(tmp_path: Path, db_server: DbSettings) -> Iterator[Host]:
+def bare_host(tmp_path: Path, db_server: DbSettings, wheelhouse: Path) -> Iterator[Host]:
     """A fresh root and database of its own, for install/uninstall scenarios."""
     db = replace(db_server, database=unique_db_name())
     create_database(db)
     try:
-        yield make_host(tmp_path, db)
+        yield make_host(tmp_path, db, wheelhouse)
     finally:
         drop_database(db)
 

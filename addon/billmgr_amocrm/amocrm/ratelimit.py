@@ -1,12 +1,17 @@
 """A request-rate limit shared by every process of the module on the host.
 
 amoCRM allows 7 requests per second per integration; the module defaults to 6.
-The state file (``var/amocrm/ratelimit.state``: recent send times and a shared
-pause set after a 429) is guarded by ``flock`` on the file itself, so a panel
-action, the worker and a CLI run never add up to more than the limit.
+The state file (``var/amocrm/ratelimit.state``) lists recent requests and a
+shared pause set after a 429; ``flock`` on the file itself serializes access, so
+a panel action, the worker and a CLI run never add up to more than the limit.
 
-The window is a sliding one of ``1 s + slack`` (default 50 ms): network jitter
-can move a send by a few milliseconds, and amoCRM counts arrivals, not sends.
+Why a request holds its slot until its answer arrived plus one window: amoCRM
+counts arrivals, and a request arrives somewhere between the moment we let it
+go and the moment its answer is back (a busy host can delay the send by 100 ms
+or more). Counting each request from its release *and* until its completion
+keeps the count at the server at or under the limit in every 1-second window,
+whatever the scheduling delays. A slot of a process that died mid-request is
+freed when its pid is gone (or after ``INFLIGHT_TTL``).
 """
 
 from __future__ import annotations
@@ -18,21 +23,26 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 DEFAULT_RATE = 6.0
 MAX_SAFE_RATE = 7.0
+INFLIGHT_TTL = 300.0
+POLL = 0.02
+
+# One request: [released_at, done_at or None while in flight, pid]
+Entry = List[Optional[float]]
 
 
 @dataclass(frozen=True)
 class Budget:
-    """``capacity`` sends per ``window`` seconds."""
+    """``capacity`` requests per ``window`` seconds."""
 
     capacity: int
     window: float
 
     @classmethod
-    def for_rate(cls, rate: float, slack: float = 0.05) -> Budget:
+    def for_rate(cls, rate: float, slack: float = 0.0) -> Budget:
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         if rate >= 1:
@@ -40,23 +50,46 @@ class Budget:
         return cls(capacity=1, window=1.0 / rate + slack)
 
 
-def decide(sent: List[float], now: float, budget: Budget,
-           pause_until: float = 0.0) -> Tuple[List[float], float]:
-    """Pure core: (send times still inside the window, seconds to wait; 0 = go now)."""
-    recent = sorted(t for t in sent if t > now - budget.window)
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def decide(entries: List[Entry], now: float, budget: Budget, pause_until: float = 0.0,
+           alive: Callable[[int], bool] = _pid_alive) -> Tuple[List[Entry], float]:
+    """Pure core: (entries still holding a slot, seconds to wait; 0 = go now)."""
+    kept: List[Entry] = []
+    ends: List[float] = []          # when each completed slot frees up
+    inflight = 0
+    for released, done, pid in entries:
+        if released is None:
+            continue
+        if done is None and (now - released > INFLIGHT_TTL or (pid is not None and not alive(int(pid)))):
+            done = released   # its process is gone
+        if done is None:
+            inflight += 1
+            kept.append([released, None, pid])
+        elif done > now - budget.window:
+            ends.append(done + budget.window)
+            kept.append([released, done, pid])
     if pause_until > now:
-        return recent, pause_until - now
-    if len(recent) < budget.capacity:
-        return recent, 0.0
-    # wait until enough of the oldest sends leave the window to free one slot
-    oldest_blocking = recent[len(recent) - budget.capacity]
-    return recent, max(oldest_blocking + budget.window - now, 0.001)
+        return kept, pause_until - now
+    if inflight + len(ends) < budget.capacity:
+        return kept, 0.0
+    if not ends:
+        return kept, POLL
+    return kept, max(min(ends) - now, 0.001)
 
 
 class RateLimiter:
-    """Blocks in :meth:`acquire` until sending one more request keeps the shared rate."""
+    """``acquire()`` blocks until one more request keeps the shared rate; ``release()`` after it."""
 
-    def __init__(self, path: Path, rate: float = DEFAULT_RATE, *, slack: float = 0.05,
+    def __init__(self, path: Path, rate: float = DEFAULT_RATE, *, slack: float = 0.0,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         self.path = path
         self.budget = Budget.for_rate(rate, slack)
@@ -64,39 +97,39 @@ class RateLimiter:
         self.sleep = sleep
 
     def acquire(self) -> float:
-        """Reserve a send slot now; returns the seconds spent waiting."""
-        waited = 0.0
+        """Reserve a slot; returns its ticket (pass it to :meth:`release`)."""
         while True:
-            wait = self._try_reserve()
-            if wait <= 0:
-                return waited
+            with _LockedState(self.path) as state:
+                now = self.clock()
+                state.entries, wait = decide(state.entries, now, self.budget, state.pause_until)
+                if wait <= 0:
+                    state.entries.append([now, None, float(os.getpid())])
+                    return now
             self.sleep(wait)
-            waited += wait
+
+    def release(self, ticket: float) -> None:
+        """The request that got ``ticket`` is answered (or failed)."""
+        with _LockedState(self.path) as state:
+            now = self.clock()
+            me = float(os.getpid())
+            for entry in state.entries:
+                if entry[0] == ticket and entry[2] == me and entry[1] is None:
+                    entry[1] = now
+                    break
 
     def pause(self, seconds: float) -> None:
-        """Make every process wait ``seconds`` (after a 429) before its next send."""
+        """Make every process wait ``seconds`` (after a 429) before its next request."""
         until = self.clock() + seconds
-        with self._open() as state:
+        with _LockedState(self.path) as state:
             state.pause_until = max(state.pause_until, until)
-
-    def _try_reserve(self) -> float:
-        with self._open() as state:
-            now = self.clock()
-            state.sent, wait = decide(state.sent, now, self.budget, state.pause_until)
-            if wait <= 0:
-                state.sent.append(now)
-            return wait
-
-    def _open(self) -> _LockedState:
-        return _LockedState(self.path)
 
 
 class _LockedState:
-    """The state file, locked and parsed on enter, written back on exit."""
+    """The state file, locked and parsed on enter, written back on a clean exit."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.sent: List[float] = []
+        self.entries: List[Entry] = []
         self.pause_until = 0.0
         self._fd = -1
 
@@ -112,18 +145,22 @@ class _LockedState:
             raw += chunk
         try:
             data = json.loads(raw or b"{}")
-            self.sent = [float(t) for t in data.get("sent", [])]
+            self.entries = [[_num(e[0]), _num(e[1]), _num(e[2])] for e in data.get("requests", [])]
             self.pause_until = float(data.get("pause_until", 0.0))
-        except (ValueError, TypeError, AttributeError):
-            self.sent, self.pause_until = [], 0.0  # damaged state only costs one window of history
+        except (ValueError, TypeError, AttributeError, IndexError):
+            self.entries, self.pause_until = [], 0.0  # damaged state costs one window of history
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
             if exc[0] is None:
-                payload = json.dumps({"sent": self.sent, "pause_until": self.pause_until}).encode()
+                payload = json.dumps({"requests": self.entries, "pause_until": self.pause_until}).encode()
                 os.lseek(self._fd, 0, os.SEEK_SET)
                 os.ftruncate(self._fd, 0)
                 os.write(self._fd, payload)
         finally:
             os.close(self._fd)  # closing releases the flock
+
+
+def _num(value: object) -> Optional[float]:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -156,13 +156,18 @@ class Transport:
         attempt = 0
         while True:
             probe = self.state.gate(bypass=bypass_gate)
-            self.limiter.acquire()
+            ticket = self.limiter.acquire()
             started = time.monotonic()
+            failure: Optional[requests.RequestException] = None
             try:
                 reply = self._once(method, path, params, json_body, form, token)
             except requests.RequestException as exc:
+                failure = exc
+            finally:
+                self.limiter.release(ticket)
+            if failure is not None:
                 attempt += 1
-                self._on_network_error(exc, method, path, write, attempt)
+                self._on_network_error(failure, method, path, write, attempt)
                 continue
             log.debug("amoCRM %s %s -> %s in %.0f ms (X-Request-Id %s)", method, path, reply.status,
                       (time.monotonic() - started) * 1000, reply.request_id or "-")

@@ -53,18 +53,17 @@ def _count(result: Any) -> int:
 
 # --------------------------------------------------------------------------- diagnostics
 def check_text(report: Any, lang: str) -> str:
-    latency = _get(report, "latency_ms")
-    if latency is None and _get(report, "latency") is not None:
-        latency = round(float(_get(report, "latency")) * 1000)
+    """``service.ConnectionResult`` as one sentence."""
     from .forms import _when
 
+    latency = _get(report, "latency_ms")
     return t(
         "check_ok",
         lang,
-        account=_get(report, "account_name", _get(report, "account", "?")),
+        account=_get(report, "account_name", "?"),
         subdomain=_get(report, "subdomain", "?"),
-        latency=latency if latency is not None else "?",
-        expires=_when(_get(report, "token_expires_at", _get(report, "expires_at")), lang),
+        latency=round(float(latency)) if latency is not None else "?",
+        expires=_when(_get(report, "token_expires_at"), lang),
     )
 
 

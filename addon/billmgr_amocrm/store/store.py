@@ -1,7 +1,8 @@
 """``MySqlStore``: the module's own tables (queue, links, sync state) behind ``ports.Store``.
 
 Times: every column is UTC in ``DATETIME(6)``. Aware datetimes passed in are
-converted to UTC, naive ones are taken as UTC; datetimes returned are aware (UTC).
+converted to UTC, naive ones are taken as UTC; datetimes returned are naive UTC,
+the convention of the sync engine (``sync.engine.utcnow``).
 The store's clock (injectable for tests) stamps what the caller does not date.
 
 Units of work: each public method runs in ``transaction()``; outside an explicit
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+import pymysql.cursors
+
 from ..domain import KIND_ORDER, Kind
 from ..ports import QueueItem
 
@@ -69,10 +72,6 @@ def _db_time(value: datetime) -> datetime:
     return value
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
     unique = sorted({int(i) for i in ids})
     for start in range(0, len(unique), ID_CHUNK):
@@ -101,7 +100,7 @@ class QueueStats:
         """Seconds the oldest pending row has waited, None when the queue is empty."""
         if self.oldest_pending_at is None:
             return None
-        return max(0.0, (now - self.oldest_pending_at).total_seconds())
+        return max(0.0, (_db_time(now) - self.oldest_pending_at).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -195,12 +194,16 @@ class MySqlStore:
     def _now(self) -> datetime:
         return _db_time(self._clock())
 
+    def _cursor(self) -> Any:
+        # Tuple rows whatever cursor class the connection was opened with.
+        return self._conn.cursor(pymysql.cursors.Cursor)
+
     def _exec(self, sql: str, args: Sequence[object] = ()) -> int:
-        with self._conn.cursor() as cur:
+        with self._cursor() as cur:
             return int(cur.execute(sql, tuple(args)))
 
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with self._conn.cursor() as cur:
+        with self._cursor() as cur:
             cur.execute(sql, tuple(args))
             return list(cur.fetchall())
 
@@ -252,7 +255,7 @@ class MySqlStore:
         with self.transaction():
             rows = self._rows(sql, (kind.value, _db_time(now), int(limit)))
         return [QueueItem(id=int(r[0]), kind=Kind(r[1]), billmgr_id=int(r[2]), reason=str(r[3]),
-                          version=int(r[4]), attempts=int(r[5]), first_queued_at=_aware(r[6]) or r[6])
+                          version=int(r[4]), attempts=int(r[5]), first_queued_at=r[6])
                 for r in rows]
 
     def complete(self, item: QueueItem) -> None:
@@ -300,7 +303,7 @@ class MySqlStore:
             except ValueError:
                 continue
             (pending if state == "pending" else failed)[kind] = int(count)
-        return QueueStats(pending=pending, failed=failed, oldest_pending_at=_aware(oldest[0][0]))
+        return QueueStats(pending=pending, failed=failed, oldest_pending_at=oldest[0][0])
 
     def failed(self, kind: Kind | None = None, limit: int = 50, offset: int = 0) -> list[FailedItem]:
         """Dead-letter rows, most recently failed first."""
@@ -315,7 +318,7 @@ class MySqlStore:
             rows = self._rows(sql, (*args, int(limit), int(offset)))
         return [FailedItem(id=int(r[0]), kind=Kind(r[1]), billmgr_id=int(r[2]), reason=str(r[3]),
                            attempts=int(r[4]), last_error=str(r[5] or ""),
-                           first_queued_at=_aware(r[6]) or r[6], updated_at=_aware(r[7]) or r[7])
+                           first_queued_at=r[6], updated_at=r[7])
                 for r in rows]
 
     def retry_failed(self, kind: Kind | None = None, ids: Sequence[int] | None = None) -> int:
@@ -405,7 +408,7 @@ class MySqlStore:
                            for chunk in _chunks(billmgr_ids)]
             for sql, args in batches:
                 for billmgr_id, started in self._rows(sql, args):
-                    found[int(billmgr_id)] = _aware(started) or started
+                    found[int(billmgr_id)] = started
         return found
 
     def clear_create(self, kind: Kind, billmgr_id: int) -> None:
@@ -440,7 +443,7 @@ class MySqlStore:
             sql += " WHERE kind = %s"
             args.append(kind.value)
         with self.transaction():
-            return _aware(self._rows(sql, args)[0][0])
+            return self._rows(sql, args)[0][0]
 
     # ------------------------------------------------------------------ bindings (panel list)
     def bindings(self, kind: Kind | None = None, state: str | None = None,
@@ -500,7 +503,7 @@ class MySqlStore:
         return BindingsPage(
             rows=[Binding(kind=Kind(r[0]), billmgr_id=int(r[1]),
                           amocrm_id=None if r[2] is None else int(r[2]),
-                          state=str(r[3]), last_error=str(r[4] or ""), last_sync_at=_aware(r[5]))
+                          state=str(r[3]), last_error=str(r[4] or ""), last_sync_at=r[5])
                   for r in rows],
             total=total)
 
@@ -539,8 +542,8 @@ class MySqlStore:
         if not rows:
             return None
         r = rows[0]
-        return ExportProgress(kind=Kind(r[0]), started_at=_aware(r[1]) or r[1], last_id=int(r[2]),
-                              enqueued=int(r[3]), finished_at=_aware(r[4]))
+        return ExportProgress(kind=Kind(r[0]), started_at=r[1], last_id=int(r[2]),
+                              enqueued=int(r[3]), finished_at=r[4])
 
     def get_cursor(self, name: str) -> str | None:
         with self.transaction():

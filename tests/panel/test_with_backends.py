@@ -1,0 +1,187 @@
+"""The panel against the real parts: MariaDB (sandbox), the amoCRM emulator, the service facade.
+
+One scenario per area keeps the number of sandboxes and handler processes small.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from billmgr_amocrm.db import connect
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.store.migrations import migrate
+from billmgr_amocrm.store.store import MySqlStore
+from tests.panel.support import assert_ok, error_text, golden, slist, ui
+
+LOOPBACK = {"BILLMGR_AMOCRM_ALLOW_LOOPBACK": "1"}
+REDIRECT = "https://billing.example.com/billmgr"
+
+
+def settings_params(emulator: Any, integration: Dict[str, Any], **overrides: str) -> Dict[str, str]:
+    params = {"sok": "ok", "url": emulator.url, "client_id": integration["client_id"],
+              "client_secret": integration["client_secret"], "redirect_uri": REDIRECT,
+              "code": integration["auth_code"]}
+    params.update(overrides)
+    return params
+
+
+def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
+        mgr5_root: Path, sandbox_db: Any, amocrm_emulator: Any) -> None:
+    integration = amocrm_emulator.control.new_integration(redirect_uri=REDIRECT)
+    secret, code = integration["client_secret"], integration["auth_code"]
+
+    opened = ui("amocrm.settings")
+    assert opened.findtext("client_secret") == "" and opened.findtext("code") == ""
+    golden("settings_open_new_ru", opened)
+
+    # validation happens before anything is sent, with the field to fix
+    wrong = {
+        "url": ({"url": "https://evil.example.com"}, "ru"),
+        "redirect_uri": ({"redirect_uri": "https://billing.example.com/other"}, "en"),
+        "client_id": ({"client_id": "has spaces in it"}, "en"),
+        "code": ({"code": ""}, "ru"),
+        "client_secret": ({"client_secret": ""}, "en"),
+    }
+    for field, (override, lang) in wrong.items():
+        doc = ui("amocrm.settings", settings_params(amocrm_emulator, integration, **override), lang=lang, env=LOOPBACK)
+        assert doc.find("error") is not None and doc.find("error").get("object") == field, error_text(doc)
+    golden("settings_error_redirect_en", ui("amocrm.settings", settings_params(
+        amocrm_emulator, integration, redirect_uri="http://billing.example.com/billmgr"), lang="en", env=LOOPBACK),
+        volatile_tags=("url", "client_id", "client_secret", "code"))
+
+    saved = ui("amocrm.settings", settings_params(amocrm_emulator, integration), env=LOOPBACK)
+    assert_ok(saved)
+    etc = mgr5_root / "etc/amocrm"
+    for name in ("client_secret", "access_token", "refresh_token"):
+        assert stat.S_IMODE((etc / name).stat().st_mode) == 0o600
+    assert (etc / "client_secret").read_text().strip() == secret
+
+    reopened = ui("amocrm.settings", lang="en")
+    assert reopened.findtext("client_secret") == ""
+    placeholder = reopened.find("messages/msg[@name='placeholder_client_secret']")
+    assert placeholder is not None and placeholder.text.startswith("saved")
+    assert secret.encode() not in __import__("lxml.etree", fromlist=["tostring"]).tostring(reopened)
+
+    # the code is single-use: amoCRM's refusal shows in the form, the stored secret is reused
+    again = ui("amocrm.settings", settings_params(amocrm_emulator, integration, client_secret=""), lang="en",
+               env=LOOPBACK)
+    assert "code" in error_text(again).lower()
+
+    log = (mgr5_root / "var/amocrm_action.log").read_text()
+    assert secret not in log and code not in log
+    assert "changed=client_id,client_secret,code,redirect_uri,url result=ok" in log
+
+    status = ui("amocrm.status")
+    assert status.findtext("auth_state") == "авторизован"
+    golden("status_after_authorize_ru", status, volatile_tags=("queue_depth", "oldest_age", "export_progress"))
+
+    checked = ui("amocrm.check", lang="en", env=LOOPBACK)
+    assert checked.find("error") is None
+    assert checked.findtext("result").startswith("amoCRM is reachable")
+    golden("check_en", checked)
+
+    # custom fields: the field list comes from amoCRM; a select field shows its options (setvalues)
+    fields_form = ui("amocrm.fields.edit", {"kind": "contact"}, env=LOOPBACK)
+    offered = slist(fields_form, "field_id")
+    assert len(offered) > 50  # past amoCRM's first page of 50
+    catalog = json.loads((mgr5_root / "var/amocrm/catalog.json").read_text())
+    select = next(f for f in catalog["fields"]["contacts"] if f["type"] == "select" and f.get("enums"))
+    option = select["enums"][0]["value"]
+    sv = ui("amocrm.fields.edit", {"sv_field": "field_id", "kind": "contact", "field_id": str(select["id"])},
+            env=LOOPBACK)
+    assert option in sv.findtext("options")
+    bad = ui("amocrm.fields.edit", {"sok": "ok", "kind": "contact", "field_id": str(select["id"]),
+                                    "value": "client.country", "enum_map": "RU = no such option"}, env=LOOPBACK)
+    assert bad.find("error").get("object") == "enum_map"
+    assert_ok(ui("amocrm.fields.edit", {"sok": "ok", "kind": "contact", "field_id": str(select["id"]),
+                                        "value": "client.country", "enum_map": f"RU = {option}"}, env=LOOPBACK))
+    config = json.loads((etc / "amocrm.conf").read_text())
+    assert config["fields"][0]["field_type"] == "select"
+    assert config["fields"][0]["enum_map"] == {"RU": select["enums"][0]["id"]}
+
+    # pipelines: choosing a pipeline offers its statuses, never "unsorted"; a foreign status is refused
+    first, second = catalog["pipelines"][:2]
+    statuses = {s["id"]: s for s in first["_embedded"]["statuses"]}
+    sv = ui("amocrm.pipelines.edit", {"sv_field": "pipeline_id", "pipeline_id": str(first["id"])}, env=LOOPBACK)
+    keys = {int(k) for k in slist(sv, "status_id") if k}
+    assert keys == {sid for sid, s in statuses.items() if s["type"] != 1}
+    foreign = next(s["id"] for s in second["_embedded"]["statuses"] if s["id"] not in statuses)
+    refused = ui("amocrm.pipelines.edit", {"sok": "ok", "pipeline_id": str(first["id"]),
+                                           "status_id": str(foreign)}, lang="en", env=LOOPBACK)
+    assert refused.find("error").get("object") == "status_id"
+    chosen = sorted(keys)[0]
+    assert_ok(ui("amocrm.pipelines.edit", {"sok": "ok", "pipeline_id": str(first["id"]), "status_id": str(chosen),
+                                           "c1_value": "service.event", "c1_validator": "equals",
+                                           "c1_argument": "open"}, env=LOOPBACK))
+    listed = ui("amocrm.pipelines", lang="en")
+    assert [e.findtext("id") for e in listed.findall("elem")] == ["p1"]
+
+
+@pytest.fixture
+def store(sandbox_db: Any) -> Any:
+    conn = connect()
+    migrate(conn)
+    store = MySqlStore(conn)
+    store.conn_for_tests = conn
+    yield store
+    conn.close()
+
+
+def test_bindings_list_pages_sorts_filters_and_runs_the_actions(mgr5_root: Path, store: Any) -> None:
+    with store.transaction():
+        cur = store.conn_for_tests.cursor()
+        cur.execute("SELECT id FROM account ORDER BY id LIMIT 4")
+        clients = [int(r[0]) for r in cur.fetchall()]
+        cur.execute("SELECT id FROM item ORDER BY id LIMIT 1")
+        service_id = int(cur.fetchone()[0])
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    for index, client in enumerate(clients[:3]):
+        store.put_link(Kind.CONTACT, client, 9000 + index)
+        store.record_synced(Kind.CONTACT, client, now)
+    store.enqueue(Kind.LEAD, service_id, "open")
+    store.enqueue(Kind.CONTACT, clients[3], "edit")
+    [item] = [i for i in store.claim(Kind.CONTACT, 10, datetime.now(timezone.utc)) if i.billmgr_id == clients[3]]
+    store.fail(item, "amoCRM refused the data: EMAIL is not valid")
+
+    (mgr5_root / "etc/amocrm/amocrm.conf").write_text(json.dumps(
+        {"version": 1, "auth": {"url": "https://demo.amocrm.ru", "client_id": "x", "redirect_uri": REDIRECT}}))
+    listed = ui("amocrm.bindings", {"p_sort": "billmgr_id", "p_order": "asc", "p_cnt": "2"}, lang="en")
+    assert listed.findtext("p_elems") == "5" and len(listed.findall("elem")) == 2
+    golden("bindings_page1_en", listed)
+    first = listed.find("elem")
+    assert first.findtext("amocrm_url") == f"https://demo.amocrm.ru/contacts/detail/{first.findtext('amocrm_id')}"
+    page2 = ui("amocrm.bindings", {"p_sort": "billmgr_id", "p_order": "asc", "p_cnt": "2", "p_num": "2"})
+    assert [e.findtext("billmgr_id") for e in page2.findall("elem")] != [e.findtext("billmgr_id")
+                                                                         for e in listed.findall("elem")]
+
+    assert_ok(ui("amocrm.bindings.filter", {"sok": "ok", "state": "failed", "kind": "", "search": ""}))
+    failed = ui("amocrm.bindings")
+    assert [e.findtext("billmgr_id") for e in failed.findall("elem")] == [str(clients[3])]
+    assert "EMAIL is not valid" in failed.find("elem").findtext("state")
+    assert ui("amocrm.bindings.filter").findtext("state") == "failed"
+    assert_ok(ui("amocrm.bindings.filter", {"sok": "ok", "state": "", "kind": "", "search": ""}))
+
+    # resync queues, unlink forgets the link, retry revives the failed row
+    assert_ok(ui("amocrm.resync", {"elid": f"contact:{clients[0]}, contact:{clients[1]}"}))
+    assert ui("amocrm.resync", {"elid": "contact:1, robot:2"}).find("error").get("object") == "elid"
+    assert ui("amocrm.resync", {"elid": ""}).find("error") is not None
+    assert_ok(ui("amocrm.unlink", {"elid": f"contact:{clients[2]}"}))
+    assert store.links(Kind.CONTACT, [clients[2]]) == {}
+    summary = ui("amocrm.retry_failed")
+    assert summary.findtext("summary").endswith(": 1")
+    assert_ok(ui("amocrm.retry_failed", {"sok": "ok"}))
+    assert store.queue_stats().failed_total == 0
+    assert ui("amocrm.resync_all").findtext("summary")
+    assert_ok(ui("amocrm.resync_all", {"sok": "ok"}))
+    status = ui("amocrm.status", lang="en")
+    assert status.findtext("auth_state") == "not configured"
+    assert status.findtext("queue_depth") == "4"
+
+    log = (mgr5_root / "var/amocrm_action.log").read_text()
+    assert f"func=amocrm.unlink elid=contact:{clients[2]}" in log and "result=unlinked 1" in log
