@@ -26,7 +26,7 @@ class App:
 
     paths: HostPaths
     conn: Any
-    store: Any          # store.MySqlStore
+    store: Any          # sync.bulk.BulkMySqlStore (store.MySqlStore + batch writes)
     billing: Any        # billing.BillingDb
     config: Any         # rules.config.ModuleConfig
     presets: Any
@@ -81,7 +81,8 @@ class App:
         from .sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
-        return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size)
+        return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
+                      recreate_deleted=bool(self.config.sync.recreate_deleted))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -103,7 +104,7 @@ def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[
     from .rules.mapping import RuleSet
     from .rules.presets import load_presets
     from .store.migrations import migrate
-    from .store.store import MySqlStore
+    from .sync.bulk import BulkMySqlStore
 
     paths = paths or host_paths()
     conn = connect()
@@ -115,5 +116,5 @@ def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[
     except BaseException:
         conn.close()
         raise
-    return App(paths=paths, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn), config=config,
+    return App(paths=paths, conn=conn, store=BulkMySqlStore(conn), billing=BillingDb(conn), config=config,
                presets=presets, rules=rules, amo_factory=amo_factory)

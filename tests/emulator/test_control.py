@@ -91,11 +91,8 @@ def test_standalone_subprocess_with_state_file(tmp_path: Path) -> None:
         body = requests.get(f"{second.url}/api/v4/contacts/{made['id']}", headers=headers, timeout=10).json()
         assert body["name"] == "persisted"
         # rate limiting is on by default in the standalone server
-        assert EmulatorControl(second.url).state()["rate"] == {
-            **EmulatorControl(second.url).state()["rate"],
-            "enabled": True,
-            "limit": 7,
-        }
+        rate = EmulatorControl(second.url).state()["rate"]
+        assert rate["enabled"] is True and rate["limit"] == 7
     finally:
         second.stop()
 

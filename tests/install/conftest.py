@@ -166,6 +166,7 @@ def bare_host(tmp_path: Path, db_server: DbSettings, wheelhouse: Path) -> Iterat
         drop_database(db)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     """Tests sharing the session install run on one xdist worker; the others may run beside them."""
     here = Path(__file__).parent

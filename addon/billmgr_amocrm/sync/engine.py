@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import logging
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLater, Stop
 from ..domain import KIND_ORDER, Kind
-from ..ports import AmoApi, BatchOutcome, BillingReader, MappingContext, RuleSet, Store
+from ..ports import AmoApi, AmoPayload, BatchOutcome, BillingReader, MappingContext, QueueItem, RuleSet, Store
 from . import planner
+from .bulk import bulk_complete, bulk_put_links, bulk_record_synced
 from .planner import Create, Inputs, Link, Plan, Update, Work
 from .retry import RetryPolicy
 from .settle import settle_by_marker
@@ -82,7 +84,7 @@ class Engine:
     def __init__(self, amo: AmoApi, billing: BillingReader, store: Store, rules: RuleSet,
                  ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
-                 jitter: Callable[[], float] = random.random) -> None:
+                 jitter: Callable[[], float] = random.random, recreate_deleted: bool = True) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
@@ -92,10 +94,14 @@ class Engine:
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.jitter = jitter
+        # amocrm.conf sync.recreate_deleted: an entity deleted in amoCRM is made again (else: failed)
+        self.recreate_deleted = recreate_deleted
         # per pass: accounts whose contact will not be linked now (skipped or failed)
         self._contacts_not_coming: set[int] = set()
         self._deferred_once: set[tuple[Kind, int]] = set()
         self._finished: set[tuple[Kind, int]] = set()
+        # queue rows done in the current unit of work, deleted together at its end
+        self._completing: list[QueueItem] = []
         # progress hook for the export's progress line: called after every batch
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None
 
@@ -185,7 +191,10 @@ class Engine:
 
     def _companies_of(self, accounts: Sequence[int]) -> dict[int, int]:
         """The linked company of each account's legal payer (the first one that is linked)."""
-        payers_by_account = {a: self.billing.legal_payers_of(a) for a in accounts}
+        # one query for the batch when the reader can (requested of billing.py), else one per account
+        bulk = getattr(self.billing, "legal_payers_by_account", None)
+        payers_by_account: dict[int, list[int]] = (
+            dict(bulk(accounts)) if bulk is not None else {a: self.billing.legal_payers_of(a) for a in accounts})
         all_payers = sorted({p for ps in payers_by_account.values() for p in ps})
         company_links = self.store.links(Kind.COMPANY, all_payers) if all_payers else {}
         found: dict[int, int] = {}
@@ -203,28 +212,33 @@ class Engine:
         if not rechecks or fingerprints is None:
             return
         sent = fingerprints(kind, [u.work.billmgr_id for u in rechecks])
-        same = {u.work.billmgr_id for u in rechecks if sent.get(u.work.billmgr_id) == _fingerprint(u.payload)}
+        same = {u.work.billmgr_id for u in rechecks
+                if sent.get(u.work.billmgr_id) == _fingerprint(u.payload, plan.parents.get(u.work.billmgr_id, ()))}
         if not same:
             return
         plan.updates = [u for u in plan.updates if u.work.billmgr_id not in same]
-        with self.store.transaction():
+        with self._unit():
             for update in rechecks:
                 if update.work.billmgr_id in same:
                     self._done(update.work, report)
 
     # ------------------------------------------------------------------ skips / defers
     def _apply_skips(self, plan: Plan, report: Report) -> None:
-        with self.store.transaction():
+        if not plan.skips:
+            return
+        with self._unit():
             for skip in plan.skips:
                 log.info("%s %s skipped: %s", plan.kind.value, skip.work.billmgr_id, skip.reason)
                 if plan.kind is Kind.CONTACT:
                     self._contacts_not_coming.add(skip.work.billmgr_id)
                 if skip.work.item is not None:
-                    self.store.complete(skip.work.item)
+                    self._completing.append(skip.work.item)
                 report.skipped += 1
 
     def _apply_defers(self, plan: Plan, report: Report) -> None:
         """A child whose contact is not linked: queue the contact (synced first in this pass)."""
+        if not plan.defers:
+            return
         with self.store.transaction():
             for defer in plan.defers:
                 key = (plan.kind, defer.work.billmgr_id)
@@ -281,23 +295,21 @@ class Engine:
                         plan: Plan, report: Report) -> list[Create]:
         """ONE transaction: link + synced + done for every created item; return the rest."""
         now = self.clock()
-        created: list[Create] = []
-        with self.store.transaction():
-            for rid, amocrm_id in outcome.ids.items():
-                create = by_request.get(rid)
-                if create is None:
-                    continue
-                self.store.put_link(kind, create.work.billmgr_id, int(amocrm_id))
-                self.store.record_synced(kind, create.work.billmgr_id, now, _fingerprint(create.payload))
+        created = [(by_request[rid], int(amocrm_id)) for rid, amocrm_id in outcome.ids.items()
+                   if rid in by_request]
+        with self._unit():
+            bulk_put_links(self.store, kind, [(c.work.billmgr_id, a) for c, a in created])
+            bulk_record_synced(self.store, kind, [(c.work.billmgr_id, self._fingerprint(c.work, c.payload, plan))
+                                                  for c, _ in created], now)
+            for create, _ in created:
                 if not self._needs_links(kind, create.work.billmgr_id, plan, created=True):
                     self._done(create.work, report)
-                created.append(create)
             for rid, reason in outcome.rejected.items():
                 create = by_request.get(rid)
                 if create is not None:
                     self.store.clear_create(kind, create.work.billmgr_id)
                     self._fail(create.work, f"amoCRM refused: {reason}", report)
-        self._link(kind, [c.work for c in created], plan, report, created=True)
+        self._link(kind, [c.work for c, _ in created], plan, report, created=True)
         handled = set(outcome.ids) | set(outcome.rejected)
         return [c for rid, c in by_request.items() if rid not in handled]
 
@@ -340,17 +352,19 @@ class Engine:
             return []
         by_amocrm_id = {u.amocrm_id: u for u in updates}
         now = self.clock()
-        done: list[Work] = []
-        with self.store.transaction():
-            for rid, amocrm_id in outcome.ids.items():
-                # amoCRM once echoed the entity id instead of request_id on a PATCH: match both
-                patched = by_request.get(rid) or by_amocrm_id.get(int(amocrm_id))
-                if patched is None:
-                    continue
-                self.store.record_synced(kind, patched.work.billmgr_id, now, _fingerprint(patched.payload))
+        patched_all: list[Update] = []
+        for rid, amocrm_id in outcome.ids.items():
+            # amoCRM once echoed the entity id instead of request_id on a PATCH: match both
+            patched = by_request.get(rid) or by_amocrm_id.get(int(amocrm_id))
+            if patched is not None:
+                patched_all.append(patched)
+        done = [u.work for u in patched_all]
+        with self._unit():
+            bulk_record_synced(self.store, kind, [(u.work.billmgr_id, self._fingerprint(u.work, u.payload, plan))
+                                                  for u in patched_all], now)
+            for patched in patched_all:
                 if not self._needs_links(kind, patched.work.billmgr_id, plan, created=False):
                     self._done(patched.work, report)
-                done.append(patched.work)
             for rid, reason in outcome.rejected.items():
                 if rid in by_request:
                     self._fail(by_request[rid].work, f"amoCRM refused: {reason}", report)
@@ -358,6 +372,10 @@ class Engine:
             for rid in outcome.missing:
                 gone = by_request.get(rid)
                 if gone is None:
+                    continue
+                if not self.recreate_deleted:
+                    self._fail(gone.work, f"amoCRM {kind.amo_entity} {gone.amocrm_id} was deleted in amoCRM "
+                                          "and re-creating is off (sync.recreate_deleted)", report)
                     continue
                 log.warning("%s %s: amoCRM %s %s was deleted in amoCRM; re-creating and re-linking",
                             kind.value, gone.work.billmgr_id, kind.amo_entity, gone.amocrm_id)
@@ -394,7 +412,7 @@ class Engine:
             for work in owners.values():
                 self._retry(work, f"linking failed: {exc}", report, outage=False)
             return
-        with self.store.transaction():
+        with self._unit():
             for work in owners.values():
                 self._done(work, report)
 
@@ -411,11 +429,25 @@ class Engine:
         for one in batch:
             again(kind, [one], plan, report)
 
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        """One transaction; the rows marked done in it are deleted together at its end."""
+        with self.store.transaction():
+            try:
+                yield
+                bulk_complete(self.store, self._completing)
+            finally:
+                self._completing = []
+
     def _done(self, work: Work, report: Report) -> None:
+        """Inside ``_unit``: the row is completed with the others when the unit ends."""
         self._finished.add((work.kind, work.billmgr_id))
         if work.item is not None:
-            self.store.complete(work.item)
+            self._completing.append(work.item)
         report.done += 1
+
+    def _fingerprint(self, work: Work, payload: AmoPayload, plan: Plan) -> str:
+        return _fingerprint(payload, plan.parents.get(work.billmgr_id, ()))
 
     def _fail(self, work: Work, reason: str, report: Report) -> None:
         log.error("%s %s failed: %s", work.kind.value, work.billmgr_id, reason)
@@ -470,9 +502,13 @@ def _issues(exc: FixData) -> str:
     return exc.detail or str(exc)
 
 
-def _fingerprint(payload: Any) -> str:
+def _fingerprint(payload: Any, parents: Sequence[Link] = ()) -> str:
+    """What was sent: owned fields, tags and the parent links (a lead created before its
+    contact existed differs from one linked to it, so a re-check re-links it)."""
     import hashlib
     import json
 
-    text = json.dumps([payload.body, list(payload.tags)], sort_keys=True, default=str, ensure_ascii=False)
+    linked = sorted((p.to_entity, p.to_entity_id) for p in parents)
+    text = json.dumps([payload.body, list(payload.tags), linked], sort_keys=True, default=str,
+                      ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

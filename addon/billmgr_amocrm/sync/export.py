@@ -15,6 +15,7 @@ from typing import Callable, Optional, Protocol, Sequence
 
 from ..domain import KIND_ORDER, Kind
 from ..ports import BillingReader, Store
+from .bulk import bulk_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ def enqueue_all(store: ExportStore, billing: BillingReader, kinds: Sequence[Kind
             if not ids:
                 continue
             with store.transaction():
-                for billmgr_id in ids:
-                    store.enqueue(kind, billmgr_id, EXPORT_REASON)
+                bulk_enqueue(store, kind, ids, EXPORT_REASON)
                 store.export_advance(kind, ids[-1], len(ids))
             counts.queued[kind] += len(ids)
             if on_chunk:

@@ -16,6 +16,7 @@ from typing import Any, Optional, Protocol
 
 from ..domain import KIND_ORDER, Kind
 from ..ports import BillingReader, RuleSet, Store
+from .bulk import bulk_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
                 continue
             entities = _read(billing, kind, missing)
             wanted = [i for i, e in entities.items() if rules.wants(kind, e)]
-            with store.transaction():
-                for billmgr_id in wanted:
-                    store.enqueue(kind, billmgr_id, "reconcile")
+            bulk_enqueue(store, kind, wanted, "reconcile")
             queued[kind] += len(wanted)
     queued[Kind.LEAD] += _changed_services(store, billing, now)
     if any(queued.values()):
@@ -75,10 +74,8 @@ def _changed_services(store: ReconcileStore, billing: BillingReader, now: dateti
     count = 0
     for ids in billing.services_changed_since(since):
         linked = store.links(Kind.LEAD, ids)
-        with store.transaction():
-            for billmgr_id in ids:
-                if billmgr_id in linked and billmgr_id not in failed:
-                    store.enqueue(Kind.LEAD, billmgr_id, "reconcile")
-                    count += 1
+        recheck = [i for i in ids if i in linked and i not in failed]
+        bulk_enqueue(store, Kind.LEAD, recheck, "reconcile")
+        count += len(recheck)
     store.set_cursor(CURSOR, now.isoformat())
     return count
