@@ -17,7 +17,7 @@ A failure leaves one line in ``var/amocrm_task.log`` (plain ``os.write``: the lo
 package is not worth importing here) and the panel never notices.
 
 Most calls are form opens (no ``sok``): they import nothing beyond ``os``, ``sys`` and
-``time``. ``paths`` (which brings ``pathlib``) and ``store.spool`` are imported only
+``time``. ``paths`` (its pathlib-free helpers) and ``store.spool`` are imported only
 when there is an event to record or a failure to log.
 """
 
@@ -127,10 +127,9 @@ def log_failure(message: str) -> None:
     try:
         stamp = time.strftime("%b %d %H:%M:%S")
         line = f"{stamp} [{os.getpid()}] amocrm_event ERROR {message}".replace("\n", " ")[:2000] + "\n"
-        from .paths import host_paths
+        from .paths import task_log_str
 
-        path = host_paths().task_log
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(task_log_str(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line.encode("utf-8", errors="replace"))
         finally:
@@ -157,10 +156,10 @@ def main() -> int:
     try:
         event = build_event(dict(os.environ), head, time.time())
         if event is not None:
-            from .paths import host_paths
+            from .paths import spool_dir_str
             from .store import spool
 
-            spool.record_event(host_paths().spool_dir, event)
+            spool.record_event(spool_dir_str(), event)
     except BaseException as exc:  # noqa: BLE001 - never break the panel
         func, elid = os.environ.get("PARAM_func", "?"), os.environ.get("PARAM_elid", "")  # noqa: SIM112
         log_failure(f"hook: event {func} elid={elid[:64]!r} not recorded: {_describe(exc)}")

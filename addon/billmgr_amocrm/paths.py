@@ -4,13 +4,18 @@ The root is ``/usr/local/mgr5`` on a real BILLmanager host and ``$MGR5_ROOT``
 when that variable is set (tests and the demo always set it).  Paths are computed
 on each call so a test can switch roots without reloading modules.
 
-Imports only ``os`` and ``pathlib``: the event hook uses this module.
+Imports only ``os`` at module level: the event hook uses this module on every save
+and ``pathlib`` alone costs it milliseconds, so the hook takes the ``*_str`` helpers
+and everyone else the :class:`HostPaths` object.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_ROOT = "/usr/local/mgr5"
 ROOT_ENV = "MGR5_ROOT"
@@ -122,9 +127,25 @@ class HostPaths:
         return self.sbin_dir / "mgrctl"
 
 
+def mgr5_root_str() -> str:
+    return os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+
+
 def mgr5_root() -> Path:
     """The BILLmanager root: ``$MGR5_ROOT`` or ``/usr/local/mgr5``."""
-    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+    from pathlib import Path
+
+    return Path(mgr5_root_str())
+
+
+def spool_dir_str() -> str:
+    """``HostPaths.spool_dir`` without pathlib, for the panel hook."""
+    return os.path.join(mgr5_root_str(), "var", "amocrm", "spool")
+
+
+def task_log_str() -> str:
+    """``HostPaths.task_log`` without pathlib, for the panel hook."""
+    return os.path.join(mgr5_root_str(), "var", "amocrm_task.log")
 
 
 def host_paths() -> HostPaths:

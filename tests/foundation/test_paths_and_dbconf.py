@@ -82,3 +82,9 @@ def test_write_atomic_is_private_and_replaces(tmp_path: Path) -> None:
     target.chmod(0o644)
     with pytest.raises(atomicfile.InsecureFileError, match="chmod 600"):
         atomicfile.check_private(target)
+
+
+def test_string_helpers_match_host_paths(mgr5_root: Path) -> None:
+    hp = paths.host_paths()
+    assert paths.spool_dir_str() == str(hp.spool_dir)
+    assert paths.task_log_str() == str(hp.task_log)

@@ -12,7 +12,8 @@ bindings list) take this fixture and run ``host.root / "addon" / ...`` or ``host
         run = run_addon(installed_root.addon("amocrm_event"), {...}, doc,
                         extra=installed_root.env())
 
-Tests using ``installed_root`` share xdist group "install-session" so one worker builds it once.
+Test modules that use ``installed_root`` carry ``pytestmark = pytest.mark.xdist_group("install-session")``
+so one xdist worker (``make test`` runs ``--dist loadgroup``) builds it once.
 """
 
 from __future__ import annotations
@@ -164,15 +165,3 @@ def bare_host(tmp_path: Path, db_server: DbSettings, wheelhouse: Path) -> Iterat
         yield make_host(tmp_path, db, wheelhouse)
     finally:
         drop_database(db)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
-    """Tests sharing the session install run on one xdist worker; the others may run beside them."""
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).parent != here:
-            continue
-        fixtures = getattr(item, "fixturenames", ())
-        group = "install-session" if "installed_root" in fixtures else f"install-{item.name}"
-        item.add_marker(pytest.mark.xdist_group(group))

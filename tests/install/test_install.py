@@ -9,11 +9,15 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from tests.harness import run_addon
 from tests.install.conftest import INSTALLER, REPO, Host, make_host, run_installer
+
+# Tests sharing one install must run on one xdist worker (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("install-session")
 
 LOCK = REPO / ".packaging" / "requirements.lock"
 

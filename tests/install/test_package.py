@@ -13,6 +13,9 @@ import pytest
 
 from tests.install.conftest import REPO
 
+# Tests sharing one install must run on one xdist worker (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("install-package")
+
 BUILD = REPO / ".packaging" / "build"
 PREFIX = "/usr/local/mgr5/src/amocrm"
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.install.conftest import Host
+
+# Tests sharing one install must run on one xdist worker (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("install-uninstall")
 
 MODULE_FILES = ("addon/amocrm_event", "addon/billmgr_amocrm", "etc/xml/billmgr_mod_amocrm.xml", "lib/amocrm")
 

@@ -135,26 +135,22 @@ def _hint(request: PanelRequest, name: str) -> str:
 
 # --------------------------------------------------------------------------- rule deletion
 def _delete(request: PanelRequest, section: str) -> Reply:
+    """Delete every selected rule or none: an unknown id refuses the whole request."""
     if not request.elids:
         raise PanelError(t("no_selection", request.lang), obj="elid", kind="missed")
     config, presets = backend.load_rules(request.lang)
-    data = config.model_dump(mode="json")
-    wanted = set(request.elids)
-    if section == "conditions":
-        present = {f"{kind}:{c['id']}" for kind in KINDS for c in data["conditions"].get(kind, ())}
-    else:
-        present = {r["id"] for r in data[section]}
-    missing = sorted(wanted - present)
-    if missing:
-        raise PanelError(t("rule_not_found", request.lang, id=missing[0][:64]), kind="missed")
-    if section == "conditions":
-        for kind in KINDS:
-            data["conditions"][kind] = [
-                c for c in data["conditions"].get(kind, ()) if f"{kind}:{c['id']}" not in wanted
-            ]
-    else:
-        data[section] = [r for r in data[section] if r["id"] not in wanted]
-    backend.save_data(request.lang, presets, data)
+    editing = backend.editing(request.lang)
+    wanted = list(dict.fromkeys(request.elids))
+    with backend.translated(request.lang):
+        for elid in wanted:
+            if section == "conditions":
+                kind, _, rule_id = elid.partition(":")
+                if kind not in KINDS:
+                    raise PanelError(t("rule_not_found", request.lang, id=elid[:64]), kind="missed")
+                config = editing.delete_rule(config, f"conditions.{kind}", rule_id, presets)
+            else:
+                config = editing.delete_rule(config, section, elid, presets)
+    backend.save_rules(request.lang, config, presets)
     return Reply(ok(request), result=f"deleted {len(wanted)}", changed=_deleted(sorted(wanted)))
 
 

@@ -96,14 +96,13 @@ def load_rules(lang: str) -> Tuple[Any, Any]:
     return config, presets
 
 
-def save_data(lang: str, presets: Any, data: Any) -> None:
-    """Validate a whole config (as JSON data) through the rules layer, then write it atomically."""
-    module = rules_config(lang)
-    from ..paths import host_paths
+def rules_catalog_check(lang: str) -> ModuleType:
+    return _module("rules.catalog_check", lang)
 
-    with translated(lang):
-        config = module.config_from_data(data, presets, str(host_paths().amocrm_conf))
-    save_rules(lang, config, presets)
+
+def editing(lang: str) -> ModuleType:
+    """``rules.editing``: add/update/delete rules by id, ``describe_rule``."""
+    return _module("rules.editing", lang)
 
 
 def save_rules(lang: str, config: Any, presets: Any) -> None:

@@ -35,6 +35,7 @@ class Catalog:
     fields: Mapping[str, Tuple[AmoField, ...]]  # "contact"|"company"|"lead" -> fields
     pipelines: Tuple[AmoPipeline, ...]
     users: Tuple[Tuple[int, str, bool], ...]  # (id, name, active)
+    raw: Any = None  # what the facade returned, for rules.check_against_catalog
 
     def field(self, kind: str, field_id: int) -> AmoField | None:
         return next((f for f in self.fields.get(kind, ()) if f.id == field_id), None)
@@ -110,7 +111,20 @@ def from_raw(raw: Any) -> Catalog:
         )
         for u in (_get(raw, "users") or ())
     )
-    return Catalog(fields=fields, pipelines=pipelines, users=users)
+    return Catalog(fields=fields, pipelines=pipelines, users=users, raw=raw)
+
+
+def issues_for(cat: Catalog, config: Any, rule_id: str, lang: str) -> None:
+    """``rules.check_against_catalog`` for one rule: its first issue becomes a form error."""
+    module = backend.rules_catalog_check(lang)
+    raw = cat.raw
+    found = module.check_against_catalog(
+        config, _get(raw, "fields") or {}, _get(raw, "pipelines") or [], _get(raw, "users") or []
+    )
+    for issue in found:
+        if issue.rule_id == rule_id:
+            field = issue.path.rsplit(".", 1)[-1]
+            raise PanelError(t("catalog_issue", lang, detail=issue.message(lang)), obj=field)
 
 
 def load(lang: str) -> Catalog:

@@ -7,7 +7,7 @@ rule lists are small and come straight from amocrm.conf.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from . import backend, filters
 from .i18n import t
@@ -117,25 +117,12 @@ def _token_base_url() -> str:
 
 
 # --------------------------------------------------------------------------- rule lists
-def describe(
-    rule: Mapping[str, Any], presets: Any, lang: str, conditions: Sequence[Mapping[str, Any]]
-) -> str:
-    """ "Тип услуги равно vds и …" from the preset labels; "always" without conditions."""
-    if not conditions:
-        return t("no_conditions", lang)
-    parts = []
-    for cond in conditions:
-        value = presets.values.get(cond.get("value"))
-        validator = presets.validators.get(cond.get("validator"))
-        text = (
-            f"{value.label.text(lang) if value else cond.get('value')} "
-            f"{validator.label.text(lang) if validator else cond.get('validator')}"
-        )
-        argument = cond.get("argument")
-        if argument not in (None, ""):
-            text += f" «{argument}»" if lang == "ru" else f' "{argument}"'
-        parts.append(text)
-    return (" и " if lang == "ru" else " and ").join(parts)
+def _rules(request: PanelRequest, section: str) -> Tuple[Any, Any, Any]:
+    """``(rules of the section, presets, rules.editing)``."""
+    config, presets = backend.load_rules(request.lang)
+    editing = backend.editing(request.lang)
+    with backend.translated(request.lang):
+        return editing.list_rules(config, section), presets, editing
 
 
 def _rule_list(request: PanelRequest, rows: List[Dict[str, Any]]) -> Reply:
@@ -143,61 +130,61 @@ def _rule_list(request: PanelRequest, rows: List[Dict[str, Any]]) -> Reply:
 
 
 def conditions(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
-    data = config.model_dump(mode="json")
-    rows = [
-        {
-            "id": f"{kind}:{c['id']}",
-            "kind": t(f"kind_{kind}", request.lang),
-            "rule": describe(c, presets, request.lang, [c]),
-        }
-        for kind in KINDS
-        for c in data["conditions"].get(kind, ())
-    ]
+    rows = []
+    for kind in KINDS:
+        found, presets, editing = _rules(request, f"conditions.{kind}")
+        rows += [
+            {
+                "id": f"{kind}:{rule.id}",
+                "kind": t(f"kind_{kind}", request.lang),
+                "rule": editing.describe_rule(rule, presets, request.lang),
+            }
+            for rule in found
+        ]
     return _rule_list(request, rows)
 
 
 def tags(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    found, presets, editing = _rules(request, "tags")
     rows = [
         {
-            "id": r["id"],
-            "kind": t(f"kind_{r['entity']}", request.lang),
-            "tag": r["tag"],
-            "rule": describe(r, presets, request.lang, r.get("conditions", ())),
+            "id": rule.id,
+            "kind": t(f"kind_{rule.entity}", request.lang),
+            "tag": rule.tag,
+            "rule": editing.describe_rule(rule, presets, request.lang),
         }
-        for r in config.model_dump(mode="json")["tags"]
+        for rule in found
     ]
     return _rule_list(request, rows)
 
 
 def fields(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    found, presets, editing = _rules(request, "fields")
     rows = []
-    for r in config.model_dump(mode="json")["fields"]:
-        value = presets.values.get(r["value"])
+    for rule in found:
+        value = presets.values.get(rule.value)
         rows.append(
             {
-                "id": r["id"],
-                "kind": t(f"kind_{r['entity']}", request.lang),
-                "field": f"{r['field_id']} ({r['field_type']})",
-                "value": value.label.text(request.lang) if value else r["value"],
-                "rule": describe(r, presets, request.lang, r.get("conditions", ())),
+                "id": rule.id,
+                "kind": t(f"kind_{rule.entity}", request.lang),
+                "field": f"{rule.field_id} ({rule.field_type})",
+                "value": value.label.text(request.lang) if value else rule.value,
+                "rule": editing.describe_rule(rule, presets, request.lang),
             }
         )
     return _rule_list(request, rows)
 
 
 def pipelines(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    found, presets, editing = _rules(request, "pipelines")
     rows = [
         {
-            "id": r["id"],
+            "id": rule.id,
             "position": index,
-            "pipeline": r["pipeline_id"],
-            "status": r["status_id"],
-            "rule": describe(r, presets, request.lang, r.get("conditions", ())),
+            "pipeline": rule.pipeline_id,
+            "status": rule.status_id,
+            "rule": editing.describe_rule(rule, presets, request.lang),
         }
-        for index, r in enumerate(config.model_dump(mode="json")["pipelines"], start=1)
+        for index, rule in enumerate(found, start=1)
     ]
     return _rule_list(request, rows)

@@ -126,24 +126,33 @@ def find_rule(data: Mapping[str, Any], section: str, rule_id: str) -> Dict[str, 
     return next((dict(r) for r in data.get(section, ()) if r.get("id") == rule_id), None)
 
 
-def new_id(existing: Sequence[str], prefix: str) -> str:
-    taken = set(existing)
-    number = len(taken) + 1
-    while f"{prefix}{number}" in taken:
-        number += 1
-    return f"{prefix}{number}"
-
-
-def put_rule(rules: List[Dict[str, Any]], rule: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Replace the rule with the same id in place (order matters for pipelines) or append it."""
-    out = [rule if r.get("id") == rule["id"] else r for r in rules]
-    if not any(r.get("id") == rule["id"] for r in rules):
-        out.append(rule)
-    return out
-
-
-def save_data(request: PanelRequest, presets: Any, data: Dict[str, Any]) -> None:
-    backend.save_data(request.lang, presets, data)
+def store_rule(
+    request: PanelRequest,
+    config: Any,
+    presets: Any,
+    section: str,
+    rule: Dict[str, Any],
+    current_id: str = "",
+    old_section: str = "",
+    cat: amo_catalog.Catalog | None = None,
+) -> str:
+    """Add or update one rule through ``rules.editing`` (validated whole), check it against the
+    amoCRM catalog, then write amocrm.conf atomically. Returns the rule id."""
+    editing = backend.editing(request.lang)
+    with backend.translated(request.lang):
+        if current_id and old_section in ("", section):
+            new = editing.update_rule(config, section, current_id, rule, presets)
+            rule_id = current_id
+        else:
+            if current_id:  # a sync condition moved to another entity keeps its id
+                config = editing.delete_rule(config, old_section, current_id, presets)
+                rule = {**rule, "id": current_id}
+            new, added = editing.add_rule(config, section, rule, presets)
+            rule_id = added.id
+    if cat is not None:
+        amo_catalog.issues_for(cat, new, rule_id, request.lang)
+    backend.save_rules(request.lang, new, presets)
+    return rule_id
 
 
 def _existing(request: PanelRequest, data: Mapping[str, Any], section: str) -> Dict[str, Any] | None:
@@ -193,14 +202,15 @@ def conditions_edit(request: PanelRequest) -> Reply:
             "",
             1,
         )
-        sections = data["conditions"]
-        every_id = [c["id"] for k in KINDS for c in sections.get(k, ())]
-        cond_id = old_id if current else new_id(every_id, "c")
-        rule = {"id": cond_id, **cond}
-        if current and old_kind != kind:
-            sections[old_kind] = [c for c in sections[old_kind] if c.get("id") != old_id]
-        sections[kind] = put_rule(list(sections.get(kind, [])), rule)
-        save_data(request, presets, data)
+        store_rule(
+            request,
+            config,
+            presets,
+            f"conditions.{kind}",
+            dict(cond),
+            current_id=old_id if current else "",
+            old_section=f"conditions.{old_kind}" if current else "",
+        )
         return Reply(ok(request), changed=_changed(request, current, {"kind": kind, **cond}))
     values = (
         _submitted(request, fields, {"kind": "lead"})
@@ -238,10 +248,8 @@ def tags_edit(request: PanelRequest) -> Reply:
         if not tag:
             raise PanelError(t("required", lang, field="tag"), obj="tag", kind="missed")
         conditions = conditions_from_form(request, presets, kind, slots)
-        rule_id = current["id"] if current else new_id([r["id"] for r in data["tags"]], "t")
-        rule = {"id": rule_id, "entity": kind, "tag": tag[:255], "conditions": conditions}
-        data["tags"] = put_rule(list(data["tags"]), rule)
-        save_data(request, presets, data)
+        rule = {"entity": kind, "tag": tag[:255], "conditions": conditions}
+        store_rule(request, config, presets, "tags", rule, current_id=current["id"] if current else "")
         before = (
             None
             if current is None
@@ -331,9 +339,7 @@ def fields_edit(request: PanelRequest) -> Reply:
             parse_enum_map(request.param("enum_map"), field, lang) if field.type in SELECT_TYPES else {}
         )
         conditions = conditions_from_form(request, presets, kind, slots)
-        rule_id = current["id"] if current else new_id([r["id"] for r in data["fields"]], "f")
         rule = {
-            "id": rule_id,
             "entity": kind,
             "field_id": field.id,
             "field_type": field.type,
@@ -341,8 +347,9 @@ def fields_edit(request: PanelRequest) -> Reply:
             "enum_map": enum_map,
             "conditions": conditions,
         }
-        data["fields"] = put_rule(list(data["fields"]), rule)
-        save_data(request, presets, data)
+        store_rule(
+            request, config, presets, "fields", rule, current_id=current["id"] if current else "", cat=cat
+        )
         new = {
             "kind": kind,
             "field_id": str(field.id),
@@ -418,15 +425,14 @@ def pipelines_edit(request: PanelRequest) -> Reply:
                 t("unknown_choice", lang, field="status_id", value=raw_status[:20]), obj="status_id"
             )
         conditions = conditions_from_form(request, presets, "lead", slots)
-        rule_id = current["id"] if current else new_id([r["id"] for r in data["pipelines"]], "p")
         rule = {
-            "id": rule_id,
             "pipeline_id": int(raw_pipeline),
             "status_id": int(raw_status),
             "conditions": conditions,
         }
-        data["pipelines"] = put_rule(list(data["pipelines"]), rule)
-        save_data(request, presets, data)
+        store_rule(
+            request, config, presets, "pipelines", rule, current_id=current["id"] if current else "", cat=cat
+        )
         new = {"pipeline_id": raw_pipeline, "status_id": raw_status, **condition_values(conditions, slots)}
         before = (
             None

@@ -1,0 +1,318 @@
+"""The proof rig: a sandbox BILLmanager + the emulator + the real module, and the audits.
+
+``ProofRig`` drives the real adapters (``bootstrap.build``: MySqlStore, BillingDb, the
+rules, the real ``AmoClient`` over HTTP) with test-friendly timings: short HTTP timeouts
+and backoff, and a retry policy whose delays are zero, because "time passes" is played
+by :meth:`ProofRig.make_due` instead of sleeping. ``audit()`` states the invariants every
+scenario checks: nothing lost, nothing duplicated, amoCRM shows the latest state.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from billmgr_amocrm import service
+from billmgr_amocrm.amocrm import AmoClient
+from billmgr_amocrm.amocrm.transport import Backoff
+from billmgr_amocrm.atomicfile import write_atomic
+from billmgr_amocrm.bootstrap import App, build
+from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.domain import KIND_ORDER, Kind
+from billmgr_amocrm.paths import HostPaths
+from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.sync.engine import Engine, Report
+from billmgr_amocrm.sync.retry import RetryPolicy
+from tests.sandbox import Sandbox, create_sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+CI_CLIENTS = 60
+CI_SERVICES = 200
+SEED = 11
+# Delays are played by make_due(); a record that keeps failing on its own still dead-letters.
+FAST_POLICY = RetryPolicy(base_seconds=0.0, cap_seconds=0.0)
+FAST_BACKOFF = Backoff(base=0.01, cap=0.05)
+READ_TIMEOUT = 1.0
+Key = Tuple[Kind, int]
+
+# The seven transient faults of scenario 1, each ~3.2 % so that ~20 % of requests fail.
+TRANSIENT_FAULTS: Tuple[Dict[str, Any], ...] = (
+    {"action": "status", "status": 500},
+    {"action": "status", "status": 502},
+    {"action": "status", "status": 503},
+    {"action": "status", "status": 504},
+    {"action": "status", "status": 429},          # the gateway's HTML 429
+    {"action": "reset"},                          # connection reset
+    {"action": "delay", "delay": READ_TIMEOUT + 0.3},   # read timeout (the write may be applied)
+)
+
+
+def per_rule_probability(total: float, rules: int) -> float:
+    """Each of ``rules`` independent rolls fires with p so that one of them fires with ``total``."""
+    return 1.0 - (1.0 - total) ** (1.0 / rules)
+
+
+def fast_client_factory(paths: HostPaths, rate: float) -> Any:
+    def make(chunk_size: int) -> AmoClient:
+        return AmoClient.from_host(paths, rate=rate, chunk_size=chunk_size, timeout=(1.0, READ_TIMEOUT),
+                                   backoff=FAST_BACKOFF)
+    return make
+
+
+def write_module_config(root: Path) -> None:
+    default_conf = REPO / "etc" / "amocrm" / "amocrm.conf.default"
+    (root / "etc" / "amocrm" / "amocrm.conf").write_text(default_conf.read_text(encoding="utf-8"))
+
+
+def open_rig(db: DbSettings, root: Path, emulator: Any, *, clients: int, services: int,
+             today: date, seed: int = SEED, secret_override: Optional[str] = None) -> ProofRig:
+    """Fill ``db`` with a sandbox, authorize the module against ``emulator`` and build it."""
+    create_sandbox(db, clients=clients, services=services, seed=seed, today=today, create_db=False)
+    db_conf = root / "etc" / "billmgr.conf.d" / "db.conf"
+    db_conf.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(db_conf, render_db_conf(db))
+    write_module_config(root)
+    integ = emulator.integration
+    service.authorize(emulator.url, integ["client_id"], integ["client_secret"], integ["redirect_uri"],
+                      integ["auth_code"])
+    paths = HostPaths(root)
+    probe = build(paths)
+    rate = float(probe.config.sync.rate_limit)
+    probe.close()
+    app = build(paths, amo_factory=fast_client_factory(paths, rate))
+    return ProofRig(root=root, db=db, sandbox=Sandbox(db), emulator=emulator, app=app)
+
+
+@dataclass
+class Audit:
+    """What is wrong after a run; every list empty (and counts zero) means consistent."""
+
+    duplicates: Dict[str, Dict[str, int]] = field(default_factory=dict)   # entity -> marker -> count
+    missing: List[Key] = field(default_factory=list)        # wanted but not linked
+    dangling: List[Key] = field(default_factory=list)       # linked to no live amoCRM entity
+    wrong_marker: List[Key] = field(default_factory=list)   # linked entity carries another marker
+    stale: List[str] = field(default_factory=list)          # amoCRM does not show the latest state
+    pending: int = 0
+    failed: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.duplicates or self.missing or self.dangling or self.wrong_marker or self.stale
+                    or self.pending or self.failed)
+
+    def summary(self) -> str:
+        return (f"duplicates={self.duplicates} missing={self.missing[:10]} dangling={self.dangling[:10]} "
+                f"wrong_marker={self.wrong_marker[:10]} stale={self.stale[:5]} pending={self.pending} "
+                f"failed={self.failed[:5]}")
+
+
+@dataclass
+class ProofRig:
+    root: Path
+    db: DbSettings
+    sandbox: Sandbox
+    emulator: Any
+    app: App
+    touched: Set[Key] = field(default_factory=set)
+    events: int = 0
+
+    @property
+    def control(self) -> Any:
+        return self.emulator.control
+
+    @property
+    def paths(self) -> HostPaths:
+        return self.app.paths
+
+    def close(self) -> None:
+        self.app.close()
+        self.sandbox.close()
+
+    def rebuild(self) -> None:
+        """A new App (new MySQL session, new client) as a restarted worker would have."""
+        self.app.close()
+        rate = float(self.app.config.sync.rate_limit)
+        self.app = build(self.paths, amo_factory=fast_client_factory(self.paths, rate))
+
+    # ------------------------------------------------------------------ driving
+    def engine(self, batch_size: Optional[int] = None, policy: RetryPolicy = FAST_POLICY) -> Engine:
+        size = batch_size or int(self.app.config.sync.batch_size)
+        return Engine(self.app.amo(size), self.app.billing, self.app.store, self.app.rules,
+                      self.app.context(), batch_size=size, policy=policy)
+
+    def enqueue(self, kind: Kind, billmgr_id: int, reason: str = "edit") -> None:
+        self.app.store.enqueue(kind, billmgr_id, reason)
+        self.touched.add((kind, billmgr_id))
+        self.events += 1
+
+    def enqueue_everything(self) -> int:
+        """The initial export's queueing (every entity of every kind)."""
+        count = 0
+        for kind in KIND_ORDER:
+            for ids in self.app.billing.iter_ids(kind, 0, 1000):
+                with self.app.store.transaction():
+                    for billmgr_id in ids:
+                        self.enqueue(kind, billmgr_id, "export")
+                        count += 1
+        return count
+
+    def sql(self, statement: str, args: Sequence[Any] = ()) -> List[Tuple[Any, ...]]:
+        return self.sandbox.query(statement, args)
+
+    def make_due(self) -> None:
+        """Time passes: every pending row's backoff is over."""
+        self.sql("UPDATE amocrm_queue SET next_attempt_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+                 "WHERE state = 'pending'")
+
+    def depth(self) -> int:
+        return int(self.sql("SELECT COUNT(*) FROM amocrm_queue WHERE state = 'pending'")[0][0])
+
+    def drain(self, max_passes: int = 200, batch_size: Optional[int] = None) -> Report:
+        """Run passes (making retries due in between) until the queue is empty."""
+        total = Report()
+        engine = self.engine(batch_size)
+        for _ in range(max_passes):
+            report = engine.run_pass()
+            total.add(report)
+            if not self.depth():
+                return total
+            self.make_due()
+        raise AssertionError(f"queue not drained after {max_passes} passes: {self.depth()} rows pending")
+
+    def run_worker(self, timeout: float = 120, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+        """``sbin/amocrm_task --once`` as cron runs it."""
+        return subprocess.run([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--once"],
+                              capture_output=True, text=True, env=dict(os.environ, **(env or {})),
+                              timeout=timeout, check=False)
+
+    # ------------------------------------------------------------------ BILLmanager changes
+    def ids(self, kind: Kind) -> List[int]:
+        table = {Kind.CONTACT: "account", Kind.COMPANY: "profile", Kind.LEAD: "item"}[kind]
+        return [int(r[0]) for r in self.sql(f"SELECT id FROM {table} ORDER BY id")]  # noqa: S608
+
+    def random_event(self, rng: random.Random, serial: int) -> Key:
+        """One panel-like change in BILLmanager and the event the hook would record for it."""
+        roll = rng.random()
+        if roll < 0.30:
+            account = rng.choice(self.ids(Kind.CONTACT))
+            self.sandbox.edit_client(account, realname=f"Клиент Правка{serial}")
+            key = (Kind.CONTACT, account)
+            reason = "edit"
+        elif roll < 0.38:
+            account = self.sandbox.add_client(name=f"Новый {serial}", email=f"new{serial}@example.com").account_id
+            key, reason = (Kind.CONTACT, account), "edit"
+        elif roll < 0.50:
+            payer = rng.choice(self.ids(Kind.COMPANY))
+            self.sandbox.edit_payer(payer, name=f'ООО "Правка {serial}"')
+            key, reason = (Kind.COMPANY, payer), "edit"
+        elif roll < 0.55:
+            payer = rng.choice(self.ids(Kind.COMPANY))
+            self.sandbox.edit_payer(payer, profiletype=rng.choice((1, 2, 3)))
+            key, reason = (Kind.COMPANY, payer), "edit"
+        elif roll < 0.60:
+            account = rng.choice(self.ids(Kind.CONTACT))
+            payer = self.sandbox.add_payer(account, name=f'ООО "Новая {serial}"')
+            key, reason = (Kind.COMPANY, payer), "edit"
+        elif roll < 0.80:
+            item = rng.choice(self.ids(Kind.LEAD))
+            self.sandbox.prolong_service(item)
+            key, reason = (Kind.LEAD, item), "prolong"
+        elif roll < 0.92:
+            item = rng.choice(self.ids(Kind.LEAD))
+            self.sandbox.set_service_param(item, "domain", f"site{serial}.example.ru")
+            key, reason = (Kind.LEAD, item), "edit"
+        else:
+            account = rng.choice(self.ids(Kind.CONTACT))
+            item = self.sandbox.open_service(account)
+            key, reason = (Kind.LEAD, item), "open"
+        self.enqueue(key[0], key[1], reason)
+        return key
+
+    # ------------------------------------------------------------------ audits
+    def links(self, kind: Kind) -> Dict[int, int]:
+        rows = self.sql(f"SELECT billmgr_id, amocrm_id FROM {kind.link_table}")  # noqa: S608
+        return {int(b): int(a) for b, a in rows}
+
+    def live_entities(self, kind: Kind) -> Dict[int, Dict[str, Any]]:
+        return {int(e["id"]): e for e in self.control.entities(kind.amo_entity, include_deleted=False)}
+
+    def markers_of(self, kind: Kind, entity: Dict[str, Any]) -> List[str]:
+        field_id = self.app.marker_fields()[kind]
+        return [str(v["value"]) for cf in entity.get("custom_fields_values") or []
+                if cf.get("field_id") == field_id for v in cf.get("values") or []]
+
+    def snapshots(self, kind: Kind, ids: Sequence[int]) -> Dict[int, Any]:
+        reader = {Kind.CONTACT: self.app.billing.clients, Kind.COMPANY: self.app.billing.payers,
+                  Kind.LEAD: self.app.billing.services}[kind]
+        out: Dict[int, Any] = {}
+        ordered = sorted(set(ids))
+        for start in range(0, len(ordered), 500):
+            out.update(reader(ordered[start:start + 500]))
+        return out
+
+    def wanted(self, kind: Kind, snapshot: Any) -> bool:
+        if snapshot is None:
+            return False
+        if kind is Kind.COMPANY and int(snapshot.profiletype) != 2:
+            return False
+        return bool(self.app.rules.wants(kind, snapshot))
+
+    def audit(self, keys: Optional[Iterable[Key]] = None) -> Audit:
+        """Check every key (default: everything touched) against amoCRM and the tables."""
+        keys = set(self.touched if keys is None else keys)
+        audit = Audit()
+        ctx = self.app.context()
+        for kind in KIND_ORDER:
+            entities = self.live_entities(kind)
+            counts: Dict[str, int] = {}
+            for entity in entities.values():
+                for marker in self.markers_of(kind, entity):
+                    counts[marker] = counts.get(marker, 0) + 1
+            dups = {m: n for m, n in counts.items() if n > 1}
+            if dups:
+                audit.duplicates[kind.amo_entity] = dups
+            links = self.links(kind)
+            for billmgr_id, amocrm_id in links.items():
+                entity = entities.get(amocrm_id)
+                if entity is None:
+                    audit.dangling.append((kind, billmgr_id))
+                elif marker_value(kind, billmgr_id) not in self.markers_of(kind, entity):
+                    audit.wrong_marker.append((kind, billmgr_id))
+            mine = [i for k, i in keys if k is kind]
+            snaps = self.snapshots(kind, mine)
+            for billmgr_id in mine:
+                snap = snaps.get(billmgr_id)
+                if not self.wanted(kind, snap):
+                    continue
+                if billmgr_id not in links:
+                    audit.missing.append((kind, billmgr_id))
+                    continue
+                entity = entities.get(links[billmgr_id])
+                if entity is None:
+                    continue
+                expected = self.app.rules.payload(kind, snap, ctx).body
+                for name in ("name", "price"):
+                    if name in expected and entity.get(name) != expected[name]:
+                        audit.stale.append(f"{kind.value} {billmgr_id}: {name} {entity.get(name)!r} "
+                                           f"!= {expected[name]!r}")
+        audit.pending = self.depth()
+        audit.failed = [f"{k} {b}: {e}" for k, b, e in
+                        self.sql("SELECT kind, billmgr_id, last_error FROM amocrm_queue WHERE state = 'failed'")]
+        return audit
+
+    # ------------------------------------------------------------------ emulator views
+    def api_requests(self) -> List[Dict[str, Any]]:
+        return [r for r in self.control.requests() if not r["path"].startswith("/_emulator")]
+
+    def writes(self) -> int:
+        return sum(1 for r in self.api_requests() if r["method"] in ("POST", "PATCH"))
+
+
+def all_keys(rig: ProofRig) -> Set[Key]:
+    return {(kind, i) for kind in KIND_ORDER for i in rig.ids(kind)}
