@@ -10,7 +10,7 @@ MGR5_ROOT ?= /usr/local/mgr5
 PYTEST_WORKERS ?= 2
 
 .PHONY: all venv mariadb test test-fast lint typecheck demo bench sandbox emulator \
-        install uninstall package proof clean
+        install uninstall package proof lock clean
 
 all: test
 
@@ -32,7 +32,7 @@ test-fast: venv
 	$(PY) -m pytest -q -x -m 'not slow'
 
 lint: venv
-	$(VENV)/bin/ruff check addon tests sbin
+	$(VENV)/bin/ruff check addon tests sbin/amocrm sbin/amocrm_task sbin/amocrm-install .packaging/build .packaging/make-lock
 	$(VENV)/bin/mypy
 
 typecheck: lint
@@ -63,3 +63,6 @@ package:
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+lock: venv
+	$(PY) .packaging/make-lock

@@ -12,8 +12,9 @@ bindings list) take this fixture and run ``host.root / "addon" / ...`` or ``host
         run = run_addon(installed_root.addon("amocrm_event"), {...}, doc,
                         extra=installed_root.env())
 
-Test modules that use ``installed_root`` carry ``pytestmark = pytest.mark.xdist_group("install-session")``
-so one xdist worker (``make test`` runs ``--dist loadgroup``) builds it once.
+Test modules carry ``pytestmark = pytest.mark.xdist_group(...)`` so that, with a working
+``--dist loadgroup``, one xdist worker builds it once.  Every test is also correct when
+each worker builds its own (no test depends on another's changes).
 """
 
 from __future__ import annotations

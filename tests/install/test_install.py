@@ -155,7 +155,8 @@ def test_upgrade_keeps_config_tokens_links_and_queue(installed_root: Host) -> No
     assert "def50200" not in proc.stdout + proc.stderr
     assert (etc / "presets.default").read_bytes() == (REPO / "etc/amocrm/presets.default").read_bytes()
     assert spooled.exists()
-    assert installed_root.sql("SELECT amocrm_id FROM amocrm_account2contact WHERE billmgr_id = 9001") == [(77001,)]
+    links = installed_root.sql("SELECT amocrm_id FROM amocrm_account2contact WHERE billmgr_id = 9001")
+    assert links == [(77001,)]
     new_release = os.readlink(venv_link)
     assert new_release != old_release
     releases = sorted(p.name for p in (venv_link.parent / "releases").iterdir())

@@ -53,19 +53,36 @@ def skeleton(func: str, lang: str = "ru", params: Optional[Mapping[str, str]] = 
     return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
 
 
-def run_ui(params: Mapping[str, str], stdin: Union[bytes, str], *, env: Optional[Mapping[str, str]] = None,
-           **kwargs: object) -> HandlerRun:
+def run_ui(
+    params: Mapping[str, str],
+    stdin: Union[bytes, str],
+    *,
+    env: Optional[Mapping[str, str]] = None,
+    **kwargs: object,
+) -> HandlerRun:
     extra: Dict[str, str] = {"PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
     extra.update(env or {})
     return run_addon("amocrm_ui", params, stdin, extra=extra, **kwargs)  # type: ignore[arg-type]
 
 
-def ui(func: str, params: Optional[Mapping[str, str]] = None, *, lang: str = "ru", auth_level: int = 30,
-       env: Optional[Mapping[str, str]] = None) -> etree._Element:
+def ui(
+    func: str,
+    params: Optional[Mapping[str, str]] = None,
+    *,
+    lang: str = "ru",
+    auth_level: int = 30,
+    env: Optional[Mapping[str, str]] = None,
+) -> etree._Element:
     """Call one function through the real executable; the answer must be a well-formed ``<doc>``."""
     params = dict(params or {})
-    run = run_ui({"func": func, **params}, skeleton(func, lang, params), env=env, auth_level=auth_level,
-                 lang=lang, auth_user="admin")
+    run = run_ui(
+        {"func": func, **params},
+        skeleton(func, lang, params),
+        env=env,
+        auth_level=auth_level,
+        lang=lang,
+        auth_user="admin",
+    )
     assert run.returncode == 0, run.stderr.decode(errors="replace")
     doc = etree.fromstring(run.stdout, safe_parser())
     assert doc.tag == "doc"

@@ -22,8 +22,10 @@ def root() -> etree._Element:
 
 def messages(root: etree._Element, lang: str) -> Dict[str, Set[str]]:
     block = next(b for b in root.findall("lang") if b.get("name") == lang)
-    return {m.get("name"): {msg.get("name") for msg in m.findall("msg")
-                            if (msg.text or "").strip()} for m in block.findall("messages")}
+    return {
+        m.get("name"): {msg.get("name") for msg in m.findall("msg") if (msg.text or "").strip()}
+        for m in block.findall("messages")
+    }
 
 
 def test_parses_with_a_safe_parser_and_has_no_doctype(root: etree._Element) -> None:
@@ -59,8 +61,11 @@ def test_every_declared_func_has_a_handler_and_every_handler_is_declared(root: e
 def test_every_function_that_shows_something_has_metadata(root: etree._Element) -> None:
     metadata = {m.get("name"): m for m in root.findall("metadata")}
     for func, (module, _) in FUNCTIONS.items():
-        if module in ("lists", "forms", "ruleforms") or func in ("amocrm.check", "amocrm.resync_all",
-                                                                 "amocrm.retry_failed"):
+        if module in ("lists", "forms", "ruleforms") or func in (
+            "amocrm.check",
+            "amocrm.resync_all",
+            "amocrm.retry_failed",
+        ):
             assert func in metadata, func
     for name, meta in metadata.items():
         assert name in FUNCTIONS, name
@@ -80,9 +85,19 @@ def test_the_menu_puts_the_bindings_list_under_integration_for_admins_only(root:
 def test_bindings_toolbar_has_every_required_button(root: etree._Element) -> None:
     meta = next(m for m in root.findall("metadata") if m.get("name") == "amocrm.bindings")
     funcs = {b.get("func") for b in meta.iter("toolbtn")}
-    assert funcs >= {"amocrm.settings", "amocrm.conditions", "amocrm.tags", "amocrm.fields", "amocrm.pipelines",
-                     "amocrm.resync", "amocrm.resync_all", "amocrm.unlink", "amocrm.retry_failed",
-                     "amocrm.check", "amocrm.status"}
+    assert funcs >= {
+        "amocrm.settings",
+        "amocrm.conditions",
+        "amocrm.tags",
+        "amocrm.fields",
+        "amocrm.pipelines",
+        "amocrm.resync",
+        "amocrm.resync_all",
+        "amocrm.unlink",
+        "amocrm.retry_failed",
+        "amocrm.check",
+        "amocrm.status",
+    }
     assert all(b.get("level") == ADMIN for b in root.iter("toolbtn"))
     assert all(b.get("func") in FUNCTIONS for b in root.iter("toolbtn"))
 
@@ -102,10 +117,11 @@ def test_every_label_column_button_and_menu_caption_has_text(root: etree._Elemen
             for key in (field_name, f"hint_{field_name}"):
                 if key not in have:
                     missing.append(f"{name}: {key}")
-            if field.find("input[@type='text']") is not None and not any(
-                    field.find(f"input[@{a}='yes']") is not None for a in ("readonly",)):
-                if f"placeholder_{field_name}" not in have and name.endswith(("settings", "filter")):
-                    missing.append(f"{name}: placeholder_{field_name}")
+            typed_in = (
+                field.find("input[@type='text']") is not None and field.find("input[@readonly]") is None
+            )
+            if typed_in and name.endswith(("settings", "filter")) and f"placeholder_{field_name}" not in have:
+                missing.append(f"{name}: placeholder_{field_name}")
         for col in meta.iter("col"):
             if col.get("name") not in have:
                 missing.append(f"{name}: column {col.get('name')}")

@@ -34,9 +34,9 @@ SECRET_FILE = "/etc/hostname"
 HOSTILE = {
     "xxe": f'<?xml version="1.0"?><!DOCTYPE doc [<!ENTITY x SYSTEM "file://{SECRET_FILE}">]><doc>&x;</doc>',
     "billion_laughs": '<?xml version="1.0"?><!DOCTYPE doc [<!ENTITY a "aaaaaaaaaa">'
-                      + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi"))
-                      + "]><doc>&i;</doc>",
-    "doctype_lowercase": '<!doctype doc><doc/>',
+    + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi"))
+    + "]><doc>&i;</doc>",
+    "doctype_lowercase": "<!doctype doc><doc/>",
     "huge": "<doc>" + "x" * (MAX_DOC_BYTES + 10) + "</doc>",
     "non_utf8": b'<?xml version="1.0" encoding="UTF-8"?><doc>\xff\xfe\xc3</doc>',
     "empty": b"",

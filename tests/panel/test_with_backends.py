@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+from lxml import etree
 
 from billmgr_amocrm.db import connect
 from billmgr_amocrm.domain import Kind
@@ -24,20 +25,27 @@ REDIRECT = "https://billing.example.com/billmgr"
 
 
 def settings_params(emulator: Any, integration: Dict[str, Any], **overrides: str) -> Dict[str, str]:
-    params = {"sok": "ok", "url": emulator.url, "client_id": integration["client_id"],
-              "client_secret": integration["client_secret"], "redirect_uri": REDIRECT,
-              "code": integration["auth_code"]}
+    params = {
+        "sok": "ok",
+        "url": emulator.url,
+        "client_id": integration["client_id"],
+        "client_secret": integration["client_secret"],
+        "redirect_uri": REDIRECT,
+        "code": integration["auth_code"],
+    }
     params.update(overrides)
     return params
 
 
 def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
-        mgr5_root: Path, sandbox_db: Any, amocrm_emulator: Any) -> None:
+    mgr5_root: Path, sandbox_db: Any, amocrm_emulator: Any
+) -> None:
     integration = amocrm_emulator.control.new_integration(redirect_uri=REDIRECT)
     secret, code = integration["client_secret"], integration["auth_code"]
 
-    opened = ui("amocrm.settings")
+    opened = ui("amocrm.settings", env={"HTTP_HOST": "billing.example.com"})
     assert opened.findtext("client_secret") == "" and opened.findtext("code") == ""
+    assert opened.findtext("redirect_uri") == REDIRECT  # suggested from the panel's own host
     golden("settings_open_new_ru", opened)
 
     # validation happens before anything is sent, with the field to fix
@@ -49,11 +57,25 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
         "client_secret": ({"client_secret": ""}, "en"),
     }
     for field, (override, lang) in wrong.items():
-        doc = ui("amocrm.settings", settings_params(amocrm_emulator, integration, **override), lang=lang, env=LOOPBACK)
+        doc = ui(
+            "amocrm.settings",
+            settings_params(amocrm_emulator, integration, **override),
+            lang=lang,
+            env=LOOPBACK,
+        )
         assert doc.find("error") is not None and doc.find("error").get("object") == field, error_text(doc)
-    golden("settings_error_redirect_en", ui("amocrm.settings", settings_params(
-        amocrm_emulator, integration, redirect_uri="http://billing.example.com/billmgr"), lang="en", env=LOOPBACK),
-        volatile_tags=("url", "client_id", "client_secret", "code"))
+        answer = etree.tostring(doc)
+        assert secret.encode() not in answer and code.encode() not in answer  # never echoed back
+    golden(
+        "settings_error_redirect_en",
+        ui(
+            "amocrm.settings",
+            settings_params(amocrm_emulator, integration, redirect_uri="http://billing.example.com/billmgr"),
+            lang="en",
+            env=LOOPBACK,
+        ),
+        volatile_tags=("url", "client_id"),
+    )
 
     saved = ui("amocrm.settings", settings_params(amocrm_emulator, integration), env=LOOPBACK)
     assert_ok(saved)
@@ -66,11 +88,15 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     assert reopened.findtext("client_secret") == ""
     placeholder = reopened.find("messages/msg[@name='placeholder_client_secret']")
     assert placeholder is not None and placeholder.text.startswith("saved")
-    assert secret.encode() not in __import__("lxml.etree", fromlist=["tostring"]).tostring(reopened)
+    assert secret.encode() not in etree.tostring(reopened)
 
     # the code is single-use: amoCRM's refusal shows in the form, the stored secret is reused
-    again = ui("amocrm.settings", settings_params(amocrm_emulator, integration, client_secret=""), lang="en",
-               env=LOOPBACK)
+    again = ui(
+        "amocrm.settings",
+        settings_params(amocrm_emulator, integration, client_secret=""),
+        lang="en",
+        env=LOOPBACK,
+    )
     assert "code" in error_text(again).lower()
 
     log = (mgr5_root / "var/amocrm_action.log").read_text()
@@ -79,7 +105,9 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
 
     status = ui("amocrm.status")
     assert status.findtext("auth_state") == "авторизован"
-    golden("status_after_authorize_ru", status, volatile_tags=("queue_depth", "oldest_age", "export_progress"))
+    golden(
+        "status_after_authorize_ru", status, volatile_tags=("queue_depth", "oldest_age", "export_progress")
+    )
 
     checked = ui("amocrm.check", lang="en", env=LOOPBACK)
     assert checked.find("error") is None
@@ -93,14 +121,37 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     catalog = json.loads((mgr5_root / "var/amocrm/catalog.json").read_text())
     select = next(f for f in catalog["fields"]["contacts"] if f["type"] == "select" and f.get("enums"))
     option = select["enums"][0]["value"]
-    sv = ui("amocrm.fields.edit", {"sv_field": "field_id", "kind": "contact", "field_id": str(select["id"])},
-            env=LOOPBACK)
+    sv = ui(
+        "amocrm.fields.edit",
+        {"sv_field": "field_id", "kind": "contact", "field_id": str(select["id"])},
+        env=LOOPBACK,
+    )
     assert option in sv.findtext("options")
-    bad = ui("amocrm.fields.edit", {"sok": "ok", "kind": "contact", "field_id": str(select["id"]),
-                                    "value": "client.country", "enum_map": "RU = no such option"}, env=LOOPBACK)
+    bad = ui(
+        "amocrm.fields.edit",
+        {
+            "sok": "ok",
+            "kind": "contact",
+            "field_id": str(select["id"]),
+            "value": "client.country",
+            "enum_map": "RU = no such option",
+        },
+        env=LOOPBACK,
+    )
     assert bad.find("error").get("object") == "enum_map"
-    assert_ok(ui("amocrm.fields.edit", {"sok": "ok", "kind": "contact", "field_id": str(select["id"]),
-                                        "value": "client.country", "enum_map": f"RU = {option}"}, env=LOOPBACK))
+    assert_ok(
+        ui(
+            "amocrm.fields.edit",
+            {
+                "sok": "ok",
+                "kind": "contact",
+                "field_id": str(select["id"]),
+                "value": "client.country",
+                "enum_map": f"RU = {option}",
+            },
+            env=LOOPBACK,
+        )
+    )
     config = json.loads((etc / "amocrm.conf").read_text())
     assert config["fields"][0]["field_type"] == "select"
     assert config["fields"][0]["enum_map"] == {"RU": select["enums"][0]["id"]}
@@ -108,19 +159,38 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     # pipelines: choosing a pipeline offers its statuses, never "unsorted"; a foreign status is refused
     first, second = catalog["pipelines"][:2]
     statuses = {s["id"]: s for s in first["_embedded"]["statuses"]}
-    sv = ui("amocrm.pipelines.edit", {"sv_field": "pipeline_id", "pipeline_id": str(first["id"])}, env=LOOPBACK)
+    sv = ui(
+        "amocrm.pipelines.edit", {"sv_field": "pipeline_id", "pipeline_id": str(first["id"])}, env=LOOPBACK
+    )
     keys = {int(k) for k in slist(sv, "status_id") if k}
     assert keys == {sid for sid, s in statuses.items() if s["type"] != 1}
     foreign = next(s["id"] for s in second["_embedded"]["statuses"] if s["id"] not in statuses)
-    refused = ui("amocrm.pipelines.edit", {"sok": "ok", "pipeline_id": str(first["id"]),
-                                           "status_id": str(foreign)}, lang="en", env=LOOPBACK)
+    refused = ui(
+        "amocrm.pipelines.edit",
+        {"sok": "ok", "pipeline_id": str(first["id"]), "status_id": str(foreign)},
+        lang="en",
+        env=LOOPBACK,
+    )
     assert refused.find("error").get("object") == "status_id"
     chosen = sorted(keys)[0]
-    assert_ok(ui("amocrm.pipelines.edit", {"sok": "ok", "pipeline_id": str(first["id"]), "status_id": str(chosen),
-                                           "c1_value": "service.event", "c1_validator": "equals",
-                                           "c1_argument": "open"}, env=LOOPBACK))
+    assert_ok(
+        ui(
+            "amocrm.pipelines.edit",
+            {
+                "sok": "ok",
+                "pipeline_id": str(first["id"]),
+                "status_id": str(chosen),
+                "c1_value": "service.event",
+                "c1_validator": "equals",
+                "c1_argument": "open",
+            },
+            env=LOOPBACK,
+        )
+    )
     listed = ui("amocrm.pipelines", lang="en")
-    assert [e.findtext("id") for e in listed.findall("elem")] == ["p1"]
+    [rule] = json.loads((etc / "amocrm.conf").read_text())["pipelines"]
+    assert [e.findtext("id") for e in listed.findall("elem")] == [rule["id"]]
+    assert rule["status_id"] == chosen and rule["conditions"][0]["argument"] == "open"
 
 
 @pytest.fixture
@@ -146,19 +216,31 @@ def test_bindings_list_pages_sorts_filters_and_runs_the_actions(mgr5_root: Path,
         store.record_synced(Kind.CONTACT, client, now)
     store.enqueue(Kind.LEAD, service_id, "open")
     store.enqueue(Kind.CONTACT, clients[3], "edit")
-    [item] = [i for i in store.claim(Kind.CONTACT, 10, datetime.now(timezone.utc)) if i.billmgr_id == clients[3]]
+    [item] = [
+        i for i in store.claim(Kind.CONTACT, 10, datetime.now(timezone.utc)) if i.billmgr_id == clients[3]
+    ]
     store.fail(item, "amoCRM refused the data: EMAIL is not valid")
 
-    (mgr5_root / "etc/amocrm/amocrm.conf").write_text(json.dumps(
-        {"version": 1, "auth": {"url": "https://demo.amocrm.ru", "client_id": "x", "redirect_uri": REDIRECT}}))
+    (mgr5_root / "etc/amocrm/amocrm.conf").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "auth": {"url": "https://demo.amocrm.ru", "client_id": "x", "redirect_uri": REDIRECT},
+            }
+        )
+    )
     listed = ui("amocrm.bindings", {"p_sort": "billmgr_id", "p_order": "asc", "p_cnt": "2"}, lang="en")
     assert listed.findtext("p_elems") == "5" and len(listed.findall("elem")) == 2
     golden("bindings_page1_en", listed)
     first = listed.find("elem")
-    assert first.findtext("amocrm_url") == f"https://demo.amocrm.ru/contacts/detail/{first.findtext('amocrm_id')}"
+    assert (
+        first.findtext("amocrm_url")
+        == f"https://demo.amocrm.ru/contacts/detail/{first.findtext('amocrm_id')}"
+    )
     page2 = ui("amocrm.bindings", {"p_sort": "billmgr_id", "p_order": "asc", "p_cnt": "2", "p_num": "2"})
-    assert [e.findtext("billmgr_id") for e in page2.findall("elem")] != [e.findtext("billmgr_id")
-                                                                         for e in listed.findall("elem")]
+    assert [e.findtext("billmgr_id") for e in page2.findall("elem")] != [
+        e.findtext("billmgr_id") for e in listed.findall("elem")
+    ]
 
     assert_ok(ui("amocrm.bindings.filter", {"sok": "ok", "state": "failed", "kind": "", "search": ""}))
     failed = ui("amocrm.bindings")
@@ -181,6 +263,8 @@ def test_bindings_list_pages_sorts_filters_and_runs_the_actions(mgr5_root: Path,
     assert_ok(ui("amocrm.resync_all", {"sok": "ok"}))
     status = ui("amocrm.status", lang="en")
     assert status.findtext("auth_state") == "not configured"
+    unauthorized = error_text(ui("amocrm.check", lang="en"))
+    assert "not authorized" in unauthorized and "Internal error" not in unauthorized
     assert status.findtext("queue_depth") == "4"
 
     log = (mgr5_root / "var/amocrm_action.log").read_text()

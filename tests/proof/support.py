@@ -196,11 +196,14 @@ class ProofRig:
         table = {Kind.CONTACT: "account", Kind.COMPANY: "profile", Kind.LEAD: "item"}[kind]
         return [int(r[0]) for r in self.sql(f"SELECT id FROM {table} ORDER BY id")]  # noqa: S608
 
+    def accounts_with_user(self) -> List[int]:
+        return [int(r[0]) for r in self.sql("SELECT DISTINCT account FROM user ORDER BY account")]
+
     def random_event(self, rng: random.Random, serial: int) -> Key:
         """One panel-like change in BILLmanager and the event the hook would record for it."""
         roll = rng.random()
         if roll < 0.30:
-            account = rng.choice(self.ids(Kind.CONTACT))
+            account = rng.choice(self.accounts_with_user())
             self.sandbox.edit_client(account, realname=f"Клиент Правка{serial}")
             key = (Kind.CONTACT, account)
             reason = "edit"

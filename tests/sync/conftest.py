@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import pytest
 
 from billmgr_amocrm import service
 from billmgr_amocrm.bootstrap import App, build
+from billmgr_amocrm.domain import Kind
 
 
 @dataclass
@@ -21,6 +22,43 @@ class Rig:
 
     def entities(self, entity: str) -> list[dict[str, Any]]:
         return self.emulator.control.entities(entity, include_deleted=False)
+
+    def link(self, kind: Kind, billmgr_id: int) -> Optional[int]:
+        return self.app.store.links(kind, [billmgr_id]).get(billmgr_id)
+
+    def all_links(self, kind: Kind) -> dict[int, int]:
+        return self.app.store.links(kind, list(range(1, 100000)))
+
+    def entity(self, entity: str, amocrm_id: int) -> dict[str, Any]:
+        (found,) = [e for e in self.entities(entity) if e["id"] == amocrm_id]
+        return found
+
+    def sync(self) -> Any:
+        """One worker pass in this process (what ``amocrm sync`` does)."""
+        return service.sync_now(app=self.app)
+
+    def make_due(self) -> None:
+        """Skip the backoff: every pending row is due now (the test plays the clock)."""
+        with self.app.conn.cursor() as cur:
+            cur.execute("UPDATE amocrm_queue SET next_attempt_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND")
+        self.app.conn.commit()
+
+    def request_seq(self) -> int:
+        log = self.emulator.control.requests()
+        return int(log[-1]["seq"]) if log else 0
+
+    def requests_since(self, seq: int, method: str = "", path: str = "") -> list[dict[str, Any]]:
+        return [r for r in self.emulator.control.requests(since=seq)
+                if (not method or r["method"] == method) and (not path or r["path"] == path)]
+
+    def add_rule(self, section: str, rule: dict[str, Any]) -> None:
+        """Add a rule through the rules editing API and save a real amocrm.conf, as the panel does."""
+        from billmgr_amocrm.rules.config import save_config
+        from billmgr_amocrm.rules.editing import add_rule
+
+        config, _ = add_rule(self.app.config, section, rule, self.app.presets)
+        save_config(config, self.app.paths, self.app.presets)
+        self.app.reload_rules()
 
     def marker_counts(self, entity: str) -> dict[str, int]:
         """marker value -> how many live amoCRM entities carry it (duplicates show as > 1)."""

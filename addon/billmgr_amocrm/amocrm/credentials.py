@@ -82,30 +82,36 @@ class Credentials:
     def access_token(self) -> str:
         """A token valid for at least ``margin`` seconds (refreshing if needed)."""
         tokens = self.current()
-        if tokens.meta.expires_at - self.clock() < self.margin:
-            tokens = self.refresh(tokens, why="access token expires soon")
+        if self._expiring(tokens):
+            tokens = self.refresh(self._expiring, why="access token expires soon")
         return tokens.access
 
     def after_401(self, rejected_access: str) -> str:
         """amoCRM refused ``rejected_access``: a new token, unless a peer already has one."""
-        tokens = self.current()
-        if tokens.access != rejected_access:
-            return tokens.access
-        return self.refresh(tokens, why="amoCRM answered 401").access
+        return self.refresh(lambda t: t.access == rejected_access, why="amoCRM answered 401").access
 
     def keep_alive(self, max_age_days: float = DEFAULT_KEEP_ALIVE_DAYS) -> bool:
         """Rotate the pair when the refresh token is older than ``max_age_days``; True if rotated."""
-        tokens = self.current()
-        if self.clock() - tokens.meta.refresh_issued_at < max_age_days * 86400:
-            return False
-        new = self.refresh(tokens, why=f"keep-alive (refresh token older than {max_age_days:g} days)")
-        return new.refresh != tokens.refresh
+        before = self.current()
 
-    def refresh(self, seen: TokenSet, *, why: str) -> TokenSet:
-        """Rotate the pair under the host-wide lock; skip when a peer rotated it since ``seen``."""
+        def old(tokens: TokenSet) -> bool:
+            return self.clock() - tokens.meta.refresh_issued_at >= max_age_days * 86400
+
+        if not old(before):
+            return False
+        return self.refresh(old, why=f"keep-alive (refresh token older than {max_age_days:g} days)"
+                            ).refresh != before.refresh
+
+    def _expiring(self, tokens: TokenSet) -> bool:
+        return tokens.meta.expires_at - self.clock() < self.margin
+
+    def refresh(self, needed: Callable[[TokenSet], bool], *, why: str) -> TokenSet:
+        """Rotate the pair under the host-wide lock if ``needed`` still holds for the files read
+        under the lock (a peer may have rotated it meanwhile; files read without the lock may
+        even be half-written by that peer, so the decision is taken again here)."""
         with self.store.lock():
             current = self.current()
-            if current.refresh != seen.refresh:
+            if not needed(current):
                 log.debug("token pair already rotated by another process")
                 return current
             log.info("refreshing the amoCRM token pair: %s", why)

@@ -17,17 +17,9 @@ from typing import Iterable
 
 from .. import logsetup
 from .protocol import PanelRequest
+from .responses import SECRET_FIELDS
 
-SECRET_PARAMS = (
-    "client_secret",
-    "code",
-    "secret",
-    "password",
-    "passwd",
-    "token",
-    "access_token",
-    "refresh_token",
-)
+SECRET_PARAMS = tuple(sorted(SECRET_FIELDS))
 log = logging.getLogger("billmgr_amocrm.panel")
 
 

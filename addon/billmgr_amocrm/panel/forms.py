@@ -98,6 +98,10 @@ def settings(request: PanelRequest) -> Reply:
     }
     if not request.is_save:
         values = dict(stored, client_secret="", code="")
+        if not values["redirect_uri"] and request.host:
+            values["redirect_uri"] = (
+                f"https://{request.host}/billmgr"  # the spec's format; the admin confirms it
+            )
         return Reply(form(request, values, messages=placeholder), result="opened")
     url = check_url(request, request.param("url").strip())
     client_id = request.param("client_id").strip()

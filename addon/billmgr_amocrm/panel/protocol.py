@@ -21,6 +21,7 @@ MAX_PARAM_CHARS = 64 * 1024  # one request parameter (a textarea at most)
 LANGS = ("ru", "en")
 DEFAULT_LANG = "ru"
 _DOCTYPE_RE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::\d{1,5})?$")
 _LANG_COOKIE_RE = re.compile(r"(?:^|;\s*)billmgrlang5=(?:[^:;]*:)?([A-Za-z_-]+)")
 
 
@@ -41,6 +42,7 @@ class PanelRequest:
     auth_level: int
     lang: str
     doc: etree._Element | None = field(default=None, compare=False)
+    host: str = ""  # the panel's public host name (HTTP_HOST), when it is a plain host name
 
     def param(self, name: str, default: str = "") -> str:
         return self.params.get(name, default)
@@ -125,12 +127,14 @@ def request_from_env(environ: Mapping[str, str] | None = None) -> PanelRequest:
     except ValueError:
         level = 0
     func = (params.get("func") or env.get("ACTION_NAME", "")).strip()
+    host = env.get("HTTP_HOST", "").strip().lower()
     return PanelRequest(
         func=func,
         params=params,
         auth_user=env.get("AUTH_USER", "").strip(),
         auth_level=level,
         lang=lang_of(env, params),
+        host=host if _HOST_RE.match(host) else "",
     )
 
 

@@ -19,6 +19,11 @@ from .protocol import PanelRequest
 Options = Sequence[Tuple[str, str]]
 # Elements a previous answer may have left in the document; never echoed back.
 _ANSWER_TAGS = ("ok", "error", "elem", "slist", "p_elems", "p_num", "p_cnt", "p_sort", "p_order")
+# Request parameters whose values must never travel back to the browser (the panel echoes the
+# request in <tparams>; an error answer built on that document would otherwise return them).
+SECRET_FIELDS = frozenset(
+    {"client_secret", "code", "secret", "password", "passwd", "token", "access_token", "refresh_token"}
+)
 
 
 def base_doc(request: PanelRequest | None) -> etree._Element:
@@ -28,8 +33,12 @@ def base_doc(request: PanelRequest | None) -> etree._Element:
     else:
         doc = copy.deepcopy(request.doc)
         for child in list(doc):
-            if child.tag in _ANSWER_TAGS:
+            if child.tag in _ANSWER_TAGS or child.tag in SECRET_FIELDS:
                 doc.remove(child)
+        for tparams in doc.findall("tparams"):
+            for param in list(tparams):
+                if param.tag in SECRET_FIELDS:
+                    tparams.remove(param)
     if request is not None:
         doc.set("lang", request.lang)
         if request.func:
