@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -38,7 +39,9 @@ SEED = 11
 # Delays are played by make_due(); a record that keeps failing on its own still dead-letters.
 FAST_POLICY = RetryPolicy(base_seconds=0.0, cap_seconds=0.0)
 FAST_BACKOFF = Backoff(base=0.01, cap=0.05)
-READ_TIMEOUT = 1.0
+READ_TIMEOUT = 0.6
+# A timed-out write the emulator still applies lands this long after the client gave up.
+IN_FLIGHT = 0.3
 Key = Tuple[Kind, int]
 
 # The seven transient faults of scenario 1, each ~3.2 % so that ~20 % of requests fail.
@@ -49,7 +52,7 @@ TRANSIENT_FAULTS: Tuple[Dict[str, Any], ...] = (
     {"action": "status", "status": 504},
     {"action": "status", "status": 429},          # the gateway's HTML 429
     {"action": "reset"},                          # connection reset
-    {"action": "delay", "delay": READ_TIMEOUT + 0.3},   # read timeout (the write may be applied)
+    {"action": "delay", "delay": READ_TIMEOUT + IN_FLIGHT},   # read timeout (the write may be applied)
 )
 
 
@@ -121,6 +124,7 @@ class ProofRig:
     app: App
     touched: Set[Key] = field(default_factory=set)
     events: int = 0
+    _seen_seq: int = 0
 
     @property
     def control(self) -> Any:
@@ -166,7 +170,17 @@ class ProofRig:
         return self.sandbox.query(statement, args)
 
     def make_due(self) -> None:
-        """Time passes: every pending row's backoff is over."""
+        """Time passes: every pending row's backoff is over.
+
+        The product's shortest retry delay (2 s) is longer than the time a timed-out write
+        of the emulator stays in flight, so "time passes" waits for those writes to land.
+        """
+        seq = self._seen_seq
+        log = self.control.requests(since=seq)
+        if log:
+            self._seen_seq = max(int(r["seq"]) for r in log)
+            if any((r.get("fault") or {}).get("action") == "delay" for r in log):
+                time.sleep(IN_FLIGHT + 0.1)
         self.sql("UPDATE amocrm_queue SET next_attempt_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
                  "WHERE state = 'pending'")
 

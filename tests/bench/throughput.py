@@ -1,0 +1,175 @@
+"""Figures 2-4: the initial export, each run in its own child process (``export_child``).
+
+2. At amoCRM's real limit: the emulator enforces 7 requests/s, the client runs at
+   the highest rate the product accepts (``sync.rate_limit`` = 7) and the export's
+   batch of 250; entities/s against the ceiling 7 x 250. Beside it, the same export
+   with one entity per request (what common clients do), on a small sandbox.
+3. The pipeline with limits off (emulator limit disabled, client limiter at 1,000/s):
+   database read, mapping, HTTP to the emulator subprocess, link writes.
+4. Peak RSS of the export process at two sizes, from the child's ``ru_maxrss``/VmHWM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pstats
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from .report import Figure, Results
+from .sitesetup import REPO, Site, child_env
+
+MAX_RATE = 7            # amoCRM: requests per second per integration
+EXPORT_BATCH = 250      # amoCRM's maximum per write; the export's batch (bootstrap.EXPORT_CHUNK)
+LIMITED_TARGET = 0.90
+PIPELINE_TARGET = 5000.0
+RSS_TARGET_MIB = 150.0
+RSS_GROWTH_TARGET = 0.20
+LEGAL_SHARE = 0.37      # sandbox: legal-entity payers per client (they become companies)
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    entities: int
+    seconds: float
+    rss_mib: float
+    hwm_mib: float
+    raw: Dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        return self.entities / self.seconds if self.seconds else 0.0
+
+    def problems(self) -> str:
+        bits = [f"{k} {self.raw[k]}" for k in ("failed", "retried") if self.raw.get(k)]
+        if self.raw.get("stopped"):
+            bits.append(f"stopped: {self.raw['stopped']} ({self.raw.get('stop_reason', '')[:120]})")
+        if self.entities < int(self.raw.get("queued", 0)):
+            bits.append(f"only {self.entities} of {self.raw['queued']} queued entities handled")
+        return "; ".join(bits)
+
+
+def sandbox_for(entities: int, services_per_client: float) -> tuple[int, int]:
+    """Clients and services whose export is about ``entities`` (contacts + companies + leads)."""
+    clients = max(20, int(entities / (1 + LEGAL_SHARE + services_per_client)))
+    return clients, max(20, entities - int(clients * (1 + LEGAL_SHARE)))
+
+
+def export_in_child(site: Site, *flags: str) -> ExportRun:
+    cmd = [sys.executable, "-m", "tests.bench.export_child", *flags]
+    proc = subprocess.run(cmd, cwd=str(REPO), env=child_env(site.root), capture_output=True, timeout=900,
+                          check=False)
+    lines = [ln for ln in proc.stdout.decode().splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"export child failed ({proc.returncode}): {proc.stderr.decode()[-1500:]}")
+    raw = json.loads(lines[-1])
+    hwm = raw.get("vmhwm_kib") or raw["maxrss_kib"]
+    return ExportRun(entities=int(raw["done"]) + int(raw["skipped"]), seconds=float(raw["seconds"]),
+                     rss_mib=raw["maxrss_kib"] / 1024, hwm_mib=hwm / 1024, raw=raw)
+
+
+def request_stats(site: Site, since: int) -> Dict[str, Any]:
+    """Requests the emulator saw after ``since`` (count, 429s, busiest 1 s window)."""
+    log = site.emulator.control.requests(since)
+    statuses: Dict[str, int] = {}
+    for entry in log:
+        statuses[str(entry["status"])] = statuses.get(str(entry["status"]), 0) + 1
+    stats = site.emulator.control.rate_stats(1.0)
+    return {"count": len(log), "statuses": statuses, "max_per_second": stats.get("max_all"),
+            "span": (log[-1]["wall_time"] - log[0]["wall_time"]) if len(log) > 1 else 0.0}
+
+
+def last_seq(site: Site) -> int:
+    log = site.emulator.control.requests(0)
+    return int(log[-1]["seq"]) if log else 0
+
+
+def limited(results: Results, entities: int, single_entities: int) -> None:
+    """Figure 2 and its one-entity-per-request comparison."""
+    ceiling = MAX_RATE * EXPORT_BATCH
+    with Site.create(rate_limit=float(MAX_RATE)) as site:
+        clients, services = sandbox_for(entities, 4.0)
+        site.sandbox(clients=clients, services=services)
+        site.start_emulator(limit=True)
+        site.authorize()
+        since = last_seq(site)
+        run = export_in_child(site)
+        sent = request_stats(site, since)
+    share = run.rate / ceiling
+    results.add(Figure(f"2. export at 7 req/s limit, {run.entities:,} entities (batch {EXPORT_BATCH})",
+                       f"{run.rate:,.0f} entities/s = {share:.0%} of {ceiling:,}",
+                       f">= {LIMITED_TARGET:.0%} ({LIMITED_TARGET * ceiling:,.0f}/s)", share >= LIMITED_TARGET))
+    per_request = run.entities / sent["count"] if sent["count"] else 0.0
+    results.note(f"export at the limit: client rate_limit {run.raw['rate']:g} req/s (amocrm.conf; the product "
+                 f"accepts at most {MAX_RATE}); {run.entities:,} entities in {run.seconds:.1f} s; "
+                 f"{sent['count']} requests ({per_request:.0f} entities/request, "
+                 f"{sent['count'] / run.seconds:.2f} req/s average, busiest 1 s window "
+                 f"{sent['max_per_second']}), statuses {sent['statuses']}"
+                 + (f"; {run.problems()}" if run.problems() else "") + ".")
+    with Site.create(rate_limit=float(MAX_RATE)) as site:
+        clients, services = sandbox_for(single_entities, 1.0)
+        site.sandbox(clients=clients, services=services)
+        site.start_emulator(limit=True)
+        site.authorize()
+        since = last_seq(site)
+        single = export_in_child(site, "--request-size", "1")
+        sent_single = request_stats(site, since)
+    results.add(Figure(f"2b. same, one entity per request ({single.entities} entities)",
+                       f"{single.rate:.1f} entities/s; batched export is {run.rate / single.rate:,.0f}x faster"
+                       if single.rate else "no entities handled"))
+    results.note(f"one entity per request: {single.entities} entities, {sent_single['count']} requests in "
+                 f"{single.seconds:.1f} s, statuses {sent_single['statuses']}"
+                 + (f"; {single.problems()}" if single.problems() else "") + ".")
+
+
+def pipeline(results: Results, services: int, profile: Optional[str]) -> None:
+    """Figure 3: the whole pipeline with every rate limit out of the way."""
+    run = _unlimited_export(services, services // 4)
+    results.add(Figure(f"3. pipeline, limits off, {run.entities:,} entities ({services:,} services)",
+                       f"{run.rate:,.0f} entities/s ({run.seconds:.1f} s)", f">= {PIPELINE_TARGET:,.0f}/s",
+                       run.rate >= PIPELINE_TARGET))
+    if run.problems():
+        results.note(f"pipeline run: {run.problems()}.")
+    if profile:
+        profiled = _unlimited_export(services, services // 4, "--profile", profile)
+        results.note(f"pipeline hot spots (separate cProfile run, {profiled.rate:,.0f} entities/s under the "
+                     "profiler; share of own time): " + "; ".join(hot_spots(profile)) + ".")
+
+
+def _unlimited_export(services: int, clients: int, *flags: str) -> ExportRun:
+    with Site.create(rate_limit=float(MAX_RATE)) as site:
+        site.sandbox(clients=max(20, clients), services=services)
+        site.start_emulator(limit=False)
+        site.authorize()
+        return export_in_child(site, "--unthrottled", *flags)
+
+
+def hot_spots(profile: str, top: int = 8) -> List[str]:
+    stats = pstats.Stats(profile)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    total = sum(v[2] for _, v in rows) or 1.0
+    out = []
+    for (path, line, name), (_, _, tottime, _, _) in rows[:top]:
+        where = os.path.basename(path) if path != "~" else "builtin"
+        out.append(f"{where}:{line} {name} {tottime / total:.0%}")
+    return out
+
+
+def memory(results: Results, sizes: Sequence[int]) -> None:
+    """Figure 4: peak RSS of the export process at a small and a large sandbox."""
+    runs: List[ExportRun] = []
+    for services in sizes:
+        runs.append(_unlimited_export(services, services // 10))
+    small, large = runs[0], runs[-1]
+    growth = (large.hwm_mib - small.hwm_mib) / small.hwm_mib
+    results.add(Figure(f"4. export peak RSS at {sizes[-1]:,} services",
+                       f"{large.hwm_mib:.0f} MiB", f"<= {RSS_TARGET_MIB:.0f} MiB", large.hwm_mib <= RSS_TARGET_MIB))
+    results.add(Figure(f"4b. peak RSS growth {sizes[0]:,} -> {sizes[-1]:,} services",
+                       f"{growth:+.0%} ({small.hwm_mib:.0f} -> {large.hwm_mib:.0f} MiB)",
+                       f"<= {RSS_GROWTH_TARGET:.0%}", growth <= RSS_GROWTH_TARGET))
+    results.note("memory runs (limits off): " + "; ".join(
+        f"{r.raw['queued']:,} entities in {r.seconds:.1f} s = {r.rate:,.0f}/s, VmHWM {r.hwm_mib:.0f} MiB, "
+        f"ru_maxrss {r.rss_mib:.0f} MiB" + (f" ({r.problems()})" if r.problems() else "") for r in runs) + ".")
