@@ -225,7 +225,7 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     except Exception as exc:  # noqa: BLE001 - translated for the admin
         raise _translate(exc) from exc
     with _using(app) as live:
-        _save_auth_settings(live, url, client_id, redirect_uri)
+        _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri)
         ids = live.ensure_marker_fields()
         first = live.store.export_progress(Kind.CONTACT) is None
         if first:
@@ -237,14 +237,21 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
                           marker_field_ids={k.value: v for k, v in ids.items()}, export_requested=first)
 
 
-def _save_auth_settings(app: Any, url: str, client_id: str, redirect_uri: str) -> None:
+def _save_auth_settings(app: Any, base_url: str, client_id: str, redirect_uri: str) -> None:
+    """Record the account in amocrm.conf: the address amoCRM answered on, normalized by the client.
+
+    The one exception is the emulator's loopback address (tests and the demo opt in with
+    ``BILLMGR_AMOCRM_ALLOW_LOOPBACK=1``), which amocrm.conf's validator does not accept: the
+    previous URL is kept there, and a warning says so (token.json holds the real one).
+    """
+    from .amocrm.urls import parse_account_url
     from .rules.config import rebuild, save_config
 
-    auth = {"url": app.config.auth.url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
-    try:
-        config = rebuild(app.config, {"auth": dict(auth, url=url.strip())})
-    except Exception:  # noqa: BLE001 - a loopback test URL is not a valid amoCRM address for the config
-        config = rebuild(app.config, {"auth": auth})
+    auth = {"url": base_url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
+    if parse_account_url(base_url).subdomain == "emulator":
+        log.warning("amocrm.conf keeps no loopback account URL (%s); token.json records it", base_url)
+        auth["url"] = app.config.auth.url
+    config = rebuild(app.config, {"auth": auth})
     save_config(config, app.paths, app.presets)
     app.reload_rules(config)
 

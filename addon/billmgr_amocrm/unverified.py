@@ -54,3 +54,15 @@ PROFILE_ASSUMED_COLUMNS = (
 
 # [U] The `country` table: columns `name` and `iso2` are assumed.
 COUNTRY_ASSUMED_COLUMNS = ("name", "iso2")
+
+# [U] Panel behaviours the descriptor relies on (xml/billmgr_mod_amocrm.xml):
+#  - toolbar buttons of type="new" open our confirmation forms (check, resync all, retry failed);
+#  - <ok type="list">func=amocrm.bindings</ok> returns to the bindings list after saving the filter;
+#  - a list column holding a URL (amocrm_url) is rendered as a clickable link;
+#  - a form's title can be switched for new rules by sending the `title_new` message as `title`.
+PANEL_UNVERIFIED_BEHAVIOURS = (
+    "toolbar type=new opens a confirmation form",
+    "ok type=list redirect after a form save",
+    "URL column rendered as a link",
+    "title override for new-rule forms",
+)

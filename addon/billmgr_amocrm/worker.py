@@ -29,9 +29,11 @@ from .paths import host_paths
 log = logging.getLogger("billmgr_amocrm.worker")
 
 POLL_SECONDS = 0.3
-RECONCILE_EVERY = 3600.0
-KEEP_ALIVE_EVERY = 86400.0
 ERROR_PAUSE = 5.0
+# How often the daemon runs the reconciler and the token keep-alive (both also run at start).
+# The environment may shorten them (tests, or a host that wants a tighter reconcile).
+RECONCILE_EVERY = float(os.environ.get("BILLMGR_AMOCRM_RECONCILE_EVERY", "3600"))
+KEEP_ALIVE_EVERY = float(os.environ.get("BILLMGR_AMOCRM_KEEP_ALIVE_EVERY", "86400"))
 EXPORT_REQUEST = "export:requested"
 
 
@@ -87,8 +89,9 @@ def run_requested_export(app: Any) -> bool:
     return True
 
 
-def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None) -> Any:
-    """Spool -> queue -> amoCRM until nothing is due; returns the engine's report."""
+def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None,
+              stop: Optional[Callable[[], bool]] = None) -> Any:
+    """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches)."""
     from .amocrm.errors import Reauthorize, Stop
     from .sync.engine import Report
 
@@ -100,6 +103,8 @@ def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None) -> Any
         log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
         return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
                       stop_reason=str(exc))
+    if stop is not None:
+        engine.should_stop = stop
     report = engine.run_pass()
     if report.handled or report.retried or report.stopped:
         log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
@@ -120,8 +125,9 @@ class Daemon:
         self.build = build
         self.stop = threading.Event()
         self.app: Any = None
-        self.last_reconcile = 0.0
-        self.last_keep_alive = 0.0
+        # None: not yet in this process, so both run on the first tick
+        self.last_reconcile: Optional[float] = None
+        self.last_keep_alive: Optional[float] = None
 
     def handle_signal(self, signum: int, frame: Optional[FrameType]) -> None:
         log.info("signal %d: finishing the current batch, then exiting", signum)
@@ -142,18 +148,29 @@ class Daemon:
         return 0
 
     def tick(self) -> None:
-        report = sync_once(self.app)
-        now = time.monotonic()
+        from .amocrm.errors import Reauthorize, Stop
+
+        report = sync_once(self.app, stop=self.stop.is_set)
+        if self.stop.is_set():
+            return
         if report.stopped in ("reauthorize", "stopped"):
             self.stop.wait(ERROR_PAUSE * 6)
-        if now - self.last_reconcile >= RECONCILE_EVERY:
+        if self._due(self.last_reconcile, RECONCILE_EVERY):
             from .sync.reconcile import reconcile
 
             reconcile(self.app.store, self.app.billing, self.app.rules, utcnow())
-            self.last_reconcile = now
-        if now - self.last_keep_alive >= KEEP_ALIVE_EVERY:
-            self.app.amo().keep_alive()
-            self.last_keep_alive = now
+            self.last_reconcile = time.monotonic()
+        if self._due(self.last_keep_alive, KEEP_ALIVE_EVERY):
+            try:
+                if self.app.amo().keep_alive():
+                    log.info("token keep-alive: the token pair was rotated")
+            except (Reauthorize, Stop) as exc:
+                log.warning("token keep-alive skipped: %s", exc)
+            self.last_keep_alive = time.monotonic()
+
+    @staticmethod
+    def _due(last: Optional[float], every: float) -> bool:
+        return last is None or time.monotonic() - last >= every
 
     def _drop_app(self) -> None:
         if self.app is not None:

@@ -97,8 +97,8 @@ def run(results: Results, runs: int) -> None:
             for name in order[i % len(order):] + order[:i % len(order)]:
                 cmd, cmd_env = commands[name]
                 times[name].append(timed(cmd, cmd_env, doc))
-        spooled = len([n for n in os.listdir(host_paths().spool_dir) if n.endswith(".json")])
         echo = subprocess.run([str(hook)], input=doc, capture_output=True, env=env, check=False).stdout
+        spooled = len([n for n in os.listdir(host_paths().spool_dir) if n.endswith(".json")])
     med = {name: statistics.median(values) * 1000 for name, values in times.items()}
     ratio = med["hook"] / med["bare"]
     results.add(Figure("1. event hook / `python -c pass` (median wall time)",

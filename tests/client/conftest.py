@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -12,7 +12,7 @@ from billmgr_amocrm.amocrm import AmoClient, authorize
 from billmgr_amocrm.amocrm.transport import Backoff
 from billmgr_amocrm.amocrm.urls import LOOPBACK_ENV
 from billmgr_amocrm.paths import HostPaths
-from tests.amocrm_emulator.control import EmulatorHandle, start_emulator
+from tests.amocrm_emulator import EmulatorHandle
 
 
 class FakeClock:
@@ -55,9 +55,9 @@ class Setup:
 
 
 @pytest.fixture
-def emu() -> Iterator[EmulatorHandle]:
-    with start_emulator() as handle:
-        yield handle
+def emu(amocrm_emulator: EmulatorHandle) -> EmulatorHandle:
+    """The shared emulator fixture (tests/fixtures/emulator.py): a fresh account per test."""
+    return amocrm_emulator
 
 
 @pytest.fixture
@@ -71,5 +71,6 @@ def setup(emu: EmulatorHandle, mgr5_root: Any, loopback: None) -> Setup:
     paths = HostPaths(mgr5_root)
     clock = FakeClock()
     i = emu.integration
-    authorize(emu.url, i["client_id"], i["client_secret"], i["redirect_uri"], i["auth_code"], paths, clock=clock)
+    authorize(emu.url, i["client_id"], i["client_secret"], i["redirect_uri"], i["auth_code"], paths,
+              clock=clock)
     return Setup(emu=emu, paths=paths, clock=clock, sleeps=[])

@@ -21,7 +21,7 @@ from billmgr_amocrm.amocrm import (
 )
 from billmgr_amocrm.amocrm.circuit import state_file
 from billmgr_amocrm.paths import HostPaths
-from tests.amocrm_emulator.control import EmulatorHandle
+from tests.amocrm_emulator import EmulatorHandle
 
 from .conftest import FakeClock, Setup
 

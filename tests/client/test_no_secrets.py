@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Iterator, List
 
 import pytest
@@ -53,8 +54,9 @@ def test_a_whole_life_cycle_leaks_no_secret(setup: Setup, debug_log: str) -> Non
     attempt(client.account)                                        # 401 -> refresh
     emu.control.add_fault("status", path="^/api/v4/users$", status=500)
     attempt(client.users)
+    bad_field = [{"field_id": 1, "values": [{"value": 1}]}]
     attempt(client.create, "contacts", [{"name": "x", "request_id": "c-1",
-                                          "custom_fields_values": [{"field_id": 1, "values": [{"value": 1}]}]}])
+                                          "custom_fields_values": bad_field}])
     stolen = setup.paths.refresh_token.read_text().strip()
     requests.post(emu.url + "/oauth2/access_token", timeout=5, json={
         "client_id": i["client_id"], "client_secret": i["client_secret"], "grant_type": "refresh_token",
@@ -63,14 +65,14 @@ def test_a_whole_life_cycle_leaks_no_secret(setup: Setup, debug_log: str) -> Non
     attempt(client.account)                                        # revoked -> re-authorize
     attempt(client.account)
     emu.control.block()
-    attempt(authorize, emu.url, i["client_id"], i["client_secret"], i["redirect_uri"], emu.control.auth_code(),
-            setup.paths)
+    attempt(authorize, emu.url, i["client_id"], i["client_secret"], i["redirect_uri"],
+            emu.control.auth_code(), setup.paths)
 
     state = emu.control.state()
     secrets = [CANARY_SECRET, CANARY_CODE, i["client_secret"], *state["refresh_tokens"], *state["auth_codes"],
                *seen_access]
     assert len(messages) >= 8 and len(set(seen_access)) >= 3
-    log_text = open(debug_log, encoding="utf-8").read()
+    log_text = Path(debug_log).read_text(encoding="utf-8")
     assert "refreshing the amoCRM token pair" in log_text          # the log is really written at debug
     haystack = log_text + "\n".join(messages)
     leaked = [s[:12] + "..." for s in secrets if s and s in haystack]

@@ -14,7 +14,7 @@ def test_custom_field_catalog_is_read_past_the_first_page_of_50(setup: Setup) ->
     assert len({f["id"] for f in fields}) == len(fields)
     pages = [r for r in setup.api_requests() if r["path"] == "/api/v4/contacts/custom_fields"]
     assert all(r["query"].get("limit") in (["50"], "50") for r in pages) and len(pages) >= 2
-    made = client.create_custom_fields("leads", [{"name": "BILLmanager ID", "type": "text", "request_id": "m"}])
+    made = client.create_custom_fields("leads", [{"name": "BILLmanager ID", "type": "text"}])
     assert made[0]["id"] in {f["id"] for f in client.custom_fields("leads")}
 
 
@@ -30,10 +30,12 @@ def test_pipelines_users_and_account(setup: Setup) -> None:
 def test_get_links_and_incremental_tags(setup: Setup) -> None:
     client = setup.client()
     contact_id = client.create("contacts", [{"name": "Ivan", "request_id": "contact-1"}]).ids["contact-1"]
-    company_id = client.create("companies", [{"name": "OOO Romashka", "request_id": "company-1"}]).ids["company-1"]
+    company_id = client.create("companies", [{"name": "OOO Romashka",
+                                              "request_id": "company-1"}]).ids["company-1"]
     lead_id = client.create("leads", [{"name": "VPS #1", "request_id": "lead-1",
                                        "tags_to_add": [{"name": "vps"}, {"name": "new"}]}]).ids["lead-1"]
-    client.link("contacts", [{"entity_id": contact_id, "to_entity_id": company_id, "to_entity_type": "companies"}])
+    client.link("contacts", [{"entity_id": contact_id, "to_entity_id": company_id,
+                              "to_entity_type": "companies"}])
     client.link("leads", [{"entity_id": lead_id, "to_entity_id": contact_id, "to_entity_type": "contacts",
                            "metadata": {"is_main": True}},
                           {"entity_id": lead_id, "to_entity_id": company_id, "to_entity_type": "companies"}])

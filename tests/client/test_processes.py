@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 def _race(setup: Setup, processes: int, calls: int, rate: float) -> List[dict]:
     env = dict(os.environ, MGR5_ROOT=str(setup.paths.root), BILLMGR_AMOCRM_ALLOW_LOOPBACK="1")
     start_at = time.time() + 1.5          # after every interpreter has started
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.client.racer", str(start_at), str(calls), str(rate)],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    argv = [sys.executable, "-m", "tests.client.racer", str(start_at), str(calls), str(rate)]
+    procs = [subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(processes)]
     results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=60)

@@ -74,7 +74,7 @@ def test_validation_errors_map_to_items_by_request_id_index_or_entity_id() -> No
     found, complete = attribute_issues(body, pending, by_id=False)
     assert complete and set(found) == {"contact-1", "contact-2"}
     assert "custom_fields_values.0.field_id" in describe("contacts", found["contact-2"])
-    by_entity = ProblemBody.model_validate({"errors": {"12": "Loss reason can be specified only for lost lead"}})
+    by_entity = ProblemBody.model_validate({"errors": {"12": "Loss reason only for lost lead"}})
     found, complete = attribute_issues(by_entity, pending, by_id=True)
     assert complete and list(found) == ["contact-2"]
     orphan = ProblemBody.model_validate({"detail": "Код ошибки 244"})

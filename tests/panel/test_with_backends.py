@@ -155,6 +155,13 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     config = json.loads((etc / "amocrm.conf").read_text())
     assert config["fields"][0]["field_type"] == "select"
     assert config["fields"][0]["enum_map"] == {"RU": select["enums"][0]["id"]}
+    field_rule = config["fields"][0]["id"]
+    reopened_field = ui("amocrm.fields.edit", {"elid": field_rule}, env=LOOPBACK)
+    assert reopened_field.findtext("enum_map") == f"RU = {option}"
+    assert reopened_field.findtext("field_id") == str(select["id"])
+    fields_list = ui("amocrm.fields", lang="en")
+    assert [e.findtext("id") for e in fields_list.findall("elem")] == [field_rule]
+    assert fields_list.findtext("elem/field") == f"{select['id']} (select)"
 
     # pipelines: choosing a pipeline offers its statuses, never "unsorted"; a foreign status is refused
     first, second = catalog["pipelines"][:2]
@@ -191,6 +198,12 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     [rule] = json.loads((etc / "amocrm.conf").read_text())["pipelines"]
     assert [e.findtext("id") for e in listed.findall("elem")] == [rule["id"]]
     assert rule["status_id"] == chosen and rule["conditions"][0]["argument"] == "open"
+
+    assert_ok(ui("amocrm.pipelines.delete", {"elid": rule["id"]}))
+    assert_ok(ui("amocrm.fields.delete", {"elid": field_rule}))
+    config = json.loads((etc / "amocrm.conf").read_text())
+    assert config["pipelines"] == [] and config["fields"] == []
+    assert config["auth"]["client_id"] == integration["client_id"]  # the rest of the file is untouched
 
 
 @pytest.fixture

@@ -51,12 +51,21 @@ class Rig:
         return [r for r in self.emulator.control.requests(since=seq)
                 if (not method or r["method"] == method) and (not path or r["path"] == path)]
 
-    def add_rule(self, section: str, rule: dict[str, Any]) -> None:
+    def add_rule(self, section: str, rule: dict[str, Any]) -> str:
         """Add a rule through the rules editing API and save a real amocrm.conf, as the panel does."""
         from billmgr_amocrm.rules.config import save_config
         from billmgr_amocrm.rules.editing import add_rule
 
-        config, _ = add_rule(self.app.config, section, rule, self.app.presets)
+        config, added = add_rule(self.app.config, section, rule, self.app.presets)
+        save_config(config, self.app.paths, self.app.presets)
+        self.app.reload_rules()
+        return str(added.id)
+
+    def delete_rule(self, section: str, rule_id: str) -> None:
+        from billmgr_amocrm.rules.config import save_config
+        from billmgr_amocrm.rules.editing import delete_rule
+
+        config = delete_rule(self.app.config, section, rule_id, self.app.presets)
         save_config(config, self.app.paths, self.app.presets)
         self.app.reload_rules()
 

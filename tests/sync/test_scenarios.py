@@ -209,21 +209,26 @@ def test_conditions_custom_fields_and_pipelines_from_a_real_config(rig):
     assert values[text_field["id"]] == pricelist
 
 
-def test_a_recheck_relinks_a_lead_that_was_created_without_its_contact(rig):
-    exported(rig)
+def test_a_recheck_links_a_lead_created_before_its_client_was_wanted(rig):
     item, account = rig.sandbox.query("SELECT id, account FROM item ORDER BY id LIMIT 1")[0]
-    lead_id, contact_id = rig.link(Kind.LEAD, item), rig.link(Kind.CONTACT, account)
-    rig.app.amo().link("leads", [])   # no-op call keeps the client warm; the unlink below is the point
-    rig.emulator.emulator.store.unlink("leads", lead_id, "contacts", contact_id)
-    # the stored fingerprint says "sent without a contact": a re-check must link it again
-    rig.app.store.record_synced(Kind.LEAD, item, rig.app.store._clock(), "stale")
+    rule = rig.add_rule("conditions.contact", {"value": "client.id", "validator": "not_equals",
+                                               "argument": str(account)})
+    exported(rig)
+    lead_id = rig.link(Kind.LEAD, item)
+    assert rig.link(Kind.CONTACT, account) is None
+    assert not rig.app.amo().get("leads", [lead_id], with_=["contacts"])[lead_id]["_embedded"].get("contacts")
+    rig.delete_rule("conditions.contact", rule)
+    service.resync(Kind.CONTACT, [account], app=rig.app)
+    rig.sync()
+    contact_id = rig.link(Kind.CONTACT, account)
+    # the reconciler's re-check: same fields, but the stored fingerprint says "sent without a contact"
     rig.app.store.enqueue(Kind.LEAD, item, "reconcile")
     seq = rig.request_seq()
     assert rig.sync().done == 1
     assert rig.requests_since(seq, "POST", "/api/v4/leads/link")
     lead = rig.app.amo().get("leads", [lead_id], with_=["contacts"])[lead_id]
     assert [c["id"] for c in lead["_embedded"]["contacts"]] == [contact_id]
-    # and an unchanged re-check sends nothing at all
+    # an unchanged re-check sends nothing at all
     rig.app.store.enqueue(Kind.LEAD, item, "reconcile")
     seq = rig.request_seq()
     assert rig.sync().done == 1 and not rig.requests_since(seq)

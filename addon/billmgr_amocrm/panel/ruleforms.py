@@ -3,122 +3,33 @@
 One code path renders a form on open and on setvalues (``sv_field``): the selects are computed
 from the values at hand (entity -> its preset values; a value -> the checks that apply to its
 type; a pipeline -> its statuses; a field -> its options). Saving validates the input against
-the presets and the amoCRM catalog with localized, per-field errors, then rebuilds the whole
-config through the rules layer (pydantic + preset checks) and writes it atomically: a bad rule
-is never half-saved.
+the presets and the amoCRM catalog with localized, per-field errors, then applies the change
+through ``rules.editing`` (the whole config re-validated), runs ``rules.check_against_catalog``
+for the rule and writes amocrm.conf atomically: a bad rule is never half-saved.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from . import backend
 from . import catalog as amo_catalog
 from .i18n import t
 from .protocol import PanelRequest
 from .responses import Options, PanelError, Reply, form, ok
+from .ruleinputs import (
+    KINDS,
+    check_condition,
+    condition_slists,
+    condition_values,
+    conditions_from_form,
+    kind_options,
+    validator_options,
+    value_options,
+)
 
-KINDS = ("contact", "company", "lead")
-PRESET_KIND = {"contact": "client", "company": "payer", "lead": "service"}
 SLOTS = {"amocrm.tags.edit": 3, "amocrm.fields.edit": 2, "amocrm.pipelines.edit": 3}
 SELECT_TYPES = ("select", "radiobutton", "multiselect")
-
-
-# --------------------------------------------------------------------------- options
-def kind_options(lang: str) -> Options:
-    return [(kind, t(f"kind_{kind}", lang)) for kind in KINDS]
-
-
-def value_options(presets: Any, kind: str, lang: str, blank: bool = False) -> Options:
-    values = presets.values_of(PRESET_KIND.get(kind, "service"))
-    options = [(name, f"{value.label.text(lang)} ({name})") for name, value in sorted(values.items())]
-    return ([("", t("choose", lang))] if blank else []) + options
-
-
-def validator_options(presets: Any, value_name: str, lang: str, blank: bool = False) -> Options:
-    value = presets.values.get(value_name)
-    head = [("", t("choose", lang))] if blank else []
-    if value is None:
-        return head
-    return head + [
-        (name, v.label.text(lang)) for name, v in presets.validators.items() if value.type in v.applies_to()
-    ]
-
-
-def _label_of(options: Options, key: str) -> str:
-    return next((label for k, label in options if k == key), key)
-
-
-# --------------------------------------------------------------------------- conditions
-def condition_values(conditions: Sequence[Mapping[str, Any]], slots: int) -> Dict[str, str]:
-    values: Dict[str, str] = {}
-    for index in range(1, slots + 1):
-        cond = conditions[index - 1] if index <= len(conditions) else {}
-        values[f"c{index}_value"] = str(cond.get("value") or "")
-        values[f"c{index}_validator"] = str(cond.get("validator") or "")
-        values[f"c{index}_argument"] = str(cond.get("argument") or "")
-    return values
-
-
-def check_condition(
-    presets: Any, kind: str, value: str, validator: str, argument: str, lang: str, prefix: str, number: int
-) -> Dict[str, Any]:
-    """One condition from the form, or a :class:`PanelError` naming the field to fix."""
-    values = dict(value_options(presets, kind, lang))
-    if value not in values:
-        raise PanelError(t("unknown_choice", lang, field=f"{number}", value=value), obj=f"{prefix}value")
-    validators = dict(validator_options(presets, value, lang))
-    if validator not in validators:
-        raise PanelError(
-            t("unknown_choice", lang, field=f"{number}", value=validator), obj=f"{prefix}validator"
-        )
-    definition = presets.validators[validator]
-    if definition.takes_argument and not argument.strip():
-        raise PanelError(
-            t("argument_required", lang, n=number, validator=validators[validator]), obj=f"{prefix}argument"
-        )
-    cond: Dict[str, Any] = {
-        "value": value,
-        "validator": validator,
-        "argument": argument.strip() if definition.takes_argument else None,
-    }
-    try:
-        presets.compile(value, validator, cond["argument"])
-    except (LookupError, ValueError) as exc:
-        raise PanelError(f"{number}: {exc}", obj=f"{prefix}argument") from None
-    return cond
-
-
-def conditions_from_form(request: PanelRequest, presets: Any, kind: str, slots: int) -> List[Dict[str, Any]]:
-    conditions = []
-    for index in range(1, slots + 1):
-        prefix = f"c{index}_"
-        value = request.param(prefix + "value").strip()
-        validator = request.param(prefix + "validator").strip()
-        argument = request.param(prefix + "argument")
-        if not value and not validator:
-            continue
-        if not value or not validator:
-            raise PanelError(
-                t("condition_incomplete", request.lang, n=index),
-                obj=prefix + ("value" if not value else "validator"),
-            )
-        conditions.append(
-            check_condition(presets, kind, value, validator, argument, request.lang, prefix, index)
-        )
-    return conditions
-
-
-def condition_slists(
-    presets: Any, kind: str, values: Mapping[str, str], slots: int, lang: str
-) -> Dict[str, Options]:
-    lists: Dict[str, Options] = {}
-    for index in range(1, slots + 1):
-        lists[f"c{index}_value"] = value_options(presets, kind, lang, blank=True)
-        lists[f"c{index}_validator"] = validator_options(
-            presets, values.get(f"c{index}_value", ""), lang, blank=True
-        )
-    return lists
 
 
 # --------------------------------------------------------------------------- config plumbing
@@ -462,6 +373,3 @@ def pipelines_edit(request: PanelRequest) -> Reply:
         **condition_slists(presets, "lead", values, slots, lang),
     }
     return Reply(form(request, values, slists, _title(request, current)), result="opened")
-
-
-__all__ = ["conditions_edit", "tags_edit", "fields_edit", "pipelines_edit", "_label_of"]

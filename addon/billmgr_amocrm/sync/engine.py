@@ -104,6 +104,8 @@ class Engine:
         self._completing: list[QueueItem] = []
         # progress hook for the export's progress line: called after every batch
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None
+        # checked between batches: SIGTERM ends a long pass after the batch in flight
+        self.should_stop: Callable[[], bool] = lambda: False
 
     # ------------------------------------------------------------------ pass
     def run_pass(self, max_rounds: int = 1000) -> Report:
@@ -113,6 +115,8 @@ class Engine:
         self._deferred_once = set()
         try:
             for _ in range(max_rounds):
+                if self.should_stop():
+                    break
                 progressed = False
                 for kind in KIND_ORDER:
                     claimed, deferred = self._drain_kind(kind, report)
@@ -128,7 +132,7 @@ class Engine:
 
     def _drain_kind(self, kind: Kind, report: Report) -> tuple[bool, bool]:
         claimed = False
-        while True:
+        while not self.should_stop():
             items = self.store.claim(kind, self.batch_size, self.clock())
             if not items:
                 return claimed, False
@@ -139,6 +143,7 @@ class Engine:
                 self.on_batch(kind, batch)
             if batch.deferred:
                 return claimed, True
+        return claimed, False
 
     # ------------------------------------------------------------------ batch
     def sync(self, kind: Kind, works: Sequence[Work]) -> Report:

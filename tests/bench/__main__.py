@@ -1,0 +1,89 @@
+"""``python -m tests.bench [--quick] [--only hook,limited,pipeline,memory,latency] [--profile]``.
+
+Prints one table (figure, value, target, ok/MISS) and writes it with the machine to
+``tests/bench/last-results.md``. Always exits 0: a missed target is reported, not
+raised; a scenario that crashes is reported as a row too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "addon") not in sys.path:
+    sys.path.insert(0, str(REPO / "addon"))
+
+SCENARIOS = ("hook", "limited", "pipeline", "memory", "latency")
+
+
+class Sizes:
+    def __init__(self, quick: bool) -> None:
+        self.hook_runs = 30 if quick else 40
+        self.limited_entities = 10_000 if quick else 50_000
+        self.single_entities = 50 if quick else 100
+        self.pipeline_services = 5_000 if quick else 20_000
+        self.memory_services = (2_000, 20_000) if quick else (10_000, 100_000)
+        self.latency_events = 20 if quick else 40
+
+
+def scenarios(sizes: Sizes, profile: Optional[str]) -> Dict[str, Callable[..., None]]:
+    from . import hook_cost, latency, throughput
+
+    return {
+        "hook": lambda r: hook_cost.run(r, sizes.hook_runs),
+        "limited": lambda r: throughput.limited(r, sizes.limited_entities, sizes.single_entities),
+        "pipeline": lambda r: throughput.pipeline(r, sizes.pipeline_services, profile),
+        "memory": lambda r: throughput.memory(r, sizes.memory_services),
+        "latency": lambda r: latency.run(r, sizes.latency_events),
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute and a half)")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the pipeline export (a separate run) and list its hot spots")
+    parser.add_argument("--no-write", action="store_true", help="do not write tests/bench/last-results.md")
+    args = parser.parse_args(argv)
+    chosen: List[str] = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+
+    from .report import Figure, Results, text_table, write_markdown
+
+    sizes = Sizes(args.quick)
+    results = Results()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="amocrm-bench-prof-") as prof_dir:
+        profile = str(Path(prof_dir) / "pipeline.prof") if args.profile else None
+        table = scenarios(sizes, profile)
+        for name in chosen:
+            began = time.monotonic()
+            print(f"==> {name}", file=sys.stderr, flush=True)
+            try:
+                table[name](results)
+            except Exception as exc:  # noqa: BLE001 - a broken scenario is a row, the others still run
+                traceback.print_exc()
+                results.add(Figure(f"{name}: did not run", f"{type(exc).__name__}: {str(exc)[:160]}", "", False))
+            print(f"    {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    seconds = time.monotonic() - started
+    command = "python -m tests.bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    print(text_table(results.figures))
+    for note in results.notes:
+        print(f"  * {note}")
+    if not args.no_write:
+        path = write_markdown(results, command.strip(), seconds)
+        print(f"written to {path} ({seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
