@@ -113,6 +113,11 @@ class HostPaths:
     def rate_state(self) -> Path:
         return self.state_dir / "ratelimit.state"
 
+    @property
+    def client_state(self) -> Path:
+        """Shared amoCRM client state: re-authorize, 403 block / 402 stop and the next probe."""
+        return self.state_dir / "client_state.json"
+
     # code -----------------------------------------------------------------
     @property
     def addon_dir(self) -> Path:

@@ -47,7 +47,8 @@ def scenarios(sizes: Sizes, profile: Optional[str]) -> Dict[str, Callable[..., N
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute and a half)")
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help="comma-separated: " + ", ".join(SCENARIOS))
     parser.add_argument("--profile", action="store_true",
                         help="also profile the pipeline export (a separate run) and list its hot spots")
     parser.add_argument("--no-write", action="store_true", help="do not write tests/bench/last-results.md")
@@ -72,7 +73,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 table[name](results)
             except Exception as exc:  # noqa: BLE001 - a broken scenario is a row, the others still run
                 traceback.print_exc()
-                results.add(Figure(f"{name}: did not run", f"{type(exc).__name__}: {str(exc)[:160]}", "", False))
+                why = f"{type(exc).__name__}: {str(exc)[:160]}"
+                results.add(Figure(f"{name}: did not run", why, "", False))
             print(f"    {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     seconds = time.monotonic() - started
     command = "python -m tests.bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()

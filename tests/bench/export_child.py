@@ -80,7 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "done": result.done, "skipped": result.skipped, "failed": result.failed, "retried": result.retried,
         "queued": sum(result.queued.values()), "queued_by_kind": result.queued,
         "seconds": result.seconds, "wall": wall, "stopped": result.stopped, "stop_reason": result.stop_reason,
-        "rate": rate, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "vmhwm_kib": vm_hwm_kib(),
+        "rate": rate, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "vmhwm_kib": vm_hwm_kib(),
     }
     print(json.dumps(out), flush=True)
     return 0

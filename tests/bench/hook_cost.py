@@ -37,7 +37,7 @@ def postopen_document(item_id: int) -> bytes:
         "<saved_filters/><ok/>"
         f"<tparams><elid>{item_id}</elid><func>service.postopen</func><sok>ok</sok>"
         "<out>xml</out><lang>ru</lang></tparams></doc>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def install_like_hook(site: Site, python: str) -> Path:
@@ -59,7 +59,8 @@ def timed(cmd: Sequence[str], env: Dict[str, str], stdin: bytes) -> float:
     proc = subprocess.run(list(cmd), input=stdin, capture_output=True, env=env, timeout=60, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+        tail = proc.stderr.decode(errors="replace")[-500:]
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {tail}")
     return elapsed
 
 

@@ -149,8 +149,8 @@ def run(results: Results, events: int) -> None:
     seen = [e.seen_at - e.fired_at for e in expected if e.seen_at is not None]
     missing = len(expected) - len(seen)
     if not seen:
-        results.add(Figure("5. event -> amoCRM latency (daemon)", "no event arrived", f"p95 <= {P95_TARGET} s",
-                           False))
+        results.add(Figure("5. event -> amoCRM latency (daemon)", "no event arrived",
+                           f"p95 <= {P95_TARGET:g} s", False))
         results.note(f"latency: none of {len(expected)} events reached the emulator; daemon stderr: "
                      f"{stderr[-300:]!r}")
         return

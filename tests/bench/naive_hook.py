@@ -19,12 +19,12 @@ def main() -> int:
     doc = sys.stdin.buffer.read()
     with open(os.environ["NAIVE_HOOK_CONFIG"], encoding="utf-8") as handle:
         config = json.load(handle)
-    item = int(os.environ.get("PARAM_elid") or 0)
+    item = int(os.environ.get("PARAM_elid") or 0)  # noqa: SIM112 - the panel's spelling
     conn = pymysql.connect(charset="utf8mb4", **config["db"])
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT i.id, i.account, i.cost, a.name FROM item i JOIN account a ON a.id = i.account "
-                        "WHERE i.id = %s", (item,))
+            cur.execute("SELECT i.id, i.account, i.cost, a.name FROM item i "
+                        "JOIN account a ON a.id = i.account WHERE i.id = %s", (item,))
             row = cur.fetchone()
     finally:
         conn.close()

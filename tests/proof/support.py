@@ -36,8 +36,10 @@ REPO = Path(__file__).resolve().parents[2]
 CI_CLIENTS = 60
 CI_SERVICES = 200
 SEED = 11
-# Delays are played by make_due(); a record that keeps failing on its own still dead-letters.
-FAST_POLICY = RetryPolicy(base_seconds=0.0, cap_seconds=0.0)
+# The product's first delay (2 s) and no longer: later delays are played by make_due(). The
+# delay must stay real: a row retried at once would be re-claimed in the same pass while its
+# timed-out create is still in flight at amoCRM (the settle cannot see it yet).
+FAST_POLICY = RetryPolicy(base_seconds=2.0, cap_seconds=2.0)
 FAST_BACKOFF = Backoff(base=0.01, cap=0.05)
 READ_TIMEOUT = 0.6
 # A timed-out write the emulator still applies lands this long after the client gave up.

@@ -34,7 +34,7 @@ STOP_TEXT = {
 
 
 def state_file(paths: HostPaths) -> Path:
-    return paths.state_dir / "client_state.json"
+    return paths.client_state
 
 
 class ClientState:
