@@ -32,13 +32,17 @@ class Sizes:
         self.latency_events = 20 if quick else 40
 
 
-def scenarios(sizes: Sizes, profile: Optional[str]) -> Dict[str, Callable[..., None]]:
+def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[..., None]]:
     from . import hook_cost, latency, throughput
+
+    def profile(name: str) -> Optional[str]:
+        return str(profile_dir / f"{name}.prof") if profile_dir is not None else None
 
     return {
         "hook": lambda r: hook_cost.run(r, sizes.hook_runs),
-        "limited": lambda r: throughput.limited(r, sizes.limited_entities, sizes.single_entities),
-        "pipeline": lambda r: throughput.pipeline(r, sizes.pipeline_services, profile),
+        "limited": lambda r: throughput.limited(r, sizes.limited_entities, sizes.single_entities,
+                                                 profile("limited")),
+        "pipeline": lambda r: throughput.pipeline(r, sizes.pipeline_services, profile("pipeline")),
         "memory": lambda r: throughput.memory(r, sizes.memory_services),
         "latency": lambda r: latency.run(r, sizes.latency_events),
     }
@@ -50,7 +54,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help="comma-separated: " + ", ".join(SCENARIOS))
     parser.add_argument("--profile", action="store_true",
-                        help="also profile the pipeline export (a separate run) and list its hot spots")
+                        help="also profile the export at the limit and the pipeline (separate runs): "
+                             "where the time goes and the hot spots")
     parser.add_argument("--no-write", action="store_true", help="do not write tests/bench/last-results.md")
     args = parser.parse_args(argv)
     chosen: List[str] = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -64,8 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results = Results()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="amocrm-bench-prof-") as prof_dir:
-        profile = str(Path(prof_dir) / "pipeline.prof") if args.profile else None
-        table = scenarios(sizes, profile)
+        table = scenarios(sizes, Path(prof_dir) if args.profile else None)
         for name in chosen:
             began = time.monotonic()
             print(f"==> {name}", file=sys.stderr, flush=True)

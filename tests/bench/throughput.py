@@ -87,8 +87,9 @@ def last_seq(site: Site) -> int:
     return int(log[-1]["seq"]) if log else 0
 
 
-def limited(results: Results, entities: int, single_entities: int) -> None:
-    """Figure 2 and its one-entity-per-request comparison."""
+def limited(results: Results, entities: int, single_entities: int,
+            profile: Optional[str] = None) -> None:
+    """Figure 2 and its one-entity-per-request comparison (and, with ``profile``, where the time goes)."""
     ceiling = MAX_RATE * EXPORT_BATCH
     with Site.create(rate_limit=float(MAX_RATE)) as site:
         clients, services = sandbox_for(entities, 4.0)
@@ -121,6 +122,15 @@ def limited(results: Results, entities: int, single_entities: int) -> None:
     results.add(Figure(f"2b. same, one entity per request ({single.entities} entities)",
                        f"{single.rate:.1f} entities/s; batched export is "
                        f"{run.rate / single.rate:,.0f}x faster" if single.rate else "no entities handled"))
+    if profile:
+        with Site.create(rate_limit=float(MAX_RATE)) as site:
+            clients, services = sandbox_for(min(entities, 10_000), 4.0)
+            site.sandbox(clients=clients, services=services)
+            site.start_emulator(limit=True)
+            site.authorize()
+            profiled = export_in_child(site, "--profile", profile)
+        results.note(f"export-at-limit profile (separate cProfile run, {profiled.entities:,} entities, "
+                     f"{profiled.rate:,.0f}/s): {breakdown(profile)}.")
     results.note(f"one entity per request: {single.entities} entities, {sent_single['count']} requests in "
                  f"{single.seconds:.1f} s, statuses {sent_single['statuses']}"
                  + (f"; {single.problems()}" if single.problems() else "") + ".")
@@ -136,8 +146,9 @@ def pipeline(results: Results, services: int, profile: Optional[str]) -> None:
         results.note(f"pipeline run: {run.problems()}.")
     if profile:
         profiled = _unlimited_export(services, services // 4, "--profile", profile)
-        results.note(f"pipeline hot spots (separate cProfile run, {profiled.rate:,.0f} entities/s under the "
-                     "profiler; share of own time): " + "; ".join(hot_spots(profile)) + ".")
+        results.note(f"pipeline profile (separate cProfile run, {profiled.rate:,.0f} entities/s under the "
+                     f"profiler): {breakdown(profile)}; hot spots by own time: "
+                     + "; ".join(hot_spots(profile)) + ".")
 
 
 def _unlimited_export(services: int, clients: int, *flags: str) -> ExportRun:
@@ -146,6 +157,29 @@ def _unlimited_export(services: int, clients: int, *flags: str) -> ExportRun:
         site.start_emulator(limit=False)
         site.authorize()
         return export_in_child(site, "--unthrottled", *flags)
+
+
+# Where an export's wall time goes: (label, file suffix, function names), cumulative time.
+BREAKDOWN = (
+    ("rate-limiter wait", "amocrm/ratelimit.py", ("acquire",)),
+    ("HTTP round trips", "requests/sessions.py", ("send",)),
+    ("MySQL", "pymysql/connections.py", ("query", "commit")),
+    ("mapping", "rules/mapping.py", ("payload",)),
+)
+
+
+def breakdown(profile: str) -> str:
+    """Shares of the export's time in the limiter, HTTP, MySQL and mapping (cumulative, cProfile)."""
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    total = max((v[3] for (path, _, name), v in stats.items()
+                 if path.endswith("billmgr_amocrm/service.py") and name == "run_export"), default=0.0)
+    if not total:
+        return "no run_export in the profile"
+    parts = []
+    for label, suffix, names in BREAKDOWN:
+        spent = sum(v[3] for (path, _, name), v in stats.items() if path.endswith(suffix) and name in names)
+        parts.append(f"{label} {spent / total:.0%}")
+    return f"{total:.1f} s profiled: " + ", ".join(parts)
 
 
 def hot_spots(profile: str, top: int = 8) -> List[str]:

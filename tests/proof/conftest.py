@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.client.conftest import emu, loopback, setup  # noqa: F401 - the client tests' rig, reused
 from tests.fixtures.database import SANDBOX_TODAY
 
 from .support import CI_CLIENTS, CI_SERVICES, ProofRig, open_rig
