@@ -33,6 +33,7 @@ class App:
     rules: Any          # rules.mapping.RuleSet
     amo_factory: Optional[Callable[[int], Any]] = None
     _clients: dict[int, Any] = field(default_factory=dict)
+    _reader: Any = None
 
     def amo(self, chunk_size: Optional[int] = None) -> Any:
         """The amoCRM client (raises ``Reauthorize`` when the module is not authorized)."""
@@ -77,12 +78,25 @@ class App:
         return MappingContext(marker_field_ids=self.ensure_marker_fields(),
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
+    def reader(self) -> Any:
+        """Read-side adapters on a second, autocommit connection (the engine's read-ahead)."""
+        if self._reader is None:
+            from .billing import BillingDb
+            from .db import connect
+            from .sync.bulk import BulkMySqlStore
+            from .sync.engine import Reader
+
+            conn = connect(autocommit=True)
+            self._reader = Reader(billing=BillingDb(conn, lang=self.billing.lang), store=BulkMySqlStore(conn),
+                                  close=conn.close)
+        return self._reader
+
     def engine(self, chunk_size: Optional[int] = None) -> Any:
         from .sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
         return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
-                      recreate_deleted=bool(self.config.sync.recreate_deleted))
+                      recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader())
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -90,6 +104,12 @@ class App:
             if close:
                 close()
         self._clients.clear()
+        if self._reader is not None:
+            try:
+                self._reader.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+                log.debug("closing the read-ahead connection failed", exc_info=True)
+            self._reader = None
         try:
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error

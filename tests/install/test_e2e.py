@@ -7,7 +7,7 @@ through its own executables, as subprocesses, the way an admin, cron and the pan
     R/sbin/amocrm authorize   ->  tokens 0600 in R/etc/amocrm
     R/sbin/amocrm_task --once ->  the initial export reaches the emulator, once per entity
     R/addon/amocrm_event      ->  the panel's document echoed byte for byte, the event spooled
-    R/sbin/amocrm_task --once ->  the new lead is created and linked, the edit is sent
+    the cron entry's command  ->  the new lead is created and linked, the edit is sent
     R/addon/amocrm_ui         ->  amocrm.bindings lists the new binding
 
 Nothing from the work tree runs in those processes: no PYTHONPATH, a neutral working
@@ -24,7 +24,7 @@ import stat
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 from lxml import etree
@@ -43,6 +43,8 @@ from tests.sandbox import Sandbox, create_sandbox, drop_database
 pytestmark = pytest.mark.xdist_group("install-session")
 
 CLIENTS, SERVICES, SEED = 20, 60, 5
+# What PYTHONVERBOSE adds to stderr; left out of failure messages.
+VERBOSE_LINE = re.compile(r"^(#|import |Processing |Adding |Skipping |Python \d|Type \"help)")
 TOKEN_FILES = ("access_token", "refresh_token", "token.json", "client_secret")
 # What the panel hands an after-handler of service.postopen (type="xml"): its own result.
 POSTOPEN_DOC = ('<?xml version="1.0" encoding="UTF-8"?>\n<doc lang="ru" func="service.postopen">'
@@ -72,8 +74,10 @@ class Rig:
             extra: Tuple[Tuple[str, str], ...] = ()) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(executable), *args], input=stdin, capture_output=True, text=True,
                               env={**self.env(), **dict(extra)}, cwd=self.cwd, timeout=120, check=False)
-        assert proc.returncode == 0, f"{executable.name} {args[:1]} exited {proc.returncode}:\n" \
-                                     f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        if proc.returncode != 0:
+            told = [line for line in proc.stderr.splitlines() if not VERBOSE_LINE.match(line)]
+            pytest.fail(f"{executable.name} {' '.join(args[:1])} exited {proc.returncode}:\n"
+                        f"{proc.stdout[-3000:]}\n" + "\n".join(told)[-3000:], pytrace=False)
         return proc
 
     def panel(self, executable: str, params: Dict[str, str], stdin: str) -> HandlerRun:
@@ -82,12 +86,28 @@ class Rig:
     def worker(self) -> subprocess.CompletedProcess:
         return self.run(self.host.sbin("amocrm_task"), "--once", extra=(("PYTHONVERBOSE", "1"),))
 
+    def scheduled_worker(self) -> None:
+        """The command of the cron entry the installer wrote, run as cron does (no MGR5_ROOT of ours)."""
+        lines = [line for line in (self.host.cron_dir / "amocrm-task").read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+        assert len(lines) == 1, lines
+        command = lines[0].split(None, 6)[6]  # minute hour day month weekday user command
+        env = {k: v for k, v in self.env().items() if k != "MGR5_ROOT"}
+        proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, env=env,
+                              cwd=self.cwd, timeout=120, check=False)
+        if proc.returncode != 0:
+            log = self.host.root / "var" / "amocrm_task.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+            pytest.fail(f"the cron entry's command exited {proc.returncode}: {command}\n{tail}",
+                        pytrace=False)
+
     def count(self, sql: str) -> int:
         return int(self.sandbox.query(sql)[0][0])
 
 
 @pytest.fixture
-def rig(installed_root: Host, db_server: DbSettings, amocrm_emulator_factory,
+def rig(installed_root: Host, db_server: DbSettings,
+        amocrm_emulator_factory: Callable[..., EmulatorHandle],
         tmp_path: Path) -> Iterator[Rig]:
     """Point the installed host at a fresh sandbox; put everything back afterwards."""
     host = installed_root
@@ -99,7 +119,11 @@ def rig(installed_root: Host, db_server: DbSettings, amocrm_emulator_factory,
                  for p in host.etc.iterdir() if p.is_file()}
     spool = host.root / "var" / "amocrm" / "spool"
     saved_spool = {p.name for p in spool.iterdir()} if spool.is_dir() else set()
-    # A fresh host's amocrm.conf, whatever another test of the shared install left in it.
+    # The module's config as a fresh install leaves it, whatever another test of the shared
+    # install put there (an edited amocrm.conf, a presets.custom, old tokens).
+    for name in saved_etc:
+        if name != "presets.default":
+            (host.etc / name).unlink()
     (host.etc / "amocrm.conf").write_bytes((REPO / "etc/amocrm/amocrm.conf.default").read_bytes())
     db_conf.write_text(render_db_conf(db))
     sandbox = Sandbox(db)
@@ -123,16 +147,17 @@ def rig(installed_root: Host, db_server: DbSettings, amocrm_emulator_factory,
         drop_database(db)
 
 
-def loaded_package_files(verbose_stderr: str) -> List[str]:
-    """Files of billmgr_amocrm that ``PYTHONVERBOSE`` says the interpreter loaded."""
-    found = re.findall(r"^# code object from '([^']+)'", verbose_stderr, re.M)
-    found += re.findall(r"^# (\S+\.py) matches ", verbose_stderr, re.M)
-    return sorted({path for path in found if "billmgr_amocrm" in path})
+def package_imports(verbose_stderr: str) -> Tuple[List[str], List[str]]:
+    """Modules of billmgr_amocrm that ``PYTHONVERBOSE`` says were imported, and their code files."""
+    modules = re.findall(r"^import '(billmgr_amocrm(?:\.\w+)*)' #", verbose_stderr, re.M)
+    files = re.findall(r"^# code object from '?(.+?)'?$", verbose_stderr, re.M)
+    return modules, [f for f in files if f"{os.sep}billmgr_amocrm{os.sep}" in f]
 
 
 def assert_ran_installed_copy(rig: Rig, proc: subprocess.CompletedProcess) -> None:
-    files = loaded_package_files(proc.stderr)
-    assert len(files) >= 10, f"PYTHONVERBOSE showed too few package files: {files}"
+    """Every module of the package the process imported was read from under R, none from the work tree."""
+    modules, files = package_imports(proc.stderr)
+    assert len(modules) >= 10 and len(files) == len(modules), (modules, files)
     root = str(rig.host.root) + os.sep
     assert [f for f in files if not f.startswith(root)] == []
     assert [f for f in files if os.path.realpath(f).startswith(str(REPO) + os.sep)] == []
@@ -227,8 +252,8 @@ def test_installed_copy_authorizes_exports_hooks_and_lists(rig: Rig) -> None:
         event = json.loads(new.pop().read_text(encoding="utf-8"))
         assert (event["func"], event["elid"]) == (func, str(elid))
 
-    # 4. The next worker run creates the new lead, links it, and sends the edit.
-    rig.worker()
+    # 4. The next run of the installed cron entry creates the new lead, links it, sends the edit.
+    rig.scheduled_worker()
     assert not list(spool.glob("*.json"))
     assert_everything_exported_once(rig)
     lead_id = links(rig, Kind.LEAD)[item]
@@ -242,11 +267,11 @@ def test_installed_copy_authorizes_exports_hooks_and_lists(rig: Rig) -> None:
 
     # 5. The admin opens Integration -> amoCRM -> bindings: the installed handler lists the new one.
     params = {"func": "amocrm.bindings", "filter_kind": "lead", "filter_search": str(item)}
-    listed = rig.panel("amocrm_ui", params, skeleton("amocrm.bindings", "en", params).decode("utf-8"))
+    listed = rig.panel("amocrm_ui", params, skeleton("amocrm.bindings", "ru", params).decode("utf-8"))
     assert listed.returncode == 0, listed.stderr
-    doc = etree.fromstring(listed.stdout, safe_parser())
-    assert doc.find("error") is None, listed.text
-    rows = {e.findtext("id"): e for e in doc.findall("elem")}
+    answer = etree.fromstring(listed.stdout, safe_parser())
+    assert answer.find("error") is None, listed.text
+    rows = {e.findtext("id"): e for e in answer.findall("elem")}
     assert f"lead:{item}" in rows, listed.text
     row = rows[f"lead:{item}"]
     assert row.findtext("amocrm_id") == str(lead_id)
@@ -256,3 +281,10 @@ def test_installed_copy_authorizes_exports_hooks_and_lists(rig: Rig) -> None:
     status = rig.run(host.sbin("amocrm"), "status").stdout
     assert "queue: 0 pending" in status
     assert f"'lead': {wanted[Kind.LEAD] + 1}" in status
+
+    # No secret reached a log or the state directory on the way.
+    access = (host.etc / "access_token").read_text().strip()
+    written = [p for p in (host.root / "var").rglob("*") if p.is_file()]
+    assert any(p.name == "amocrm_task.log" for p in written)
+    leaked = [p for p in written for s in (secret, refresh, access) if s.encode() in p.read_bytes()]
+    assert leaked == []

@@ -63,10 +63,13 @@ def per_rule_probability(total: float, rules: int) -> float:
     return 1.0 - (1.0 - total) ** (1.0 / rules)
 
 
-def fast_client_factory(paths: HostPaths, rate: float) -> Any:
+def fast_client_factory(paths: HostPaths, rate: float, clock: Optional[Any] = None) -> Any:
+    """Clients with short timeouts and backoff; ``clock`` (fake time) drives expiry and 403 probes."""
+    extra = {"clock": clock} if clock is not None else {}
+
     def make(chunk_size: int) -> AmoClient:
         return AmoClient.from_host(paths, rate=rate, chunk_size=chunk_size, timeout=(1.0, READ_TIMEOUT),
-                                   backoff=FAST_BACKOFF)
+                                   backoff=FAST_BACKOFF, **extra)
     return make
 
 
@@ -127,6 +130,7 @@ class ProofRig:
     touched: Set[Key] = field(default_factory=set)
     events: int = 0
     _seen_seq: int = 0
+    _pools: Dict[str, List[int]] = field(default_factory=dict)
 
     @property
     def control(self) -> Any:
@@ -140,11 +144,11 @@ class ProofRig:
         self.app.close()
         self.sandbox.close()
 
-    def rebuild(self) -> None:
+    def rebuild(self, clock: Optional[Any] = None) -> None:
         """A new App (new MySQL session, new client) as a restarted worker would have."""
         self.app.close()
         rate = float(self.app.config.sync.rate_limit)
-        self.app = build(self.paths, amo_factory=fast_client_factory(self.paths, rate))
+        self.app = build(self.paths, amo_factory=fast_client_factory(self.paths, rate, clock))
 
     # ------------------------------------------------------------------ driving
     def engine(self, batch_size: Optional[int] = None, policy: RetryPolicy = FAST_POLICY) -> Engine:
@@ -201,7 +205,8 @@ class ProofRig:
             self.make_due()
         raise AssertionError(f"queue not drained after {max_passes} passes: {self.depth()} rows pending")
 
-    def run_worker(self, timeout: float = 120, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    def run_worker(self, timeout: float = 120,
+                   env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
         """``sbin/amocrm_task --once`` as cron runs it."""
         return subprocess.run([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--once"],
                               capture_output=True, text=True, env=dict(os.environ, **(env or {})),
@@ -215,41 +220,53 @@ class ProofRig:
     def accounts_with_user(self) -> List[int]:
         return [int(r[0]) for r in self.sql("SELECT DISTINCT account FROM user ORDER BY account")]
 
+    def _pool(self, name: str) -> List[int]:
+        """Ids to pick from, read once (random_event appends what it creates)."""
+        if name not in self._pools:
+            self._pools[name] = (self.accounts_with_user() if name == "users"
+                                 else self.ids(Kind(name)))
+        return self._pools[name]
+
     def random_event(self, rng: random.Random, serial: int) -> Key:
         """One panel-like change in BILLmanager and the event the hook would record for it."""
         roll = rng.random()
         if roll < 0.30:
-            account = rng.choice(self.accounts_with_user())
+            account = rng.choice(self._pool("users"))
             self.sandbox.edit_client(account, realname=f"Клиент Правка{serial}")
             key = (Kind.CONTACT, account)
             reason = "edit"
         elif roll < 0.38:
-            account = self.sandbox.add_client(name=f"Новый {serial}", email=f"new{serial}@example.com").account_id
+            account = self.sandbox.add_client(name=f"Новый {serial}",
+                                              email=f"new{serial}@example.com").account_id
             key, reason = (Kind.CONTACT, account), "edit"
+            self._pool("contact").append(account)
+            self._pool("users").append(account)
         elif roll < 0.50:
-            payer = rng.choice(self.ids(Kind.COMPANY))
+            payer = rng.choice(self._pool("company"))
             self.sandbox.edit_payer(payer, name=f'ООО "Правка {serial}"')
             key, reason = (Kind.COMPANY, payer), "edit"
         elif roll < 0.55:
-            payer = rng.choice(self.ids(Kind.COMPANY))
+            payer = rng.choice(self._pool("company"))
             self.sandbox.edit_payer(payer, profiletype=rng.choice((1, 2, 3)))
             key, reason = (Kind.COMPANY, payer), "edit"
         elif roll < 0.60:
-            account = rng.choice(self.ids(Kind.CONTACT))
+            account = rng.choice(self._pool("contact"))
             payer = self.sandbox.add_payer(account, name=f'ООО "Новая {serial}"')
             key, reason = (Kind.COMPANY, payer), "edit"
+            self._pool("company").append(payer)
         elif roll < 0.80:
-            item = rng.choice(self.ids(Kind.LEAD))
+            item = rng.choice(self._pool("lead"))
             self.sandbox.prolong_service(item)
             key, reason = (Kind.LEAD, item), "prolong"
         elif roll < 0.92:
-            item = rng.choice(self.ids(Kind.LEAD))
+            item = rng.choice(self._pool("lead"))
             self.sandbox.set_service_param(item, "domain", f"site{serial}.example.ru")
             key, reason = (Kind.LEAD, item), "edit"
         else:
-            account = rng.choice(self.ids(Kind.CONTACT))
+            account = rng.choice(self._pool("contact"))
             item = self.sandbox.open_service(account)
             key, reason = (Kind.LEAD, item), "open"
+            self._pool("lead").append(item)
         self.enqueue(key[0], key[1], reason)
         return key
 
@@ -322,7 +339,8 @@ class ProofRig:
                                            f"!= {expected[name]!r}")
         audit.pending = self.depth()
         audit.failed = [f"{k} {b}: {e}" for k, b, e in
-                        self.sql("SELECT kind, billmgr_id, last_error FROM amocrm_queue WHERE state = 'failed'")]
+                        self.sql("SELECT kind, billmgr_id, last_error FROM amocrm_queue "
+                                 "WHERE state = 'failed'")]
         return audit
 
     # ------------------------------------------------------------------ emulator views

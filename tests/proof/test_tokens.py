@@ -18,7 +18,7 @@ PERIOD = 0.2
 
 
 def test_four_processes_racing_expiry_use_every_refresh_token_once(setup: Setup, scale: Any) -> None:
-    rounds = scale(50, 1000)
+    rounds = scale(30, 1000)
     env = dict(os.environ, MGR5_ROOT=str(setup.paths.root), BILLMGR_AMOCRM_ALLOW_LOOPBACK="1")
     start_at = time.time() + 2.0          # after every interpreter has started
     procs = [subprocess.Popen([sys.executable, "-m", "tests.proof.token_racer", str(start_at), str(rounds),

@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "addon"))
@@ -68,20 +69,29 @@ def main() -> int:
         integ = emulator.integration
         service.authorize(emulator.url, integ["client_id"], integ["client_secret"], integ["redirect_uri"],
                           integ["auth_code"])
-        before = len(emulator.control.requests())
+        log = emulator.control.requests()
+        before = int(log[-1]["seq"]) if log else 0
+        del log
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
-        result = service.run_export()
+        phases: dict = {}
+
+        def progress(p: Any) -> None:
+            phases.setdefault(p.phase, p.elapsed)
+
+        result = service.run_export(progress=progress)
         if profiler:
             profiler.disable()
-        sent = len(emulator.control.requests()) - before
-        handled = result.done + result.skipped
+        # peak RSS of the export itself: read before the request log (bodies and all) is fetched
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        sent = sum(1 for r in emulator.control.requests(since=before) if r["path"].startswith("/api/v4/"))
+        handled = result.done + result.skipped
         print(f"export: {result.done} sent, {result.skipped} skipped, {result.failed} failed, "
               f"{result.retried} retried, stopped={result.stopped} in {result.seconds:.1f} s = "
               f"{handled / result.seconds:.0f} entities/s; {sent} requests "
-              f"({sent / result.seconds:.2f}/s); peak RSS {rss:.0f} MiB")
+              f"({sent / result.seconds:.2f}/s); peak RSS {rss:.0f} MiB; "
+              f"first sync batch done at {phases.get('sync', 0):.1f} s")
         if profiler:
             dump = tmp / "export.prof"
             profiler.dump_stats(str(dump))

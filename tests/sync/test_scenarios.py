@@ -156,8 +156,8 @@ def test_an_outage_keeps_every_record_and_the_next_pass_delivers_each_once(rig):
 
 
 def test_tags_follow_the_rules_and_hand_made_tags_stay(rig):
-    rig.add_rule("tags", {"entity": "lead", "tag": "vds-service",
-                          "conditions": [{"value": "service.type", "validator": "equals", "argument": "vds"}]})
+    is_vds = {"value": "service.type", "validator": "equals", "argument": "vds"}
+    rig.add_rule("tags", {"entity": "lead", "tag": "vds-service", "conditions": [is_vds]})
     rig.add_rule("tags", {"entity": "contact", "tag": "from-billmanager"})
     exported(rig)
     vds = [int(r[0]) for r in rig.sandbox.query(

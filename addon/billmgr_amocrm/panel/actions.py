@@ -6,7 +6,7 @@ parsed strictly, and nothing is done unless every id is valid.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple
 
 from . import backend
 from .i18n import t
@@ -172,3 +172,50 @@ def fields_delete(request: PanelRequest) -> Reply:
 
 def pipelines_delete(request: PanelRequest) -> Reply:
     return _delete(request, "pipelines")
+
+
+# --------------------------------------------------------------------------- rule order
+def _move(request: PanelRequest, step: int) -> Reply:
+    """Move every selected pipeline rule one place up (``step`` -1) or down (+1).
+
+    Pipeline rules are first-match-wins, so order is meaning. A block of selected rules moves
+    together; a rule already at the edge (or behind a selected rule that could not move) stays.
+    An unknown id refuses the whole request, and amocrm.conf is written once, atomically.
+    """
+    lang = request.lang
+    if not request.elids:
+        raise PanelError(t("no_selection", lang), obj="elid", kind="missed")
+    config, presets = backend.load_rules(lang)
+    editing = backend.editing(lang)
+    wanted = list(dict.fromkeys(request.elids))
+    with backend.translated(lang):
+        for rule_id in wanted:
+            editing.get_rule(config, "pipelines", rule_id)
+        order = [rule.id for rule in editing.list_rules(config, "pipelines")]
+        stuck: Set[str] = set()
+        moved: List[str] = []
+        for rule_id in sorted(wanted, key=order.index, reverse=step > 0):
+            target = order.index(rule_id) + step
+            if not 0 <= target < len(order) or order[target] in stuck:
+                stuck.add(rule_id)
+                continue
+            config = editing.move_rule(config, "pipelines", rule_id, target, presets)
+            order = [rule.id for rule in editing.list_rules(config, "pipelines")]
+            moved.append(rule_id)
+    if not moved:
+        return Reply(ok(request), result="unchanged: already at the edge")
+    backend.save_rules(lang, config, presets)
+    direction = "up" if step < 0 else "down"
+    return Reply(
+        ok(request),
+        result=f"moved {len(moved)} {direction}",
+        changed=tuple(f"moved:{rule_id}" for rule_id in sorted(moved)),
+    )
+
+
+def pipelines_up(request: PanelRequest) -> Reply:
+    return _move(request, -1)
+
+
+def pipelines_down(request: PanelRequest) -> Reply:
+    return _move(request, +1)

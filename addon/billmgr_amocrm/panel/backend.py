@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Iterator, Tuple
 
-from .i18n import t
+from .i18n import service_hint, t
 from .responses import PanelError
 
 
@@ -38,13 +38,19 @@ def rules_config(lang: str) -> ModuleType:
 def service_message(exc: BaseException, lang: str) -> str:
     """The text of a ``ServiceError`` in ``lang`` plus its hint (what to do next).
 
-    The facade's ``hint`` is written in Russian; an English page shows it only when a
-    ``hint_en`` exists, so an English-speaking admin never gets a mixed-language message.
+    The facade's ``hint`` is written in Russian; an English page gets the hint that
+    ``i18n.service_hint`` maps from the error's ``code`` (or a ``hint_en``, should the facade
+    grow one), so both languages name a next step and neither gets a mixed-language message.
+    Exceptions that are not the facade's carry no code and get no hint.
     """
     text = getattr(exc, f"message_{lang}", None) or getattr(exc, "message_en", None) or str(exc)
-    hint = getattr(exc, f"hint_{lang}", None) or (getattr(exc, "hint", "") if lang == "ru" else "")
+    code = getattr(exc, "code", "") if hasattr(exc, "message_en") else ""
+    hint = getattr(exc, f"hint_{lang}", None) or (
+        service_hint(str(code), lang, str(getattr(exc, "hint", "") or "")) if code else ""
+    )
     if hint and hint not in text:
-        text = f"{text} {hint}"
+        text = text.rstrip()
+        text = f"{text} {hint}" if text.endswith((".", "!", "?", ":")) else f"{text}. {hint}"
     return str(text)
 
 

@@ -7,9 +7,11 @@ types and options. Unknown extra keys are ignored.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
+from ..paths import host_paths
 from . import backend
 from .i18n import t
 from .responses import PanelError
@@ -29,6 +31,9 @@ class AmoPipeline:
     name: str
     statuses: Tuple[Tuple[int, str, int], ...] = ()  # (id, name, type: 1 = unsorted)
 
+    def status_name(self, status_id: int) -> str | None:
+        return next((name for sid, name, _ in self.statuses if sid == status_id), None)
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -42,6 +47,13 @@ class Catalog:
 
     def pipeline(self, pipeline_id: int) -> AmoPipeline | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)
+
+    def user(self, user_id: int) -> Tuple[int, str, bool] | None:
+        return next((u for u in self.users if u[0] == user_id), None)
+
+    def active_users(self) -> Tuple[Tuple[int, str], ...]:
+        """``(id, name)`` of the users a lead may be assigned to, by name."""
+        return tuple(sorted(((uid, name) for uid, name, active in self.users if active), key=lambda u: u[1]))
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -125,6 +137,28 @@ def issues_for(cat: Catalog, config: Any, rule_id: str, lang: str) -> None:
         if issue.rule_id == rule_id:
             field = issue.path.rsplit(".", 1)[-1]
             raise PanelError(t("catalog_issue", lang, detail=issue.message(lang)), obj=field)
+
+
+# The facade's catalog cache (``service.catalog`` writes it under state_dir, whatever its age).
+CACHE_NAME = "catalog.json"
+
+
+def cached() -> Catalog | None:
+    """The last catalog the facade fetched, read from its cache file: no database, no network.
+
+    Lists use it to show names; ``None`` when no catalog was ever fetched or the file is unreadable
+    (a list then shows ids rather than fail or wait for amoCRM).
+    """
+    try:
+        data = json.loads((host_paths().state_dir / CACHE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, Mapping) or not isinstance(data.get("pipelines"), list):
+        return None
+    try:
+        return from_raw(data)
+    except (AttributeError, TypeError):  # a hand-edited cache of another shape: show ids instead
+        return None
 
 
 def load(lang: str) -> Catalog:

@@ -141,6 +141,70 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "choose": {"ru": "— выберите —", "en": "— choose —"},
     "no_conditions": {"ru": "всегда", "en": "always"},
     "default_pipeline": {"ru": "по умолчанию amoCRM", "en": "amoCRM default"},
+    # pipelines list ---------------------------------------------------------------------------
+    "and_join": {"ru": " и ", "en": " and "},
+    "not_in_amocrm": {"ru": "{id} (нет в amoCRM)", "en": "{id} (not found in amoCRM)"},
+    # sync settings ------------------------------------------------------------------------------
+    "user_not_set": {
+        "ru": "не задан (выбирает amoCRM)",
+        "en": "not set (amoCRM decides)",
+    },
+    "user_inactive": {
+        "ru": "{name} (#{id}, отключён в amoCRM)",
+        "en": "{name} (#{id}, deactivated in amoCRM)",
+    },
+    "user_missing": {"ru": "#{id} (нет в amoCRM)", "en": "#{id} (not found in amoCRM)"},
+    "user_unknown": {
+        "ru": "#{id} (список пользователей amoCRM недоступен)",
+        "en": "#{id} (the amoCRM user list is unavailable)",
+    },
+    "rate_limit_invalid": {
+        "ru": "Лимит запросов — число больше 0 и не больше 7 (amoCRM допускает 7 запросов в секунду), "
+        "например 5 или 2.5.",
+        "en": "The request limit is a number above 0 and at most 7 (amoCRM allows 7 requests per second), "
+        "e.g. 5 or 2.5.",
+    },
+    "batch_size_invalid": {
+        "ru": "Размер пакета — целое число от 1 до 250 (рекомендуется 50).",
+        "en": "The batch size is a whole number from 1 to 250 (50 is recommended).",
+    },
+    "user_needs_catalog": {
+        "ru": "Не удалось проверить пользователя amoCRM: список пользователей недоступен ({detail}). "
+        "Оставьте прежнего ответственного или повторите, когда amoCRM будет доступен.",
+        "en": "Could not check the amoCRM user: the user list is unavailable ({detail}). Keep the current "
+        "responsible user or try again when amoCRM is reachable.",
+    },
+    # next steps for the facade's errors, by ServiceError.code (see service_hint) --------------------
+    "service_hint_not_authorized": {
+        "ru": "Получите в amoCRM новый код авторизации (он действует 20 минут) и введите его в настройках "
+        "интеграции; проверьте ID интеграции, секретный ключ и адрес перенаправления.",
+        "en": "Get a fresh authorization code in amoCRM (it is valid for 20 minutes) and enter it in the "
+        "integration settings; check the integration ID, secret key and redirect URL.",
+    },
+    "service_hint_amocrm_unavailable": {
+        "ru": "Повторите позже: очередь сохраняет все изменения и отправит их, когда amoCRM ответит. "
+        "Состояние связи покажет кнопка «Проверить соединение».",
+        "en": "Try again later: the queue keeps every change and sends it once amoCRM answers. "
+        '"Check connection" shows the state of the link.',
+    },
+    "service_hint_amocrm_stopped": {
+        "ru": "Проверьте оплату аккаунта amoCRM или обратитесь в поддержку amoCRM.",
+        "en": "Check that the amoCRM account is paid, or contact amoCRM support.",
+    },
+    "service_hint_bad_input": {
+        "ru": "Исправьте значение, названное в сообщении (в настройках, правилах модуля или данных "
+        "BILLmanager), и повторите.",
+        "en": "Fix the value the message names (in the settings, the module's rules or the BILLmanager "
+        "data), then try again.",
+    },
+    "service_hint_database": {
+        "ru": "Проверьте, что MySQL запущен и файл etc/billmgr.conf.d/db.conf читается, затем повторите.",
+        "en": "Check that MySQL is running and etc/billmgr.conf.d/db.conf is readable, then try again.",
+    },
+    "service_hint_error": {
+        "ru": "Повторите действие; если ошибка повторяется, проверьте связь кнопкой «Проверить соединение».",
+        "en": 'Try again; if the error persists, use "Check connection".',
+    },
 }
 
 
@@ -151,3 +215,17 @@ def t(key: str, lang: str, **values: Any) -> str:
         return key
     text = entry.get(lang) or entry["ru"]
     return text.format(**values) if values else text.replace("{{", "{").replace("}}", "}")
+
+
+def service_hint(code: str, lang: str, own_hint: str = "") -> str:
+    """What to do next after a facade error with ``ServiceError.code`` ``code``.
+
+    The facade writes its (more specific) ``hint`` in Russian only: a Russian page prefers it,
+    an English page gets the hint mapped from the code. An unknown code has no English hint.
+    """
+    if lang == "ru" and own_hint:
+        return own_hint
+    entry = MESSAGES.get(f"service_hint_{code}")
+    if entry is None:
+        return own_hint if lang == "ru" else ""
+    return entry.get(lang) or entry["ru"]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from . import backend, filters
+from . import catalog as amo_catalog
 from .i18n import t
 from .protocol import PanelRequest
 from .responses import Reply, list_, page_of
@@ -175,16 +176,40 @@ def fields(request: PanelRequest) -> Reply:
     return _rule_list(request, rows)
 
 
+def pipeline_names(
+    cat: amo_catalog.Catalog | None, pipeline_id: int, status_id: int, lang: str
+) -> Tuple[str, str]:
+    """Pipeline and status names from the cached catalog; an id amoCRM no longer has is flagged.
+
+    Without any cached catalog the ids are shown as they are: nothing is known to be missing.
+    """
+    if cat is None:
+        return f"#{pipeline_id}", f"#{status_id}"
+    pipeline = cat.pipeline(pipeline_id)
+    if pipeline is None:
+        missing = t("not_in_amocrm", lang, id=f"#{pipeline_id}")
+        return missing, f"#{status_id}"
+    status = pipeline.status_name(status_id)
+    return pipeline.name or f"#{pipeline_id}", status or t("not_in_amocrm", lang, id=f"#{status_id}")
+
+
 def pipelines(request: PanelRequest) -> Reply:
+    """First match wins, so the rows keep the file's order and show it as ``position``."""
     found, presets, editing = _rules(request, "pipelines")
-    rows = [
-        {
-            "id": rule.id,
-            "position": index,
-            "pipeline": rule.pipeline_id,
-            "status": rule.status_id,
-            "rule": editing.describe_rule(rule, presets, request.lang),
-        }
-        for index, rule in enumerate(found, start=1)
-    ]
+    cat = amo_catalog.cached()
+    rows = []
+    for index, rule in enumerate(found, start=1):
+        pipeline, status = pipeline_names(cat, rule.pipeline_id, rule.status_id, request.lang)
+        conditions = t("and_join", request.lang).join(
+            editing.describe_condition(c, presets, request.lang) for c in rule.conditions
+        )
+        rows.append(
+            {
+                "id": rule.id,
+                "position": index,
+                "pipeline": pipeline,
+                "status": status,
+                "conditions": conditions or t("no_conditions", request.lang),
+            }
+        )
     return _rule_list(request, rows)

@@ -44,6 +44,9 @@ FUNCTIONS: Mapping[str, Tuple[str, str]] = {
     "amocrm.pipelines": ("lists", "pipelines"),
     "amocrm.pipelines.edit": ("ruleforms", "pipelines_edit"),
     "amocrm.pipelines.delete": ("actions", "pipelines_delete"),
+    "amocrm.pipelines.up": ("actions", "pipelines_up"),
+    "amocrm.pipelines.down": ("actions", "pipelines_down"),
+    "amocrm.syncsettings": ("syncsettings", "syncsettings"),
 }
 
 

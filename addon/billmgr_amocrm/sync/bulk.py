@@ -62,26 +62,31 @@ class BulkMySqlStore(MySqlStore):
                 self._many(_ENQUEUE, [(kind.value, i, reason, 1, "pending", 0, now, now, now, None)
                                       for i in part])
 
-    def put_links(self, kind: Kind, pairs: Sequence[Tuple[int, int]]) -> None:
-        """``put_link`` for many (billmgr_id, amocrm_id): insert or replace, clear the intents."""
+    def put_links(self, kind: Kind, pairs: Sequence[Tuple[int, int]], clear_intents: bool = True) -> None:
+        """``put_link`` for many (billmgr_id, amocrm_id): insert or replace, clear the intents.
+
+        ``clear_intents=False`` is for a caller that clears them itself in the same
+        transaction (``record_synced_many(..., created=True)``), one statement fewer."""
         with self.transaction():
             for part in _chunks(list(pairs)):
                 self._many(f"INSERT INTO {kind.link_table} (billmgr_id, amocrm_id) VALUES (%s, %s) "  # noqa: S608
                            f"ON DUPLICATE KEY UPDATE amocrm_id = VALUES(amocrm_id)",
                            [(int(b), int(a)) for b, a in part])
-                ids = [int(b) for b, _ in part]
-                self._exec(f"UPDATE amocrm_sync_state SET create_started_at = NULL "  # noqa: S608
-                           f"WHERE kind = %s AND billmgr_id IN ({_marks(len(ids))})", (kind.value, *ids))
+                if clear_intents:
+                    ids = [int(b) for b, _ in part]
+                    self._exec(f"UPDATE amocrm_sync_state SET create_started_at = NULL "  # noqa: S608
+                               f"WHERE kind = %s AND billmgr_id IN ({_marks(len(ids))})", (kind.value, *ids))
 
-    def record_synced_many(self, kind: Kind, rows: Sequence[Tuple[int, str]], now: datetime) -> None:
-        """``record_synced`` for many (billmgr_id, fingerprint)."""
+    def record_synced_many(self, kind: Kind, rows: Sequence[Tuple[int, str]], now: datetime,
+                           created: bool = False) -> None:
+        """``record_synced`` for many (billmgr_id, fingerprint); ``created`` also clears the intents."""
         stamp = _db_time(now)
+        clear = ", create_started_at = NULL" if created else ""
         with self.transaction():
             for part in _chunks(list(rows)):
-                self._many("""INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint)
-                              VALUES (%s, %s, %s, %s)
-                              ON DUPLICATE KEY UPDATE last_sync_at = VALUES(last_sync_at),
-                                                      fingerprint = VALUES(fingerprint)""",
+                self._many("INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint) "
+                           "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE "
+                           "last_sync_at = VALUES(last_sync_at), fingerprint = VALUES(fingerprint)" + clear,
                            [(kind.value, int(b), stamp, f[:128]) for b, f in part])
 
     def complete_many(self, items: Sequence[QueueItem]) -> None:
@@ -94,8 +99,10 @@ class BulkMySqlStore(MySqlStore):
                 for item in part:
                     args.extend((item.id, item.version))
                 # "id IN" lets the primary key find the rows; the row-constructor test checks versions
-                self._exec(f"DELETE FROM amocrm_queue WHERE id IN ({_marks(len(ids))}) "  # noqa: S608
-                           f"AND (id, version) IN ({pairs})", args)
+                deleted = self._exec(f"DELETE FROM amocrm_queue WHERE id IN ({_marks(len(ids))}) "  # noqa: S608
+                                     f"AND (id, version) IN ({pairs})", args)
+                if deleted == len(set(ids)):
+                    continue
                 # whatever is left had a newer event: it starts with a clean slate (as complete())
                 self._exec(f"UPDATE amocrm_queue SET attempts = 0, last_error = NULL, updated_at = %s "  # noqa: S608
                            f"WHERE id IN ({_marks(len(ids))})", (self._now(), *ids))
@@ -112,13 +119,18 @@ def bulk_enqueue(store: Store, kind: Kind, billmgr_ids: Sequence[int], reason: s
             store.enqueue(kind, billmgr_id, reason)
 
 
-def bulk_put_links(store: Store, kind: Kind, pairs: Sequence[Tuple[int, int]]) -> None:
-    many = getattr(store, "put_links", None)
-    if many is not None:
-        many(kind, pairs)
+def bulk_link_created(store: Store, kind: Kind, created: Sequence[Tuple[int, int, str]],
+                      now: datetime) -> None:
+    """Links + sync state of entities just created: (billmgr_id, amocrm_id, fingerprint)."""
+    put_links = getattr(store, "put_links", None)
+    record_many = getattr(store, "record_synced_many", None)
+    if put_links is not None and record_many is not None:
+        put_links(kind, [(b, a) for b, a, _ in created], clear_intents=False)
+        record_many(kind, [(b, f) for b, _, f in created], now, created=True)
         return
-    for billmgr_id, amocrm_id in pairs:
+    for billmgr_id, amocrm_id, fingerprint in created:
         store.put_link(kind, billmgr_id, amocrm_id)
+        store.record_synced(kind, billmgr_id, now, fingerprint)
 
 
 def bulk_record_synced(store: Store, kind: Kind, rows: Sequence[Tuple[int, str]], now: datetime) -> None:

@@ -11,6 +11,11 @@ For every batch of one kind:
 5. PATCH updates; entities deleted in amoCRM are re-created and re-linked;
 6. parent links (company -> contact, lead -> contact/company) via /link.
 
+Throughput (issue 8): the writes of a batch are a handful of set-at-a-time statements
+(:mod:`.bulk`), and with a :class:`Reader` the next batch of the same kind is read and
+planned on a second connection while the current one is written, so amoCRM's rate
+limit, not MySQL round trips, bounds an export.
+
 Auth and account states (``Reauthorize``, ``Stop``) end the pass with the queue
 untouched; ``RetryLater`` reschedules the batch with backoff and ends the pass.
 """
@@ -19,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import random
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -28,7 +34,7 @@ from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLate
 from ..domain import KIND_ORDER, Kind
 from ..ports import AmoApi, AmoPayload, BatchOutcome, BillingReader, MappingContext, QueueItem, RuleSet, Store
 from . import planner
-from .bulk import bulk_complete, bulk_put_links, bulk_record_synced
+from .bulk import bulk_complete, bulk_link_created, bulk_record_synced
 from .planner import Create, Inputs, Link, Plan, Update, Work
 from .retry import RetryPolicy
 from .settle import settle_by_marker
@@ -78,13 +84,44 @@ class Report:
         return self.done + self.skipped + self.failed
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Read-side adapters on a connection of their own (autocommit, so every read sees the
+    latest commit): the engine reads and plans the next batch with them while the current
+    one is being written. Only reads go through them, and only rows of other entities than
+    the batch in flight, so the overlap changes no outcome."""
+
+    billing: BillingReader
+    store: Store
+    close: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch read and planned, not yet written."""
+
+    kind: Kind
+    works: list[Work]
+    plan: Plan
+
+
+def _settle_quietly(ahead: Optional[Future[Prepared]]) -> None:
+    """Wait for a read-ahead that will not be used (its connection must be idle again)."""
+    if ahead is not None:
+        try:
+            ahead.result()
+        except Exception:  # noqa: BLE001 - the batch is re-read when it is claimed again
+            log.debug("discarded read-ahead failed", exc_info=True)
+
+
 class Engine:
     """The sync core's imperative shell; the pure decisions live in the planner."""
 
     def __init__(self, amo: AmoApi, billing: BillingReader, store: Store, rules: RuleSet,
                  ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
-                 jitter: Callable[[], float] = random.random, recreate_deleted: bool = True) -> None:
+                 jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
+                 reader: Optional[Reader] = None) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
@@ -96,6 +133,7 @@ class Engine:
         self.jitter = jitter
         # amocrm.conf sync.recreate_deleted: an entity deleted in amoCRM is made again (else: failed)
         self.recreate_deleted = recreate_deleted
+        self.reader = reader
         # per pass: accounts whose contact will not be linked now (skipped or failed)
         self._contacts_not_coming: set[int] = set()
         self._deferred_once: set[tuple[Kind, int]] = set()
@@ -131,27 +169,58 @@ class Engine:
         return report
 
     def _drain_kind(self, kind: Kind, report: Report) -> tuple[bool, bool]:
+        """Batches of one kind until none is due. With a ``reader``, the next batch is read and
+        planned on its own connection while this one is written (see :class:`Reader`)."""
         claimed = False
-        while not self.should_stop():
-            items = self.store.claim(kind, self.batch_size, self.clock())
-            if not items:
-                return claimed, False
-            claimed = True
-            batch = self.sync(kind, [Work.of(i) for i in items])
-            report.add(batch)
-            if self.on_batch is not None:
-                self.on_batch(kind, batch)
-            if batch.deferred:
-                return claimed, True
+        prepared: Optional[Prepared] = None
+        with ThreadPoolExecutor(max_workers=1) if self.reader else nullcontext() as pool:
+            while not self.should_stop():
+                if prepared is None:
+                    items = self._claim(kind, ())
+                    if not items:
+                        return claimed, False
+                    prepared = self._prepare(kind, [Work.of(i) for i in items], self.billing, self.store)
+                claimed = True
+                ahead = None
+                if pool is not None and self.reader is not None:
+                    more = self._claim(kind, [w.billmgr_id for w in prepared.works])
+                    if more:
+                        ahead = pool.submit(self._prepare, kind, [Work.of(i) for i in more],
+                                            self.reader.billing, self.reader.store)
+                try:
+                    batch = self._apply(prepared)
+                except BaseException:
+                    _settle_quietly(ahead)
+                    raise
+                report.add(batch)
+                if self.on_batch is not None:
+                    self.on_batch(kind, batch)
+                if batch.deferred:
+                    _settle_quietly(ahead)   # its rows stay queued; the pass starts over with contacts
+                    return claimed, True
+                prepared = ahead.result() if ahead is not None else None
         return claimed, False
+
+    def _claim(self, kind: Kind, busy: Sequence[int]) -> list[QueueItem]:
+        """Due rows of a kind, leaving out those of the batch in flight (still pending until it ends)."""
+        skip = set(busy)
+        items = self.store.claim(kind, self.batch_size + len(skip), self.clock())
+        return [i for i in items if i.billmgr_id not in skip][:self.batch_size]
 
     # ------------------------------------------------------------------ batch
     def sync(self, kind: Kind, works: Sequence[Work]) -> Report:
         """Sync one batch of one kind; raises PassStopped when amoCRM cannot be used now."""
+        return self._apply(self._prepare(kind, works, self.billing, self.store))
+
+    def _prepare(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store) -> Prepared:
+        """Read and plan a batch: reads only, so it may run beside another batch's writes."""
+        inputs = self._gather(kind, works, billing, store)
+        return Prepared(kind, list(works), planner.plan_batch(works, inputs, self.rules, self.ctx))
+
+    def _apply(self, prepared: Prepared) -> Report:
+        kind, plan = prepared.kind, prepared.plan
         report = Report()
         self._finished = set()
-        inputs = self._gather(kind, works)
-        plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
         self._drop_unchanged(kind, plan, report)
         self._apply_skips(plan, report)
         self._apply_defers(plan, report)
@@ -172,36 +241,38 @@ class Engine:
         return report
 
     # ------------------------------------------------------------------ inputs
-    def _gather(self, kind: Kind, works: Sequence[Work]) -> Inputs:
+    def _gather(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store) -> Inputs:
         ids = sorted({w.billmgr_id for w in works})
         snapshots: dict[int, Any]
         if kind is Kind.CONTACT:
-            snapshots = dict(self.billing.clients(ids))
+            snapshots = dict(billing.clients(ids))
         elif kind is Kind.COMPANY:
-            snapshots = dict(self.billing.payers(ids))
+            snapshots = dict(billing.payers(ids))
         else:
-            snapshots = dict(self.billing.services(ids))
-        links = self.store.links(kind, ids)
+            snapshots = dict(billing.services(ids))
+        links = store.links(kind, ids)
         creating = [i for i in ids if i not in links]
-        open_creates = self.store.open_creates(kind, creating) if creating else {}
+        open_creates = store.open_creates(kind, creating) if creating else {}
         contact_links: dict[int, int] = {}
         company_of_account: dict[int, int] = {}
         if kind is not Kind.CONTACT:
             accounts = sorted({int(e.account_id) for e in snapshots.values()})
-            contact_links = self.store.links(Kind.CONTACT, accounts)
+            contact_links = store.links(Kind.CONTACT, accounts)
             if kind is Kind.LEAD:
-                company_of_account = self._companies_of(accounts)
+                company_of_account = self._companies_of(accounts, billing, store)
         return Inputs(kind, snapshots, links, open_creates, contact_links, company_of_account,
                       frozenset(self._contacts_not_coming))
 
-    def _companies_of(self, accounts: Sequence[int]) -> dict[int, int]:
+    @staticmethod
+    def _companies_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> dict[int, int]:
         """The linked company of each account's legal payer (the first one that is linked)."""
         # one query for the batch when the reader can (requested of billing.py), else one per account
-        bulk = getattr(self.billing, "legal_payers_by_account", None)
+        bulk = getattr(billing, "legal_payers_by_account", None)
         payers_by_account: dict[int, list[int]] = (
-            dict(bulk(accounts)) if bulk is not None else {a: self.billing.legal_payers_of(a) for a in accounts})
+            dict(bulk(accounts)) if bulk is not None
+            else {a: billing.legal_payers_of(a) for a in accounts})
         all_payers = sorted({p for ps in payers_by_account.values() for p in ps})
-        company_links = self.store.links(Kind.COMPANY, all_payers) if all_payers else {}
+        company_links = store.links(Kind.COMPANY, all_payers) if all_payers else {}
         found: dict[int, int] = {}
         for account, payer_ids in payers_by_account.items():
             for payer_id in payer_ids:
@@ -218,7 +289,7 @@ class Engine:
             return
         sent = fingerprints(kind, [u.work.billmgr_id for u in rechecks])
         same = {u.work.billmgr_id for u in rechecks
-                if sent.get(u.work.billmgr_id) == _fingerprint(u.payload, plan.parents.get(u.work.billmgr_id, ()))}
+                if sent.get(u.work.billmgr_id) == self._fingerprint(u.work, u.payload, plan)}
         if not same:
             return
         plan.updates = [u for u in plan.updates if u.work.billmgr_id not in same]
@@ -303,17 +374,16 @@ class Engine:
         created = [(by_request[rid], int(amocrm_id)) for rid, amocrm_id in outcome.ids.items()
                    if rid in by_request]
         with self._unit():
-            bulk_put_links(self.store, kind, [(c.work.billmgr_id, a) for c, a in created])
-            bulk_record_synced(self.store, kind, [(c.work.billmgr_id, self._fingerprint(c.work, c.payload, plan))
-                                                  for c, _ in created], now)
+            rows = [(c.work.billmgr_id, a, self._fingerprint(c.work, c.payload, plan)) for c, a in created]
+            bulk_link_created(self.store, kind, rows, now)
             for create, _ in created:
                 if not self._needs_links(kind, create.work.billmgr_id, plan, created=True):
                     self._done(create.work, report)
             for rid, reason in outcome.rejected.items():
-                create = by_request.get(rid)
-                if create is not None:
-                    self.store.clear_create(kind, create.work.billmgr_id)
-                    self._fail(create.work, f"amoCRM refused: {reason}", report)
+                refused = by_request.get(rid)
+                if refused is not None:
+                    self.store.clear_create(kind, refused.work.billmgr_id)
+                    self._fail(refused.work, _refusal(kind, reason), report)
         self._link(kind, [c.work for c, _ in created], plan, report, created=True)
         handled = set(outcome.ids) | set(outcome.rejected)
         return [c for rid, c in by_request.items() if rid not in handled]
@@ -365,14 +435,15 @@ class Engine:
                 patched_all.append(patched)
         done = [u.work for u in patched_all]
         with self._unit():
-            bulk_record_synced(self.store, kind, [(u.work.billmgr_id, self._fingerprint(u.work, u.payload, plan))
+            bulk_record_synced(self.store, kind, [(u.work.billmgr_id, self._fingerprint(u.work, u.payload,
+                                                                                         plan))
                                                   for u in patched_all], now)
             for patched in patched_all:
                 if not self._needs_links(kind, patched.work.billmgr_id, plan, created=False):
                     self._done(patched.work, report)
             for rid, reason in outcome.rejected.items():
                 if rid in by_request:
-                    self._fail(by_request[rid].work, f"amoCRM refused: {reason}", report)
+                    self._fail(by_request[rid].work, _refusal(kind, reason), report)
             recreate = []
             for rid in outcome.missing:
                 gone = by_request.get(rid)
@@ -517,3 +588,8 @@ def _fingerprint(payload: Any, parents: Sequence[Link] = ()) -> str:
     text = json.dumps([payload.body, list(payload.tags), linked], sort_keys=True, default=str,
                       ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _refusal(kind: Kind, reason: str) -> str:
+    """The client's reason already names amoCRM, the entity and the field; say it once."""
+    return reason if reason.startswith("amoCRM") else f"amoCRM refused {kind.amo_entity}: {reason}"
