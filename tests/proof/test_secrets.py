@@ -90,9 +90,6 @@ def test_a_loose_client_secret_file_is_refused_with_a_clear_message(proof_rig: P
         os.chmod(secret, stat.S_IRUSR | stat.S_IWUSR)
 
 
-@pytest.mark.xfail(strict=True, reason="amocrm/tokens.py TokenStore.read() reads etc/amocrm/access_token and "
-                   "refresh_token without atomicfile.check_private(): a world-readable token file is used "
-                   "silently (client_secret is checked, the tokens are not)")
 def test_loose_token_files_are_refused(proof_rig: ProofRig) -> None:
     token = proof_rig.paths.refresh_token
     os.chmod(token, 0o644)

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Optional
 
 from pydantic import ValidationError
 
-from ..atomicfile import write_atomic
+from ..atomicfile import InsecureFileError, check_private, write_atomic
 from ..logsetup import register_secret
 from ..paths import HostPaths, host_paths
 from .errors import Reauthorize, RetryLater
@@ -52,11 +52,18 @@ class TokenStore:
         """The stored pair, or None when the module was never authorized."""
         p = self.paths
         try:
+            # A token others could read may already have leaked: refuse it loudly rather
+            # than keep using it (the message says how to fix the mode).
+            check_private(p.access_token)
+            check_private(p.refresh_token)
             access = p.access_token.read_text(encoding="utf-8").strip()
             refresh = p.refresh_token.read_text(encoding="utf-8").strip()
             meta_text = p.token_meta.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except InsecureFileError as exc:
+            raise Reauthorize(f"{exc}; if anyone else could have read it, also authorize the module "
+                              "again") from None
         register_secret(access)
         register_secret(refresh)
         try:
