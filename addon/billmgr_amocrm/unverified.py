@@ -65,4 +65,6 @@ PANEL_UNVERIFIED_BEHAVIOURS = (
     "ok type=list redirect after a form save",
     "URL column rendered as a link",
     "title override for new-rule forms",
+    "checkbox inputs post 'on'/'off' (the handler also accepts yes/true/1)",
+    "toolbar icon names t-up / t-down exist",
 )
