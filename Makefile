@@ -41,7 +41,7 @@ demo: venv mariadb
 	$(PY) -m tests.demo
 
 bench: venv mariadb
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench $(ARGS)
 
 proof: venv mariadb
 	$(PY) -m pytest -q tests/proof --full-scale

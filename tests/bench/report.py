@@ -55,7 +55,8 @@ def cpu_model() -> str:
 def machine_lines(command: str, seconds: float) -> List[str]:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [f"- date: {now}", f"- command: `{command}` ({seconds:.0f} s)",
-            f"- nproc: {os.cpu_count()}, CPU: {cpu_model()}",
+            f"- nproc: {os.cpu_count()}, CPU: {cpu_model()}, load average at the end "
+            f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min; the machine is shared)",
             f"- Python: {platform.python_version()} ({sys.executable})",
             f"- kernel: {platform.system()} {platform.release()}"]
 

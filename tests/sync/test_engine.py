@@ -131,3 +131,35 @@ def test_conditions_skip_and_complete_the_row_and_tags_follow_the_rules():
     store.enqueue(Kind.CONTACT, 1, "edit")
     engine.run_pass()
     assert contact["tags"] == set()
+
+
+def test_the_read_ahead_covers_every_row_once_across_batches_and_deferrals():
+    from billmgr_amocrm.sync.engine import Reader
+
+    billing = FakeBilling()
+    for i in range(1, 8):
+        billing.clients_[i] = client(i)
+    for n in range(1, 24):
+        billing.services_[100 + n] = service(100 + n, account=1 + n % 7)
+    amo, store = FakeAmo(), FakeStore()
+    engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=5, jitter=lambda: 0.0,
+                    reader=Reader(billing, store))
+    for n in range(1, 24):
+        store.enqueue(Kind.LEAD, 100 + n, "open")   # leads first: every batch waits for contacts
+    report = engine.run_pass()
+    assert report.done == 23 + 7 and report.failed == 0 and not store.queue
+    posts = [c for c in amo.calls if c[:2] == ("POST", "leads")]
+    assert sum(n for _, _, n in posts) == 23 and all(n <= 5 for _, _, n in posts)
+    assert len(amo.entities["leads"]) == 23 and len(amo.entities["contacts"]) == 7
+
+
+def test_a_stop_request_ends_the_pass_between_batches():
+    engine, amo, billing, store = build(12)
+    engine.batch_size = 5
+    for i in range(1, 13):
+        store.enqueue(Kind.CONTACT, i, "export")
+    batches: list[int] = []
+    engine.on_batch = lambda kind, batch: batches.append(batch.done)
+    engine.should_stop = lambda: len(batches) >= 1
+    report = engine.run_pass()
+    assert batches == [5] and report.done == 5 and len(store.queue) == 7
