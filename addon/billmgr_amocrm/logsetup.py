@@ -111,7 +111,8 @@ def setup_logging(module: str, log_file: Optional[Path] = None, *, stderr: bool 
         handler.close()
     level = ISP_TO_PY.get(isp_level_for(module), logging.INFO)
     logger.setLevel(level)
-    logger.propagate = False
+    # Propagation stays on: nothing on a host configures the root logger, and a
+    # host application (or pytest's caplog) that does should see our records too.
     fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
     handlers: list[logging.Handler] = [logging.FileHandler(log_file, encoding="utf-8")]

@@ -117,7 +117,6 @@ def test_a_mariadb_crash_mid_batch_loses_and_duplicates_nothing(
         task_log = rig.paths.task_log.read_text(encoding="utf-8", errors="replace")
         assert "worker error" in task_log, "the worker never met the dead server: the scenario proved nothing"
         assert 0 < pending_at_kill < queued, (pending_at_kill, queued)
-        print("DEBUG", pending_at_kill, queued); print(task_log)
         rig.sandbox = Sandbox(db)
         rig.rebuild()
         audit = rig.audit()

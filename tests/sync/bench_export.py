@@ -17,6 +17,7 @@ import os
 import pstats
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +37,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=None, help="client rate limit (amocrm.conf)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--no-client-limit", action="store_true",
+                        help="also lift the client's own limiter (issue 8's 'limits off' figure)")
+    parser.add_argument("--trace", action="store_true", help="tracemalloc: what is still held after")
     args = parser.parse_args()
 
     from billmgr_amocrm import service
@@ -43,7 +47,7 @@ def main() -> int:
     from billmgr_amocrm.dbconf import DbSettings, render_db_conf
     from tests.amocrm_emulator import start_emulator
     from tests.fixtures.mgr5 import make_root
-    from tests.sandbox import create_sandbox, drop_database
+    from tests.sandbox import drop_database
 
     tmp = Path(tempfile.mkdtemp(prefix="amocrm-bench-"))
     root = make_root(tmp)
@@ -59,10 +63,13 @@ def main() -> int:
                           password=os.environ.get("TEST_DB_PASSWORD", ""), database="amocrm_bench")
     settings = replace(settings)
     started = time.monotonic()
-    summary = create_sandbox(settings, clients=args.clients, services=args.services, seed=3, drop=True)
+    # generated in another process: the generator's memory must not count as the export's
+    subprocess.run([sys.executable, "-m", "tests.sandbox", "--clients", str(args.clients), "--services",
+                    str(args.services), "--db", settings.database, "--seed", "3", "--drop"],
+                   cwd=str(REPO), check=True, stdout=subprocess.DEVNULL)
     write_atomic(root / "etc" / "billmgr.conf.d" / "db.conf", render_db_conf(settings))
-    print(f"sandbox: {summary.clients} clients, {summary.payers} payers, {summary.services} services "
-          f"in {time.monotonic() - started:.1f} s", flush=True)
+    print(f"sandbox: {args.clients} clients, {args.services} services in {time.monotonic() - started:.1f} s",
+          flush=True)
     options = {"rate_limit": 7} if args.limit else {"rate_limit_enabled": False}
     emulator = start_emulator(subprocess_mode=True, **options)
     try:
@@ -72,15 +79,30 @@ def main() -> int:
         log = emulator.control.requests()
         before = int(log[-1]["seq"]) if log else 0
         del log
+        if args.trace:
+            import tracemalloc
+
+            tracemalloc.start(10)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
         phases: dict = {}
 
         def progress(p: Any) -> None:
-            phases.setdefault(p.phase, p.elapsed)
+            if p.phase not in phases:
+                phases[p.phase] = p.elapsed
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"  {p.phase} starts at {p.elapsed:.1f} s; peak RSS so far {peak:.0f} MiB", flush=True)
 
-        result = service.run_export(progress=progress)
+        from billmgr_amocrm.bootstrap import EXPORT_CHUNK, build
+
+        app = build()
+        if args.no_client_limit:
+            app.amo(EXPORT_CHUNK).transport.limiter = _NoLimit()
+        try:
+            result = service.run_export(progress=progress, app=app)
+        finally:
+            app.close()
         if profiler:
             profiler.disable()
         # peak RSS of the export itself: read before the request log (bodies and all) is fetched
@@ -92,6 +114,12 @@ def main() -> int:
               f"{handled / result.seconds:.0f} entities/s; {sent} requests "
               f"({sent / result.seconds:.2f}/s); peak RSS {rss:.0f} MiB; "
               f"first sync batch done at {phases.get('sync', 0):.1f} s")
+        if args.trace:
+            snapshot = tracemalloc.take_snapshot()
+            for stat in snapshot.statistics("traceback")[:6]:
+                print(stat)
+                for line in stat.traceback.format()[-12:]:
+                    print("   ", line)
         if profiler:
             dump = tmp / "export.prof"
             profiler.dump_stats(str(dump))
@@ -104,6 +132,19 @@ def main() -> int:
             drop_database(settings)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+class _NoLimit:
+    """Stands in for the client's shared limiter when measuring without any limit."""
+
+    def acquire(self) -> float:
+        return 0.0
+
+    def release(self, ticket: float) -> None:
+        return None
+
+    def pause(self, seconds: float) -> None:
+        return None
 
 
 if __name__ == "__main__":
