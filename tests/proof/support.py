@@ -315,10 +315,10 @@ class ProofRig:
                 audit.duplicates[kind.amo_entity] = dups
             links = self.links(kind)
             for billmgr_id, amocrm_id in links.items():
-                entity = entities.get(amocrm_id)
-                if entity is None:
+                linked = entities.get(amocrm_id)
+                if linked is None:
                     audit.dangling.append((kind, billmgr_id))
-                elif marker_value(kind, billmgr_id) not in self.markers_of(kind, entity):
+                elif marker_value(kind, billmgr_id) not in self.markers_of(kind, linked):
                     audit.wrong_marker.append((kind, billmgr_id))
             mine = [i for k, i in keys if k is kind]
             snaps = self.snapshots(kind, mine)
@@ -329,13 +329,13 @@ class ProofRig:
                 if billmgr_id not in links:
                     audit.missing.append((kind, billmgr_id))
                     continue
-                entity = entities.get(links[billmgr_id])
-                if entity is None:
+                shown = entities.get(links[billmgr_id])
+                if shown is None:
                     continue
                 expected = self.app.rules.payload(kind, snap, ctx).body
                 for name in ("name", "price"):
-                    if name in expected and entity.get(name) != expected[name]:
-                        audit.stale.append(f"{kind.value} {billmgr_id}: {name} {entity.get(name)!r} "
+                    if name in expected and shown.get(name) != expected[name]:
+                        audit.stale.append(f"{kind.value} {billmgr_id}: {name} {shown.get(name)!r} "
                                            f"!= {expected[name]!r}")
         audit.pending = self.depth()
         audit.failed = [f"{k} {b}: {e}" for k, b, e in

@@ -85,7 +85,8 @@ def test_sql_injection_in_cli_ids_and_panel_elids_is_refused_before_any_sql(
     assert audit.ok, audit.summary()
 
 
-def test_hostile_names_reach_amocrm_verbatim_and_nothing_else(proof_rig_factory: Callable[..., ProofRig]) -> None:
+def test_hostile_names_reach_amocrm_verbatim_and_nothing_else(
+        proof_rig_factory: Callable[..., ProofRig]) -> None:
     rig = proof_rig_factory(clients=3, services=3)
     before = table_counts(rig)
     for n, name in enumerate(HOSTILE_NAMES):
@@ -170,7 +171,7 @@ def redirect_to_foreign_host() -> Iterator[Tuple[str, List[Any], List[Any]]]:
     logs: List[List[Any]] = []
     target = ""
     for _ in range(2):       # the foreign host first, then the redirector pointing at it
-        handler = type("Handler", (Recorder,), {"target": target, "seen": []})
+        handler: Any = type("Handler", (Recorder,), {"target": target, "seen": []})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

@@ -12,6 +12,7 @@ creating twice.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -64,6 +65,10 @@ def _entity_writes(rig: ProofRig) -> int:
                and ENTITY_WRITE.match(r["path"]))
 
 
+def _writes_reached(rig: ProofRig, target: int) -> bool:
+    return _entity_writes(rig) >= target
+
+
 def test_a_mariadb_crash_mid_batch_loses_and_duplicates_nothing(
         private_mariadb: PrivateMariaDB, mgr5_root: Path, amocrm_emulator_factory: Callable[..., Any],
         monkeypatch: pytest.MonkeyPatch, scale: Any) -> None:
@@ -86,15 +91,18 @@ def test_a_mariadb_crash_mid_batch_loses_and_duplicates_nothing(
         env = dict(os.environ, BILLMGR_AMOCRM_RECONCILE_EVERY="100000")
         daemon = subprocess.Popen([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--daemon"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # two writes answered: the worker is in the middle of its batches, the next write in flight
-        _wait_for(lambda: _entity_writes(rig) >= 2, 60, "the worker's first writes")
-        time.sleep(WRITE_DELAY / 2)
-        pending_at_kill = rig.depth()
-        rig.sandbox.close()
-        server.kill()
-        time.sleep(DOWN_SECONDS)
-        assert daemon.poll() is None, "the daemon died with MySQL"
-        server.start()
+        pending_at_kill = []
+        for _ in range(scale(1, 4)):
+            # two more writes answered: the worker is mid-batch, its next write in flight
+            writes = _entity_writes(rig)
+            _wait_for(functools.partial(_writes_reached, rig, writes + 2), 120, "the worker's next writes")
+            time.sleep(WRITE_DELAY / 2)
+            pending_at_kill.append(rig.depth())
+            rig.sandbox.close()
+            server.kill()
+            time.sleep(DOWN_SECONDS)
+            assert daemon.poll() is None, "the daemon died with MySQL"
+            server.start()
 
         def drained() -> bool:
             try:
@@ -116,12 +124,12 @@ def test_a_mariadb_crash_mid_batch_loses_and_duplicates_nothing(
 
         task_log = rig.paths.task_log.read_text(encoding="utf-8", errors="replace")
         assert "worker error" in task_log, "the worker never met the dead server: the scenario proved nothing"
-        assert 0 < pending_at_kill < queued, (pending_at_kill, queued)
+        assert all(0 < depth < queued for depth in pending_at_kill), (pending_at_kill, queued)
         rig.sandbox = Sandbox(db)
         rig.rebuild()
         audit = rig.audit()
         assert audit.ok, audit.summary()
-        assert server.starts == 2
+        assert server.starts == 1 + len(pending_at_kill)
     finally:
         if daemon is not None:
             daemon.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ HUGE = b"<doc>" + b"x" * (40 * 1024 * 1024) + b"</doc>"
 HOSTILE_DOCS = {"xxe": XXE, "billion-laughs": LAUGHS, "huge": HUGE,
                 "not-utf8": b"<doc>\xff\xfe\xfa</doc>", "empty": b""}
 SQL_INJECTION = "1' OR '1'='1; DROP TABLE amocrm_queue; --"
+# The handlers say "#!/usr/bin/env python3": the project's interpreter (with lxml, pydantic)
+# must come first on PATH, or they would only report a broken install.
+PANEL_ENV = {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
 
 
 def every_text_under(root: Path) -> str:
@@ -41,10 +45,10 @@ def every_text_under(root: Path) -> str:
 def test_hostile_documents_to_the_hook_and_the_panel_are_handled_safely(name: str, mgr5_root: Path) -> None:
     doc = HOSTILE_DOCS[name]
     hook = run_addon("amocrm_event", {"func": "user.edit", "elid": "1", "sok": "ok"}, doc,
-                     event_type="after", timeout=30)
+                     event_type="after", timeout=30, extra=PANEL_ENV)
     assert hook.returncode == 0
     assert hook.stdout == (doc or hook.stdout) and hook.stdout      # echoed byte for byte (or a minimal doc)
-    ui = run_addon("amocrm_ui", {"func": "amocrm.status"}, doc, timeout=30)
+    ui = run_addon("amocrm_ui", {"func": "amocrm.status"}, doc, timeout=30, extra=PANEL_ENV)
     assert ui.returncode == 0 and ui.stdout.lstrip().startswith(b"<?xml")
     assert b"root:x:0:0" not in ui.stdout and b"lollollol" not in ui.stdout
     if name in ("xxe", "billion-laughs", "huge"):
@@ -56,8 +60,9 @@ def test_sql_injection_strings_reach_sql_only_as_values(proof_rig: ProofRig) -> 
     rig.enqueue_everything()
     rig.drain()
     ui = run_addon("amocrm_ui", {"func": "amocrm.bindings", "search": SQL_INJECTION, "state": "synced"},
-                   "<doc/>")
+                   "<doc/>", extra=PANEL_ENV)
     assert ui.returncode == 0 and ui.stdout.lstrip().startswith(b"<?xml")
+    assert b"<error" not in ui.stdout, ui.text[:400]
     page = service.bindings(search=SQL_INJECTION, app=rig.app)
     assert page.total == 0
     with pytest.raises(service.ServiceError):
@@ -114,7 +119,7 @@ def test_canary_secrets_never_leak(proof_rig_factory: Any) -> None:
     run = rig.run_worker()
     outputs = [run.stdout, run.stderr]
     for func in ("amocrm.status", "amocrm.settings", "amocrm.check", "amocrm.bindings"):
-        ui = run_addon("amocrm_ui", {"func": func}, "<doc/>")
+        ui = run_addon("amocrm_ui", {"func": func}, "<doc/>", extra=PANEL_ENV)
         outputs += [ui.text, ui.stderr.decode("utf-8", "replace")]
     failed = rig.sql("SELECT COALESCE(last_error, '') FROM amocrm_queue")
     text = "\n".join(outputs + [str(r[0]) for r in failed] + [every_text_under(rig.root)])

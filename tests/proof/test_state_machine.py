@@ -35,8 +35,14 @@ from typing import Any, Callable, List, Set
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from billmgr_amocrm.domain import Kind
 
@@ -76,11 +82,11 @@ def every_log_text(rig: ProofRig) -> str:
 
 def machine_for(rig: ProofRig, outputs: List[str], secrets: Set[str], steps: Counter,
                 per_example: int) -> type:
-    """``per_example`` bounds the heavy steps of one example (crashes, faults, token expiries):
-    hypothesis picks among the enabled rules uniformly, and without a bound these steps,
-    always enabled, would crowd out the BILLmanager changes."""
+    """The state machine class, bound to one rig (hypothesis instantiates it per example).
 
-    """The state machine class, bound to one rig (hypothesis instantiates it per example)."""
+    ``per_example`` bounds the heavy steps of one example (crashes, faults, passes):
+    hypothesis picks among the enabled rules alike, and these, always enabled, would
+    otherwise crowd out the BILLmanager changes."""
 
     def remember_tokens() -> None:
         for name in ("access_token", "refresh_token"):
@@ -260,7 +266,8 @@ def machine_for(rig: ProofRig, outputs: List[str], secrets: Set[str], steps: Cou
     return ModuleMachine
 
 
-def test_random_histories_keep_every_invariant(proof_rig_factory: Callable[..., ProofRig], scale: Any) -> None:
+def test_random_histories_keep_every_invariant(proof_rig_factory: Callable[..., ProofRig],
+                                               scale: Any) -> None:
     rig = proof_rig_factory(clients=5, services=5)
     canaries = {rig.paths.client_secret.read_text().strip(), rig.emulator.integration["auth_code"]}
     outputs: List[str] = []

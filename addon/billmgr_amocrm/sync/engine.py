@@ -485,8 +485,12 @@ class Engine:
         try:
             self.amo.link(kind.amo_entity, items)
         except (FixData, AmbiguousWriteError) as exc:
-            for work in owners.values():
-                self._retry(work, f"linking failed: {exc}", report, outage=False)
+            # a lost answer to a link is an outage (linking twice is harmless): it must not count
+            # against the record like amoCRM refusing the link (400) does
+            outage = isinstance(exc, AmbiguousWriteError)
+            with self.store.transaction():
+                for work in owners.values():
+                    self._retry(work, f"linking failed: {exc}", report, outage=outage)
             return
         with self._unit():
             for work in owners.values():
