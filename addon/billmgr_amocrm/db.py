@@ -18,9 +18,6 @@ def connect(settings: Optional[DbSettings] = None, *, autocommit: bool = False,
             connect_timeout: float = 5.0) -> pymysql.connections.Connection:
     """Open a utf8mb4 connection using db.conf (or the given settings)."""
     settings = settings or load_db_settings()
-    kwargs: dict[str, object] = {}
-    if settings.unix_socket:
-        kwargs["unix_socket"] = settings.unix_socket
     return pymysql.connect(
         host=settings.host,
         port=settings.port,
@@ -32,5 +29,5 @@ def connect(settings: Optional[DbSettings] = None, *, autocommit: bool = False,
         connect_timeout=int(max(1, connect_timeout)),
         read_timeout=60,
         write_timeout=60,
-        **kwargs,  # type: ignore[arg-type]
+        unix_socket=settings.unix_socket,
     )

@@ -69,7 +69,8 @@ class Client:
     @property
     def main_user(self) -> Optional[ClientUser]:
         enabled = [u for u in self.users if u.enabled]
-        return (enabled or list(self.users) or [None])[0]
+        candidates = enabled or list(self.users)
+        return candidates[0] if candidates else None
 
 
 @dataclass(frozen=True)

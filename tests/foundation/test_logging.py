@@ -14,7 +14,8 @@ def test_line_format_and_level_from_debug_conf(mgr5_root: Path) -> None:
     for handler in logger.handlers:
         handler.flush()
     line = (mgr5_root / "var/amocrm_task.log").read_text().splitlines()[-1]
-    assert re.fullmatch(r"[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} \[\d+\] amocrm_task DEBUG queue drained: 12 done", line)
+    pattern = r"[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} \[\d+\] amocrm_task DEBUG queue drained: 12 done"
+    assert re.fullmatch(pattern, line)
 
 
 def test_most_specific_debug_conf_line_wins(tmp_path: Path) -> None:
