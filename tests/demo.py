@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -101,10 +103,19 @@ def main() -> int:
         print(f"    duplicates: {duplicates} (entities sharing a BILLmanager ID marker in amoCRM)")
         print(f"    new client {fresh}: contact {_link(Kind.CONTACT, fresh)}, payer {payer}: company "
               f"{_link(Kind.COMPANY, payer)}, service {item}: lead {_link(Kind.LEAD, item)}")
-        print(f"    emulator state: {emulator.url}/_emulator/state   (while it runs)")
+        snapshot = DEMO_ROOT / "emulator-state.json"
+        snapshot.write_text(json.dumps(emulator.control.state(), ensure_ascii=False, indent=1),
+                            encoding="utf-8")
+        print(f"    amoCRM state: {snapshot} (a snapshot of everything the emulator holds)")
         print(f"    logs: {root / 'var' / 'amocrm_task.log'}, {root / 'var' / 'amocrm_action.log'}")
-        print(f"    CLI:  MGR5_ROOT={root} BILLMGR_AMOCRM_ALLOW_LOOPBACK=1 sbin/amocrm status")
+        print(f"    CLI:  MGR5_ROOT={root} BILLMGR_AMOCRM_ALLOW_LOOPBACK=1 "
+              ".venv/bin/python sbin/amocrm status")
         ok = status.queue_depth == 0 and duplicates == 0 and worker.returncode == 0
+        if ok and os.environ.get("DEMO_KEEP") == "1":
+            print(f"    emulator still running at {emulator.url}/_emulator/state; Ctrl-C to stop", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
         return 0 if ok else 1
     finally:
         emulator.stop()

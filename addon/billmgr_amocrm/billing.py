@@ -352,6 +352,19 @@ class BillingDb:
                           (account_id, PROFILE_TYPE_LEGAL))
         return [int(r[0]) for r in rows]
 
+    def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        """account id -> its legal-entity payer ids, ascending (one query per IN chunk).
+
+        Accounts without a legal payer are absent; the batch form of ``legal_payers_of``."""
+        found: dict[int, list[int]] = {}
+        for part in chunks(unique_ids(account_ids)):
+            rows = self._rows(f"SELECT account, id FROM profile WHERE profiletype = %s "  # noqa: S608
+                              f"AND account IN ({placeholders(len(part))}) ORDER BY account, id",
+                              (PROFILE_TYPE_LEGAL, *part))
+            for account, payer_id in rows:
+                found.setdefault(int(account), []).append(int(payer_id))
+        return found
+
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         """Readable names for the bindings table; ids that do not exist are absent.
 

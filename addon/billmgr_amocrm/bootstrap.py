@@ -26,7 +26,7 @@ class App:
 
     paths: HostPaths
     conn: Any
-    store: Any          # sync.bulk.BulkMySqlStore (store.MySqlStore + batch writes)
+    store: Any          # store.store.MySqlStore
     billing: Any        # billing.BillingDb
     config: Any         # rules.config.ModuleConfig
     presets: Any
@@ -83,11 +83,11 @@ class App:
         if self._reader is None:
             from .billing import BillingDb
             from .db import connect
-            from .sync.bulk import BulkMySqlStore
+            from .store.store import MySqlStore
             from .sync.engine import Reader
 
             conn = connect(autocommit=True)
-            self._reader = Reader(billing=BillingDb(conn, lang=self.billing.lang), store=BulkMySqlStore(conn),
+            self._reader = Reader(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
                                   close=conn.close)
         return self._reader
 
@@ -124,7 +124,7 @@ def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[
     from .rules.mapping import RuleSet
     from .rules.presets import load_presets
     from .store.migrations import migrate
-    from .sync.bulk import BulkMySqlStore
+    from .store.store import MySqlStore
 
     paths = paths or host_paths()
     conn = connect()
@@ -136,5 +136,5 @@ def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[
     except BaseException:
         conn.close()
         raise
-    return App(paths=paths, conn=conn, store=BulkMySqlStore(conn), billing=BillingDb(conn), config=config,
+    return App(paths=paths, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn), config=config,
                presets=presets, rules=rules, amo_factory=amo_factory)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 import pytest
 
@@ -18,10 +19,34 @@ from billmgr_amocrm.logsetup import register_secret
 
 def test_budget_of_a_rate() -> None:
     assert Budget.for_rate(6.0) == Budget(6, 1.0)
-    assert Budget.for_rate(6.9) == Budget(6, 1.0)
+    assert Budget.for_rate(7.0) == Budget(7, 1.0)
+    assert Budget.for_rate(6.5) == Budget(7, pytest.approx(7 / 6.5))   # no longer floored to 6
+    assert Budget.for_rate(6.9) == Budget(7, pytest.approx(7 / 6.9))
+    assert Budget.for_rate(6.5, slack=0.2) == Budget(7, 1.2)            # the window never shrinks
     assert Budget.for_rate(0.5) == Budget(1, 2.0)
     with pytest.raises(ValueError):
         Budget.for_rate(0)
+
+
+@pytest.mark.parametrize("rate", [6.5, 7.0, 3.3])
+def test_a_fractional_rate_is_kept_and_no_second_sees_more_than_amocrm_allows(rate: float) -> None:
+    """Drive the pure limiter with instant answers: the long-run rate reaches the configured
+    one (6.5 is not floored to 6) and no 1-second window holds more than ceil(rate) arrivals."""
+    budget, now, sent = Budget.for_rate(rate), 0.0, []
+    entries: list = []
+    while now < 60.0:
+        entries, wait = decide(entries, now, budget, alive=lambda p: True)
+        if wait > 0:
+            now += wait
+            continue
+        sent.append(now)
+        entries.append([now, now + 0.03, 1.0])   # answered 30 ms later
+        now += 0.001
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= math.ceil(rate)
+    assert len(sent) / 60.0 <= rate
+    if rate != math.floor(rate):   # a floored budget could never pass floor(rate) per second
+        assert len(sent) / 60.0 > math.floor(rate)
 
 
 def test_limiter_holds_a_slot_from_release_until_answer_plus_a_window() -> None:

@@ -243,3 +243,29 @@ def test_person_name_split(full: str, expected: Any) -> None:
 ])
 def test_lead_price(cost: Any, price: int) -> None:
     assert lead_price(cost) == price
+
+
+def test_wants_then_payload_computes_the_attributes_once(rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner asks wants() and then payload() for each snapshot: one attributes_of call,
+    and a different snapshot (or event) is never served the previous one's attributes."""
+    import billmgr_amocrm.rules.mapping as mapping
+
+    calls: List[Any] = []
+    real = mapping.attributes_of
+
+    def counting(kind: Kind, entity: Any, event: Optional[ServiceEvent] = None) -> Dict[str, Any]:
+        calls.append(entity)
+        return real(kind, entity, event)
+
+    monkeypatch.setattr(mapping, "attributes_of", counting)
+    ctx = MappingContext(marker_field_ids={})
+    assert rules.wants(Kind.LEAD, SERVICE)
+    first = rules.payload(Kind.LEAD, SERVICE, ctx)
+    assert calls == [SERVICE]
+    other = replace(SERVICE, id=SERVICE.id + 1)
+    assert rules.wants(Kind.LEAD, other)
+    second = rules.payload(Kind.LEAD, other, ctx)
+    assert calls == [SERVICE, other]
+    assert f"#{SERVICE.id + 1}" in second.body["name"] and first.body["name"] != second.body["name"]
+    prolonged = rules.payload(Kind.LEAD, other, MappingContext(marker_field_ids={}, event=ServiceEvent.PROLONG))
+    assert len(calls) == 3 and "prolonged" in prolonged.tags

@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import re
 import resource
 import shutil
 import subprocess
@@ -55,7 +56,7 @@ def main() -> int:
     os.environ["BILLMGR_AMOCRM_ALLOW_LOOPBACK"] = "1"
     conf = (REPO / "etc" / "amocrm" / "amocrm.conf.default").read_text(encoding="utf-8")
     if args.rate is not None:
-        conf = conf.replace('"rate_limit": 5.0', f'"rate_limit": {args.rate}')
+        conf = re.sub(r'"rate_limit": [0-9.]+', f'"rate_limit": {args.rate}', conf)
     (root / "etc" / "amocrm" / "amocrm.conf").write_text(conf, encoding="utf-8")
     settings = DbSettings(host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
                           port=int(os.environ.get("TEST_DB_PORT", "3306")),

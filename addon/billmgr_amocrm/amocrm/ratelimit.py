@@ -1,6 +1,6 @@
 """A request-rate limit shared by every process of the module on the host.
 
-amoCRM allows 7 requests per second per integration; the module defaults to 6.
+amoCRM allows 7 requests per second per integration; the module defaults to 6.5.
 The state file (``var/amocrm/ratelimit.state``) lists recent requests and a
 shared pause set after a 429; ``flock`` on the file itself serializes access, so
 a panel action, the worker and a CLI run never add up to more than the limit.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-DEFAULT_RATE = 6.0
+DEFAULT_RATE = 6.5
 MAX_SAFE_RATE = 7.0
 INFLIGHT_TTL = 300.0
 POLL = 0.02
@@ -46,7 +46,10 @@ class Budget:
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         if rate >= 1:
-            return cls(capacity=int(math.floor(rate)), window=1.0 + slack)
+            # 6.5/s is 7 per 1.077 s: a fractional rate keeps its fraction instead of flooring
+            # to 6, and the window never drops under 1 s, so no 1-second window sees more.
+            capacity = int(math.ceil(rate))
+            return cls(capacity=capacity, window=max(1.0 + slack, capacity / rate))
         return cls(capacity=1, window=1.0 / rate + slack)
 
 

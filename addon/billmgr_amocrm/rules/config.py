@@ -8,7 +8,7 @@ Shape (JSON)::
 
     {"version": 1,
      "auth": {"url": "https://example.amocrm.ru", "client_id": "...", "redirect_uri": "..."},
-     "sync": {"rate_limit": 5, "batch_size": 50, "responsible_user_id": null,
+     "sync": {"rate_limit": 6.5, "batch_size": 50, "responsible_user_id": null,
               "marker_field_ids": {"contact": null, "company": null, "lead": null},
               "recreate_deleted": true, "language": "ru"},
      "conditions": {"contact": [], "company": [], "lead": [
@@ -122,7 +122,7 @@ class MarkerFieldIds(BaseModel):
 class SyncConfig(BaseModel):
     model_config = _FROZEN
 
-    rate_limit: float = Field(default=5.0, gt=0, le=7)   # amoCRM allows 7 requests/s per integration
+    rate_limit: float = Field(default=6.5, gt=0, le=7)   # amoCRM allows 7 requests/s; a margin under it
     batch_size: int = Field(default=50, ge=1, le=250)     # amoCRM: max 250, recommended 50
     responsible_user_id: Optional[PositiveInt] = None
     marker_field_ids: MarkerFieldIds = MarkerFieldIds()

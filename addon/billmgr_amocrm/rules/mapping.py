@@ -107,6 +107,18 @@ class RuleSet:
             self._fields[Kind(rule.entity)].append(
                 _FieldPlan(rule, presets.value(rule.value), self._compile(rule.conditions)))
         self._pipelines = [_PipelinePlan(r, self._compile(r.conditions)) for r in config.pipelines]
+        # The planner asks wants() then payload() for the same snapshot: its attributes are
+        # computed once. Snapshots are frozen, and the slot holds the entity itself, so an
+        # identity match cannot be a recycled id().
+        self._last_attrs: Optional[Tuple[Kind, Any, Optional[ServiceEvent], Dict[str, Any]]] = None
+
+    def _attributes(self, kind: Kind, entity: Any, event: Optional[ServiceEvent]) -> Dict[str, Any]:
+        last = self._last_attrs
+        if last is not None and last[1] is entity and last[0] is kind and last[2] == event:
+            return last[3]
+        attrs = attributes_of(kind, entity, event)
+        self._last_attrs = (kind, entity, event, attrs)
+        return attrs
 
     def _compile(self, conditions: Tuple[Condition, ...]) -> Tuple[Compiled, ...]:
         return tuple(self.presets.compile(c.value, c.validator, c.argument) for c in conditions)
@@ -116,10 +128,10 @@ class RuleSet:
         """The sync conditions hold; a company must be a legal-entity payer."""
         if kind is Kind.COMPANY and getattr(entity, "profiletype", None) != PROFILE_TYPE_LEGAL:
             return False
-        return all_hold(self._sync[kind], attributes_of(kind, entity, event))
+        return all_hold(self._sync[kind], self._attributes(kind, entity, event))
 
     def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload:
-        attrs = attributes_of(kind, entity, ctx.event)
+        attrs = self._attributes(kind, entity, ctx.event)
         body: JsonDict = {}
         if kind is Kind.CONTACT:
             body.update(self._contact_head(entity, attrs))

@@ -82,6 +82,37 @@ def _placeholders(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _row_chunks(rows: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), ID_CHUNK):
+        yield list(rows[start:start + ID_CHUNK])
+
+
+# Every statement below exists once; the per-row port methods are the batch ones with one row.
+# Only %s in VALUES, so PyMySQL's executemany sends ONE multi-row INSERT per chunk.
+# Assignments run left to right and later ones see earlier results, so the columns that
+# read the old state come first (reason, attempts, age) and state last.
+_ENQUEUE_SQL = """INSERT INTO amocrm_queue
+    (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
+     first_queued_at, updated_at, last_error)
+  VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  ON DUPLICATE KEY UPDATE
+    reason = IF(FIELD(VALUES(reason), 'prolong', 'open') >= FIELD(reason, 'prolong', 'open'),
+                VALUES(reason), reason),
+    attempts = IF(state = 'failed', 0, attempts),
+    first_queued_at = IF(state = 'failed', VALUES(first_queued_at), first_queued_at),
+    version = version + 1,
+    next_attempt_at = VALUES(next_attempt_at),
+    updated_at = VALUES(updated_at),
+    state = 'pending'"""
+_PUT_LINK_SQL = ("INSERT INTO {table} (billmgr_id, amocrm_id) VALUES (%s, %s) "
+                 "ON DUPLICATE KEY UPDATE amocrm_id = VALUES(amocrm_id)")
+_CLEAR_CREATES_SQL = ("UPDATE amocrm_sync_state SET create_started_at = NULL "
+                      "WHERE kind = %s AND billmgr_id IN ({marks})")
+_RECORD_SYNCED_SQL = ("INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint) "
+                      "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE "
+                      "last_sync_at = VALUES(last_sync_at), fingerprint = VALUES(fingerprint){clear}")
+
+
 @dataclass(frozen=True)
 class QueueStats:
     pending: dict[Kind, int]              # due or not, per kind
@@ -207,6 +238,10 @@ class MySqlStore:
             cur.execute(sql, tuple(args))
             return list(cur.fetchall())
 
+    def _many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self._cursor() as cur:
+            cur.executemany(sql, [tuple(r) for r in rows])
+
     @property
     def supports_skip_locked(self) -> bool:
         """MariaDB >= 10.6 or MySQL >= 8.0 understand ``SKIP LOCKED``."""
@@ -224,24 +259,15 @@ class MySqlStore:
     # ------------------------------------------------------------------ queue
     def enqueue(self, kind: Kind, billmgr_id: int, reason: str) -> None:
         """Coalesce into the (kind, billmgr_id) row: see the module docstring for the rules."""
+        self.enqueue_many(kind, [billmgr_id], reason)
+
+    def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
+        """``enqueue`` for many ids of one kind (coalescing exactly like it), a statement per chunk."""
         now = self._now()
-        # Assignments run left to right and later ones see earlier results, so the
-        # columns that read the old state come first (reason, attempts, age) and state last.
-        sql = """INSERT INTO amocrm_queue
-                   (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
-                    first_queued_at, updated_at, last_error)
-                 VALUES (%s, %s, %s, 1, 'pending', 0, %s, %s, %s, NULL)
-                 ON DUPLICATE KEY UPDATE
-                   reason = IF(FIELD(VALUES(reason), 'prolong', 'open') >= FIELD(reason, 'prolong', 'open'),
-                               VALUES(reason), reason),
-                   attempts = IF(state = 'failed', 0, attempts),
-                   first_queued_at = IF(state = 'failed', VALUES(first_queued_at), first_queued_at),
-                   version = version + 1,
-                   next_attempt_at = VALUES(next_attempt_at),
-                   updated_at = VALUES(updated_at),
-                   state = 'pending'"""
         with self.transaction():
-            self._exec(sql, (kind.value, int(billmgr_id), reason, now, now, now))
+            for part in _chunks(billmgr_ids):
+                self._many(_ENQUEUE_SQL, [(kind.value, i, reason, 1, "pending", 0, now, now, now, None)
+                                          for i in part])
 
     def claim(self, kind: Kind, limit: int, now: datetime) -> list[QueueItem]:
         """Pending rows of a kind that are due, oldest first."""
@@ -260,13 +286,24 @@ class MySqlStore:
 
     def complete(self, item: QueueItem) -> None:
         """Delete the row if its version is unchanged; otherwise leave it pending (a newer event came)."""
+        self.complete_many([item])
+
+    def complete_many(self, items: Sequence[QueueItem]) -> None:
+        """``complete`` for many rows: two statements per chunk at most."""
         with self.transaction():
-            deleted = self._exec("DELETE FROM amocrm_queue WHERE id = %s AND version = %s",
-                                 (item.id, item.version))
-            if not deleted:
-                # The newer event starts with a clean slate: this sync succeeded.
-                self._exec("UPDATE amocrm_queue SET attempts = 0, last_error = NULL, updated_at = %s "
-                           "WHERE id = %s", (self._now(), item.id))
+            for part in _row_chunks(items):
+                ids = [i.id for i in part]
+                args: list[object] = [*ids]
+                for item in part:
+                    args.extend((item.id, item.version))
+                # "id IN" lets the primary key find the rows; the row-constructor test checks versions
+                deleted = self._exec(f"DELETE FROM amocrm_queue WHERE id IN ({_placeholders(ids)}) "  # noqa: S608
+                                     f"AND (id, version) IN ({', '.join(['(%s, %s)'] * len(part))})", args)
+                if deleted == len(set(ids)):
+                    continue
+                # The rows left had a newer event; it starts with a clean slate: this sync succeeded.
+                self._exec(f"UPDATE amocrm_queue SET attempts = 0, last_error = NULL, updated_at = %s "  # noqa: S608
+                           f"WHERE id IN ({_placeholders(ids)})", (self._now(), *ids))
 
     def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None:
         """Count the attempt, keep the error, and make the row due after the delay."""
@@ -356,11 +393,18 @@ class MySqlStore:
 
     def put_link(self, kind: Kind, billmgr_id: int, amocrm_id: int) -> None:
         """Insert or replace the link row (billmgr_id is unique); clears the create intent."""
+        self.put_links(kind, [(billmgr_id, amocrm_id)])
+
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
+        """``put_link`` for many (billmgr_id, amocrm_id): insert or replace, clear the intents.
+
+        ``clear_intents=False`` is for a caller that clears them itself in the same
+        transaction (``record_synced_many(..., created=True)``), one statement fewer."""
         with self.transaction():
-            self._exec(f"INSERT INTO {kind.link_table} (billmgr_id, amocrm_id) VALUES (%s, %s) "  # noqa: S608
-                       f"ON DUPLICATE KEY UPDATE amocrm_id = VALUES(amocrm_id)",
-                       (int(billmgr_id), int(amocrm_id)))
-            self.clear_create(kind, billmgr_id)
+            for part in _row_chunks(pairs):
+                self._many(_PUT_LINK_SQL.format(table=kind.link_table), [(int(b), int(a)) for b, a in part])
+                if clear_intents:
+                    self._clear_creates(kind, [int(b) for b, _ in part])
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None:
         with self.transaction():
@@ -413,17 +457,24 @@ class MySqlStore:
 
     def clear_create(self, kind: Kind, billmgr_id: int) -> None:
         with self.transaction():
-            self._exec("UPDATE amocrm_sync_state SET create_started_at = NULL "
-                       "WHERE kind = %s AND billmgr_id = %s", (kind.value, int(billmgr_id)))
+            self._clear_creates(kind, [int(billmgr_id)])
+
+    def _clear_creates(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        for chunk in _chunks(billmgr_ids):
+            self._exec(_CLEAR_CREATES_SQL.format(marks=_placeholders(chunk)), (kind.value, *chunk))
 
     def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
         """Last successful sync time (and a fingerprint of what was sent) for the bindings view."""
+        self.record_synced_many(kind, [(billmgr_id, fingerprint)], now)
+
+    def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
+                           created: bool = False) -> None:
+        """``record_synced`` for many (billmgr_id, fingerprint); ``created`` also clears the intents."""
+        stamp = _db_time(now)
+        sql = _RECORD_SYNCED_SQL.format(clear=", create_started_at = NULL" if created else "")
         with self.transaction():
-            self._exec("""INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint)
-                          VALUES (%s, %s, %s, %s)
-                          ON DUPLICATE KEY UPDATE last_sync_at = VALUES(last_sync_at),
-                                                  fingerprint = VALUES(fingerprint)""",
-                       (kind.value, int(billmgr_id), _db_time(now), fingerprint[:128]))
+            for part in _row_chunks(rows):
+                self._many(sql, [(kind.value, int(b), stamp, f[:128]) for b, f in part])
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, so the worker can skip an update that would change nothing."""
