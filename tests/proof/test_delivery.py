@@ -13,15 +13,6 @@ from billmgr_amocrm.domain import Kind
 from .support import TRANSIENT_FAULTS, ProofRig, per_rule_probability
 
 FAULT_SHARE = 0.20
-LINK_BUG = ("sync/engine.py Engine._link: an AmbiguousWriteError on POST /{entity}/link (a transient 5xx, "
-            "reset or timeout) is retried with outage=False, so RetryPolicy.exhausted() counts it as the "
-            "record's own failure; the row's attempts already include every outage retry "
-            "(_reschedule_unfinished), so once attempts >= 7 a single 504 on /link dead-letters a good "
-            "record ('gave up after N attempts: linking failed ... 504')")
-
-
-@pytest.mark.xfail(strict=False, reason=LINK_BUG + " (whether a run hits it depends on timing; "
-                   "test_a_transient_link_failure_never_dead_letters_a_good_record reproduces it always)")
 def test_transient_faults_lose_nothing_duplicate_nothing_fail_nothing(proof_rig: ProofRig,
                                                                       scale: Any) -> None:
     """Scenario 1: every event reaches amoCRM once, in its latest state, through 20 % faults."""
@@ -97,7 +88,6 @@ def test_one_invalid_record_fails_alone_after_one_attempt_with_amocrms_reason(pr
     assert not audit.duplicates and not audit.missing and not audit.stale, audit.summary()
 
 
-@pytest.mark.xfail(strict=True, reason=LINK_BUG)
 def test_a_transient_link_failure_never_dead_letters_a_good_record(proof_rig: ProofRig) -> None:
     """The deterministic core of scenario 1's failures: a company after seven outage retries."""
     rig = proof_rig
