@@ -6,8 +6,6 @@ import json
 import random
 from typing import Any
 
-import pytest
-
 from billmgr_amocrm.domain import Kind
 
 from .support import TRANSIENT_FAULTS, ProofRig, per_rule_probability
