@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -30,8 +30,7 @@ import pymysql
 import pytest
 
 from billmgr_amocrm.dbconf import DbSettings, render_db_conf
-from tests.fixtures.database import unique_db_name
-from tests.sandbox import create_database, drop_database
+from tests.fixtures.database import temporary_database
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = REPO / "sbin" / "amocrm-install"
@@ -123,12 +122,8 @@ def make_host(base: Path, db: DbSettings, wheelhouse: Optional[Path] = None) -> 
 
 @pytest.fixture(scope="session")
 def install_db(db_server: DbSettings) -> Iterator[DbSettings]:
-    settings = replace(db_server, database=unique_db_name())
-    create_database(settings)
-    try:
+    with temporary_database(db_server) as settings:
         yield settings
-    finally:
-        drop_database(settings)
 
 
 @pytest.fixture(scope="session")
@@ -160,9 +155,5 @@ def installed_root(tmp_path_factory: pytest.TempPathFactory, install_db: DbSetti
 @pytest.fixture
 def bare_host(tmp_path: Path, db_server: DbSettings, wheelhouse: Path) -> Iterator[Host]:
     """A fresh root and database of its own, for install/uninstall scenarios."""
-    db = replace(db_server, database=unique_db_name())
-    create_database(db)
-    try:
+    with temporary_database(db_server) as db:
         yield make_host(tmp_path, db, wheelhouse)
-    finally:
-        drop_database(db)
