@@ -34,6 +34,7 @@ class App:
     amo_factory: Optional[Callable[[int], Any]] = None
     _clients: dict[int, Any] = field(default_factory=dict)
     _reader: Any = None
+    _writer: Any = None
 
     def amo(self, chunk_size: Optional[int] = None) -> Any:
         """The amoCRM client (raises ``Reauthorize`` when the module is not authorized)."""
@@ -91,12 +92,24 @@ class App:
                                   close=conn.close)
         return self._reader
 
+    def writer(self) -> Any:
+        """A store on a third connection: the engine commits created batches on it (write-behind)."""
+        if self._writer is None:
+            from .db import connect
+            from .store.store import MySqlStore
+            from .sync.engine import Writer
+
+            conn = connect()
+            self._writer = Writer(store=MySqlStore(conn), close=conn.close)
+        return self._writer
+
     def engine(self, chunk_size: Optional[int] = None) -> Any:
         from .sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
         return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
-                      recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader())
+                      recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader(),
+                      settle_after=float(self.config.sync.settle_after), writer=self.writer())
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -104,12 +117,14 @@ class App:
             if close:
                 close()
         self._clients.clear()
-        if self._reader is not None:
+        for side in (self._reader, self._writer):
+            if side is None:
+                continue
             try:
-                self._reader.close()
+                side.close()
             except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-                log.debug("closing the read-ahead connection failed", exc_info=True)
-            self._reader = None
+                log.debug("closing the read-ahead / write-behind connection failed", exc_info=True)
+        self._reader = self._writer = None
         try:
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error

@@ -25,6 +25,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run the proof scenarios at full scale (10,000 events, 200 kills, ...)")
 
 
+FULL_SCALE_TIMEOUT = 1800   # seconds per test at full scale (pyproject's default of 300 fits CI scale)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """At full scale a scenario may run for many minutes: lift pytest-timeout's default for them."""
+    if not config.getoption("--full-scale"):
+        return
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.timeout(FULL_SCALE_TIMEOUT))
+
+
 class Scale:
     """``scale(ci, full)``: the number for this run."""
 

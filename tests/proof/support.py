@@ -9,6 +9,8 @@ scenario checks: nothing lost, nothing duplicated, amoCRM shows the latest state
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import random
 import subprocess
@@ -28,6 +30,7 @@ from billmgr_amocrm.dbconf import DbSettings, render_db_conf
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.paths import HostPaths
 from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.rules.config import SyncConfig
 from billmgr_amocrm.sync.engine import Engine, Report
 from billmgr_amocrm.sync.retry import RetryPolicy
 from tests.sandbox import Sandbox, create_sandbox
@@ -44,6 +47,10 @@ FAST_BACKOFF = Backoff(base=0.01, cap=0.05)
 READ_TIMEOUT = 0.6
 # A timed-out write the emulator still applies lands this long after the client gave up.
 IN_FLIGHT = 0.3
+# An unanswered create is looked up by its marker only this long after it was sent (the
+# product's default is 60 s, for amoCRM's 30 s read timeout); longer than any injected
+# delay. make_due() plays this time passing too.
+SETTLE_AFTER = 2.0
 Key = Tuple[Kind, int]
 
 # The seven transient faults of scenario 1, each ~3.2 % so that ~20 % of requests fail.
@@ -73,9 +80,20 @@ def fast_client_factory(paths: HostPaths, rate: float, clock: Optional[Any] = No
     return make
 
 
+def settle_options() -> Dict[str, Any]:
+    """``settle_after`` for an Engine that has it (an unanswered create waits that long before
+    its marker lookup); empty for one that does not."""
+    return {"settle_after": SETTLE_AFTER} if "settle_after" in inspect.signature(Engine).parameters else {}
+
+
 def write_module_config(root: Path) -> None:
-    default_conf = REPO / "etc" / "amocrm" / "amocrm.conf.default"
-    (root / "etc" / "amocrm" / "amocrm.conf").write_text(default_conf.read_text(encoding="utf-8"))
+    """The default amocrm.conf, with the proof's short ``sync.settle_after`` where the product has it
+    (worker subprocesses read it from here)."""
+    conf = json.loads((REPO / "etc" / "amocrm" / "amocrm.conf.default").read_text(encoding="utf-8"))
+    if "settle_after" in SyncConfig.model_fields:
+        conf["sync"]["settle_after"] = SETTLE_AFTER
+    (root / "etc" / "amocrm" / "amocrm.conf").write_text(json.dumps(conf, ensure_ascii=False, indent=2),
+                                                         encoding="utf-8")
 
 
 def open_rig(db: DbSettings, root: Path, emulator: Any, *, clients: int, services: int,
@@ -154,7 +172,7 @@ class ProofRig:
     def engine(self, batch_size: Optional[int] = None, policy: RetryPolicy = FAST_POLICY) -> Engine:
         size = batch_size or int(self.app.config.sync.batch_size)
         return Engine(self.app.amo(size), self.app.billing, self.app.store, self.app.rules,
-                      self.app.context(), batch_size=size, policy=policy)
+                      self.app.context(), batch_size=size, policy=policy, **settle_options())
 
     def enqueue(self, kind: Kind, billmgr_id: int, reason: str = "edit") -> None:
         self.app.store.enqueue(kind, billmgr_id, reason)
@@ -176,10 +194,12 @@ class ProofRig:
         return self.sandbox.query(statement, args)
 
     def make_due(self) -> None:
-        """Time passes: every pending row's backoff is over.
+        """Time passes: every pending row's backoff is over, every open create intent is
+        ``SETTLE_AFTER`` older.
 
         The product's shortest retry delay (2 s) is longer than the time a timed-out write
-        of the emulator stays in flight, so "time passes" waits for those writes to land.
+        of the emulator stays in flight, so "time passes" waits for those writes to land
+        first (and only then may an intent's marker lookup run).
         """
         seq = self._seen_seq
         log = self.control.requests(since=seq)
@@ -189,14 +209,17 @@ class ProofRig:
                 time.sleep(IN_FLIGHT + 0.1)
         self.sql("UPDATE amocrm_queue SET next_attempt_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
                  "WHERE state = 'pending'")
+        self.sql("UPDATE amocrm_sync_state SET create_started_at = create_started_at - INTERVAL %s "
+                 "MICROSECOND WHERE create_started_at IS NOT NULL", (int(SETTLE_AFTER * 1_000_000),))
 
     def depth(self) -> int:
         return int(self.sql("SELECT COUNT(*) FROM amocrm_queue WHERE state = 'pending'")[0][0])
 
-    def drain(self, max_passes: int = 200, batch_size: Optional[int] = None) -> Report:
+    def drain(self, max_passes: int = 200, batch_size: Optional[int] = None,
+              engine: Optional[Engine] = None) -> Report:
         """Run passes (making retries due in between) until the queue is empty."""
         total = Report()
-        engine = self.engine(batch_size)
+        engine = engine or self.engine(batch_size)
         for _ in range(max_passes):
             report = engine.run_pass()
             total.add(report)

@@ -4,7 +4,7 @@ itself and delivers everything, nothing lost, nothing duplicated.
 
 The server is a private one (see ``private_mariadb``): the shared server on 3306 serves the
 other tests running in parallel and is never touched. amoCRM answers every write slowly
-(the emulator delays it after applying nothing yet), so the kill lands while a write is in
+(the emulator holds each one 0.8 s before applying it), so the kill lands while a write is in
 flight: the answer comes back to a worker whose MySQL session is gone, and the link commit
 fails. The open create intents are what lets the restarted session adopt instead of
 creating twice.

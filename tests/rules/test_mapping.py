@@ -245,7 +245,8 @@ def test_lead_price(cost: Any, price: int) -> None:
     assert lead_price(cost) == price
 
 
-def test_wants_then_payload_computes_the_attributes_once(rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wants_then_payload_computes_the_attributes_once(rules: RuleSet,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The planner asks wants() and then payload() for each snapshot: one attributes_of call,
     and a different snapshot (or event) is never served the previous one's attributes."""
     import billmgr_amocrm.rules.mapping as mapping
@@ -267,5 +268,6 @@ def test_wants_then_payload_computes_the_attributes_once(rules: RuleSet, monkeyp
     second = rules.payload(Kind.LEAD, other, ctx)
     assert calls == [SERVICE, other]
     assert f"#{SERVICE.id + 1}" in second.body["name"] and first.body["name"] != second.body["name"]
-    prolonged = rules.payload(Kind.LEAD, other, MappingContext(marker_field_ids={}, event=ServiceEvent.PROLONG))
+    prolong = MappingContext(marker_field_ids={}, event=ServiceEvent.PROLONG)
+    prolonged = rules.payload(Kind.LEAD, other, prolong)
     assert len(calls) == 3 and "prolonged" in prolonged.tags

@@ -134,6 +134,7 @@ def test_missing_and_junk_ids_are_absent_not_errors(billing):
     assert billing.account_of_user(10**6) is None
     assert billing.newest_payer_of(10**6) is None
     assert billing.legal_payers_of(10**6) == []
+    assert billing.legal_payers_by_account([10**6, 0, -1]) == {}
     assert billing.names(Kind.LEAD, [10**6]) == {}
 
 
@@ -170,6 +171,12 @@ def test_lookups(sandbox_db, billing):
     sb.add_payer(first.account_id, profiletype=1, name="Иванов")
     newest = sb.add_payer(first.account_id, profiletype=2, name="ООО Б")
     assert billing.legal_payers_of(first.account_id) == [legal, newest]
+    other = sb.add_client(name="C")
+    other_legal = sb.add_payer(other.account_id, profiletype=2, name="ООО В")
+    asked = [first.account_id, other.account_id, second.account_id, 10**6]
+    by_account = billing.legal_payers_by_account(asked)
+    assert by_account == {first.account_id: [legal, newest], other.account_id: [other_legal]}
+    assert billing.legal_payers_by_account([]) == {}
     assert billing.newest_payer_of(first.account_id) == newest
 
 

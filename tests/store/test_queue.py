@@ -138,3 +138,19 @@ def test_retry_and_fail_keep_errors_bounded(store: MySqlStore, clock: FakeClock)
     (item,) = store.claim(Kind.LEAD, 1, clock.now)
     store.retry(item, "x" * 10000, 1)
     assert len(row(store, Kind.LEAD, 1)["last_error"]) == 4000
+
+
+def test_claim_after_continues_past_a_batch_in_queue_order(store: MySqlStore, clock: FakeClock) -> None:
+    store.enqueue_many(Kind.LEAD, [5, 3, 9, 7], "export")      # one statement, same age: id order
+    clock.advance(1)
+    store.enqueue_many(Kind.LEAD, [1, 3], "open")               # 3 coalesces and keeps its age
+    store.enqueue(Kind.CONTACT, 2, "edit")
+    clock.advance(1)
+    now = clock.now
+    first = store.claim_after(Kind.LEAD, 2, now, None)
+    assert [i.billmgr_id for i in first] == [b.billmgr_id for b in store.claim(Kind.LEAD, 2, now)]
+    rest = store.claim_after(Kind.LEAD, 10, now, first[-1])
+    ordered = [i.billmgr_id for i in store.claim(Kind.LEAD, 10, now)]
+    assert [i.billmgr_id for i in first + rest] == ordered and len(ordered) == 5 and ordered[-1] == 1
+    assert store.claim_after(Kind.LEAD, 10, now, rest[-1]) == []
+    assert row(store, Kind.LEAD, 3)["reason"] == "open" and row(store, Kind.LEAD, 3)["version"] == 2

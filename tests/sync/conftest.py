@@ -88,7 +88,11 @@ def rig(sandbox_db: Any, amocrm_emulator_factory: Any, mgr5_root: Path,
     monkeypatch.setenv("BILLMGR_AMOCRM_ALLOW_LOOPBACK", "1")
     emulator = amocrm_emulator_factory(search_lag=30)
     default_conf = Path(__file__).resolve().parents[2] / "etc" / "amocrm" / "amocrm.conf.default"
-    (mgr5_root / "etc" / "amocrm" / "amocrm.conf").write_text(default_conf.read_text(encoding="utf-8"))
+    # the tests play the clock (make_due): an unanswered create is looked up as soon as it is due;
+    # the settle_after wait itself is tested with its own value
+    conf = default_conf.read_text(encoding="utf-8").replace('"settle_after": 60.0', '"settle_after": 0.0')
+    assert '"settle_after": 0.0' in conf
+    (mgr5_root / "etc" / "amocrm" / "amocrm.conf").write_text(conf, encoding="utf-8")
     integ = emulator.integration
     service.authorize(emulator.url, integ["client_id"], integ["client_secret"], integ["redirect_uri"],
                       integ["auth_code"])

@@ -13,7 +13,7 @@ def build(n_clients: int = 0, **rules_kw):
     for i in range(1, n_clients + 1):
         billing.clients_[i] = client(i)
     amo, store = FakeAmo(), FakeStore()
-    engine = Engine(amo, billing, store, FakeRules(**rules_kw), context(), jitter=lambda: 0.0)
+    engine = Engine(amo, billing, store, FakeRules(**rules_kw), context(), jitter=lambda: 0.0, settle_after=0)
     return engine, amo, billing, store
 
 
@@ -163,3 +163,54 @@ def test_a_stop_request_ends_the_pass_between_batches():
     engine.should_stop = lambda: len(batches) >= 1
     report = engine.run_pass()
     assert batches == [5] and report.done == 5 and len(store.queue) == 7
+
+
+class _BrokenLinks:
+    """The store seen through a writer whose link commit fails (MySQL gone mid-write)."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def put_link(self, kind, billmgr_id, amocrm_id):
+        raise ConnectionError("MySQL went away")
+
+
+class _KeysetStore(FakeStore):
+    """FakeStore plus MySqlStore's keyset claim (write-behind needs it)."""
+
+    def claim_after(self, kind, limit, now, after):
+        rows = self.claim(kind, len(self.queue), now)
+        if after is not None:
+            rows = [q for q in rows if (q.first_queued_at, q.id) > (after.first_queued_at, after.id)]
+        return rows[:limit]
+
+
+def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_duplicated():
+    import pytest
+
+    from billmgr_amocrm.sync.engine import Writer
+
+    engine, amo, billing, store = build(12)
+    engine.store = store = _KeysetStore()
+    engine.batch_size = 5
+    engine.writer = Writer(store)
+    for i in range(1, 13):
+        store.enqueue(Kind.CONTACT, i, "export")
+    report = engine.run_pass()
+    assert report.done == 12 and not store.queue and len(store.link_rows[Kind.CONTACT]) == 12
+    assert not store.intents and len(amo.entities["contacts"]) == 12
+
+    engine, amo, billing, store = build(3)
+    engine.store = store = _KeysetStore()
+    engine.writer = Writer(_BrokenLinks(store))
+    for i in (1, 2, 3):
+        store.enqueue(Kind.CONTACT, i, "export")
+    with pytest.raises(ConnectionError):
+        engine.run_pass()
+    assert len(store.intents) == 3 and not store.link_rows[Kind.CONTACT] and len(store.queue) == 3
+    engine.writer = None
+    report = engine.run_pass()
+    assert report.adopted == 3 and len(amo.entities["contacts"]) == 3 and not store.queue

@@ -157,10 +157,12 @@ class _LockedState:
     def __exit__(self, *exc: object) -> None:
         try:
             if exc[0] is None:
-                payload = json.dumps({"requests": self.entries, "pause_until": self.pause_until}).encode()
-                os.lseek(self._fd, 0, os.SEEK_SET)
-                os.ftruncate(self._fd, 0)
-                os.write(self._fd, payload)
+                payload = json.dumps({"requests": self.entries, "pause_until": self.pause_until},
+                                     separators=(",", ":")).encode()
+                # overwrite in place, then cut the tail: no truncate-to-zero (frees and
+                # reallocates the file's block) on every acquire and release
+                os.pwrite(self._fd, payload, 0)
+                os.ftruncate(self._fd, len(payload))
         finally:
             os.close(self._fd)  # closing releases the flock
 

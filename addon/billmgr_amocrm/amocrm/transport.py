@@ -153,6 +153,11 @@ class Transport:
              bypass_gate: bool = False) -> Reply:
         """One logical request with the retries its method allows (see module docstring)."""
         write = method.upper() not in READ_METHODS
+        # Encoded once, before a rate slot is taken: a slot is held until the answer, so work
+        # done while holding it lowers the rate. Compact UTF-8 is also a third of the bytes of
+        # the default \uXXXX escapes for Cyrillic names.
+        body = None if json_body is None else json.dumps(
+            json_body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         attempt = 0
         while True:
             probe = self.state.gate(bypass=bypass_gate)
@@ -160,7 +165,7 @@ class Transport:
             started = time.monotonic()
             failure: Optional[requests.RequestException] = None
             try:
-                reply = self._once(method, path, params, json_body, form, token)
+                reply = self._once(method, path, params, body, form, token)
             except requests.RequestException as exc:
                 failure = exc
             finally:
@@ -181,14 +186,16 @@ class Transport:
             self._on_error_status(reply, write, attempt)
 
     # ------------------------------------------------------------------ internals
-    def _once(self, method: str, path: str, params: Params, json_body: Any,
+    def _once(self, method: str, path: str, params: Params, body: Optional[bytes],
               form: Optional[Mapping[str, str]], token: Optional[str]) -> Reply:
         headers = {"Accept": "application/json", "User-Agent": "billmgr-amocrm"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        resp = self.session.request(method, self.base_url + path, params=params, json=json_body,
-                                    data=form, headers=headers, timeout=self.timeout,
-                                    allow_redirects=False)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        resp = self.session.request(method, self.base_url + path, params=params,
+                                    data=body if body is not None else form, headers=headers,
+                                    timeout=self.timeout, allow_redirects=False)
         try:
             return Reply(method=method, path=path, status=resp.status_code,
                          headers=CaseInsensitiveDict(resp.headers), body=resp.content)

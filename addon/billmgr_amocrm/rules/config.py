@@ -127,6 +127,9 @@ class SyncConfig(BaseModel):
     responsible_user_id: Optional[PositiveInt] = None
     marker_field_ids: MarkerFieldIds = MarkerFieldIds()
     recreate_deleted: StrictBool = True
+    # seconds an unanswered create waits before its marker lookup: longer than a write can
+    # stay in flight at amoCRM (the client's 30 s read timeout plus a margin)
+    settle_after: float = Field(default=60.0, ge=0, le=3600)
     language: Literal["ru", "en"] = "ru"                  # for enum labels written into text fields
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import ports
@@ -31,6 +32,10 @@ MAX_PRICE = 2_147_483_647       # amoCRM stores price as a signed 32-bit int
 MAX_MULTITEXT_VALUES = 10       # phones/emails per entity; more is noise, not data
 NAME_PARAMS = ("domain", "hostname", "ip")  # itemparams that identify a service to a human
 _PATRONYMIC_ENDINGS = ("вич", "вна", "ична", "инична", "оглы", "кызы")
+
+# clean_text walks every character; tariff and type names repeat across thousands of services
+# (an export maps each of them once per entity), so their cleaned form is remembered.
+_clean = lru_cache(maxsize=4096)(clean_text)
 
 
 @dataclass(frozen=True)
@@ -70,14 +75,17 @@ def lead_price(cost: Any) -> int:
 
 def lead_name(attrs: Dict[str, Any]) -> str:
     """"Виртуальный сервер VDS-2 — example.com (#1234)": type, tariff, what it serves, our id."""
-    type_name = clean_text(attrs.get("type_name") or "")
-    pricelist = clean_text(attrs.get("pricelist") or "")
+    type_name = _clean(attrs.get("type_name") or "")
+    pricelist = _clean(attrs.get("pricelist") or "")
     parts = [type_name] if type_name else []
     if pricelist and pricelist.casefold() not in type_name.casefold():
         parts = [p for p in parts if p.casefold() not in pricelist.casefold()] + [pricelist]
-    head = " ".join(parts) or clean_text(attrs.get("type") or "") or "Услуга"
-    target = next((clean_text(str(attribute(attrs, "param." + p))) for p in NAME_PARAMS
-                   if clean_text(str(attribute(attrs, "param." + p) or ""))), "")
+    head = " ".join(parts) or _clean(attrs.get("type") or "") or "Услуга"
+    target = ""
+    for param in NAME_PARAMS:
+        target = clean_text(str(attribute(attrs, "param." + param) or ""))   # unique per service
+        if target:
+            break
     if target:
         head = f"{head} — {target}"
     tail = f" (#{attrs['id']})" if attrs.get("id") is not None else ""

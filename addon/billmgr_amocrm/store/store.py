@@ -87,14 +87,19 @@ def _row_chunks(rows: Sequence[Any]) -> Iterator[list[Any]]:
         yield list(rows[start:start + ID_CHUNK])
 
 
-# Every statement below exists once; the per-row port methods are the batch ones with one row.
-# Only %s in VALUES, so PyMySQL's executemany sends ONE multi-row INSERT per chunk.
-# Assignments run left to right and later ones see earlier results, so the columns that
-# read the old state come first (reason, attempts, age) and state last.
+# Every statement below exists once; the per-row port methods are the batch ones with one row,
+# and a chunk of rows is ONE multi-row statement (PyMySQL's executemany when VALUES holds only %s).
+# Values shared by every row of a statement (kind, reason, time) are bound ONCE into session
+# variables (``_bind_shared``) and rows bind only their own: PyMySQL escapes every value in
+# Python, and a datetime costs more to escape than a row costs MySQL to insert.
+# enqueue: its assignments run left to right and later ones see earlier results, so the
+# columns that read the old state come first (reason, attempts, age) and state last.
+_ENQUEUE_ROW = ("(@amocrm_kind, %s, @amocrm_reason, 1, 'pending', 0, "
+                "@amocrm_now, @amocrm_now, @amocrm_now, NULL)")
 _ENQUEUE_SQL = """INSERT INTO amocrm_queue
     (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
      first_queued_at, updated_at, last_error)
-  VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  VALUES {rows}
   ON DUPLICATE KEY UPDATE
     reason = IF(FIELD(VALUES(reason), 'prolong', 'open') >= FIELD(reason, 'prolong', 'open'),
                 VALUES(reason), reason),
@@ -108,9 +113,14 @@ _PUT_LINK_SQL = ("INSERT INTO {table} (billmgr_id, amocrm_id) VALUES (%s, %s) "
                  "ON DUPLICATE KEY UPDATE amocrm_id = VALUES(amocrm_id)")
 _CLEAR_CREATES_SQL = ("UPDATE amocrm_sync_state SET create_started_at = NULL "
                       "WHERE kind = %s AND billmgr_id IN ({marks})")
+_RECORD_SYNCED_ROW = "(@amocrm_kind, %s, @amocrm_now, %s)"
 _RECORD_SYNCED_SQL = ("INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint) "
-                      "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE "
+                      "VALUES {rows} ON DUPLICATE KEY UPDATE "
                       "last_sync_at = VALUES(last_sync_at), fingerprint = VALUES(fingerprint){clear}")
+_BEGIN_CREATE_ROW = "(@amocrm_kind, %s, @amocrm_now)"
+_BEGIN_CREATE_SQL = ("INSERT INTO amocrm_sync_state (kind, billmgr_id, create_started_at) VALUES {rows} "
+                     "ON DUPLICATE KEY UPDATE "
+                     "create_started_at = COALESCE(create_started_at, VALUES(create_started_at))")
 
 
 @dataclass(frozen=True)
@@ -238,6 +248,15 @@ class MySqlStore:
             cur.execute(sql, tuple(args))
             return list(cur.fetchall())
 
+    def _bind_shared(self, kind: Kind, now: datetime, reason: str = "") -> None:
+        """The session variables the row templates above read (inside the caller's transaction)."""
+        self._exec("SET @amocrm_kind = %s, @amocrm_now = %s, @amocrm_reason = %s",
+                   (kind.value, _db_time(now), reason))
+
+    def _insert_rows(self, sql: str, row: str, args: Sequence[object], per_row: int) -> None:
+        """One multi-row statement: ``sql`` with ``{rows}`` = ``row`` once per ``per_row`` args."""
+        self._exec(sql.format(rows=", ".join([row] * (len(args) // per_row))), args)
+
     def _many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         with self._cursor() as cur:
             cur.executemany(sql, [tuple(r) for r in rows])
@@ -263,23 +282,31 @@ class MySqlStore:
 
     def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
         """``enqueue`` for many ids of one kind (coalescing exactly like it), a statement per chunk."""
-        now = self._now()
         with self.transaction():
+            self._bind_shared(kind, self._now(), reason)
             for part in _chunks(billmgr_ids):
-                self._many(_ENQUEUE_SQL, [(kind.value, i, reason, 1, "pending", 0, now, now, now, None)
-                                          for i in part])
+                self._insert_rows(_ENQUEUE_SQL, _ENQUEUE_ROW, part, 1)
 
     def claim(self, kind: Kind, limit: int, now: datetime) -> list[QueueItem]:
         """Pending rows of a kind that are due, oldest first."""
-        sql = """SELECT id, kind, billmgr_id, reason, version, attempts, first_queued_at
-                 FROM amocrm_queue
-                 WHERE state = 'pending' AND kind = %s AND next_attempt_at <= %s
-                 ORDER BY first_queued_at, id
-                 LIMIT %s"""
+        return self.claim_after(kind, limit, now, None)
+
+    def claim_after(self, kind: Kind, limit: int, now: datetime, after: QueueItem | None) -> list[QueueItem]:
+        """``claim``, continuing past ``after`` in the same (first_queued_at, id) order.
+
+        A drain claims batch after batch while the one in flight is still pending: the keyset
+        skips it (and everything before it) in the index instead of reading it again."""
+        where = "state = 'pending' AND kind = %s AND next_attempt_at <= %s"
+        args: list[object] = [kind.value, _db_time(now)]
+        if after is not None:
+            where += " AND (first_queued_at > %s OR (first_queued_at = %s AND id > %s))"
+            args.extend((_db_time(after.first_queued_at), _db_time(after.first_queued_at), int(after.id)))
+        sql = (f"SELECT id, kind, billmgr_id, reason, version, attempts, first_queued_at "  # noqa: S608
+               f"FROM amocrm_queue WHERE {where} ORDER BY first_queued_at, id LIMIT %s")
         if self._depth and self.supports_skip_locked:
             sql += " FOR UPDATE SKIP LOCKED"
         with self.transaction():
-            rows = self._rows(sql, (kind.value, _db_time(now), int(limit)))
+            rows = self._rows(sql, (*args, int(limit)))
         return [QueueItem(id=int(r[0]), kind=Kind(r[1]), billmgr_id=int(r[2]), reason=str(r[3]),
                           version=int(r[4]), attempts=int(r[5]), first_queued_at=r[6])
                 for r in rows]
@@ -426,17 +453,10 @@ class MySqlStore:
     def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
         """Record the intent; an earlier open intent keeps its (earlier) time so a marker
         search from it covers every attempt."""
-        stamp = _db_time(now)
         with self.transaction():
+            self._bind_shared(kind, now)
             for chunk in _chunks(billmgr_ids):
-                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
-                args: list[object] = []
-                for billmgr_id in chunk:
-                    args.extend((kind.value, billmgr_id, stamp))
-                self._exec(f"INSERT INTO amocrm_sync_state (kind, billmgr_id, create_started_at) "  # noqa: S608
-                           f"VALUES {values} ON DUPLICATE KEY UPDATE "
-                           f"create_started_at = COALESCE(create_started_at, VALUES(create_started_at))",
-                           args)
+                self._insert_rows(_BEGIN_CREATE_SQL, _BEGIN_CREATE_ROW, chunk, 1)
 
     def open_creates(self, kind: Kind, billmgr_ids: Sequence[int] | None = None) -> dict[int, datetime]:
         """billmgr_id -> when its create was attempted, for intents with no link yet."""
@@ -471,10 +491,14 @@ class MySqlStore:
                            created: bool = False) -> None:
         """``record_synced`` for many (billmgr_id, fingerprint); ``created`` also clears the intents."""
         stamp = _db_time(now)
-        sql = _RECORD_SYNCED_SQL.format(clear=", create_started_at = NULL" if created else "")
+        sql = _RECORD_SYNCED_SQL.replace("{clear}", ", create_started_at = NULL" if created else "")
         with self.transaction():
+            self._bind_shared(kind, stamp)
             for part in _row_chunks(rows):
-                self._many(sql, [(kind.value, int(b), stamp, f[:128]) for b, f in part])
+                args: list[object] = []
+                for billmgr_id, fingerprint in part:
+                    args.extend((int(billmgr_id), fingerprint[:128]))
+                self._insert_rows(sql, _RECORD_SYNCED_ROW, args, 2)
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, so the worker can skip an update that would change nothing."""

@@ -12,12 +12,22 @@ For every batch of one kind:
 6. parent links (company -> contact, lead -> contact/company) via /link.
 
 Throughput (issue 8): the writes of a batch are a handful of set-at-a-time statements
-(:mod:`.bulk`), and with a :class:`Reader` the next batch of the same kind is read and
-planned on a second connection while the current one is written, so amoCRM's rate
-limit, not MySQL round trips, bounds an export.
+(:mod:`.bulk`); rows are claimed several batches per query with a keyset; with a
+:class:`Reader` the next batch of the same kind is read and planned on a second
+connection while the current one is written, and with a :class:`Writer` the commit of a
+created batch runs on a third one while the next batch is sent. So amoCRM's rate limit,
+not MySQL round trips, bounds an export.
 
 Auth and account states (``Reauthorize``, ``Stop``) end the pass with the queue
 untouched; ``RetryLater`` reschedules the batch with backoff and ends the pass.
+
+Lost answers (``AmbiguousWriteError``): an unanswered PATCH is simply resent later (an
+update is idempotent); an unanswered POST leaves its create intent open. Either way the
+rows wait, and after ``OUTAGE_STRIKES`` of them in a row the pass ends like a
+``RetryLater``: during an outage a pass costs a couple of requests, not one per batch of
+the whole queue. An open intent is settled (marker lookup, then create) only once
+``settle_after`` seconds have passed since it: a write whose answer timed out may still be
+in flight at amoCRM, and looking it up before it lands would create it twice.
 """
 
 from __future__ import annotations
@@ -34,15 +44,21 @@ from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLate
 from ..domain import KIND_ORDER, Kind
 from ..ports import AmoApi, AmoPayload, BatchOutcome, BillingReader, MappingContext, QueueItem, RuleSet, Store
 from . import planner
-from .bulk import bulk_complete, bulk_link_created, bulk_record_synced
+from .bulk import bulk_complete, bulk_link_created, bulk_put_links, bulk_record_synced
 from .planner import Create, Inputs, Link, Plan, Update, Work
 from .retry import RetryPolicy
-from .settle import settle_by_marker
+from .settle import as_utc, settle_by_marker
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 50
 RECHECK_REASON = "reconcile"
+# the client's read timeout (30 s) plus a margin: a write cannot stay in flight longer
+DEFAULT_SETTLE_AFTER = 60.0
+# batches claimed per queue query in a drain (the query costs the same for 1 or 4 batches)
+CLAIM_WINDOW = 4
+# unanswered writes in a row that end the pass (each one is rescheduled, not failed)
+OUTAGE_STRIKES = 2
 
 
 def utcnow() -> datetime:
@@ -97,21 +113,64 @@ class Reader:
 
 
 @dataclass(frozen=True)
+class Writer:
+    """A Store on a connection of its own for write-behind: the commit of a created batch
+    (links + sync state + queue rows) runs on it while the next batch is being sent. Until
+    it commits, the batch's create intents stay open, so a crash in between is settled by
+    the marker like any lost answer; every drain waits for it before it ends, so the next
+    kind reads committed parent links. One write is in flight at most, in batch order."""
+
+    store: Store
+    close: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A batch read and planned, not yet written."""
 
     kind: Kind
     works: list[Work]
     plan: Plan
+    # billmgr_id -> fingerprint of what the plan sends (computed off the writing thread)
+    fingerprints: dict[int, str] = field(default_factory=dict)
 
 
-def _settle_quietly(ahead: Optional[Future[Prepared]]) -> None:
+def _settle_quietly(ahead: Optional[Future[Optional[Prepared]]]) -> None:
     """Wait for a read-ahead that will not be used (its connection must be idle again)."""
     if ahead is not None:
         try:
             ahead.result()
         except Exception:  # noqa: BLE001 - the batch is re-read when it is claimed again
             log.debug("discarded read-ahead failed", exc_info=True)
+
+
+class _Claims:
+    """Due rows of one kind for one drain, in queue order, ``CLAIM_WINDOW`` batches per query.
+
+    With ``claim_after`` (MySqlStore) a keyset continues past what was handed out, so the
+    batch in flight (still pending until it ends) is never read again; other stores get the
+    plain ``claim`` minus the batch in flight."""
+
+    def __init__(self, engine: Engine, kind: Kind) -> None:
+        self.engine = engine
+        self.kind = kind
+        self.store = engine.claim_store()
+        self.keyset = getattr(self.store, "claim_after", None)
+        self.buffer: list[QueueItem] = []
+        self.after: Optional[QueueItem] = None
+
+    def next(self, busy: Sequence[Work]) -> list[QueueItem]:
+        size = self.engine.batch_size
+        if self.keyset is None:
+            skip = {w.billmgr_id for w in busy}
+            items = self.store.claim(self.kind, size + len(skip), self.engine.clock())
+            return [i for i in items if i.billmgr_id not in skip][:size]
+        if not self.buffer:
+            self.buffer = list(self.keyset(self.kind, size * CLAIM_WINDOW, self.engine.clock(), self.after))
+            if self.buffer:
+                self.after = self.buffer[-1]
+        batch, self.buffer = self.buffer[:size], self.buffer[size:]
+        return batch
 
 
 class Engine:
@@ -121,7 +180,8 @@ class Engine:
                  ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
                  jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
-                 reader: Optional[Reader] = None) -> None:
+                 reader: Optional[Reader] = None, settle_after: float = DEFAULT_SETTLE_AFTER,
+                 writer: Optional[Writer] = None) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
@@ -134,6 +194,13 @@ class Engine:
         # amocrm.conf sync.recreate_deleted: an entity deleted in amoCRM is made again (else: failed)
         self.recreate_deleted = recreate_deleted
         self.reader = reader
+        # amocrm.conf sync.settle_after: an open create intent younger than this is not looked up yet
+        self.settle_after = max(0.0, float(settle_after))
+        self._strikes = 0
+        self.writer = writer
+        self._write_pool: Optional[ThreadPoolExecutor] = None
+        self._fingerprints: dict[int, str] = {}
+        self._pending_write: Optional[Future[None]] = None
         # per pass: accounts whose contact will not be linked now (skipped or failed)
         self._contacts_not_coming: set[int] = set()
         self._deferred_once: set[tuple[Kind, int]] = set()
@@ -151,6 +218,7 @@ class Engine:
         report = Report()
         self._contacts_not_coming = set()
         self._deferred_once = set()
+        self._strikes = 0
         try:
             for _ in range(max_rounds):
                 if self.should_stop():
@@ -169,24 +237,84 @@ class Engine:
         return report
 
     def _drain_kind(self, kind: Kind, report: Report) -> tuple[bool, bool]:
-        """Batches of one kind until none is due. With a ``reader``, the next batch is read and
-        planned on its own connection while this one is written (see :class:`Reader`)."""
+        """Batches of one kind until none is due; every write-behind is committed when it returns."""
+        with self._writes_behind():
+            return self._drain_batches(kind, report)
+
+    @contextmanager
+    def _writes_behind(self) -> Iterator[None]:
+        # only with keyset claims: a plain claim would hand out rows whose commit is still behind
+        keyset = hasattr(self.claim_store(), "claim_after")
+        if self.writer is None or self._write_pool is not None or not keyset:
+            yield
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            self._write_pool = pool
+            try:
+                yield
+            except BaseException:
+                self._flush_writes(quiet=True)
+                raise
+            else:
+                self._flush_writes()
+            finally:
+                self._write_pool = None
+
+    def _write_behind(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime,
+                      items: Sequence[QueueItem]) -> None:
+        """Commit created entities' links, sync state and queue rows on the writer's connection."""
+        assert self.writer is not None and self._write_pool is not None
+        self._flush_writes()
+        store = self.writer.store
+
+        def write() -> None:
+            with store.transaction():
+                bulk_link_created(store, kind, rows, now)
+                bulk_complete(store, items)
+
+        self._pending_write = self._write_pool.submit(write)
+
+    def _flush_writes(self, quiet: bool = False) -> None:
+        pending, self._pending_write = self._pending_write, None
+        if pending is None:
+            return
+        try:
+            pending.result()
+        except Exception:
+            if not quiet:
+                raise
+            log.warning("a write-behind failed too; its intents stay open and are settled later",
+                        exc_info=True)
+
+    def claim_store(self) -> Store:
+        """Where a drain claims its rows: with a reader, the read-ahead claims on its connection."""
+        return self.reader.store if self.reader is not None else self.store
+
+    def _claim_and_prepare(self, claims: _Claims, kind: Kind, busy: Sequence[Work]) -> Optional[Prepared]:
+        """The read-ahead: the next batch past ``busy``, read and planned (None: nothing more is due)."""
+        assert self.reader is not None
+        more = claims.next(busy)
+        if not more:
+            return None
+        return self._prepare(kind, [Work.of(i) for i in more], self.reader.billing, self.reader.store)
+
+    def _drain_batches(self, kind: Kind, report: Report) -> tuple[bool, bool]:
+        """With a ``reader``, the next batch is read and planned on its own connection while this
+        one is written (see :class:`Reader`)."""
         claimed = False
         prepared: Optional[Prepared] = None
+        claims = _Claims(self, kind)
         with ThreadPoolExecutor(max_workers=1) if self.reader else nullcontext() as pool:
             while not self.should_stop():
                 if prepared is None:
-                    items = self._claim(kind, ())
+                    items = claims.next(())
                     if not items:
                         return claimed, False
                     prepared = self._prepare(kind, [Work.of(i) for i in items], self.billing, self.store)
                 claimed = True
-                ahead = None
-                if pool is not None and self.reader is not None:
-                    more = self._claim(kind, [w.billmgr_id for w in prepared.works])
-                    if more:
-                        ahead = pool.submit(self._prepare, kind, [Work.of(i) for i in more],
-                                            self.reader.billing, self.reader.store)
+                ahead: Optional[Future[Optional[Prepared]]] = None
+                if pool is not None:
+                    ahead = pool.submit(self._claim_and_prepare, claims, kind, prepared.works)
                 try:
                     batch = self._apply(prepared)
                 except BaseException:
@@ -201,24 +329,24 @@ class Engine:
                 prepared = ahead.result() if ahead is not None else None
         return claimed, False
 
-    def _claim(self, kind: Kind, busy: Sequence[int]) -> list[QueueItem]:
-        """Due rows of a kind, leaving out those of the batch in flight (still pending until it ends)."""
-        skip = set(busy)
-        items = self.store.claim(kind, self.batch_size + len(skip), self.clock())
-        return [i for i in items if i.billmgr_id not in skip][:self.batch_size]
-
     # ------------------------------------------------------------------ batch
     def sync(self, kind: Kind, works: Sequence[Work]) -> Report:
         """Sync one batch of one kind; raises PassStopped when amoCRM cannot be used now."""
-        return self._apply(self._prepare(kind, works, self.billing, self.store))
+        with self._writes_behind():
+            return self._apply(self._prepare(kind, works, self.billing, self.store))
 
     def _prepare(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store) -> Prepared:
         """Read and plan a batch: reads only, so it may run beside another batch's writes."""
         inputs = self._gather(kind, works, billing, store)
-        return Prepared(kind, list(works), planner.plan_batch(works, inputs, self.rules, self.ctx))
+        plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
+        sent = [(c.work.billmgr_id, c.payload) for c in plan.creates]
+        sent += [(u.work.billmgr_id, u.payload) for u in plan.updates]
+        fingerprints = {b: _fingerprint(payload, plan.parents.get(b, ())) for b, payload in sent}
+        return Prepared(kind, list(works), plan, fingerprints)
 
     def _apply(self, prepared: Prepared) -> Report:
         kind, plan = prepared.kind, prepared.plan
+        self._fingerprints = prepared.fingerprints
         report = Report()
         self._finished = set()
         self._drop_unchanged(kind, plan, report)
@@ -266,7 +394,7 @@ class Engine:
     @staticmethod
     def _companies_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> dict[int, int]:
         """The linked company of each account's legal payer (the first one that is linked)."""
-        # one query for the batch when the reader can (requested of billing.py), else one per account
+        # one query for the batch (BillingDb); per account only for a reader without the batch form
         bulk = getattr(billing, "legal_payers_by_account", None)
         payers_by_account: dict[int, list[int]] = (
             dict(bulk(accounts)) if bulk is not None
@@ -330,25 +458,41 @@ class Engine:
 
     # ------------------------------------------------------------------ creates
     def _settle(self, kind: Kind, plan: Plan, report: Report) -> list[Create]:
-        """Adopt entities an earlier, unanswered create already made; return what still needs a POST."""
+        """Adopt entities an earlier, unanswered create already made; return what still needs a POST.
+
+        An intent younger than ``settle_after`` waits: its write may still be in flight."""
         intents = {c.work.billmgr_id: c.intent_at for c in plan.creates if c.intent_at is not None}
         if not intents:
             return list(plan.creates)
+        now = as_utc(self.clock())
+        waits = {b: self.settle_after - (now - as_utc(at)).total_seconds() for b, at in intents.items()}
+        young = {b for b, wait in waits.items() if wait > 0}
+        if young:
+            with self.store.transaction():
+                for create in plan.creates:
+                    if create.work.billmgr_id in young:
+                        self._wait(create.work, "create unconfirmed: an earlier write may still be in flight",
+                                   waits[create.work.billmgr_id], report)
+            intents = {b: at for b, at in intents.items() if b not in young}
+        creates = [c for c in plan.creates if c.work.billmgr_id not in young]
+        if not intents:
+            return creates
         found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
         if found:
             log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
                      len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
-        adopted: list[Update] = []
         with self.store.transaction():
-            for billmgr_id, amocrm_id in found.items():
-                self.store.put_link(kind, billmgr_id, amocrm_id)
+            bulk_put_links(self.store, kind, sorted(found.items()))
+            # Not found after settle_after: no earlier attempt can still land, so the next
+            # POST's intent starts afresh (its own settle_after counts from its own send).
+            for billmgr_id in sorted(set(intents) - set(found)):
+                self.store.clear_create(kind, billmgr_id)
         report.adopted += len(found)
-        for create in plan.creates:
-            if create.work.billmgr_id in found:
-                adopted.append(Update(create.work, found[create.work.billmgr_id], create.payload))
+        adopted = [Update(c.work, found[c.work.billmgr_id], c.payload) for c in creates
+                   if c.work.billmgr_id in found]
         # the adopted entity may hold an older state: push the current one as an update
         recreate = self._update(kind, adopted, plan, report)
-        return [c for c in plan.creates if c.work.billmgr_id not in found] + recreate
+        return [c for c in creates if c.work.billmgr_id not in found] + recreate
 
     def _create(self, kind: Kind, creates: Sequence[Create], plan: Plan, report: Report) -> None:
         if not creates:
@@ -361,18 +505,34 @@ class Engine:
             outcome = self.amo.create(kind.amo_entity, bodies)
         except AmbiguousWriteError as exc:
             self._after_ambiguous_create(kind, by_request, exc, plan, report)
+            self._strike(exc)
             return
         except FixData as exc:
             self._one_by_one(kind, creates, exc, plan, report, self._create)
             return
+        self._strikes = 0
         self._commit_creates(kind, by_request, outcome, plan, report)
 
     def _commit_creates(self, kind: Kind, by_request: dict[str, Create], outcome: BatchOutcome,
                         plan: Plan, report: Report) -> list[Create]:
-        """ONE transaction: link + synced + done for every created item; return the rest."""
+        """ONE transaction: link + synced + done for every created item; return the rest.
+
+        With write-behind (:class:`Writer`) the transaction of items that need no /link call
+        runs on the writer's connection while the next batch is sent."""
         now = self.clock()
         created = [(by_request[rid], int(amocrm_id)) for rid, amocrm_id in outcome.ids.items()
                    if rid in by_request]
+        if created and self._write_pool is not None and not any(
+                self._needs_links(kind, c.work.billmgr_id, plan, created=True) for c, _ in created):
+            # nothing more to send for them: commit behind the next batch's request
+            rows = [(c.work.billmgr_id, a, self._fingerprint(c.work, c.payload, plan)) for c, a in created]
+            self._write_behind(kind, rows, now, [c.work.item for c, _ in created if c.work.item is not None])
+            for create, _ in created:
+                self._finished.add((kind, create.work.billmgr_id))
+                report.done += 1
+            created = []
+        if not created and not outcome.rejected:
+            return [c for rid, c in by_request.items() if rid not in outcome.ids]
         with self._unit():
             rows = [(c.work.billmgr_id, a, self._fingerprint(c.work, c.payload, plan)) for c, a in created]
             bulk_link_created(self.store, kind, rows, now)
@@ -390,22 +550,25 @@ class Engine:
 
     def _after_ambiguous_create(self, kind: Kind, by_request: dict[str, Create], exc: AmbiguousWriteError,
                                 plan: Plan, report: Report) -> None:
-        """Keep what earlier chunks made, then settle the rest by the marker right away."""
-        log.warning("%s: create answer lost (%s); settling %d items by the marker",
-                    kind.value, exc, len(by_request))
+        """Keep what earlier chunks made; the rest waits ``settle_after`` before its marker lookup.
+
+        Looking the marker up now could miss a write that is still in flight at amoCRM and
+        lead to a second create; items the client never sent start over without waiting."""
         rest = self._commit_creates(kind, by_request, exc.outcome or BatchOutcome(), plan, report)
         if not rest:
             return
-        intents = {c.work.billmgr_id: self.clock() for c in rest}
-        found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
-        ids = {planner.request_id(kind, b): a for b, a in found.items()}
-        report.adopted += len(found)
-        still = self._commit_creates(kind, {r: c for r, c in by_request.items() if r in ids},
-                                     BatchOutcome(ids=ids), plan, report)
-        # Not found: the write may still be in flight; the intent stays and the next attempt
-        # settles again before creating, so a retry cannot duplicate.
-        for create in [c for c in rest if c.work.billmgr_id not in found] + still:
-            self._retry(create.work, f"create unconfirmed: {exc}", report, outage=True)
+        in_doubt = set(exc.request_ids or [planner.request_id(kind, c.work.billmgr_id) for c in rest])
+        unsent = [c for c in rest if planner.request_id(kind, c.work.billmgr_id) not in in_doubt]
+        doubtful = [c for c in rest if planner.request_id(kind, c.work.billmgr_id) in in_doubt]
+        log.warning("%s: create answer lost (%s); %d items are looked up by the marker in %.0f s",
+                    kind.value, exc, len(doubtful), self.settle_after)
+        with self.store.transaction():
+            for create in unsent:
+                self.store.clear_create(kind, create.work.billmgr_id)
+                self._retry(create.work, f"not sent: {exc}", report, outage=True)
+            for create in doubtful:
+                self._retry(create.work, f"create unconfirmed: {exc}", report, outage=True,
+                            at_least=self.settle_after)
 
     # ------------------------------------------------------------------ updates
     def _update(self, kind: Kind, updates: Sequence[Update], plan: Plan, report: Report) -> list[Create]:
@@ -421,10 +584,13 @@ class Engine:
                 self._update(k, us, p, r)))
             return recreate
         except AmbiguousWriteError as exc:
-            # a PATCH is idempotent: resending it later is harmless
-            for update in updates:
-                self._retry(update.work, str(exc), report, outage=True)
+            # a PATCH is idempotent: resending it later is harmless; an outage ends the pass
+            with self.store.transaction():
+                for update in updates:
+                    self._retry(update.work, str(exc), report, outage=True)
+            self._strike(exc)
             return []
+        self._strikes = 0
         by_amocrm_id = {u.amocrm_id: u for u in updates}
         now = self.clock()
         patched_all: list[Update] = []
@@ -491,6 +657,8 @@ class Engine:
             with self.store.transaction():
                 for work in owners.values():
                     self._retry(work, f"linking failed: {exc}", report, outage=outage)
+            if isinstance(exc, AmbiguousWriteError):
+                self._strike(exc)
             return
         with self._unit():
             for work in owners.values():
@@ -527,7 +695,9 @@ class Engine:
         report.done += 1
 
     def _fingerprint(self, work: Work, payload: AmoPayload, plan: Plan) -> str:
-        return _fingerprint(payload, plan.parents.get(work.billmgr_id, ()))
+        # every payload of a batch is the one its plan made for that entity: computed in _prepare
+        known = self._fingerprints.get(work.billmgr_id)
+        return known if known is not None else _fingerprint(payload, plan.parents.get(work.billmgr_id, ()))
 
     def _fail(self, work: Work, reason: str, report: Report) -> None:
         log.error("%s %s failed: %s", work.kind.value, work.billmgr_id, reason)
@@ -542,7 +712,26 @@ class Engine:
             # a unit of a direct run has no row yet: queue it, the worker retries and records it
             self.store.enqueue(work.kind, work.billmgr_id, work.reason)
 
-    def _retry(self, work: Work, error: str, report: Report, *, outage: bool) -> None:
+    def _strike(self, exc: AmbiguousWriteError) -> None:
+        """One more unanswered write in a row; enough of them end the pass as an outage."""
+        self._strikes += 1
+        if self._strikes >= OUTAGE_STRIKES:
+            raise RetryLater(f"{self._strikes} writes in a row went unanswered; the rest waits: "
+                             f"{exc.message}",
+                             method=exc.method, path=exc.path, status=exc.status,
+                             request_id=exc.request_id, detail=exc.detail) from exc
+
+    def _wait(self, work: Work, why: str, seconds: float, report: Report) -> None:
+        """Reschedule without judging the record: nothing failed, it is not time yet."""
+        self._finished.add((work.kind, work.billmgr_id))
+        report.retried += 1
+        if work.item is None:
+            self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+            return
+        log.info("%s %s: %s; looked up in %.0f s", work.kind.value, work.billmgr_id, why, seconds)
+        self.store.retry(work.item, why, seconds)
+
+    def _retry(self, work: Work, error: str, report: Report, *, outage: bool, at_least: float = 0.0) -> None:
         self._finished.add((work.kind, work.billmgr_id))
         item = work.item
         if item is None:
@@ -554,7 +743,7 @@ class Engine:
         if give_up:
             self._fail(work, f"gave up after {item.attempts + 1} attempts: {error}", report)
             return
-        delay = self.policy.delay(item.attempts, self.jitter)
+        delay = max(self.policy.delay(item.attempts, self.jitter), at_least)
         log.info("%s %s: retry in %.0f s: %s", work.kind.value, work.billmgr_id, delay, error)
         self.store.retry(item, error, delay)
         report.retried += 1
