@@ -174,6 +174,11 @@ class FakeBilling:
         return sorted(p.id for p in self.payers_.values()
                       if p.account_id == account_id and p.profiletype == 2)
 
+    def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Like BillingDb: accounts without a legal payer are absent."""
+        found = {a: self.legal_payers_of(a) for a in sorted(set(account_ids))}
+        return {a: ids for a, ids in found.items() if ids}
+
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         ids = sorted(s.id for s in self.services_.values()
                      if (s.opendate and s.opendate >= since.date())
@@ -211,15 +216,34 @@ class FakeStore:
         self.failed.pop(key, None)
         self.due[key] = now
 
+    def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
+        for billmgr_id in billmgr_ids:
+            self.enqueue(kind, billmgr_id, reason)
+
     def claim(self, kind: Kind, limit: int, now: datetime) -> list[QueueItem]:
-        rows = [q for k, q in self.queue.items()
-                if k[0] is kind and k not in self.failed and self.due[k] <= now]
-        return sorted(rows, key=lambda q: q.first_queued_at)[:limit]
+        return self.claim_after(kind, limit, now, None)
+
+    def claim_after(self, kind: Kind, limit: int, now: datetime,
+                    after: Optional[QueueItem]) -> list[QueueItem]:
+        """Due pending rows in (first_queued_at, id) order, past ``after`` (MySqlStore's keyset)."""
+        rows = sorted((q for k, q in self.queue.items()
+                       if k[0] is kind and k not in self.failed and self.due[k] <= now),
+                      key=lambda q: (q.first_queued_at, q.id))
+        if after is not None:
+            rows = [q for q in rows if (q.first_queued_at, q.id) > (after.first_queued_at, after.id)]
+        return rows[:limit]
 
     def complete(self, item: QueueItem) -> None:
         key = (item.kind, item.billmgr_id)
         if key in self.queue and self.queue[key].version == item.version:
             del self.queue[key]
+        elif key in self.queue:
+            # a newer event came: it starts with a clean slate (MySqlStore resets attempts)
+            self.queue[key] = replace(self.queue[key], attempts=0)
+
+    def complete_many(self, items: Sequence[QueueItem]) -> None:
+        for item in items:
+            self.complete(item)
 
     def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None:
         key = (item.kind, item.billmgr_id)
@@ -240,6 +264,12 @@ class FakeStore:
         self.link_rows[kind][billmgr_id] = amocrm_id
         self.intents.pop((kind, billmgr_id), None)
 
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
+        for billmgr_id, amocrm_id in pairs:
+            self.link_rows[kind][billmgr_id] = amocrm_id
+            if clear_intents:
+                self.intents.pop((kind, billmgr_id), None)
+
     def drop_link(self, kind: Kind, billmgr_id: int) -> None:
         self.link_rows[kind].pop(billmgr_id, None)
 
@@ -256,6 +286,14 @@ class FakeStore:
 
     def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
         self.synced[(kind, billmgr_id)] = now
+
+    def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
+                           created: bool = False) -> None:
+        """``created`` also clears the create intents, as MySqlStore does."""
+        for billmgr_id, fingerprint in rows:
+            self.record_synced(kind, billmgr_id, now, fingerprint)
+            if created:
+                self.intents.pop((kind, billmgr_id), None)
 
     def make_due(self) -> None:
         for key in self.due:

@@ -56,6 +56,14 @@ def panel_env(
     env["AUTH_LEVEL"] = str(auth_level)
     env["HTTP_COOKIE"] = f"billmgrlang5=billmgr:{lang}"
     env.setdefault("PYTHONIOENCODING", "utf-8")
+    # The work tree's executables start with "#!/usr/bin/env python3": resolve that to the
+    # interpreter running the tests (the project's venv, with lxml and friends), as the
+    # installer's rewritten shebang does on a host. Without this a handler could fail to
+    # import its dependencies and a test of its error path would pass for the wrong reason.
+    interpreter_dir = os.path.dirname(sys.executable)
+    path = env.get("PATH", "")
+    if path.split(os.pathsep)[:1] != [interpreter_dir]:
+        env["PATH"] = interpreter_dir + (os.pathsep + path if path else "")
     if extra:
         env.update(extra)
     return env

@@ -42,9 +42,9 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLater, Stop
 from ..domain import KIND_ORDER, Kind
-from ..ports import AmoApi, AmoPayload, BatchOutcome, BillingReader, MappingContext, QueueItem, RuleSet, Store
+from ..ports import AmoApi, AmoPayload, BatchOutcome, BillingReader, MappingContext, QueueItem, RuleSet
 from . import planner
-from .bulk import bulk_complete, bulk_link_created, bulk_put_links, bulk_record_synced
+from .bulk import BulkStore, bulk_complete, bulk_link_created, bulk_put_links, bulk_record_synced
 from .planner import Create, Inputs, Link, Plan, Update, Work
 from .retry import RetryPolicy
 from .settle import as_utc, settle_by_marker
@@ -108,7 +108,7 @@ class Reader:
     the batch in flight, so the overlap changes no outcome."""
 
     billing: BillingReader
-    store: Store
+    store: BulkStore
     close: Callable[[], None] = lambda: None
 
 
@@ -120,7 +120,7 @@ class Writer:
     the marker like any lost answer; every drain waits for it before it ends, so the next
     kind reads committed parent links. One write is in flight at most, in batch order."""
 
-    store: Store
+    store: BulkStore
     close: Callable[[], None] = lambda: None
 
 
@@ -147,26 +147,21 @@ def _settle_quietly(ahead: Optional[Future[Optional[Prepared]]]) -> None:
 class _Claims:
     """Due rows of one kind for one drain, in queue order, ``CLAIM_WINDOW`` batches per query.
 
-    With ``claim_after`` (MySqlStore) a keyset continues past what was handed out, so the
-    batch in flight (still pending until it ends) is never read again; other stores get the
-    plain ``claim`` minus the batch in flight."""
+    A keyset (``claim_after``) continues past what was handed out, so the batch in flight
+    (still pending until it ends) is never read again."""
 
     def __init__(self, engine: Engine, kind: Kind) -> None:
         self.engine = engine
         self.kind = kind
         self.store = engine.claim_store()
-        self.keyset = getattr(self.store, "claim_after", None)
         self.buffer: list[QueueItem] = []
         self.after: Optional[QueueItem] = None
 
-    def next(self, busy: Sequence[Work]) -> list[QueueItem]:
+    def next(self) -> list[QueueItem]:
         size = self.engine.batch_size
-        if self.keyset is None:
-            skip = {w.billmgr_id for w in busy}
-            items = self.store.claim(self.kind, size + len(skip), self.engine.clock())
-            return [i for i in items if i.billmgr_id not in skip][:size]
         if not self.buffer:
-            self.buffer = list(self.keyset(self.kind, size * CLAIM_WINDOW, self.engine.clock(), self.after))
+            self.buffer = self.store.claim_after(self.kind, size * CLAIM_WINDOW, self.engine.clock(),
+                                                 self.after)
             if self.buffer:
                 self.after = self.buffer[-1]
         batch, self.buffer = self.buffer[:size], self.buffer[size:]
@@ -176,7 +171,7 @@ class _Claims:
 class Engine:
     """The sync core's imperative shell; the pure decisions live in the planner."""
 
-    def __init__(self, amo: AmoApi, billing: BillingReader, store: Store, rules: RuleSet,
+    def __init__(self, amo: AmoApi, billing: BillingReader, store: BulkStore, rules: RuleSet,
                  ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
                  jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
@@ -243,9 +238,7 @@ class Engine:
 
     @contextmanager
     def _writes_behind(self) -> Iterator[None]:
-        # only with keyset claims: a plain claim would hand out rows whose commit is still behind
-        keyset = hasattr(self.claim_store(), "claim_after")
-        if self.writer is None or self._write_pool is not None or not keyset:
+        if self.writer is None or self._write_pool is not None:
             yield
             return
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -286,14 +279,14 @@ class Engine:
             log.warning("a write-behind failed too; its intents stay open and are settled later",
                         exc_info=True)
 
-    def claim_store(self) -> Store:
+    def claim_store(self) -> BulkStore:
         """Where a drain claims its rows: with a reader, the read-ahead claims on its connection."""
         return self.reader.store if self.reader is not None else self.store
 
-    def _claim_and_prepare(self, claims: _Claims, kind: Kind, busy: Sequence[Work]) -> Optional[Prepared]:
-        """The read-ahead: the next batch past ``busy``, read and planned (None: nothing more is due)."""
+    def _claim_and_prepare(self, claims: _Claims, kind: Kind) -> Optional[Prepared]:
+        """The read-ahead: the next batch, read and planned (None: nothing more is due)."""
         assert self.reader is not None
-        more = claims.next(busy)
+        more = claims.next()
         if not more:
             return None
         return self._prepare(kind, [Work.of(i) for i in more], self.reader.billing, self.reader.store)
@@ -307,14 +300,14 @@ class Engine:
         with ThreadPoolExecutor(max_workers=1) if self.reader else nullcontext() as pool:
             while not self.should_stop():
                 if prepared is None:
-                    items = claims.next(())
+                    items = claims.next()
                     if not items:
                         return claimed, False
                     prepared = self._prepare(kind, [Work.of(i) for i in items], self.billing, self.store)
                 claimed = True
                 ahead: Optional[Future[Optional[Prepared]]] = None
                 if pool is not None:
-                    ahead = pool.submit(self._claim_and_prepare, claims, kind, prepared.works)
+                    ahead = pool.submit(self._claim_and_prepare, claims, kind)
                 try:
                     batch = self._apply(prepared)
                 except BaseException:
@@ -335,7 +328,8 @@ class Engine:
         with self._writes_behind():
             return self._apply(self._prepare(kind, works, self.billing, self.store))
 
-    def _prepare(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store) -> Prepared:
+    def _prepare(self, kind: Kind, works: Sequence[Work], billing: BillingReader,
+                 store: BulkStore) -> Prepared:
         """Read and plan a batch: reads only, so it may run beside another batch's writes."""
         inputs = self._gather(kind, works, billing, store)
         plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
@@ -369,7 +363,7 @@ class Engine:
         return report
 
     # ------------------------------------------------------------------ inputs
-    def _gather(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store) -> Inputs:
+    def _gather(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: BulkStore) -> Inputs:
         ids = sorted({w.billmgr_id for w in works})
         snapshots: dict[int, Any]
         if kind is Kind.CONTACT:
@@ -392,13 +386,9 @@ class Engine:
                       frozenset(self._contacts_not_coming))
 
     @staticmethod
-    def _companies_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> dict[int, int]:
+    def _companies_of(accounts: Sequence[int], billing: BillingReader, store: BulkStore) -> dict[int, int]:
         """The linked company of each account's legal payer (the first one that is linked)."""
-        # one query for the batch (BillingDb); per account only for a reader without the batch form
-        bulk = getattr(billing, "legal_payers_by_account", None)
-        payers_by_account: dict[int, list[int]] = (
-            dict(bulk(accounts)) if bulk is not None
-            else {a: billing.legal_payers_of(a) for a in accounts})
+        payers_by_account = billing.legal_payers_by_account(accounts)
         all_payers = sorted({p for ps in payers_by_account.values() for p in ps})
         company_links = store.links(Kind.COMPANY, all_payers) if all_payers else {}
         found: dict[int, int] = {}

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
 from ..domain import KIND_ORDER, Kind
-from ..ports import BillingReader, Store
-from .bulk import bulk_enqueue
+from ..ports import BillingReader
+from .bulk import BulkStore, bulk_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ ENQUEUE_CHUNK = 1000
 EXPORT_REASON = "export"
 
 
-class ExportStore(Store, Protocol):
+class ExportStore(BulkStore, Protocol):
     def export_begin(self, kind: Kind) -> object: ...
 
     def export_advance(self, kind: Kind, last_id: int, enqueued: int) -> None: ...

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any, Optional, Protocol
 
 from ..domain import KIND_ORDER, Kind
-from ..ports import BillingReader, RuleSet, Store
-from .bulk import bulk_enqueue
+from ..ports import BillingReader, RuleSet
+from .bulk import BulkStore, bulk_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ SCAN_CHUNK = 1000
 OVERLAP = timedelta(days=1)
 
 
-class ReconcileStore(Store, Protocol):
+class ReconcileStore(BulkStore, Protocol):
     def failed(self, kind: Optional[Kind] = None, limit: int = 50, offset: int = 0) -> list[Any]: ...
 
     def get_cursor(self, name: str) -> Optional[str]: ...
