@@ -174,18 +174,8 @@ class _BrokenLinks:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def put_link(self, kind, billmgr_id, amocrm_id):
+    def put_links(self, kind, pairs, clear_intents=True):
         raise ConnectionError("MySQL went away")
-
-
-class _KeysetStore(FakeStore):
-    """FakeStore plus MySqlStore's keyset claim (write-behind needs it)."""
-
-    def claim_after(self, kind, limit, now, after):
-        rows = self.claim(kind, len(self.queue), now)
-        if after is not None:
-            rows = [q for q in rows if (q.first_queued_at, q.id) > (after.first_queued_at, after.id)]
-        return rows[:limit]
 
 
 def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_duplicated():
@@ -194,7 +184,7 @@ def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_du
     from billmgr_amocrm.sync.engine import Writer
 
     engine, amo, billing, store = build(12)
-    engine.store = store = _KeysetStore()
+    engine.store = store = FakeStore()
     engine.batch_size = 5
     engine.writer = Writer(store)
     for i in range(1, 13):
@@ -204,7 +194,7 @@ def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_du
     assert not store.intents and len(amo.entities["contacts"]) == 12
 
     engine, amo, billing, store = build(3)
-    engine.store = store = _KeysetStore()
+    engine.store = store = FakeStore()
     engine.writer = Writer(_BrokenLinks(store))
     for i in (1, 2, 3):
         store.enqueue(Kind.CONTACT, i, "export")
