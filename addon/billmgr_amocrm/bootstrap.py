@@ -103,6 +103,18 @@ class App:
             self._writer = Writer(store=MySqlStore(conn), close=conn.close)
         return self._writer
 
+    def export_adapters(self) -> Any:
+        """BILLmanager reader + store on a connection of their own for the export's queueing
+        thread (``sync.export.Enqueuer``); the caller closes it (``.close()``)."""
+        from .billing import BillingDb
+        from .db import connect
+        from .store.store import MySqlStore
+        from .sync.engine import Reader
+
+        conn = connect(autocommit=True)
+        return Reader(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
+                      close=conn.close)
+
     def engine(self, chunk_size: Optional[int] = None) -> Any:
         from .sync.engine import Engine
 

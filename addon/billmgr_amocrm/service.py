@@ -317,34 +317,45 @@ def resync_all(*, app: Any = None) -> None:
 
 
 def run_export(progress: Optional[Callable[[Progress], None]] = None, *, app: Any = None) -> ExportResult:
-    """Queue everything and sync it now, in this process (the CLI's ``export``), with progress."""
+    """Queue everything and sync it now, in this process (the CLI's ``export``), with progress.
+
+    The queueing runs on a connection and thread of its own (``sync.export.Enqueuer``)
+    while the first contacts are already being sent; the engine drains a kind only once
+    all of it is queued, and each queued chunk is committed with its resumable cursor."""
     from .bootstrap import EXPORT_CHUNK
-    from .sync.export import enqueue_all
+    from .sync.engine import Report
+    from .sync.export import Enqueuer
 
     with _using(app) as live:
         started = time.monotonic()
-        queued_so_far = [0]
-
-        def on_chunk(kind: Kind, count: int) -> None:
-            queued_so_far[0] += count
-            if progress:
-                progress(Progress("queue", queued_so_far[0], queued_so_far[0], 0, time.monotonic() - started))
-
-        counts = enqueue_all(live.store, live.billing, on_chunk=on_chunk)
-        live.store.set_cursor(EXPORT_REQUEST, "")
-        total = live.store.queue_stats().depth
+        # rows already pending (an interrupted export's, the hooks') plus what gets queued
+        pending_before = live.store.queue_stats().depth
         engine = live.engine(EXPORT_CHUNK)
-        from .sync.engine import Report
-
+        side = live.export_adapters()
         totals = Report()
-
-        def on_batch(kind: Kind, batch: Report) -> None:
-            totals.add(batch)
+        try:
+            # the request is answered once everything is queued (as the worker does)
+            enqueuer = Enqueuer(side.store, side.billing,
+                                on_done=lambda: side.store.set_cursor(EXPORT_REQUEST, "")).start()
             if progress:
-                progress(Progress("sync", total, totals.handled, totals.failed, time.monotonic() - started))
+                progress(Progress("queue", 0, 0, 0, time.monotonic() - started))
 
-        engine.on_batch = on_batch
-        report = engine.run_pass()
+            def on_batch(kind: Kind, batch: Report) -> None:
+                totals.add(batch)
+                if progress:
+                    total = max(pending_before + enqueuer.queued, totals.handled)
+                    progress(Progress("sync", total, totals.handled, totals.failed,
+                                      time.monotonic() - started))
+
+            engine.on_batch = on_batch
+            engine.feed = enqueuer
+            try:
+                report = engine.run_pass()
+            finally:
+                # a stopped pass (amoCRM unavailable) still leaves everything queued for the worker
+                counts = enqueuer.finish()
+        finally:
+            side.close()
         return ExportResult(queued={k.value: n for k, n in counts.queued.items()}, done=report.done,
                             skipped=report.skipped, failed=report.failed, retried=report.retried,
                             seconds=time.monotonic() - started, stopped=report.stopped,

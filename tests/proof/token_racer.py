@@ -1,8 +1,13 @@
 """One of the processes of scenario 5: ``python -m tests.proof.token_racer START_AT ROUNDS PERIOD``.
 
-Every token this process sees counts as about to expire (a refresh margin of years), so at
-each round all racers want a refresh at the same instant; the host-wide lock must turn
-that into one refresh per round. Prints one JSON line: rounds done, errors.
+Round n (from 0) starts at START_AT + n * PERIOD, and in it the client's clock runs n + 1
+days ahead of the wall clock: the token the previous round left (valid one day from its
+issue) has just expired for every racer at once, exactly as when a real expiry passes.
+The host-wide lock must turn that into one refresh per round: the racer that gets the lock
+refreshes, the others re-read the files under the lock and find a valid token. A racer
+that lags behind sees a token issued "in its future" and does not refresh, so whatever the
+scheduling, there is exactly one refresh per round.
+Prints one JSON line: rounds done, errors.
 MGR5_ROOT and BILLMGR_AMOCRM_ALLOW_LOOPBACK come from the environment.
 """
 
@@ -17,15 +22,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addon"))
 
 from billmgr_amocrm.amocrm import AmoClient, AmoError  # noqa: E402
 
-ALWAYS_EXPIRING = 10 * 365 * 86400.0
+DAY = 86400.0
 
 
 def main() -> int:
     start_at, rounds, period = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    client = AmoClient.from_host(rate=7.0, timeout=(2.0, 5.0), refresh_margin=ALWAYS_EXPIRING)
+
+    days_ahead = [0]
+
+    def clock() -> float:
+        return time.time() + days_ahead[0] * DAY
+
+    client = AmoClient.from_host(rate=7.0, timeout=(2.0, 5.0), clock=clock)
     done, errors = 0, []
     for n in range(rounds):
         time.sleep(max(0.0, start_at + n * period - time.time()))
+        days_ahead[0] = n + 1
         try:
             client.credentials.access_token()
             done += 1

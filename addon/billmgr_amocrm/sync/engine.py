@@ -15,8 +15,10 @@ Throughput (issue 8): the writes of a batch are a handful of set-at-a-time state
 (:mod:`.bulk`); rows are claimed several batches per query with a keyset; with a
 :class:`Reader` the next batch of the same kind is read and planned on a second
 connection while the current one is written, and with a :class:`Writer` the commit of a
-created batch runs on a third one while the next batch is sent. So amoCRM's rate limit,
-not MySQL round trips, bounds an export.
+created batch runs on a third one while the next batch is sent. With a :class:`Feed`
+(the export's ``Enqueuer``) sending starts while the rest is still being queued: a drain
+of a kind ends only once every row of that kind is queued. So amoCRM's rate limit, not
+MySQL round trips, bounds an export.
 
 Auth and account states (``Reauthorize``, ``Stop``) end the pass with the queue
 untouched; ``RetryLater`` reschedules the batch with backoff and ends the pass.
@@ -38,7 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLater, Stop
 from ..domain import KIND_ORDER, Kind
@@ -144,6 +146,14 @@ def _settle_quietly(ahead: Optional[Future[Optional[Prepared]]]) -> None:
             log.debug("discarded read-ahead failed", exc_info=True)
 
 
+class Feed(Protocol):
+    """Rows still being queued while the engine drains (``export.Enqueuer``)."""
+
+    def mark(self, kind: Kind) -> int: ...
+
+    def wait(self, kind: Kind, mark: int, should_stop: Callable[[], bool] = ...) -> bool: ...
+
+
 class _Claims:
     """Due rows of one kind for one drain, in queue order, ``CLAIM_WINDOW`` batches per query.
 
@@ -159,11 +169,15 @@ class _Claims:
 
     def next(self) -> list[QueueItem]:
         size = self.engine.batch_size
-        if not self.buffer:
+        feed = self.engine.feed
+        while not self.buffer:
+            mark = feed.mark(self.kind) if feed is not None else 0
             self.buffer = self.store.claim_after(self.kind, size * CLAIM_WINDOW, self.engine.clock(),
                                                  self.after)
             if self.buffer:
                 self.after = self.buffer[-1]
+            elif feed is None or not feed.wait(self.kind, mark, self.engine.should_stop):
+                break
         batch, self.buffer = self.buffer[:size], self.buffer[size:]
         return batch
 
@@ -206,6 +220,8 @@ class Engine:
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None
         # checked between batches: SIGTERM ends a long pass after the batch in flight
         self.should_stop: Callable[[], bool] = lambda: False
+        # rows still being queued (the export's Enqueuer): a drain of a kind waits for all of them
+        self.feed: Optional[Feed] = None
 
     # ------------------------------------------------------------------ pass
     def run_pass(self, max_rounds: int = 1000) -> Report:
