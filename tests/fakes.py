@@ -199,6 +199,7 @@ class FakeStore:
     link_rows: dict[Kind, dict[int, int]] = field(default_factory=lambda: {k: {} for k in Kind})
     intents: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
     synced: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
+    sent: dict[tuple[Kind, int], str] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @contextlib.contextmanager
@@ -286,6 +287,7 @@ class FakeStore:
 
     def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
         self.synced[(kind, billmgr_id)] = now
+        self.sent[(kind, billmgr_id)] = fingerprint
 
     def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
                            created: bool = False) -> None:
@@ -294,6 +296,10 @@ class FakeStore:
             self.record_synced(kind, billmgr_id, now, fingerprint)
             if created:
                 self.intents.pop((kind, billmgr_id), None)
+
+    def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
+        """What was last sent (MySqlStore: synced rows only)."""
+        return {i: self.sent[(kind, i)] for i in billmgr_ids if (kind, i) in self.sent}
 
     def make_due(self) -> None:
         for key in self.due:

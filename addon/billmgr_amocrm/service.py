@@ -188,7 +188,7 @@ class ExportResult:
 class Progress:
     """Passed to ``run_export``'s callback after each batch."""
 
-    phase: str          # queue | sync
+    phase: str          # sync (queue: reserved; run_export queues while it sends)
     total: int
     handled: int
     failed: int
@@ -316,6 +316,23 @@ def resync_all(*, app: Any = None) -> None:
     start_export(app=app)
 
 
+class _ExportTotal:
+    """The progress line's total while the queueing still runs beside the sending.
+
+    Until the queueing ends it is an estimate (rows pending before + ids queued, which
+    counts a re-queued pending row twice); when it ends, the rows still pending plus those
+    handled by then (off by the batch in flight at most); after the pass, exact."""
+
+    def __init__(self, pending_before: int) -> None:
+        self.pending_before = pending_before
+        self.queued = 0
+        self.settled: Optional[int] = None
+
+    def value(self, handled: int) -> int:
+        total = self.settled if self.settled is not None else self.pending_before + self.queued
+        return max(total, handled)
+
+
 def run_export(progress: Optional[Callable[[Progress], None]] = None, *, app: Any = None) -> ExportResult:
     """Queue everything and sync it now, in this process (the CLI's ``export``), with progress.
 
@@ -328,25 +345,32 @@ def run_export(progress: Optional[Callable[[Progress], None]] = None, *, app: An
 
     with _using(app) as live:
         started = time.monotonic()
-        # rows already pending (an interrupted export's, the hooks') plus what gets queued
-        pending_before = live.store.queue_stats().depth
+        total = _ExportTotal(live.store.queue_stats().depth)
         engine = live.engine(EXPORT_CHUNK)
         side = live.export_adapters()
         totals = Report()
-        try:
-            # the request is answered once everything is queued (as the worker does)
-            enqueuer = Enqueuer(side.store, side.billing,
-                                on_done=lambda: side.store.set_cursor(EXPORT_REQUEST, "")).start()
+
+        def report_progress() -> None:
             if progress:
-                progress(Progress("queue", 0, 0, 0, time.monotonic() - started))
+                progress(Progress("sync", total.value(totals.handled), totals.handled, totals.failed,
+                                  time.monotonic() - started))
 
-            def on_batch(kind: Kind, batch: Report) -> None:
-                totals.add(batch)
-                if progress:
-                    total = max(pending_before + enqueuer.queued, totals.handled)
-                    progress(Progress("sync", total, totals.handled, totals.failed,
-                                      time.monotonic() - started))
+        def on_chunk(kind: Kind, count: int) -> None:
+            total.queued += count
 
+        def on_queued() -> None:
+            # on the queueing thread and its connection, once everything is queued
+            handled = totals.handled
+            total.settled = handled + side.store.queue_stats().depth
+            # the request is answered once everything is queued (as the worker does)
+            side.store.set_cursor(EXPORT_REQUEST, "")
+
+        def on_batch(kind: Kind, batch: Report) -> None:
+            totals.add(batch)
+            report_progress()
+
+        try:
+            enqueuer = Enqueuer(side.store, side.billing, on_chunk=on_chunk, on_done=on_queued).start()
             engine.on_batch = on_batch
             engine.feed = enqueuer
             try:
@@ -356,6 +380,8 @@ def run_export(progress: Optional[Callable[[Progress], None]] = None, *, app: An
                 counts = enqueuer.finish()
         finally:
             side.close()
+        total.settled = totals.handled + live.store.queue_stats().depth
+        report_progress()
         return ExportResult(queued={k.value: n for k, n in counts.queued.items()}, done=report.done,
                             skipped=report.skipped, failed=report.failed, retried=report.retried,
                             seconds=time.monotonic() - started, stopped=report.stopped,

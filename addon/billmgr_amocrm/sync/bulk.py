@@ -31,6 +31,8 @@ class BulkStore(Store, Protocol):
 
     def complete_many(self, items: Sequence[QueueItem]) -> None: ...
 
+    def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]: ...
+
 
 def bulk_enqueue(store: BulkStore, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
     if billmgr_ids:

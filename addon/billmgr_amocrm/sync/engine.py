@@ -418,10 +418,9 @@ class Engine:
     def _drop_unchanged(self, kind: Kind, plan: Plan, report: Report) -> None:
         """A reconciler re-check of an entity whose payload did not change sends nothing."""
         rechecks = [u for u in plan.updates if u.work.reason == RECHECK_REASON]
-        fingerprints = getattr(self.store, "fingerprints", None)
-        if not rechecks or fingerprints is None:
+        if not rechecks:
             return
-        sent = fingerprints(kind, [u.work.billmgr_id for u in rechecks])
+        sent = self.store.fingerprints(kind, [u.work.billmgr_id for u in rechecks])
         same = {u.work.billmgr_id for u in rechecks
                 if sent.get(u.work.billmgr_id) == self._fingerprint(u.work, u.payload, plan)}
         if not same:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Iterator, Optional, Protocol, Sequence
 
 from ..domain import KIND_ORDER, Kind
 from ..ports import BillingReader
@@ -27,6 +27,8 @@ from .bulk import BulkStore, bulk_enqueue
 log = logging.getLogger(__name__)
 
 ENQUEUE_CHUNK = 1000
+# the first chunk of a kind when sending waits for it (Enqueuer): one export batch, queued sooner
+FIRST_CHUNK = 250
 EXPORT_REASON = "export"
 
 
@@ -53,13 +55,13 @@ def count_ids(billing: BillingReader, kind: Kind) -> int:
 
 def enqueue_all(store: ExportStore, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
                 on_chunk: Optional[Callable[[Kind, int], None]] = None,
-                on_kind: Optional[Callable[[Kind], None]] = None) -> ExportCounts:
+                on_kind: Optional[Callable[[Kind], None]] = None, first_chunk: int = 0) -> ExportCounts:
     """Queue every entity of the kinds (resuming an unfinished run); return how many were queued."""
     counts = ExportCounts()
     for kind in kinds:
         progress = store.export_begin(kind)
         after = int(getattr(progress, "last_id", 0))
-        for ids in billing.iter_ids(kind, after, ENQUEUE_CHUNK):
+        for ids in _id_chunks(billing, kind, after, first_chunk):
             if not ids:
                 continue
             with store.transaction():
@@ -75,6 +77,17 @@ def enqueue_all(store: ExportStore, billing: BillingReader, kinds: Sequence[Kind
     return counts
 
 
+def _id_chunks(billing: BillingReader, kind: Kind, after: int, first_chunk: int) -> Iterator[list[int]]:
+    """Ids past ``after`` in chunks of ENQUEUE_CHUNK; with ``first_chunk``, a smaller first one."""
+    if first_chunk > 0:
+        first = next((ids for ids in billing.iter_ids(kind, after, first_chunk) if ids), [])
+        if not first:
+            return
+        yield first
+        after = first[-1]
+    yield from billing.iter_ids(kind, after, ENQUEUE_CHUNK)
+
+
 class Enqueuer:
     """``enqueue_all`` on a thread of its own while a drain sends what is queued already.
 
@@ -87,14 +100,15 @@ class Enqueuer:
     POLL_SECONDS = 0.5
 
     def __init__(self, store: ExportStore, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
+                 on_chunk: Optional[Callable[[Kind, int], None]] = None,
                  on_done: Optional[Callable[[], None]] = None) -> None:
+        self._on_chunk = on_chunk
         self._on_done = on_done
         self._store = store
         self._billing = billing
         self._kinds = tuple(kinds)
         self._changed = threading.Condition()
         self._chunks = {k: 0 for k in Kind}
-        self._queued = 0
         self._sealed: set[Kind] = set()
         self._error: Optional[BaseException] = None
         self.counts = ExportCounts()
@@ -104,15 +118,10 @@ class Enqueuer:
         self._thread.start()
         return self
 
-    @property
-    def queued(self) -> int:
-        """Ids queued so far (all kinds)."""
-        return self._queued
-
     def _run(self) -> None:
         try:
             self.counts = enqueue_all(self._store, self._billing, self._kinds,
-                                      on_chunk=self._chunk, on_kind=self._seal)
+                                      on_chunk=self._chunk, on_kind=self._seal, first_chunk=FIRST_CHUNK)
             if self._on_done is not None:
                 self._on_done()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller by finish()
@@ -123,9 +132,10 @@ class Enqueuer:
                 self._changed.notify_all()
 
     def _chunk(self, kind: Kind, count: int) -> None:
+        if self._on_chunk is not None:
+            self._on_chunk(kind, count)
         with self._changed:
             self._chunks[kind] += 1
-            self._queued += count
             self._changed.notify_all()
 
     def _seal(self, kind: Kind) -> None:
