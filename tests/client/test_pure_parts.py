@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,20 @@ def test_error_text_names_the_request_but_never_a_registered_secret() -> None:
     assert "canary-secret-8f1e2d" not in text
     assert not issubclass(AmbiguousWriteError, RetryLater)   # never retried by a blanket handler
     assert "contacts" in str(FixData("refused", method="POST", path="/api/v4/contacts", status=400))
+
+
+def test_chunk_size_shrinks_to_an_eighth_at_most_and_recovers_after_five_clean_chunks(
+        tmp_path: Path) -> None:
+    """Under steady transient faults the chunk must not sink to 1 (proof scenario 1, full scale)."""
+    from billmgr_amocrm.amocrm.api import GROW_AFTER, AmoClient
+    from billmgr_amocrm.paths import HostPaths
+
+    client = AmoClient("https://example.amocrm.ru", paths=HostPaths(tmp_path), chunk_size=250)
+    sizes = []
+    for _ in range(6):
+        client._shrink()
+        sizes.append(client.chunk_size)
+    assert sizes == [125, 62, 31, 31, 31, 31]
+    for _ in range(GROW_AFTER):
+        client._grow()
+    assert client.chunk_size == 62
