@@ -292,18 +292,8 @@ def status(*, app: Any = None) -> Status:
             oldest_pending_age=stats.oldest_pending_age(now), failed=stats.failed_total,
             failed_by_kind={k.value: n for k, n in stats.failed.items()},
             last_sync_at=live.store.last_sync_at(),
-            linked=_link_counts(live), export=export,
+            linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
             export_requested=bool(live.store.get_cursor(EXPORT_REQUEST)))
-
-
-def _link_counts(app: Any) -> dict[str, int]:
-    counts = {}
-    for kind in KIND_ORDER:
-        with app.conn.cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM {kind.link_table}")  # noqa: S608 - fixed table names
-            counts[kind.value] = int(cur.fetchone()[0])
-    app.conn.commit()
-    return counts
 
 
 def start_export(*, app: Any = None) -> None:

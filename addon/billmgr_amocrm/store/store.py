@@ -511,6 +511,12 @@ class MySqlStore:
                 found.update({int(b): str(f) for b, f in rows})
         return found
 
+    def link_counts(self) -> dict[Kind, int]:
+        """How many BILLmanager entities of each kind are linked to amoCRM."""
+        with self.transaction():
+            return {kind: int(self._rows(f"SELECT COUNT(*) FROM {kind.link_table}")[0][0])  # noqa: S608
+                    for kind in KIND_ORDER}                                          # fixed table names
+
     def last_sync_at(self, kind: Kind | None = None) -> datetime | None:
         """The newest successful sync (of a kind, or of any)."""
         sql, args = "SELECT MAX(last_sync_at) FROM amocrm_sync_state", []
