@@ -18,10 +18,9 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import re
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 from .paths import host_paths
 
@@ -30,29 +29,43 @@ ISP_TO_PY = {9: logging.DEBUG, 8: logging.DEBUG, 7: logging.DEBUG, 6: logging.IN
              0: logging.CRITICAL + 10}
 DEFAULT_ISP_LEVEL = 5
 
-_secrets: set[str] = set()
-_secret_re: Optional[re.Pattern[str]] = None
+# The secrets this process has seen, oldest first. Bounded: a daemon that refreshes daily
+# for a year must not carry (and scan for) hundreds of dead tokens. The live ones (client
+# secret, current pair) are registered again on every read, so they never age out; only
+# long-superseded tokens do. Plain str.replace over a few dozen values, not one regex
+# rebuilt on every new secret: that rebuild grew with every token ever seen (quadratic
+# time, and the re module's cache kept each ever-larger pattern; found by proof scenario 5).
+MAX_SECRETS = 64
+_secrets: Dict[str, None] = {}
+_longest_first: Tuple[str, ...] = ()
 REDACTED = "***"
 
 
 def register_secret(value: Optional[str]) -> None:
     """Never let this value reach a log line. Short values are ignored (too many false hits)."""
-    global _secret_re
-    if not value or len(value) < 6 or value in _secrets:
+    global _longest_first
+    if not value or len(value) < 6:
         return
-    _secrets.add(value)
-    _secret_re = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
+    if value in _secrets:
+        if next(reversed(_secrets)) != value:
+            _secrets[value] = _secrets.pop(value)  # most recent last
+        return
+    _secrets[value] = None
+    while len(_secrets) > MAX_SECRETS:
+        del _secrets[next(iter(_secrets))]
+    _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    if _secret_re is None:
-        return text
-    return _secret_re.sub(REDACTED, text)
+    for secret in _longest_first:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secret_re is not None:
+        if _longest_first:
             record.msg = redact(record.getMessage())
             record.args = None
             if record.exc_info and record.exc_info[1] is not None:

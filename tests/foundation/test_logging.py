@@ -42,3 +42,24 @@ def test_registered_secrets_never_reach_the_file(mgr5_root: Path) -> None:
     assert canary not in text
     assert text.count(logsetup.REDACTED) >= 2
     assert "RuntimeError" in text
+
+
+def test_secret_registry_is_bounded_and_keeps_the_live_secrets() -> None:
+    """A daemon refreshing daily for years sees thousands of tokens: the registry keeps the
+    most recent MAX_SECRETS, and a secret read again (the live client secret) never ages out."""
+    live = "live-client-secret-0c1d2e3f"
+    logsetup.register_secret(live)
+    tokens = [f"token-{n:05d}-" + "x" * 700 for n in range(3 * logsetup.MAX_SECRETS)]
+    for token in tokens:
+        logsetup.register_secret(token)
+        logsetup.register_secret(live)         # read again with every pair, as the client does
+    assert len(logsetup._secrets) == logsetup.MAX_SECRETS
+    line = f"a {live} b {tokens[-1]} c {tokens[-2]}"
+    assert logsetup.redact(line) == "a *** b *** c ***"
+    assert tokens[0] in logsetup.redact(tokens[0])   # long superseded, dead: aged out
+
+
+def test_overlapping_secrets_are_redacted_longest_first() -> None:
+    logsetup.register_secret("abcdef")
+    logsetup.register_secret("abcdefghij")
+    assert logsetup.redact("<abcdefghij> <abcdef>") == "<***> <***>"

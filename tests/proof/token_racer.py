@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addon"))
 
@@ -34,16 +36,35 @@ def main() -> int:
         return time.time() + days_ahead[0] * DAY
 
     client = AmoClient.from_host(rate=7.0, timeout=(2.0, 5.0), clock=clock)
-    done, errors = 0, []
+    store = client.credentials.store
+    plain_lock = store.lock
+    lock_wait = [0.0]
+
+    @contextmanager
+    def timed_lock(*args: Any, **kw: Any) -> Iterator[None]:
+        asked = time.monotonic()
+        with plain_lock(*args, **kw):
+            lock_wait[0] += time.monotonic() - asked
+            yield
+
+    store.lock = timed_lock  # type: ignore[method-assign]
+    done, errors, slow = 0, [], []
     for n in range(rounds):
         time.sleep(max(0.0, start_at + n * period - time.time()))
         days_ahead[0] = n + 1
+        lock_wait[0] = 0.0
+        began = time.monotonic()
         try:
             client.credentials.access_token()
             done += 1
         except AmoError as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-    print(json.dumps({"done": done, "errors": errors}))
+            errors.append(f"round {n}: {type(exc).__name__}: {exc}")
+        took = time.monotonic() - began
+        slow.append((round(took, 3), round(lock_wait[0], 3), n))
+    slow.sort(reverse=True)
+    # the slowest calls (seconds in all, of which waiting for the lock, round): what to look
+    # at when a round overruns
+    print(json.dumps({"done": done, "errors": errors, "slowest": slow[:5]}))
     return 0
 
 

@@ -161,15 +161,27 @@ class Transport:
         attempt = 0
         while True:
             probe = self.state.gate(bypass=bypass_gate)
+            # Everything but the exchange itself happens outside the rate slot: the slot is
+            # held until amoCRM answers, so time spent in it is rate lost (see ratelimit).
+            prepared, settings = self._prepare(method, path, params, body, form, token)
             ticket = self.limiter.acquire()
             started = time.monotonic()
             failure: Optional[requests.RequestException] = None
+            response: Optional[requests.Response] = None
             try:
-                reply = self._once(method, path, params, body, form, token)
+                # stream: return at the answer's headers; amoCRM has counted the request by
+                # then, so the slot is let go before the body is read
+                response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False,
+                                             stream=True, **settings)
             except requests.RequestException as exc:
                 failure = exc
             finally:
                 self.limiter.release(ticket)
+            if response is not None:
+                try:
+                    reply = self._read(method, path, response)
+                except requests.RequestException as exc:
+                    failure = exc
             if failure is not None:
                 attempt += 1
                 self._on_network_error(failure, method, path, write, attempt)
@@ -186,21 +198,33 @@ class Transport:
             self._on_error_status(reply, write, attempt)
 
     # ------------------------------------------------------------------ internals
-    def _once(self, method: str, path: str, params: Params, body: Optional[bytes],
-              form: Optional[Mapping[str, str]], token: Optional[str]) -> Reply:
+    def _prepare(self, method: str, path: str, params: Params, body: Optional[bytes],
+                 form: Optional[Mapping[str, str]], token: Optional[str]
+                 ) -> Tuple[requests.PreparedRequest, Dict[str, Any]]:
+        """The request ready to go, and the session's environment settings (proxies, CA bundle)."""
         headers = {"Accept": "application/json", "User-Agent": "billmgr-amocrm"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if body is not None:
             headers["Content-Type"] = "application/json"
-        resp = self.session.request(method, self.base_url + path, params=params,
-                                    data=body if body is not None else form, headers=headers,
-                                    timeout=self.timeout, allow_redirects=False)
+        prepared = self.session.prepare_request(requests.Request(
+            method, self.base_url + path, params=params, data=body if body is not None else form,
+            headers=headers))
+        merged = self.session.merge_environment_settings(prepared.url, {}, True, None, None)
+        settings: Dict[str, Any] = {
+            "proxies": merged.get("proxies") or {}, "cert": merged.get("cert"),
+            # a CA bundle from the environment (REQUESTS_CA_BUNDLE) is kept; checks stay on
+            "verify": merged.get("verify") or True,
+        }
+        return prepared, settings
+
+    @staticmethod
+    def _read(method: str, path: str, response: requests.Response) -> Reply:
         try:
-            return Reply(method=method, path=path, status=resp.status_code,
-                         headers=CaseInsensitiveDict(resp.headers), body=resp.content)
+            return Reply(method=method, path=path, status=response.status_code,
+                         headers=CaseInsensitiveDict(response.headers), body=response.content)
         finally:
-            resp.close()
+            response.close()
 
     def _on_network_error(self, exc: requests.RequestException, method: str, path: str,
                           write: bool, attempt: int) -> None:
