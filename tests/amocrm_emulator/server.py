@@ -178,7 +178,10 @@ class Emulator:
         self, method: str, path: str, query: Dict[str, List[str]], raw: bytes, headers: Any
     ) -> Tuple[Outcome, str]:
         request_id = secrets.token_hex(8)
-        body_for_log = _loggable_body(raw, headers.get("Content-Type", ""))
+        content_type = headers.get("Content-Type", "")
+        # The body is parsed for the log only when the log is read (``_logged``): parsing a
+        # 250-entity body twice per request would count as amoCRM's answer time.
+        body_for_log = _RawBody(raw, content_type) if raw else None
         with self.lock:
             self._seq += 1
             entry: Dict[str, Any] = {
@@ -189,7 +192,7 @@ class Emulator:
                 "status": None,
                 "emulator_time": self.clock.now(),
                 "wall_time": time.time(),
-                "integration": _integration_key(path, headers, body_for_log),
+                "integration": _integration_key(path, headers, raw, content_type),
                 "request_id": request_id,
                 "body": body_for_log,
                 "fault": None,
@@ -274,7 +277,7 @@ class Emulator:
             return 200, self.full_state()
         if (method, name) == ("GET", "requests"):
             since = int(first(query, "since") or 0)
-            return 200, [e for e in self.log if e["seq"] > since]
+            return 200, [_logged(e) for e in self.log if e["seq"] > since]
         if (method, name) == ("GET", "rate_stats"):
             return 200, self.rate_stats(float(first(query, "window") or 1.0))
         if (method, name) == ("POST", "reset"):
@@ -427,6 +430,23 @@ def _error_outcome(exc: errors.ApiError) -> Outcome:
     return Outcome(exc.status, exc.body, exc.content_type)
 
 
+class _RawBody:
+    """A request body as received; parsed (once) when the request log is read."""
+
+    __slots__ = ("raw", "content_type")
+
+    def __init__(self, raw: bytes, content_type: str) -> None:
+        self.raw = raw
+        self.content_type = content_type
+
+
+def _logged(entry: Dict[str, Any]) -> Dict[str, Any]:
+    body = entry["body"]
+    if isinstance(body, _RawBody):
+        entry["body"] = _loggable_body(body.raw, body.content_type)
+    return entry
+
+
 def _loggable_body(raw: bytes, content_type: str) -> Any:
     if not raw:
         return None
@@ -451,15 +471,17 @@ def _token_params(raw: bytes, content_type: str) -> Dict[str, Any]:
     return {k: v[0] for k, v in parse_qs(text).items()}
 
 
-def _integration_key(path: str, headers: Any, body: Any) -> str:
+def _integration_key(path: str, headers: Any, raw: bytes, content_type: str) -> str:
     """Which integration a request counts against (the 7 req/s limit is per integration)."""
     auth = headers.get("Authorization") or ""
     if auth.startswith("Bearer "):
         claims = jwt_claims_unverified(auth[7:].strip())
         if claims and claims.get("aud"):
             return str(claims["aud"])
-    if path.startswith("/oauth2/") and isinstance(body, dict) and body.get("client_id"):
-        return str(body["client_id"])
+    if path.startswith("/oauth2/") and raw:
+        body = _loggable_body(raw, content_type)   # token requests are small
+        if isinstance(body, dict) and body.get("client_id"):
+            return str(body["client_id"])
     return "anonymous"
 
 
