@@ -7,10 +7,11 @@ intents, amoCRM ids and markers) and record calls so tests can assert on them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
 from billmgr_amocrm.amocrm.errors import AmbiguousWriteError, RetryLater
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
@@ -149,8 +150,12 @@ class FakeBilling:
     def payers(self, ids: Sequence[int]) -> dict[int, Payer]:
         return {i: self.payers_[i] for i in ids if i in self.payers_}
 
-    def services(self, ids: Sequence[int]) -> dict[int, Service]:
-        return {i: self.services_[i] for i in ids if i in self.services_}
+    def services(self, ids: Sequence[int], params: Optional[Collection[str]] = None) -> dict[int, Service]:
+        found = {i: self.services_[i] for i in ids if i in self.services_}
+        if params is None:
+            return found
+        return {i: dataclasses.replace(s, params={k: v for k, v in s.params.items() if k in params})
+                for i, s in found.items()}
 
     def iter_ids(self, kind: Kind, after_id: int = 0, batch: int = 1000) -> Iterator[list[int]]:
         source: dict[int, Any] = {Kind.CONTACT: self.clients_, Kind.COMPANY: self.payers_,
@@ -314,6 +319,7 @@ class FakeRules:
     conditions: dict[Kind, Callable[[Any], bool]] = field(default_factory=dict)
     tagger: Callable[[Kind, Any], tuple[str, ...]] = lambda kind, entity: ()
     managed: tuple[str, ...] = ()
+    param_names: Optional[frozenset[str]] = None     # its conditions may read any itemparam
 
     def wants(self, kind: Kind, entity: Any, event: Optional[ServiceEvent] = None) -> bool:
         return self.conditions.get(kind, lambda e: True)(entity)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ContextManager, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Collection, ContextManager, FrozenSet, Iterator, Mapping, Optional, Protocol, Sequence
 
 from .domain import Client, Kind, Payer, Service, ServiceEvent
 
@@ -86,7 +86,8 @@ class BillingReader(Protocol):
 
     def payers(self, ids: Sequence[int]) -> dict[int, Payer]: ...
 
-    def services(self, ids: Sequence[int]) -> dict[int, Service]: ...
+    def services(self, ids: Sequence[int], params: Optional[Collection[str]] = None) -> dict[int, Service]:
+        """Services by id; ``params``: only these itemparams (None: all)."""
 
     def iter_ids(self, kind: Kind, after_id: int = 0, batch: int = 1000) -> Iterator[list[int]]:
         """All ids of a kind in ascending order, streamed in batches (payers: profiletype 2 only)."""
@@ -189,6 +190,10 @@ class RuleSet(Protocol):
         """The sync conditions for this kind hold for the entity."""
 
     def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload: ...
+
+    @property
+    def param_names(self) -> Optional[FrozenSet[str]]:
+        """The itemparams wants() and payload() can read (None: they may read any)."""
 
 
 def marker_value(kind: Kind, billmgr_id: int) -> str:

@@ -48,6 +48,26 @@ def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[.
     }
 
 
+REFERENCE_LOOP = 2_000_000
+
+
+def machine_speed_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop, best of 3, in this interpreter.
+
+    Not a target: the one absolute figure (3, entities/s) moves with the shared machine's
+    speed on the day, and this says how fast the machine was during the run, so runs on
+    different days can be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(REFERENCE_LOOP):
+            total += i
+        best = min(best, time.perf_counter() - began)
+    return best * 1000
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute and a half)")
@@ -68,6 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sizes = Sizes(args.quick)
     results = Results()
     started = time.monotonic()
+    speed_before = machine_speed_ms()
     with tempfile.TemporaryDirectory(prefix="amocrm-bench-prof-") as prof_dir:
         table = scenarios(sizes, Path(prof_dir) if args.profile else None)
         for name in chosen:
@@ -80,6 +101,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 why = f"{type(exc).__name__}: {str(exc)[:160]}"
                 results.add(Figure(f"{name}: did not run", why, "", False))
             print(f"    {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    speed_after = machine_speed_ms()
+    results.add(Figure(f"0. machine speed: {REFERENCE_LOOP:,}-step pure-Python loop, best of 3",
+                       f"{speed_before:.0f} ms before, {speed_after:.0f} ms after (lower is faster)"))
     seconds = time.monotonic() - started
     command = "python -m tests.bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     print(text_table(results.figures))

@@ -271,3 +271,29 @@ def test_wants_then_payload_computes_the_attributes_once(rules: RuleSet,
     prolong = MappingContext(marker_field_ids={}, event=ServiceEvent.PROLONG)
     prolonged = rules.payload(Kind.LEAD, other, prolong)
     assert len(calls) == 3 and "prolonged" in prolonged.tags
+
+
+def test_param_names_cover_every_itemparam_a_rule_can_read(presets: Presets) -> None:
+    config = make_config(presets, fields=[
+        frule("f1", "lead", 5001, "url", "service.param.domain")])
+    names = RuleSet(config, presets).param_names
+    assert names is not None
+    assert {"domain", "hostname", "ip"} <= names          # the service name's params
+    preset_params = {v.path[len("param."):] for v in presets.values.values() if v.path.startswith("param.")}
+    assert preset_params <= names                          # every preset value a rule can name
+    assert "ostempl" not in names and "username" not in names
+
+
+def test_a_service_read_with_only_those_params_maps_to_the_same_payload(presets: Presets) -> None:
+    config = make_config(presets, sync={"marker_field_ids": {"contact": 900, "company": 901, "lead": 902}},
+                         tags=[{"id": "t1", "entity": "lead", "tag": "vps",
+                                "conditions": [cond("service.param.domain", "not_empty")]}],
+                         fields=[frule("f1", "lead", 5001, "url", "service.param.domain")])
+    rules = RuleSet(config, presets)
+    assert rules.param_names is not None
+    rich = replace(SERVICE, params={**SERVICE.params, "ostempl": "Debian 12", "username": "root",
+                                    "ns0": "ns1.example.net"})
+    lean = replace(rich, params={k: v for k, v in rich.params.items() if k in rules.param_names})
+    ctx = NO_MARKERS
+    assert rules.payload(Kind.LEAD, lean, ctx) == RuleSet(config, presets).payload(Kind.LEAD, rich, ctx)
+    assert rules.wants(Kind.LEAD, lean) == rules.wants(Kind.LEAD, rich)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -99,6 +100,10 @@ def test_service_snapshot_joins_tariff_type_currency_and_params(sandbox_db, bill
     assert (svc.createdate, svc.opendate, svc.expiredate) == (date(2026, 3, 1), date(2026, 3, 1),
                                                               date(2027, 3, 1))
     assert dict(svc.params) == {"domain": "shop.ru", "username": "u1"}
+    # only the itemparams the rules read: fewer rows, same snapshot otherwise
+    assert dict(billing.services([iid], params={"domain", "ip"})[iid].params) == {"domain": "shop.ru"}
+    assert billing.services([iid], params=set())[iid].params == {}
+    assert replace(billing.services([iid], params={"username"})[iid], params={}) == replace(svc, params={})
     # English names, with a fallback to the default name when name_en is empty.
     en = BillingDb(lambda: db.connect(sandbox_db.settings), lang="en")
     try:

@@ -11,16 +11,17 @@ Payload bodies carry only fields the module owns (reference §4.7): never
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Tuple
 
 from .. import ports
 from ..domain import Kind, ServiceEvent
 from ..ports import AmoPayload, JsonDict, MappingContext, marker_value
 from ..unverified import PROFILE_TYPE_LEGAL
-from .attributes import attribute, attributes_of
+from .attributes import PARAM_PREFIX, attribute, attributes_of
 from .conditions import Compiled, all_hold
 from .config import Condition, FieldRule, ModuleConfig, PipelineRule, validated
 from .contacts import normalize_emails, normalize_phones, unique
@@ -92,6 +93,24 @@ def lead_name(attrs: Dict[str, Any]) -> str:
     return shorten(head, tail, NAME_LIMIT)
 
 
+def param_names_read(config: ModuleConfig, presets: Presets) -> FrozenSet[str]:
+    """Every itemparam the rules can read, so the export fetches only those.
+
+    Rules name preset values, and a preset value reads one path; the service name reads
+    NAME_PARAMS. Any ``param.<name>`` written in the configuration itself is added too:
+    reading a param that no rule uses costs a row, missing one would send a wrong value.
+    """
+    names = set(NAME_PARAMS)
+    for value in presets.values.values():
+        if value.path.startswith(PARAM_PREFIX):
+            names.add(value.path[len(PARAM_PREFIX):])
+    names.update(_PARAM_IN_TEXT.findall(config.model_dump_json()))
+    return frozenset(names)
+
+
+_PARAM_IN_TEXT = re.compile(re.escape(PARAM_PREFIX) + r"([^\s\"{}()\[\],;]+)")
+
+
 def _multitext(code: str, values: List[str]) -> List[JsonDict]:
     if not values:
         return []
@@ -115,6 +134,7 @@ class RuleSet:
             self._fields[Kind(rule.entity)].append(
                 _FieldPlan(rule, presets.value(rule.value), self._compile(rule.conditions)))
         self._pipelines = [_PipelinePlan(r, self._compile(r.conditions)) for r in config.pipelines]
+        self.param_names: Optional[FrozenSet[str]] = param_names_read(config, presets)
         # The planner asks wants() then payload() for the same snapshot: its attributes are
         # computed once. Snapshots are frozen, and the slot holds the entity itself, so an
         # identity match cannot be a recycled id().

@@ -8,19 +8,20 @@ kept as text: amoCRM escapes it on display.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 
 NAME_LIMIT = 255  # amoCRM's limit for entity names and text fields
 
-
-def _keep(char: str) -> bool:
-    return unicodedata.category(char) not in ("Cc", "Cs")
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; Cs is U+D800-U+DFFF.
+# Regular expressions rather than a per-character loop: this runs for every name and field
+# of every entity an export sends, and the loop was a tenth of its CPU time.
+_LINE_BREAKS = re.compile("[\t\r\n\x0b\x0c\x85]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def clean_text(value: str, limit: int = NAME_LIMIT) -> str:
     """One trimmed line with no control characters, at most ``limit`` characters."""
-    spaced = "".join(" " if ch in "\t\r\n\x0b\x0c\x85" else ch for ch in value)
-    text = " ".join("".join(ch for ch in spaced if _keep(ch)).split())
+    text = " ".join(_CONTROLS.sub("", _LINE_BREAKS.sub(" ", value)).split())
     return text[:limit].rstrip()
 
 

@@ -387,7 +387,7 @@ class Engine:
         elif kind is Kind.COMPANY:
             snapshots = dict(billing.payers(ids))
         else:
-            snapshots = dict(billing.services(ids))
+            snapshots = dict(billing.services(ids, self.rules.param_names))
         links = store.links(kind, ids)
         creating = [i for i in ids if i not in links]
         open_creates = store.open_creates(kind, creating) if creating else {}

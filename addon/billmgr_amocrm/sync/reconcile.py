@@ -34,12 +34,12 @@ class ReconcileStore(BulkStore, Protocol):
     def set_cursor(self, name: str, value: str) -> None: ...
 
 
-def _read(billing: BillingReader, kind: Kind, ids: list[int]) -> dict[int, Any]:
+def _read(billing: BillingReader, kind: Kind, ids: list[int], rules: RuleSet) -> dict[int, Any]:
     if kind is Kind.CONTACT:
         return dict(billing.clients(ids))
     if kind is Kind.COMPANY:
         return dict(billing.payers(ids))
-    return dict(billing.services(ids))
+    return dict(billing.services(ids, rules.param_names))
 
 
 def _failed_ids(store: ReconcileStore, kind: Kind) -> set[int]:
@@ -57,7 +57,7 @@ def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
             missing = [i for i in ids if i not in linked and i not in failed]
             if not missing:
                 continue
-            entities = _read(billing, kind, missing)
+            entities = _read(billing, kind, missing, rules)
             wanted = [i for i, e in entities.items() if rules.wants(kind, e)]
             bulk_enqueue(store, kind, wanted, "reconcile")
             queued[kind] += len(wanted)
