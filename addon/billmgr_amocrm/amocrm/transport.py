@@ -13,7 +13,8 @@ Retry rules (the sync core relies on them):
   (:mod:`.circuit`) and raise :class:`Stop`; later requests are refused locally
   except one probe per interval.
 
-2xx, 400, 401 and other 4xx are returned as a :class:`Reply` for the caller.
+2xx, 400, 401 and other 4xx are returned as a :class:`Reply` for the caller. A 3xx
+raises :class:`RetryLater` (never followed, and not the record's fault).
 TLS verification is always on.
 """
 
@@ -192,6 +193,8 @@ class Transport:
                 self.state.clear_stop()
                 log.warning("amoCRM answers again (probe %s %s -> %s): traffic resumes",
                             method, path, reply.status)
+            if 300 <= reply.status < 400:
+                raise _redirected(reply)
             if reply.status < 500 and reply.status not in (402, 403, 429):
                 return reply
             attempt += 1
@@ -277,6 +280,18 @@ class Transport:
         log.info("amoCRM %s %s -> %s; retry %d in %.1f s",
                  reply.method, reply.path, reply.status, attempt, delay)
         self.sleep(delay)
+
+
+def _redirected(reply: Reply) -> RetryLater:
+    """A redirect is never followed (the token would go with it) and applies to every request
+    alike, so it is no fault of the record: keep it queued and say where amoCRM points."""
+    target = urllib3.util.parse_url(reply.headers.get("Location", "") or "")
+    where_to = f" to {target.scheme}://{target.host}" if target.scheme and target.host else ""
+    log.error("amoCRM answered %s%s to %s %s: redirects are not followed; check the account URL in "
+              "the integration settings", reply.status, where_to, reply.method, reply.path)
+    return RetryLater(f"amoCRM answered {reply.status} (a redirect{where_to}); redirects are not "
+                      "followed, so nothing was sent there: check the account URL in the integration "
+                      "settings; the records stay queued", **reply.where())
 
 
 E = TypeVar("E", bound=AmoError)
