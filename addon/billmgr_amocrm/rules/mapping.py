@@ -11,7 +11,6 @@ Payload bodies carry only fields the module owns (reference §4.7): never
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -93,22 +92,17 @@ def lead_name(attrs: Dict[str, Any]) -> str:
     return shorten(head, tail, NAME_LIMIT)
 
 
-def param_names_read(config: ModuleConfig, presets: Presets) -> FrozenSet[str]:
+def param_names_read(presets: Presets) -> FrozenSet[str]:
     """Every itemparam the rules can read, so the export fetches only those.
 
-    Rules name preset values, and a preset value reads one path; the service name reads
-    NAME_PARAMS. Any ``param.<name>`` written in the configuration itself is added too:
-    reading a param that no rule uses costs a row, missing one would send a wrong value.
+    A validated configuration names only preset values (conditions and field rules
+    alike), and a preset value reads one path; the service name reads NAME_PARAMS.
     """
     names = set(NAME_PARAMS)
     for value in presets.values.values():
         if value.path.startswith(PARAM_PREFIX):
             names.add(value.path[len(PARAM_PREFIX):])
-    names.update(_PARAM_IN_TEXT.findall(config.model_dump_json()))
     return frozenset(names)
-
-
-_PARAM_IN_TEXT = re.compile(re.escape(PARAM_PREFIX) + r"([^\s\"{}()\[\],;]+)")
 
 
 def _multitext(code: str, values: List[str]) -> List[JsonDict]:
@@ -134,7 +128,7 @@ class RuleSet:
             self._fields[Kind(rule.entity)].append(
                 _FieldPlan(rule, presets.value(rule.value), self._compile(rule.conditions)))
         self._pipelines = [_PipelinePlan(r, self._compile(r.conditions)) for r in config.pipelines]
-        self.param_names: Optional[FrozenSet[str]] = param_names_read(config, presets)
+        self.param_names: Optional[FrozenSet[str]] = param_names_read(presets)
         # The planner asks wants() then payload() for the same snapshot: its attributes are
         # computed once. Snapshots are frozen, and the slot holds the entity itself, so an
         # identity match cannot be a recycled id().

@@ -182,6 +182,16 @@ class _Claims:
         return batch
 
 
+def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules: RuleSet) -> dict[int, Any]:
+    """BILLmanager's current state of some entities of one kind (services: only the
+    itemparams the rules can read)."""
+    if kind is Kind.CONTACT:
+        return dict(billing.clients(ids))
+    if kind is Kind.COMPANY:
+        return dict(billing.payers(ids))
+    return dict(billing.services(ids, rules.param_names))
+
+
 class Engine:
     """The sync core's imperative shell; the pure decisions live in the planner."""
 
@@ -381,13 +391,7 @@ class Engine:
     # ------------------------------------------------------------------ inputs
     def _gather(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: BulkStore) -> Inputs:
         ids = sorted({w.billmgr_id for w in works})
-        snapshots: dict[int, Any]
-        if kind is Kind.CONTACT:
-            snapshots = dict(billing.clients(ids))
-        elif kind is Kind.COMPANY:
-            snapshots = dict(billing.payers(ids))
-        else:
-            snapshots = dict(billing.services(ids, self.rules.param_names))
+        snapshots = read_snapshots(billing, kind, ids, self.rules)
         links = store.links(kind, ids)
         creating = [i for i in ids if i not in links]
         open_creates = store.open_creates(kind, creating) if creating else {}

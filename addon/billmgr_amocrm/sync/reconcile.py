@@ -17,6 +17,7 @@ from typing import Any, Optional, Protocol
 from ..domain import KIND_ORDER, Kind
 from ..ports import BillingReader, RuleSet
 from .bulk import BulkStore, bulk_enqueue
+from .engine import read_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,6 @@ class ReconcileStore(BulkStore, Protocol):
     def set_cursor(self, name: str, value: str) -> None: ...
 
 
-def _read(billing: BillingReader, kind: Kind, ids: list[int], rules: RuleSet) -> dict[int, Any]:
-    if kind is Kind.CONTACT:
-        return dict(billing.clients(ids))
-    if kind is Kind.COMPANY:
-        return dict(billing.payers(ids))
-    return dict(billing.services(ids, rules.param_names))
-
-
 def _failed_ids(store: ReconcileStore, kind: Kind) -> set[int]:
     return {int(f.billmgr_id) for f in store.failed(kind, limit=1_000_000)}
 
@@ -57,7 +50,7 @@ def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
             missing = [i for i in ids if i not in linked and i not in failed]
             if not missing:
                 continue
-            entities = _read(billing, kind, missing, rules)
+            entities = read_snapshots(billing, kind, missing, rules)
             wanted = [i for i, e in entities.items() if rules.wants(kind, e)]
             bulk_enqueue(store, kind, wanted, "reconcile")
             queued[kind] += len(wanted)
