@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pymysql
@@ -111,6 +112,18 @@ def test_store_reconnects_after_its_connection_is_killed(store: MySqlStore) -> N
         admin.close()
         store.enqueue(Kind.LEAD, 2, "open")
     assert store.queue_stats().pending[Kind.LEAD] == 0
+
+
+def test_store_reconnects_after_the_server_closed_an_idle_connection(store: MySqlStore) -> None:
+    """wait_timeout: the server hangs up without a word; the next unit's BEGIN finds out."""
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    connection_id = store._conn.thread_id()
+    with store._conn.cursor() as cur:
+        cur.execute("SET SESSION wait_timeout = 1")
+    time.sleep(2.5)
+    store.enqueue(Kind.CONTACT, 2, "edit")
+    assert store._conn.thread_id() != connection_id
+    assert store.queue_stats().pending[Kind.CONTACT] == 2
 
 
 def test_claim_inside_a_transaction_skips_rows_another_worker_holds(

@@ -80,6 +80,23 @@ def test_complete_keeps_a_row_that_got_a_newer_event(store: MySqlStore, clock: F
     assert store.queue_stats().depth == 0
 
 
+def test_complete_many_matches_each_row_by_its_own_version(store: MySqlStore, clock: FakeClock) -> None:
+    """One statement completes rows claimed at different versions; a row that got a newer
+    event after its claim stays, whatever version its batch-mates had."""
+    for billmgr_id in (1, 2, 3, 4):
+        store.enqueue(Kind.LEAD, billmgr_id, "open")
+    store.enqueue(Kind.LEAD, 3, "edit")                      # claimed at version 2
+    store.enqueue(Kind.LEAD, 4, "edit")
+    store.enqueue(Kind.LEAD, 4, "edit")                      # claimed at version 3
+    claimed = store.claim(Kind.LEAD, 10, clock.now)
+    assert sorted((i.billmgr_id, i.version) for i in claimed) == [(1, 1), (2, 1), (3, 2), (4, 3)]
+    store.enqueue(Kind.LEAD, 2, "edit")                      # newer than its claim (version 1)
+    store.enqueue(Kind.LEAD, 3, "edit")                      # newer than its claim (version 2)
+    store.complete_many(claimed)
+    left = store.claim(Kind.LEAD, 10, clock.now)
+    assert sorted((i.billmgr_id, i.version) for i in left) == [(2, 2), (3, 3)]
+
+
 def test_retry_backs_off_and_a_new_event_makes_it_due_now(store: MySqlStore, clock: FakeClock) -> None:
     store.enqueue(Kind.COMPANY, 4, "edit")
     (item,) = store.claim(Kind.COMPANY, 1, clock.now)

@@ -6,8 +6,8 @@ the convention of the sync engine (``sync.engine.utcnow``).
 The store's clock (injectable for tests) stamps what the caller does not date.
 
 Units of work: each public method runs in ``transaction()``; outside an explicit
-one it commits by itself. The outermost ``transaction()`` pings the server first and
-reconnects if it went away, so a worker survives a MariaDB restart between units.
+one it commits by itself. The outermost ``transaction()`` reconnects when its BEGIN finds
+the server gone, so a worker survives a MariaDB restart between units.
 
 Queue rules (see ``enqueue``):
   * one row per (kind, billmgr_id); a new event bumps ``version``, makes it due now,
@@ -30,6 +30,7 @@ with the claim's own commit anyway, so it is a plain ordered SELECT.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from contextlib import contextmanager
@@ -201,8 +202,7 @@ class MySqlStore:
             finally:
                 self._depth -= 1
             return
-        self._ensure_connected()
-        self._conn.begin()
+        self._begin()
         self._depth = 1
         try:
             yield
@@ -214,17 +214,23 @@ class MySqlStore:
         finally:
             self._depth = 0
 
-    def _ensure_connected(self) -> None:
-        """Reconnect if the server went away (restart, wait_timeout, KILL) since the last unit.
+    def _begin(self) -> None:
+        """BEGIN, reconnecting once if the server went away (restart, wait_timeout, KILL) since
+        the last unit.
 
-        PyMySQL deprecated ``ping(reconnect=True)``; this is the same thing spelled out.
+        BEGIN itself is the liveness check: it changes nothing, so when it fails on a dead
+        connection it is safe to reconnect and send it again. A separate ping before it
+        cost one more round trip per unit of work (about 700 in a 27,000-entity export).
         Inside a transaction nothing is retried: the caller's unit of work failed.
         """
         try:
-            self._conn.ping()
-        except Exception as exc:  # noqa: BLE001 - any ping failure means: open a new session
+            self._conn.begin()
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
             log.info("MySQL connection lost (%s); reconnecting", type(exc).__name__)
+            with contextlib.suppress(pymysql.err.Error):
+                self._conn.close()      # frees the dead socket; "already closed" is fine
             self._conn.connect()
+            self._conn.begin()
 
     def _rollback_quietly(self) -> None:
         try:
@@ -301,14 +307,15 @@ class MySqlStore:
         if after is not None:
             where += " AND (first_queued_at > %s OR (first_queued_at = %s AND id > %s))"
             args.extend((_db_time(after.first_queued_at), _db_time(after.first_queued_at), int(after.id)))
-        sql = (f"SELECT id, kind, billmgr_id, reason, version, attempts, first_queued_at "  # noqa: S608
+        sql = (f"SELECT id, billmgr_id, reason, version, attempts, first_queued_at "  # noqa: S608
                f"FROM amocrm_queue WHERE {where} ORDER BY first_queued_at, id LIMIT %s")
         if self._depth and self.supports_skip_locked:
             sql += " FOR UPDATE SKIP LOCKED"
         with self.transaction():
             rows = self._rows(sql, (*args, int(limit)))
-        return [QueueItem(id=int(r[0]), kind=Kind(r[1]), billmgr_id=int(r[2]), reason=str(r[3]),
-                          version=int(r[4]), attempts=int(r[5]), first_queued_at=r[6])
+        # The kind is the one asked for (WHERE kind = ...): not read back per row.
+        return [QueueItem(id=int(r[0]), kind=kind, billmgr_id=int(r[1]), reason=str(r[2]),
+                          version=int(r[3]), attempts=int(r[4]), first_queued_at=r[5])
                 for r in rows]
 
     def complete(self, item: QueueItem) -> None:
@@ -320,12 +327,17 @@ class MySqlStore:
         with self.transaction():
             for part in _row_chunks(items):
                 ids = [i.id for i in part]
-                args: list[object] = [*ids]
+                by_version: dict[int, list[int]] = {}
                 for item in part:
-                    args.extend((item.id, item.version))
-                # "id IN" lets the primary key find the rows; the row-constructor test checks versions
-                deleted = self._exec(f"DELETE FROM amocrm_queue WHERE id IN ({_placeholders(ids)}) "  # noqa: S608
-                                     f"AND (id, version) IN ({', '.join(['(%s, %s)'] * len(part))})", args)
+                    by_version.setdefault(int(item.version), []).append(int(item.id))
+                # One "version = v AND id IN (...)" per version, not a (id, version) pair per row:
+                # a batch mostly shares one version, so each row costs one bound value, and the
+                # range optimizer still finds the rows by primary key (EXPLAIN: range on PRIMARY).
+                clauses = " OR ".join(f"(version = %s AND id IN ({_placeholders(group)}))"
+                                      for group in by_version.values())
+                args: list[object] = [value for version, group in by_version.items()
+                                      for value in (version, *group)]
+                deleted = self._exec(f"DELETE FROM amocrm_queue WHERE {clauses}", args)  # noqa: S608
                 if deleted == len(set(ids)):
                     continue
                 # The rows left had a newer event; it starts with a clean slate: this sync succeeded.

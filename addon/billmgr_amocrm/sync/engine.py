@@ -392,16 +392,19 @@ class Engine:
     def _gather(self, kind: Kind, works: Sequence[Work], billing: BillingReader, store: BulkStore) -> Inputs:
         ids = sorted({w.billmgr_id for w in works})
         snapshots = read_snapshots(billing, kind, ids, self.rules)
-        links = store.links(kind, ids)
-        creating = [i for i in ids if i not in links]
-        open_creates = store.open_creates(kind, creating) if creating else {}
         contact_links: dict[int, int] = {}
         company_of_account: dict[int, int] = {}
-        if kind is not Kind.CONTACT:
-            accounts = sorted({int(e.account_id) for e in snapshots.values()})
-            contact_links = store.links(Kind.CONTACT, accounts)
-            if kind is Kind.LEAD:
-                company_of_account = self._companies_of(accounts, billing, store)
+        # One unit for the batch's reads of the module's tables: each read alone is its own
+        # BEGIN/COMMIT, two round trips more per read (three or four reads per batch).
+        with store.transaction():
+            links = store.links(kind, ids)
+            creating = [i for i in ids if i not in links]
+            open_creates = store.open_creates(kind, creating) if creating else {}
+            if kind is not Kind.CONTACT:
+                accounts = sorted({int(e.account_id) for e in snapshots.values()})
+                contact_links = store.links(Kind.CONTACT, accounts)
+                if kind is Kind.LEAD:
+                    company_of_account = self._companies_of(accounts, billing, store)
         return Inputs(kind, snapshots, links, open_creates, contact_links, company_of_account,
                       frozenset(self._contacts_not_coming))
 

@@ -100,11 +100,13 @@ class Inputs:
     contacts_not_coming: frozenset[int] = frozenset()
 
 
+# A dict, not ServiceEvent(reason): most reasons (export, edit, recheck) are not service
+# events, and Enum's failed lookup raises and catches an exception for each entity.
+_SERVICE_EVENTS: dict[str, ServiceEvent] = {event.value: event for event in ServiceEvent}
+
+
 def service_event(reason: str) -> Optional[ServiceEvent]:
-    try:
-        return ServiceEvent(reason)
-    except ValueError:
-        return None
+    return _SERVICE_EVENTS.get(reason)
 
 
 def request_id(kind: Kind, billmgr_id: int) -> str:
