@@ -30,10 +30,9 @@ with the claim's own commit anyway, so it is a plain ordered SELECT.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -227,7 +226,7 @@ class MySqlStore:
             self._conn.begin()
         except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
             log.info("MySQL connection lost (%s); reconnecting", type(exc).__name__)
-            with contextlib.suppress(pymysql.err.Error):
+            with suppress(pymysql.err.Error):
                 self._conn.close()      # frees the dead socket; "already closed" is fine
             self._conn.connect()
             self._conn.begin()
