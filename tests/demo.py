@@ -34,10 +34,10 @@ def say(text: str) -> None:
 
 def main() -> int:
     from billmgr_amocrm import service
-    from billmgr_amocrm.atomicfile import write_atomic
     from billmgr_amocrm.cli import ProgressLine
     from billmgr_amocrm.dbconf import DbSettings, render_db_conf
     from billmgr_amocrm.domain import Kind
+    from billmgr_amocrm.foundation.files import write_atomic
     from tests.amocrm_emulator import start_emulator
     from tests.fixtures.mgr5 import make_root
     from tests.harness import run_addon

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
-from billmgr_amocrm.amocrm.errors import AmbiguousWriteError, RetryLater
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
+from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater
 from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext, QueueItem
 
 MARKER_NAME = "BILLmanager ID"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(timezone.utc)
 
 
 # --------------------------------------------------------------------------- amoCRM

@@ -12,10 +12,11 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from .domain import KIND_ORDER, Kind
+from .foundation.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class DatabaseError(ServiceError):
 
 
 def _translate(exc: BaseException) -> ServiceError:
-    from .amocrm.errors import (
+    from .dbconf import DbConfigError
+    from .errors import (
         AmoError,
         AuthorizationRefused,
         ConfigError,
@@ -67,7 +69,6 @@ def _translate(exc: BaseException) -> ServiceError:
         RetryLater,
         Stop,
     )
-    from .dbconf import DbConfigError
     from .rules.errors import ConfigError as RulesConfigError
 
     text = str(exc)
@@ -278,7 +279,7 @@ def status(*, app: Any = None) -> Status:
     with _using(app) as live:
         tokens = token_status(live.paths)
         stats = live.store.queue_stats()
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         export = []
         for kind in KIND_ORDER:
             progress = live.store.export_progress(kind)
@@ -390,7 +391,7 @@ def reconcile(*, app: Any = None) -> dict[str, int]:
     from .sync.reconcile import reconcile as run
 
     with _using(app) as live:
-        queued = run(live.store, live.billing, live.rules, datetime.now(timezone.utc).replace(tzinfo=None))
+        queued = run(live.store, live.billing, live.rules, utcnow())
         return {k.value: n for k, n in queued.items()}
 
 
@@ -435,7 +436,7 @@ def bindings(kind: Any = None, state: Optional[str] = None, search: Optional[str
 
 def catalog(*, refresh: bool = False, app: Any = None) -> Catalog:
     """amoCRM custom fields, pipelines and users for the settings forms; cached briefly in state_dir."""
-    from .atomicfile import write_atomic
+    from .foundation.files import write_atomic
 
     with _using(app) as live:
         cache = live.paths.state_dir / "catalog.json"
@@ -452,4 +453,4 @@ def catalog(*, refresh: bool = False, app: Any = None) -> Catalog:
 
 
 def _now_text() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return utcnow().isoformat()

@@ -13,16 +13,16 @@ connection or an amoCRM outage is logged and retried, never fatal to the daemon.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
 from types import FrameType
-from typing import IO, Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
+from .foundation.clock import utcnow
+from .foundation.locks import FileLock
 from .logsetup import setup_logging
 from .paths import host_paths
 
@@ -35,39 +35,6 @@ ERROR_PAUSE = 5.0
 RECONCILE_EVERY = float(os.environ.get("BILLMGR_AMOCRM_RECONCILE_EVERY", "3600"))
 KEEP_ALIVE_EVERY = float(os.environ.get("BILLMGR_AMOCRM_KEEP_ALIVE_EVERY", "86400"))
 EXPORT_REQUEST = "export:requested"
-
-
-class WorkerLock:
-    """Exclusive, non-blocking flock; released when the process ends, however it ends."""
-
-    def __init__(self, path: Any) -> None:
-        self.path = path
-        self._file: Optional[IO[str]] = None
-
-    def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def drain_spool(app: Any) -> int:
@@ -92,7 +59,7 @@ def run_requested_export(app: Any) -> bool:
 def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None,
               stop: Optional[Callable[[], bool]] = None) -> Any:
     """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches)."""
-    from .amocrm.errors import Reauthorize, Stop
+    from .errors import Reauthorize, Stop
     from .sync.engine import Report
 
     drain_spool(app)
@@ -148,7 +115,7 @@ class Daemon:
         return 0
 
     def tick(self) -> None:
-        from .amocrm.errors import Reauthorize, Stop
+        from .errors import Reauthorize, Stop
 
         report = sync_once(self.app, stop=self.stop.is_set)
         if self.stop.is_set():
@@ -197,8 +164,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     paths = host_paths()
     setup_logging("amocrm_task", paths.task_log)
-    lock = WorkerLock(paths.worker_lock)
-    if not lock.acquire():
+    lock = FileLock(paths.worker_lock, note_holder=True)
+    if not lock.acquire(timeout=0):
         log.info("another amocrm_task holds %s; exiting", paths.worker_lock)
         return 0
     from .bootstrap import build

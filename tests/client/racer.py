@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addon"))
 
-from billmgr_amocrm.amocrm import AmoClient, AmoError  # noqa: E402
+from billmgr_amocrm.amocrm import AmoClient  # noqa: E402
+from billmgr_amocrm.errors import AmoError  # noqa: E402
 
 
 def main() -> int:

@@ -11,15 +11,9 @@ from typing import Iterator
 import pytest
 import requests
 
-from billmgr_amocrm.amocrm import (
-    AuthorizationRefused,
-    ConfigError,
-    Reauthorize,
-    authorize,
-    read_client_secret,
-    token_status,
-)
+from billmgr_amocrm.amocrm import authorize, read_client_secret, token_status
 from billmgr_amocrm.amocrm.circuit import state_file
+from billmgr_amocrm.errors import AuthorizationRefused, ConfigError, Reauthorize
 from billmgr_amocrm.paths import HostPaths
 from tests.amocrm_emulator import EmulatorHandle
 

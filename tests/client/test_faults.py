@@ -8,8 +8,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from billmgr_amocrm.amocrm import AmbiguousWriteError, RetryLater, Stop, token_status
+from billmgr_amocrm.amocrm import token_status
 from billmgr_amocrm.amocrm.circuit import state_file
+from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater, Stop
 
 from .conftest import Setup
 

@@ -9,7 +9,8 @@ from typing import Iterator, List
 import pytest
 import requests
 
-from billmgr_amocrm.amocrm import AmoError, authorize
+from billmgr_amocrm.amocrm import authorize
+from billmgr_amocrm.errors import AmoError
 from billmgr_amocrm.logsetup import setup_logging
 
 from .conftest import Setup

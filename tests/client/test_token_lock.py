@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from billmgr_amocrm.amocrm.errors import RetryLater
 from billmgr_amocrm.amocrm.tokens import TokenStore
+from billmgr_amocrm.errors import RetryLater
 from billmgr_amocrm.paths import HostPaths
 
 ADDON = str(Path(__file__).resolve().parents[2] / "addon")

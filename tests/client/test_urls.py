@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from billmgr_amocrm.amocrm.errors import ConfigError
 from billmgr_amocrm.amocrm.urls import LOOPBACK_ENV, parse_account_url
+from billmgr_amocrm.errors import ConfigError
 
 
 @pytest.mark.parametrize(("url", "base", "sub", "domain"), [

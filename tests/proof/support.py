@@ -24,10 +24,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from billmgr_amocrm import service
 from billmgr_amocrm.amocrm import AmoClient
 from billmgr_amocrm.amocrm.transport import Backoff
-from billmgr_amocrm.atomicfile import write_atomic
 from billmgr_amocrm.bootstrap import App, build
 from billmgr_amocrm.dbconf import DbSettings, render_db_conf
 from billmgr_amocrm.domain import KIND_ORDER, Kind
+from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import HostPaths
 from billmgr_amocrm.ports import marker_value
 from billmgr_amocrm.rules.config import SyncConfig

@@ -75,14 +75,15 @@ def test_sql_injection_strings_reach_sql_only_as_values(proof_rig: ProofRig) -> 
                                  "https://x.amocrm.ru@evil.com", "http://x.amocrm.ru"])
 def test_foreign_account_urls_are_refused(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLMGR_AMOCRM_ALLOW_LOOPBACK", raising=False)
-    from billmgr_amocrm.amocrm.errors import ConfigError
+    from billmgr_amocrm.errors import ConfigError
 
     with pytest.raises(ConfigError):
         parse_account_url(url)
 
 
 def test_a_loose_client_secret_file_is_refused_with_a_clear_message(proof_rig: ProofRig) -> None:
-    from billmgr_amocrm.amocrm import Reauthorize, read_client_secret
+    from billmgr_amocrm.amocrm import read_client_secret
+    from billmgr_amocrm.errors import Reauthorize
 
     secret = proof_rig.paths.client_secret
     os.chmod(secret, 0o644)

@@ -22,7 +22,8 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addon"))
 
-from billmgr_amocrm.amocrm import AmoClient, AmoError  # noqa: E402
+from billmgr_amocrm.amocrm import AmoClient  # noqa: E402
+from billmgr_amocrm.errors import AmoError  # noqa: E402
 
 DAY = 86400.0
 

@@ -18,8 +18,8 @@ from typing import Optional, Sequence
 
 import pymysql
 
-from billmgr_amocrm.atomicfile import write_atomic
 from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import host_paths
 
 from .generate import create_sandbox

@@ -88,11 +88,6 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.now
 
-    @property
-    def naive(self) -> datetime:
-        """``now`` as the store returns times: naive UTC."""
-        return self.now.replace(tzinfo=None)
-
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now

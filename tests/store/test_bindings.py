@@ -36,7 +36,7 @@ def test_every_linked_or_queued_entity_with_its_state(populated: MySqlStore, clo
     assert page.total == 4
     by_key = {(b.kind, b.billmgr_id): b for b in page.rows}
     assert by_key[(Kind.CONTACT, 1)].state == "synced" and by_key[(Kind.CONTACT, 1)].amocrm_id == 501
-    assert by_key[(Kind.CONTACT, 1)].last_sync_at == clock.naive
+    assert by_key[(Kind.CONTACT, 1)].last_sync_at == clock.now
     assert by_key[(Kind.CONTACT, 2)].state == "queued" and by_key[(Kind.CONTACT, 2)].amocrm_id == 502
     assert by_key[(Kind.COMPANY, 3)].state == "failed" and "INN" in by_key[(Kind.COMPANY, 3)].last_error
     assert by_key[(Kind.LEAD, 4)].state == "queued" and by_key[(Kind.LEAD, 4)].amocrm_id is None

@@ -41,7 +41,7 @@ def test_links_read_many_ids_in_chunks(store: MySqlStore) -> None:
 
 
 def test_create_intents_until_linked(store: MySqlStore, clock: FakeClock) -> None:
-    first = clock.naive
+    first = clock.now
     store.begin_create(Kind.COMPANY, [1, 2, 3], clock.now)
     store.begin_create(Kind.COMPANY, [2], clock.now + timedelta(minutes=5))   # a retry keeps the first time
     assert store.open_creates(Kind.COMPANY) == {1: first, 2: first, 3: first}
@@ -51,7 +51,7 @@ def test_create_intents_until_linked(store: MySqlStore, clock: FakeClock) -> Non
     store.clear_create(Kind.COMPANY, 3)
     assert store.open_creates(Kind.COMPANY) == {2: first}
     later = first + timedelta(hours=1)
-    store.begin_create(Kind.COMPANY, [3], later)           # naive times are taken as UTC
+    store.begin_create(Kind.COMPANY, [3], later.replace(tzinfo=None))   # naive times are taken as UTC
     assert store.open_creates(Kind.COMPANY, [3]) == {3: later}
 
 
@@ -60,7 +60,7 @@ def test_intent_is_committed_before_the_post(
     store.begin_create(Kind.LEAD, [5], clock.now)
     other = connect(shared_db)
     try:
-        assert MySqlStore(other).open_creates(Kind.LEAD) == {5: clock.naive}
+        assert MySqlStore(other).open_creates(Kind.LEAD) == {5: clock.now}
     finally:
         other.close()
 
@@ -70,12 +70,12 @@ def test_sync_state_and_last_sync(store: MySqlStore, clock: FakeClock) -> None:
     store.record_synced(Kind.CONTACT, 1, clock.now, "f1")
     store.record_synced(Kind.LEAD, 1, clock.now + timedelta(seconds=5), "f2")
     store.record_synced(Kind.CONTACT, 1, clock.now + timedelta(seconds=2), "f3")
-    assert store.last_sync_at() == clock.naive + timedelta(seconds=5)
-    assert store.last_sync_at(Kind.CONTACT) == clock.naive + timedelta(seconds=2)
+    assert store.last_sync_at() == clock.now + timedelta(seconds=5)
+    assert store.last_sync_at(Kind.CONTACT) == clock.now + timedelta(seconds=2)
     assert store.fingerprints(Kind.CONTACT, [1, 2]) == {1: "f3"}
     moscow = timezone(timedelta(hours=3))
     store.record_synced(Kind.COMPANY, 1, datetime(2024, 5, 1, 18, 0, tzinfo=moscow))
-    assert store.last_sync_at(Kind.COMPANY) == datetime(2024, 5, 1, 15, 0)
+    assert store.last_sync_at(Kind.COMPANY) == datetime(2024, 5, 1, 15, 0, tzinfo=timezone.utc)
 
 
 def test_nested_transactions_join_the_outer_one(store: MySqlStore) -> None:
@@ -155,9 +155,9 @@ def test_export_progress_resumes_and_restarts(store: MySqlStore, clock: FakeCloc
     store.export_advance(Kind.LEAD, 1500, 400)
     store.export_finish(Kind.LEAD)
     done = store.export_progress(Kind.LEAD)
-    assert done is not None and done.finished_at == clock.naive and done.enqueued == 1400
+    assert done is not None and done.finished_at == clock.now and done.enqueued == 1400
     again = store.export_begin(Kind.LEAD)         # a finished export starts over
-    assert (again.last_id, again.enqueued, again.started_at) == (0, 0, clock.naive)
+    assert (again.last_id, again.enqueued, again.started_at) == (0, 0, clock.now)
     assert store.get_cursor("reconcile.last") is None
     store.set_cursor("reconcile.last", "2024-05-01T12:00:00")
     store.set_cursor("reconcile.last", "2024-05-01T13:00:00")

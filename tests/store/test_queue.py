@@ -124,7 +124,7 @@ def test_fail_dead_letters_until_retried(store: MySqlStore, clock: FakeClock) ->
     assert [i.billmgr_id for i in store.claim(Kind.LEAD, 10, clock.now)] == [2]
     stats = store.queue_stats()
     assert stats.failed == {Kind.CONTACT: 1, Kind.COMPANY: 0, Kind.LEAD: 1} and stats.failed_total == 2
-    assert stats.oldest_pending_at == clock.naive and stats.oldest_pending_age(clock.advance(30)) == 30
+    assert stats.oldest_pending_at == clock.now and stats.oldest_pending_age(clock.advance(30)) == 30
     failed = store.failed()
     assert {(f.kind, f.billmgr_id, f.last_error) for f in failed} == {
         (Kind.LEAD, 1, "400: price is not a number"), (Kind.CONTACT, 3, "400: bad email")}

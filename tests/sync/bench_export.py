@@ -44,8 +44,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from billmgr_amocrm import service
-    from billmgr_amocrm.atomicfile import write_atomic
     from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+    from billmgr_amocrm.foundation.files import write_atomic
     from tests.amocrm_emulator import start_emulator
     from tests.fixtures.mgr5 import make_root
     from tests.sandbox import drop_database

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from billmgr_amocrm.foundation.locks import FileLock
 from billmgr_amocrm.paths import host_paths
-from billmgr_amocrm.worker import WorkerLock, main
+from billmgr_amocrm.worker import main
 
 
 def test_a_second_worker_exits_zero_while_the_first_holds_the_lock(mgr5_root):
-    held = WorkerLock(host_paths().worker_lock)
-    assert held.acquire()
+    held = FileLock(host_paths().worker_lock)
+    assert held.acquire(timeout=0)
     try:
-        assert not WorkerLock(host_paths().worker_lock).acquire()
+        assert not FileLock(host_paths().worker_lock).acquire(timeout=0)
         assert main(["--once"]) == 0
         assert "another amocrm_task holds" in host_paths().task_log.read_text(encoding="utf-8")
     finally:
         held.release()
-    assert WorkerLock(host_paths().worker_lock).acquire()
+    assert FileLock(host_paths().worker_lock).acquire(timeout=0)

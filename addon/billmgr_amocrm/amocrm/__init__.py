@@ -9,8 +9,8 @@ Public surface::
     read_client_secret(paths=None) / write_client_secret(secret, paths=None)
     parse_account_url(url) -> AccountUrl
 
-Errors: see :mod:`.errors`. Loopback opt-in for tests and the demo: see :mod:`.urls`
-(``BILLMGR_AMOCRM_ALLOW_LOOPBACK=1``).
+Errors: :mod:`billmgr_amocrm.errors` (shared with the sync core). Loopback opt-in for tests
+and the demo: see :mod:`.urls` (``BILLMGR_AMOCRM_ALLOW_LOOPBACK=1``).
 """
 
 from __future__ import annotations
@@ -18,21 +18,9 @@ from __future__ import annotations
 from .api import AmoClient
 from .authorization import TokenInfo, TokenStatus, authorize, token_status
 from .credentials import read_client_secret, write_client_secret
-from .errors import (
-    AmbiguousWriteError,
-    AmoError,
-    AuthorizationRefused,
-    ConfigError,
-    FixData,
-    ItemIssue,
-    Reauthorize,
-    RetryLater,
-    Stop,
-)
 from .urls import AccountUrl, parse_account_url
 
 __all__ = [
-    "AccountUrl", "AmbiguousWriteError", "AmoClient", "AmoError", "AuthorizationRefused", "ConfigError",
-    "FixData", "ItemIssue", "Reauthorize", "RetryLater", "Stop", "TokenInfo", "TokenStatus", "authorize",
+    "AccountUrl", "AmoClient", "TokenInfo", "TokenStatus", "authorize",
     "parse_account_url", "read_client_secret", "token_status", "write_client_secret",
 ]

@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import requests
 
+from ..errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
 from ..paths import HostPaths, host_paths
 from ..ports import BatchOutcome
 from .batch import (
@@ -41,7 +42,6 @@ from .batch import (
 )
 from .circuit import DEFAULT_PROBE_INTERVAL, ClientState
 from .credentials import DEFAULT_KEEP_ALIVE_DAYS, DEFAULT_REFRESH_MARGIN, Credentials, read_client_secret
-from .errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
 from .models import CustomField, Entity, ListPage, Pipeline
 from .ratelimit import DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
 from .tokens import TokenStore

@@ -12,11 +12,11 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import requests
 
+from ..errors import ConfigError
 from ..logsetup import register_secret
 from ..paths import HostPaths, host_paths
 from .circuit import ClientState
 from .credentials import DEFAULT_REFRESH_MARGIN, write_client_secret
-from .errors import ConfigError
 from .models import TokenMeta
 from .oauth import exchange_code
 from .ratelimit import DEFAULT_RATE, RateLimiter

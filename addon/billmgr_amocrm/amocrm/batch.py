@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import ItemIssue
+from ..errors import ItemIssue
 from .models import ProblemBody
 
 JsonDict = Dict[str, Any]

@@ -9,22 +9,20 @@
   clock) exactly one request across all processes is let through as a probe; a
   success clears the stop, another 403/402 keeps it.
 
-Writes are atomic and serialized by ``client_state.lock`` (flock).
+Writes are atomic and serialized by ``client_state.lock`` (:class:`..foundation.locks.FileLock`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
-from ..atomicfile import write_atomic
+from ..errors import Reauthorize, Stop
+from ..foundation.files import write_atomic
+from ..foundation.locks import FileLock
 from ..paths import HostPaths, host_paths
-from .errors import Reauthorize, Stop
 
 DEFAULT_PROBE_INTERVAL = 15 * 60.0
 STOP_TEXT = {
@@ -117,12 +115,5 @@ class ClientState:
     def _write(self, state: Dict[str, Any]) -> None:
         write_atomic(self.file, json.dumps(state, ensure_ascii=False, sort_keys=True) + "\n")
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.file.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> FileLock:
+        return FileLock(self.file.with_suffix(".lock"))

@@ -14,11 +14,11 @@ import logging
 import time
 from typing import Callable, Optional
 
-from ..atomicfile import InsecureFileError, check_private, write_atomic
+from ..errors import AuthorizationRefused, Reauthorize
+from ..foundation.files import InsecureFileError, check_private, write_atomic
 from ..logsetup import register_secret
 from ..paths import HostPaths, host_paths
 from .circuit import ClientState
-from .errors import AuthorizationRefused, Reauthorize
 from .oauth import refresh_pair
 from .tokens import TokenSet, TokenStore
 from .transport import Transport

@@ -13,8 +13,8 @@ from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
+from ..errors import AmbiguousWriteError, AuthorizationRefused, ConfigError, RetryLater
 from ..logsetup import register_secret
-from .errors import AmbiguousWriteError, AuthorizationRefused, ConfigError, RetryLater
 from .models import TokenMeta, TokenResponse
 from .tokens import TokenSet, fingerprint
 from .transport import Reply, Transport

@@ -2,7 +2,7 @@
 
 amoCRM allows 7 requests per second per integration; the module defaults to 6.5.
 The state file (``var/amocrm/ratelimit.state``) lists recent requests and a
-shared pause set after a 429; ``flock`` on the file itself serializes access, so
+shared pause set after a 429; a lock on the file itself serializes access, so
 a panel action, the worker and a CLI run never add up to more than the limit.
 
 Why a request holds its slot until its answer arrived plus one window: amoCRM
@@ -16,7 +16,6 @@ freed when its pid is gone (or after ``INFLIGHT_TTL``).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -24,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
+
+from ..foundation.locks import FileLock
 
 DEFAULT_RATE = 6.5
 MAX_SAFE_RATE = 7.0
@@ -134,15 +135,15 @@ class _LockedState:
         self.path = path
         self.entries: List[Entry] = []
         self.pause_until = 0.0
-        self._fd = -1
+        # the state file is its own lock: read, decided and written back while held
+        self._lock = FileLock(path)
 
     def __enter__(self) -> _LockedState:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._lock.acquire()
+        fd = self._lock.fd
         raw = b""
         while True:
-            chunk = os.read(self._fd, 65536)
+            chunk = os.read(fd, 65536)
             if not chunk:
                 break
             raw += chunk
@@ -161,10 +162,10 @@ class _LockedState:
                                      separators=(",", ":")).encode()
                 # overwrite in place, then cut the tail: no truncate-to-zero (frees and
                 # reallocates the file's block) on every acquire and release
-                os.pwrite(self._fd, payload, 0)
-                os.ftruncate(self._fd, len(payload))
+                os.pwrite(self._lock.fd, payload, 0)
+                os.ftruncate(self._lock.fd, len(payload))
         finally:
-            os.close(self._fd)  # closing releases the flock
+            self._lock.release()
 
 
 def _num(value: object) -> Optional[float]:

@@ -11,9 +11,7 @@ waiters in fair turns (:meth:`TokenStore.lock`).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,10 +19,11 @@ from typing import Callable, Iterator, Optional
 
 from pydantic import ValidationError
 
-from ..atomicfile import InsecureFileError, check_private, write_atomic
+from ..errors import Reauthorize, RetryLater
+from ..foundation.files import InsecureFileError, check_private, write_atomic
+from ..foundation.locks import FileLock, LockTimeout
 from ..logsetup import register_secret
 from ..paths import HostPaths, host_paths
-from .errors import Reauthorize, RetryLater
 from .models import TokenMeta
 
 
@@ -95,51 +94,16 @@ class TokenStore:
              sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
         """Hold ``token.lock`` exclusively; RetryLater when it is not ours within ``timeout``.
 
-        Waiters line up at ``token.queue`` first and let it go once they hold the lock.
-        Why: ``flock`` polling is unfair. A process that releases the lock and asks for it
-        again at once (a refresh loop that runs late) would win every time against peers
-        asleep between polls, and starve them (seen in proof scenario 5 under load: a
-        waiter timed out after 60 s while each hold lasted under 1 s). With the queue
-        lock held by a waiter, the releaser cannot cut in: it has to queue like the rest.
+        Waiters take fair turns through ``token.queue`` (see :mod:`..foundation.locks`): a
+        refresh loop that runs late must not starve its peers. The lock file names its
+        holder and since when, so a timeout (and an admin) can tell who has it.
         """
         path = self.paths.token_lock
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        deadline = clock() + timeout
-        queue_fd = os.open(path.with_suffix(".queue"), os.O_RDWR | os.O_CREAT, 0o600)
-        fd = -1
+        lock = FileLock(path, turnstile=path.with_suffix(".queue"), note_holder=True, clock=clock,
+                        sleep=sleep)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            for waiting_on in (queue_fd, fd):
-                while not _try_flock(waiting_on):
-                    if clock() >= deadline:
-                        raise RetryLater(f"{_holder(fd)} holds {path} (token refresh): not ours after "
-                                         f"{timeout:g} s") from None
-                    sleep(0.02)
-            os.close(queue_fd)  # closing releases it: the next in line may now wait on the lock
-            queue_fd = -1
-            # Who holds the lock and since when: what an admin (or a timed-out peer) needs
-            # to find a stuck refresh. Not a secret.
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {time.time():.3f}\n".encode(), 0)
-            yield
-        finally:
-            for held in (queue_fd, fd):
-                if held >= 0:
-                    os.close(held)  # releases its flock
-
-
-def _try_flock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _holder(fd: int) -> str:
-    """"process N (for S s)" from the lock file's note, or "another process"."""
-    try:
-        pid, since = os.pread(fd, 64, 0).decode("ascii").split()
-        return f"process {int(pid)} (for {max(0.0, time.time() - float(since)):.1f} s)"
-    except (OSError, ValueError):
-        return "another process"
+            with lock.held(timeout):
+                yield
+        except LockTimeout as exc:
+            raise RetryLater(f"{exc.holder} holds {path} (token refresh): not ours after "
+                             f"{timeout:g} s") from None

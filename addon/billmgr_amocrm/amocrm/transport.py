@@ -33,9 +33,9 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
+from ..errors import AmbiguousWriteError, AmoError, RetryLater, Stop
 from ..logsetup import redact
 from .circuit import ClientState
-from .errors import AmbiguousWriteError, AmoError, RetryLater, Stop
 from .models import ProblemBody
 from .ratelimit import RateLimiter
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 BASE_DOMAINS = ("amocrm.ru", "amocrm.com", "kommo.com")
 LOOPBACK_ENV = "BILLMGR_AMOCRM_ALLOW_LOOPBACK"

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..atomicfile import write_atomic
+from ..foundation.files import write_atomic
 from ..paths import host_paths
 from .protocol import PanelRequest
 

@@ -44,8 +44,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..atomicfile import write_atomic
 from ..domain import Kind
+from ..foundation.files import write_atomic
 from ..paths import HostPaths, host_paths
 from .attributes import PRESET_KIND_OF
 from .conditions import ArgumentError

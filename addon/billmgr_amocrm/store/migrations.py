@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
 from typing import Any, Sequence
+
+from ..foundation.clock import to_db, utcnow
 
 TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
 LOCK_NAME = "billmgr_amocrm_migrate"
@@ -106,10 +107,6 @@ class MigrationError(Exception):
     """The schema could not be brought up to date."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 def current_version(conn: Any) -> int:
     """Highest applied step, 0 for a database the module never touched."""
     with conn.cursor() as cur:
@@ -139,7 +136,7 @@ def migrate(conn: Any, target: int | None = None) -> list[int]:
                 for statement in statements:
                     cur.execute(statement)
                 cur.execute("INSERT IGNORE INTO amocrm_schema_version (version, applied_at) VALUES (%s, %s)",
-                            (version, _utcnow()))
+                            (version, to_db(utcnow())))
                 conn.commit()
                 applied.append(version)
         finally:

@@ -10,9 +10,9 @@ File names sort by time: ``<time_ns, 20 digits>-<pid>-<random hex>.json``. Temp
 files start with ``.`` and are ignored by readers. A file that cannot be read as an
 event is moved to ``bad/`` with a log line, never dropped silently.
 
-Imports only ``os`` and ``time`` at module level: the hook imports this module on
-every save, and ``json``/``typing``/``pathlib`` would pull in ``re`` and ``enum``
-(milliseconds on every save). Events are flat, so ``_dumps`` writes the JSON by hand;
+Imports only ``os``, ``time`` and ``foundation.files`` at module level: the hook imports
+this module on every save, and ``json``/``typing``/``pathlib`` would pull in ``re`` and
+``enum`` (milliseconds on every save). Events are flat, so ``_dumps`` writes the JSON by hand;
 the reading side (the worker) uses ``json``.
 """
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import time
+
+from ..foundation.files import fsync_dir, write_atomic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,38 +92,12 @@ def _dumps(event: dict[str, Any]) -> str:
     return "{" + ", ".join(items) + "}"
 
 
-def _fsync_dir(path: PathLike) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def record_event(spool_dir: PathLike, event: dict[str, Any]) -> str:
     """Durably add one event; return the file name. Only ``EVENT_KEYS`` are written."""
     os.makedirs(spool_dir, mode=0o700, exist_ok=True)
     data = _dumps(_clean(event)).encode("ascii")
     name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}.json"
-    final = os.path.join(spool_dir, name)
-    tmp = os.path.join(spool_dir, f".{name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, final)
-    except BaseException:
-        try:  # noqa: SIM105 - contextlib is not worth importing on the hook's path
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(spool_dir)
+    write_atomic(os.path.join(spool_dir, name), data, temp_name=f".{name}.tmp", make_dirs=False)
     return name
 
 
@@ -157,7 +133,7 @@ def _quarantine(spool_dir: PathLike, name: str, why: str, log: Any) -> None:
     bad = os.path.join(spool_dir, BAD_DIR)
     os.makedirs(bad, mode=0o700, exist_ok=True)
     os.replace(os.path.join(spool_dir, name), os.path.join(bad, name))
-    _fsync_dir(spool_dir)
+    fsync_dir(spool_dir)
     log.warning("spool: moved unreadable event %s to %s: %s", name, bad, why)
 
 
@@ -210,7 +186,7 @@ def drain(spool_dir: PathLike, handle: Callable[[dict[str, Any]], None], limit: 
             pass
         handled += 1
     if handled:
-        _fsync_dir(spool_dir)
+        fsync_dir(spool_dir)
     return handled
 
 

@@ -1,8 +1,8 @@
 """``MySqlStore``: the module's own tables (queue, links, sync state) behind ``ports.Store``.
 
 Times: every column is UTC in ``DATETIME(6)``. Aware datetimes passed in are
-converted to UTC, naive ones are taken as UTC; datetimes returned are naive UTC,
-the convention of the sync engine (``sync.engine.utcnow``).
+converted to UTC, naive ones are taken as UTC; datetimes returned are aware UTC
+(:mod:`..foundation.clock`), like every datetime inside the module.
 The store's clock (injectable for tests) stamps what the caller does not date.
 
 Units of work: each public method runs in ``transaction()``; outside an explicit
@@ -34,12 +34,13 @@ import logging
 import re
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import pymysql.cursors
 
 from ..domain import KIND_ORDER, Kind
+from ..foundation.clock import from_db, seconds_between, to_db, utcnow
 from ..ports import QueueItem
 
 if TYPE_CHECKING:
@@ -61,15 +62,11 @@ BINDING_ORDERS = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _db_time(value: datetime) -> datetime:
-    """UTC, naive, as stored."""
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
+def _aware(value: datetime) -> datetime:
+    """A NOT NULL DATETIME column as an aware UTC datetime."""
+    aware = from_db(value)
+    assert aware is not None
+    return aware
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
@@ -141,7 +138,7 @@ class QueueStats:
         """Seconds the oldest pending row has waited, None when the queue is empty."""
         if self.oldest_pending_at is None:
             return None
-        return max(0.0, (_db_time(now) - self.oldest_pending_at).total_seconds())
+        return max(0.0, seconds_between(self.oldest_pending_at, now))
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,7 @@ class MySqlStore:
             log.debug("rollback failed (connection lost?)", exc_info=True)
 
     def _now(self) -> datetime:
-        return _db_time(self._clock())
+        return to_db(self._clock())
 
     def _cursor(self) -> Any:
         # Tuple rows whatever cursor class the connection was opened with.
@@ -256,7 +253,7 @@ class MySqlStore:
     def _bind_shared(self, kind: Kind, now: datetime, reason: str = "") -> None:
         """The session variables the row templates above read (inside the caller's transaction)."""
         self._exec("SET @amocrm_kind = %s, @amocrm_now = %s, @amocrm_reason = %s",
-                   (kind.value, _db_time(now), reason))
+                   (kind.value, to_db(now), reason))
 
     def _insert_rows(self, sql: str, row: str, args: Sequence[object], per_row: int) -> None:
         """One multi-row statement: ``sql`` with ``{rows}`` = ``row`` once per ``per_row`` args."""
@@ -302,10 +299,10 @@ class MySqlStore:
         A drain claims batch after batch while the one in flight is still pending: the keyset
         skips it (and everything before it) in the index instead of reading it again."""
         where = "state = 'pending' AND kind = %s AND next_attempt_at <= %s"
-        args: list[object] = [kind.value, _db_time(now)]
+        args: list[object] = [kind.value, to_db(now)]
         if after is not None:
             where += " AND (first_queued_at > %s OR (first_queued_at = %s AND id > %s))"
-            args.extend((_db_time(after.first_queued_at), _db_time(after.first_queued_at), int(after.id)))
+            args.extend((to_db(after.first_queued_at), to_db(after.first_queued_at), int(after.id)))
         sql = (f"SELECT id, billmgr_id, reason, version, attempts, first_queued_at "  # noqa: S608
                f"FROM amocrm_queue WHERE {where} ORDER BY first_queued_at, id LIMIT %s")
         if self._depth and self.supports_skip_locked:
@@ -314,7 +311,7 @@ class MySqlStore:
             rows = self._rows(sql, (*args, int(limit)))
         # The kind is the one asked for (WHERE kind = ...): not read back per row.
         return [QueueItem(id=int(r[0]), kind=kind, billmgr_id=int(r[1]), reason=str(r[2]),
-                          version=int(r[3]), attempts=int(r[4]), first_queued_at=r[5])
+                          version=int(r[3]), attempts=int(r[4]), first_queued_at=_aware(r[5]))
                 for r in rows]
 
     def complete(self, item: QueueItem) -> None:
@@ -378,7 +375,7 @@ class MySqlStore:
             except ValueError:
                 continue
             (pending if state == "pending" else failed)[kind] = int(count)
-        return QueueStats(pending=pending, failed=failed, oldest_pending_at=oldest[0][0])
+        return QueueStats(pending=pending, failed=failed, oldest_pending_at=from_db(oldest[0][0]))
 
     def failed(self, kind: Kind | None = None, limit: int = 50, offset: int = 0) -> list[FailedItem]:
         """Dead-letter rows, most recently failed first."""
@@ -393,7 +390,7 @@ class MySqlStore:
             rows = self._rows(sql, (*args, int(limit), int(offset)))
         return [FailedItem(id=int(r[0]), kind=Kind(r[1]), billmgr_id=int(r[2]), reason=str(r[3]),
                            attempts=int(r[4]), last_error=str(r[5] or ""),
-                           first_queued_at=r[6], updated_at=r[7])
+                           first_queued_at=_aware(r[6]), updated_at=_aware(r[7]))
                 for r in rows]
 
     def retry_failed(self, kind: Kind | None = None, ids: Sequence[int] | None = None) -> int:
@@ -483,7 +480,7 @@ class MySqlStore:
                            for chunk in _chunks(billmgr_ids)]
             for sql, args in batches:
                 for billmgr_id, started in self._rows(sql, args):
-                    found[int(billmgr_id)] = started
+                    found[int(billmgr_id)] = _aware(started)
         return found
 
     def clear_create(self, kind: Kind, billmgr_id: int) -> None:
@@ -501,7 +498,7 @@ class MySqlStore:
     def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
                            created: bool = False) -> None:
         """``record_synced`` for many (billmgr_id, fingerprint); ``created`` also clears the intents."""
-        stamp = _db_time(now)
+        stamp = to_db(now)
         sql = _RECORD_SYNCED_SQL.replace("{clear}", ", create_started_at = NULL" if created else "")
         with self.transaction():
             self._bind_shared(kind, stamp)
@@ -535,7 +532,7 @@ class MySqlStore:
             sql += " WHERE kind = %s"
             args.append(kind.value)
         with self.transaction():
-            return self._rows(sql, args)[0][0]
+            return from_db(self._rows(sql, args)[0][0])
 
     # ------------------------------------------------------------------ bindings (panel list)
     def bindings(self, kind: Kind | None = None, state: str | None = None,
@@ -595,7 +592,7 @@ class MySqlStore:
         return BindingsPage(
             rows=[Binding(kind=Kind(r[0]), billmgr_id=int(r[1]),
                           amocrm_id=None if r[2] is None else int(r[2]),
-                          state=str(r[3]), last_error=str(r[4] or ""), last_sync_at=r[5])
+                          state=str(r[3]), last_error=str(r[4] or ""), last_sync_at=from_db(r[5]))
                   for r in rows],
             total=total)
 
@@ -634,8 +631,8 @@ class MySqlStore:
         if not rows:
             return None
         r = rows[0]
-        return ExportProgress(kind=Kind(r[0]), started_at=r[1], last_id=int(r[2]),
-                              enqueued=int(r[3]), finished_at=r[4])
+        return ExportProgress(kind=Kind(r[0]), started_at=_aware(r[1]), last_id=int(r[2]),
+                              enqueued=int(r[3]), finished_at=from_db(r[4]))
 
     def get_cursor(self, name: str) -> str | None:
         with self.transaction():

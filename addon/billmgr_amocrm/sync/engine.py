@@ -39,17 +39,18 @@ import random
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
-from ..amocrm.errors import AmbiguousWriteError, FixData, Reauthorize, RetryLater, Stop
 from ..domain import KIND_ORDER, Kind
+from ..errors import AmbiguousWriteError, FixData, Reauthorize, RetryLater, Stop
+from ..foundation.clock import as_utc, utcnow
 from ..ports import AmoApi, AmoPayload, BatchOutcome, BillingReader, MappingContext, QueueItem, RuleSet
 from . import planner
 from .bulk import BulkStore, bulk_complete, bulk_link_created, bulk_put_links, bulk_record_synced
 from .planner import Create, Inputs, Link, Plan, Update, Work
 from .retry import RetryPolicy
-from .settle import as_utc, settle_by_marker
+from .settle import settle_by_marker
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,6 @@ DEFAULT_SETTLE_AFTER = 60.0
 CLAIM_WINDOW = 4
 # unanswered writes in a row that end the pass (each one is rescheduled, not failed)
 OUTAGE_STRIKES = 2
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the module's DATETIME columns hold it."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class PassStopped(Exception):

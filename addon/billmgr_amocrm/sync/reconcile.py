@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional, Protocol
 
 from ..domain import KIND_ORDER, Kind
+from ..foundation.clock import as_utc
 from ..ports import BillingReader, RuleSet
 from .bulk import BulkStore, bulk_enqueue
 from .engine import read_snapshots
@@ -62,7 +63,7 @@ def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
 
 def _changed_services(store: ReconcileStore, billing: BillingReader, now: datetime) -> int:
     last = store.get_cursor(CURSOR)
-    since = datetime.fromisoformat(last) - OVERLAP if last else now - OVERLAP
+    since = as_utc(datetime.fromisoformat(last)) - OVERLAP if last else as_utc(now) - OVERLAP
     failed = _failed_ids(store, Kind.LEAD)
     count = 0
     for ids in billing.services_changed_since(since):
@@ -70,5 +71,5 @@ def _changed_services(store: ReconcileStore, billing: BillingReader, now: dateti
         recheck = [i for i in ids if i in linked and i not in failed]
         bulk_enqueue(store, Kind.LEAD, recheck, "reconcile")
         count += len(recheck)
-    store.set_cursor(CURSOR, now.isoformat())
+    store.set_cursor(CURSOR, as_utc(now).isoformat())
     return count

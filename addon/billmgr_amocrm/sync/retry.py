@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 
+from ..foundation.clock import as_utc
 from ..ports import QueueItem
 
 
@@ -37,7 +38,5 @@ class RetryPolicy:
         return item.attempts + 1 >= self.max_attempts
 
     def outage_exhausted(self, item: QueueItem, now: datetime) -> bool:
-        first = item.first_queued_at
-        if first.tzinfo is None and now.tzinfo is not None:
-            now = now.replace(tzinfo=None)
-        return item.attempts + 1 >= self.max_attempts and now - first >= self.outage_give_up
+        waited = as_utc(now) - as_utc(item.first_queued_at)
+        return item.attempts + 1 >= self.max_attempts and waited >= self.outage_give_up

@@ -8,19 +8,15 @@ exist in amoCRM. ``find_by_marker`` pages the entities created since the intent
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Mapping
 
 from ..domain import Kind
+from ..foundation.clock import as_utc
 from ..ports import AmoApi, marker_value
 
 # Our clock and amoCRM's may disagree; look a little further back than the intent.
 CLOCK_SKEW_MARGIN_SECONDS = 600
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Intent times from MySQL come back naive; the module writes them in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def settle_by_marker(amo: AmoApi, kind: Kind, marker_field_id: int,

@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ..logsetup import redact
+from .logsetup import redact
 
 if TYPE_CHECKING:
-    from ..ports import BatchOutcome
+    from .ports import BatchOutcome
 
 
 class AmoError(Exception):
