@@ -85,7 +85,7 @@ class App:
             from .billing import BillingDb
             from .db import connect
             from .store.store import MySqlStore
-            from .sync.engine import Reader
+            from .sync.pipeline import Reader
 
             conn = connect(autocommit=True)
             self._reader = Reader(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
@@ -97,7 +97,7 @@ class App:
         if self._writer is None:
             from .db import connect
             from .store.store import MySqlStore
-            from .sync.engine import Writer
+            from .sync.pipeline import Writer
 
             conn = connect()
             self._writer = Writer(store=MySqlStore(conn), close=conn.close)
@@ -109,7 +109,7 @@ class App:
         from .billing import BillingDb
         from .db import connect
         from .store.store import MySqlStore
-        from .sync.engine import Reader
+        from .sync.pipeline import Reader
 
         conn = connect(autocommit=True)
         return Reader(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),

@@ -331,8 +331,8 @@ def run_export(progress: Optional[Callable[[Progress], None]] = None, *, app: An
     while the first contacts are already being sent; the engine drains a kind only once
     all of it is queued, and each queued chunk is committed with its resumable cursor."""
     from .bootstrap import EXPORT_CHUNK
-    from .sync.engine import Report
     from .sync.export import Enqueuer
+    from .sync.outcomes import Report
 
     with _using(app) as live:
         started = time.monotonic()

@@ -60,7 +60,7 @@ def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None,
               stop: Optional[Callable[[], bool]] = None) -> Any:
     """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches)."""
     from .errors import Reauthorize, Stop
-    from .sync.engine import Report
+    from .sync.outcomes import Report
 
     drain_spool(app)
     run_requested_export(app)

@@ -31,7 +31,8 @@ from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import HostPaths
 from billmgr_amocrm.ports import marker_value
 from billmgr_amocrm.rules.config import SyncConfig
-from billmgr_amocrm.sync.engine import Engine, Report
+from billmgr_amocrm.sync.engine import Engine
+from billmgr_amocrm.sync.outcomes import Report
 from billmgr_amocrm.sync.retry import RetryPolicy
 from tests.sandbox import Sandbox, create_sandbox
 

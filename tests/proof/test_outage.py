@@ -7,7 +7,8 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from billmgr_amocrm.sync.engine import Engine, utcnow
+from billmgr_amocrm.foundation.clock import utcnow
+from billmgr_amocrm.sync.engine import Engine
 
 from .support import FAST_POLICY, ProofRig, settle_options
 

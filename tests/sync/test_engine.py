@@ -134,7 +134,7 @@ def test_conditions_skip_and_complete_the_row_and_tags_follow_the_rules():
 
 
 def test_the_read_ahead_covers_every_row_once_across_batches_and_deferrals():
-    from billmgr_amocrm.sync.engine import Reader
+    from billmgr_amocrm.sync.pipeline import Reader
 
     billing = FakeBilling()
     for i in range(1, 8):
@@ -181,26 +181,27 @@ class _BrokenLinks:
 def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_duplicated():
     import pytest
 
-    from billmgr_amocrm.sync.engine import Writer
+    from billmgr_amocrm.sync.pipeline import Writer
 
-    engine, amo, billing, store = build(12)
-    engine.store = store = FakeStore()
-    engine.batch_size = 5
-    engine.writer = Writer(store)
+    def engine_for(n_clients, writer_of, **kw):
+        _, amo, billing, store = build(n_clients)
+        engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0,
+                        writer=writer_of(store), **kw)
+        return engine, amo, billing, store
+
+    engine, amo, billing, store = engine_for(12, Writer, batch_size=5)
     for i in range(1, 13):
         store.enqueue(Kind.CONTACT, i, "export")
     report = engine.run_pass()
     assert report.done == 12 and not store.queue and len(store.link_rows[Kind.CONTACT]) == 12
     assert not store.intents and len(amo.entities["contacts"]) == 12
 
-    engine, amo, billing, store = build(3)
-    engine.store = store = FakeStore()
-    engine.writer = Writer(_BrokenLinks(store))
+    engine, amo, billing, store = engine_for(3, lambda s: Writer(_BrokenLinks(s)))
     for i in (1, 2, 3):
         store.enqueue(Kind.CONTACT, i, "export")
     with pytest.raises(ConnectionError):
         engine.run_pass()
     assert len(store.intents) == 3 and not store.link_rows[Kind.CONTACT] and len(store.queue) == 3
-    engine.writer = None
+    engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0)
     report = engine.run_pass()
     assert report.adopted == 3 and len(amo.entities["contacts"]) == 3 and not store.queue

@@ -9,7 +9,8 @@ from typing import Any
 
 from billmgr_amocrm.amocrm import AmoClient
 from billmgr_amocrm.domain import Kind
-from billmgr_amocrm.sync.engine import OUTAGE_STRIKES, Engine
+from billmgr_amocrm.sync.engine import Engine
+from billmgr_amocrm.sync.outcomes import OUTAGE_STRIKES
 from billmgr_amocrm.sync.retry import RetryPolicy
 
 DEADLINE = 60.0

@@ -18,7 +18,7 @@ from ..domain import KIND_ORDER, Kind
 from ..foundation.clock import as_utc
 from ..ports import BillingReader, RuleSet
 from .bulk import BulkStore, bulk_enqueue
-from .engine import read_snapshots
+from .snapshots import read_snapshots
 
 log = logging.getLogger(__name__)
 

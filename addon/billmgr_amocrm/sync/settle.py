@@ -1,19 +1,33 @@
-"""Settling creates that may have reached amoCRM: look our marker up before creating again.
+"""Settling creates whose answer was lost: wait, look the marker up, adopt what is there.
 
-An intent row without a link means a POST was sent and its answer never made it
-into our tables (timeout, lost response, crash before the commit). The entity may
-exist in amoCRM. ``find_by_marker`` pages the entities created since the intent
-(minus a margin for clock skew) instead of trusting the lagging search index.
+An open create intent without a link means a POST was sent and its answer never made it
+into our tables (timeout, lost response, crash before the commit): the entity may exist
+in amoCRM. Before creating it again:
+
+1. an intent younger than ``settle_after`` waits: its write may still be in flight at
+   amoCRM, and a lookup before it lands would lead to a second create;
+2. older ones are looked up by the "BILLmanager ID" marker among the entities created
+   since the intent (minus a margin for clock skew), not through the lagging search index;
+3. what is found is adopted (linked) and brought up to date with a PATCH; what is not
+   found has its intent cleared and is created afresh (its own settle_after counts from
+   its own send).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Mapping
 
 from ..domain import Kind
 from ..foundation.clock import as_utc
-from ..ports import AmoApi, marker_value
+from ..ports import AmoApi, MappingContext, marker_value
+from .bulk import BulkStore, bulk_put_links
+from .outcomes import Ledger
+from .planner import Create, Plan, Update
+from .updates import Updater
+
+log = logging.getLogger(__name__)
 
 # Our clock and amoCRM's may disagree; look a little further back than the intent.
 CLOCK_SKEW_MARGIN_SECONDS = 600
@@ -29,3 +43,54 @@ def settle_by_marker(amo: AmoApi, kind: Kind, marker_field_id: int,
     since = int(oldest.timestamp()) - CLOCK_SKEW_MARGIN_SECONDS
     found = amo.find_by_marker(kind.amo_entity, marker_field_id, sorted(by_marker), created_since=since)
     return {by_marker[marker]: amo_id for marker, amo_id in found.items() if marker in by_marker}
+
+
+class Settler:
+    def __init__(self, amo: AmoApi, store: BulkStore, updater: Updater, ctx: MappingContext, *,
+                 settle_after: float) -> None:
+        self.amo = amo
+        self.store = store
+        self.updater = updater
+        self.ctx = ctx
+        self.settle_after = settle_after
+
+    def settle(self, ledger: Ledger, kind: Kind, plan: Plan) -> list[Create]:
+        """Adopt entities an earlier, unanswered create already made; return what still needs a POST."""
+        intents = {c.work.billmgr_id: c.intent_at for c in plan.creates if c.intent_at is not None}
+        if not intents:
+            return list(plan.creates)
+        now = as_utc(ledger.books.clock())
+        waits = {b: self.settle_after - (now - as_utc(at)).total_seconds() for b, at in intents.items()}
+        young = {b for b, wait in waits.items() if wait > 0}
+        if young:
+            with self.store.transaction():
+                for create in plan.creates:
+                    if create.work.billmgr_id in young:
+                        ledger.wait(create.work, "create unconfirmed: an earlier write may still be "
+                                    "in flight", waits[create.work.billmgr_id])
+            intents = {b: at for b, at in intents.items() if b not in young}
+        creates = [c for c in plan.creates if c.work.billmgr_id not in young]
+        if not intents:
+            return creates
+        found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
+        if found:
+            log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
+                     len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
+        with self.store.transaction():
+            bulk_put_links(self.store, kind, sorted(found.items()))
+            # Not found after settle_after: no earlier attempt can still land, so the next
+            # POST's intent starts afresh (its own settle_after counts from its own send).
+            for billmgr_id in sorted(set(intents) - set(found)):
+                self.store.clear_create(kind, billmgr_id)
+        ledger.report.adopted += len(found)
+        adopted = [Update(c.work, found[c.work.billmgr_id], c.payload) for c in creates
+                   if c.work.billmgr_id in found]
+        # the adopted entity may hold an older state: push the current one as an update
+        recreate = self.updater.update(ledger, kind, adopted, plan)
+        return [c for c in creates if c.work.billmgr_id not in found] + recreate
+
+    def _marker_field(self, kind: Kind) -> int:
+        field_id = self.ctx.marker_field_ids.get(kind)
+        if field_id is None:
+            raise RuntimeError(f"the BILLmanager ID field of {kind.amo_entity} is unknown; run fields setup")
+        return field_id

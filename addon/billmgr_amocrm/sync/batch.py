@@ -1,0 +1,106 @@
+"""One planned batch applied in the order the exactly-once protocol needs.
+
+1. a re-check whose payload did not change sends nothing;
+2. skips are completed; children whose contact is not linked yet queue the contact;
+3. creates with an open intent are settled by the marker first (:mod:`.settle`);
+4. updates are PATCHed; entities deleted in amoCRM come back as creates (:mod:`.updates`);
+5. the rest is created (:mod:`.creates`); parent links follow (:mod:`.links`).
+
+Auth and account states (``Reauthorize``, ``Stop``) end the pass with the queue
+untouched; ``RetryLater`` reschedules what the batch had not handled and ends the pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..errors import Reauthorize, RetryLater, Stop
+from .creates import Creator
+from .outcomes import Ledger, PassStopped, Report
+from .pipeline import Prepared
+from .planner import Plan
+from .settle import Settler
+from .updates import Updater
+
+log = logging.getLogger(__name__)
+
+RECHECK_REASON = "reconcile"
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The parts that write to amoCRM, in protocol order."""
+
+    settler: Settler
+    updater: Updater
+    creator: Creator
+    # a lead waiting for its contact: short, it is usually synced in the same pass
+    defer_seconds: float
+
+
+def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
+    """Write one planned batch; raises :class:`PassStopped` when amoCRM cannot be used now."""
+    kind, plan = prepared.kind, prepared.plan
+    _drop_unchanged(ledger, plan)
+    _apply_skips(ledger, plan)
+    _apply_defers(ledger, plan, steps.defer_seconds)
+    pending = [c.work for c in plan.creates] + [u.work for u in plan.updates]
+    try:
+        creates = steps.settler.settle(ledger, kind, plan)
+        recreate = steps.updater.update(ledger, kind, plan.updates, plan)
+        steps.creator.create(ledger, kind, creates + recreate, plan)
+    except RetryLater as exc:
+        ledger.reschedule_unfinished(pending, exc)
+        raise PassStopped("retry_later", exc) from exc
+    except Reauthorize as exc:
+        log.error("amoCRM needs re-authorization; the queue is kept: %s", exc)
+        raise PassStopped("reauthorize", exc) from exc
+    except Stop as exc:
+        log.error("amoCRM stopped serving the account (%s); the queue is kept: %s", exc.reason, exc)
+        raise PassStopped("stopped", exc) from exc
+    return ledger.report
+
+
+def _drop_unchanged(ledger: Ledger, plan: Plan) -> None:
+    """A reconciler re-check of an entity whose payload did not change sends nothing."""
+    rechecks = [u for u in plan.updates if u.work.reason == RECHECK_REASON]
+    if not rechecks:
+        return
+    sent = ledger.store.fingerprints(plan.kind, [u.work.billmgr_id for u in rechecks])
+    same = {u.work.billmgr_id for u in rechecks
+            if sent.get(u.work.billmgr_id) == ledger.fingerprint(u.work, u.payload, plan)}
+    if not same:
+        return
+    plan.updates = [u for u in plan.updates if u.work.billmgr_id not in same]
+    with ledger.unit():
+        for update in rechecks:
+            if update.work.billmgr_id in same:
+                ledger.done(update.work)
+
+
+def _apply_skips(ledger: Ledger, plan: Plan) -> None:
+    if not plan.skips:
+        return
+    with ledger.unit():
+        for skip in plan.skips:
+            log.info("%s %s skipped: %s", plan.kind.value, skip.work.billmgr_id, skip.reason)
+            ledger.skipped(skip.work)
+
+
+def _apply_defers(ledger: Ledger, plan: Plan, defer_seconds: float) -> None:
+    """A child whose contact is not linked: queue the contact (synced first in this pass)."""
+    if not plan.defers:
+        return
+    store, deferred_once = ledger.store, ledger.state.deferred_once
+    with store.transaction():
+        for defer in plan.defers:
+            key = (plan.kind, defer.work.billmgr_id)
+            for need_kind, need_id in defer.needs:
+                store.enqueue(need_kind, need_id, "parent")
+            ledger.report.deferred += 1
+            if defer.work.item is None:
+                store.enqueue(plan.kind, defer.work.billmgr_id, defer.work.reason)
+            elif key in deferred_once:
+                store.retry(defer.work.item, "waiting for the client's contact", defer_seconds)
+            deferred_once.add(key)

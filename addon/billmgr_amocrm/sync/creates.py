@@ -1,0 +1,115 @@
+"""Creating entities exactly once: intent, send, commit.
+
+1. the create intents of the batch are written and committed BEFORE the POST;
+2. POST (the client chunks it and says which items amoCRM refused);
+3. after the answer, in ONE transaction: link + sync state + queue row done (with a
+   :class:`.pipeline.WriteBehind`, on its own connection while the next batch is sent).
+
+An answer that never came (:class:`AmbiguousWriteError`) leaves the intents open: the
+rows wait ``settle_after`` and are then settled by the marker (:mod:`.settle`) before
+anything is created again. Items the client never sent start over without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from ..domain import Kind
+from ..errors import AmbiguousWriteError, FixData
+from ..ports import AmoApi, BatchOutcome
+from . import planner
+from .bulk import BulkStore, bulk_link_created
+from .links import Linker, needs_links
+from .outcomes import Ledger, refusal
+from .pipeline import WriteBehind
+from .planner import Create, Plan
+
+log = logging.getLogger(__name__)
+
+
+class Creator:
+    def __init__(self, amo: AmoApi, store: BulkStore, linker: Linker, write_behind: WriteBehind, *,
+                 settle_after: float) -> None:
+        self.amo = amo
+        self.store = store
+        self.linker = linker
+        self.write_behind = write_behind
+        self.settle_after = settle_after
+
+    def create(self, ledger: Ledger, kind: Kind, creates: Sequence[Create], plan: Plan) -> None:
+        if not creates:
+            return
+        by_request = {planner.request_id(kind, c.work.billmgr_id): c for c in creates}
+        bodies = [planner.create_body(kind, c, plan.parents.get(c.work.billmgr_id, ())) for c in creates]
+        with self.store.transaction():
+            self.store.begin_create(kind, [c.work.billmgr_id for c in creates], ledger.books.clock())
+        try:
+            outcome = self.amo.create(kind.amo_entity, bodies)
+        except AmbiguousWriteError as exc:
+            self._after_lost_answer(ledger, kind, by_request, exc, plan)
+            ledger.strike(exc)
+            return
+        except FixData as exc:
+            ledger.one_by_one(kind, creates, exc, plan, self.create)
+            return
+        ledger.answered()
+        self._commit(ledger, kind, by_request, outcome, plan)
+
+    def _commit(self, ledger: Ledger, kind: Kind, by_request: dict[str, Create], outcome: BatchOutcome,
+                plan: Plan) -> list[Create]:
+        """ONE transaction: link + synced + done for every created item; return the rest.
+
+        With write-behind the transaction of items that need no /link call runs on the
+        writer's connection while the next batch is sent."""
+        now = ledger.books.clock()
+        created = [(by_request[rid], int(amocrm_id)) for rid, amocrm_id in outcome.ids.items()
+                   if rid in by_request]
+        if created and self.write_behind.active and not any(
+                needs_links(kind, c.work.billmgr_id, plan, created=True) for c, _ in created):
+            # nothing more to send for them: commit behind the next batch's request
+            rows = [(c.work.billmgr_id, a, ledger.fingerprint(c.work, c.payload, plan)) for c, a in created]
+            self.write_behind.submit(kind, rows, now,
+                                     [c.work.item for c, _ in created if c.work.item is not None])
+            for create, _ in created:
+                ledger.finished.add((kind, create.work.billmgr_id))
+                ledger.report.done += 1
+            created = []
+        if not created and not outcome.rejected:
+            return [c for rid, c in by_request.items() if rid not in outcome.ids]
+        with ledger.unit():
+            rows = [(c.work.billmgr_id, a, ledger.fingerprint(c.work, c.payload, plan)) for c, a in created]
+            bulk_link_created(self.store, kind, rows, now)
+            for create, _ in created:
+                if not needs_links(kind, create.work.billmgr_id, plan, created=True):
+                    ledger.done(create.work)
+            for rid, reason in outcome.rejected.items():
+                refused = by_request.get(rid)
+                if refused is not None:
+                    self.store.clear_create(kind, refused.work.billmgr_id)
+                    ledger.fail(refused.work, refusal(kind, reason))
+        self.linker.link(ledger, kind, [c.work for c, _ in created], plan, created=True)
+        handled = set(outcome.ids) | set(outcome.rejected)
+        return [c for rid, c in by_request.items() if rid not in handled]
+
+    def _after_lost_answer(self, ledger: Ledger, kind: Kind, by_request: dict[str, Create],
+                           exc: AmbiguousWriteError, plan: Plan) -> None:
+        """Keep what earlier chunks made; the rest waits ``settle_after`` before its marker lookup.
+
+        Looking the marker up now could miss a write that is still in flight at amoCRM and
+        lead to a second create; items the client never sent start over without waiting."""
+        rest = self._commit(ledger, kind, by_request, exc.outcome or BatchOutcome(), plan)
+        if not rest:
+            return
+        in_doubt = set(exc.request_ids or [planner.request_id(kind, c.work.billmgr_id) for c in rest])
+        unsent = [c for c in rest if planner.request_id(kind, c.work.billmgr_id) not in in_doubt]
+        doubtful = [c for c in rest if planner.request_id(kind, c.work.billmgr_id) in in_doubt]
+        log.warning("%s: create answer lost (%s); %d items are looked up by the marker in %.0f s",
+                    kind.value, exc, len(doubtful), self.settle_after)
+        with self.store.transaction():
+            for create in unsent:
+                self.store.clear_create(kind, create.work.billmgr_id)
+                ledger.retry(create.work, f"not sent: {exc}", outage=True)
+            for create in doubtful:
+                ledger.retry(create.work, f"create unconfirmed: {exc}", outage=True,
+                             at_least=self.settle_after)

@@ -1,0 +1,60 @@
+"""Parent links that cannot travel in the write itself: POST /{entity}/link.
+
+A company cannot carry its contact when it is created, and an updated lead's contact and
+company are (re)linked after the PATCH. The row is done only once its links are made.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..domain import Kind
+from ..errors import AmbiguousWriteError, FixData
+from ..ports import AmoApi
+from . import planner
+from .bulk import BulkStore
+from .outcomes import Ledger
+from .planner import Link, Plan, Work
+
+
+def needs_links(kind: Kind, billmgr_id: int, plan: Plan, *, created: bool) -> bool:
+    return bool(planner.links_after_write(kind, plan.parents.get(billmgr_id, ()), created))
+
+
+class Linker:
+    def __init__(self, amo: AmoApi, store: BulkStore) -> None:
+        self.amo = amo
+        self.store = store
+
+    def link(self, ledger: Ledger, kind: Kind, works: Sequence[Work], plan: Plan, *, created: bool) -> None:
+        """POST /{entity}/link for parents not embedded in the write; done only after it."""
+        wanted: list[tuple[Work, Link]] = []
+        for work in works:
+            for link in planner.links_after_write(kind, plan.parents.get(work.billmgr_id, ()), created):
+                wanted.append((work, link))
+        if not wanted:
+            return
+        owners = {w.billmgr_id: w for w, _ in wanted}
+        links = self.store.links(kind, sorted(owners))
+        items = []
+        for work, link in wanted:
+            item: dict[str, Any] = {"entity_id": links[work.billmgr_id], "to_entity_id": link.to_entity_id,
+                                    "to_entity_type": link.to_entity}
+            if link.is_main:
+                item["metadata"] = {"is_main": True}
+            items.append(item)
+        try:
+            self.amo.link(kind.amo_entity, items)
+        except (FixData, AmbiguousWriteError) as exc:
+            # a lost answer to a link is an outage (linking twice is harmless): it must not count
+            # against the record like amoCRM refusing the link (400) does
+            outage = isinstance(exc, AmbiguousWriteError)
+            with self.store.transaction():
+                for work in owners.values():
+                    ledger.retry(work, f"linking failed: {exc}", outage=outage)
+            if isinstance(exc, AmbiguousWriteError):
+                ledger.strike(exc)
+            return
+        with ledger.unit():
+            for work in owners.values():
+                ledger.done(work)

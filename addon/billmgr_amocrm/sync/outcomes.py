@@ -1,0 +1,221 @@
+"""What becomes of each queue row of a batch: done, failed, retried later, or waiting.
+
+A :class:`Ledger` keeps the books of one batch. Rows marked done inside a
+:meth:`Ledger.unit` are completed together when that transaction ends, so a row is never
+done before the link rows its entity needs are committed. Retries back off
+(:class:`.retry.RetryPolicy`); an outage (429, 5xx, timeouts, lost answers) never
+dead-letters a good record before ``outage_give_up``; ``OUTAGE_STRIKES`` unanswered
+writes in a row end the pass, so an outage costs a couple of requests, not one per batch.
+:class:`PassState` is what the batches of one pass share.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from ..domain import Kind
+from ..errors import AmbiguousWriteError, FixData, RetryLater
+from ..ports import AmoPayload, QueueItem
+from .bulk import BulkStore, bulk_complete
+from .fingerprint import fingerprint
+from .planner import Create, Plan, Work
+from .retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# unanswered writes in a row that end the pass (each one is rescheduled, not failed)
+OUTAGE_STRIKES = 2
+
+
+class PassStopped(Exception):
+    """amoCRM cannot be used now; ``state`` is reauthorize | stopped | retry_later."""
+
+    def __init__(self, state: str, cause: Exception) -> None:
+        self.state = state
+        self.cause = cause
+        super().__init__(f"{state}: {cause}")
+
+
+@dataclass
+class Report:
+    """What one pass or batch did (counts per outcome, and why it stopped if it did)."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    deferred: int = 0
+    recreated: int = 0
+    adopted: int = 0
+    stopped: Optional[str] = None
+    stop_reason: str = ""
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, other: Report) -> None:
+        for name in ("done", "skipped", "failed", "retried", "deferred", "recreated", "adopted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
+
+    @property
+    def handled(self) -> int:
+        return self.done + self.skipped + self.failed
+
+
+@dataclass
+class PassState:
+    """Shared by the batches of one pass."""
+
+    # accounts whose contact will not be linked now (skipped or failed): do not wait for them
+    contacts_not_coming: set[int] = field(default_factory=set)
+    # children already deferred once for their contact: the second time they wait a little
+    deferred_once: set[tuple[Kind, int]] = field(default_factory=set)
+    # unanswered writes in a row
+    strikes: int = 0
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    """How outcomes are recorded: the store, the retry policy, the clock, the jitter."""
+
+    store: BulkStore
+    policy: RetryPolicy
+    clock: Callable[[], datetime]
+    jitter: Callable[[], float]
+
+
+class Ledger:
+    """The books of one batch: its report, the rows handled, the rows to complete."""
+
+    def __init__(self, books: Bookkeeping, state: PassState,
+                 fingerprints: Optional[dict[int, str]] = None) -> None:
+        self.books = books
+        self.store = books.store
+        self.state = state
+        self.report = Report()
+        self.finished: set[tuple[Kind, int]] = set()
+        # queue rows done in the current unit of work, deleted together at its end
+        self._completing: list[QueueItem] = []
+        # billmgr_id -> fingerprint of what the plan sends (computed off the writing thread)
+        self._fingerprints = fingerprints or {}
+
+    # ------------------------------------------------------------------ units of work
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One transaction; the rows marked done in it are deleted together at its end."""
+        with self.store.transaction():
+            try:
+                yield
+                bulk_complete(self.store, self._completing)
+            finally:
+                self._completing = []
+
+    def done(self, work: Work) -> None:
+        """Inside :meth:`unit`: the row is completed with the others when the unit ends."""
+        self.finished.add((work.kind, work.billmgr_id))
+        if work.item is not None:
+            self._completing.append(work.item)
+        self.report.done += 1
+
+    def skipped(self, work: Work) -> None:
+        """Inside :meth:`unit`: nothing to send; the row is completed with the unit."""
+        if work.kind is Kind.CONTACT:
+            self.state.contacts_not_coming.add(work.billmgr_id)
+        if work.item is not None:
+            self._completing.append(work.item)
+        self.report.skipped += 1
+
+    def fingerprint(self, work: Work, payload: AmoPayload, plan: Plan) -> str:
+        known = self._fingerprints.get(work.billmgr_id)
+        return known if known is not None else fingerprint(payload, plan.parents.get(work.billmgr_id, ()))
+
+    # ------------------------------------------------------------------ failures and retries
+    def fail(self, work: Work, reason: str) -> None:
+        log.error("%s %s failed: %s", work.kind.value, work.billmgr_id, reason)
+        self.finished.add((work.kind, work.billmgr_id))
+        self.report.failed += 1
+        self.report.failures.append(f"{work.kind.value} {work.billmgr_id}: {reason}")
+        if work.kind is Kind.CONTACT:
+            self.state.contacts_not_coming.add(work.billmgr_id)
+        if work.item is not None:
+            self.store.fail(work.item, reason)
+        else:
+            # a unit of a direct run has no row yet: queue it, the worker retries and records it
+            self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+
+    def wait(self, work: Work, why: str, seconds: float) -> None:
+        """Reschedule without judging the record: nothing failed, it is not time yet."""
+        self.finished.add((work.kind, work.billmgr_id))
+        self.report.retried += 1
+        if work.item is None:
+            self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+            return
+        log.info("%s %s: %s; looked up in %.0f s", work.kind.value, work.billmgr_id, why, seconds)
+        self.store.retry(work.item, why, seconds)
+
+    def retry(self, work: Work, error: str, *, outage: bool, at_least: float = 0.0) -> None:
+        self.finished.add((work.kind, work.billmgr_id))
+        item = work.item
+        if item is None:
+            self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+            self.report.retried += 1
+            return
+        policy = self.books.policy
+        give_up = policy.outage_exhausted(item, self.books.clock()) if outage else policy.exhausted(item)
+        if give_up:
+            self.fail(work, f"gave up after {item.attempts + 1} attempts: {error}")
+            return
+        delay = max(policy.delay(item.attempts, self.books.jitter), at_least)
+        log.info("%s %s: retry in %.0f s: %s", work.kind.value, work.billmgr_id, delay, error)
+        self.store.retry(item, error, delay)
+        self.report.retried += 1
+
+    def reschedule_unfinished(self, works: Sequence[Work], exc: RetryLater) -> None:
+        """After a transient stop: every row of the batch not yet handled waits with backoff."""
+        unfinished = [w for w in works if (w.kind, w.billmgr_id) not in self.finished]
+        if not unfinished:
+            return
+        log.warning("amoCRM unavailable (%s); %d rows rescheduled", exc, len(unfinished))
+        with self.store.transaction():
+            for work in unfinished:
+                self.retry(work, str(exc), outage=True)
+
+    def one_by_one(self, kind: Kind, batch: Sequence[Any], exc: FixData, plan: Plan,
+                   again: Callable[[Ledger, Kind, Any, Plan], Any]) -> None:
+        """A refusal the client could not pin on items: isolate it so the others go through."""
+        if len(batch) == 1:
+            work = batch[0].work
+            if isinstance(batch[0], Create):
+                self.store.clear_create(kind, work.billmgr_id)
+            self.fail(work, f"amoCRM refused: {issues_of(exc)}")
+            return
+        for one in batch:
+            again(self, kind, [one], plan)
+
+    # ------------------------------------------------------------------ outages
+    def answered(self) -> None:
+        """A write was answered: the run of unanswered ones is over."""
+        self.state.strikes = 0
+
+    def strike(self, exc: AmbiguousWriteError) -> None:
+        """One more unanswered write in a row; enough of them end the pass as an outage."""
+        self.state.strikes += 1
+        if self.state.strikes >= OUTAGE_STRIKES:
+            raise RetryLater(f"{self.state.strikes} writes in a row went unanswered; the rest waits: "
+                             f"{exc.message}",
+                             method=exc.method, path=exc.path, status=exc.status,
+                             request_id=exc.request_id, detail=exc.detail) from exc
+
+
+def issues_of(exc: FixData) -> str:
+    if exc.issues:
+        return "; ".join(i.describe() for i in exc.issues)
+    return exc.detail or str(exc)
+
+
+def refusal(kind: Kind, reason: str) -> str:
+    """The client's reason already names amoCRM, the entity and the field; say it once."""
+    return reason if reason.startswith("amoCRM") else f"amoCRM refused {kind.amo_entity}: {reason}"

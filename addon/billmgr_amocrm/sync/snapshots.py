@@ -1,0 +1,60 @@
+"""What a batch is planned from: BILLmanager's current state and the module's own tables.
+
+Reads only, so a batch may be read and planned on another connection while the one
+before it is being written (:mod:`.pipeline`). The reconciler reads snapshots the same way.
+"""
+
+from __future__ import annotations
+
+from typing import AbstractSet, Any, Sequence
+
+from ..domain import Kind
+from ..ports import BillingReader, RuleSet
+from .bulk import BulkStore
+from .planner import Inputs, Work
+
+
+def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules: RuleSet) -> dict[int, Any]:
+    """BILLmanager's current state of some entities of one kind (services: only the
+    itemparams the rules can read)."""
+    if kind is Kind.CONTACT:
+        return dict(billing.clients(ids))
+    if kind is Kind.COMPANY:
+        return dict(billing.payers(ids))
+    return dict(billing.services(ids, rules.param_names))
+
+
+def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: BulkStore, rules: RuleSet,
+           contacts_not_coming: AbstractSet[int]) -> Inputs:
+    """Snapshots, links, open create intents and parent links of one batch."""
+    ids = sorted({w.billmgr_id for w in works})
+    snapshots = read_snapshots(billing, kind, ids, rules)
+    contact_links: dict[int, int] = {}
+    company_of_account: dict[int, int] = {}
+    # One unit for the batch's reads of the module's tables: each read alone is its own
+    # BEGIN/COMMIT, two round trips more per read (three or four reads per batch).
+    with store.transaction():
+        links = store.links(kind, ids)
+        creating = [i for i in ids if i not in links]
+        open_creates = store.open_creates(kind, creating) if creating else {}
+        if kind is not Kind.CONTACT:
+            accounts = sorted({int(e.account_id) for e in snapshots.values()})
+            contact_links = store.links(Kind.CONTACT, accounts)
+            if kind is Kind.LEAD:
+                company_of_account = companies_of(accounts, billing, store)
+    return Inputs(kind, snapshots, links, open_creates, contact_links, company_of_account,
+                  frozenset(contacts_not_coming))
+
+
+def companies_of(accounts: Sequence[int], billing: BillingReader, store: BulkStore) -> dict[int, int]:
+    """The linked company of each account's legal payer (the first one that is linked)."""
+    payers_by_account = billing.legal_payers_by_account(accounts)
+    all_payers = sorted({p for ps in payers_by_account.values() for p in ps})
+    company_links = store.links(Kind.COMPANY, all_payers) if all_payers else {}
+    found: dict[int, int] = {}
+    for account, payer_ids in payers_by_account.items():
+        for payer_id in payer_ids:
+            if payer_id in company_links:
+                found[account] = company_links[payer_id]
+                break
+    return found
