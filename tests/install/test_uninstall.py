@@ -54,6 +54,21 @@ def test_drop_data_without_uninstall_is_refused(bare_host: Host) -> None:
     assert "--drop-data only goes with --uninstall" in proc.stderr
 
 
+def test_drop_data_drops_exactly_the_module_tables(bare_host: Host) -> None:
+    """Tables are dropped from the migrations' list, never by name: a foreign amocrm_ table stays."""
+    host = bare_host
+    host.install()
+    assert sorted(t for t in host.tables() if t.startswith("amocrm_")) == sorted(MODULE_TABLES)
+    host.sql("CREATE TABLE amocrm_something_else (id INT NOT NULL PRIMARY KEY, note VARCHAR(20))")
+    host.sql("INSERT INTO amocrm_something_else VALUES (1, 'another module')")
+
+    proc = host.uninstall("--drop-data")
+
+    assert "dropped: " in proc.stdout
+    assert host.tables() == ["amocrm_something_else"]
+    assert host.sql("SELECT id, note FROM amocrm_something_else") == [(1, "another module")]
+
+
 def test_drop_refuses_while_another_table_references_the_module(fresh_db: DbSettings,
                                                                  mgr5_root: Path) -> None:
     """Foreign-key checks stay on: a reference from outside the list stops the drop before it starts."""
