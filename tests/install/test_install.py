@@ -13,6 +13,8 @@ import pytest
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
+from billmgr_amocrm.foundation.exitstatus import ExitStatus
+from billmgr_amocrm.foundation.locks import FileLock
 from tests.harness import run_addon
 from tests.install.conftest import INSTALLER, REPO, Host, make_host, run_installer
 
@@ -193,4 +195,18 @@ def test_missing_db_conf_is_a_clear_error_and_changes_nothing(tmp_path: Path, in
     assert proc.returncode == 1
     assert "db.conf not found" in proc.stderr
     assert not (host.root / "lib").exists()
+    assert sorted(p.name for p in (host.root / "addon").iterdir()) == []
+
+
+def test_a_second_installer_on_the_same_root_is_refused(tmp_path: Path, install_db) -> None:
+    host = make_host(tmp_path, install_db)
+    lock = FileLock(host.root / "lib" / "amocrm" / ".install.lock", note_holder=True)
+    assert lock.acquire(timeout=0)
+    try:
+        proc = run_installer(host.root, check=False)
+    finally:
+        lock.release()
+    assert proc.returncode == ExitStatus.ERROR
+    assert f"another amocrm-install is running on {host.root}: process {os.getpid()}" in proc.stderr
+    assert sorted(p.name for p in (host.root / "lib" / "amocrm").iterdir()) == [".install.lock"]
     assert sorted(p.name for p in (host.root / "addon").iterdir()) == []

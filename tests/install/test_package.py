@@ -53,6 +53,7 @@ def test_build_makes_deb_and_rpm_with_the_same_tree(tmp_path: Path) -> None:
                  if line.startswith("-")}
     rpm_files = set(out(["rpm", "-qlp", str(rpm)]).splitlines())  # files and directories
     must = [f"{PREFIX}/sbin/amocrm-install", f"{PREFIX}/addon/billmgr_amocrm/__init__.py",
+            f"{PREFIX}/addon/billmgr_amocrm/installer/cli.py",
             f"{PREFIX}/addon/amocrm_event", f"{PREFIX}/.packaging/requirements.lock",
             f"{PREFIX}/.packaging/find-python", f"{PREFIX}/pyproject.toml"]
     for path in must:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from tests.install.conftest import Host
+from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.foundation.exitstatus import ExitStatus
+from billmgr_amocrm.store.migrations import MODULE_TABLES
+from tests.install.conftest import REPO, Host
 
 # Tests sharing one install must run on one xdist worker (make test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("install-uninstall")
@@ -45,3 +52,50 @@ def test_drop_data_without_uninstall_is_refused(bare_host: Host) -> None:
     proc = bare_host.install("--drop-data", check=False)
     assert proc.returncode == 2
     assert "--drop-data only goes with --uninstall" in proc.stderr
+
+
+def test_drop_data_drops_exactly_the_module_tables(bare_host: Host) -> None:
+    """Tables are dropped from the migrations' list, never by name: a foreign amocrm_ table stays."""
+    host = bare_host
+    host.install()
+    assert sorted(t for t in host.tables() if t.startswith("amocrm_")) == sorted(MODULE_TABLES)
+    host.sql("CREATE TABLE amocrm_something_else (id INT NOT NULL PRIMARY KEY, note VARCHAR(20))")
+    host.sql("INSERT INTO amocrm_something_else VALUES (1, 'another module')")
+
+    proc = host.uninstall("--drop-data")
+
+    assert "dropped: " in proc.stdout
+    assert host.tables() == ["amocrm_something_else"]
+    assert host.sql("SELECT id, note FROM amocrm_something_else") == [(1, "another module")]
+
+
+def test_drop_refuses_while_another_table_references_the_module(fresh_db: DbSettings,
+                                                                 mgr5_root: Path) -> None:
+    """Foreign-key checks stay on: a reference from outside the list stops the drop before it starts."""
+    (mgr5_root / "etc" / "billmgr.conf.d" / "db.conf").write_text(render_db_conf(fresh_db))
+    host = Host(root=mgr5_root, db=fresh_db, cron_dir=mgr5_root)
+
+    def migrations(*args: str) -> subprocess.CompletedProcess:
+        env = {"MGR5_ROOT": str(mgr5_root), "PYTHONPATH": str(REPO / "addon"), "PATH": "/usr/bin:/bin"}
+        return subprocess.run([sys.executable, "-m", "billmgr_amocrm.store.migrations", *args],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    assert migrations().returncode == 0
+    host.sql("CREATE TABLE amocrm_something_else (id INT NOT NULL PRIMARY KEY, lead INT NOT NULL, "
+             "FOREIGN KEY (lead) REFERENCES amocrm_item2lead (id)) ENGINE=InnoDB")
+
+    refused = migrations("--drop")
+
+    assert refused.returncode == ExitStatus.ERROR
+    assert "amocrm_something_else -> amocrm_item2lead" in refused.stderr
+    assert "nothing was dropped" in refused.stderr
+    assert sorted(host.tables()) == sorted([*MODULE_TABLES, "amocrm_something_else"])
+
+    host.sql("DROP TABLE amocrm_something_else")
+    dropped = migrations("--drop")
+    assert dropped.returncode == ExitStatus.OK, dropped.stderr
+    assert sorted(dropped.stdout.split()[1:]) == sorted(MODULE_TABLES)
+    assert dropped.stdout.split()[1] == "amocrm_schema_version"  # first: never a version without tables
+    assert host.tables() == []
+    again = migrations("--drop")
+    assert (again.returncode, again.stdout) == (ExitStatus.OK, "no module tables found\n")

@@ -11,6 +11,7 @@ everything else the module needs lives in tables of its own beside them.
 Run by hand (credentials from db.conf)::
 
     python -m billmgr_amocrm.store.migrations [--status]
+    python -m billmgr_amocrm.store.migrations --drop      # every table in MODULE_TABLES, nothing else
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from typing import Any, Sequence
 
 from ..foundation.clock import to_db, utcnow
+from ..foundation.exitstatus import ExitStatus
 
 TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
 LOCK_NAME = "billmgr_amocrm_migrate"
@@ -145,18 +147,43 @@ def migrate(conn: Any, target: int | None = None) -> list[int]:
     return applied
 
 
-def drop_all(conn: Any) -> None:
-    """Remove every table of the module (uninstall --drop-data); BILLmanager's own tables stay."""
+def drop_all(conn: Any) -> list[str]:
+    """Drop the module's tables, exactly those in MODULE_TABLES (uninstall --drop-data).
+
+    Nothing is matched by name: another module's ``amocrm_...`` table and BILLmanager's
+    own tables stay.  Foreign-key checks stay on, and when a table outside the list
+    references one of ours, nothing is dropped (MigrationError names it).  The version
+    table goes first (the list reversed): an interrupted drop never leaves it claiming
+    tables that are gone.  Returns the names that existed and were dropped.
+    """
     with conn.cursor() as cur:
-        for table in MODULE_TABLES:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names, never input
+        cur.execute("SELECT DISTINCT table_name, referenced_table_name "
+                    "FROM information_schema.key_column_usage "
+                    "WHERE table_schema = DATABASE() AND referenced_table_schema = DATABASE() "
+                    "AND referenced_table_name IN %s AND table_name NOT IN %s "
+                    "ORDER BY table_name, referenced_table_name", (MODULE_TABLES, MODULE_TABLES))
+        referring = [f"{row[0]} -> {row[1]}" for row in cur.fetchall()]
+        if referring:
+            raise MigrationError("other tables have foreign keys to the module's tables "
+                                 f"({', '.join(referring)}): nothing was dropped; drop those keys first")
+        cur.execute("SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND table_name IN %s", (MODULE_TABLES,))
+        present = {str(row[0]) for row in cur.fetchall()}
+        dropped = [table for table in reversed(MODULE_TABLES) if table in present]
+        for table in dropped:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - from MODULE_TABLES, never input
     conn.commit()
+    return dropped
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> ExitStatus:
     parser = argparse.ArgumentParser(prog="python -m billmgr_amocrm.store.migrations",
                                      description="Create or upgrade the amoCRM module's tables (db.conf).")
-    parser.add_argument("--status", action="store_true", help="only print the schema version")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--status", action="store_true", help="only print the schema version")
+    action.add_argument("--drop", action="store_true",
+                        help="drop the module's tables (MODULE_TABLES only; amocrm-install --uninstall "
+                             "--drop-data runs this)")
     args = parser.parse_args(argv)
     from ..db import connect
     from ..dbconf import DbConfigError
@@ -165,21 +192,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         conn = connect()
     except DbConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 2
+        return ExitStatus.USAGE
     except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
         sys.stderr.write(f"error: cannot connect to MySQL: {exc}\n")
-        return 1
+        return ExitStatus.ERROR
     try:
+        if args.drop:
+            dropped = drop_all(conn)
+            sys.stdout.write(f"dropped: {' '.join(dropped)}\n" if dropped else "no module tables found\n")
+            return ExitStatus.OK
         if not args.status:
             applied = migrate(conn)
             sys.stdout.write(f"applied: {', '.join(map(str, applied)) or 'nothing (up to date)'}\n")
         sys.stdout.write(f"schema version: {current_version(conn)} (latest {LATEST_VERSION})\n")
     except MigrationError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 1
+        return ExitStatus.ERROR
     finally:
         conn.close()
-    return 0
+    return ExitStatus.OK
 
 
 if __name__ == "__main__":
