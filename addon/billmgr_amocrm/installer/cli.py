@@ -66,4 +66,4 @@ def main(argv: Optional[List[str]] = None) -> ExitStatus:
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         sys.stderr.write("amocrm-install: interrupted\n")
-        return ExitStatus.ERROR
+        return ExitStatus.INTERRUPTED
