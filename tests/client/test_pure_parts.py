@@ -41,7 +41,7 @@ def test_a_fractional_rate_is_kept_and_no_second_sees_more_than_amocrm_allows(ra
             now += wait
             continue
         sent.append(now)
-        entries.append([now, now + 0.03, 1.0])   # answered 30 ms later
+        entries.append([now, now + 0.001 + 0.025, now + 0.03, 1.0])   # sent at once, answered 30 ms later
         now += 0.001
     busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert busiest <= math.ceil(rate)
@@ -50,20 +50,79 @@ def test_a_fractional_rate_is_kept_and_no_second_sees_more_than_amocrm_allows(ra
         assert len(sent) / 60.0 > math.floor(rate)
 
 
-def test_limiter_holds_a_slot_from_release_until_answer_plus_a_window() -> None:
+def _simulate(margin: float, up: tuple[float, float], answer: tuple[float, float], seconds: float = 120.0,
+              seed: int = 5) -> tuple[list[float], int]:
+    """Many writes in flight against the pure limiter, each with a random one-way delay in and
+    out and a random answer time: (arrival times at amoCRM, requests sent)."""
+    import heapq
+    import random
+
+    rng = random.Random(seed)
+    budget = Budget.for_rate(7.0)
+    entries: list = []
+    events: list = []          # (time, order, kind, entry) answers to record
+    arrivals: list[float] = []
+    now, order, count = 0.0, 0, 0
+    while now < seconds:
+        while events and events[0][0] <= now:
+            _, _, entry, at = heapq.heappop(events)
+            entry[2] = at
+        entries, wait = decide(entries, now, budget, margin=margin, alive=lambda p: True)
+        if wait > 0:
+            step = min(wait, events[0][0] - now) if events else wait
+            now += max(step, 1e-6)
+            continue
+        sent = now + 0.002                          # writing the request takes 2 ms
+        arrive = sent + rng.uniform(*up)
+        answered = arrive + rng.uniform(*answer) + rng.uniform(*up)
+        entry = [now, sent + margin, None, 1.0]
+        entries.append(entry)
+        order += 1
+        heapq.heappush(events, (answered, order, entry, answered))
+        arrivals.append(arrive)
+        count += 1
+    return sorted(arrivals), count
+
+
+def _busiest(arrivals: list[float]) -> int:
+    from bisect import bisect_left
+
+    return max(bisect_left(arrivals, t + 1.0) - i for i, t in enumerate(arrivals))
+
+
+@pytest.mark.parametrize("answer", [(0.0, 0.0), (0.2, 2.0), (1.0, 1.0), (2.0, 2.0)])
+def test_arrivals_never_exceed_the_limit_and_slow_answers_cost_no_rate(answer: tuple[float, float]) -> None:
+    """Counted by arrival with a network delay up to the margin, no second ever sees more than
+    7 requests, and the rate does not fall with the answer time: about 7 / (1 + margin)."""
+    margin = 0.2
+    arrivals, count = _simulate(margin, (0.0, margin), answer)
+    assert _busiest(arrivals) <= 7
+    assert count / 120.0 >= 0.97 * 7 / (1 + margin + 0.002)
+
+
+def test_a_margin_shorter_than_the_network_delay_lets_bursts_through() -> None:
+    """Why the margin must cover the route: with 0-200 ms one-way and no margin, windows of 8 occur."""
+    arrivals, _ = _simulate(0.0, (0.0, 0.2), (1.0, 2.0))
+    assert _busiest(arrivals) > 7
+
+
+def test_limiter_frees_a_slot_a_window_after_the_latest_possible_arrival() -> None:
     budget, pid = Budget(3, 1.0), 7.0
     kept, wait = decide([], 10.0, budget)
     assert wait == 0 and kept == []
-    done = [[9.0, 9.6, pid], [9.9, 10.2, pid], [10.1, 10.3, pid]]
+    # [acquired, sent + margin, answered, pid]
+    done = [[9.0, 9.6, 9.7, pid],       # answered after the bound: frees at 9.6 + 1
+            [9.9, 10.4, 10.2, pid],     # answered before the bound: frees at 10.2 + 1
+            [10.1, 10.3, None, pid]]    # no answer yet (slow): frees at 10.3 + 1 anyway
     kept, wait = decide(done, 10.5, budget)
-    assert wait == pytest.approx(0.1)                 # 9.6 + 1.0 frees the first slot
+    assert wait == pytest.approx(0.1)
     kept, wait = decide(done, 10.7, budget)
     assert wait == 0 and len(kept) == 2               # stale entries are dropped
-    inflight = [[5.0, None, pid], [10.0, None, pid], [10.1, None, pid]]
-    _, wait = decide(inflight, 10.2, budget, alive=lambda p: True)
-    assert 0 < wait < 0.1                             # all in flight: poll
-    kept, wait = decide(inflight, 10.2, budget, alive=lambda p: False)
-    assert wait == 0 and len(kept) == 2               # dead processes: counted as done when released
+    sending = [[5.0, None, None, pid], [10.0, None, None, pid], [10.1, None, None, pid]]
+    _, wait = decide(sending, 10.2, budget, alive=lambda p: True)
+    assert 0 < wait < 0.1                             # all still being sent: poll
+    kept, wait = decide(sending, 10.2, budget, margin=0.05, alive=lambda p: False)
+    assert wait > 0 and all(e[1] == pytest.approx(10.25) for e in kept)   # dead: may arrive until now
 
 
 def test_limiter_honours_a_shared_pause() -> None:

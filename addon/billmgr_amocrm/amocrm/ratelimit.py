@@ -1,17 +1,29 @@
-"""A request-rate limit shared by every process of the module on the host.
+"""A request-rate limit shared by every process of the module on the host, counted as
+amoCRM counts: by arrival.
 
-amoCRM allows 7 requests per second per integration; the module defaults to 6.5.
-The state file (``var/amocrm/ratelimit.state``) lists recent requests and a
-shared pause set after a 429; a lock on the file itself serializes access, so
-a panel action, the worker and a CLI run never add up to more than the limit.
+amoCRM allows 7 requests per second per integration and counts a request when it
+arrives. A request arrives after its last byte left the host (``sent``), no later than
+the moment its answer begins (``answered``), and no later than one network delay after
+it was sent (``sent + margin``, recorded by the process that sent it). The limiter
+keeps ``capacity`` slots; a slot taken for a request is free again one window after the
+latest moment that request can have arrived::
 
-Why a request holds its slot until its answer arrived plus one window: amoCRM
-counts arrivals, and a request arrives somewhere between the moment we let it
-go and the moment its answer is back (a busy host can delay the send by 100 ms
-or more). Counting each request from its release *and* until its completion
-keeps the count at the server at or under the limit in every 1-second window,
-whatever the scheduling delays. A slot of a process that died mid-request is
-freed when its pid is gone (or after ``INFLIGHT_TTL``).
+    free_at = min(answered, sent + margin) + window
+
+So two requests that used the same slot arrive more than a window apart, and with
+``capacity`` slots no window of that length ever sees more than ``capacity`` arrivals
+(pigeonhole), whatever the answer time: a slow answer holds no slot once ``sent +
+margin`` has passed, and a fast one frees it as soon as it begins. ``margin`` must
+cover the worst one-way network delay to amoCRM (``sync.network_margin``); the
+transport raises it to the slowest TCP handshake it has seen, an upper bound of a
+one-way delay on the route in use. A slot taken by a request that is still being sent
+stays busy: its arrival is not bounded yet.
+
+Times are ``CLOCK_MONOTONIC`` (``time.monotonic``): system-wide on Linux, so every process
+of the host shares it, and immune to NTP steps. The state file
+(``var/amocrm/ratelimit.state``) records the boot id; state from another boot is
+discarded (monotonic time restarts at boot). A slot of a process that died mid-request is
+treated as sent when its death is noticed.
 """
 
 from __future__ import annotations
@@ -26,18 +38,20 @@ from typing import Callable, List, Optional, Tuple
 
 from ..foundation.locks import FileLock
 
-DEFAULT_RATE = 6.5
+DEFAULT_RATE = 7.0
 MAX_SAFE_RATE = 7.0
+DEFAULT_MARGIN = 0.025
 INFLIGHT_TTL = 300.0
-POLL = 0.02
+POLL = 0.01
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
-# One request: [released_at, done_at or None while in flight, pid]
+# One request: [acquired, arrived_by (sent + margin) or None, answered or None, pid]
 Entry = List[Optional[float]]
 
 
 @dataclass(frozen=True)
 class Budget:
-    """``capacity`` requests per ``window`` seconds."""
+    """``capacity`` requests arriving per ``window`` seconds."""
 
     capacity: int
     window: float
@@ -64,75 +78,130 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def free_at(entry: Entry, window: float) -> Optional[float]:
+    """When the slot of ``entry`` is free again; None while the request is still being sent."""
+    _, arrived_by, answered, _ = entry
+    if arrived_by is None:
+        return None if answered is None else answered + window
+    latest_arrival = arrived_by if answered is None else min(answered, arrived_by)
+    return latest_arrival + window
+
+
 def decide(entries: List[Entry], now: float, budget: Budget, pause_until: float = 0.0,
+           margin: float = DEFAULT_MARGIN,
            alive: Callable[[int], bool] = _pid_alive) -> Tuple[List[Entry], float]:
     """Pure core: (entries still holding a slot, seconds to wait; 0 = go now)."""
     kept: List[Entry] = []
-    ends: List[float] = []          # when each completed slot frees up
-    inflight = 0
-    for released, done, pid in entries:
-        if released is None:
+    frees: List[float] = []       # when each slot that will free on its own frees up
+    sending = 0
+    for entry in entries:
+        acquired, arrived_by, answered, pid = entry
+        if acquired is None:
             continue
-        if done is None and (now - released > INFLIGHT_TTL or (pid is not None and not alive(int(pid)))):
-            done = released   # its process is gone
-        if done is None:
-            inflight += 1
-            kept.append([released, None, pid])
-        elif done > now - budget.window:
-            ends.append(done + budget.window)
-            kept.append([released, done, pid])
+        if arrived_by is None and answered is None and (
+                now - acquired > INFLIGHT_TTL or (pid is not None and not alive(int(pid)))):
+            # its process is gone: it may have arrived until now
+            entry = [acquired, now + margin, None, pid]
+        until = free_at(entry, budget.window)
+        if until is None:
+            sending += 1
+            kept.append(entry)
+        elif until > now:
+            frees.append(until)
+            kept.append(entry)
     if pause_until > now:
         return kept, pause_until - now
-    if inflight + len(ends) < budget.capacity:
+    if sending + len(frees) < budget.capacity:
         return kept, 0.0
-    if not ends:
+    if not frees:
         return kept, POLL
-    return kept, max(min(ends) - now, 0.001)
+    return kept, max(min(frees) - now, 0.001)
+
+
+def boot_id() -> str:
+    try:
+        return BOOT_ID.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
 
 
 class RateLimiter:
-    """``acquire()`` blocks until one more request keeps the shared rate; ``release()`` after it."""
+    """``acquire()`` blocks until one more request keeps the shared rate; then report
+    ``sent()`` and ``answered()`` (or ``release()`` when it ends in any other way)."""
 
-    def __init__(self, path: Path, rate: float = DEFAULT_RATE, *, slack: float = 0.0,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, path: Path, rate: float = DEFAULT_RATE, *, margin: float = DEFAULT_MARGIN,
+                 slack: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.path = path
         self.budget = Budget.for_rate(rate, slack)
+        self.margin = max(0.0, margin)
         self.clock = clock
         self.sleep = sleep
+        self._boot = boot_id()
+
+    def raise_margin(self, seconds: float) -> None:
+        """The route to amoCRM can delay a request at least this long one way."""
+        self.margin = max(self.margin, seconds)
 
     def acquire(self) -> float:
-        """Reserve a slot; returns its ticket (pass it to :meth:`release`)."""
+        """Reserve a slot; returns its ticket (pass it to the other methods)."""
         while True:
-            with _LockedState(self.path) as state:
+            with self._state() as state:
                 now = self.clock()
-                state.entries, wait = decide(state.entries, now, self.budget, state.pause_until)
+                state.entries, wait = decide(state.entries, now, self.budget, state.pause_until,
+                                             self.margin)
                 if wait <= 0:
-                    state.entries.append([now, None, float(os.getpid())])
+                    state.entries.append([now, None, None, float(os.getpid())])
                     return now
             self.sleep(wait)
 
-    def release(self, ticket: float) -> None:
-        """The request that got ``ticket`` is answered (or failed)."""
-        with _LockedState(self.path) as state:
-            now = self.clock()
-            me = float(os.getpid())
-            for entry in state.entries:
-                if entry[0] == ticket and entry[2] == me and entry[1] is None:
-                    entry[1] = now
-                    break
+    def sent(self, ticket: float) -> None:
+        """The request that got ``ticket`` has been written out completely."""
+        self._mark(ticket, 1, self.clock() + self.margin)
+
+    def answered(self, ticket: float) -> None:
+        """The answer to ``ticket``'s request began to arrive."""
+        self._mark(ticket, 2, self.clock())
+
+    def release(self, ticket: float, *, left_host: bool = True) -> None:
+        """The request ended without an answer (or its answer was already reported).
+
+        ``left_host=False``: it provably never reached amoCRM (connection refused), so its
+        slot is free at once; otherwise it counts as sent now if that was not reported."""
+        with self._state() as state:
+            for entry in self._mine(state.entries, ticket):
+                if not left_host and entry[1] is None:
+                    state.entries.remove(entry)
+                elif entry[1] is None and entry[2] is None:
+                    entry[1] = self.clock() + self.margin
 
     def pause(self, seconds: float) -> None:
         """Make every process wait ``seconds`` (after a 429) before its next request."""
         until = self.clock() + seconds
-        with _LockedState(self.path) as state:
+        with self._state() as state:
             state.pause_until = max(state.pause_until, until)
+
+    def _mark(self, ticket: float, index: int, value: float) -> None:
+        with self._state() as state:
+            for entry in self._mine(state.entries, ticket):
+                if entry[index] is None:
+                    entry[index] = value
+
+    @staticmethod
+    def _mine(entries: List[Entry], ticket: float) -> List[Entry]:
+        me = float(os.getpid())
+        return [e for e in entries if e[0] == ticket and e[3] == me]
+
+    def _state(self) -> _LockedState:
+        return _LockedState(self.path, self._boot)
 
 
 class _LockedState:
     """The state file, locked and parsed on enter, written back on a clean exit."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, boot: str) -> None:
         self.path = path
+        self.boot = boot
         self.entries: List[Entry] = []
         self.pause_until = 0.0
         # the state file is its own lock: read, decided and written back while held
@@ -149,8 +218,10 @@ class _LockedState:
             raw += chunk
         try:
             data = json.loads(raw or b"{}")
-            self.entries = [[_num(e[0]), _num(e[1]), _num(e[2])] for e in data.get("requests", [])]
-            self.pause_until = float(data.get("pause_until", 0.0))
+            if data.get("boot", self.boot) == self.boot:
+                self.entries = [[_num(e[0]), _num(e[1]), _num(e[2]), _num(e[3])]
+                                for e in data.get("requests", [])]
+                self.pause_until = float(data.get("pause_until", 0.0))
         except (ValueError, TypeError, AttributeError, IndexError):
             self.entries, self.pause_until = [], 0.0  # damaged state costs one window of history
         return self
@@ -158,8 +229,8 @@ class _LockedState:
     def __exit__(self, *exc: object) -> None:
         try:
             if exc[0] is None:
-                payload = json.dumps({"requests": self.entries, "pause_until": self.pause_until},
-                                     separators=(",", ":")).encode()
+                payload = json.dumps({"boot": self.boot, "requests": self.entries,
+                                      "pause_until": self.pause_until}, separators=(",", ":")).encode()
                 # overwrite in place, then cut the tail: no truncate-to-zero (frees and
                 # reallocates the file's block) on every acquire and release
                 os.pwrite(self._lock.fd, payload, 0)

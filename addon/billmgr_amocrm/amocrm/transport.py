@@ -21,6 +21,7 @@ TLS verification is always on.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -38,12 +39,18 @@ from ..logsetup import redact
 from .circuit import ClientState
 from .models import ProblemBody
 from .ratelimit import RateLimiter
+from .timing import TimedAdapter, watching
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
 
 Params = Union[Mapping[str, Any], Sequence[Tuple[str, Any]], None]
 READ_METHODS = ("GET", "HEAD")
 MAX_RETRY_AFTER = 120.0
+# connections kept per host: one per write in flight (the engine sends several at once)
+POOL_SIZE = 32
+# a handshake slower than this says more about DNS or a cold route than about the steady
+# one-way delay: it raises the limiter's network margin no further
+MAX_AUTO_MARGIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,10 @@ class Transport:
         self.backoff = backoff or Backoff()
         self.session = session or requests.Session()
         self.session.verify = True
+        # connections that tell the rate limiter when a request has really left (see .timing)
+        adapter = TimedAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, adapter)
         self.clock = clock
         self.sleep = sleep
 
@@ -162,22 +173,26 @@ class Transport:
         attempt = 0
         while True:
             probe = self.state.gate(bypass=bypass_gate)
-            # Everything but the exchange itself happens outside the rate slot: the slot is
-            # held until amoCRM answers, so time spent in it is rate lost (see ratelimit).
+            # Everything but the exchange itself happens before the rate slot is taken: a slot
+            # counts from the moment it is taken until the request can have arrived (ratelimit).
             prepared, settings = self._prepare(method, path, params, body, form, token)
             ticket = self.limiter.acquire()
             started = time.monotonic()
             failure: Optional[requests.RequestException] = None
             response: Optional[requests.Response] = None
+            left_host = True
             try:
                 # stream: return at the answer's headers; amoCRM has counted the request by
-                # then, so the slot is let go before the body is read
-                response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False,
-                                             stream=True, **settings)
+                # then, so the slot's arrival bound is known before the body is read
+                with watching(functools.partial(self.limiter.sent, ticket), self._handshake):
+                    response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False,
+                                                 stream=True, **settings)
+                self.limiter.answered(ticket)
             except requests.RequestException as exc:
                 failure = exc
+                left_host = not sent_nothing(exc)
             finally:
-                self.limiter.release(ticket)
+                self.limiter.release(ticket, left_host=left_host)
             if response is not None:
                 try:
                     reply = self._read(method, path, response)
@@ -201,6 +216,10 @@ class Transport:
             self._on_error_status(reply, write, attempt)
 
     # ------------------------------------------------------------------ internals
+    def _handshake(self, seconds: float) -> None:
+        """A TCP handshake took ``seconds``: no one-way delay on this route is known to be longer."""
+        self.limiter.raise_margin(min(seconds, MAX_AUTO_MARGIN))
+
     def _prepare(self, method: str, path: str, params: Params, body: Optional[bytes],
                  form: Optional[Mapping[str, str]], token: Optional[str]
                  ) -> Tuple[requests.PreparedRequest, Dict[str, Any]]:
