@@ -15,13 +15,12 @@ from .conftest import FakeClock
 @pytest.fixture
 def populated(store: MySqlStore, clock: FakeClock) -> MySqlStore:
     """contact 1 synced; contact 2 linked and queued again; company 3 failed; lead 4 queued, never linked."""
-    store.put_link(Kind.CONTACT, 1, 501)
-    store.record_synced(Kind.CONTACT, 1, clock.now)
-    store.put_link(Kind.CONTACT, 2, 502)
-    store.record_synced(Kind.CONTACT, 2, clock.now + timedelta(seconds=10))
+    store.put_links(Kind.CONTACT, [(1, 501), (2, 502)])
+    store.record_synced_many(Kind.CONTACT, [(1, "")], clock.now)
+    store.record_synced_many(Kind.CONTACT, [(2, "")], clock.now + timedelta(seconds=10))
     store.enqueue(Kind.CONTACT, 2, "edit")
     store.enqueue(Kind.COMPANY, 3, "edit")
-    (company,) = store.claim(Kind.COMPANY, 1, clock.now)
+    (company,) = store.claim_after(Kind.COMPANY, 1, clock.now, None)
     store.fail(company, "400: INN 7701 is not valid_100%")
     store.enqueue(Kind.LEAD, 4, "open")
     return store

@@ -17,16 +17,16 @@ from .conftest import FakeClock, admin_connection
 
 
 def test_links_upsert_read_and_drop(store: MySqlStore) -> None:
-    store.put_link(Kind.CONTACT, 1, 1001)
-    store.put_link(Kind.CONTACT, 2, 1002)
-    store.put_link(Kind.CONTACT, 1, 5001)       # replaced, not duplicated
-    store.put_link(Kind.LEAD, 1, 9001)
+    store.put_links(Kind.CONTACT, [(1, 1001)])
+    store.put_links(Kind.CONTACT, [(2, 1002)])
+    store.put_links(Kind.CONTACT, [(1, 5001)])       # replaced, not duplicated
+    store.put_links(Kind.LEAD, [(1, 9001)])
     assert store.links(Kind.CONTACT, [1, 2, 3]) == {1: 5001, 2: 1002}
     assert store.links(Kind.LEAD, [1]) == {1: 9001}
     assert store.links(Kind.COMPANY, []) == {}
     store.drop_link(Kind.CONTACT, 2)
     assert store.links(Kind.CONTACT, [1, 2]) == {1: 5001}
-    store.record_synced(Kind.LEAD, 1, datetime(2024, 1, 1, tzinfo=timezone.utc), "abc")
+    store.record_synced_many(Kind.LEAD, [(1, "abc")], datetime(2024, 1, 1, tzinfo=timezone.utc))
     assert store.delete_links(Kind.LEAD, [1, 2]) == 1
     assert store.links(Kind.LEAD, [1]) == {} and store.fingerprints(Kind.LEAD, [1]) == {}
 
@@ -47,7 +47,7 @@ def test_create_intents_until_linked(store: MySqlStore, clock: FakeClock) -> Non
     assert store.open_creates(Kind.COMPANY) == {1: first, 2: first, 3: first}
     assert store.open_creates(Kind.COMPANY, [2, 9]) == {2: first}
     assert store.open_creates(Kind.CONTACT) == {}
-    store.put_link(Kind.COMPANY, 1, 100)
+    store.put_links(Kind.COMPANY, [(1, 100)])
     store.clear_create(Kind.COMPANY, 3)
     assert store.open_creates(Kind.COMPANY) == {2: first}
     later = first + timedelta(hours=1)
@@ -67,26 +67,26 @@ def test_intent_is_committed_before_the_post(
 
 def test_sync_state_and_last_sync(store: MySqlStore, clock: FakeClock) -> None:
     assert store.last_sync_at() is None
-    store.record_synced(Kind.CONTACT, 1, clock.now, "f1")
-    store.record_synced(Kind.LEAD, 1, clock.now + timedelta(seconds=5), "f2")
-    store.record_synced(Kind.CONTACT, 1, clock.now + timedelta(seconds=2), "f3")
+    store.record_synced_many(Kind.CONTACT, [(1, "f1")], clock.now)
+    store.record_synced_many(Kind.LEAD, [(1, "f2")], clock.now + timedelta(seconds=5))
+    store.record_synced_many(Kind.CONTACT, [(1, "f3")], clock.now + timedelta(seconds=2))
     assert store.last_sync_at() == clock.now + timedelta(seconds=5)
     assert store.last_sync_at(Kind.CONTACT) == clock.now + timedelta(seconds=2)
     assert store.fingerprints(Kind.CONTACT, [1, 2]) == {1: "f3"}
     moscow = timezone(timedelta(hours=3))
-    store.record_synced(Kind.COMPANY, 1, datetime(2024, 5, 1, 18, 0, tzinfo=moscow))
+    store.record_synced_many(Kind.COMPANY, [(1, "")], datetime(2024, 5, 1, 18, 0, tzinfo=moscow))
     assert store.last_sync_at(Kind.COMPANY) == datetime(2024, 5, 1, 15, 0, tzinfo=timezone.utc)
 
 
 def test_nested_transactions_join_the_outer_one(store: MySqlStore) -> None:
     with pytest.raises(RuntimeError), store.transaction():
-        store.put_link(Kind.CONTACT, 1, 11)
+        store.put_links(Kind.CONTACT, [(1, 11)])
         with store.transaction():
             store.enqueue(Kind.CONTACT, 1, "edit")
         raise RuntimeError("worker died mid-unit")
     assert store.links(Kind.CONTACT, [1]) == {} and store.queue_stats().depth == 0
     with store.transaction():
-        store.put_link(Kind.CONTACT, 1, 11)
+        store.put_links(Kind.CONTACT, [(1, 11)])
         store.enqueue(Kind.CONTACT, 1, "edit")
     assert store.links(Kind.CONTACT, [1]) == {1: 11} and store.queue_stats().depth == 1
 
@@ -135,9 +135,9 @@ def test_claim_inside_a_transaction_skips_rows_another_worker_holds(
     other = MySqlStore(other_conn, clock=clock)
     try:
         with store.transaction():
-            mine = store.claim(Kind.LEAD, 2, clock.now)
+            mine = store.claim_after(Kind.LEAD, 2, clock.now, None)
             with other.transaction():
-                theirs = other.claim(Kind.LEAD, 10, clock.now)
+                theirs = other.claim_after(Kind.LEAD, 10, clock.now, None)
     finally:
         other_conn.close()
     assert [i.billmgr_id for i in mine] == [1, 2]

@@ -56,11 +56,11 @@ def test_claim_returns_due_rows_of_a_kind_oldest_first(store: MySqlStore, clock:
         store.enqueue(Kind.CONTACT, billmgr_id, "edit")
         clock.advance(1)
     store.enqueue(Kind.COMPANY, 1, "edit")
-    claimed = store.claim(Kind.CONTACT, 10, clock.now)
+    claimed = store.claim_after(Kind.CONTACT, 10, clock.now, None)
     assert [i.billmgr_id for i in claimed] == [30, 10, 20]
-    assert [i.billmgr_id for i in store.claim(Kind.CONTACT, 2, clock.now)] == [30, 10]
+    assert [i.billmgr_id for i in store.claim_after(Kind.CONTACT, 2, clock.now, None)] == [30, 10]
     # Not due yet for a caller whose clock is behind the enqueue.
-    assert store.claim(Kind.CONTACT, 10, clock.now - timedelta(hours=1)) == []
+    assert store.claim_after(Kind.CONTACT, 10, clock.now - timedelta(hours=1), None) == []
     item = claimed[0]
     assert (item.kind, item.reason, item.version, item.attempts) == (Kind.CONTACT, "edit", 1, 0)
 
@@ -68,15 +68,15 @@ def test_claim_returns_due_rows_of_a_kind_oldest_first(store: MySqlStore, clock:
 def test_complete_keeps_a_row_that_got_a_newer_event(store: MySqlStore, clock: FakeClock) -> None:
     store.enqueue(Kind.LEAD, 1, "open")
     store.enqueue(Kind.LEAD, 2, "open")
-    one, two = store.claim(Kind.LEAD, 10, clock.now)
+    one, two = store.claim_after(Kind.LEAD, 10, clock.now, None)
     store.retry(one, "502", 0)                  # an earlier failed try is forgotten on success
     store.enqueue(Kind.LEAD, 1, "edit")         # arrives while the worker is busy with item 1
-    store.complete(one)
-    store.complete(two)
-    left = store.claim(Kind.LEAD, 10, clock.now)
+    store.complete_many([one])
+    store.complete_many([two])
+    left = store.claim_after(Kind.LEAD, 10, clock.now, None)
     assert [(i.billmgr_id, i.version, i.attempts, i.reason) for i in left] == [(1, 2, 0, "open")]
-    store.complete(left[0])
-    assert store.claim(Kind.LEAD, 10, clock.now) == []
+    store.complete_many([left[0]])
+    assert store.claim_after(Kind.LEAD, 10, clock.now, None) == []
     assert store.queue_stats().depth == 0
 
 
@@ -88,26 +88,26 @@ def test_complete_many_matches_each_row_by_its_own_version(store: MySqlStore, cl
     store.enqueue(Kind.LEAD, 3, "edit")                      # claimed at version 2
     store.enqueue(Kind.LEAD, 4, "edit")
     store.enqueue(Kind.LEAD, 4, "edit")                      # claimed at version 3
-    claimed = store.claim(Kind.LEAD, 10, clock.now)
+    claimed = store.claim_after(Kind.LEAD, 10, clock.now, None)
     assert sorted((i.billmgr_id, i.version) for i in claimed) == [(1, 1), (2, 1), (3, 2), (4, 3)]
     store.enqueue(Kind.LEAD, 2, "edit")                      # newer than its claim (version 1)
     store.enqueue(Kind.LEAD, 3, "edit")                      # newer than its claim (version 2)
     store.complete_many(claimed)
-    left = store.claim(Kind.LEAD, 10, clock.now)
+    left = store.claim_after(Kind.LEAD, 10, clock.now, None)
     assert sorted((i.billmgr_id, i.version) for i in left) == [(2, 2), (3, 3)]
 
 
 def test_retry_backs_off_and_a_new_event_makes_it_due_now(store: MySqlStore, clock: FakeClock) -> None:
     store.enqueue(Kind.COMPANY, 4, "edit")
-    (item,) = store.claim(Kind.COMPANY, 1, clock.now)
+    (item,) = store.claim_after(Kind.COMPANY, 1, clock.now, None)
     store.retry(item, "amoCRM answered 503", 120)
-    assert store.claim(Kind.COMPANY, 1, clock.advance(119)) == []
-    (again,) = store.claim(Kind.COMPANY, 1, clock.advance(1))
+    assert store.claim_after(Kind.COMPANY, 1, clock.advance(119), None) == []
+    (again,) = store.claim_after(Kind.COMPANY, 1, clock.advance(1), None)
     assert again.attempts == 1
     assert row(store, Kind.COMPANY, 4)["last_error"] == "amoCRM answered 503"
     store.retry(again, "timeout", 600)
     store.enqueue(Kind.COMPANY, 4, "edit")
-    (due,) = store.claim(Kind.COMPANY, 1, clock.now)
+    (due,) = store.claim_after(Kind.COMPANY, 1, clock.now, None)
     assert due.attempts == 2 and due.version == 2
 
 
@@ -115,13 +115,13 @@ def test_fail_dead_letters_until_retried(store: MySqlStore, clock: FakeClock) ->
     store.enqueue(Kind.LEAD, 1, "open")
     store.enqueue(Kind.LEAD, 2, "open")
     store.enqueue(Kind.CONTACT, 3, "edit")
-    lead1, lead2 = store.claim(Kind.LEAD, 10, clock.now)
-    (contact,) = store.claim(Kind.CONTACT, 10, clock.now)
+    lead1, lead2 = store.claim_after(Kind.LEAD, 10, clock.now, None)
+    (contact,) = store.claim_after(Kind.CONTACT, 10, clock.now, None)
     store.fail(lead1, "400: price is not a number")
     store.fail(contact, "400: bad email")
     store.enqueue(Kind.LEAD, 2, "edit")         # newer data may fix it: stays pending
     store.fail(lead2, "400: something")
-    assert [i.billmgr_id for i in store.claim(Kind.LEAD, 10, clock.now)] == [2]
+    assert [i.billmgr_id for i in store.claim_after(Kind.LEAD, 10, clock.now, None)] == [2]
     stats = store.queue_stats()
     assert stats.failed == {Kind.CONTACT: 1, Kind.COMPANY: 0, Kind.LEAD: 1} and stats.failed_total == 2
     assert stats.oldest_pending_at == clock.now and stats.oldest_pending_age(clock.advance(30)) == 30
@@ -134,14 +134,14 @@ def test_fail_dead_letters_until_retried(store: MySqlStore, clock: FakeClock) ->
     assert store.retry_failed(ids=[]) == 0
     lead_row_id = store.failed(Kind.LEAD)[0].id
     assert store.retry_failed(ids=[lead_row_id]) == 1
-    revived = {i.billmgr_id: i for i in store.claim(Kind.LEAD, 10, clock.now)}
+    revived = {i.billmgr_id: i for i in store.claim_after(Kind.LEAD, 10, clock.now, None)}
     assert revived[1].attempts == 0 and revived[1].reason == "open"
     assert store.queue_stats().failed_total == 0
 
 
 def test_a_new_event_revives_a_failed_row(store: MySqlStore, clock: FakeClock) -> None:
     store.enqueue(Kind.CONTACT, 8, "edit")
-    (item,) = store.claim(Kind.CONTACT, 1, clock.now)
+    (item,) = store.claim_after(Kind.CONTACT, 1, clock.now, None)
     store.fail(item, "400")
     clock.advance(3600)
     store.enqueue(Kind.CONTACT, 8, "edit")
@@ -152,7 +152,7 @@ def test_a_new_event_revives_a_failed_row(store: MySqlStore, clock: FakeClock) -
 
 def test_retry_and_fail_keep_errors_bounded(store: MySqlStore, clock: FakeClock) -> None:
     store.enqueue(Kind.LEAD, 1, "open")
-    (item,) = store.claim(Kind.LEAD, 1, clock.now)
+    (item,) = store.claim_after(Kind.LEAD, 1, clock.now, None)
     store.retry(item, "x" * 10000, 1)
     assert len(row(store, Kind.LEAD, 1)["last_error"]) == 4000
 
@@ -165,9 +165,9 @@ def test_claim_after_continues_past_a_batch_in_queue_order(store: MySqlStore, cl
     clock.advance(1)
     now = clock.now
     first = store.claim_after(Kind.LEAD, 2, now, None)
-    assert [i.billmgr_id for i in first] == [b.billmgr_id for b in store.claim(Kind.LEAD, 2, now)]
+    assert first == store.claim_after(Kind.LEAD, 2, now, None)
     rest = store.claim_after(Kind.LEAD, 10, now, first[-1])
-    ordered = [i.billmgr_id for i in store.claim(Kind.LEAD, 10, now)]
+    ordered = [i.billmgr_id for i in store.claim_after(Kind.LEAD, 10, now, None)]
     assert [i.billmgr_id for i in first + rest] == ordered and len(ordered) == 5 and ordered[-1] == 1
     assert store.claim_after(Kind.LEAD, 10, now, rest[-1]) == []
     assert row(store, Kind.LEAD, 3)["reason"] == "open" and row(store, Kind.LEAD, 3)["version"] == 2
