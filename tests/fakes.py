@@ -1,21 +1,22 @@
 """In-memory fakes of the ports (ports.py), for the pure and engine tests.
 
-They keep the contracts' observable behaviour (coalescing queue, exactly-once
-intents, amoCRM ids and markers) and record calls so tests can assert on them.
+They keep the contracts' observable behaviour (amoCRM ids and markers, batch
+outcomes, faults) and record calls so tests can assert on them. The store's fake,
+held to the MySQL store's contract, is ``tests.fake_store.FakeStore``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
 from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater
-from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext, QueueItem
+from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext
+from tests.fake_store import FakeStore as FakeStore  # the store's fake has a module of its own
 
 MARKER_NAME = "BILLmanager ID"
 
@@ -193,122 +194,6 @@ class FakeBilling:
 
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         return {i: f"{kind.value} {i}" for i in ids}
-
-
-# --------------------------------------------------------------------------- store
-@dataclass
-class FakeStore:
-    queue: dict[tuple[Kind, int], QueueItem] = field(default_factory=dict)
-    due: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
-    failed: dict[tuple[Kind, int], str] = field(default_factory=dict)
-    link_rows: dict[Kind, dict[int, int]] = field(default_factory=lambda: {k: {} for k in Kind})
-    intents: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
-    synced: dict[tuple[Kind, int], datetime] = field(default_factory=dict)
-    sent: dict[tuple[Kind, int], str] = field(default_factory=dict)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        yield
-
-    def enqueue(self, kind: Kind, billmgr_id: int, reason: str) -> None:
-        key = (kind, billmgr_id)
-        old = self.queue.get(key)
-        now = utcnow()
-        if old is None:
-            self.queue[key] = QueueItem(next(self._ids), kind, billmgr_id, reason, 1, 0, now)
-        else:
-            self.queue[key] = replace(old, reason=reason, version=old.version + 1)
-        self.failed.pop(key, None)
-        self.due[key] = now
-
-    def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
-        for billmgr_id in billmgr_ids:
-            self.enqueue(kind, billmgr_id, reason)
-
-    def claim(self, kind: Kind, limit: int, now: datetime) -> list[QueueItem]:
-        return self.claim_after(kind, limit, now, None)
-
-    def claim_after(self, kind: Kind, limit: int, now: datetime,
-                    after: Optional[QueueItem]) -> list[QueueItem]:
-        """Due pending rows in (first_queued_at, id) order, past ``after`` (MySqlStore's keyset)."""
-        rows = sorted((q for k, q in self.queue.items()
-                       if k[0] is kind and k not in self.failed and self.due[k] <= now),
-                      key=lambda q: (q.first_queued_at, q.id))
-        if after is not None:
-            rows = [q for q in rows if (q.first_queued_at, q.id) > (after.first_queued_at, after.id)]
-        return rows[:limit]
-
-    def complete(self, item: QueueItem) -> None:
-        key = (item.kind, item.billmgr_id)
-        if key in self.queue and self.queue[key].version == item.version:
-            del self.queue[key]
-        elif key in self.queue:
-            # a newer event came: it starts with a clean slate (MySqlStore resets attempts)
-            self.queue[key] = replace(self.queue[key], attempts=0)
-
-    def complete_many(self, items: Sequence[QueueItem]) -> None:
-        for item in items:
-            self.complete(item)
-
-    def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None:
-        key = (item.kind, item.billmgr_id)
-        if key in self.queue:
-            self.queue[key] = replace(self.queue[key], attempts=self.queue[key].attempts + 1)
-            self.due[key] = utcnow() + timedelta(seconds=delay_seconds)
-
-    def fail(self, item: QueueItem, reason: str) -> None:
-        key = (item.kind, item.billmgr_id)
-        if key in self.queue:
-            self.queue[key] = replace(self.queue[key], attempts=self.queue[key].attempts + 1)
-            self.failed[key] = reason
-
-    def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]:
-        return {i: self.link_rows[kind][i] for i in billmgr_ids if i in self.link_rows[kind]}
-
-    def put_link(self, kind: Kind, billmgr_id: int, amocrm_id: int) -> None:
-        self.link_rows[kind][billmgr_id] = amocrm_id
-        self.intents.pop((kind, billmgr_id), None)
-
-    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
-        for billmgr_id, amocrm_id in pairs:
-            self.link_rows[kind][billmgr_id] = amocrm_id
-            if clear_intents:
-                self.intents.pop((kind, billmgr_id), None)
-
-    def drop_link(self, kind: Kind, billmgr_id: int) -> None:
-        self.link_rows[kind].pop(billmgr_id, None)
-
-    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
-        for i in billmgr_ids:
-            self.intents.setdefault((kind, i), now)
-
-    def open_creates(self, kind: Kind, billmgr_ids: Optional[Sequence[int]] = None) -> dict[int, datetime]:
-        return {i: t for (k, i), t in self.intents.items()
-                if k is kind and (billmgr_ids is None or i in billmgr_ids) and i not in self.link_rows[kind]}
-
-    def clear_create(self, kind: Kind, billmgr_id: int) -> None:
-        self.intents.pop((kind, billmgr_id), None)
-
-    def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
-        self.synced[(kind, billmgr_id)] = now
-        self.sent[(kind, billmgr_id)] = fingerprint
-
-    def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
-                           created: bool = False) -> None:
-        """``created`` also clears the create intents, as MySqlStore does."""
-        for billmgr_id, fingerprint in rows:
-            self.record_synced(kind, billmgr_id, now, fingerprint)
-            if created:
-                self.intents.pop((kind, billmgr_id), None)
-
-    def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
-        """What was last sent (MySqlStore: synced rows only)."""
-        return {i: self.sent[(kind, i)] for i in billmgr_ids if (kind, i) in self.sent}
-
-    def make_due(self) -> None:
-        for key in self.due:
-            self.due[key] = utcnow() - timedelta(seconds=1)
 
 
 # --------------------------------------------------------------------------- rules

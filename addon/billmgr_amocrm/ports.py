@@ -123,43 +123,69 @@ class QueueItem:
 
 
 class Store(Protocol):
+    """The module's tables as the sync core uses them: queue, links, create intents, sync state.
+
+    Every method is its own unit of work unless called inside ``transaction()``. Times
+    given may be naive (taken as UTC) or aware; times returned are aware UTC. The status
+    screen's and the panel's read model, the export progress and cursors are the
+    adapter's own (``store/``), not part of this port.
+    """
+
     def transaction(self) -> ContextManager[None]:
         """Commit on success, roll back on error; nested use joins the outer one."""
 
+    # Queue: one row per (kind, billmgr_id).
     def enqueue(self, kind: Kind, billmgr_id: int, reason: str) -> None:
-        """Coalesce: one pending row per (kind, billmgr_id); a new event bumps its version,
-        keeps its age and makes it due now. A failed row is revived as pending."""
+        """Coalesce: one row per (kind, billmgr_id); a new event bumps its version, keeps its
+        age and attempts and makes it due now. A failed row is revived as pending with
+        attempts 0 and a fresh age. Reason precedence: open > prolong > the rest (newest)."""
 
-    def claim(self, kind: Kind, limit: int, now: datetime) -> list[QueueItem]:
-        """Pending rows of a kind that are due, oldest first."""
+    def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
+        """``enqueue`` for many ids of one kind."""
 
-    def complete(self, item: QueueItem) -> None:
-        """Delete the row if its version is unchanged; otherwise leave it pending (a newer event came)."""
+    def claim_after(self, kind: Kind, limit: int, now: datetime,
+                    after: Optional[QueueItem]) -> list[QueueItem]:
+        """Pending rows of a kind due at ``now``, in (first_queued_at, id) order, after
+        ``after`` in that order (None: from the first)."""
 
-    def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None: ...
+    def complete_many(self, items: Sequence[QueueItem]) -> None:
+        """Delete each row whose version is the claimed one; a row that got a newer event stays
+        pending with attempts 0 and no error."""
+
+    def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None:
+        """Count the attempt, keep the error, make a pending row due ``delay_seconds`` from now."""
 
     def fail(self, item: QueueItem, reason: str) -> None:
-        """Dead-letter: state failed with the reason; stays visible until retried."""
+        """Dead-letter: state failed with the reason; stays visible until retried. If a newer
+        event came since the claim the row stays pending, the error noted."""
 
+    # Links: billmgr_id -> amoCRM id, one per entity.
     def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]: ...
 
-    def put_link(self, kind: Kind, billmgr_id: int, amocrm_id: int) -> None:
-        """Insert or replace the link row (billmgr_id is unique)."""
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
+        """Insert or replace (billmgr_id, amocrm_id) links; ``clear_intents``: end their create intents."""
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None: ...
 
     # Exactly-once create protocol: an intent row is written (and committed) before the
-    # POST; put_link clears it. An intent without a link after a crash or an ambiguous
+    # POST; a link clears it. An intent without a link after a crash or an ambiguous
     # answer means "may exist in amoCRM": settle it by the marker before creating again.
-    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None: ...
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
+        """Record the intents; an open intent keeps its earlier time."""
 
     def open_creates(self, kind: Kind, billmgr_ids: Optional[Sequence[int]] = None) -> dict[int, datetime]:
         """billmgr_id -> when its create was attempted, for intents with no link yet."""
 
     def clear_create(self, kind: Kind, billmgr_id: int) -> None: ...
 
-    def record_synced(self, kind: Kind, billmgr_id: int, now: datetime, fingerprint: str = "") -> None:
-        """Last successful sync time (and a fingerprint of what was sent) for the bindings view."""
+    # Sync state.
+    def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
+                           created: bool = False) -> None:
+        """Last successful sync time and a fingerprint of what was sent, per (billmgr_id,
+        fingerprint); ``created`` also clears the create intents."""
+
+    def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
+        """What was last sent, for entities synced at least once."""
 
 
 # --------------------------------------------------------------------------- rules

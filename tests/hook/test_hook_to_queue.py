@@ -33,7 +33,7 @@ def test_saves_in_the_panel_reach_the_queue_once_per_entity(
     run_addon("amocrm_event", {"func": "service.postopen", "elid": "7", "sok": "ok"}, SAVED)
     run_addon("amocrm_event", {"func": "service.postprolong", "elid": "7", "sok": "ok"}, SAVED)
     assert spool.drain(host_paths().spool_dir, spool_handler(store, Billing())) == 5
-    (contact,) = store.claim(Kind.CONTACT, 10, clock.now)
-    (lead,) = store.claim(Kind.LEAD, 10, clock.now)
+    (contact,) = store.claim_after(Kind.CONTACT, 10, clock.now, None)
+    (lead,) = store.claim_after(Kind.LEAD, 10, clock.now, None)
     assert (contact.billmgr_id, contact.version) == (10, 3)
     assert (lead.billmgr_id, lead.reason, lead.version) == (7, "open", 2)

@@ -224,13 +224,13 @@ def test_bindings_list_pages_sorts_filters_and_runs_the_actions(mgr5_root: Path,
         cur.execute("SELECT id FROM item ORDER BY id LIMIT 1")
         service_id = int(cur.fetchone()[0])
     now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    for index, client in enumerate(clients[:3]):
-        store.put_link(Kind.CONTACT, client, 9000 + index)
-        store.record_synced(Kind.CONTACT, client, now)
+    store.put_links(Kind.CONTACT, [(client, 9000 + index) for index, client in enumerate(clients[:3])])
+    store.record_synced_many(Kind.CONTACT, [(client, "") for client in clients[:3]], now)
     store.enqueue(Kind.LEAD, service_id, "open")
     store.enqueue(Kind.CONTACT, clients[3], "edit")
     [item] = [
-        i for i in store.claim(Kind.CONTACT, 10, datetime.now(timezone.utc)) if i.billmgr_id == clients[3]
+        i for i in store.claim_after(Kind.CONTACT, 10, datetime.now(timezone.utc), None)
+        if i.billmgr_id == clients[3]
     ]
     store.fail(item, "amoCRM refused the data: EMAIL is not valid")
 

@@ -4,6 +4,9 @@
 ``shared_db``: one migrated database per test session (per xdist worker); ``conn``
 empties the module's tables before each test, which is much cheaper than creating
 and migrating a database every time.
+``store``: MySqlStore on ``conn`` (MySQL-only tests). ``any_store``: the subject of the
+Store contract (test_contract_*.py), once MySqlStore and once the in-memory FakeStore,
+both on the same injectable ``clock``.
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Any, Iterator, Optional
 
 import pymysql
 import pytest
 
 from billmgr_amocrm.db import connect
 from billmgr_amocrm.dbconf import DbSettings
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.ports import QueueItem
 from billmgr_amocrm.store.migrations import MODULE_TABLES, migrate
 from billmgr_amocrm.store.store import MySqlStore
+from tests.fake_store import FakeStore
 
 
 def server_settings(database: str = "") -> DbSettings:
@@ -101,3 +107,17 @@ def clock() -> FakeClock:
 @pytest.fixture
 def store(conn: pymysql.connections.Connection, clock: FakeClock) -> MySqlStore:
     return MySqlStore(conn, clock=clock)
+
+
+@pytest.fixture(params=["mysql", "fake"])
+def any_store(request: pytest.FixtureRequest, clock: FakeClock) -> Any:
+    """MySqlStore on a freshly emptied migrated database, or FakeStore in memory."""
+    if request.param == "mysql":
+        return MySqlStore(request.getfixturevalue("conn"), clock=clock)
+    return FakeStore(clock=clock)
+
+
+def claim(store: Any, kind: Kind, limit: int, now: datetime,
+          after: Optional[QueueItem] = None) -> list[QueueItem]:
+    """The first due rows of a kind (or those after ``after``), as the engine claims them."""
+    return list(store.claim_after(kind, limit, now, after))

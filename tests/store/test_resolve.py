@@ -11,7 +11,7 @@ from billmgr_amocrm.store import spool
 from billmgr_amocrm.store.resolve import enqueue_event, resolve_event, spool_handler
 from billmgr_amocrm.store.store import MySqlStore
 
-from .conftest import FakeClock
+from .conftest import FakeClock, claim
 
 
 class Billing:
@@ -77,9 +77,9 @@ def test_drain_moves_spooled_events_into_the_queue(
         spool.record_event(tmp_path, {"v": 1, "ts": 1.0, **item})
     assert spool.drain(tmp_path, spool_handler(store, Billing())) == 5
     assert spool.pending_files(tmp_path) == []
-    (contact,) = store.claim(Kind.CONTACT, 10, clock.now)
+    (contact,) = claim(store, Kind.CONTACT, 10, clock.now)
     assert (contact.billmgr_id, contact.version) == (10, 2)
-    (lead,) = store.claim(Kind.LEAD, 10, clock.now)
+    (lead,) = claim(store, Kind.LEAD, 10, clock.now)
     assert (lead.billmgr_id, lead.reason, lead.version) == (55, "open", 2)
 
 

@@ -60,8 +60,8 @@ def test_one_invalid_record_in_fifty_fails_alone_after_one_attempt_with_amocrms_
     report = engine.run_pass()
     assert report.done == 49 and report.failed == 1
     assert len(store.link_rows[Kind.CONTACT]) == 49
-    assert "NotSupportedChoice" in store.failed[(Kind.CONTACT, 13)]
-    assert store.queue[(Kind.CONTACT, 13)].attempts == 1
+    (failed,) = store.failed()
+    assert failed.billmgr_id == 13 and "NotSupportedChoice" in failed.last_error and failed.attempts == 1
 
 
 def test_a_lost_create_response_is_settled_by_the_marker_without_a_duplicate():
@@ -110,7 +110,7 @@ def test_an_outage_keeps_every_row_and_burns_no_dead_letter():
         report = engine.run_pass()
         store.make_due()
     assert report.stopped == "retry_later"
-    assert len(store.queue) == 3 and not store.failed
+    assert len(store.queue) == 3 and not store.failed()
     amo.outage = False
     engine.run_pass()
     assert not store.queue and len(store.link_rows[Kind.CONTACT]) == 3

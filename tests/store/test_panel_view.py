@@ -1,27 +1,27 @@
-"""The panel's bindings list: links joined with queue and sync state."""
+"""The panel's read model (MySQL only): the bindings list (links joined with queue and sync
+state), link counts, the last sync."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.store.store import MySqlStore
 
-from .conftest import FakeClock
+from .conftest import FakeClock, claim
 
 
 @pytest.fixture
 def populated(store: MySqlStore, clock: FakeClock) -> MySqlStore:
     """contact 1 synced; contact 2 linked and queued again; company 3 failed; lead 4 queued, never linked."""
-    store.put_link(Kind.CONTACT, 1, 501)
-    store.record_synced(Kind.CONTACT, 1, clock.now)
-    store.put_link(Kind.CONTACT, 2, 502)
-    store.record_synced(Kind.CONTACT, 2, clock.now + timedelta(seconds=10))
+    store.put_links(Kind.CONTACT, [(1, 501), (2, 502)])
+    store.record_synced_many(Kind.CONTACT, [(1, "")], clock.now)
+    store.record_synced_many(Kind.CONTACT, [(2, "")], clock.now + timedelta(seconds=10))
     store.enqueue(Kind.CONTACT, 2, "edit")
     store.enqueue(Kind.COMPANY, 3, "edit")
-    (company,) = store.claim(Kind.COMPANY, 1, clock.now)
+    (company,) = claim(store, Kind.COMPANY, 1, clock.now)
     store.fail(company, "400: INN 7701 is not valid_100%")
     store.enqueue(Kind.LEAD, 4, "open")
     return store
@@ -72,3 +72,22 @@ def test_bad_arguments_are_refused_clearly(store: MySqlStore) -> None:
         store.bindings(order="amocrm_id; DROP TABLE amocrm_queue")
     with pytest.raises(ValueError, match="unknown binding state"):
         store.bindings(state="lost")
+
+
+def test_link_counts_per_kind(populated: MySqlStore) -> None:
+    populated.put_links(Kind.LEAD, [(4, 904), (5, 905)])
+    assert populated.link_counts() == {Kind.CONTACT: 2, Kind.COMPANY: 0, Kind.LEAD: 2}
+
+
+def test_last_sync_of_any_entity_or_of_a_kind(store: MySqlStore, clock: FakeClock) -> None:
+    assert store.last_sync_at() is None
+    store.record_synced_many(Kind.CONTACT, [(1, "f1")], clock.now)
+    store.record_synced_many(Kind.LEAD, [(1, "f2")], clock.now + timedelta(seconds=5))
+    store.record_synced_many(Kind.CONTACT, [(1, "f3")], clock.now + timedelta(seconds=2))
+    store.begin_create(Kind.COMPANY, [1], clock.now + timedelta(seconds=9))    # an intent is no sync
+    assert store.last_sync_at() == clock.now + timedelta(seconds=5)
+    assert store.last_sync_at(Kind.CONTACT) == clock.now + timedelta(seconds=2)
+    assert store.last_sync_at(Kind.COMPANY) is None
+    moscow = timezone(timedelta(hours=3))
+    store.record_synced_many(Kind.COMPANY, [(1, "")], datetime(2024, 5, 1, 18, 0, tzinfo=moscow))
+    assert store.last_sync_at(Kind.COMPANY) == datetime(2024, 5, 1, 15, 0, tzinfo=timezone.utc)

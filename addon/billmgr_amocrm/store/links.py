@@ -1,0 +1,120 @@
+"""Links (the spec's three link tables) with create intents and sync state (``amocrm_sync_state``).
+
+Exactly-once creates: ``begin_create`` records (and, in its own unit of work, commits)
+an intent before the POST; a link ends it (``put_links``, or
+``record_synced_many(created=True)`` in the same transaction); ``clear_create`` ends
+it when nothing was created. An intent without a link after a crash or a lost answer
+means "may exist in amoCRM": ``open_creates`` lists them for the marker search.
+
+Sync state: when an entity was last synced and a fingerprint of what was sent, so the
+worker can skip an update that would change nothing. Only a synced row has a
+fingerprint; an intent alone does not make one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from ..domain import Kind
+from .queries import NOTHING, fragment, link_table, marks, sql
+from .unit_of_work import UnitOfWork, aware, chunks, row_chunks
+
+FINGERPRINT_MAX_CHARS = 128
+
+
+class Links(UnitOfWork):
+    """The links' and sync state's part of ``MySqlStore``."""
+
+    def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]:
+        """billmgr_id -> amoCRM id, for the ids that are linked."""
+        found: dict[int, int] = {}
+        with self.transaction():
+            for chunk in chunks(billmgr_ids):
+                statement = sql("links", link_table=link_table(kind), ids=marks(len(chunk)))
+                found.update({int(b): int(a) for b, a in self._rows(statement, chunk)})
+        return found
+
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
+        """Insert or replace the links (billmgr_id, amocrm_id) and end their create intents.
+
+        ``clear_intents=False`` is for a caller that ends them itself in the same
+        transaction (``record_synced_many(..., created=True)``), one statement fewer."""
+        statement = sql("put_link", link_table=link_table(kind))
+        with self.transaction():
+            for part in row_chunks(pairs):
+                self._many(statement, [(int(b), int(a)) for b, a in part])
+                if clear_intents:
+                    self._clear_creates(kind, [int(b) for b, _ in part])
+
+    def drop_link(self, kind: Kind, billmgr_id: int) -> None:
+        """Forget a link (its entity is gone from amoCRM); the sync state stays."""
+        with self.transaction():
+            self._exec(sql("delete_links", link_table=link_table(kind), ids=marks(1)), (int(billmgr_id),))
+
+    def delete_links(self, kind: Kind, ids: Sequence[int]) -> int:
+        """Unbind: forget the links and sync state of these entities (amoCRM keeps its records);
+        how many links there were."""
+        total = 0
+        with self.transaction():
+            for chunk in chunks(ids):
+                total += self._exec(sql("delete_links", link_table=link_table(kind), ids=marks(len(chunk))),
+                                    chunk)
+                self._exec(sql("delete_sync_state", ids=marks(len(chunk))), (kind.value, *chunk))
+        return total
+
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
+        """Record the intents; an earlier open intent keeps its (earlier) time so a marker
+        search from it covers every attempt."""
+        with self.transaction():
+            self._bind_shared(kind, now)
+            for chunk in chunks(billmgr_ids):
+                self._insert_rows("begin_create", "begin_create_row", chunk, 1)
+
+    def open_creates(self, kind: Kind, billmgr_ids: Sequence[int] | None = None) -> dict[int, datetime]:
+        """billmgr_id -> when its create was attempted, for intents with no link yet."""
+        table = link_table(kind)
+        batches: list[tuple[str, list[object]]]
+        if billmgr_ids is None:
+            batches = [(sql("open_creates", link_table=table, only_ids=NOTHING), [kind.value])]
+        else:
+            batches = [(sql("open_creates", link_table=table,
+                            only_ids=fragment("and_intent_in", ids=marks(len(chunk)))), [kind.value, *chunk])
+                       for chunk in chunks(billmgr_ids)]
+        found: dict[int, datetime] = {}
+        with self.transaction():
+            for statement, args in batches:
+                for billmgr_id, started in self._rows(statement, args):
+                    found[int(billmgr_id)] = aware(started)
+        return found
+
+    def clear_create(self, kind: Kind, billmgr_id: int) -> None:
+        """End a create intent: nothing was created (refused, or settled another way)."""
+        with self.transaction():
+            self._clear_creates(kind, [int(billmgr_id)])
+
+    def _clear_creates(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        for chunk in chunks(billmgr_ids):
+            self._exec(sql("clear_creates", ids=marks(len(chunk))), (kind.value, *chunk))
+
+    def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
+                           created: bool = False) -> None:
+        """Last successful sync time and fingerprint of what was sent, for (billmgr_id, fingerprint)
+        rows; ``created``: the entities were just created and linked, so their intents end too."""
+        with self.transaction():
+            self._bind_shared(kind, now, created=created)
+            for part in row_chunks(rows):
+                args: list[object] = []
+                for billmgr_id, fingerprint in part:
+                    args.extend((int(billmgr_id), fingerprint[:FINGERPRINT_MAX_CHARS]))
+                self._insert_rows("record_synced", "record_synced_row", args, 2)
+
+    def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
+        """What was last sent (synced entities only), so the worker can skip an update that would
+        change nothing."""
+        found: dict[int, str] = {}
+        with self.transaction():
+            for chunk in chunks(billmgr_ids):
+                synced = self._rows(sql("fingerprints", ids=marks(len(chunk))), (kind.value, *chunk))
+                found.update({int(b): str(f) for b, f in synced})
+        return found

@@ -1,0 +1,272 @@
+-- The statements of MySqlStore, by name (loaded once by store/queries.py).
+--
+-- A block is "-- name: <query_name>", a one-line description, more "--" lines of notes
+-- (for the reader: they are not sent to the server), then the SQL. Values are always
+-- bound (%s). A {slot} is a variable part, filled only from fixed fragments or counts
+-- (queries.py: marks, rows, fragment, joined, link_table), never from input.
+-- Values every row of a statement shares (kind, time, reason) are bound once into the
+-- session variables @amocrm_* (bind_shared) and each row binds only its own: PyMySQL
+-- escapes every value in Python, and a datetime costs more to escape than a row costs
+-- MySQL to insert.
+
+
+-- ---------------------------------------------------------------- unit of work
+
+-- name: bind_shared
+-- Set the session variables the row templates read: kind, now, reason, created (0/1).
+SET @amocrm_kind = %s, @amocrm_now = %s, @amocrm_reason = %s, @amocrm_created = %s
+
+-- name: server_version
+-- The server's version string (does it understand SKIP LOCKED?).
+SELECT VERSION()
+
+
+-- ---------------------------------------------------------------- queue
+
+-- name: enqueue
+-- Coalesce events into one row per (kind, billmgr_id); {rows}: enqueue_row per id.
+-- A new event bumps version and makes the row due now; the row keeps its age and its
+-- attempts (the backoff history), except a failed row: it is revived with a fresh age
+-- and attempts 0, like retry_failed. last_error is kept.
+-- The assignments run left to right and later ones see earlier results, so the columns
+-- that read the old state come first (reason, attempts, age) and state comes last.
+-- reason: FIELD gives open 2, prolong 1, the rest 0; the higher stays, among equals the
+-- newest wins (a later edit/reconcile/export never erases a service event).
+INSERT INTO amocrm_queue
+    (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
+     first_queued_at, updated_at, last_error)
+  VALUES {rows}
+  ON DUPLICATE KEY UPDATE
+    reason = IF(FIELD(VALUES(reason), 'prolong', 'open') >= FIELD(reason, 'prolong', 'open'),
+                VALUES(reason), reason),
+    attempts = IF(state = 'failed', 0, attempts),
+    first_queued_at = IF(state = 'failed', VALUES(first_queued_at), first_queued_at),
+    version = version + 1,
+    next_attempt_at = VALUES(next_attempt_at),
+    updated_at = VALUES(updated_at),
+    state = 'pending'
+
+-- name: enqueue_row
+-- One row of enqueue: only its billmgr_id is bound.
+(@amocrm_kind, %s, @amocrm_reason, 1, 'pending', 0, @amocrm_now, @amocrm_now, @amocrm_now, NULL)
+
+-- name: claim
+-- Pending rows of a kind due at a time, oldest first; {after}: nothing or claim_keyset; {lock}: nothing or skip_locked.
+SELECT id, billmgr_id, reason, version, attempts, first_queued_at
+  FROM amocrm_queue
+  WHERE state = 'pending' AND kind = %s AND next_attempt_at <= %s {after}
+  ORDER BY first_queued_at, id
+  LIMIT %s {lock}
+
+-- name: claim_keyset
+-- Only rows after a given one in the claim order (first_queued_at, then id).
+-- A drain claims batch after batch while the one in flight is still pending: the keyset
+-- skips it (and everything before it) in the index instead of reading it again.
+AND (first_queued_at > %s OR (first_queued_at = %s AND id > %s))
+
+-- name: skip_locked
+-- Rows no other transaction holds (MariaDB >= 10.6, MySQL >= 8), for a claim inside a caller's transaction.
+FOR UPDATE SKIP LOCKED
+
+-- name: complete
+-- Delete claimed rows whose version is unchanged; {versions}: complete_version per version, joined by OR.
+DELETE FROM amocrm_queue WHERE {versions}
+
+-- name: complete_version
+-- The rows of a complete claimed at one version; {ids}: a mark per row id.
+-- One "version = v AND id IN (...)" per version, not an (id, version) pair per row: a
+-- batch mostly shares one version, so each row costs one bound value, and the range
+-- optimizer still finds the rows by primary key (EXPLAIN: range on PRIMARY).
+(version = %s AND id IN ({ids}))
+
+-- name: complete_newer
+-- Rows a complete left (a newer event came): this sync succeeded, they start with a clean slate; {ids}.
+UPDATE amocrm_queue SET attempts = 0, last_error = NULL, updated_at = %s WHERE id IN ({ids})
+
+-- name: retry
+-- Count the attempt, keep the error and make a pending row due at a later time.
+UPDATE amocrm_queue
+  SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s, updated_at = %s
+  WHERE id = %s AND state = 'pending'
+
+-- name: fail
+-- Dead-letter a row, unless a newer event came since it was claimed: then it stays pending with the error noted.
+UPDATE amocrm_queue
+  SET attempts = attempts + 1, last_error = %s, updated_at = %s,
+      state = IF(version = %s, 'failed', 'pending')
+  WHERE id = %s
+
+-- name: queue_counts
+-- How many rows per kind and state.
+SELECT kind, state, COUNT(*) FROM amocrm_queue GROUP BY kind, state
+
+-- name: oldest_pending
+-- When the oldest pending row (due or not) was first queued.
+SELECT MIN(first_queued_at) FROM amocrm_queue WHERE state = 'pending'
+
+-- name: failed_rows
+-- Dead-letter rows (of a kind, or all when the kind is NULL), most recently failed first.
+SELECT id, kind, billmgr_id, reason, attempts, last_error, first_queued_at, updated_at
+  FROM amocrm_queue
+  WHERE state = 'failed' AND (%s IS NULL OR kind = %s)
+  ORDER BY updated_at DESC, id DESC
+  LIMIT %s OFFSET %s
+
+-- name: retry_failed
+-- Revive dead-letter rows (of a kind, or all when NULL) as pending, due now, with a fresh age; {only_ids}: nothing or and_id_in.
+UPDATE amocrm_queue
+  SET state = 'pending', attempts = 0, next_attempt_at = %s, first_queued_at = %s, updated_at = %s,
+      version = version + 1
+  WHERE state = 'failed' AND (%s IS NULL OR kind = %s) {only_ids}
+
+-- name: and_id_in
+-- Only the queue rows with these ids; {ids}.
+AND id IN ({ids})
+
+
+-- ---------------------------------------------------------------- links, create intents, sync state
+
+-- name: links
+-- The amoCRM ids linked to these BILLmanager ids; {link_table}, {ids}.
+SELECT billmgr_id, amocrm_id FROM {link_table} WHERE billmgr_id IN ({ids})
+
+-- name: put_link
+-- Insert or replace a link (billmgr_id is unique); {link_table}. One row of VALUES: executemany sends many rows in one statement.
+INSERT INTO {link_table} (billmgr_id, amocrm_id) VALUES (%s, %s)
+  ON DUPLICATE KEY UPDATE amocrm_id = VALUES(amocrm_id)
+
+-- name: delete_links
+-- Forget the links of these BILLmanager ids; {link_table}, {ids}.
+DELETE FROM {link_table} WHERE billmgr_id IN ({ids})
+
+-- name: delete_sync_state
+-- Forget the sync state (last sync, fingerprint, create intent) of these entities; {ids}.
+DELETE FROM amocrm_sync_state WHERE kind = %s AND billmgr_id IN ({ids})
+
+-- name: begin_create
+-- Record create intents; {rows}: begin_create_row per entity.
+-- An earlier open intent keeps its (earlier) time, so a marker search from it covers every attempt.
+INSERT INTO amocrm_sync_state (kind, billmgr_id, create_started_at)
+  VALUES {rows}
+  ON DUPLICATE KEY UPDATE create_started_at = COALESCE(create_started_at, VALUES(create_started_at))
+
+-- name: begin_create_row
+-- One row of begin_create: only its billmgr_id is bound.
+(@amocrm_kind, %s, @amocrm_now)
+
+-- name: open_creates
+-- Create intents of a kind that have no link yet, with their time; {link_table}; {only_ids}: nothing or and_intent_in.
+SELECT s.billmgr_id, s.create_started_at
+  FROM amocrm_sync_state s
+  LEFT JOIN {link_table} l ON l.billmgr_id = s.billmgr_id
+  WHERE s.kind = %s AND s.create_started_at IS NOT NULL AND l.id IS NULL {only_ids}
+
+-- name: and_intent_in
+-- Only the intents of these BILLmanager ids; {ids}.
+AND s.billmgr_id IN ({ids})
+
+-- name: clear_creates
+-- End the create intents of these entities (the sync state row stays); {ids}.
+UPDATE amocrm_sync_state SET create_started_at = NULL WHERE kind = %s AND billmgr_id IN ({ids})
+
+-- name: record_synced
+-- Last successful sync time and fingerprint of what was sent; {rows}: record_synced_row per entity.
+-- With @amocrm_created = 1 the entities were just created and linked: their create
+-- intents end in the same statement.
+INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint)
+  VALUES {rows}
+  ON DUPLICATE KEY UPDATE
+    last_sync_at = VALUES(last_sync_at),
+    fingerprint = VALUES(fingerprint),
+    create_started_at = IF(@amocrm_created, NULL, create_started_at)
+
+-- name: record_synced_row
+-- One row of record_synced: its billmgr_id and fingerprint are bound.
+(@amocrm_kind, %s, @amocrm_now, %s)
+
+-- name: fingerprints
+-- What was last sent for these entities (synced ones only); {ids}.
+SELECT billmgr_id, fingerprint FROM amocrm_sync_state
+  WHERE kind = %s AND billmgr_id IN ({ids}) AND last_sync_at IS NOT NULL
+
+
+-- ---------------------------------------------------------------- the panel's read model
+
+-- name: link_count
+-- How many entities of a kind are linked; {link_table}.
+SELECT COUNT(*) FROM {link_table}
+
+-- name: last_sync_at
+-- The newest successful sync of any entity.
+SELECT MAX(last_sync_at) FROM amocrm_sync_state
+
+-- name: last_sync_at_of_kind
+-- The newest successful sync of an entity of a kind.
+SELECT MAX(last_sync_at) FROM amocrm_sync_state WHERE kind = %s
+
+-- name: bindings_linked
+-- The links of one kind as bindings rows (kind, billmgr_id, amocrm_id); {link_table}.
+SELECT %s AS kind, billmgr_id, amocrm_id FROM {link_table}
+
+-- name: bindings_matching
+-- Linked or queued entities with their state, filtered; {linked}: bindings_linked per kind, joined by UNION ALL; {kinds}: a mark per kind.
+-- The three filters are off when their first value is NULL: state; an id (BILLmanager
+-- or amoCRM); a LIKE pattern on the last error.
+FROM (SELECT u.kind, u.billmgr_id, MAX(u.amocrm_id) AS amocrm_id,
+             FIELD(u.kind, 'contact', 'company', 'lead') AS kind_order,
+             CASE MAX(q.state) WHEN 'failed' THEN 'failed' WHEN 'pending' THEN 'queued'
+                  ELSE 'synced' END AS state,
+             MAX(q.last_error) AS last_error, MAX(s.last_sync_at) AS last_sync_at
+        FROM ({linked} UNION ALL
+              SELECT kind, billmgr_id, NULL FROM amocrm_queue WHERE kind IN ({kinds})) u
+        LEFT JOIN amocrm_queue q ON q.kind = u.kind AND q.billmgr_id = u.billmgr_id
+        LEFT JOIN amocrm_sync_state s ON s.kind = u.kind AND s.billmgr_id = u.billmgr_id
+        GROUP BY u.kind, u.billmgr_id) b
+  WHERE (%s IS NULL OR b.state = %s)
+    AND (%s IS NULL OR b.billmgr_id = %s OR b.amocrm_id = %s)
+    AND (%s IS NULL OR b.last_error LIKE %s)
+
+-- name: bindings_count
+-- How many bindings match (for paging); {matching}: bindings_matching.
+SELECT COUNT(*) {matching}
+
+-- name: bindings_page
+-- One page of the matching bindings; {matching}: bindings_matching; {order}: a column of BINDING_ORDERS; {direction}: ASC or DESC.
+-- Ties are broken by kind and id, so pages are stable.
+SELECT b.kind, b.billmgr_id, b.amocrm_id, b.state, b.last_error, b.last_sync_at {matching}
+  ORDER BY {order} {direction}, b.kind_order, b.billmgr_id
+  LIMIT %s OFFSET %s
+
+
+-- ---------------------------------------------------------------- export progress, cursors
+
+-- name: export_begin
+-- Start the initial export of a kind, or resume it if it never finished (then it keeps its start and position).
+INSERT INTO amocrm_export_progress (kind, started_at, last_id, enqueued, finished_at)
+  VALUES (%s, %s, 0, 0, NULL)
+  ON DUPLICATE KEY UPDATE
+    last_id = IF(finished_at IS NULL, last_id, 0),
+    enqueued = IF(finished_at IS NULL, enqueued, 0),
+    started_at = IF(finished_at IS NULL, started_at, VALUES(started_at)),
+    finished_at = NULL
+
+-- name: export_advance
+-- Everything of a kind up to an id is queued, and so many more rows were added.
+UPDATE amocrm_export_progress SET last_id = %s, enqueued = enqueued + %s WHERE kind = %s
+
+-- name: export_finish
+-- The export of a kind is complete.
+UPDATE amocrm_export_progress SET finished_at = %s WHERE kind = %s
+
+-- name: export_progress
+-- How far the export of a kind got.
+SELECT kind, started_at, last_id, enqueued, finished_at FROM amocrm_export_progress WHERE kind = %s
+
+-- name: get_cursor
+-- The value of a named bookmark.
+SELECT value FROM amocrm_cursor WHERE name = %s
+
+-- name: set_cursor
+-- Set a named bookmark.
+INSERT INTO amocrm_cursor (name, value, updated_at) VALUES (%s, %s, %s)
+  ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)

@@ -1,0 +1,152 @@
+"""The Store contract, the rest: links, create intents, sync state and fingerprints, units
+of work, export progress and cursors. MySqlStore and FakeStore must both pass every test.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import suppress
+from datetime import timedelta, timezone
+from typing import Any
+
+import pytest
+
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.ports import Store
+from billmgr_amocrm.store.store import MySqlStore
+from tests.fake_store import FakeStore
+
+from .conftest import FakeClock, claim
+
+MOSCOW = timezone(timedelta(hours=3))
+
+
+@pytest.mark.parametrize("implementation", [MySqlStore, FakeStore])
+def test_both_stores_have_every_method_of_the_port_with_its_parameters(implementation: type) -> None:
+    for name, declared in inspect.getmembers(Store, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        assert list(inspect.signature(getattr(implementation, name)).parameters) == \
+            list(inspect.signature(declared).parameters), name
+
+
+def test_links_upsert_read_drop_and_unbind(any_store: Any, clock: FakeClock) -> None:
+    any_store.put_links(Kind.CONTACT, [(1, 1001), (2, 1002)])
+    any_store.put_links(Kind.CONTACT, [(1, 5001)])             # replaced, not duplicated
+    any_store.put_links(Kind.LEAD, [(1, 9001), (2, 9002)])
+    assert any_store.links(Kind.CONTACT, [1, 2, 3, 1]) == {1: 5001, 2: 1002}
+    assert any_store.links(Kind.LEAD, [1]) == {1: 9001}
+    assert any_store.links(Kind.COMPANY, []) == {}
+    any_store.record_synced_many(Kind.CONTACT, [(2, "c2")], clock.now)
+    any_store.drop_link(Kind.CONTACT, 2)                        # the link goes, the sync state stays
+    assert any_store.links(Kind.CONTACT, [1, 2]) == {1: 5001}
+    assert any_store.fingerprints(Kind.CONTACT, [2]) == {2: "c2"}
+    any_store.record_synced_many(Kind.LEAD, [(1, "abc"), (2, "def")], clock.now)
+    any_store.begin_create(Kind.LEAD, [3], clock.now)
+    assert any_store.delete_links(Kind.LEAD, [1, 3, 4]) == 1  # links deleted; with their state
+    assert any_store.links(Kind.LEAD, [1, 2]) == {2: 9002}
+    assert any_store.fingerprints(Kind.LEAD, [1, 2]) == {2: "def"}
+    assert any_store.open_creates(Kind.LEAD) == {}
+
+
+def test_create_intents_until_linked(any_store: Any, clock: FakeClock) -> None:
+    first = clock.now
+    any_store.begin_create(Kind.COMPANY, [1, 2, 3, 4, 5], clock.now)
+    any_store.begin_create(Kind.COMPANY, [2], clock.now + timedelta(minutes=5))  # a retry keeps its time
+    assert any_store.open_creates(Kind.COMPANY) == {i: first for i in (1, 2, 3, 4, 5)}
+    assert any_store.open_creates(Kind.COMPANY, [2, 9]) == {2: first}
+    assert any_store.open_creates(Kind.CONTACT) == {}
+    any_store.put_links(Kind.COMPANY, [(1, 100)])                          # a link ends its intent
+    any_store.clear_create(Kind.COMPANY, 3)
+    any_store.record_synced_many(Kind.COMPANY, [(4, "")], clock.now)        # an update: intent stays
+    any_store.put_links(Kind.COMPANY, [(5, 500)], clear_intents=False)
+    any_store.drop_link(Kind.COMPANY, 5)                                   # unlinked: open again
+    assert any_store.open_creates(Kind.COMPANY) == {2: first, 4: first, 5: first}
+    any_store.record_synced_many(Kind.COMPANY, [(4, "f"), (5, "f")], clock.now, created=True)
+    assert any_store.open_creates(Kind.COMPANY) == {2: first}
+    later = first + timedelta(hours=1)
+    any_store.begin_create(Kind.COMPANY, [3], later.replace(tzinfo=None))   # naive times are UTC
+    any_store.begin_create(Kind.COMPANY, [4], later.astimezone(MOSCOW))     # aware ones converted
+    opened = any_store.open_creates(Kind.COMPANY, [3, 4])
+    assert opened == {3: later, 4: later}
+    assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in opened.values())
+
+
+def test_fingerprints_only_for_synced_entities(any_store: Any, clock: FakeClock) -> None:
+    any_store.begin_create(Kind.CONTACT, [1], clock.now)        # an intent alone: nothing was sent
+    any_store.record_synced_many(Kind.CONTACT, [(2, "f2"), (3, "x" * 200)], clock.now)
+    any_store.record_synced_many(Kind.CONTACT, [(2, "f2b")], clock.now + timedelta(seconds=2))
+    any_store.record_synced_many(Kind.LEAD, [(2, "lead")], clock.now)
+    assert any_store.fingerprints(Kind.CONTACT, [1, 2, 3, 4]) == {2: "f2b", 3: "x" * 128}
+    assert any_store.fingerprints(Kind.LEAD, [1, 2]) == {2: "lead"}
+    assert any_store.fingerprints(Kind.COMPANY, []) == {}
+
+
+def test_a_failed_unit_of_work_leaves_nothing_behind(any_store: Any, clock: FakeClock) -> None:
+    any_store.enqueue(Kind.CONTACT, 1, "edit")
+    any_store.put_links(Kind.CONTACT, [(1, 11)])
+    any_store.record_synced_many(Kind.CONTACT, [(1, "old")], clock.now)
+    any_store.set_cursor("c", "old")
+    with pytest.raises(RuntimeError), any_store.transaction():
+        any_store.enqueue(Kind.CONTACT, 1, "open")
+        any_store.enqueue(Kind.CONTACT, 2, "edit")
+        any_store.put_links(Kind.CONTACT, [(1, 99), (2, 22)])
+        any_store.drop_link(Kind.CONTACT, 1)
+        any_store.record_synced_many(Kind.CONTACT, [(1, "new")], clock.now)
+        any_store.begin_create(Kind.LEAD, [7], clock.now)
+        any_store.export_begin(Kind.LEAD)
+        any_store.set_cursor("c", "new")
+        (item,) = claim(any_store, Kind.CONTACT, 1, clock.now)
+        any_store.complete_many([item])
+        raise RuntimeError("worker died mid-unit")
+    (row,) = claim(any_store, Kind.CONTACT, 10, clock.now)
+    assert (row.billmgr_id, row.version, row.reason) == (1, 1, "edit")
+    assert any_store.links(Kind.CONTACT, [1, 2]) == {1: 11}
+    assert any_store.fingerprints(Kind.CONTACT, [1]) == {1: "old"}
+    assert any_store.open_creates(Kind.LEAD) == {} and any_store.export_progress(Kind.LEAD) is None
+    assert any_store.get_cursor("c") == "old"
+
+
+def test_nested_transactions_join_the_outer_one(any_store: Any, clock: FakeClock) -> None:
+    with pytest.raises(RuntimeError), any_store.transaction():
+        any_store.put_links(Kind.CONTACT, [(1, 11)])
+        with any_store.transaction():
+            any_store.enqueue(Kind.CONTACT, 1, "edit")
+        raise RuntimeError("the outer unit fails after the inner one ended")
+    assert any_store.links(Kind.CONTACT, [1]) == {} and any_store.queue_stats().depth == 0
+    with any_store.transaction():
+        any_store.put_links(Kind.CONTACT, [(1, 11)])
+        with suppress(RuntimeError), any_store.transaction():
+            any_store.enqueue(Kind.CONTACT, 1, "edit")
+            raise RuntimeError("an inner failure the outer unit handles: no savepoint")
+    assert any_store.links(Kind.CONTACT, [1]) == {1: 11} and any_store.queue_stats().depth == 1
+
+
+def test_export_progress_resumes_an_unfinished_export_and_restarts_a_finished_one(
+        any_store: Any, clock: FakeClock) -> None:
+    assert any_store.export_progress(Kind.LEAD) is None
+    started = any_store.export_begin(Kind.LEAD)
+    assert (started.kind, started.last_id, started.enqueued, started.finished_at) == (Kind.LEAD, 0, 0, None)
+    assert started.started_at == clock.now and started.started_at.utcoffset() == timedelta(0)
+    any_store.export_advance(Kind.LEAD, 1000, 1000)
+    clock.advance(60)
+    resumed = any_store.export_begin(Kind.LEAD)       # interrupted: carries on from 1000
+    assert (resumed.last_id, resumed.enqueued, resumed.started_at) == (1000, 1000, started.started_at)
+    any_store.export_advance(Kind.LEAD, 1500, 400)
+    any_store.export_finish(Kind.LEAD)
+    done = any_store.export_progress(Kind.LEAD)
+    assert (done.last_id, done.enqueued, done.finished_at) == (1500, 1400, clock.now)
+    assert any_store.export_progress(Kind.CONTACT) is None
+    clock.advance(60)
+    again = any_store.export_begin(Kind.LEAD)         # a finished export starts over
+    assert (again.last_id, again.enqueued, again.started_at, again.finished_at) == (0, 0, clock.now, None)
+
+
+def test_cursors_are_named_values(any_store: Any) -> None:
+    assert any_store.get_cursor("reconcile.last") is None
+    any_store.set_cursor("reconcile.last", "2024-05-01T12:00:00")
+    any_store.set_cursor("reconcile.last", "2024-05-01T13:00:00")
+    any_store.set_cursor("export", "")
+    assert any_store.get_cursor("reconcile.last") == "2024-05-01T13:00:00"
+    assert any_store.get_cursor("export") == ""
+
