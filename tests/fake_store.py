@@ -34,9 +34,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.clock import as_utc, utcnow
-from billmgr_amocrm.ports import QueueItem
+from billmgr_amocrm.ports import ExportProgress, QueueItem
 from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS
-from billmgr_amocrm.store.progress import ExportProgress
 from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, FailedItem, QueueStats
 
 _MISSING = object()
@@ -200,6 +199,9 @@ class FakeStore:
         ages = [r.first_queued_at for r in rows if r.state == "pending"]
         return QueueStats(pending=pending, failed=failed, oldest_pending_at=min(ages) if ages else None)
 
+    def failed_ids(self, kind: Kind) -> set[int]:
+        return {k[1] for k, row in self.queue.items() if k[0] is kind and row.state == "failed"}
+
     def failed(self, kind: Optional[Kind] = None, limit: int = 50, offset: int = 0) -> list[FailedItem]:
         with self._unit():
             rows = sorted((r for r in self.queue.values()
@@ -273,6 +275,11 @@ class FakeStore:
     def clear_create(self, kind: Kind, billmgr_id: int) -> None:
         with self._unit():
             self._drop(self.intents, (kind, int(billmgr_id)))
+
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+        with self._unit():
+            self.put_links(kind, [(b, a) for b, a, _ in rows], clear_intents=False)
+            self.record_synced_many(kind, [(b, f) for b, _, f in rows], now, created=True)
 
     def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
                            created: bool = False) -> None:

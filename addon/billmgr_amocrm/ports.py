@@ -122,6 +122,17 @@ class QueueItem:
     first_queued_at: datetime
 
 
+@dataclass(frozen=True)
+class ExportProgress:
+    """How far the queueing of one kind's initial export got (it resumes after ``last_id``)."""
+
+    kind: Kind
+    started_at: datetime
+    last_id: int
+    enqueued: int
+    finished_at: Optional[datetime]
+
+
 class Store(Protocol):
     """The module's tables as the sync core uses them: queue, links, create intents, sync state.
 
@@ -159,6 +170,9 @@ class Store(Protocol):
         """Dead-letter: state failed with the reason; stays visible until retried. If a newer
         event came since the claim the row stays pending, the error noted."""
 
+    def failed_ids(self, kind: Kind) -> set[int]:
+        """BILLmanager ids of the dead-lettered rows of a kind (the reconciler leaves them alone)."""
+
     # Links: billmgr_id -> amoCRM id, one per entity.
     def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]: ...
 
@@ -184,8 +198,25 @@ class Store(Protocol):
         """Last successful sync time and a fingerprint of what was sent, per (billmgr_id,
         fingerprint); ``created`` also clears the create intents."""
 
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+        """Entities just created, (billmgr_id, amocrm_id, fingerprint): links and sync state
+        written and their create intents ended, in one unit of work."""
+
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, for entities synced at least once."""
+
+    # Export progress and named cursors.
+    def export_begin(self, kind: Kind) -> ExportProgress:
+        """Start (or resume, if unfinished) the initial export of a kind."""
+
+    def export_advance(self, kind: Kind, last_id: int, enqueued: int) -> None:
+        """Everything up to ``last_id`` is queued; ``enqueued`` more rows were added."""
+
+    def export_finish(self, kind: Kind) -> None: ...
+
+    def get_cursor(self, name: str) -> Optional[str]: ...
+
+    def set_cursor(self, name: str, value: str) -> None: ...
 
 
 # --------------------------------------------------------------------------- rules

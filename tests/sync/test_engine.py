@@ -174,7 +174,7 @@ class _BrokenLinks:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def put_links(self, kind, pairs, clear_intents=True):
+    def link_created(self, kind, rows, now):
         raise ConnectionError("MySQL went away")
 
 

@@ -40,6 +40,8 @@ class Links(UnitOfWork):
 
         ``clear_intents=False`` is for a caller that ends them itself in the same
         transaction (``record_synced_many(..., created=True)``), one statement fewer."""
+        if not pairs:
+            return
         statement = sql("put_link", link_table=link_table(kind))
         with self.transaction():
             for part in row_chunks(pairs):
@@ -101,6 +103,8 @@ class Links(UnitOfWork):
                            created: bool = False) -> None:
         """Last successful sync time and fingerprint of what was sent, for (billmgr_id, fingerprint)
         rows; ``created``: the entities were just created and linked, so their intents end too."""
+        if not rows:
+            return
         with self.transaction():
             self._bind_shared(kind, now, created=created)
             for part in row_chunks(rows):
@@ -108,6 +112,15 @@ class Links(UnitOfWork):
                 for billmgr_id, fingerprint in part:
                     args.extend((int(billmgr_id), fingerprint[:FINGERPRINT_MAX_CHARS]))
                 self._insert_rows("record_synced", "record_synced_row", args, 2)
+
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+        """Entities just created: (billmgr_id, amocrm_id, fingerprint) -> links, sync state, intents ended."""
+        if not rows:
+            return
+        with self.transaction():
+            # record_synced_many(created=True) ends the intents: put_links need not do it too
+            self.put_links(kind, [(b, a) for b, a, _ in rows], clear_intents=False)
+            self.record_synced_many(kind, [(b, f) for b, _, f in rows], now, created=True)
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent (synced entities only), so the worker can skip an update that would

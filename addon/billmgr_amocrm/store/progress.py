@@ -8,22 +8,11 @@ the reconciler's last run or the panel's export request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from ..domain import Kind
 from ..foundation.clock import from_db
+from ..ports import ExportProgress
 from .queries import sql
 from .unit_of_work import UnitOfWork, aware
-
-
-@dataclass(frozen=True)
-class ExportProgress:
-    kind: Kind
-    started_at: datetime
-    last_id: int
-    enqueued: int
-    finished_at: datetime | None
 
 
 class Progress(UnitOfWork):

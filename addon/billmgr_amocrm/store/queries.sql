@@ -104,6 +104,10 @@ SELECT kind, state, COUNT(*) FROM amocrm_queue GROUP BY kind, state
 -- When the oldest pending row (due or not) was first queued.
 SELECT MIN(first_queued_at) FROM amocrm_queue WHERE state = 'pending'
 
+-- name: failed_ids
+-- BILLmanager ids of the dead-lettered rows of one kind (the reconciler skips them).
+SELECT billmgr_id FROM amocrm_queue WHERE state = 'failed' AND kind = %s;
+
 -- name: failed_rows
 -- Dead-letter rows (of a kind, or all when the kind is NULL), most recently failed first.
 SELECT id, kind, billmgr_id, reason, attempts, last_error, first_queued_at, updated_at

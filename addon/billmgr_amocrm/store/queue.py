@@ -79,6 +79,8 @@ class Queue(UnitOfWork):
 
     def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
         """``enqueue`` for many ids of one kind (coalescing exactly like it), a statement per chunk."""
+        if not billmgr_ids:
+            return
         with self.transaction():
             self._bind_shared(kind, self._now(), reason)
             for part in chunks(billmgr_ids):
@@ -103,6 +105,8 @@ class Queue(UnitOfWork):
     def complete_many(self, items: Sequence[QueueItem]) -> None:
         """Delete each claimed row if its version is unchanged; a row that got a newer event
         stays pending with attempts 0 and no error. Two statements per chunk at most."""
+        if not items:
+            return
         with self.transaction():
             for part in row_chunks(items):
                 ids = [int(i.id) for i in part]
@@ -145,6 +149,11 @@ class Queue(UnitOfWork):
                 continue
             (pending if state == "pending" else failed)[kind] = int(count)
         return QueueStats(pending=pending, failed=failed, oldest_pending_at=from_db(oldest[0][0]))
+
+    def failed_ids(self, kind: Kind) -> set[int]:
+        """BILLmanager ids of the dead-lettered rows of a kind."""
+        with self.transaction():
+            return {int(r[0]) for r in self._rows(sql("failed_ids"), (kind.value,))}
 
     def failed(self, kind: Kind | None = None, limit: int = 50, offset: int = 0) -> list[FailedItem]:
         """Dead-letter rows, most recently failed first."""

@@ -17,9 +17,8 @@ from typing import Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
-from ..ports import AmoApi, BatchOutcome
+from ..ports import AmoApi, BatchOutcome, Store
 from . import planner
-from .bulk import BulkStore, bulk_link_created
 from .links import Linker, needs_links
 from .outcomes import Ledger, refusal
 from .pipeline import WriteBehind
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Creator:
-    def __init__(self, amo: AmoApi, store: BulkStore, linker: Linker, write_behind: WriteBehind, *,
+    def __init__(self, amo: AmoApi, store: Store, linker: Linker, write_behind: WriteBehind, *,
                  settle_after: float) -> None:
         self.amo = amo
         self.store = store
@@ -79,7 +78,7 @@ class Creator:
             return [c for rid, c in by_request.items() if rid not in outcome.ids]
         with ledger.unit():
             rows = [(c.work.billmgr_id, a, ledger.fingerprint(c.work, c.payload, plan)) for c, a in created]
-            bulk_link_created(self.store, kind, rows, now)
+            self.store.link_created(kind, rows, now)
             for create, _ in created:
                 if not needs_links(kind, create.work.billmgr_id, plan, created=True):
                     ledger.done(create.work)

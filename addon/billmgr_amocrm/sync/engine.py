@@ -24,10 +24,9 @@ from typing import Callable, Optional, Sequence
 
 from ..domain import Kind
 from ..foundation.clock import utcnow
-from ..ports import AmoApi, BillingReader, MappingContext, RuleSet
+from ..ports import AmoApi, BillingReader, MappingContext, RuleSet, Store
 from . import planner
 from .batch import Steps, apply_batch
-from .bulk import BulkStore
 from .creates import Creator
 from .fingerprint import fingerprint
 from .links import Linker
@@ -48,7 +47,7 @@ DEFAULT_SETTLE_AFTER = 60.0
 class Engine:
     """The sync core's imperative shell; the pure decisions live in the planner."""
 
-    def __init__(self, amo: AmoApi, billing: BillingReader, store: BulkStore, rules: RuleSet,
+    def __init__(self, amo: AmoApi, billing: BillingReader, store: Store, rules: RuleSet,
                  ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
                  jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
@@ -89,12 +88,12 @@ class Engine:
         with self.write_behind.running():
             return self.apply(self.prepare(kind, works, self.billing, self.store))
 
-    def claim_store(self) -> BulkStore:
+    def claim_store(self) -> Store:
         """Where a drain claims its rows: with a reader, the read-ahead claims on its connection."""
         return self.reader.store if self.reader is not None else self.store
 
     def prepare(self, kind: Kind, works: Sequence[Work], billing: BillingReader,
-                store: BulkStore) -> Prepared:
+                store: Store) -> Prepared:
         """Read and plan a batch: reads only, so it may run beside another batch's writes."""
         inputs = gather(kind, works, billing, store, self.rules, self.state.contacts_not_coming)
         plan = planner.plan_batch(works, inputs, self.rules, self.ctx)

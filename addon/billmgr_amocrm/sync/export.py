@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Protocol, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from ..domain import KIND_ORDER, Kind
-from ..ports import BillingReader
-from .bulk import BulkStore, bulk_enqueue
+from ..ports import BillingReader, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +29,6 @@ ENQUEUE_CHUNK = 1000
 # the first chunk of a kind when sending waits for it (Enqueuer): one export batch, queued sooner
 FIRST_CHUNK = 250
 EXPORT_REASON = "export"
-
-
-class ExportStore(BulkStore, Protocol):
-    def export_begin(self, kind: Kind) -> object: ...
-
-    def export_advance(self, kind: Kind, last_id: int, enqueued: int) -> None: ...
-
-    def export_finish(self, kind: Kind) -> None: ...
 
 
 @dataclass
@@ -53,7 +44,7 @@ def count_ids(billing: BillingReader, kind: Kind) -> int:
     return sum(len(ids) for ids in billing.iter_ids(kind, 0, 10000))
 
 
-def enqueue_all(store: ExportStore, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
+def enqueue_all(store: Store, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
                 on_chunk: Optional[Callable[[Kind, int], None]] = None,
                 on_kind: Optional[Callable[[Kind], None]] = None, first_chunk: int = 0) -> ExportCounts:
     """Queue every entity of the kinds (resuming an unfinished run); return how many were queued."""
@@ -65,7 +56,7 @@ def enqueue_all(store: ExportStore, billing: BillingReader, kinds: Sequence[Kind
             if not ids:
                 continue
             with store.transaction():
-                bulk_enqueue(store, kind, ids, EXPORT_REASON)
+                store.enqueue_many(kind, ids, EXPORT_REASON)
                 store.export_advance(kind, ids[-1], len(ids))
             counts.queued[kind] += len(ids)
             if on_chunk:
@@ -99,7 +90,7 @@ class Enqueuer:
 
     POLL_SECONDS = 0.5
 
-    def __init__(self, store: ExportStore, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
+    def __init__(self, store: Store, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
                  on_chunk: Optional[Callable[[Kind, int], None]] = None,
                  on_done: Optional[Callable[[], None]] = None) -> None:
         self._on_chunk = on_chunk

@@ -10,9 +10,8 @@ from typing import Any, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
-from ..ports import AmoApi
+from ..ports import AmoApi, Store
 from . import planner
-from .bulk import BulkStore
 from .outcomes import Ledger
 from .planner import Link, Plan, Work
 
@@ -22,7 +21,7 @@ def needs_links(kind: Kind, billmgr_id: int, plan: Plan, *, created: bool) -> bo
 
 
 class Linker:
-    def __init__(self, amo: AmoApi, store: BulkStore) -> None:
+    def __init__(self, amo: AmoApi, store: Store) -> None:
         self.amo = amo
         self.store = store
 

@@ -19,8 +19,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData, RetryLater
-from ..ports import AmoPayload, QueueItem
-from .bulk import BulkStore, bulk_complete
+from ..ports import AmoPayload, QueueItem, Store
 from .fingerprint import fingerprint
 from .planner import Create, Plan, Work
 from .retry import RetryPolicy
@@ -81,7 +80,7 @@ class PassState:
 class Bookkeeping:
     """How outcomes are recorded: the store, the retry policy, the clock, the jitter."""
 
-    store: BulkStore
+    store: Store
     policy: RetryPolicy
     clock: Callable[[], datetime]
     jitter: Callable[[], float]
@@ -109,7 +108,7 @@ class Ledger:
         with self.store.transaction():
             try:
                 yield
-                bulk_complete(self.store, self._completing)
+                self.store.complete_many(self._completing)
             finally:
                 self._completing = []
 

@@ -18,8 +18,7 @@ from datetime import datetime
 from typing import Callable, Iterator, Optional, Sequence
 
 from ..domain import Kind
-from ..ports import BillingReader, QueueItem
-from .bulk import BulkStore, bulk_complete, bulk_link_created
+from ..ports import BillingReader, QueueItem, Store
 from .planner import Plan, Work
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class Reader:
     the batch in flight, so the overlap changes no outcome."""
 
     billing: BillingReader
-    store: BulkStore
+    store: Store
     close: Callable[[], None] = lambda: None
 
 
@@ -44,7 +43,7 @@ class Writer:
     it commits, the batch's create intents stay open, so a crash in between is settled by
     the marker like any lost answer."""
 
-    store: BulkStore
+    store: Store
     close: Callable[[], None] = lambda: None
 
 
@@ -107,8 +106,8 @@ class WriteBehind:
 
         def write() -> None:
             with store.transaction():
-                bulk_link_created(store, kind, rows, now)
-                bulk_complete(store, items)
+                store.link_created(kind, rows, now)
+                store.complete_many(items)
 
         self._pending = self._pool.submit(write)
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Optional, Protocol
 
 from ..domain import KIND_ORDER, Kind
 from ..foundation.clock import as_utc
-from ..ports import BillingReader, RuleSet
-from .bulk import BulkStore, bulk_enqueue
+from ..ports import BillingReader, RuleSet, Store
 from .snapshots import read_snapshots
 
 log = logging.getLogger(__name__)
@@ -28,24 +26,12 @@ SCAN_CHUNK = 1000
 OVERLAP = timedelta(days=1)
 
 
-class ReconcileStore(BulkStore, Protocol):
-    def failed(self, kind: Optional[Kind] = None, limit: int = 50, offset: int = 0) -> list[Any]: ...
-
-    def get_cursor(self, name: str) -> Optional[str]: ...
-
-    def set_cursor(self, name: str, value: str) -> None: ...
-
-
-def _failed_ids(store: ReconcileStore, kind: Kind) -> set[int]:
-    return {int(f.billmgr_id) for f in store.failed(kind, limit=1_000_000)}
-
-
-def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
+def reconcile(store: Store, billing: BillingReader, rules: RuleSet,
               now: datetime) -> dict[Kind, int]:
     """Queue the missing and the silently changed; return how many rows per kind were queued."""
     queued = {kind: 0 for kind in KIND_ORDER}
     for kind in KIND_ORDER:
-        failed = _failed_ids(store, kind)
+        failed = store.failed_ids(kind)
         for ids in billing.iter_ids(kind, 0, SCAN_CHUNK):
             linked = store.links(kind, ids)
             missing = [i for i in ids if i not in linked and i not in failed]
@@ -53,7 +39,7 @@ def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
                 continue
             entities = read_snapshots(billing, kind, missing, rules)
             wanted = [i for i, e in entities.items() if rules.wants(kind, e)]
-            bulk_enqueue(store, kind, wanted, "reconcile")
+            store.enqueue_many(kind, wanted, "reconcile")
             queued[kind] += len(wanted)
     queued[Kind.LEAD] += _changed_services(store, billing, now)
     if any(queued.values()):
@@ -61,15 +47,15 @@ def reconcile(store: ReconcileStore, billing: BillingReader, rules: RuleSet,
     return queued
 
 
-def _changed_services(store: ReconcileStore, billing: BillingReader, now: datetime) -> int:
+def _changed_services(store: Store, billing: BillingReader, now: datetime) -> int:
     last = store.get_cursor(CURSOR)
     since = as_utc(datetime.fromisoformat(last)) - OVERLAP if last else as_utc(now) - OVERLAP
-    failed = _failed_ids(store, Kind.LEAD)
+    failed = store.failed_ids(Kind.LEAD)
     count = 0
     for ids in billing.services_changed_since(since):
         linked = store.links(Kind.LEAD, ids)
         recheck = [i for i in ids if i in linked and i not in failed]
-        bulk_enqueue(store, Kind.LEAD, recheck, "reconcile")
+        store.enqueue_many(Kind.LEAD, recheck, "reconcile")
         count += len(recheck)
     store.set_cursor(CURSOR, as_utc(now).isoformat())
     return count

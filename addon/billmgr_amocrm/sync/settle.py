@@ -21,8 +21,7 @@ from typing import Mapping
 
 from ..domain import Kind
 from ..foundation.clock import as_utc
-from ..ports import AmoApi, MappingContext, marker_value
-from .bulk import BulkStore, bulk_put_links
+from ..ports import AmoApi, MappingContext, Store, marker_value
 from .outcomes import Ledger
 from .planner import Create, Plan, Update
 from .updates import Updater
@@ -46,7 +45,7 @@ def settle_by_marker(amo: AmoApi, kind: Kind, marker_field_id: int,
 
 
 class Settler:
-    def __init__(self, amo: AmoApi, store: BulkStore, updater: Updater, ctx: MappingContext, *,
+    def __init__(self, amo: AmoApi, store: Store, updater: Updater, ctx: MappingContext, *,
                  settle_after: float) -> None:
         self.amo = amo
         self.store = store
@@ -77,7 +76,7 @@ class Settler:
             log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
                      len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
         with self.store.transaction():
-            bulk_put_links(self.store, kind, sorted(found.items()))
+            self.store.put_links(kind, sorted(found.items()))
             # Not found after settle_after: no earlier attempt can still land, so the next
             # POST's intent starts afresh (its own settle_after counts from its own send).
             for billmgr_id in sorted(set(intents) - set(found)):

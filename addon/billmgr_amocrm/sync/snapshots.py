@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import AbstractSet, Any, Sequence
 
 from ..domain import Kind
-from ..ports import BillingReader, RuleSet
-from .bulk import BulkStore
+from ..ports import BillingReader, RuleSet, Store
 from .planner import Inputs, Work
 
 
@@ -24,7 +23,7 @@ def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules
     return dict(billing.services(ids, rules.param_names))
 
 
-def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: BulkStore, rules: RuleSet,
+def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store, rules: RuleSet,
            contacts_not_coming: AbstractSet[int]) -> Inputs:
     """Snapshots, links, open create intents and parent links of one batch."""
     ids = sorted({w.billmgr_id for w in works})
@@ -46,7 +45,7 @@ def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Bul
                   frozenset(contacts_not_coming))
 
 
-def companies_of(accounts: Sequence[int], billing: BillingReader, store: BulkStore) -> dict[int, int]:
+def companies_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> dict[int, int]:
     """The linked company of each account's legal payer (the first one that is linked)."""
     payers_by_account = billing.legal_payers_by_account(accounts)
     all_payers = sorted({p for ps in payers_by_account.values() for p in ps})

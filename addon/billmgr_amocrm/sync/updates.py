@@ -13,9 +13,8 @@ from typing import Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
-from ..ports import AmoApi
+from ..ports import AmoApi, Store
 from . import planner
-from .bulk import BulkStore, bulk_record_synced
 from .links import Linker, needs_links
 from .outcomes import Ledger, refusal
 from .planner import Create, Plan, Update
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class Updater:
-    def __init__(self, amo: AmoApi, store: BulkStore, linker: Linker, *, recreate_deleted: bool) -> None:
+    def __init__(self, amo: AmoApi, store: Store, linker: Linker, *, recreate_deleted: bool) -> None:
         self.amo = amo
         self.store = store
         self.linker = linker
@@ -62,7 +61,7 @@ class Updater:
         recreate = []
         with ledger.unit():
             synced = [(u.work.billmgr_id, ledger.fingerprint(u.work, u.payload, plan)) for u in patched_all]
-            bulk_record_synced(self.store, kind, synced, now)
+            self.store.record_synced_many(kind, synced, now)
             for patched in patched_all:
                 if not needs_links(kind, patched.work.billmgr_id, plan, created=False):
                     ledger.done(patched.work)
