@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .domain import Kind
 from .paths import HostPaths, host_paths
 from .ports import MappingContext
+
+if TYPE_CHECKING:
+    from .rules.config import ModuleConfig
+    from .rules.mapping import RuleSet
+    from .rules.presets import Presets
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +34,23 @@ class App:
     conn: Any
     store: Any          # store.store.MySqlStore
     billing: Any        # billing.BillingDb
-    config: Any         # rules.config.ModuleConfig
-    presets: Any
-    rules: Any          # rules.mapping.RuleSet
+    settings: Settings
     amo_factory: Optional[Callable[[int], Any]] = None
     _clients: dict[int, Any] = field(default_factory=dict)
     _reader: Any = None
     _writer: Any = None
+
+    @property
+    def config(self) -> ModuleConfig:
+        return self.settings.config
+
+    @property
+    def presets(self) -> Presets:
+        return self.settings.presets
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.settings.rules
 
     def amo(self, chunk_size: Optional[int] = None) -> Any:
         """The amoCRM client (raises ``Reauthorize`` when the module is not authorized)."""
@@ -57,7 +73,8 @@ class App:
         known = self.marker_fields()
         if len(known) == len(Kind):
             return known
-        from .rules.config import rebuild, save_config
+        from .rules.config import rebuild
+        from .settings import save_config
         from .sync.fields import ensure_marker_fields
 
         ids = ensure_marker_fields(self.amo())
@@ -68,12 +85,15 @@ class App:
         self.reload_rules(config)
         return ids
 
-    def reload_rules(self, config: Any = None) -> None:
-        from .rules.config import load_config
+    def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:
+        """After a save: ``config`` compiled with the presets in use, or all the settings read again."""
+        from . import settings
         from .rules.mapping import RuleSet
 
-        self.config = config or load_config(self.paths, self.presets)
-        self.rules = RuleSet(self.config, self.presets)
+        if config is None:
+            self.settings = settings.load(self.paths)
+        else:
+            self.settings = settings.Settings(config, self.presets, RuleSet(config, self.presets))
 
     def context(self) -> MappingContext:
         return MappingContext(marker_field_ids=self.ensure_marker_fields(),
@@ -145,11 +165,9 @@ class App:
 
 def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[int], Any]] = None) -> App:
     """Connect to MySQL (db.conf), migrate the module's tables, load amocrm.conf and presets."""
+    from . import settings
     from .billing import BillingDb
     from .db import connect
-    from .rules.config import default_config, load_config
-    from .rules.mapping import RuleSet
-    from .rules.presets import load_presets
     from .store.migrations import migrate
     from .store.store import MySqlStore
 
@@ -157,11 +175,9 @@ def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[
     conn = connect()
     try:
         migrate(conn)
-        presets = load_presets(paths)
-        config = load_config(paths, presets) if paths.amocrm_conf.exists() else default_config()
-        rules = RuleSet(config, presets)
+        loaded = settings.load(paths)
     except BaseException:
         conn.close()
         raise
-    return App(paths=paths, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn), config=config,
-               presets=presets, rules=rules, amo_factory=amo_factory)
+    return App(paths=paths, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn), settings=loaded,
+               amo_factory=amo_factory)

@@ -246,7 +246,8 @@ def _save_auth_settings(app: Any, base_url: str, client_id: str, redirect_uri: s
     previous URL is kept there, and a warning says so (token.json holds the real one).
     """
     from .amocrm.urls import parse_account_url
-    from .rules.config import rebuild, save_config
+    from .rules.config import rebuild
+    from .settings import save_config
 
     auth = {"url": base_url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
     if parse_account_url(base_url).subdomain == "emulator":

@@ -31,7 +31,7 @@ def service(lang: str) -> ModuleType:
 
 
 def rules_config(lang: str) -> ModuleType:
-    """``rules.config``: load/validate/save amocrm.conf (it re-exports ``load_presets``)."""
+    """``rules.config``: amocrm.conf's schema and ``rebuild``."""
     return _module("rules.config", lang)
 
 
@@ -95,11 +95,10 @@ def translated(lang: str, obj: str = "") -> Iterator[None]:
 
 def load_rules(lang: str) -> Tuple[Any, Any]:
     """``(ModuleConfig, Presets)`` from amocrm.conf and the presets files."""
-    module = rules_config(lang)
+    settings = _module("settings", lang)
     with translated(lang):
-        presets = module.load_presets()
-        config = module.load_config(presets=presets) if _conf_exists() else module.default_config()
-    return config, presets
+        loaded = settings.load(_paths())
+    return loaded.config, loaded.presets
 
 
 def rules_catalog_check(lang: str) -> ModuleType:
@@ -112,11 +111,12 @@ def editing(lang: str) -> ModuleType:
 
 
 def save_rules(lang: str, config: Any, presets: Any) -> None:
+    settings = _module("settings", lang)
     with translated(lang):
-        rules_config(lang).save_config(config, presets=presets)
+        settings.save_config(config, _paths(), presets)
 
 
-def _conf_exists() -> bool:
+def _paths() -> Any:
     from ..paths import host_paths
 
-    return host_paths().amocrm_conf.exists()
+    return host_paths()
