@@ -79,6 +79,13 @@ class AmoApi(Protocol):
 
     def users(self) -> list[JsonDict]: ...
 
+    def keep_alive(self, max_age_days: float = ...) -> bool:
+        """Rotate the token pair when the refresh token is older than ``max_age_days`` (the worker's
+        weekly keep-alive, so an idle integration's 3-month refresh token never lapses)."""
+
+    def close(self) -> None:
+        """Release the HTTP session."""
+
 
 # --------------------------------------------------------------------------- BILLmanager
 class BillingReader(Protocol):

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 CATALOG_TTL_SECONDS = 300
 EXPORT_REQUEST = "export:requested"
+# token states in which the module counts as authorized ("expired" refreshes by itself)
+AUTHORIZED_STATES = ("ok", "expiring", "expired")
 
 
 # --------------------------------------------------------------------------- errors
@@ -217,12 +219,10 @@ class Catalog:
 def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
               app: Any = None) -> AuthResult:
     """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export."""
-    from .amocrm import authorize as amo_authorize
-    from .paths import host_paths
+    from .bootstrap import authorize as amo_authorize
 
     try:
-        meta = amo_authorize(url, client_id, client_secret, redirect_uri, code,
-                             paths=app.paths if app is not None else host_paths())
+        meta = amo_authorize(_paths(app), url, client_id, client_secret, redirect_uri, code)
     except Exception as exc:  # noqa: BLE001 - translated for the admin
         raise _translate(exc) from exc
     with _using(app) as live:
@@ -258,9 +258,48 @@ def _save_auth_settings(app: Any, base_url: str, client_id: str, redirect_uri: s
     app.reload_rules(config)
 
 
+def token_status(*, app: Any = None) -> Any:
+    """The token and stop state (``amocrm.TokenStatus``) from the files only: no database, no network."""
+    from .bootstrap import token_status as status_of
+
+    return status_of(_paths(app))
+
+
+def authorized(*, app: Any = None) -> bool:
+    """Tokens exist and nothing asks for re-authorization (no network call)."""
+    return token_status(app=app).state in AUTHORIZED_STATES
+
+
+def secret_saved(*, app: Any = None) -> bool:
+    """The integration's secret key is stored (its content is not read)."""
+    from .bootstrap import client_secret
+
+    return client_secret(_paths(app)).saved()
+
+
+def stored_secret(*, app: Any = None) -> str:
+    """The stored secret key, for an authorization that keeps it (the settings form's empty field)."""
+    from .bootstrap import client_secret
+
+    try:
+        return client_secret(_paths(app)).read()
+    except Exception as exc:  # noqa: BLE001 - translated for the admin
+        raise _translate(exc) from exc
+
+
+def account_url(url: str) -> str:
+    """The amoCRM account address, checked and normalized (``https://x.amocrm.ru``)."""
+    from .amocrm.urls import parse_account_url
+
+    try:
+        return parse_account_url(url).base_url
+    except Exception as exc:  # noqa: BLE001 - translated for the admin
+        raise _translate(exc) from exc
+
+
 def check_connection(*, app: Any = None) -> ConnectionResult:
     """One live call to amoCRM: who we are connected to, how fast, and the token state."""
-    from .amocrm import token_status
+    from .bootstrap import token_status
 
     with _using(app) as live:
         started = time.perf_counter()
@@ -275,7 +314,7 @@ def check_connection(*, app: Any = None) -> ConnectionResult:
 
 def status(*, app: Any = None) -> Status:
     """Token state, queue depth and age, failures, last sync, links and export progress (no network)."""
-    from .amocrm import token_status
+    from .bootstrap import token_status
 
     with _using(app) as live:
         tokens = token_status(live.paths)
@@ -339,7 +378,7 @@ def run_export(progress: Optional[Callable[[Progress], None]] = None, *, app: An
         started = time.monotonic()
         total = _ExportTotal(live.store.queue_stats().depth)
         engine = live.engine(EXPORT_CHUNK)
-        side = live.export_adapters()
+        side = live.side_connection()
         totals = Report()
 
         def report_progress() -> None:
@@ -451,6 +490,12 @@ def catalog(*, refresh: bool = False, app: Any = None) -> Catalog:
                                         "users": result.users, "fetched_at": result.fetched_at},
                                        ensure_ascii=False))
         return result
+
+
+def _paths(app: Any) -> Any:
+    from .paths import host_paths
+
+    return app.paths if app is not None else host_paths()
 
 
 def _now_text() -> str:

@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from billmgr_amocrm import service
 from billmgr_amocrm.amocrm import AmoClient
 from billmgr_amocrm.amocrm.transport import Backoff
-from billmgr_amocrm.bootstrap import App, build
+from billmgr_amocrm.bootstrap import App, build, build_amo_client
 from billmgr_amocrm.dbconf import DbSettings, render_db_conf
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.files import write_atomic
@@ -75,8 +75,8 @@ def fast_client_factory(paths: HostPaths, rate: float, clock: Optional[Any] = No
     extra = {"clock": clock} if clock is not None else {}
 
     def make(chunk_size: int) -> AmoClient:
-        return AmoClient.from_host(paths, rate=rate, chunk_size=chunk_size, timeout=(1.0, READ_TIMEOUT),
-                                   backoff=FAST_BACKOFF, **extra)
+        return build_amo_client(paths, rate=rate, chunk_size=chunk_size, timeout=(1.0, READ_TIMEOUT),
+                                backoff=FAST_BACKOFF, **extra)
     return make
 
 

@@ -1,11 +1,13 @@
 """``AmoClient``: the amoCRM REST v4 client the worker and the panel use (implements ``ports.AmoApi``).
 
-Construction (no network)::
+Construction (no network): ``bootstrap.build_amo_client(paths, rate=..., chunk_size=...)``
+builds the parts from the host's files and passes them in::
 
-    client = AmoClient.from_host()                  # account URL from token.json
-    client = AmoClient("https://x.amocrm.ru", rate=6.0, timeout=(5, 30), chunk_size=50,
-                       refresh_margin=300, probe_interval=900, max_attempts=3,
-                       paths=None, clock=time.time, sleep=time.sleep)
+    AmoClient(transport, credentials, state, chunk_size=50)
+
+``transport`` (rate limiter, stop gate, timeouts, retries) talks to one account;
+``credentials`` hand out its access tokens; ``state`` is the host's shared stop /
+re-authorize state.
 
 Batch writes and a lost answer: a 504, timeout or reset on a POST/PATCH raises
 :class:`AmbiguousWriteError` at once (nothing is resent). When the cause was a
@@ -22,13 +24,9 @@ in its ``request_ids`` were never sent.
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
-
-import requests
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
-from ..paths import HostPaths, host_paths
 from ..ports import BatchOutcome
 from .batch import (
     DEFAULT_CHUNK,
@@ -40,12 +38,10 @@ from .batch import (
     chunks,
     describe,
 )
-from .circuit import DEFAULT_PROBE_INTERVAL, ClientState
-from .credentials import DEFAULT_KEEP_ALIVE_DAYS, DEFAULT_REFRESH_MARGIN, Credentials, read_client_secret
+from .circuit import ClientState
+from .credentials import DEFAULT_KEEP_ALIVE_DAYS, Credentials
 from .models import CustomField, Entity, ListPage, Pipeline
-from .ratelimit import DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
-from .tokens import TokenStore
-from .transport import Backoff, Params, Reply, Transport, error_for
+from .transport import Params, Reply, Transport, error_for
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
 
@@ -57,40 +53,16 @@ MAX_PAGES = 10_000
 class AmoClient:
     """amoCRM REST v4 for one account, shared-safe across the host's processes."""
 
-    def __init__(self, base_url: Optional[str] = None, *, paths: Optional[HostPaths] = None,
-                 rate: float = DEFAULT_RATE, timeout: Tuple[float, float] = (5.0, 30.0),
-                 chunk_size: int = DEFAULT_CHUNK, refresh_margin: float = DEFAULT_REFRESH_MARGIN,
-                 probe_interval: float = DEFAULT_PROBE_INTERVAL, max_attempts: int = 3,
-                 backoff: Optional[Backoff] = None, session: Optional[requests.Session] = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate > MAX_SAFE_RATE:
-            raise ValueError(f"rate {rate} exceeds amoCRM's limit of {MAX_SAFE_RATE:g} requests per second")
+    def __init__(self, transport: Transport, credentials: Credentials, state: ClientState, *,
+                 chunk_size: int = DEFAULT_CHUNK) -> None:
         if not 1 <= chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be 1..{MAX_CHUNK}, got {chunk_size}")
-        self.paths = paths or host_paths()
-        store = TokenStore(self.paths)
-        meta = store.read_meta()
-        if base_url is None:
-            if meta is None:
-                raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in "
-                                  "the module settings")
-            base_url = meta.base_url
-        self.state = ClientState(self.paths, clock=clock, probe_interval=probe_interval)
-        limiter = RateLimiter(self.paths.rate_state, rate, sleep=sleep)
-        self.transport = Transport(base_url, limiter=limiter, state=self.state, timeout=timeout,
-                                   max_attempts=max_attempts, backoff=backoff, session=session,
-                                   clock=clock, sleep=sleep)
-        self.credentials = Credentials(self.transport, store=store, state=self.state,
-                                       secret=lambda: read_client_secret(self.paths),
-                                       expected_base_url=base_url, margin=refresh_margin, clock=clock)
+        self.transport = transport
+        self.credentials = credentials
+        self.state = state
         self.max_chunk_size = chunk_size
         self.chunk_size = chunk_size
         self._clean_chunks = 0
-
-    @classmethod
-    def from_host(cls, paths: Optional[HostPaths] = None, **kw: Any) -> AmoClient:
-        """The client for the account the module was authorized for (``token.json``)."""
-        return cls(None, paths=paths, **kw)
 
     def close(self) -> None:
         self.transport.session.close()
