@@ -25,7 +25,7 @@ from billmgr_amocrm import service
 from billmgr_amocrm.amocrm import AmoClient
 from billmgr_amocrm.amocrm.transport import Backoff
 from billmgr_amocrm.bootstrap import App, build, build_amo_client
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import HostPaths
@@ -34,6 +34,7 @@ from billmgr_amocrm.rules.config import SyncConfig
 from billmgr_amocrm.sync.engine import Engine, Report
 from billmgr_amocrm.sync.retry import RetryPolicy
 from tests.sandbox import Sandbox, create_sandbox
+from tests.sandbox.dbconf import render_db_conf
 
 REPO = Path(__file__).resolve().parents[2]
 CI_CLIENTS = 60

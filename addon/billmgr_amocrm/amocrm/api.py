@@ -118,18 +118,6 @@ class AmoClient:
     def update(self, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
         return self._write_batch("PATCH", entity, items)
 
-    def change_tags(self, entity: str, changes: Sequence[JsonDict]) -> BatchOutcome:
-        """Incremental tags: items {id, request_id, add: [names], delete: [names]} -> PATCH tags_to_*."""
-        items = []
-        for c in changes:
-            item: JsonDict = {"id": c["id"], "request_id": c["request_id"]}
-            if c.get("add"):
-                item["tags_to_add"] = [{"name": n} for n in c["add"]]
-            if c.get("delete"):
-                item["tags_to_delete"] = [{"name": n} for n in c["delete"]]
-            items.append(item)
-        return self.update(entity, items)
-
     def _write_batch(self, method: str, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
         _check_entity(entity)
         check_items(method, items)
@@ -238,12 +226,6 @@ class AmoClient:
                     if isinstance(row.get("id"), int) and row["id"] in part and not row.get("is_deleted"):
                         out[row["id"]] = row
         return out
-
-    def search(self, entity: str, query: str, limit: int = 250) -> List[JsonDict]:
-        """Entities amoCRM's search index finds for ``query`` (it lags behind writes)."""
-        _check_entity(entity)
-        pages = self.pages(f"/api/v4/{entity}", entity, [("query", query)], limit)
-        return [row for rows in pages for row in rows]
 
     def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
                        created_since: Optional[int] = None) -> Dict[str, int]:

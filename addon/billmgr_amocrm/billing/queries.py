@@ -56,7 +56,6 @@ ACCOUNT_OF_USER = "SELECT account FROM user WHERE id = %s"
 ACCOUNT_BY_LOGIN = "SELECT account FROM user WHERE name = %s ORDER BY id LIMIT 1"
 ACCOUNT_BY_EMAIL = "SELECT MAX(account) FROM user WHERE LOWER(TRIM(email)) = LOWER(%s)"
 NEWEST_PAYER = "SELECT MAX(id) FROM profile WHERE account = %s"
-LEGAL_PAYERS_OF = "SELECT id FROM profile WHERE account = %s AND profiletype = %s ORDER BY id"
 LEGAL_PAYERS_BY_ACCOUNT = (
     "SELECT account, id FROM profile WHERE profiletype = %s AND account IN ({}) ORDER BY account, id"
 )
@@ -67,4 +66,3 @@ CLIENT_NAMES = (
     "FROM account a WHERE a.id IN ({})"
 )
 PAYER_NAMES = "SELECT id, name, person FROM profile WHERE id IN ({})"
-SERVICE_DATES = "SELECT id, opendate, expiredate, status FROM item WHERE id IN ({})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Callable, Collection, Iterator, Optional, Sequence, Union
 
 import pymysql
@@ -220,14 +220,10 @@ class BillingDb:
         rows = self._rows(q.NEWEST_PAYER, (account_id,))
         return as_opt_int(rows[0][0]) if rows else None
 
-    def legal_payers_of(self, account_id: int) -> list[int]:
-        rows = self._rows(q.LEGAL_PAYERS_OF, (account_id, PROFILE_TYPE_LEGAL))
-        return [int(r[0]) for r in rows]
-
     def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """account id -> its legal-entity payer ids, ascending (one query per IN chunk).
 
-        Accounts without a legal payer are absent; the batch form of ``legal_payers_of``."""
+        Accounts without a legal payer are absent."""
         found: dict[int, list[int]] = {}
         for part in chunks(unique_ids(account_ids)):
             rows = self._rows(q.LEGAL_PAYERS_BY_ACCOUNT.format(placeholders(len(part))),
@@ -255,8 +251,3 @@ class BillingDb:
             title = service.pricelist_name or service.itemtype_name or f"#{item_id}"
             result[item_id] = f"{title} {label}".strip()
         return result
-
-    def service_dates(self, ids: Sequence[int]) -> dict[int, tuple[Optional[date], Optional[date], int]]:
-        """item id -> (opendate, expiredate, status): a cheap check for what moved."""
-        rows = self._rows_in(q.SERVICE_DATES, unique_ids(ids))
-        return {int(r[0]): (as_date(r[1]), as_date(r[2]), as_int(r[3])) for r in rows}
