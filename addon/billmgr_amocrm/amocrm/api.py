@@ -31,9 +31,11 @@ from ..ports import BatchOutcome
 from .batch import (
     DEFAULT_CHUNK,
     MAX_CHUNK,
+    BatchProgress,
     JsonDict,
     accepted_ids,
     attribute_issues,
+    check_entity,
     check_items,
     chunks,
     describe,
@@ -45,7 +47,6 @@ from .transport import Params, Reply, Transport, error_for
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
 
-ENTITIES = ("contacts", "companies", "leads")
 GROW_AFTER = 5
 MAX_PAGES = 10_000
 
@@ -119,9 +120,9 @@ class AmoClient:
         return self._write_batch("PATCH", entity, items)
 
     def _write_batch(self, method: str, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
-        _check_entity(entity)
+        check_entity(entity)
         check_items(method, items)
-        done = _Progress()
+        done = BatchProgress()
         for chunk in chunks(items, self.chunk_size):
             try:
                 self._write_chunk(method, entity, chunk, done)
@@ -136,7 +137,7 @@ class AmoClient:
             self._grow()
         return done.outcome()
 
-    def _write_chunk(self, method: str, entity: str, chunk: List[JsonDict], done: _Progress) -> None:
+    def _write_chunk(self, method: str, entity: str, chunk: List[JsonDict], done: BatchProgress) -> None:
         by_id = method == "PATCH"
         pending = list(chunk)
         while pending:
@@ -158,7 +159,7 @@ class AmoClient:
             pending = [i for i in pending if i["request_id"] not in found]
 
     def _bisect(self, method: str, entity: str, pending: List[JsonDict], reply: Reply,
-                done: _Progress) -> None:
+                done: BatchProgress) -> None:
         """A 400 that names no item: split until the culprit stands alone (a 400 writes nothing)."""
         if len(pending) == 1:
             rid = str(pending[0]["request_id"])
@@ -169,7 +170,7 @@ class AmoClient:
         for part in (pending[:half], pending[half:]):
             self._write_chunk(method, entity, part, done)
 
-    def _settle_accepted(self, entity: str, pending: List[JsonDict], reply: Reply, done: _Progress, *,
+    def _settle_accepted(self, entity: str, pending: List[JsonDict], reply: Reply, done: BatchProgress, *,
                          by_id: bool) -> None:
         got = accepted_ids(entity, pending, reply.json(), by_id=by_id)
         done.ids.update(got)
@@ -188,7 +189,7 @@ class AmoClient:
                 done.missing.append(item["request_id"])
 
     def _settle_refused(self, entity: str, pending: List[JsonDict], found: Dict[str, List[ItemIssue]],
-                        done: _Progress, *, by_id: bool) -> None:
+                        done: BatchProgress, *, by_id: bool) -> None:
         refused = [i for i in pending if i["request_id"] in found]
         existing = self.get(entity, [i["id"] for i in refused]) if by_id else {}
         for item in refused:
@@ -215,7 +216,7 @@ class AmoClient:
 
     # ------------------------------------------------------------------ AmoApi: reads
     def get(self, entity: str, ids: Sequence[int], with_: Sequence[str] = ()) -> Dict[int, JsonDict]:
-        _check_entity(entity)
+        check_entity(entity)
         out: Dict[int, JsonDict] = {}
         for part in chunks(sorted(set(ids)), 50):
             params: List[Tuple[str, Any]] = [("filter[id][]", i) for i in part]
@@ -229,7 +230,7 @@ class AmoClient:
 
     def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
                        created_since: Optional[int] = None) -> Dict[str, int]:
-        _check_entity(entity)
+        check_entity(entity)
         wanted = set(markers)
         found: Dict[str, int] = {}
 
@@ -254,7 +255,7 @@ class AmoClient:
         return found
 
     def custom_fields(self, entity: str) -> List[JsonDict]:
-        _check_entity(entity)
+        check_entity(entity)
         path = f"/api/v4/{entity}/custom_fields"
         rows = [row for page in self.pages(path, "custom_fields", limit=50) for row in page]
         for row in rows:
@@ -262,7 +263,7 @@ class AmoClient:
         return rows
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
-        _check_entity(entity)
+        check_entity(entity)
         reply = self.request("POST", f"/api/v4/{entity}/custom_fields", body=list(fields))
         if reply.status >= 300:
             raise self._refusal(reply, f"amoCRM refused to create {entity} custom fields")
@@ -276,7 +277,7 @@ class AmoClient:
         return rows
 
     def link(self, entity: str, links: Sequence[JsonDict]) -> None:
-        _check_entity(entity)
+        check_entity(entity)
         for part in chunks(links, self.chunk_size):
             reply = self.request("POST", f"/api/v4/{entity}/link", body=part)
             if reply.status >= 300:
@@ -296,18 +297,3 @@ class AmoClient:
         found, _ = attribute_issues(reply.problem(), by_index, by_id=False)
         issues = [i for group in found.values() for i in group]
         return error_for(reply, f"{message} ({reply.status})", FixData, issues=issues)
-
-
-class _Progress:
-    def __init__(self) -> None:
-        self.ids: Dict[str, int] = {}
-        self.rejected: Dict[str, str] = {}
-        self.missing: List[str] = []
-
-    def outcome(self) -> BatchOutcome:
-        return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing))
-
-
-def _check_entity(entity: str) -> None:
-    if entity not in ENTITIES:
-        raise ValueError(f"unknown amoCRM entity {entity!r}; expected one of {', '.join(ENTITIES)}")
