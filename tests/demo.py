@@ -35,13 +35,14 @@ def say(text: str) -> None:
 def main() -> int:
     from billmgr_amocrm import service
     from billmgr_amocrm.cli import ProgressLine
-    from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+    from billmgr_amocrm.dbconf import DbSettings
     from billmgr_amocrm.domain import Kind
     from billmgr_amocrm.foundation.files import write_atomic
     from tests.amocrm_emulator import start_emulator
     from tests.fixtures.mgr5 import make_root
     from tests.harness import run_addon
     from tests.sandbox import create_sandbox
+    from tests.sandbox.dbconf import render_db_conf
 
     if DEMO_ROOT.exists():
         shutil.rmtree(DEMO_ROOT)

@@ -176,14 +176,14 @@ class FakeBilling:
         ids = [p.id for p in self.payers_.values() if p.account_id == account_id]
         return max(ids) if ids else None
 
-    def legal_payers_of(self, account_id: int) -> list[int]:
-        return sorted(p.id for p in self.payers_.values()
-                      if p.account_id == account_id and p.profiletype == 2)
-
     def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """Like BillingDb: accounts without a legal payer are absent."""
-        found = {a: self.legal_payers_of(a) for a in sorted(set(account_ids))}
-        return {a: ids for a, ids in found.items() if ids}
+        wanted = set(account_ids)
+        found: dict[int, list[int]] = {}
+        for p in sorted(self.payers_.values(), key=lambda p: p.id):
+            if p.account_id in wanted and p.profiletype == 2:
+                found.setdefault(p.account_id, []).append(p.id)
+        return found
 
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         ids = sorted(s.id for s in self.services_.values()

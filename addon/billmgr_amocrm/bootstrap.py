@@ -1,23 +1,56 @@
-"""Composition root: builds the real adapters from the host's paths and db.conf.
+"""Composition root: every adapter is built here, for one host root, typed against the ports.
 
-Nothing happens at import time; :func:`build` opens the MySQL connection, brings
-the schema up to date and loads the rules. The amoCRM client is built lazily (a
-module that is not authorized yet can still show its status).
+Nothing happens at import time (each function imports what it builds, so a panel click
+pays only for what it uses). :func:`build` reads db.conf under ``paths``, opens the
+MySQL connection, brings the schema up to date and loads the settings; the amoCRM
+client is built on first use (a module that is not authorized yet can still show its
+status). The amoCRM parts that need no database are built by the functions after it:
+:func:`build_amo_client`, :func:`authorize`, :func:`token_status`, :func:`client_secret`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from .domain import Kind
 from .paths import HostPaths, host_paths
 from .ports import MappingContext
 
+if TYPE_CHECKING:
+    import requests
+    from pymysql.connections import Connection
+
+    from .amocrm import AmoClient, ClientSecret, TokenInfo, TokenStatus
+    from .amocrm.transport import Backoff
+    from .billing import BillingDb
+    from .dbconf import DbSettings
+    from .ports import AmoApi
+    from .rules.config import ModuleConfig
+    from .rules.mapping import RuleSet
+    from .rules.presets import Presets
+    from .settings import Settings
+    from .store.store import MySqlStore
+    from .sync.engine import Engine
+    from .sync.pipeline import Reader, Writer
+
 log = logging.getLogger(__name__)
 
 EXPORT_CHUNK = 250   # amoCRM's maximum per write: the export runs at the rate limit
+
+
+@dataclass(frozen=True)
+class SideConnection:
+    """BILLmanager reader and store on a MySQL connection of their own (autocommit)."""
+
+    billing: BillingDb
+    store: MySqlStore
+    conn: Connection
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 @dataclass
@@ -25,29 +58,38 @@ class App:
     """Every adapter the services and the worker use, for one host root."""
 
     paths: HostPaths
-    conn: Any
-    store: Any          # store.store.MySqlStore
-    billing: Any        # billing.BillingDb
-    config: Any         # rules.config.ModuleConfig
-    presets: Any
-    rules: Any          # rules.mapping.RuleSet
-    amo_factory: Optional[Callable[[int], Any]] = None
-    _clients: dict[int, Any] = field(default_factory=dict)
-    _reader: Any = None
-    _writer: Any = None
+    db: DbSettings
+    conn: Connection
+    store: MySqlStore
+    billing: BillingDb
+    settings: Settings
+    amo_factory: Optional[Callable[[int], AmoApi]] = None
+    _clients: dict[int, AmoApi] = field(default_factory=dict)
+    _reader: Optional[Reader] = None
+    _writer: Optional[Writer] = None
 
-    def amo(self, chunk_size: Optional[int] = None) -> Any:
+    @property
+    def config(self) -> ModuleConfig:
+        return self.settings.config
+
+    @property
+    def presets(self) -> Presets:
+        return self.settings.presets
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.settings.rules
+
+    def amo(self, chunk_size: Optional[int] = None) -> AmoApi:
         """The amoCRM client (raises ``Reauthorize`` when the module is not authorized)."""
         size = chunk_size or int(self.config.sync.batch_size)
         if size not in self._clients:
-            if self.amo_factory is not None:
-                self._clients[size] = self.amo_factory(size)
-            else:
-                from .amocrm import AmoClient
-
-                self._clients[size] = AmoClient.from_host(self.paths, rate=float(self.config.sync.rate_limit),
-                                                          chunk_size=size)
+            make = self.amo_factory or self._amo_client
+            self._clients[size] = make(size)
         return self._clients[size]
+
+    def _amo_client(self, chunk_size: int) -> AmoApi:
+        return build_amo_client(self.paths, rate=float(self.config.sync.rate_limit), chunk_size=chunk_size)
 
     def marker_fields(self) -> dict[Kind, int]:
         return dict(self.config.sync.marker_field_ids.as_map())
@@ -57,7 +99,8 @@ class App:
         known = self.marker_fields()
         if len(known) == len(Kind):
             return known
-        from .rules.config import rebuild, save_config
+        from .rules.config import rebuild
+        from .settings import save_config
         from .sync.fields import ensure_marker_fields
 
         ids = ensure_marker_fields(self.amo())
@@ -68,54 +111,52 @@ class App:
         self.reload_rules(config)
         return ids
 
-    def reload_rules(self, config: Any = None) -> None:
-        from .rules.config import load_config
+    def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:
+        """After a save: ``config`` compiled with the presets in use, or all the settings read again."""
+        from . import settings
         from .rules.mapping import RuleSet
 
-        self.config = config or load_config(self.paths, self.presets)
-        self.rules = RuleSet(self.config, self.presets)
+        if config is None:
+            self.settings = settings.load(self.paths)
+        else:
+            self.settings = settings.Settings(config, self.presets, RuleSet(config, self.presets))
 
     def context(self) -> MappingContext:
         return MappingContext(marker_field_ids=self.ensure_marker_fields(),
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
-    def reader(self) -> Any:
+    def side_connection(self) -> SideConnection:
+        """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.
+        The export's queueing thread (``sync.export.Enqueuer``) runs on one."""
+        from .billing import BillingDb
+        from .db import connect
+        from .store.store import MySqlStore
+
+        conn = connect(self.db, autocommit=True)
+        return SideConnection(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
+                              conn=conn)
+
+    def reader(self) -> Reader:
         """Read-side adapters on a second, autocommit connection (the engine's read-ahead)."""
         if self._reader is None:
-            from .billing import BillingDb
-            from .db import connect
-            from .store.store import MySqlStore
             from .sync.pipeline import Reader
 
-            conn = connect(autocommit=True)
-            self._reader = Reader(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
-                                  close=conn.close)
+            side = self.side_connection()
+            self._reader = Reader(billing=side.billing, store=side.store, close=side.close)
         return self._reader
 
-    def writer(self) -> Any:
+    def writer(self) -> Writer:
         """A store on a third connection: the engine commits created batches on it (write-behind)."""
         if self._writer is None:
             from .db import connect
             from .store.store import MySqlStore
             from .sync.pipeline import Writer
 
-            conn = connect()
+            conn = connect(self.db)
             self._writer = Writer(store=MySqlStore(conn), close=conn.close)
         return self._writer
 
-    def export_adapters(self) -> Any:
-        """BILLmanager reader + store on a connection of their own for the export's queueing
-        thread (``sync.export.Enqueuer``); the caller closes it (``.close()``)."""
-        from .billing import BillingDb
-        from .db import connect
-        from .store.store import MySqlStore
-        from .sync.pipeline import Reader
-
-        conn = connect(autocommit=True)
-        return Reader(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
-                      close=conn.close)
-
-    def engine(self, chunk_size: Optional[int] = None) -> Any:
+    def engine(self, chunk_size: Optional[int] = None) -> Engine:
         from .sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
@@ -125,9 +166,7 @@ class App:
 
     def close(self) -> None:
         for client in self._clients.values():
-            close = getattr(client, "close", None)
-            if close:
-                close()
+            client.close()
         self._clients.clear()
         for side in (self._reader, self._writer):
             if side is None:
@@ -143,25 +182,103 @@ class App:
             log.debug("closing the MySQL connection failed", exc_info=True)
 
 
-def build(paths: Optional[HostPaths] = None, *, amo_factory: Optional[Callable[[int], Any]] = None) -> App:
-    """Connect to MySQL (db.conf), migrate the module's tables, load amocrm.conf and presets."""
+def build(paths: Optional[HostPaths] = None, *,
+          amo_factory: Optional[Callable[[int], AmoApi]] = None) -> App:
+    """Connect to MySQL (db.conf under ``paths``), migrate the module's tables, load the settings."""
+    from . import settings
     from .billing import BillingDb
     from .db import connect
-    from .rules.config import default_config, load_config
-    from .rules.mapping import RuleSet
-    from .rules.presets import load_presets
+    from .dbconf import load_db_settings
     from .store.migrations import migrate
     from .store.store import MySqlStore
 
     paths = paths or host_paths()
-    conn = connect()
+    db = load_db_settings(paths.db_conf)
+    conn = connect(db)
     try:
         migrate(conn)
-        presets = load_presets(paths)
-        config = load_config(paths, presets) if paths.amocrm_conf.exists() else default_config()
-        rules = RuleSet(config, presets)
+        loaded = settings.load(paths)
     except BaseException:
         conn.close()
         raise
-    return App(paths=paths, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn), config=config,
-               presets=presets, rules=rules, amo_factory=amo_factory)
+    return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn),
+               settings=loaded, amo_factory=amo_factory)
+
+
+# --------------------------------------------------------------------------- amoCRM
+def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_size: Optional[int] = None,
+                     base_url: Optional[str] = None, timeout: Tuple[float, float] = (5.0, 30.0),
+                     max_attempts: int = 3, backoff: Optional[Backoff] = None,
+                     session: Optional[requests.Session] = None, refresh_margin: Optional[float] = None,
+                     probe_interval: Optional[float] = None, clock: Callable[[], float] = time.time,
+                     sleep: Callable[[float], None] = time.sleep) -> AmoClient:
+    """The amoCRM client for the account in ``token.json`` (or ``base_url``), from the host's files.
+
+    ``App.amo`` builds its clients here, and so do the tests (with short timeouts and a
+    fake clock). Raises ``Reauthorize`` when the module was never authorized.
+    """
+    from .amocrm import AmoClient
+    from .amocrm.batch import DEFAULT_CHUNK
+    from .amocrm.circuit import DEFAULT_PROBE_INTERVAL, ClientState
+    from .amocrm.credentials import DEFAULT_REFRESH_MARGIN, Credentials
+    from .amocrm.ratelimit import DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
+    from .amocrm.tokens import TokenStore
+    from .amocrm.transport import Transport
+    from .errors import Reauthorize
+
+    rate = DEFAULT_RATE if rate is None else rate
+    if rate > MAX_SAFE_RATE:
+        raise ValueError(f"rate {rate} exceeds amoCRM's limit of {MAX_SAFE_RATE:g} requests per second")
+    tokens = TokenStore(paths)
+    if base_url is None:
+        meta = tokens.read_meta()
+        if meta is None:
+            raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in "
+                              "the module settings")
+        base_url = meta.base_url
+    state = ClientState(paths.client_state, clock=clock,
+                        probe_interval=DEFAULT_PROBE_INTERVAL if probe_interval is None else probe_interval)
+    transport = Transport(base_url, limiter=RateLimiter(paths.rate_state, rate, sleep=sleep), state=state,
+                          timeout=timeout, max_attempts=max_attempts, backoff=backoff, session=session,
+                          clock=clock, sleep=sleep)
+    credentials = Credentials(transport, store=tokens, state=state, secret=client_secret(paths).read,
+                              expected_base_url=base_url, clock=clock,
+                              margin=DEFAULT_REFRESH_MARGIN if refresh_margin is None else refresh_margin)
+    return AmoClient(transport, credentials, state, chunk_size=chunk_size or DEFAULT_CHUNK)
+
+
+def authorize(paths: HostPaths, url: str, client_id: str, secret: str, redirect_uri: str, code: str, *,
+              rate: Optional[float] = None, timeout: Tuple[float, float] = (5.0, 30.0),
+              session: Optional[requests.Session] = None, clock: Callable[[], float] = time.time,
+              sleep: Callable[[float], None] = time.sleep) -> TokenInfo:
+    """Exchange the one-time code (``amocrm.authorize``) with this host's files and rate limit."""
+    from .amocrm import authorize as exchange
+    from .amocrm.circuit import ClientState
+    from .amocrm.ratelimit import DEFAULT_RATE, RateLimiter
+    from .amocrm.tokens import TokenStore
+    from .amocrm.transport import Transport
+
+    state = ClientState(paths.client_state, clock=clock)
+    limiter = RateLimiter(paths.rate_state, DEFAULT_RATE if rate is None else rate, sleep=sleep)
+
+    def connect(base_url: str) -> Transport:
+        return Transport(base_url, limiter=limiter, state=state, timeout=timeout, session=session,
+                         clock=clock, sleep=sleep)
+
+    return exchange(url, client_id, secret, redirect_uri, code, connect=connect, tokens=TokenStore(paths),
+                    state=state, secret_file=client_secret(paths), clock=clock)
+
+
+def token_status(paths: HostPaths, *, clock: Callable[[], float] = time.time) -> TokenStatus:
+    """The token and stop state from this host's files (no network, no secret read)."""
+    from .amocrm import token_status as status_of
+    from .amocrm.circuit import ClientState
+    from .amocrm.tokens import TokenStore
+
+    return status_of(TokenStore(paths), ClientState(paths.client_state, clock=clock), clock=clock)
+
+
+def client_secret(paths: HostPaths) -> ClientSecret:
+    from .amocrm import ClientSecret
+
+    return ClientSecret(paths.client_secret)

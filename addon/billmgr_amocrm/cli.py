@@ -1,4 +1,4 @@
-"""``sbin/amocrm``: the admin's command line. Every command calls one function of service.py.
+"""``sbin/amocrm``: the admin's command line. Every command calls one function of ``service``.
 
 The client secret is never taken from argv (it would show in ``ps`` and shell
 history): ``--secret-file`` or a prompt / stdin.
@@ -11,12 +11,13 @@ import getpass
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence, TextIO
+from typing import Callable, Optional, Sequence, TextIO
 
 from . import service
+from .foundation.exitstatus import ExitStatus
 from .service import Progress, ServiceError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+Command = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], ExitStatus]
 
 
 def _secret(args: argparse.Namespace, stdin: TextIO) -> str:
@@ -60,25 +61,25 @@ class ProgressLine:
         self.out.write("\n")
 
 
-def cmd_authorize(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_authorize(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     result = service.authorize(args.url, args.client_id, _secret(args, stdin), args.redirect_uri, args.code)
     out.write(f"authorized: {result.subdomain} ({result.base_url}); access token until "
               f"{_when(result.access_expires_at)}\n")
     out.write(f"marker fields: {result.marker_field_ids}\n")
     if result.export_requested:
         out.write("initial export requested: the worker sends everything now (or run: amocrm export)\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     r = service.check_connection()
     out.write(f"account: {r.account_name} ({r.subdomain})\ntoken: {r.token_state}, expires "
               f"{_when(r.token_expires_at)}\nlatency: {r.latency_ms:.0f} ms\n"
               f"rate limit: {r.rate_limit:g} req/s\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     s = service.status()
     age = f"{s.oldest_pending_age:.0f} s" if s.oldest_pending_age is not None else "-"
     out.write(f"token: {s.token_state}{' (' + s.token_reason + ')' if s.token_reason else ''}; "
@@ -91,14 +92,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         out.write(f"export {e.kind}: {e.queued} queued{' (finished)' if e.finished else ' (in progress)'}\n")
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     if args.background:
         service.start_export()
         out.write("export requested: the worker will send everything\n")
-        return EXIT_OK
+        return ExitStatus.OK
     line = ProgressLine(err)
     try:
         r = service.run_export(progress=line)
@@ -109,47 +110,47 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
               f"{r.retried} to retry; {r.seconds:.1f} s ({rate:.0f}/s)\n")
     if r.stopped:
         err.write(f"stopped: {r.stopped}: {r.stop_reason}\n")
-        return EXIT_ERROR
-    return EXIT_OK
+        return ExitStatus.ERROR
+    return ExitStatus.OK
 
 
-def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     r = service.sync_now()
     out.write(f"sync: {r.done} sent, {r.skipped} skipped, {r.failed} failed, {r.retried} to retry\n")
-    return EXIT_ERROR if r.stopped else EXIT_OK
+    return ExitStatus.ERROR if r.stopped else ExitStatus.OK
 
 
-def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     out.write(f"reconcile: queued {service.reconcile()}\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_resync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_resync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     if args.kind == "all":
         service.resync_all()
         out.write("resync of everything requested\n")
     else:
         out.write(f"queued {service.resync(args.kind, args.ids)}\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_retry_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_retry_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     out.write(f"revived {service.retry_failed(args.kind, args.ids or None)} failed rows\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     rows = service.failed(args.kind, args.limit)
     for r in rows:
         out.write(f"#{r.queue_id} {r.kind} {r.billmgr_id} (attempts {r.attempts}): {r.reason}\n")
     if not rows:
         out.write("no failed records\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
-def cmd_unlink(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def cmd_unlink(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     out.write(f"unlinked {service.unlink(args.kind, args.ids)}\n")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def parser() -> argparse.ArgumentParser:
@@ -189,7 +190,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None, err: Optional[TextIO] = None,
-         stdin: Optional[TextIO] = None) -> int:
+         stdin: Optional[TextIO] = None) -> ExitStatus:
     out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
     args = parser().parse_args(argv)
     from .logsetup import setup_logging
@@ -198,14 +199,14 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None, 
         setup_logging("amocrm_action")
     except OSError as exc:
         err.write(f"warning: cannot open the log: {exc}\n")
-    func: Any = args.func
+    func: Command = args.func
     try:
-        return int(func(args, out, err, stdin))
+        return func(args, out, err, stdin)
     except ServiceError as exc:
         err.write(f"error: {exc.message_en}\n")
         if exc.hint:
             err.write(f"hint: {exc.hint}\n")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     except KeyboardInterrupt:
         err.write("interrupted\n")
-        return 130
+        return ExitStatus.INTERRUPTED

@@ -72,15 +72,3 @@ def load_db_settings(path: Optional[Path] = None) -> DbSettings:
         raise DbConfigError(f"cannot read {path}: {exc.strerror}") from None
     return parse_db_conf(text, str(path))
 
-
-def render_db_conf(settings: DbSettings) -> str:
-    lines = [
-        f"DBHost {settings.host}",
-        f"DBPort {settings.port}",
-        f"DBUser {settings.user}",
-        f"DBPassword {settings.password}",
-        f"DBName {settings.database}",
-    ]
-    if settings.unix_socket:
-        lines.append(f"DBSocket {settings.unix_socket}")
-    return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """What the module knows about BILLmanager entities: frozen snapshots, no I/O.
 
-The BILLmanager adapter (``billing.py``) builds these from SQL; the rules
+The BILLmanager adapter (``billing/``) builds these from SQL; the rules
 (``rules/``) turn them into amoCRM payloads; the planner and worker move them.
 """
 
@@ -29,10 +29,6 @@ class Kind(str, Enum):
     def link_table(self) -> str:
         return {"contact": "amocrm_account2contact", "company": "amocrm_profile2company",
                 "lead": "amocrm_item2lead"}[self.value]
-
-    @property
-    def billmgr_table(self) -> str:
-        return {"contact": "account", "company": "profile", "lead": "item"}[self.value]
 
 
 # Sync order: a contact before the company linked to it, both before leads.

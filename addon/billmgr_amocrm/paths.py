@@ -78,10 +78,6 @@ class HostPaths:
     def debug_conf(self) -> Path:
         return self.etc / "debug.conf"
 
-    @property
-    def xml_dir(self) -> Path:
-        return self.etc / "xml"
-
     # runtime ---------------------------------------------------------------
     @property
     def var(self) -> Path:
@@ -119,10 +115,6 @@ class HostPaths:
         return self.state_dir / "client_state.json"
 
     # code -----------------------------------------------------------------
-    @property
-    def addon_dir(self) -> Path:
-        return self.root / "addon"
-
     @property
     def sbin_dir(self) -> Path:
         return self.root / "sbin"

@@ -5,7 +5,7 @@ implements one of them (and may add methods), and ``tests`` provides fakes. The
 docstrings are the contract: an implementation that deviates is a bug in it.
 
     AmoApi         amocrm/        the amoCRM REST client (HTTP, OAuth, rate limit)
-    BillingReader  billing.py     reads BILLmanager's tables (the only SQL on them)
+    BillingReader  billing/       reads BILLmanager's tables (the only SQL on them)
     Store          store/         the module's own tables: queue, links, sync state
     RuleSet        rules/         amocrm.conf + presets -> conditions and payloads
 """
@@ -79,6 +79,13 @@ class AmoApi(Protocol):
 
     def users(self) -> list[JsonDict]: ...
 
+    def keep_alive(self, max_age_days: float = ...) -> bool:
+        """Rotate the token pair when the refresh token is older than ``max_age_days`` (the worker's
+        weekly keep-alive, so an idle integration's 3-month refresh token never lapses)."""
+
+    def close(self) -> None:
+        """Release the HTTP session."""
+
 
 # --------------------------------------------------------------------------- BILLmanager
 class BillingReader(Protocol):
@@ -97,8 +104,6 @@ class BillingReader(Protocol):
     def account_by_login_or_email(self, value: str) -> Optional[int]: ...
 
     def newest_payer_of(self, account_id: int) -> Optional[int]: ...
-
-    def legal_payers_of(self, account_id: int) -> list[int]: ...
 
     def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """account id -> its legal-entity payer ids, ascending; accounts without one are absent."""

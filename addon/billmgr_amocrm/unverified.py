@@ -45,7 +45,7 @@ EVENT_PARAMS_KEPT = ("func", "elid", "plid", "su", "email", "sok", "profiletype"
 # mgrctl -m billmgr -o xml profile.edit elid=N
 PROFILE_INN_COLUMN = "vatnum"
 
-# [U] The other assumed payer columns on `profile`, read only by billing.py.
+# [U] The other assumed payer columns on `profile`, read only by billing/.
 PROFILE_ASSUMED_COLUMNS = (
     "kpp", "ogrn", "person", "email", "phone", "country",
     "postcode_legal", "city_legal", "address_legal",

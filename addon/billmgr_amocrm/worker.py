@@ -18,46 +18,62 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from .foundation.clock import utcnow
+from .foundation.exitstatus import ExitStatus
 from .foundation.locks import FileLock
 from .logsetup import setup_logging
 from .paths import host_paths
+
+if TYPE_CHECKING:
+    from .bootstrap import App
+    from .sync.outcomes import Report
 
 log = logging.getLogger("billmgr_amocrm.worker")
 
 POLL_SECONDS = 0.3
 ERROR_PAUSE = 5.0
-# How often the daemon runs the reconciler and the token keep-alive (both also run at start).
-# The environment may shorten them (tests, or a host that wants a tighter reconcile).
-RECONCILE_EVERY = float(os.environ.get("BILLMGR_AMOCRM_RECONCILE_EVERY", "3600"))
-KEEP_ALIVE_EVERY = float(os.environ.get("BILLMGR_AMOCRM_KEEP_ALIVE_EVERY", "86400"))
-EXPORT_REQUEST = "export:requested"
+RECONCILE_EVERY_ENV = "BILLMGR_AMOCRM_RECONCILE_EVERY"
+KEEP_ALIVE_EVERY_ENV = "BILLMGR_AMOCRM_KEEP_ALIVE_EVERY"
 
 
-def drain_spool(app: Any) -> int:
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How often the daemon runs the reconciler and the token keep-alive (both also run at start)."""
+
+    reconcile_every: float = 3600.0
+    keep_alive_every: float = 86400.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
+        """The environment may shorten them (tests, or a host that wants a tighter reconcile)."""
+        default = cls()
+        return cls(reconcile_every=float(environ.get(RECONCILE_EVERY_ENV, default.reconcile_every)),
+                   keep_alive_every=float(environ.get(KEEP_ALIVE_EVERY_ENV, default.keep_alive_every)))
+
+
+def drain_spool(app: App) -> int:
     from .store import spool
     from .store.resolve import spool_handler
 
     return int(spool.drain(str(app.paths.spool_dir), spool_handler(app.store, app.billing)))
 
 
-def run_requested_export(app: Any) -> bool:
+def run_requested_export(app: App) -> bool:
     """The panel asked for an export (``service.start_export``): queue everything now."""
-    if not app.store.get_cursor(EXPORT_REQUEST):
-        return False
-    from .sync.export import enqueue_all
+    from .exportrequest import run_requested_export as answer
 
-    counts = enqueue_all(app.store, app.billing)
-    app.store.set_cursor(EXPORT_REQUEST, "")
+    counts = answer(app.store, app.billing)
+    if counts is None:
+        return False
     log.info("export requested in the panel: %d entities queued", counts.total)
     return True
 
 
-def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None,
-              stop: Optional[Callable[[], bool]] = None) -> Any:
+def sync_once(app: App, stop: Optional[Callable[[], bool]] = None) -> Report:
     """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches)."""
     from .errors import Reauthorize, Stop
     from .sync.outcomes import Report
@@ -79,7 +95,7 @@ def sync_once(app: Any, on_batch: Optional[Callable[[Any], None]] = None,
     return report
 
 
-def _chunk_for(app: Any) -> int:
+def _chunk_for(app: App) -> int:
     """A large backlog (an export) goes at amoCRM's maximum batch; live events at the configured one."""
     from .bootstrap import EXPORT_CHUNK
 
@@ -88,10 +104,11 @@ def _chunk_for(app: Any) -> int:
 
 
 class Daemon:
-    def __init__(self, build: Callable[[], Any]) -> None:
+    def __init__(self, build: Callable[[], App], settings: WorkerSettings = WorkerSettings()) -> None:
         self.build = build
+        self.settings = settings
         self.stop = threading.Event()
-        self.app: Any = None
+        self.app: Optional[App] = None
         # None: not yet in this process, so both run on the first tick
         self.last_reconcile: Optional[float] = None
         self.last_keep_alive: Optional[float] = None
@@ -100,36 +117,36 @@ class Daemon:
         log.info("signal %d: finishing the current batch, then exiting", signum)
         self.stop.set()
 
-    def run(self) -> int:
+    def run(self) -> ExitStatus:
         while not self.stop.is_set():
             try:
                 if self.app is None:
                     self.app = self.build()
-                self.tick()
+                self.tick(self.app)
                 self.stop.wait(POLL_SECONDS)
             except Exception as exc:  # noqa: BLE001 - the daemon outlives MySQL restarts and outages
                 log.exception("worker error (retrying in %.0f s): %s", ERROR_PAUSE, exc)
                 self._drop_app()
                 self.stop.wait(ERROR_PAUSE)
         self._drop_app()
-        return 0
+        return ExitStatus.OK
 
-    def tick(self) -> None:
+    def tick(self, app: App) -> None:
         from .errors import Reauthorize, Stop
 
-        report = sync_once(self.app, stop=self.stop.is_set)
+        report = sync_once(app, stop=self.stop.is_set)
         if self.stop.is_set():
             return
         if report.stopped in ("reauthorize", "stopped"):
             self.stop.wait(ERROR_PAUSE * 6)
-        if self._due(self.last_reconcile, RECONCILE_EVERY):
+        if self._due(self.last_reconcile, self.settings.reconcile_every):
             from .sync.reconcile import reconcile
 
-            reconcile(self.app.store, self.app.billing, self.app.rules, utcnow())
+            reconcile(app.store, app.billing, app.rules, utcnow())
             self.last_reconcile = time.monotonic()
-        if self._due(self.last_keep_alive, KEEP_ALIVE_EVERY):
+        if self._due(self.last_keep_alive, self.settings.keep_alive_every):
             try:
-                if self.app.amo().keep_alive():
+                if app.amo().keep_alive():
                     log.info("token keep-alive: the token pair was rotated")
             except (Reauthorize, Stop) as exc:
                 log.warning("token keep-alive skipped: %s", exc)
@@ -145,34 +162,35 @@ class Daemon:
             self.app = None
 
 
-def run_once(build: Callable[[], Any]) -> int:
+def run_once(build: Callable[[], App]) -> ExitStatus:
     app = build()
     try:
         report = sync_once(app)
     finally:
         app.close()
     if report.stopped in ("reauthorize", "stopped"):
-        return 3
-    return 0
+        return ExitStatus.NOT_AUTHORIZED
+    return ExitStatus.OK
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> ExitStatus:
     parser = argparse.ArgumentParser(prog="amocrm_task", description="BILLmanager -> amoCRM sync worker")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="drain what is due, then exit (default; cron)")
     mode.add_argument("--daemon", action="store_true", help="keep running (systemd)")
     args = parser.parse_args(argv)
+    settings = WorkerSettings.from_env(os.environ)
     paths = host_paths()
     setup_logging("amocrm_task", paths.task_log)
     lock = FileLock(paths.worker_lock, note_holder=True)
     if not lock.acquire(timeout=0):
         log.info("another amocrm_task holds %s; exiting", paths.worker_lock)
-        return 0
+        return ExitStatus.OK
     from .bootstrap import build
 
     try:
         if args.daemon:
-            daemon = Daemon(lambda: build(paths))
+            daemon = Daemon(lambda: build(paths), settings)
             signal.signal(signal.SIGTERM, daemon.handle_signal)
             signal.signal(signal.SIGINT, daemon.handle_signal)
             log.info("amocrm_task daemon started (pid %d)", os.getpid())
@@ -180,6 +198,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run_once(lambda: build(paths))
     except Exception as exc:  # noqa: BLE001 - one line in the log, not a traceback on cron's mail
         log.exception("amocrm_task --once failed: %s", exc)
-        return 1
+        return ExitStatus.ERROR
     finally:
         lock.release()

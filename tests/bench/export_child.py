@@ -34,11 +34,11 @@ def vm_hwm_kib() -> Optional[int]:
 
 
 def amo_factory(paths: Any, rate: float, unthrottled: bool, request_size: Optional[int]) -> Any:
-    from billmgr_amocrm.amocrm import AmoClient
     from billmgr_amocrm.amocrm.ratelimit import RateLimiter
+    from billmgr_amocrm.bootstrap import build_amo_client
 
     def make(size: int) -> Any:
-        client = AmoClient.from_host(paths, rate=rate, chunk_size=request_size or size)
+        client = build_amo_client(paths, rate=rate, chunk_size=request_size or size)
         if unthrottled:
             client.transport.limiter = RateLimiter(paths.rate_state, UNTHROTTLED_RATE)
         return client

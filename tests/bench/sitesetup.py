@@ -78,9 +78,9 @@ class Site:
         os.environ[LOOPBACK_ENV] = "1"
 
     def sandbox(self, *, clients: int, services: int, seed: int = 3) -> Any:
-        from billmgr_amocrm.dbconf import render_db_conf
         from billmgr_amocrm.foundation.files import write_atomic
         from tests.sandbox import create_sandbox
+        from tests.sandbox.dbconf import render_db_conf
 
         self.db = replace(server_settings(), database=DB_PREFIX + secrets.token_hex(5))
         self.summary = create_sandbox(self.db, clients=clients, services=services, seed=seed)

@@ -8,11 +8,18 @@ from typing import Any
 
 import pytest
 
-from billmgr_amocrm.amocrm import AmoClient, authorize
+from billmgr_amocrm import bootstrap
+from billmgr_amocrm.amocrm import AmoClient, TokenInfo
 from billmgr_amocrm.amocrm.transport import Backoff
 from billmgr_amocrm.amocrm.urls import LOOPBACK_ENV
 from billmgr_amocrm.paths import HostPaths
 from tests.amocrm_emulator import EmulatorHandle
+
+
+def authorize(url: str, client_id: str, secret: str, redirect_uri: str, code: str, paths: HostPaths,
+              **kw: Any) -> TokenInfo:
+    """``bootstrap.authorize`` (what ``service.authorize`` runs) with the arguments in the form's order."""
+    return bootstrap.authorize(paths, url, client_id, secret, redirect_uri, code, **kw)
 
 
 class FakeClock:
@@ -39,7 +46,7 @@ class Setup:
         """A client with short timeouts and backoff (tests stay fast), on the fake clock."""
         kw.setdefault("timeout", (1.0, 1.0))
         kw.setdefault("backoff", Backoff(base=0.02, cap=0.1))
-        return AmoClient.from_host(paths=self.paths, clock=self.clock, sleep=self._sleep, **kw)
+        return bootstrap.build_amo_client(self.paths, clock=self.clock, sleep=self._sleep, **kw)
 
     def _sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

@@ -16,13 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addon"))
 
-from billmgr_amocrm.amocrm import AmoClient  # noqa: E402
+from billmgr_amocrm.bootstrap import build_amo_client  # noqa: E402
 from billmgr_amocrm.errors import AmoError  # noqa: E402
+from billmgr_amocrm.paths import host_paths  # noqa: E402
 
 
 def main() -> int:
     start_at, calls, rate = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    client = AmoClient.from_host(rate=rate, timeout=(2.0, 5.0))
+    client = build_amo_client(host_paths(), rate=rate, timeout=(2.0, 5.0))
     time.sleep(max(0.0, start_at - time.time()))
     ok, errors = 0, []
     for _ in range(calls):

@@ -11,13 +11,12 @@ from typing import Iterator
 import pytest
 import requests
 
-from billmgr_amocrm.amocrm import authorize, read_client_secret, token_status
-from billmgr_amocrm.amocrm.circuit import state_file
+from billmgr_amocrm.bootstrap import client_secret, token_status
 from billmgr_amocrm.errors import AuthorizationRefused, ConfigError, Reauthorize
 from billmgr_amocrm.paths import HostPaths
 from tests.amocrm_emulator import EmulatorHandle
 
-from .conftest import FakeClock, Setup
+from .conftest import FakeClock, Setup, authorize
 
 
 def _mode(path) -> int:  # type: ignore[no-untyped-def]
@@ -32,7 +31,7 @@ def test_authorize_stores_private_tokens_and_the_account_answers(setup: Setup) -
     assert meta["base_url"] == setup.emu.url and meta["api_domain"] == "api-b.amocrm.ru"
     assert meta["expires_at"] == pytest.approx(setup.clock.now + 86400, abs=5)
     assert "access_token" not in meta and "refresh_token" not in meta
-    assert read_client_secret(p) == setup.emu.integration["client_secret"]
+    assert client_secret(p).read() == setup.emu.integration["client_secret"]
     assert setup.client().account()["id"] == 30591685
     assert token_status(p, clock=setup.clock).state == "ok"
 
@@ -133,7 +132,7 @@ def test_revoked_refresh_token_stops_and_asks_for_reauthorization(setup: Setup) 
     setup.jump(86400)
     with pytest.raises(Reauthorize, match="authorize"):
         client.account()
-    assert json.loads(state_file(setup.paths).read_text())["reauth"]
+    assert json.loads(setup.paths.client_state.read_text())["reauth"]
     before = len(setup.api_requests())
     with pytest.raises(Reauthorize):
         setup.client().account()                 # another process: refused locally, nothing sent

@@ -8,8 +8,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from billmgr_amocrm.amocrm import token_status
-from billmgr_amocrm.amocrm.circuit import state_file
+from billmgr_amocrm.bootstrap import token_status
 from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater, Stop
 
 from .conftest import Setup
@@ -126,7 +125,7 @@ def test_403_block_stops_all_processes_and_is_probed_every_15_minutes(setup: Set
     setup.emu.control.unblock()
     setup.clock.advance(15 * 60)
     assert client.account()["id"]                   # probe succeeds: traffic resumes
-    assert "stop" not in json.loads(state_file(setup.paths).read_text())
+    assert "stop" not in json.loads(setup.paths.client_state.read_text())
     assert other.users()
 
 

@@ -9,11 +9,10 @@ from typing import Iterator, List
 import pytest
 import requests
 
-from billmgr_amocrm.amocrm import authorize
 from billmgr_amocrm.errors import AmoError
 from billmgr_amocrm.logsetup import setup_logging
 
-from .conftest import Setup
+from .conftest import Setup, authorize
 
 CANARY_SECRET = "CANARY-client-secret-5b1f0c9e7d"
 CANARY_CODE = "CANARY-auth-code-93a7e1f4c2"

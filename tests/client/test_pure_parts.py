@@ -194,10 +194,11 @@ def test_error_text_names_the_request_but_never_a_registered_secret() -> None:
 def test_chunk_size_shrinks_to_an_eighth_at_most_and_recovers_after_five_clean_chunks(
         tmp_path: Path) -> None:
     """Under steady transient faults the chunk must not sink to 1 (proof scenario 1, full scale)."""
-    from billmgr_amocrm.amocrm.api import GROW_AFTER, AmoClient
+    from billmgr_amocrm.amocrm.api import GROW_AFTER
+    from billmgr_amocrm.bootstrap import build_amo_client
     from billmgr_amocrm.paths import HostPaths
 
-    client = AmoClient("https://example.amocrm.ru", paths=HostPaths(tmp_path), chunk_size=250)
+    client = build_amo_client(HostPaths(tmp_path), base_url="https://example.amocrm.ru", chunk_size=250)
     sizes = []
     for _ in range(6):
         client._shrink()

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from billmgr_amocrm import paths
-from billmgr_amocrm.dbconf import DbConfigError, DbSettings, load_db_settings, parse_db_conf, render_db_conf
+from billmgr_amocrm.dbconf import DbConfigError, DbSettings, load_db_settings, parse_db_conf
 from billmgr_amocrm.foundation import files as atomicfile
+from tests.sandbox.dbconf import render_db_conf
 
 
 def test_root_defaults_to_usr_local_mgr5(monkeypatch: pytest.MonkeyPatch) -> None:

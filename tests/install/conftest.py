@@ -29,8 +29,9 @@ from typing import Dict, Iterator, List, Optional
 import pymysql
 import pytest
 
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.dbconf import DbSettings
 from tests.fixtures.database import temporary_database
+from tests.sandbox.dbconf import render_db_conf
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = REPO / "sbin" / "amocrm-install"

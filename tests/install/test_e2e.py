@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, List, Tuple
 import pytest
 from lxml import etree
 
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.ports import marker_value
 from tests.amocrm_emulator import EmulatorHandle
@@ -38,6 +38,7 @@ from tests.harness import HandlerRun, run_addon
 from tests.install.conftest import REPO, Host
 from tests.panel.support import safe_parser, skeleton
 from tests.sandbox import Sandbox, create_sandbox, drop_database
+from tests.sandbox.dbconf import render_db_conf
 
 # One xdist worker builds the session install and runs every test that uses it.
 pytestmark = pytest.mark.xdist_group("install-session")

@@ -61,7 +61,7 @@ def test_every_declared_func_has_a_handler_and_every_handler_is_declared(root: e
 def test_every_function_that_shows_something_has_metadata(root: etree._Element) -> None:
     metadata = {m.get("name"): m for m in root.findall("metadata")}
     for func, (module, _) in FUNCTIONS.items():
-        if module in ("lists", "forms", "ruleforms") or func in (
+        if module in ("lists", "forms", "ruleforms", "catalogforms") or func in (
             "amocrm.check",
             "amocrm.resync_all",
             "amocrm.retry_failed",

@@ -24,8 +24,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from billmgr_amocrm import service
 from billmgr_amocrm.amocrm import AmoClient
 from billmgr_amocrm.amocrm.transport import Backoff
-from billmgr_amocrm.bootstrap import App, build
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.bootstrap import App, build, build_amo_client
+from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import HostPaths
@@ -35,6 +35,7 @@ from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.outcomes import Report
 from billmgr_amocrm.sync.retry import RetryPolicy
 from tests.sandbox import Sandbox, create_sandbox
+from tests.sandbox.dbconf import render_db_conf
 
 REPO = Path(__file__).resolve().parents[2]
 CI_CLIENTS = 60
@@ -76,8 +77,8 @@ def fast_client_factory(paths: HostPaths, rate: float, clock: Optional[Any] = No
     extra = {"clock": clock} if clock is not None else {}
 
     def make(chunk_size: int) -> AmoClient:
-        return AmoClient.from_host(paths, rate=rate, chunk_size=chunk_size, timeout=(1.0, READ_TIMEOUT),
-                                   backoff=FAST_BACKOFF, **extra)
+        return build_amo_client(paths, rate=rate, chunk_size=chunk_size, timeout=(1.0, READ_TIMEOUT),
+                                backoff=FAST_BACKOFF, **extra)
     return make
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from billmgr_amocrm.amocrm import token_status
+from billmgr_amocrm.bootstrap import token_status
 
 from .support import REPO, ProofRig
 

@@ -82,14 +82,14 @@ def test_foreign_account_urls_are_refused(url: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_a_loose_client_secret_file_is_refused_with_a_clear_message(proof_rig: ProofRig) -> None:
-    from billmgr_amocrm.amocrm import read_client_secret
+    from billmgr_amocrm.bootstrap import client_secret
     from billmgr_amocrm.errors import Reauthorize
 
     secret = proof_rig.paths.client_secret
     os.chmod(secret, 0o644)
     try:
         with pytest.raises(Reauthorize) as exc:
-            read_client_secret(proof_rig.paths)
+            client_secret(proof_rig.paths).read()
         assert str(secret) in str(exc.value)
         assert service.status(app=proof_rig.app).queue_depth == 0     # the status screen still works
     finally:

@@ -22,8 +22,9 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addon"))
 
-from billmgr_amocrm.amocrm import AmoClient  # noqa: E402
+from billmgr_amocrm.bootstrap import build_amo_client  # noqa: E402
 from billmgr_amocrm.errors import AmoError  # noqa: E402
+from billmgr_amocrm.paths import host_paths  # noqa: E402
 
 DAY = 86400.0
 
@@ -36,7 +37,7 @@ def main() -> int:
     def clock() -> float:
         return time.time() + days_ahead[0] * DAY
 
-    client = AmoClient.from_host(rate=7.0, timeout=(2.0, 5.0), clock=clock)
+    client = build_amo_client(host_paths(), rate=7.0, timeout=(2.0, 5.0), clock=clock)
     store = client.credentials.store
     plain_lock = store.lock
     lock_wait = [0.0]

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Dict
 
 from billmgr_amocrm.domain import Client, ClientUser, Payer, Service
-from billmgr_amocrm.rules.config import ModuleConfig, config_from_data
+from billmgr_amocrm.rules.config import ModuleConfig
+from billmgr_amocrm.rules.config_check import config_from_data
 from billmgr_amocrm.rules.presets import Presets, merge_presets, parse_presets
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from billmgr_amocrm.paths import HostPaths
-from billmgr_amocrm.rules.config import TagRule, default_config, load_config, save_config
+from billmgr_amocrm.rules.config import TagRule, default_config
 from billmgr_amocrm.rules.editing import (
     add_rule,
     delete_rule,
@@ -20,6 +20,7 @@ from billmgr_amocrm.rules.editing import (
 )
 from billmgr_amocrm.rules.errors import ConfigError, UnknownRuleError
 from billmgr_amocrm.rules.presets import Presets
+from billmgr_amocrm.settings import load, save_config
 
 VDS = {"value": "service.type", "validator": "equals", "argument": "vds"}
 
@@ -39,7 +40,7 @@ def test_round_trip_through_save_and_load(mgr5_root: Path, presets: Presets) -> 
     save_config(config, paths, presets)
     assert stat.S_IMODE(paths.amocrm_conf.stat().st_mode) == 0o600
 
-    loaded = load_config(paths, presets)
+    loaded = load(paths).config
     assert loaded == config
     assert [r.id for r in list_rules(loaded, "pipelines")] == [second.id, first.id]
     assert get_rule(loaded, "tags", tag.id).tag == "vds"           # id kept across the update

@@ -18,10 +18,11 @@ from typing import Optional, Sequence
 
 import pymysql
 
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import host_paths
 
+from .dbconf import render_db_conf
 from .generate import create_sandbox
 
 

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from billmgr_amocrm.db import connect
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.store.migrations import LATEST_VERSION, MODULE_TABLES, current_version, drop_all, migrate
+from tests.sandbox.dbconf import render_db_conf
 
 LINK_TABLES = ("amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead")
 

@@ -44,11 +44,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from billmgr_amocrm import service
-    from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+    from billmgr_amocrm.dbconf import DbSettings
     from billmgr_amocrm.foundation.files import write_atomic
     from tests.amocrm_emulator import start_emulator
     from tests.fixtures.mgr5 import make_root
     from tests.sandbox import drop_database
+    from tests.sandbox.dbconf import render_db_conf
 
     tmp = Path(tempfile.mkdtemp(prefix="amocrm-bench-"))
     root = make_root(tmp)

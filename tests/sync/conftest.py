@@ -53,8 +53,8 @@ class Rig:
 
     def add_rule(self, section: str, rule: dict[str, Any]) -> str:
         """Add a rule through the rules editing API and save a real amocrm.conf, as the panel does."""
-        from billmgr_amocrm.rules.config import save_config
         from billmgr_amocrm.rules.editing import add_rule
+        from billmgr_amocrm.settings import save_config
 
         config, added = add_rule(self.app.config, section, rule, self.app.presets)
         save_config(config, self.app.paths, self.app.presets)
@@ -62,8 +62,8 @@ class Rig:
         return str(added.id)
 
     def delete_rule(self, section: str, rule_id: str) -> None:
-        from billmgr_amocrm.rules.config import save_config
         from billmgr_amocrm.rules.editing import delete_rule
+        from billmgr_amocrm.settings import save_config
 
         config = delete_rule(self.app.config, section, rule_id, self.app.presets)
         save_config(config, self.app.paths, self.app.presets)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from billmgr_amocrm import cli, service
 from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.foundation.exitstatus import ExitStatus
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
@@ -115,12 +116,12 @@ def test_status_failed_retry_unlink_resync_and_reconcile_commands(rig):
 
 def test_check_and_bad_input_speak_to_the_admin(rig):
     code, out, _ = amocrm("check")
-    assert code == 0 and "token: ok" in out and "latency:" in out
+    assert code is ExitStatus.OK and "token: ok" in out and "latency:" in out
     code, _, err = amocrm("resync", "contact")
     assert code == 0   # nothing to queue is not an error
     rig.emulator.control.block()
     code, _, err = amocrm("check")
-    assert code == 1 and "error: amoCRM stopped serving the account" in err and "hint:" in err
+    assert code is ExitStatus.ERROR and "error: amoCRM stopped serving the account" in err and "hint:" in err
     rig.emulator.control.unblock()
 
 
@@ -131,7 +132,11 @@ def test_the_catalog_is_read_once_and_cached(rig):
     used = len(rig.requests_since(seq))
     again = service.catalog(app=rig.app)
     assert again.fetched_at == first.fetched_at and len(rig.requests_since(seq)) == used
-    assert service.catalog(refresh=True, app=rig.app).fetched_at > first.fetched_at
+    refreshed = service.catalog(refresh=True, app=rig.app)
+    assert refreshed.fetched_at > first.fetched_at
+    # what the lists read without a database or amoCRM: the last catalog fetched
+    cached = service.cached_catalog(app=rig.app)
+    assert cached is not None and cached["fetched_at"] == refreshed.fetched_at
 
 
 def test_authorize_records_the_integration_but_no_loopback_url(rig):

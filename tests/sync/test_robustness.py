@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from billmgr_amocrm.amocrm import AmoClient
+from billmgr_amocrm.bootstrap import build_amo_client
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.outcomes import OUTAGE_STRIKES
@@ -39,7 +39,7 @@ def test_a_create_still_in_flight_is_not_created_twice_even_with_a_zero_retry_de
     ids = accounts(rig, 3)
     app = rig.app
     app.ensure_marker_fields()
-    amo = AmoClient.from_host(app.paths, rate=7.0, timeout=(5.0, 0.5), chunk_size=50)
+    amo = build_amo_client(app.paths, rate=7.0, timeout=(5.0, 0.5), chunk_size=50)
     engine = Engine(amo, app.billing, app.store, app.rules, app.context(), policy=NO_DELAY, settle_after=2.5)
     try:
         control.add_fault(action="delay", path="^/api/v4/contacts$", method="POST", delay=1.5, count=1)

@@ -107,7 +107,8 @@ def test_a_lead_deleted_in_amocrm_comes_back_linked_to_its_contact(rig):
 
 def test_recreate_off_fails_the_record_with_the_reason(rig):
     exported(rig)
-    from billmgr_amocrm.rules.config import rebuild, save_config
+    from billmgr_amocrm.rules.config import rebuild
+    from billmgr_amocrm.settings import save_config
 
     sync = rig.app.config.sync.model_dump(mode="json")
     config = rebuild(rig.app.config, {"sync": dict(sync, recreate_deleted=False)})

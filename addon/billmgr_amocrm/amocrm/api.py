@@ -1,11 +1,13 @@
 """``AmoClient``: the amoCRM REST v4 client the worker and the panel use (implements ``ports.AmoApi``).
 
-Construction (no network)::
+Construction (no network): ``bootstrap.build_amo_client(paths, rate=..., chunk_size=...)``
+builds the parts from the host's files and passes them in::
 
-    client = AmoClient.from_host()                  # account URL from token.json
-    client = AmoClient("https://x.amocrm.ru", rate=6.0, timeout=(5, 30), chunk_size=50,
-                       refresh_margin=300, probe_interval=900, max_attempts=3,
-                       paths=None, clock=time.time, sleep=time.sleep)
+    AmoClient(transport, credentials, state, chunk_size=50)
+
+``transport`` (rate limiter, stop gate, timeouts, retries) talks to one account;
+``credentials`` hand out its access tokens; ``state`` is the host's shared stop /
+re-authorize state.
 
 Batch writes and a lost answer: a 504, timeout or reset on a POST/PATCH raises
 :class:`AmbiguousWriteError` at once (nothing is resent). When the cause was a
@@ -22,34 +24,29 @@ in its ``request_ids`` were never sent.
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
-
-import requests
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
-from ..paths import HostPaths, host_paths
 from ..ports import BatchOutcome
 from .batch import (
     DEFAULT_CHUNK,
     MAX_CHUNK,
+    BatchProgress,
     JsonDict,
     accepted_ids,
     attribute_issues,
+    check_entity,
     check_items,
     chunks,
     describe,
 )
-from .circuit import DEFAULT_PROBE_INTERVAL, ClientState
-from .credentials import DEFAULT_KEEP_ALIVE_DAYS, DEFAULT_REFRESH_MARGIN, Credentials, read_client_secret
+from .circuit import ClientState
+from .credentials import DEFAULT_KEEP_ALIVE_DAYS, Credentials
 from .models import CustomField, Entity, ListPage, Pipeline
-from .ratelimit import DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
-from .tokens import TokenStore
-from .transport import Backoff, Params, Reply, Transport, error_for
+from .transport import Params, Reply, Transport, error_for
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
 
-ENTITIES = ("contacts", "companies", "leads")
 GROW_AFTER = 5
 MAX_PAGES = 10_000
 
@@ -57,40 +54,16 @@ MAX_PAGES = 10_000
 class AmoClient:
     """amoCRM REST v4 for one account, shared-safe across the host's processes."""
 
-    def __init__(self, base_url: Optional[str] = None, *, paths: Optional[HostPaths] = None,
-                 rate: float = DEFAULT_RATE, timeout: Tuple[float, float] = (5.0, 30.0),
-                 chunk_size: int = DEFAULT_CHUNK, refresh_margin: float = DEFAULT_REFRESH_MARGIN,
-                 probe_interval: float = DEFAULT_PROBE_INTERVAL, max_attempts: int = 3,
-                 backoff: Optional[Backoff] = None, session: Optional[requests.Session] = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate > MAX_SAFE_RATE:
-            raise ValueError(f"rate {rate} exceeds amoCRM's limit of {MAX_SAFE_RATE:g} requests per second")
+    def __init__(self, transport: Transport, credentials: Credentials, state: ClientState, *,
+                 chunk_size: int = DEFAULT_CHUNK) -> None:
         if not 1 <= chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be 1..{MAX_CHUNK}, got {chunk_size}")
-        self.paths = paths or host_paths()
-        store = TokenStore(self.paths)
-        meta = store.read_meta()
-        if base_url is None:
-            if meta is None:
-                raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in "
-                                  "the module settings")
-            base_url = meta.base_url
-        self.state = ClientState(self.paths, clock=clock, probe_interval=probe_interval)
-        limiter = RateLimiter(self.paths.rate_state, rate, sleep=sleep)
-        self.transport = Transport(base_url, limiter=limiter, state=self.state, timeout=timeout,
-                                   max_attempts=max_attempts, backoff=backoff, session=session,
-                                   clock=clock, sleep=sleep)
-        self.credentials = Credentials(self.transport, store=store, state=self.state,
-                                       secret=lambda: read_client_secret(self.paths),
-                                       expected_base_url=base_url, margin=refresh_margin, clock=clock)
+        self.transport = transport
+        self.credentials = credentials
+        self.state = state
         self.max_chunk_size = chunk_size
         self.chunk_size = chunk_size
         self._clean_chunks = 0
-
-    @classmethod
-    def from_host(cls, paths: Optional[HostPaths] = None, **kw: Any) -> AmoClient:
-        """The client for the account the module was authorized for (``token.json``)."""
-        return cls(None, paths=paths, **kw)
 
     def close(self) -> None:
         self.transport.session.close()
@@ -146,22 +119,10 @@ class AmoClient:
     def update(self, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
         return self._write_batch("PATCH", entity, items)
 
-    def change_tags(self, entity: str, changes: Sequence[JsonDict]) -> BatchOutcome:
-        """Incremental tags: items {id, request_id, add: [names], delete: [names]} -> PATCH tags_to_*."""
-        items = []
-        for c in changes:
-            item: JsonDict = {"id": c["id"], "request_id": c["request_id"]}
-            if c.get("add"):
-                item["tags_to_add"] = [{"name": n} for n in c["add"]]
-            if c.get("delete"):
-                item["tags_to_delete"] = [{"name": n} for n in c["delete"]]
-            items.append(item)
-        return self.update(entity, items)
-
     def _write_batch(self, method: str, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
-        _check_entity(entity)
+        check_entity(entity)
         check_items(method, items)
-        done = _Progress()
+        done = BatchProgress()
         for chunk in chunks(items, self.chunk_size):
             try:
                 self._write_chunk(method, entity, chunk, done)
@@ -176,7 +137,7 @@ class AmoClient:
             self._grow()
         return done.outcome()
 
-    def _write_chunk(self, method: str, entity: str, chunk: List[JsonDict], done: _Progress) -> None:
+    def _write_chunk(self, method: str, entity: str, chunk: List[JsonDict], done: BatchProgress) -> None:
         by_id = method == "PATCH"
         pending = list(chunk)
         while pending:
@@ -198,7 +159,7 @@ class AmoClient:
             pending = [i for i in pending if i["request_id"] not in found]
 
     def _bisect(self, method: str, entity: str, pending: List[JsonDict], reply: Reply,
-                done: _Progress) -> None:
+                done: BatchProgress) -> None:
         """A 400 that names no item: split until the culprit stands alone (a 400 writes nothing)."""
         if len(pending) == 1:
             rid = str(pending[0]["request_id"])
@@ -209,7 +170,7 @@ class AmoClient:
         for part in (pending[:half], pending[half:]):
             self._write_chunk(method, entity, part, done)
 
-    def _settle_accepted(self, entity: str, pending: List[JsonDict], reply: Reply, done: _Progress, *,
+    def _settle_accepted(self, entity: str, pending: List[JsonDict], reply: Reply, done: BatchProgress, *,
                          by_id: bool) -> None:
         got = accepted_ids(entity, pending, reply.json(), by_id=by_id)
         done.ids.update(got)
@@ -228,7 +189,7 @@ class AmoClient:
                 done.missing.append(item["request_id"])
 
     def _settle_refused(self, entity: str, pending: List[JsonDict], found: Dict[str, List[ItemIssue]],
-                        done: _Progress, *, by_id: bool) -> None:
+                        done: BatchProgress, *, by_id: bool) -> None:
         refused = [i for i in pending if i["request_id"] in found]
         existing = self.get(entity, [i["id"] for i in refused]) if by_id else {}
         for item in refused:
@@ -255,7 +216,7 @@ class AmoClient:
 
     # ------------------------------------------------------------------ AmoApi: reads
     def get(self, entity: str, ids: Sequence[int], with_: Sequence[str] = ()) -> Dict[int, JsonDict]:
-        _check_entity(entity)
+        check_entity(entity)
         out: Dict[int, JsonDict] = {}
         for part in chunks(sorted(set(ids)), 50):
             params: List[Tuple[str, Any]] = [("filter[id][]", i) for i in part]
@@ -267,15 +228,9 @@ class AmoClient:
                         out[row["id"]] = row
         return out
 
-    def search(self, entity: str, query: str, limit: int = 250) -> List[JsonDict]:
-        """Entities amoCRM's search index finds for ``query`` (it lags behind writes)."""
-        _check_entity(entity)
-        pages = self.pages(f"/api/v4/{entity}", entity, [("query", query)], limit)
-        return [row for rows in pages for row in rows]
-
     def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
                        created_since: Optional[int] = None) -> Dict[str, int]:
-        _check_entity(entity)
+        check_entity(entity)
         wanted = set(markers)
         found: Dict[str, int] = {}
 
@@ -300,7 +255,7 @@ class AmoClient:
         return found
 
     def custom_fields(self, entity: str) -> List[JsonDict]:
-        _check_entity(entity)
+        check_entity(entity)
         path = f"/api/v4/{entity}/custom_fields"
         rows = [row for page in self.pages(path, "custom_fields", limit=50) for row in page]
         for row in rows:
@@ -308,7 +263,7 @@ class AmoClient:
         return rows
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
-        _check_entity(entity)
+        check_entity(entity)
         reply = self.request("POST", f"/api/v4/{entity}/custom_fields", body=list(fields))
         if reply.status >= 300:
             raise self._refusal(reply, f"amoCRM refused to create {entity} custom fields")
@@ -322,7 +277,7 @@ class AmoClient:
         return rows
 
     def link(self, entity: str, links: Sequence[JsonDict]) -> None:
-        _check_entity(entity)
+        check_entity(entity)
         for part in chunks(links, self.chunk_size):
             reply = self.request("POST", f"/api/v4/{entity}/link", body=part)
             if reply.status >= 300:
@@ -342,18 +297,3 @@ class AmoClient:
         found, _ = attribute_issues(reply.problem(), by_index, by_id=False)
         issues = [i for group in found.values() for i in group]
         return error_for(reply, f"{message} ({reply.status})", FixData, issues=issues)
-
-
-class _Progress:
-    def __init__(self) -> None:
-        self.ids: Dict[str, int] = {}
-        self.rejected: Dict[str, str] = {}
-        self.missing: List[str] = []
-
-    def outcome(self) -> BatchOutcome:
-        return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing))
-
-
-def _check_entity(entity: str) -> None:
-    if entity not in ENTITIES:
-        raise ValueError(f"unknown amoCRM entity {entity!r}; expected one of {', '.join(ENTITIES)}")

@@ -1,25 +1,22 @@
 """Authorize the module (one-time code -> tokens) and report token state without network.
 
-:func:`authorize` is what the panel's settings form and the CLI both call;
-:func:`token_status` feeds the status screen.
+:func:`authorize` is what the panel's settings form and the CLI both call (through
+``service.authorize``); :func:`token_status` feeds the status screen. Both get the
+host's token files, shared state and secret file from ``bootstrap``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
-
-import requests
+from typing import Any, Callable, Dict, Optional
 
 from ..errors import ConfigError
 from ..logsetup import register_secret
-from ..paths import HostPaths, host_paths
 from .circuit import ClientState
-from .credentials import DEFAULT_REFRESH_MARGIN, write_client_secret
+from .credentials import DEFAULT_REFRESH_MARGIN, ClientSecret
 from .models import TokenMeta
 from .oauth import exchange_code
-from .ratelimit import DEFAULT_RATE, RateLimiter
 from .tokens import TokenStore
 from .transport import Transport
 from .urls import parse_account_url
@@ -28,13 +25,12 @@ TokenInfo = TokenMeta
 REFRESH_LIFETIME = 90 * 86400.0   # amoCRM refresh tokens die after 3 months unused
 
 
-def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str,
-              paths: Optional[HostPaths] = None, *, timeout: Tuple[float, float] = (5.0, 30.0),
-              rate: float = DEFAULT_RATE, session: Optional[requests.Session] = None,
-              clock: Callable[[], float] = time.time,
-              sleep: Callable[[float], None] = time.sleep) -> TokenInfo:
+def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
+              connect: Callable[[str], Transport], tokens: TokenStore, state: ClientState,
+              secret_file: ClientSecret, clock: Callable[[], float] = time.time) -> TokenInfo:
     """Exchange a one-time code, store secret + tokens (0600, atomic), clear re-authorize/stop states.
 
+    ``connect(base_url)`` gives a transport to the account once its URL is checked.
     Raises ConfigError (bad URL or input, unreachable host, not an amoCRM account),
     AuthorizationRefused (reason bad_client or bad_code), RetryLater, Stop.
     """
@@ -49,23 +45,19 @@ def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: s
     if not redirect_uri.startswith(("https://", "http://")):
         raise ConfigError("the redirect URL must be the full address set in the integration, like "
                           "https://billing.example.com/amocrm")
-    paths = paths or host_paths()
-    state = ClientState(paths, clock=clock)
-    transport = Transport(account.base_url, limiter=RateLimiter(paths.rate_state, rate, sleep=sleep),
-                          state=state, timeout=timeout, session=session, clock=clock, sleep=sleep)
-    store = TokenStore(paths)
+    transport = connect(account.base_url)
     try:
-        with store.lock():
-            tokens = exchange_code(transport, account=account, client_id=client_id,
-                                   client_secret=client_secret, redirect_uri=redirect_uri,
-                                   code=code, clock=clock)
-            write_client_secret(client_secret, paths)
-            store.write(tokens)
+        with tokens.lock():
+            pair = exchange_code(transport, account=account, client_id=client_id,
+                                 client_secret=client_secret, redirect_uri=redirect_uri,
+                                 code=code, clock=clock)
+            secret_file.write(client_secret)
+            tokens.write(pair)
     finally:
         transport.session.close()
     state.clear_reauth()
     state.clear_stop()
-    return tokens.meta
+    return pair.meta
 
 
 def _require(value: str, what: str) -> None:
@@ -89,12 +81,11 @@ class TokenStatus:
     reason: str = ""
 
 
-def token_status(paths: Optional[HostPaths] = None, *, clock: Callable[[], float] = time.time,
+def token_status(tokens: TokenStore, state: ClientState, *, clock: Callable[[], float] = time.time,
                  margin: float = DEFAULT_REFRESH_MARGIN) -> TokenStatus:
     """Token and stop state from the files only (no network, no secret read)."""
-    paths = paths or host_paths()
-    meta = TokenStore(paths).read_meta()
-    shared = ClientState(paths, clock=clock).read()
+    meta = tokens.read_meta()
+    shared = state.read()
     if meta is None:
         return TokenStatus("not_authorized", reason="enter the one-time code in the module settings")
     common: Dict[str, Any] = {

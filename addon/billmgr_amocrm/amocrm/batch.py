@@ -1,15 +1,17 @@
-"""Pure helpers of batch writes: chunking, correlating answers, attributing 400s to items."""
+"""Pure helpers of batch writes: chunking, correlating answers, attributing 400s to items, progress."""
 
 from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ItemIssue
+from ..ports import BatchOutcome
 from .models import ProblemBody
 
 JsonDict = Dict[str, Any]
 DEFAULT_CHUNK = 50
 MAX_CHUNK = 250
+ENTITIES = ("contacts", "companies", "leads")
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[List[Any]]:
@@ -100,3 +102,20 @@ def accepted_ids(entity: str, pending: Sequence[JsonDict], data: Any, *, by_id: 
         elif by_id and row["id"] in by_entity_id:
             out[by_entity_id[row["id"]]] = row["id"]
     return out
+
+
+class BatchProgress:
+    """What one logical batch write got so far, over its chunks (``ports.BatchOutcome`` at the end)."""
+
+    def __init__(self) -> None:
+        self.ids: Dict[str, int] = {}
+        self.rejected: Dict[str, str] = {}
+        self.missing: List[str] = []
+
+    def outcome(self) -> BatchOutcome:
+        return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing))
+
+
+def check_entity(entity: str) -> None:
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown amoCRM entity {entity!r}; expected one of {', '.join(ENTITIES)}")

@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 from ..errors import Reauthorize, Stop
 from ..foundation.files import write_atomic
 from ..foundation.locks import FileLock
-from ..paths import HostPaths, host_paths
 
 DEFAULT_PROBE_INTERVAL = 15 * 60.0
 STOP_TEXT = {
@@ -31,19 +30,14 @@ STOP_TEXT = {
 }
 
 
-def state_file(paths: HostPaths) -> Path:
-    return paths.client_state
-
-
 class ClientState:
-    """The shared stop/re-authorize state of one host."""
+    """The shared stop/re-authorize state of one host (``HostPaths.client_state``)."""
 
-    def __init__(self, paths: Optional[HostPaths] = None, *, clock: Callable[[], float] = time.time,
+    def __init__(self, file: Path, *, clock: Callable[[], float] = time.time,
                  probe_interval: float = DEFAULT_PROBE_INTERVAL) -> None:
-        self.paths = paths or host_paths()
+        self.file = file
         self.clock = clock
         self.probe_interval = probe_interval
-        self.file = state_file(self.paths)
 
     # ------------------------------------------------------------------ reading
     def read(self) -> Dict[str, Any]:

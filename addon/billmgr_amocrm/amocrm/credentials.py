@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import AuthorizationRefused, Reauthorize
 from ..foundation.files import InsecureFileError, check_private, write_atomic
 from ..logsetup import register_secret
-from ..paths import HostPaths, host_paths
 from .circuit import ClientState
 from .oauth import refresh_pair
 from .tokens import TokenSet, TokenStore
@@ -29,30 +29,40 @@ DEFAULT_REFRESH_MARGIN = 300.0
 DEFAULT_KEEP_ALIVE_DAYS = 7.0
 
 
-def read_client_secret(paths: Optional[HostPaths] = None) -> str:
-    """The integration's secret key from ``etc/amocrm/client_secret`` (must be 0600)."""
-    path = (paths or host_paths()).client_secret
-    try:
-        check_private(path)
-        secret = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise Reauthorize(f"{path} is missing: enter the integration's secret key and authorize "
-                          "again") from None
-    except InsecureFileError as exc:
-        raise Reauthorize(str(exc)) from None
-    if not secret:
-        raise Reauthorize(f"{path} is empty: enter the integration's secret key and authorize again")
-    register_secret(secret)
-    return secret
+class ClientSecret:
+    """The integration's secret key in ``etc/amocrm/client_secret`` (root-only 0600, atomic)."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
-def write_client_secret(secret: str, paths: Optional[HostPaths] = None) -> None:
-    """Store the secret key root-only (0600), atomically."""
-    secret = secret.strip()
-    if not secret:
-        raise ValueError("the secret key is empty")
-    register_secret(secret)
-    write_atomic((paths or host_paths()).client_secret, secret + "\n")
+    def read(self) -> str:
+        path = self.path
+        try:
+            check_private(path)
+            secret = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise Reauthorize(f"{path} is missing: enter the integration's secret key and authorize "
+                              "again") from None
+        except InsecureFileError as exc:
+            raise Reauthorize(str(exc)) from None
+        if not secret:
+            raise Reauthorize(f"{path} is empty: enter the integration's secret key and authorize again")
+        register_secret(secret)
+        return secret
+
+    def write(self, secret: str) -> None:
+        secret = secret.strip()
+        if not secret:
+            raise ValueError("the secret key is empty")
+        register_secret(secret)
+        write_atomic(self.path, secret + "\n")
+
+    def saved(self) -> bool:
+        """A key is stored (the file is there and not empty); its content is not read."""
+        try:
+            return self.path.stat().st_size > 0
+        except OSError:
+            return False
 
 
 class Credentials:

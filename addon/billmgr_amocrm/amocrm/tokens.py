@@ -1,6 +1,6 @@
 """The token pair on disk and the cross-process lock that serializes refreshes.
 
-Files (``paths.host_paths()``): ``etc/amocrm/access_token``, ``refresh_token``
+Files (under the root ``bootstrap`` passes in): ``etc/amocrm/access_token``, ``refresh_token``
 (the secrets, root-only 0600, each written atomically) and ``token.json``
 (:class:`TokenMeta`: expiry, domains, no secret). A new pair is written refresh
 token first: the old refresh token is already dead once amoCRM answered, so it
@@ -23,7 +23,7 @@ from ..errors import Reauthorize, RetryLater
 from ..foundation.files import InsecureFileError, check_private, write_atomic
 from ..foundation.locks import FileLock, LockTimeout
 from ..logsetup import register_secret
-from ..paths import HostPaths, host_paths
+from ..paths import HostPaths
 from .models import TokenMeta
 
 
@@ -45,8 +45,8 @@ class TokenSet:
 class TokenStore:
     """Reads and writes the token files of one host root."""
 
-    def __init__(self, paths: Optional[HostPaths] = None) -> None:
-        self.paths = paths or host_paths()
+    def __init__(self, paths: HostPaths) -> None:
+        self.paths = paths
 
     def read(self) -> Optional[TokenSet]:
         """The stored pair, or None when the module was never authorized."""

@@ -11,4 +11,4 @@ class ExitStatus(IntEnum):
     USAGE = 2             # bad arguments or settings: nothing was done
     NOT_AUTHORIZED = 3    # amoCRM cannot be used: authorize again, or the account is stopped
     BUSY = 4              # another engine holds the sync; nothing was run beside it
-    INTERRUPTED = 130     # Ctrl-C, as shells report SIGINT
+    INTERRUPTED = 130     # Ctrl-C (128 + SIGINT), as a shell reports it

@@ -1,9 +1,10 @@
-"""The panel's only door to the rest of the module: the service facade and the rules API.
+"""The panel's only door to the rest of the module: the services, the settings and the rules API.
 
-Everything here is imported lazily (a list click must not pay for requests or PyMySQL it does
-not use) and every failure of the layers below becomes a :class:`PanelError` in the admin's
-language: ``ServiceError`` carries its own ru/en text, a config error names the file and the
-path inside it, a missing component says to reinstall.
+The service package and the errors are imported here directly (both cost a panel click next
+to nothing); the settings and rules modules, which bring pydantic, are imported when a
+handler needs them. Every failure of the layers below becomes a :class:`PanelError` in the
+admin's language: a ``ServiceError`` carries its own ru/en text, a config error names the
+file and the path inside it, a missing component says to reinstall.
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ from __future__ import annotations
 import importlib
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Iterator, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, Tuple
 
+from .. import service as _service
+from ..rules.errors import ConfigError, UnknownRuleError
+from ..service import ServiceError
 from .i18n import service_hint, t
 from .responses import PanelError
+
+if TYPE_CHECKING:
+    from ..bootstrap import App
+    from ..paths import HostPaths
 
 
 def _module(name: str, lang: str) -> ModuleType:
@@ -27,11 +35,12 @@ def _module(name: str, lang: str) -> ModuleType:
 
 
 def service(lang: str) -> ModuleType:
-    return _module("service", lang)
+    """The service package (``lang`` kept for the callers: every door takes the page's language)."""
+    return _service
 
 
 def rules_config(lang: str) -> ModuleType:
-    """``rules.config``: load/validate/save amocrm.conf (it re-exports ``load_presets``)."""
+    """``rules.config``: amocrm.conf's schema and ``rebuild``."""
     return _module("rules.config", lang)
 
 
@@ -39,33 +48,28 @@ def service_message(exc: BaseException, lang: str) -> str:
     """The text of a ``ServiceError`` in ``lang`` plus its hint (what to do next).
 
     The facade's ``hint`` is written in Russian; an English page gets the hint that
-    ``i18n.service_hint`` maps from the error's ``code`` (or a ``hint_en``, should the facade
-    grow one), so both languages name a next step and neither gets a mixed-language message.
-    Exceptions that are not the facade's carry no code and get no hint.
+    ``i18n.service_hint`` maps from the error's ``code``, so both languages name a next step
+    and neither gets a mixed-language message. Other exceptions carry no code and get no hint.
     """
-    text = getattr(exc, f"message_{lang}", None) or getattr(exc, "message_en", None) or str(exc)
-    code = getattr(exc, "code", "") if hasattr(exc, "message_en") else ""
-    hint = getattr(exc, f"hint_{lang}", None) or (
-        service_hint(str(code), lang, str(getattr(exc, "hint", "") or "")) if code else ""
-    )
+    if not isinstance(exc, ServiceError):
+        return str(exc)
+    text = exc.message(lang)
+    hint = service_hint(str(exc.code), lang, exc.hint or "") if exc.code else ""
     if hint and hint not in text:
         text = text.rstrip()
         text = f"{text} {hint}" if text.endswith((".", "!", "?", ":")) else f"{text}. {hint}"
-    return str(text)
+    return text
 
 
 @contextmanager
-def app(lang: str) -> Iterator[Any]:
+def app(lang: str) -> Iterator[App]:
     """One composed application (DB connection, store, billing, rules) for this request."""
-    module = service(lang)
     try:
         from ..bootstrap import build
 
         built = build()
     except Exception as exc:  # noqa: BLE001 - db.conf missing, MySQL down...: the facade words it
-        translate = getattr(module, "_translate", None)
-        error = translate(exc) if translate is not None else exc
-        raise PanelError(service_message(error, lang), kind="plugin") from None
+        raise PanelError(service_message(_service.translate(exc), lang), kind="plugin") from None
     try:
         yield built
     finally:
@@ -79,27 +83,20 @@ def translated(lang: str, obj: str = "") -> Iterator[None]:
         yield
     except PanelError:
         raise
-    except Exception as exc:
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        if "ServiceError" in names:
-            field = getattr(exc, "field", "") or obj
-            raise PanelError(service_message(exc, lang), obj=field) from None
-        if "ConfigError" in names and hasattr(exc, "problems"):
-            raise PanelError(t("config_error", lang, detail=str(exc)), obj=obj) from None
-        if "UnknownRuleError" in names:
-            raise PanelError(
-                t("rule_not_found", lang, id=getattr(exc, "rule_id", "?")), kind="missed"
-            ) from None
-        raise
+    except ServiceError as exc:
+        raise PanelError(service_message(exc, lang), obj=obj) from None
+    except ConfigError as exc:
+        raise PanelError(t("config_error", lang, detail=str(exc)), obj=obj) from None
+    except UnknownRuleError as exc:
+        raise PanelError(t("rule_not_found", lang, id=exc.rule_id), kind="missed") from None
 
 
 def load_rules(lang: str) -> Tuple[Any, Any]:
     """``(ModuleConfig, Presets)`` from amocrm.conf and the presets files."""
-    module = rules_config(lang)
+    settings = _module("settings", lang)
     with translated(lang):
-        presets = module.load_presets()
-        config = module.load_config(presets=presets) if _conf_exists() else module.default_config()
-    return config, presets
+        loaded = settings.load(_paths())
+    return loaded.config, loaded.presets
 
 
 def rules_catalog_check(lang: str) -> ModuleType:
@@ -112,11 +109,12 @@ def editing(lang: str) -> ModuleType:
 
 
 def save_rules(lang: str, config: Any, presets: Any) -> None:
+    settings = _module("settings", lang)
     with translated(lang):
-        rules_config(lang).save_config(config, presets=presets)
+        settings.save_config(config, _paths(), presets)
 
 
-def _conf_exists() -> bool:
+def _paths() -> HostPaths:
     from ..paths import host_paths
 
-    return host_paths().amocrm_conf.exists()
+    return host_paths()

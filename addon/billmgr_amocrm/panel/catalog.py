@@ -7,11 +7,10 @@ types and options. Unknown extra keys are ignored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from ..paths import host_paths
+from .. import service
 from . import backend
 from .i18n import t
 from .responses import PanelError
@@ -139,21 +138,14 @@ def issues_for(cat: Catalog, config: Any, rule_id: str, lang: str) -> None:
             raise PanelError(t("catalog_issue", lang, detail=issue.message(lang)), obj=field)
 
 
-# The facade's catalog cache (``service.catalog`` writes it under state_dir, whatever its age).
-CACHE_NAME = "catalog.json"
-
-
 def cached() -> Catalog | None:
-    """The last catalog the facade fetched, read from its cache file: no database, no network.
+    """The last catalog the facade fetched (``service.cached_catalog``): no database, no network.
 
     Lists use it to show names; ``None`` when no catalog was ever fetched or the file is unreadable
     (a list then shows ids rather than fail or wait for amoCRM).
     """
-    try:
-        data = json.loads((host_paths().state_dir / CACHE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, Mapping) or not isinstance(data.get("pipelines"), list):
+    data = service.cached_catalog()
+    if data is None or not isinstance(data.get("pipelines"), list):
         return None
     try:
         return from_raw(data)
@@ -163,7 +155,6 @@ def cached() -> Catalog | None:
 
 def load(lang: str) -> Catalog:
     """The catalog through the facade; a failure is a form error saying what to check."""
-    service = backend.service(lang)
     try:
         raw = service.catalog()
     except Exception as exc:  # noqa: BLE001 - any failure means the same to the admin

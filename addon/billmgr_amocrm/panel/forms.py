@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Mapping, Tuple
 from urllib.parse import urlsplit
 
-from ..paths import host_paths
 from . import backend, filters
 from .i18n import t
 from .protocol import PanelRequest
@@ -33,12 +32,8 @@ def _stored_auth(lang: str) -> Dict[str, str]:
     }
 
 
-def _secret_saved() -> bool:
-    path = host_paths().client_secret
-    try:
-        return path.stat().st_size > 0
-    except OSError:
-        return False
+def _secret_saved(lang: str) -> bool:
+    return bool(backend.service(lang).secret_saved())
 
 
 def _label(request: PanelRequest, name: str) -> str:
@@ -53,10 +48,9 @@ def _label(request: PanelRequest, name: str) -> str:
 def check_url(request: PanelRequest, url: str) -> str:
     if not url:
         raise PanelError(t("required", request.lang, field=_label(request, "url")), obj="url", kind="missed")
-    from ..amocrm.urls import parse_account_url
-
+    service = backend.service(request.lang)
     try:
-        return parse_account_url(url).base_url
+        return str(service.account_url(url))
     except Exception:  # noqa: BLE001 - the client's ConfigError; its text is English only
         raise PanelError(t("url_invalid", request.lang), obj="url", value=url[:255]) from None
 
@@ -94,7 +88,7 @@ def settings(request: PanelRequest) -> Reply:
     lang = request.lang
     stored = _stored_auth(lang)
     placeholder = {
-        "placeholder_client_secret": t("secret_saved" if _secret_saved() else "secret_missing", lang)
+        "placeholder_client_secret": t("secret_saved" if _secret_saved(lang) else "secret_missing", lang)
     }
     if not request.is_save:
         values = dict(stored, client_secret="", code="")
@@ -125,7 +119,7 @@ def settings(request: PanelRequest) -> Reply:
             return Reply(ok(request), result=t("settings_unchanged", "en"))
         raise PanelError(t("code_required", lang), obj="code", kind="missed")
     if not secret:
-        if not _secret_saved():
+        if not _secret_saved(lang):
             raise PanelError(t("secret_required", lang), obj="client_secret", kind="missed")
         secret = _read_secret(lang)
     service = backend.service(lang)
@@ -135,34 +129,19 @@ def settings(request: PanelRequest) -> Reply:
 
 
 def _read_secret(lang: str) -> str:
-    with backend.translated(lang, obj="client_secret"):
-        try:
-            from ..amocrm.credentials import read_client_secret
-        except ImportError as exc:
-            raise PanelError(t("component_missing", lang, detail=str(exc)), kind="plugin") from None
-        try:
-            return read_client_secret()
-        except Exception:  # noqa: BLE001 - missing, empty or insecure file: ask for the key again
-            raise PanelError(t("secret_required", lang), obj="client_secret", kind="missed") from None
+    service = backend.service(lang)
+    try:
+        return str(service.stored_secret())
+    except Exception:  # noqa: BLE001 - missing, empty or insecure file: ask for the key again
+        raise PanelError(t("secret_required", lang), obj="client_secret", kind="missed") from None
 
 
 def _authorized(lang: str) -> bool:
     """Tokens exist and nothing asks for re-authorization (no network call)."""
     try:
-        from ..amocrm import tokens
-    except ImportError:
-        return False
-    try:
-        status = _token_status()
+        return bool(backend.service(lang).authorized())
     except Exception:  # noqa: BLE001 - unknown means "not known to be authorized"
-        return tokens.TokenStore().read() is not None
-    return str(_get(status, "state", "")) in ("ok", "expiring", "expired")
-
-
-def _token_status() -> Any:
-    from ..amocrm import token_status
-
-    return token_status()
+        return False
 
 
 # --------------------------------------------------------------------------- status

@@ -90,7 +90,7 @@ def bindings(request: PanelRequest) -> Reply:
         )
         rows: Sequence[Any] = _get(result, "rows", ())
         names = _get(result, "names", None) or _names(app, rows)
-        base_url = str(app.config.auth.url or "") or _token_base_url()
+        base_url = str(app.config.auth.url or "") or _token_base_url(service)
     data = [binding_row(row, names, base_url, lang) for row in rows]
     total = int(_get(result, "total", len(data)))
     return Reply(list_(request, data, total=total, page=page), result="listed")
@@ -107,12 +107,10 @@ def _names(app: Any, rows: Sequence[Any]) -> Dict[str, Dict[int, str]]:
     return {kind: dict(app.billing.names(Kind(kind), ids)) for kind, ids in wanted.items()}
 
 
-def _token_base_url() -> str:
+def _token_base_url(service: Any) -> str:
     """The account URL recorded with the tokens (a file read, no network)."""
     try:
-        from ..amocrm import token_status
-
-        return str(token_status().base_url or "")
+        return str(service.token_status().base_url or "")
     except Exception:  # noqa: BLE001 - a missing link is better than a broken list
         return ""
 

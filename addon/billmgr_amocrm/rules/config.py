@@ -1,8 +1,8 @@
-"""amocrm.conf: one pydantic tree, validated on load and before every save.
+"""amocrm.conf: one pydantic tree (its shape; ``config_check`` checks it against the presets).
 
 The file holds no secrets: the integration's secret key lives in the 0600 file
-``etc/amocrm/client_secret`` and the tokens beside it. The config is still written
-0600 and atomically (a reader sees the old file or the new one, never half).
+``etc/amocrm/client_secret`` and the tokens beside it. Reading and writing the file
+is the ``settings`` adapter's job; nothing here touches the disk.
 
 Shape (JSON)::
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
+from typing import Annotated, Any, Dict, Literal, Optional, Tuple, Union
 
 from pydantic import (
     AfterValidator,
@@ -45,14 +45,8 @@ from pydantic import (
 )
 
 from ..domain import Kind
-from ..foundation.files import write_atomic
-from ..paths import HostPaths, host_paths
-from .attributes import PRESET_KIND_OF
-from .conditions import ArgumentError
-from .errors import ConfigError, Problem
-from .jsonfile import model_from, parse_json_text, read_json_file, validation_problems
-from .presets import Presets, UnknownPresetError, load_presets, preset_kind_of
-from .text import clean_text
+from .errors import ConfigError
+from .jsontext import validation_problems
 
 EntityKind = Literal["contact", "company", "lead"]
 # amoCRM field types a field rule can write (multitext PHONE/EMAIL are the module's own).
@@ -211,84 +205,6 @@ class ModuleConfig(BaseModel):
     pipelines: Tuple[PipelineRule, ...] = ()
 
 
-# --------------------------------------------------------------------------- checks against presets
-def condition_problems(where: str, entity: str, cond: Condition, presets: Presets) -> List[Problem]:
-    kind = PRESET_KIND_OF[Kind(entity)]
-    if preset_kind_of(cond.value) != kind or cond.value not in presets.values:
-        known = "unknown value" if cond.value not in presets.values else f"not a {kind} value"
-        return [Problem(f"{where}.value", f"{known} {cond.value!r} (a {entity} rule reads {kind}.* values)")]
-    try:
-        presets.compile(cond.value, cond.validator, cond.argument)
-    except UnknownPresetError as exc:
-        return [Problem(f"{where}.validator", str(exc))]
-    except ArgumentError as exc:
-        return [Problem(f"{where}.argument", str(exc))]
-    return []
-
-
-def _ids_unique(section: str, ids: List[str]) -> List[Problem]:
-    seen: set[str] = set()
-    problems = []
-    for index, rule_id in enumerate(ids):
-        if rule_id in seen:
-            problems.append(Problem(f"{section}.{index}.id", f"id {rule_id!r} is used twice"))
-        seen.add(rule_id)
-    return problems
-
-
-def _field_rule_problems(index: int, rule: FieldRule, config: ModuleConfig,
-                         presets: Presets) -> List[Problem]:
-    where = f"fields.{index}"
-    problems = []
-    kind = PRESET_KIND_OF[Kind(rule.entity)]
-    if rule.value not in presets.values or preset_kind_of(rule.value) != kind:
-        problems.append(Problem(f"{where}.value", f"unknown {kind} value {rule.value!r}"))
-    if rule.enum_map and rule.field_type not in SELECT_TYPES:
-        problems.append(Problem(f"{where}.enum_map", f"only select fields map values, not {rule.field_type}"))
-    marker = getattr(config.sync.marker_field_ids, rule.entity)
-    if marker is not None and marker == rule.field_id:
-        problems.append(Problem(f"{where}.field_id", "this is the module's BILLmanager ID field"))
-    for c_index, cond in enumerate(rule.conditions):
-        problems += condition_problems(f"{where}.conditions.{c_index}", rule.entity, cond, presets)
-    return problems
-
-
-def config_problems(config: ModuleConfig, presets: Presets) -> List[Problem]:
-    """Everything in the config that presets or amoCRM's rules make unusable."""
-    problems: List[Problem] = []
-    for kind in Kind:
-        items = config.conditions.of(kind)
-        problems += _ids_unique(f"conditions.{kind.value}", [c.id for c in items])
-        for index, sync_cond in enumerate(items):
-            problems += condition_problems(f"conditions.{kind.value}.{index}", kind.value, sync_cond,
-                                           presets)
-    problems += _ids_unique("tags", [r.id for r in config.tags])
-    for index, tag in enumerate(config.tags):
-        if not clean_text(tag.tag):
-            problems.append(Problem(f"tags.{index}.tag", "tag name is empty"))
-        for c_index, cond in enumerate(tag.conditions):
-            problems += condition_problems(f"tags.{index}.conditions.{c_index}", tag.entity, cond, presets)
-    problems += _ids_unique("fields", [r.id for r in config.fields])
-    for index, field in enumerate(config.fields):
-        problems += _field_rule_problems(index, field, config, presets)
-    problems += _ids_unique("pipelines", [r.id for r in config.pipelines])
-    for index, pipe in enumerate(config.pipelines):
-        for c_index, cond in enumerate(pipe.conditions):
-            problems += condition_problems(f"pipelines.{index}.conditions.{c_index}", "lead", cond, presets)
-    return problems
-
-
-def validated(config: ModuleConfig, presets: Presets, source: str = "amocrm.conf") -> ModuleConfig:
-    problems = config_problems(config, presets)
-    if problems:
-        raise ConfigError(source, problems)
-    return config
-
-
-def config_from_data(data: Any, presets: Presets, source: str = "amocrm.conf") -> ModuleConfig:
-    return validated(model_from(ModuleConfig, data, source), presets, source)
-
-
 def rebuild(config: ModuleConfig, changes: Dict[str, Any]) -> ModuleConfig:
     """A copy with top-level sections replaced, re-validated by pydantic (not model_copy)."""
     data = config.model_dump(mode="json")
@@ -301,29 +217,10 @@ def rebuild(config: ModuleConfig, changes: Dict[str, Any]) -> ModuleConfig:
         raise ConfigError(None, validation_problems(exc)) from None
 
 
-# --------------------------------------------------------------------------- load / save
-def load_config(paths: Optional[HostPaths] = None, presets: Optional[Presets] = None) -> ModuleConfig:
-    """amocrm.conf, checked against the presets (loaded from the same root unless given)."""
-    paths = paths or host_paths()
-    presets = presets or load_presets(paths)
-    source = str(paths.amocrm_conf)
-    return config_from_data(read_json_file(paths.amocrm_conf), presets, source)
-
-
 def config_json(config: ModuleConfig) -> str:
     return json.dumps(config.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
 
 
-def save_config(config: ModuleConfig, paths: Optional[HostPaths] = None,
-                presets: Optional[Presets] = None) -> None:
-    """Validate, then replace amocrm.conf atomically with mode 0600; a refused config writes nothing."""
-    paths = paths or host_paths()
-    presets = presets or load_presets(paths)
-    text = config_json(validated(config, presets, str(paths.amocrm_conf)))
-    # Round-trip through the parser: what is written must load back identically.
-    config_from_data(parse_json_text(text, str(paths.amocrm_conf)), presets, str(paths.amocrm_conf))
-    write_atomic(paths.amocrm_conf, text)
-
-
 def default_config() -> ModuleConfig:
+    """What applies before amocrm.conf exists: every client, legal payer and service is synced."""
     return ModuleConfig()

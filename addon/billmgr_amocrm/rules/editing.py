@@ -4,7 +4,7 @@ Sections: ``conditions.contact``, ``conditions.company``, ``conditions.lead``
 (sync conditions), ``tags``, ``fields``, ``pipelines`` (ordered: first match
 wins, hence ``move_rule``). Every change returns a new, fully validated config
 (``ConfigError`` names the path of the offending part, e.g.
-``tags.2.conditions.0.argument``); the caller then calls ``save_config``.
+``tags.2.conditions.0.argument``); the caller then saves it (``settings.save_config``).
 ``describe_rule`` renders a rule as one sentence for lists and logs.
 """
 
@@ -23,8 +23,8 @@ from .config import (
     SyncCondition,
     TagRule,
     rebuild,
-    validated,
 )
+from .config_check import validated
 from .errors import ConfigError, Problem, UnknownRuleError
 from .presets import Presets
 

@@ -22,7 +22,8 @@ from ..ports import AmoPayload, JsonDict, MappingContext, marker_value
 from ..unverified import PROFILE_TYPE_LEGAL
 from .attributes import PARAM_PREFIX, attribute, attributes_of
 from .conditions import Compiled, all_hold
-from .config import Condition, FieldRule, ModuleConfig, PipelineRule, validated
+from .config import Condition, FieldRule, ModuleConfig, PipelineRule
+from .config_check import validated
 from .contacts import normalize_emails, normalize_phones, unique
 from .fieldvalues import field_values
 from .presets import Presets, ValueDef

@@ -20,16 +20,14 @@ regex ``\\.ru$``. presets.custom replaces default entries of the same name whole
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from ..paths import HostPaths, host_paths
 from .attributes import KIND_OF_PRESET, attribute, is_known_path
 from .conditions import NEEDS_ARGUMENT, OPERATOR_TYPES, ArgumentError, Compiled, compile_condition
 from .errors import ConfigError, Problem
-from .jsonfile import model_from, read_json_file
+from .jsontext import Document, model_from
 
 PresetKind = Literal["client", "payer", "service"]
 ValueType = Literal["string", "int", "number", "date", "bool", "enum"]
@@ -189,7 +187,7 @@ def check_presets_file(presets: PresetsFile) -> List[Problem]:
     return problems
 
 
-# --------------------------------------------------------------------------- load
+# --------------------------------------------------------------------------- parse and merge
 def parse_presets(data: object, source: str) -> PresetsFile:
     presets = model_from(PresetsFile, data, source)
     problems = check_presets_file(presets)
@@ -212,11 +210,7 @@ def merge_presets(default: PresetsFile, custom: Optional[PresetsFile] = None) ->
     return Presets(values=values, validators=validators)
 
 
-def load_presets(paths: Optional[HostPaths] = None) -> Presets:
-    """presets.default merged with presets.custom when the admin wrote one."""
-    paths = paths or host_paths()
-    default = parse_presets(read_json_file(paths.presets_default), str(paths.presets_default))
-    custom_path: Path = paths.presets_custom
-    custom = (parse_presets(read_json_file(custom_path), str(custom_path))
-              if custom_path.exists() else None)
-    return merge_presets(default, custom)
+def presets_from(default: Document, custom: Optional[Document] = None) -> Presets:
+    """presets.default merged with presets.custom (when the admin wrote one), each checked."""
+    return merge_presets(parse_presets(default.data(), default.source),
+                         parse_presets(custom.data(), custom.source) if custom is not None else None)

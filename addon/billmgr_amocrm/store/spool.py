@@ -188,11 +188,3 @@ def drain(spool_dir: PathLike, handle: Callable[[dict[str, Any]], None], limit: 
     if handled:
         fsync_dir(spool_dir)
     return handled
-
-
-def bad_files(spool_dir: PathLike) -> list[str]:
-    """Quarantined files, for the status screen."""
-    try:
-        return sorted(os.listdir(os.path.join(spool_dir, BAD_DIR)))
-    except FileNotFoundError:
-        return []

@@ -40,10 +40,6 @@ class ExportCounts:
         return sum(self.queued.values())
 
 
-def count_ids(billing: BillingReader, kind: Kind) -> int:
-    return sum(len(ids) for ids in billing.iter_ids(kind, 0, 10000))
-
-
 def enqueue_all(store: Store, billing: BillingReader, kinds: Sequence[Kind] = KIND_ORDER,
                 on_chunk: Optional[Callable[[Kind, int], None]] = None,
                 on_kind: Optional[Callable[[Kind], None]] = None, first_chunk: int = 0) -> ExportCounts:

@@ -1,15 +1,17 @@
-"""Reading the module's JSON files into pydantic models, with errors that point.
+"""The text of the module's JSON files -> pydantic models, with errors that point (pure).
 
-Every failure becomes a ``ConfigError`` naming the file, the dotted path inside
-it and the problem: JSON syntax (with line and column), duplicate keys (JSON
-allows them, and the silently-lost first value is a classic config bug), and
-schema violations reported by pydantic.
+The files are read by ``settings`` (the adapter); what it hands over is a
+:class:`Document`: the text and the file's path. Every failure becomes a
+``ConfigError`` naming the file, the dotted path inside it and the problem: JSON
+syntax (with line and column), duplicate keys (JSON allows them, and the
+silently-lost first value is a classic config bug), and schema violations
+reported by pydantic.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, List, Tuple, Type, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -17,6 +19,17 @@ from pydantic import BaseModel, ValidationError
 from .errors import ConfigError, Problem, join_path
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One JSON file as read: its path (named in every error) and its text."""
+
+    source: str
+    text: str
+
+    def data(self) -> Any:
+        return parse_json_text(self.text, self.source)
 
 
 class _DuplicateKeyError(ValueError):
@@ -40,18 +53,6 @@ def parse_json_text(text: str, source: str) -> Any:
     except json.JSONDecodeError as exc:
         raise ConfigError(source, [Problem(
             "", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
-
-
-def read_json_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, [Problem("", "file not found")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, [Problem("", "file is not UTF-8 text")]) from None
-    except OSError as exc:
-        raise ConfigError(path, [Problem("", f"cannot read: {exc.strerror}")]) from None
-    return parse_json_text(text, str(path))
 
 
 def validation_problems(exc: ValidationError, prefix: Tuple[Any, ...] = ()) -> List[Problem]:

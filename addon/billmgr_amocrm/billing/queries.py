@@ -1,0 +1,68 @@
+"""Every statement the module runs on BILLmanager's own tables, named.
+
+All values are bound parameters (``%s``). ``{}`` marks where ``values.placeholders``
+puts one ``%s`` per id of an IN list; ``{lang}`` is filled only from
+``reader.SUPPORTED_LANGS``. What is assumed about the columns is in ``unverified.py``.
+"""
+
+from __future__ import annotations
+
+from ..domain import Kind
+
+ACCOUNTS = (
+    "SELECT a.id, a.name, a.registration_date, c.name, c.iso2 "
+    "FROM account a LEFT JOIN country c ON c.id = a.country WHERE a.id IN ({})"
+)
+# The client's project: the lowest project id it is linked to (usually the only one).
+PROJECTS = (
+    "SELECT ap.account, p.id, p.name FROM account2project ap "
+    "JOIN project p ON p.id = ap.project WHERE ap.account IN ({}) ORDER BY ap.account, p.id"
+)
+USERS = (
+    "SELECT id, account, name, realname, email, phone, enabled FROM user "
+    "WHERE account IN ({}) ORDER BY account, id"
+)
+PROFILES = (
+    "SELECT p.id, p.account, p.name, p.profiletype, p.person, p.vatnum, p.kpp, p.ogrn, p.email, "
+    "p.phone, c.name, p.postcode_legal, p.city_legal, p.address_legal, p.postcode_physical, "
+    "p.city_physical, p.address_physical "
+    "FROM profile p LEFT JOIN country c ON c.id = p.country WHERE p.id IN ({})"
+)
+# Localized names: name_<lang> when filled, else the default name.
+ITEMS = (
+    "SELECT i.id, i.account, i.status, i.pricelist, "
+    "COALESCE(NULLIF(pl.name_{lang}, ''), pl.name), it.intname, "
+    "COALESCE(NULLIF(it.name_{lang}, ''), it.name), i.cost, cur.iso, i.period, "
+    "i.createdate, i.opendate, i.expiredate, i.autoprolong, i.processingmodule "
+    "FROM item i LEFT JOIN pricelist pl ON pl.id = i.pricelist "
+    "LEFT JOIN itemtype it ON it.id = pl.itemtype "
+    "LEFT JOIN currency cur ON cur.id = i.currency WHERE i.id IN ({in_})"
+)
+PARAMS = "SELECT item, intname, value FROM itemparam WHERE item IN ({}) ORDER BY item, id"
+NAMED_PARAMS = ("SELECT item, intname, value FROM itemparam WHERE item IN ({}) AND intname IN ({}) "
+                    "ORDER BY item, id")
+
+ID_PAGE = {
+    Kind.CONTACT: "SELECT id FROM account WHERE id > %s ORDER BY id LIMIT %s",
+    Kind.COMPANY: "SELECT id FROM profile WHERE profiletype = %s AND id > %s ORDER BY id LIMIT %s",
+    Kind.LEAD: "SELECT id FROM item WHERE id > %s ORDER BY id LIMIT %s",
+}
+CHANGED_PAGE = (
+    "SELECT id FROM item WHERE id > %s AND "
+    "(createdate >= %s OR opendate >= %s OR expiredate >= %s) ORDER BY id LIMIT %s"
+)
+
+ACCOUNT_OF_USER = "SELECT account FROM user WHERE id = %s"
+ACCOUNT_BY_LOGIN = "SELECT account FROM user WHERE name = %s ORDER BY id LIMIT 1"
+ACCOUNT_BY_EMAIL = "SELECT MAX(account) FROM user WHERE LOWER(TRIM(email)) = LOWER(%s)"
+NEWEST_PAYER = "SELECT MAX(id) FROM profile WHERE account = %s"
+LEGAL_PAYERS_BY_ACCOUNT = (
+    "SELECT account, id FROM profile WHERE profiletype = %s AND account IN ({}) ORDER BY account, id"
+)
+
+# Readable names for the bindings table.
+CLIENT_NAMES = (
+    "SELECT a.id, a.name, (SELECT u.realname FROM user u WHERE u.account = a.id ORDER BY u.id LIMIT 1) "
+    "FROM account a WHERE a.id IN ({})"
+)
+PAYER_NAMES = "SELECT id, name, person FROM profile WHERE id IN ({})"

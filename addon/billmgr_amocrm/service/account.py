@@ -1,0 +1,120 @@
+"""Use cases of the amoCRM account: authorize, check the connection, the token state, the secret key.
+
+The token state, the secret key and the account URL check read files only: they need no
+database and no network, so the settings form stays usable while MySQL or amoCRM is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Optional
+
+from ..domain import Kind
+from ..exportrequest import request_export
+from .app import paths_of, using
+from .errors import translate
+from .results import AuthResult, ConnectionResult
+
+if TYPE_CHECKING:
+    from ..amocrm import TokenStatus
+    from ..bootstrap import App
+
+log = logging.getLogger("billmgr_amocrm.service")
+
+# token states in which the module counts as authorized ("expired" refreshes by itself)
+AUTHORIZED_STATES = ("ok", "expiring", "expired")
+
+
+def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
+              app: Optional[App] = None) -> AuthResult:
+    """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export."""
+    from ..bootstrap import authorize as amo_authorize
+
+    try:
+        meta = amo_authorize(paths_of(app), url, client_id, client_secret, redirect_uri, code)
+    except Exception as exc:  # noqa: BLE001 - translated for the admin
+        raise translate(exc) from exc
+    with using(app) as live:
+        _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri)
+        ids = live.ensure_marker_fields()
+        first = live.store.export_progress(Kind.CONTACT) is None
+        if first:
+            request_export(live.store)
+        log.info("authorized in amoCRM %s; marker fields %s%s", meta.subdomain, ids,
+                 "; initial export requested" if first else "")
+        return AuthResult(subdomain=str(meta.subdomain), base_url=str(meta.base_url),
+                          access_expires_at=meta.expires_at,
+                          marker_field_ids={k.value: v for k, v in ids.items()}, export_requested=first)
+
+
+def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: str) -> None:
+    """Record the account in amocrm.conf: the address amoCRM answered on, normalized by the client.
+
+    The one exception is the emulator's loopback address (tests and the demo opt in with
+    ``BILLMGR_AMOCRM_ALLOW_LOOPBACK=1``), which amocrm.conf's validator does not accept: the
+    previous URL is kept there, and a warning says so (token.json holds the real one).
+    """
+    from ..amocrm.urls import parse_account_url
+    from ..rules.config import rebuild
+    from ..settings import save_config
+
+    auth = {"url": base_url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
+    if parse_account_url(base_url).subdomain == "emulator":
+        log.warning("amocrm.conf keeps no loopback account URL (%s); token.json records it", base_url)
+        auth["url"] = app.config.auth.url
+    config = rebuild(app.config, {"auth": auth})
+    save_config(config, app.paths, app.presets)
+    app.reload_rules(config)
+
+
+def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
+    """One live call to amoCRM: who we are connected to, how fast, and the token state."""
+    with using(app) as live:
+        started = time.perf_counter()
+        account = live.amo().account()
+        latency = (time.perf_counter() - started) * 1000
+        tokens = token_status(app=live)
+        return ConnectionResult(account_name=str(account.get("name", "")),
+                                subdomain=str(account.get("subdomain", "")), token_state=tokens.state,
+                                token_expires_at=tokens.access_expires_at, latency_ms=round(latency, 1),
+                                rate_limit=float(live.config.sync.rate_limit))
+
+
+def token_status(*, app: Optional[App] = None) -> TokenStatus:
+    """The token and stop state from the files only: no database, no network."""
+    from ..bootstrap import token_status as status_of
+
+    return status_of(paths_of(app))
+
+
+def authorized(*, app: Optional[App] = None) -> bool:
+    """Tokens exist and nothing asks for re-authorization (no network call)."""
+    return token_status(app=app).state in AUTHORIZED_STATES
+
+
+def secret_saved(*, app: Optional[App] = None) -> bool:
+    """The integration's secret key is stored (its content is not read)."""
+    from ..bootstrap import client_secret
+
+    return client_secret(paths_of(app)).saved()
+
+
+def stored_secret(*, app: Optional[App] = None) -> str:
+    """The stored secret key, for an authorization that keeps it (the settings form's empty field)."""
+    from ..bootstrap import client_secret
+
+    try:
+        return client_secret(paths_of(app)).read()
+    except Exception as exc:  # noqa: BLE001 - translated for the admin
+        raise translate(exc) from exc
+
+
+def account_url(url: str) -> str:
+    """The amoCRM account address, checked and normalized (``https://x.amocrm.ru``)."""
+    from ..amocrm.urls import parse_account_url
+
+    try:
+        return parse_account_url(url).base_url
+    except Exception as exc:  # noqa: BLE001 - translated for the admin
+        raise translate(exc) from exc

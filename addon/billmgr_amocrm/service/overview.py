@@ -1,0 +1,47 @@
+"""Use cases that only look: the status screen and the bindings table (no network)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..domain import KIND_ORDER
+from ..exportrequest import export_requested
+from ..foundation.clock import utcnow
+from .account import token_status
+from .app import kind_of, using
+from .results import ExportKindProgress, Status
+
+if TYPE_CHECKING:
+    from ..bootstrap import App
+
+
+def status(*, app: Optional[App] = None) -> Status:
+    """Token state, queue depth and age, failures, last sync, links and export progress (no network)."""
+    with using(app) as live:
+        tokens = token_status(app=live)
+        stats = live.store.queue_stats()
+        now = utcnow()
+        export = []
+        for kind in KIND_ORDER:
+            progress = live.store.export_progress(kind)
+            if progress is not None:
+                export.append(ExportKindProgress(kind.value, progress.enqueued,
+                                                 progress.finished_at is not None))
+        return Status(
+            token_state=tokens.state, token_reason=tokens.reason, subdomain=tokens.subdomain,
+            access_expires_at=tokens.access_expires_at, refresh_expires_at=tokens.refresh_expires_at,
+            queue_depth=stats.depth, queue_by_kind={k.value: n for k, n in stats.pending.items()},
+            oldest_pending_age=stats.oldest_pending_age(now), failed=stats.failed_total,
+            failed_by_kind={k.value: n for k, n in stats.failed.items()},
+            last_sync_at=live.store.last_sync_at(),
+            linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
+            export_requested=export_requested(live.store))
+
+
+def bindings(kind: Any = None, state: Optional[str] = None, search: Optional[str] = None,
+             order: str = "billmgr_id", descending: bool = False, limit: int = 50, offset: int = 0,
+             *, app: Optional[App] = None) -> Any:
+    """The bindings table (store.BindingsPage) with readable names."""
+    chosen = kind_of(kind) if kind else None
+    with using(app) as live:
+        return live.store.bindings(chosen, state, search, order, descending, limit, offset)

@@ -1,0 +1,91 @@
+"""What the use cases return: small frozen records with no secrets, for the panel and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    subdomain: str
+    base_url: str
+    access_expires_at: Optional[float]
+    marker_field_ids: dict[str, int]
+    export_requested: bool
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    account_name: str
+    subdomain: str
+    token_state: str
+    token_expires_at: Optional[float]
+    latency_ms: float
+    rate_limit: float
+
+
+@dataclass(frozen=True)
+class ExportKindProgress:
+    kind: str
+    queued: int
+    finished: bool
+
+
+@dataclass(frozen=True)
+class Status:
+    token_state: str
+    token_reason: str
+    subdomain: str
+    access_expires_at: Optional[float]
+    refresh_expires_at: Optional[float]
+    queue_depth: int
+    queue_by_kind: dict[str, int]
+    oldest_pending_age: Optional[float]
+    failed: int
+    failed_by_kind: dict[str, int]
+    last_sync_at: Optional[datetime]
+    linked: dict[str, int]
+    export: list[ExportKindProgress]
+    export_requested: bool
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    queued: dict[str, int]
+    done: int
+    skipped: int
+    failed: int
+    retried: int
+    seconds: float
+    stopped: Optional[str] = None
+    stop_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Passed to ``run_export``'s callback after each batch."""
+
+    phase: str          # sync (queue: reserved; run_export queues while it sends)
+    total: int
+    handled: int
+    failed: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    queue_id: int
+    kind: str
+    billmgr_id: int
+    attempts: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    fields: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    users: list[dict[str, Any]] = field(default_factory=list)
+    fetched_at: float = 0.0
