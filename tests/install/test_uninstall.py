@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from billmgr_amocrm.dbconf import DbSettings, render_db_conf
+from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.foundation.exitstatus import ExitStatus
 from billmgr_amocrm.store.migrations import MODULE_TABLES
 from tests.install.conftest import REPO, Host
+from tests.sandbox.dbconf import render_db_conf
 
 # Tests sharing one install must run on one xdist worker (make test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("install-uninstall")
