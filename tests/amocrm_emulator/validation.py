@@ -89,6 +89,11 @@ FIELD_TYPES = (
     | {"numeric", "checkbox", "multitext", "legal_entity", "items", "linked_entity", "chained_list"}
 )
 
+# A custom-field value entry: ``field_id`` or ``field_code`` names the field. Real amoCRM also
+# accepts the read shape's ``field_name``/``field_type`` beside them and ignores them (public
+# clients send them and get 200; reference §5), so they are allowed and never looked at.
+CF_ENTRY_KEYS = frozenset({"field_id", "field_code", "values", "field_name", "field_type"})
+
 # Tag references: ("id", 123) or ("name", "vip").
 TagRef = Tuple[str, Any]
 
@@ -270,7 +275,7 @@ def _custom_fields(
             check.invalid_type(path, "object")
             continue
         for key in entry:
-            if key not in ("field_id", "field_code", "values"):
+            if key not in CF_ENTRY_KEYS:
                 check.add(NOT_EXPECTED, f"{path}.{key}")
         cfield = _resolve_field(state, entity, entry, check, path)
         if cfield is None:
