@@ -18,6 +18,9 @@ def test_request_log_and_state(api: Api, emu: EmulatorHandle) -> None:
     assert post["path"] == "/api/v4/contacts" and post["status"] == 200
     assert post["body"] == [{"name": "logged", "request_id": "r"}]
     assert post["emulator_time"] and post["wall_time"] and post["request_id"]
+    assert post["sent_time"] <= post["arrival_time"] and post["refused"] is None
+    assert post["delays"] == {"inbound": 0.0, "answer": 0.0, "outbound": 0.0}
+    assert post["integration"] == emu.integration["client_id"]
     get = next(e for e in log if e["method"] == "GET")
     assert get["query"] == {"query": ["logged"]}
     assert emu.control.requests(since=log[-1]["seq"]) == []
@@ -32,6 +35,7 @@ def test_request_log_and_state(api: Api, emu: EmulatorHandle) -> None:
         "clock",
         "faults",
         "rate",
+        "latency",
     } <= state.keys()
     assert state["token_stats"]["access_tokens_issued"] >= 1
 
