@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
-from .entities import first
+from .listing import first
 from .state import DELETED_PATCH_MODES, ENTITY_TYPES
 
 if TYPE_CHECKING:
@@ -100,9 +100,15 @@ def _faults(emu: Emulator, method: str, body: Any) -> Reply:
 
 
 def _delete(emu: Emulator, body: Any) -> Reply:
-    """Deletion "in the UI"."""
+    """Deletion "in the UI": contacts, companies and leads, and notes and tasks."""
     entity, entity_id = body["entity"], int(body["id"])
-    if entity not in ENTITY_TYPES or not emu.store.mark_deleted(entity, entity_id):
+    if entity in ENTITY_TYPES:
+        deleted = emu.store.mark_deleted(entity, entity_id)
+    elif entity in ("notes", "tasks"):
+        deleted = emu.api.mark_deleted(entity, entity_id)
+    else:
+        deleted = False
+    if not deleted:
         return 404, {"error": f"no {entity} {entity_id}"}
     emu.mark_dirty()
     return 200, {"deleted": {"entity": entity, "id": entity_id}}
