@@ -99,15 +99,14 @@ class Api:
         page, limit = self.lister.paging(params, 250)
         with_ = with_values(params)
         records = self.store.select(entity, params, with_, now)
-        return self.lister.page(
-            entity,
-            f"/api/v4/{entity}",
-            params,
-            records,
-            page,
-            limit,
-            lambda r: self.store.render(entity, r, with_),
-        )
+        deleted_only = entity == "leads" and "only_deleted" in with_
+
+        def render(record: Dict[str, Any]) -> Dict[str, Any]:
+            if deleted_only:  # restorable deleted leads: id, updated_at, is_deleted (reference §3)
+                return {"id": record["id"], "updated_at": record["updated_at"], "is_deleted": True}
+            return self.store.render(entity, record, with_)
+
+        return self.lister.page(entity, f"/api/v4/{entity}", params, records, page, limit, render)
 
     def get_entity(self, entity: str, entity_id: int, params: Params, body: Any, now: float) -> Result:
         record = self.state.live(entity, entity_id)
@@ -174,6 +173,7 @@ class Api:
                         nested[kind] = items
                 lead["_embedded"] = embedded
             plan, check = validate_item(self.state, "leads", lead, n, "create", now)
+            _complex_field_limit(lead, check, "")
             sub_plans: Dict[str, Tuple[Optional[int], Optional[Plan]]] = {}
             for kind, items in nested.items():
                 path = f"_embedded.{kind}"
@@ -190,6 +190,7 @@ class Api:
                     self.state, kind, items[0], 0, "create", now, prefix=f"{path}.0."
                 )
                 check.errors.extend(sub_check.errors)
+                _complex_field_limit(items[0], check, f"{path}.0.")
                 sub_plans[kind] = (None, sub)
             if check.errors:
                 invalid.append({"request_id": plan.request_id, "errors": check.errors})
@@ -297,6 +298,16 @@ class Api:
     def mass_links(self, entity: str, params: Params, body: Any, now: float) -> Result:
         ids = [int(i) for i in bracket_values(params, "filter[entity_id]") if i.isdigit()]
         return self._links_out(entity, ids, params)
+
+
+COMPLEX_MAX_FIELD_VALUES = 40  # per entity in /leads/complex (reference §4.1)
+
+
+def _complex_field_limit(item: Any, check: ItemCheck, prefix: str) -> None:
+    values = item.get("custom_fields_values") if isinstance(item, dict) else None
+    if isinstance(values, list) and len(values) > COMPLEX_MAX_FIELD_VALUES:
+        detail = f"Maximum {COMPLEX_MAX_FIELD_VALUES} custom field values per entity."
+        check.add("TooManyElements", prefix + "custom_fields_values", detail)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -217,5 +217,6 @@ class Catalogs(Routes):
         out = []
         for n, item in enumerate(items):
             tag = self.state.ensure_tag(entity, item["name"].strip(), item.get("color"))
-            out.append(dict(tag, request_id=str(item.get("request_id", n))))
+            # The create answer carries no color (reference §6); reads do.
+            out.append({"id": tag["id"], "name": tag["name"], "request_id": str(item.get("request_id", n))})
         return 200, {"_total_items": len(out), "_embedded": {"tags": out}}

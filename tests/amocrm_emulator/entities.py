@@ -229,7 +229,7 @@ class Store:
     ) -> List[Dict[str, Any]]:
         """All records matching the list filters, in the requested order."""
         table = self.state.entities[entity]
-        only_deleted = "only_deleted" in with_
+        only_deleted = entity == "leads" and "only_deleted" in with_  # restorable leads only
         ids = bracket_values(params, "filter[id]")
         order_field, descending = "id", False
         for key in ("id", "created_at", "updated_at"):
