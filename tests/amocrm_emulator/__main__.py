@@ -1,4 +1,6 @@
-"""``python -m tests.amocrm_emulator [--port N] [--rate-limit 7] [--subdomain demo] [--state-file F]``."""
+"""``python -m tests.amocrm_emulator [--port N] [--rate-limit 7] [--subdomain demo] [--state-file F]
+[--network-delay MIN MAX] [--answer-delay MIN MAX] [--read-delay MIN MAX] [--write-delay MIN MAX]
+[--delay-seed N]``."""
 
 from __future__ import annotations
 
@@ -26,6 +28,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--state-file", default=None, help="load the account from / save it to this JSON file"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the fault-injection RNG")
+    for flag, default, text in (
+        ("--network-delay", (0.0, 0.0), "one-way network delay in s, drawn apart for the way in and out"),
+        ("--answer-delay", (0.0, 0.0), "amoCRM's answer time in s (reads and writes)"),
+        ("--read-delay", None, "answer time of GETs in s (overrides --answer-delay)"),
+        ("--write-delay", None, "answer time of writes in s (overrides --answer-delay)"),
+    ):
+        parser.add_argument(flag, type=float, nargs=2, metavar=("MIN", "MAX"), default=default, help=text)
+    parser.add_argument("--delay-seed", type=int, default=1, help="seed of the delay RNG")
     args = parser.parse_args(argv)
     emulator = Emulator(
         EmulatorOptions(
@@ -37,6 +47,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             block_after=args.block_after,
             state_file=args.state_file,
             seed=args.seed,
+            network_delay=tuple(args.network_delay),
+            answer_delay=tuple(args.answer_delay),
+            read_delay=None if args.read_delay is None else tuple(args.read_delay),
+            write_delay=None if args.write_delay is None else tuple(args.write_delay),
+            delay_seed=args.delay_seed,
         )
     )
 

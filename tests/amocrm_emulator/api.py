@@ -7,18 +7,19 @@ caller holds the state lock, so a handler sees and changes the state atomically.
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import urlencode
 
 from . import errors, seed
-from .entities import Store, bracket_values, first
+from .catalogs import Catalogs
+from .checks import ItemCheck
+from .entities import Store
+from .listing import Lister, Params, Result, body_array, bracket_values, first, with_values
+from .notes import Notes
 from .state import ENTITY_TYPES, State
-from .validation import FIELD_TYPES, ItemCheck, Plan, validate_batch, validate_item
+from .tasks import Tasks
+from .validation import Plan, validate_batch, validate_item
 
-Result = Tuple[int, Any]
-Params = Dict[str, List[str]]
 ENTITY = "(contacts|companies|leads)"
 
 
@@ -27,21 +28,39 @@ class Api:
         self.state = state
         self.store = store
         self.base = base
+        self.lister = Lister(base)
         self.routes: List[Tuple[str, Any, Callable[..., Result]]] = []
+        self.catalogs = Catalogs(state, self.lister, base)
         r = self._route
-        r("GET", r"account", self.account)
-        r("GET", r"users", self.users)
-        r("GET", r"users/(\d+)", self.user)
-        r("GET", r"leads/pipelines", self.pipelines)
-        r("GET", r"leads/pipelines/(\d+)", self.pipeline)
-        r("GET", r"leads/pipelines/(\d+)/statuses", self.statuses)
-        r("GET", r"leads/pipelines/(\d+)/statuses/(\d+)", self.status)
+        c = self.catalogs
+        r("GET", r"account", c.account)
+        r("GET", r"users", c.users)
+        r("GET", r"users/(\d+)", c.user)
+        r("GET", r"leads/pipelines", c.pipelines)
+        r("GET", r"leads/pipelines/(\d+)", c.pipeline)
+        r("GET", r"leads/pipelines/(\d+)/statuses", c.statuses)
+        r("GET", r"leads/pipelines/(\d+)/statuses/(\d+)", c.status)
+        r("GET", ENTITY + r"/custom_fields", c.custom_fields)
+        r("POST", ENTITY + r"/custom_fields", c.custom_fields_create)
+        r("GET", ENTITY + r"/custom_fields/(\d+)", c.custom_field)
+        r("GET", ENTITY + r"/tags", c.tags)
+        r("POST", ENTITY + r"/tags", c.tags_create)
         r("POST", r"leads/complex", self.complex_create)
-        r("GET", ENTITY + r"/custom_fields", self.custom_fields)
-        r("POST", ENTITY + r"/custom_fields", self.custom_fields_create)
-        r("GET", ENTITY + r"/custom_fields/(\d+)", self.custom_field)
-        r("GET", ENTITY + r"/tags", self.tags)
-        r("POST", ENTITY + r"/tags", self.tags_create)
+        self.notes = Notes(state, self.lister, base)
+        n = self.notes
+        r("GET", ENTITY + r"/notes", n.list)
+        r("POST", ENTITY + r"/notes", n.create)
+        r("GET", ENTITY + r"/notes/(\d+)", n.get)
+        r("GET", ENTITY + r"/(\d+)/notes", n.list_for)
+        r("POST", ENTITY + r"/(\d+)/notes", n.create_for)
+        r("GET", ENTITY + r"/(\d+)/notes/(\d+)", n.get_for)
+        self.tasks = Tasks(state, self.lister, base)
+        t = self.tasks
+        r("GET", r"tasks", t.list)
+        r("POST", r"tasks", t.create)
+        r("PATCH", r"tasks", t.patch)
+        r("GET", r"tasks/(\d+)", t.get)
+        r("PATCH", r"tasks/(\d+)", t.patch_one)
         r("POST", ENTITY + r"/link", self.mass_link)
         r("POST", ENTITY + r"/unlink", self.mass_unlink)
         r("GET", ENTITY + r"/links", self.mass_links)
@@ -53,6 +72,10 @@ class Api:
         r("POST", ENTITY + r"/(\d+)/link", self.link)
         r("POST", ENTITY + r"/(\d+)/unlink", self.unlink)
         r("GET", ENTITY + r"/(\d+)/links", self.links)
+
+    def mark_deleted(self, kind: str, item_id: int) -> bool:
+        """A note or task deleted in the UI (control API ``POST delete``)."""
+        return (self.notes if kind == "notes" else self.tasks).mark_deleted(item_id)
 
     def _route(self, method: str, pattern: str, handler: Callable[..., Result]) -> None:
         self.routes.append((method, re.compile(f"^/api/v4/{pattern}/?$"), handler))
@@ -71,297 +94,25 @@ class Api:
             raise errors.method_not_allowed()  # e.g. POST /api/v4/contacts/{id} (#329)
         raise errors.not_found()
 
-    # --- helpers -----------------------------------------------------------
-    def _paging(self, params: Params, max_limit: int, default_limit: int = 50) -> Tuple[int, int]:
-        page_raw, limit_raw = first(params, "page") or "1", first(params, "limit") or str(default_limit)
-        problems = []
-        page = limit = 0
-        try:
-            page = int(page_raw)
-        except ValueError:
-            problems.append(("page", "This value should be of type int."))
-        try:
-            limit = int(limit_raw)
-        except ValueError:
-            problems.append(("limit", "This value should be of type int."))
-        if not problems and page < 1:
-            problems.append(("page", "This value should be greater than or equal to 1."))
-        if not problems and not 1 <= limit <= max_limit:
-            problems.append(("limit", f"This value should be between 1 and {max_limit}."))
-        if problems:
-            raise errors.validation_failed(
-                [
-                    {
-                        "request_id": "0",
-                        "errors": [{"code": "InvalidValue", "path": p, "detail": d} for p, d in problems],
-                    }
-                ]
-            )
-        return page, limit
-
-    def _href(self, path: str, params: Params, page: int, limit: int) -> Dict[str, str]:
-        # Keep the caller's filters so that following `next` continues the same listing.
-        pairs = [(k, v) for k, vs in params.items() if k not in ("page", "limit") for v in vs]
-        pairs += [("page", str(page)), ("limit", str(limit))]
-        return {"href": f"{self.base}{path}?{urlencode(pairs)}"}
-
-    def _page(
-        self,
-        key: str,
-        path: str,
-        params: Params,
-        records: List[Any],
-        page: int,
-        limit: int,
-        render: Callable[[Any], Any],
-        totals: bool = False,
-    ) -> Result:
-        start = (page - 1) * limit
-        chunk = records[start : start + limit]
-        if not chunk:
-            return 204, None
-        links = {"self": self._href(path, params, page, limit)}
-        if start + limit < len(records):
-            links["next"] = self._href(path, params, page + 1, limit)
-        body: Dict[str, Any] = {"_page": page}
-        if totals:
-            page_count = max(1, math.ceil(len(records) / limit))
-            links["last"] = self._href(path, params, page_count, limit)
-            body = {"_total_items": len(records), "_page": page, "_page_count": page_count}
-        body["_links"] = links
-        body["_embedded"] = {key: [render(x) for x in chunk]}
-        return 200, body
-
-    @staticmethod
-    def _with(params: Params) -> List[str]:
-        return [w.strip() for v in params.get("with", []) for w in v.split(",") if w.strip()]
-
-    # --- account and users ---------------------------------------------------
-    def account(self, params: Params, body: Any, now: float) -> Result:
-        data = dict(self.state.account)
-        extras = self._with(params)
-        if "is_api_filter_enabled" in extras:
-            data["is_api_filter_enabled"] = True
-        if "datetime_settings" in extras:
-            data["datetime_settings"] = {
-                "timezone": "Europe/Moscow",
-                "timezone_offset": "+03:00",
-                "date_pattern": "d.m.Y H:i",
-                "short_date_pattern": "d.m.Y",
-            }
-        data["_links"] = {"self": {"href": f"{self.base}/api/v4/account"}}
-        return 200, data
-
-    def _user(self, user: Dict[str, Any]) -> Dict[str, Any]:
-        return dict(user, _links={"self": {"href": f"{self.base}/api/v4/users/{user['id']}"}})
-
-    def users(self, params: Params, body: Any, now: float) -> Result:
-        page, limit = self._paging(params, 250)
-        users = sorted(self.state.users.values(), key=lambda u: u["id"])
-        status, out = self._page(
-            "users", "/api/v4/users", params, users, page, limit, self._user, totals=True
-        )
-        return status, out
-
-    def user(self, user_id: int, params: Params, body: Any, now: float) -> Result:
-        user = self.state.users.get(user_id)
-        return (204, None) if user is None else (200, self._user(user))
-
-    # --- pipelines -----------------------------------------------------------
-    def _status_out(self, status: Dict[str, Any]) -> Dict[str, Any]:
-        href = f"{self.base}/api/v4/leads/pipelines/{status['pipeline_id']}/statuses/{status['id']}"
-        return dict(status, _links={"self": {"href": href}})
-
-    def _pipeline_out(self, pipeline: Dict[str, Any]) -> Dict[str, Any]:
-        out = {k: v for k, v in pipeline.items() if k != "statuses"}
-        out["_links"] = {"self": {"href": f"{self.base}/api/v4/leads/pipelines/{pipeline['id']}"}}
-        out["_embedded"] = {"statuses": [self._status_out(s) for s in pipeline["statuses"]]}
-        return out
-
-    def pipelines(self, params: Params, body: Any, now: float) -> Result:
-        items = [
-            self._pipeline_out(p) for p in sorted(self.state.pipelines.values(), key=lambda p: p["sort"])
-        ]
-        return 200, {
-            "_total_items": len(items),
-            "_links": {"self": {"href": f"{self.base}/api/v4/leads/pipelines"}},
-            "_embedded": {"pipelines": items},
-        }
-
-    def pipeline(self, pid: int, params: Params, body: Any, now: float) -> Result:
-        pipeline = self.state.pipelines.get(pid)
-        return (204, None) if pipeline is None else (200, self._pipeline_out(pipeline))
-
-    def statuses(self, pid: int, params: Params, body: Any, now: float) -> Result:
-        pipeline = self.state.pipelines.get(pid)
-        if pipeline is None:
-            return 204, None
-        items = [self._status_out(s) for s in pipeline["statuses"]]
-        href = f"{self.base}/api/v4/leads/pipelines/{pid}/statuses"
-        return 200, {
-            "_total_items": len(items),
-            "_links": {"self": {"href": href}},
-            "_embedded": {"statuses": items},
-        }
-
-    def status(self, pid: int, sid: int, params: Params, body: Any, now: float) -> Result:
-        status = self.state.status(pid, sid)
-        return (204, None) if status is None else (200, self._status_out(status))
-
-    # --- custom fields ---------------------------------------------------------
-    def _field_out(self, entity: str, cfield: Dict[str, Any]) -> Dict[str, Any]:
-        href = f"{self.base}/api/v4/{entity}/custom_fields/{cfield['id']}"
-        return dict(cfield, _links={"self": {"href": href}})
-
-    def custom_fields(self, entity: str, params: Params, body: Any, now: float) -> Result:
-        page, limit = self._paging(params, 50)
-        types = set(bracket_values(params, "filter[type]"))
-        fields = [f for f in self.state.custom_fields[entity].values() if not types or f["type"] in types]
-        fields.sort(key=lambda f: (f["sort"], f["id"]))
-        return self._page(
-            "custom_fields",
-            f"/api/v4/{entity}/custom_fields",
-            params,
-            fields,
-            page,
-            limit,
-            lambda f: self._field_out(entity, f),
-            totals=True,
-        )
-
-    def custom_field(self, entity: str, fid: int, params: Params, body: Any, now: float) -> Result:
-        cfield = self.state.custom_fields[entity].get(fid)
-        return (204, None) if cfield is None else (200, self._field_out(entity, cfield))
-
-    def custom_fields_create(self, entity: str, params: Params, body: Any, now: float) -> Result:
-        items = self._array(body)
-        invalid = []
-        for n, item in enumerate(items):
-            check = ItemCheck()
-            if not isinstance(item, dict):
-                check.invalid_type(str(n), "object")
-            else:
-                if not isinstance(item.get("name"), str) or not item["name"].strip():
-                    check.invalid_type(f"{n}.name", "string")
-                if item.get("type") not in FIELD_TYPES:
-                    check.add("NotSupportedChoice", f"{n}.type")
-                for key in item:
-                    if key not in (
-                        "name",
-                        "type",
-                        "code",
-                        "sort",
-                        "enums",
-                        "is_api_only",
-                        "request_id",
-                        "group_id",
-                        "required_statuses",
-                        "remind",
-                        "settings",
-                    ):
-                        check.add("FieldNotExpected", f"{n}.{key}")
-                enums = item.get("enums")
-                if enums is not None and (
-                    not isinstance(enums, list)
-                    or not all(isinstance(e, dict) and isinstance(e.get("value"), str) for e in enums)
-                ):
-                    check.invalid_type(f"{n}.enums", "array")
-                code = item.get("code")
-                if isinstance(code, str) and self.state.field_by_code(entity, code):
-                    check.add("NotSupportedChoice", f"{n}.code", "A field with this code already exists.")
-            if check.errors:
-                rid = item.get("request_id") if isinstance(item, dict) else None
-                invalid.append({"request_id": str(rid if rid is not None else n), "errors": check.errors})
-        if invalid:
-            raise errors.validation_failed(invalid)
-        created = []
-        for n, item in enumerate(items):
-            cfield = self.state.add_custom_field(
-                entity,
-                item["name"].strip(),
-                item["type"],
-                item.get("code"),
-                item.get("enums") or [],
-                sort=int(item.get("sort") or 500),
-                is_api_only=bool(item.get("is_api_only")),
-            )
-            out = self._field_out(entity, cfield)
-            out["request_id"] = str(item.get("request_id", n))
-            created.append(out)
-        return 200, {"_total_items": len(created), "_embedded": {"custom_fields": created}}
-
-    # --- tags -----------------------------------------------------------------
-    def tags(self, entity: str, params: Params, body: Any, now: float) -> Result:
-        page, limit = self._paging(params, 250)
-        name = first(params, "filter[name]")
-        ids = {int(i) for i in bracket_values(params, "filter[id]") if i.isdigit()}
-        query = (first(params, "query") or "").lower()
-        tags = [
-            t
-            for t in self.state.tags[entity].values()
-            if (name is None or t["name"] == name)
-            and (not ids or t["id"] in ids)
-            and (not query or query in t["name"].lower())
-        ]
-        return self._page("tags", f"/api/v4/{entity}/tags", params, tags, page, limit, dict)
-
-    def tags_create(self, entity: str, params: Params, body: Any, now: float) -> Result:
-        items = self._array(body)
-        invalid = []
-        for n, item in enumerate(items):
-            if (
-                not isinstance(item, dict)
-                or not isinstance(item.get("name"), str)
-                or not item["name"].strip()
-            ):
-                invalid.append(
-                    {
-                        "request_id": str(n),
-                        "errors": [
-                            {
-                                "code": "InvalidType",
-                                "path": f"{n}.name",
-                                "detail": "This value should be of type string.",
-                            }
-                        ],
-                    }
-                )
-        if invalid:
-            raise errors.validation_failed(invalid)
-        out = []
-        for n, item in enumerate(items):
-            tag = self.state.ensure_tag(entity, item["name"].strip(), item.get("color"))
-            out.append(dict(tag, request_id=str(item.get("request_id", n))))
-        return 200, {"_total_items": len(out), "_embedded": {"tags": out}}
-
     # --- entities --------------------------------------------------------------
-    @staticmethod
-    def _array(body: Any) -> List[Any]:
-        if not isinstance(body, list) or not body:
-            raise errors.bad_request("Request body must be a non-empty JSON array")
-        if len(body) > 250:
-            raise errors.bad_request("Maximum 250 entities per request")
-        return body
-
     def list_entities(self, entity: str, params: Params, body: Any, now: float) -> Result:
-        page, limit = self._paging(params, 250)
-        with_ = self._with(params)
+        page, limit = self.lister.paging(params, 250)
+        with_ = with_values(params)
         records = self.store.select(entity, params, with_, now)
-        return self._page(
-            entity,
-            f"/api/v4/{entity}",
-            params,
-            records,
-            page,
-            limit,
-            lambda r: self.store.render(entity, r, with_),
-        )
+        deleted_only = entity == "leads" and "only_deleted" in with_
+
+        def render(record: Dict[str, Any]) -> Dict[str, Any]:
+            if deleted_only:  # restorable deleted leads: id, updated_at, is_deleted (reference §3)
+                return {"id": record["id"], "updated_at": record["updated_at"], "is_deleted": True}
+            return self.store.render(entity, record, with_)
+
+        return self.lister.page(entity, f"/api/v4/{entity}", params, records, page, limit, render)
 
     def get_entity(self, entity: str, entity_id: int, params: Params, body: Any, now: float) -> Result:
         record = self.state.live(entity, entity_id)
         if record is None:
             return 204, None
-        return 200, self.store.render(entity, record, self._with(params))
+        return 200, self.store.render(entity, record, with_values(params))
 
     def _write_result(self, entity: str, record: Dict[str, Any], plan: Plan, update: bool) -> Dict[str, Any]:
         out: Dict[str, Any] = {"id": record["id"]}
@@ -422,6 +173,7 @@ class Api:
                         nested[kind] = items
                 lead["_embedded"] = embedded
             plan, check = validate_item(self.state, "leads", lead, n, "create", now)
+            _complex_field_limit(lead, check, "")
             sub_plans: Dict[str, Tuple[Optional[int], Optional[Plan]]] = {}
             for kind, items in nested.items():
                 path = f"_embedded.{kind}"
@@ -438,6 +190,7 @@ class Api:
                     self.state, kind, items[0], 0, "create", now, prefix=f"{path}.0."
                 )
                 check.errors.extend(sub_check.errors)
+                _complex_field_limit(items[0], check, f"{path}.0.")
                 sub_plans[kind] = (None, sub)
             if check.errors:
                 invalid.append({"request_id": plan.request_id, "errors": check.errors})
@@ -473,7 +226,7 @@ class Api:
 
     # --- links -----------------------------------------------------------------
     def _link_items(self, entity: str, body: Any, fixed_id: Optional[int]) -> List[Tuple[int, str, int, Any]]:
-        items = self._array(body)
+        items = body_array(body)
         invalid = []
         parsed = []
         for n, item in enumerate(items):
@@ -545,6 +298,16 @@ class Api:
     def mass_links(self, entity: str, params: Params, body: Any, now: float) -> Result:
         ids = [int(i) for i in bracket_values(params, "filter[entity_id]") if i.isdigit()]
         return self._links_out(entity, ids, params)
+
+
+COMPLEX_MAX_FIELD_VALUES = 40  # per entity in /leads/complex (reference §4.1)
+
+
+def _complex_field_limit(item: Any, check: ItemCheck, prefix: str) -> None:
+    values = item.get("custom_fields_values") if isinstance(item, dict) else None
+    if isinstance(values, list) and len(values) > COMPLEX_MAX_FIELD_VALUES:
+        detail = f"Maximum {COMPLEX_MAX_FIELD_VALUES} custom field values per entity."
+        check.add("TooManyElements", prefix + "custom_fields_values", detail)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import requests
 
@@ -155,6 +155,27 @@ class EmulatorControl:
     def set_deleted_patch_mode(self, mode: str) -> None:
         self._call("POST", "settings", {"deleted_patch_mode": mode})
 
+    def set_latency(
+        self,
+        network_delay: Optional[Sequence[float]] = None,
+        answer_delay: Optional[Sequence[float]] = None,
+        read_delay: Optional[Sequence[float]] = None,
+        write_delay: Optional[Sequence[float]] = None,
+        seed: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Network and answer delays, ``[min, max]`` seconds each (see ``latency.py``); only the
+        ones given change. ``answer_delay`` sets reads and writes; returns the new settings."""
+        ranges = {
+            "network_delay": network_delay,
+            "answer_delay": answer_delay,
+            "read_delay": read_delay,
+            "write_delay": write_delay,
+        }
+        body: Dict[str, Any] = {k: list(v) for k, v in ranges.items() if v is not None}
+        if seed is not None:
+            body["delay_seed"] = seed
+        return self._call("POST", "settings", body)
+
 
 class EmulatorHandle:
     """A running emulator: ``url``, ``control``, ``integration`` (client_id, client_secret,
@@ -208,7 +229,8 @@ class EmulatorHandle:
 
 def start_emulator(subprocess_mode: bool = False, **options: Any) -> EmulatorHandle:
     """Start an emulator; ``options`` are :class:`EmulatorOptions` fields (port, rate_limit,
-    rate_limit_enabled, subdomain, state_file, search_lag, deleted_patch_mode, seed, ...)."""
+    rate_limit_enabled, subdomain, state_file, search_lag, deleted_patch_mode, seed,
+    network_delay, answer_delay, read_delay, write_delay, delay_seed, ...)."""
     if not subprocess_mode:
         from .server import Emulator, EmulatorOptions
 
@@ -222,6 +244,13 @@ def start_emulator(subprocess_mode: bool = False, **options: Any) -> EmulatorHan
         "state_file": "--state-file",
         "block_after": "--block-after",
         "seed": "--seed",
+        "delay_seed": "--delay-seed",
+    }
+    range_flags = {
+        "network_delay": "--network-delay",
+        "answer_delay": "--answer-delay",
+        "read_delay": "--read-delay",
+        "write_delay": "--write-delay",
     }
     for key, value in options.items():
         if key == "rate_limit_enabled":
@@ -229,6 +258,10 @@ def start_emulator(subprocess_mode: bool = False, **options: Any) -> EmulatorHan
                 args.append("--no-rate-limit")
         elif key in flags:
             args += [flags[key], str(value)]
+        elif key in range_flags:
+            if value is not None:
+                low, high = value
+                args += [range_flags[key], str(low), str(high)]
         else:
             raise TypeError(f"option {key!r} is not available in subprocess mode")
     env = dict(os.environ)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import seed
+from .listing import bracket_values, first, to_int
 from .state import State
 from .validation import Plan, TagRef
 
@@ -228,7 +229,7 @@ class Store:
     ) -> List[Dict[str, Any]]:
         """All records matching the list filters, in the requested order."""
         table = self.state.entities[entity]
-        only_deleted = "only_deleted" in with_
+        only_deleted = entity == "leads" and "only_deleted" in with_  # restorable leads only
         ids = bracket_values(params, "filter[id]")
         order_field, descending = "id", False
         for key in ("id", "created_at", "updated_at"):
@@ -341,32 +342,3 @@ class Store:
             for ttype, tid, meta in found
             if self.state.live(ttype, tid)
         ]
-
-
-# --- query-string helpers (PHP bracket notation) ------------------------------
-def first(params: Dict[str, List[str]], key: str) -> Optional[str]:
-    values = params.get(key)
-    return values[0] if values else None
-
-
-def bracket_values(params: Dict[str, List[str]], key: str) -> List[str]:
-    """Values of ``key``, ``key[]`` and ``key[0]``…; comma-separated lists are split."""
-    out: List[str] = []
-    for name, values in params.items():
-        if (
-            name == key
-            or name == key + "[]"
-            or (name.startswith(key + "[") and name[len(key) + 1 : -1].isdigit())
-        ):
-            for value in values:
-                out.extend(v for v in value.split(",") if v != "")
-    return out
-
-
-def to_int(value: Optional[str]) -> Optional[int]:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None

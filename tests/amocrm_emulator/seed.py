@@ -26,7 +26,20 @@ FIRST_IDS = {
     "tag": 263801,
     "custom_field": 2929601,
     "enum": 546701,
+    "note": 42709301,
+    "task": 4745201,
 }
+
+# Task types of the account (GET /api/v4/account?with=task_types): the two predefined ones
+# (1 "follow-up"/call, 2 meeting) and one made in the UI, so that clients do not assume 1 and 2
+# are all there is.
+CALL_TASK_TYPE = 1
+TASK_TYPES: List[Dict[str, Any]] = [
+    {"id": CALL_TASK_TYPE, "name": "Связаться", "color": None, "icon_id": None, "code": "FOLLOW_UP"},
+    {"id": 2, "name": "Встреча", "color": None, "icon_id": None, "code": "MEETING"},
+    {"id": 2945101, "name": "Написать письмо", "color": "#ffdc7f", "icon_id": 5, "code": None},
+]
+USERS_GROUPS: List[Dict[str, Any]] = [{"id": 0, "name": "Отдел продаж", "uuid": None}]
 
 USERS: List[Tuple[int, str, str]] = [
     (ADMIN_USER_ID, "Администратор", "admin@example.com"),

@@ -139,6 +139,11 @@ class State:
         self.tags: Dict[str, Dict[int, Dict[str, Any]]] = {t: {} for t in ENTITY_TYPES}
         self.entities: Dict[str, Dict[int, Dict[str, Any]]] = {t: {} for t in ENTITY_TYPES}
         self.links = Links()
+        # Notes (of contacts, companies and leads) and tasks, by id: read shape minus _links,
+        # plus internal keys starting with "_" (a note's entity type, a UI deletion).
+        self.notes: Dict[int, Dict[str, Any]] = {}
+        self.tasks: Dict[int, Dict[str, Any]] = {}
+        self.task_types: Dict[int, Dict[str, Any]] = {t["id"]: dict(t) for t in seed.TASK_TYPES}
         self.integrations: Dict[str, Dict[str, Any]] = {}
         self.auth_codes: Dict[str, Dict[str, Any]] = {}
         self.refresh_tokens: Dict[str, Dict[str, Any]] = {}
@@ -283,6 +288,9 @@ class State:
             "tags": {t: by_id(v) for t, v in self.tags.items()},
             "entities": {t: by_id(v) for t, v in self.entities.items()},
             "links": self.links.edges(),
+            "notes": by_id(self.notes),
+            "tasks": by_id(self.tasks),
+            "task_types": by_id(self.task_types),
             "integrations": list(self.integrations.values()),
             "auth_codes": self.auth_codes,
             "refresh_tokens": self.refresh_tokens,
@@ -296,7 +304,7 @@ class State:
     @classmethod
     def restore(cls, data: Dict[str, Any]) -> State:
         state = cls(data["subdomain"])
-        state.next_ids = dict(data["next_ids"])
+        state.next_ids = dict(seed.FIRST_IDS, **data["next_ids"])  # files from before notes/tasks
         state.account = data["account"]
         state.users = {u["id"]: u for u in data["users"]}
         state.pipelines = {p["id"]: p for p in data["pipelines"]}
@@ -305,6 +313,9 @@ class State:
         state._code_index = {}
         state.tags = {t: {g["id"]: g for g in v} for t, v in data["tags"].items()}
         state.entities = {t: {e["id"]: e for e in v} for t, v in data["entities"].items()}
+        state.notes = {n["id"]: n for n in data.get("notes", [])}
+        state.tasks = {t["id"]: t for t in data.get("tasks", [])}
+        state.task_types = {t["id"]: t for t in data.get("task_types", seed.TASK_TYPES)}
         state.links = Links()
         for edge in data["links"]:
             pair = (edge["entity_type"], edge["to_entity_type"])

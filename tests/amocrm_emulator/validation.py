@@ -13,19 +13,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import errors, seed
+from . import seed
+from .checks import (
+    NOT_EXPECTED,
+    NOT_SUPPORTED,
+    ItemCheck,
+    Problems,
+    batch_items,
+    check_users,
+    is_int,
+    patch_target,
+    request_id_of,
+    unexpected_keys,
+)
 from .state import State
-
-NOT_SUPPORTED = "NotSupportedChoice"
-NOT_EXPECTED = "FieldNotExpected"
-INVALID_TYPE = "InvalidType"
-NOT_FOUND = "NotFound"
-DETAILS = {
-    NOT_SUPPORTED: "The value you selected is not a valid choice.",
-    NOT_EXPECTED: "This field was not expected.",
-    NOT_FOUND: "Entity not found or was deleted.",
-    "NotBlank": "This value should not be blank.",
-}
 
 COMMON_KEYS = {
     "name",
@@ -65,7 +66,6 @@ INT_FIELDS = {
     "price",
 }
 NULLABLE_FIELDS = {"loss_reason_id", "closed_at"}
-USER_FIELDS = ("responsible_user_id", "created_by", "updated_by")
 TEXTUAL_TYPES = {
     "text",
     "textarea",
@@ -88,6 +88,11 @@ FIELD_TYPES = (
     | DATE_TYPES
     | {"numeric", "checkbox", "multitext", "legal_entity", "items", "linked_entity", "chained_list"}
 )
+
+# A custom-field value entry: ``field_id`` or ``field_code`` names the field. Real amoCRM also
+# accepts the read shape's ``field_name``/``field_type`` beside them and ignores them (public
+# clients send them and get 200; reference §5), so they are allowed and never looked at.
+CF_ENTRY_KEYS = frozenset({"field_id", "field_code", "values", "field_name", "field_type"})
 
 # Tag references: ("id", 123) or ("name", "vip").
 TagRef = Tuple[str, Any]
@@ -112,56 +117,16 @@ class Plan:
     skip: bool = False  # PATCH on a deleted entity in "ignore" mode
 
 
-class ItemCheck:
-    """Errors collected for one item."""
-
-    def __init__(self) -> None:
-        self.errors: List[Dict[str, str]] = []
-        self.business: Optional[str] = None
-
-    def add(self, code: str, path: str, detail: Optional[str] = None) -> None:
-        self.errors.append({"code": code, "path": path, "detail": detail or DETAILS.get(code, code)})
-
-    def invalid_type(self, path: str, expected: str) -> None:
-        self.add(INVALID_TYPE, path, f"This value should be of type {expected}.")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def validate_batch(state: State, entity: str, items: Any, mode: str, now: float) -> List[Plan]:
     """Validate a batch write (``mode`` is ``create`` or ``update``); raise ApiError on any problem."""
-    if not isinstance(items, list):
-        raise errors.bad_request("Request body must be a JSON array")
-    if not items:
-        raise errors.bad_request("Request body must not be empty")
-    if len(items) > 250:
-        raise errors.validation_failed(
-            [
-                {
-                    "request_id": "0",
-                    "errors": [
-                        {"code": "TooManyElements", "path": "", "detail": "Maximum 250 entities per request."}
-                    ],
-                }
-            ]
-        )
     plans: List[Plan] = []
-    invalid: List[Dict[str, Any]] = []
-    business: Dict[str, str] = {}
-    for index, item in enumerate(items):
+    problems = Problems()
+    for index, item in enumerate(batch_items(items)):
         plan, check = validate_item(state, entity, item, index, mode, now)
-        if check.errors:
-            invalid.append({"request_id": plan.request_id, "errors": check.errors})
-        elif check.business:
-            key = str(plan.entity_id) if plan.entity_id is not None else plan.request_id
-            business[key] = check.business
+        business_key = str(plan.entity_id) if plan.entity_id is not None else None
+        problems.add(plan.request_id, check, business_key)
         plans.append(plan)
-    if invalid:
-        raise errors.validation_failed(invalid)
-    if business:
-        raise errors.invalid_body(business)
+    problems.raise_any()
     return plans
 
 
@@ -173,15 +138,8 @@ def validate_item(
     if not isinstance(item, dict):
         check.invalid_type(prefix.rstrip(".") or str(index), "object")
         return plan, check
-    rid = item.get("request_id")
-    if rid is not None:
-        if isinstance(rid, str):
-            plan.request_id = rid
-        else:
-            check.invalid_type(prefix + "request_id", "string")
-    for key in item:
-        if key not in ALLOWED_KEYS[entity]:
-            check.add(NOT_EXPECTED, prefix + key)
+    plan.request_id = request_id_of(item, index, check, prefix)
+    unexpected_keys(item, ALLOWED_KEYS[entity], check, prefix)
     current: Optional[Dict[str, Any]] = None
     if mode == "update":
         current = _check_target(state, entity, item, plan, check, prefix)
@@ -195,16 +153,11 @@ def validate_item(
     for key in INT_FIELDS & item.keys() & ALLOWED_KEYS[entity]:
         value = item[key]
         nullable = value is None and key in NULLABLE_FIELDS
-        if _is_int(value) or nullable or (key == "price" and isinstance(value, float)):
+        if is_int(value) or nullable or (key == "price" and isinstance(value, float)):
             plan.scalars[key] = value
         else:
             check.invalid_type(prefix + key, "int")
-    for key in USER_FIELDS:
-        value = plan.scalars.get(key)
-        if value is None or (value == 0 and key != "responsible_user_id"):
-            continue
-        if not state.user_active(value):
-            check.add(NOT_SUPPORTED, prefix + key)
+    check_users(state, plan.scalars, check, prefix)
     if current is not None:
         _check_owner_users(state, current, plan, check, prefix)
     if "custom_fields_values" in item:
@@ -219,27 +172,17 @@ def validate_item(
 def _check_target(
     state: State, entity: str, item: Dict[str, Any], plan: Plan, check: ItemCheck, prefix: str
 ) -> Optional[Dict[str, Any]]:
-    entity_id = item.get("id")
-    if entity_id is None:
-        check.add("NotBlank", prefix + "id")
-        return None
-    if not _is_int(entity_id):
-        check.invalid_type(prefix + "id", "int")
-        return None
-    plan.entity_id = entity_id
-    record = state.entities[entity].get(entity_id)
-    if record is not None and not record["is_deleted"]:
-        return record
     # Deleted in the UI (or never existed): what amoCRM answers is an open question,
     # so the answer is configurable; see state.DELETED_PATCH_MODES and the README.
-    mode = state.deleted_patch_mode
-    if mode == "ignore" and record is not None:
-        plan.skip = True
-    elif mode == "errors":
-        check.business = "Entity not found"
-    else:
-        check.add(NOT_FOUND, prefix + "id")
-    return None
+    plan.entity_id, record, plan.skip = patch_target(
+        item,
+        state.entities[entity],
+        lambda r: not r["is_deleted"],
+        state.deleted_patch_mode,
+        check,
+        prefix,
+    )
+    return record
 
 
 def _check_owner_users(
@@ -270,7 +213,7 @@ def _custom_fields(
             check.invalid_type(path, "object")
             continue
         for key in entry:
-            if key not in ("field_id", "field_code", "values"):
+            if key not in CF_ENTRY_KEYS:
                 check.add(NOT_EXPECTED, f"{path}.{key}")
         cfield = _resolve_field(state, entity, entry, check, path)
         if cfield is None:
@@ -298,7 +241,7 @@ def _resolve_field(
 ) -> Optional[Dict[str, Any]]:
     if "field_id" in entry:
         fid = entry["field_id"]
-        if not _is_int(fid):
+        if not is_int(fid):
             check.invalid_type(f"{path}.field_id", "int")
             return None
         cfield = state.custom_fields[entity].get(fid)
@@ -403,7 +346,7 @@ def _enum_value(
 
 
 def _timestamp(raw: Any) -> Optional[int]:
-    if _is_int(raw):
+    if is_int(raw):
         return int(raw)
     if isinstance(raw, str):
         try:
@@ -424,7 +367,7 @@ def _tag_refs(raw: Any, check: ItemCheck, path: str) -> List[TagRef]:
     for n, tag in enumerate(raw):
         if not isinstance(tag, dict):
             check.invalid_type(f"{path}.{n}", "object")
-        elif _is_int(tag.get("id")):
+        elif is_int(tag.get("id")):
             refs.append(("id", tag["id"]))
         elif isinstance(tag.get("name"), str) and tag["name"].strip():
             refs.append(("name", tag["name"].strip()))
@@ -475,7 +418,7 @@ def _embedded_ids(state: State, target: str, raw: Any, plan: Plan, check: ItemCh
         check.invalid_type(path, "array")
         return
     for n, ref in enumerate(raw):
-        if not isinstance(ref, dict) or not _is_int(ref.get("id")):
+        if not isinstance(ref, dict) or not is_int(ref.get("id")):
             check.add(NOT_SUPPORTED, f"{path}.{n}.id")
             continue
         if state.live(target, ref["id"]) is None:

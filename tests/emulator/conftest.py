@@ -54,3 +54,14 @@ def validation_errors(response: requests.Response) -> Dict[str, Any]:
     body = response.json()
     assert body["detail"] == "Request validation failed"
     return {e["path"]: e["code"] for item in body["validation-errors"] for e in item["errors"]}
+
+
+def validation_errors_by_item(response: requests.Response) -> Dict[str, Dict[str, str]]:
+    """``{request_id: {path: code}}`` of a validation-errors 400."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["detail"] == "Request validation failed"
+    return {
+        item["request_id"]: {e["path"]: e["code"] for e in item["errors"]}
+        for item in body["validation-errors"]
+    }

@@ -18,6 +18,9 @@ def test_request_log_and_state(api: Api, emu: EmulatorHandle) -> None:
     assert post["path"] == "/api/v4/contacts" and post["status"] == 200
     assert post["body"] == [{"name": "logged", "request_id": "r"}]
     assert post["emulator_time"] and post["wall_time"] and post["request_id"]
+    assert post["sent_time"] <= post["arrival_time"] and post["refused"] is None
+    assert post["delays"] == {"inbound": 0.0, "answer": 0.0, "outbound": 0.0}
+    assert post["integration"] == emu.integration["client_id"]
     get = next(e for e in log if e["method"] == "GET")
     assert get["query"] == {"query": ["logged"]}
     assert emu.control.requests(since=log[-1]["seq"]) == []
@@ -32,6 +35,10 @@ def test_request_log_and_state(api: Api, emu: EmulatorHandle) -> None:
         "clock",
         "faults",
         "rate",
+        "latency",
+        "notes",
+        "tasks",
+        "task_types",
     } <= state.keys()
     assert state["token_stats"]["access_tokens_issued"] >= 1
 
@@ -80,6 +87,15 @@ def test_standalone_subprocess_with_state_file(tmp_path: Path) -> None:
         assert first.integration["redirect_uri"]
         api = Api(first)
         [made] = api.create("contacts", [{"name": "persisted"}])
+        note = {"entity_id": made["id"], "note_type": "common", "params": {"text": "kept"}}
+        assert api.post("/api/v4/contacts/notes", [note]).status_code == 200
+        task = {
+            "text": "call",
+            "complete_till": 1_900_000_000,
+            "entity_type": "contacts",
+            "entity_id": made["id"],
+        }
+        assert api.post("/api/v4/tasks", [task]).status_code == 200
         tokens = first.tokens()
     finally:
         first.stop()
@@ -89,7 +105,16 @@ def test_standalone_subprocess_with_state_file(tmp_path: Path) -> None:
         assert second.integration["client_id"] == first.integration["client_id"]
         headers = {"Authorization": "Bearer " + tokens["access_token"]}
         body = requests.get(f"{second.url}/api/v4/contacts/{made['id']}", headers=headers, timeout=10).json()
-        assert body["name"] == "persisted"
+        assert body["name"] == "persisted" and body["closest_task_at"] == 1_900_000_000
+        notes = requests.get(f"{second.url}/api/v4/contacts/{made['id']}/notes", headers=headers, timeout=10)
+        assert [n["params"]["text"] for n in notes.json()["_embedded"]["notes"]] == ["kept"]
+        tasks = requests.get(
+            f"{second.url}/api/v4/tasks",
+            params={"filter[entity_type]": "contacts", "filter[entity_id][]": made["id"]},
+            headers=headers,
+            timeout=10,
+        )
+        assert [t["text"] for t in tasks.json()["_embedded"]["tasks"]] == ["call"]
         # rate limiting is on by default in the standalone server
         rate = EmulatorControl(second.url).state()["rate"]
         assert rate["enabled"] is True and rate["limit"] == 7

@@ -6,7 +6,7 @@ from typing import Any, Dict
 from urllib.parse import parse_qs, urlsplit
 
 from tests.amocrm_emulator import EmulatorHandle
-from tests.emulator.conftest import Api
+from tests.emulator.conftest import Api, validation_errors
 
 
 def contact(name: str, phone: str = "+79001234567", **extra: Any) -> Dict[str, Any]:
@@ -180,6 +180,7 @@ def test_tag_catalog_post_and_filters(api: Api) -> None:
     assert response.status_code == 200
     tags = response.json()["_embedded"]["tags"]
     assert tags[0]["request_id"] == "t1" and tags[0]["id"]
+    assert set(tags[0]) == {"id", "name", "request_id"}  # the create answer has no color (reference §6)
     again = api.post("/api/v4/contacts/tags", [{"name": "vip"}]).json()["_embedded"]["tags"][0]
     assert again["id"] == tags[0]["id"]
     found = api.get("/api/v4/contacts/tags", {"filter[name]": "vip"}).json()["_embedded"]["tags"]
@@ -248,6 +249,11 @@ def test_only_deleted_and_deleted_excluded_from_lists(api: Api, emu: EmulatorHan
     assert [x["id"] for x in live] == [made[0]["id"]]
     deleted = api.get("/api/v4/leads", {"with": "only_deleted"}).json()["_embedded"]["leads"]
     assert [x["id"] for x in deleted] == [made[1]["id"]] and deleted[0]["is_deleted"] is True
+    assert set(deleted[0]) == {"id", "updated_at", "is_deleted"}  # restorable leads, reference §3
+    [person, gone_person] = api.create("contacts", [{"name": "p"}, {"name": "gone"}])
+    emu.control.delete_entity("contacts", gone_person["id"])
+    others = api.get("/api/v4/contacts", {"with": "only_deleted"}).json()["_embedded"]["contacts"]
+    assert [x["id"] for x in others] == [person["id"]]  # only leads know with=only_deleted
     state = emu.control.state()["entities"]["leads"]
     assert {x["id"]: x["is_deleted"] for x in state} == {made[0]["id"]: False, made[1]["id"]: True}
 
@@ -269,3 +275,13 @@ def test_complex_creates_lead_contact_company(api: Api) -> None:
     person = api.get(f"/api/v4/contacts/{item['contact_id']}").json()
     assert person["_embedded"]["companies"][0]["id"] == item["company_id"]
     assert api.post("/api/v4/leads/complex", [{"name": f"x{n}"} for n in range(51)]).status_code == 400
+    position = {"field_code": "POSITION", "values": [{"value": "CEO"}]}
+
+    def with_values(count: int) -> Any:
+        person = {"name": "many", "custom_fields_values": [position] * count}
+        return api.post("/api/v4/leads/complex", [{"name": "L", "_embedded": {"contacts": [person]}}])
+
+    assert validation_errors(with_values(41)) == {
+        "_embedded.contacts.0.custom_fields_values": "TooManyElements"
+    }
+    assert with_values(40).status_code == 200  # at most 40 custom-field values per entity (reference §4.1)

@@ -55,7 +55,7 @@ def test_stray_keys_are_field_not_expected(api: Api) -> None:
                     {"field_id": position, "values": [{"value": "CEO", "enum_code": "WORK"}]},
                     {
                         "field_code": "PHONE",
-                        "field_name": "Телефон",
+                        "field_label": "Телефон",
                         "values": [{"value": "+7", "enum_code": "WORK"}],
                     },
                 ],
@@ -65,8 +65,49 @@ def test_stray_keys_are_field_not_expected(api: Api) -> None:
     assert validation_errors(response) == {
         "bogus": "FieldNotExpected",
         "custom_fields_values.0.values.0.enum_code": "FieldNotExpected",
-        "custom_fields_values.1.field_name": "FieldNotExpected",
+        "custom_fields_values.1.field_label": "FieldNotExpected",
     }
+
+
+def test_field_name_and_field_type_beside_the_field_are_accepted_and_ignored(api: Api) -> None:
+    """Real amoCRM answers 200 to the read shape's field_name/field_type (reference §5)."""
+    position = api.field_id("contacts", "POSITION")
+    [made] = api.create(
+        "contacts",
+        [
+            {
+                "name": "echoing client",
+                "custom_fields_values": [
+                    # wrong name and type on purpose: they are ignored, not checked
+                    {
+                        "field_id": position,
+                        "field_name": "Anything",
+                        "field_type": "numeric",
+                        "values": [{"value": "CEO"}],
+                    },
+                    {
+                        "field_code": "PHONE",
+                        "field_name": "Телефон",
+                        "field_type": "multitext",
+                        "values": [{"value": "+79001112233", "enum_code": "WORK"}],
+                    },
+                ],
+            }
+        ],
+    )
+    values = {
+        cf["field_id"]: cf for cf in api.get(f"/api/v4/contacts/{made['id']}").json()["custom_fields_values"]
+    }
+    assert values[position]["values"] == [{"value": "CEO"}]
+    assert values[position]["field_name"] == "Должность" and values[position]["field_type"] == "text"
+    phone = next(cf for cf in values.values() if cf["field_code"] == "PHONE")
+    assert phone["values"][0]["value"] == "+79001112233"
+    # alone they name no field: still refused as before
+    response = api.post(
+        "/api/v4/contacts",
+        [{"name": "x", "custom_fields_values": [{"field_name": "Должность", "values": [{"value": "CEO"}]}]}],
+    )
+    assert validation_errors(response) == {"custom_fields_values.0.field_id": "NotSupportedChoice"}
 
 
 def test_wrong_types_are_invalid_type(api: Api) -> None:

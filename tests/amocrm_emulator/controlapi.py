@@ -1,0 +1,128 @@
+"""The control API (``/_emulator/…``): JSON in and out, no auth, no rate limit, not logged.
+
+The caller holds the state lock and the gateway lock, so a control call sees and changes
+everything atomically. ``README.md`` lists the endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+
+from .listing import first
+from .state import DELETED_PATCH_MODES, ENTITY_TYPES
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+Reply = Tuple[int, Any]
+USER_SWITCHES = ("deactivate", "activate")
+
+
+def dispatch(emu: Emulator, method: str, name: str, query: Dict[str, List[str]], body: Any) -> Reply:
+    parts = name.split("/")
+    if (method, name) == ("GET", "state"):
+        return 200, emu.full_state()
+    if (method, name) == ("GET", "requests"):
+        return 200, emu.log.since(int(first(query, "since") or 0))
+    if (method, name) == ("GET", "rate_stats"):
+        return 200, emu.rate_stats(float(first(query, "window") or 1.0))
+    if (method, name) == ("POST", "reset"):
+        emu.reset()
+        return 200, {"integration": emu.integration}
+    if (method, name) == ("POST", "clock"):
+        if "advance" in body:
+            emu.clock.advance(float(body["advance"]))
+        if "set" in body:
+            emu.clock.set(float(body["set"]))
+        return 200, {"now": emu.clock.now(), "offset": emu.clock.offset}
+    if parts[0] in ("integration", "auth_code", "tokens") and method == "POST":
+        return _oauth(emu, name, body)
+    if name == "faults":
+        return _faults(emu, method, body)
+    if (method, name) == ("POST", "delete"):
+        return _delete(emu, body)
+    if method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] in USER_SWITCHES:
+        user = emu.state.users.get(int(parts[1]))
+        if user is None:
+            return 404, {"error": "no such user"}
+        user["rights"]["is_active"] = parts[2] == "activate"
+        return 200, user
+    if (method, name) == ("POST", "rate"):
+        emu.limiter.configure(body)
+        return 200, emu.limiter.to_json()
+    if (method, name) == ("POST", "block"):
+        emu.limiter.block(body.get("reason", "manual"))
+        return 200, emu.limiter.to_json()
+    if (method, name) == ("POST", "unblock"):
+        emu.limiter.unblock()
+        return 200, emu.limiter.to_json()
+    if (method, name) == ("POST", "account"):
+        if "paid" in body:
+            emu.state.paid = bool(body["paid"])
+        return 200, {"paid": emu.state.paid}
+    if (method, name) == ("POST", "settings"):
+        return 200, _settings(emu, body)
+    return 404, {"error": f"unknown control endpoint {method} /_emulator/{name}"}
+
+
+def _oauth(emu: Emulator, name: str, body: Any) -> Reply:
+    if name == "integration":
+        integration = emu.state.add_integration(
+            body.get("redirect_uri", emu.options.redirect_uri),
+            body.get("client_id"),
+            body.get("client_secret"),
+        )
+        return 200, dict(integration, auth_code=emu.oauth.new_auth_code(integration["client_id"]))
+    client_id = body.get("client_id") or emu.integration["client_id"]
+    if client_id not in emu.state.integrations:
+        raise ValueError("unknown client_id")
+    if name == "auth_code":
+        return 200, {"client_id": client_id, "auth_code": emu.oauth.new_auth_code(client_id)}
+    if name == "tokens":
+        return 200, emu.oauth.issue_pair(client_id)
+    return 404, {"error": f"unknown control endpoint POST /_emulator/{name}"}
+
+
+def _faults(emu: Emulator, method: str, body: Any) -> Reply:
+    if method == "GET":
+        return 200, emu.faults.to_json()
+    if method == "DELETE":
+        emu.faults.clear()
+        return 200, []
+    if method != "POST":
+        return 405, {"error": "use GET, POST or DELETE"}
+    if isinstance(body, dict) and "seed" in body:
+        emu.faults.seed(int(body.pop("seed")))
+        if not body:
+            return 200, emu.faults.to_json()
+    specs = body if isinstance(body, list) else [body]
+    return 200, [emu.faults.add(dict(spec)).to_json() for spec in specs]
+
+
+def _delete(emu: Emulator, body: Any) -> Reply:
+    """Deletion "in the UI": contacts, companies and leads, and notes and tasks."""
+    entity, entity_id = body["entity"], int(body["id"])
+    if entity in ENTITY_TYPES:
+        deleted = emu.store.mark_deleted(entity, entity_id)
+    elif entity in ("notes", "tasks"):
+        deleted = emu.api.mark_deleted(entity, entity_id)
+    else:
+        deleted = False
+    if not deleted:
+        return 404, {"error": f"no {entity} {entity_id}"}
+    emu.mark_dirty()
+    return 200, {"deleted": {"entity": entity, "id": entity_id}}
+
+
+def _settings(emu: Emulator, body: Dict[str, Any]) -> Dict[str, Any]:
+    mode = body.get("deleted_patch_mode", emu.state.deleted_patch_mode)
+    if mode not in DELETED_PATCH_MODES:
+        raise ValueError(f"deleted_patch_mode must be one of {DELETED_PATCH_MODES}")
+    emu.latency.configure(body)  # validates every range before changing anything
+    if "search_lag" in body:
+        emu.state.search_lag = float(body["search_lag"])
+    emu.state.deleted_patch_mode = mode
+    return dict(
+        {"search_lag": emu.state.search_lag, "deleted_patch_mode": emu.state.deleted_patch_mode},
+        **emu.latency.to_json(),
+    )

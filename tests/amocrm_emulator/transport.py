@@ -1,0 +1,98 @@
+"""HTTP transport: one thread per connection, keep-alive, answers written in one piece.
+
+The handler reads a whole request, hands it to the :class:`~.server.Emulator` (amoCRM
+requests) or its control API (``/_emulator/…``), and writes what comes back: a response,
+or a closed connection (FIN for ``drop``, RST for ``reset``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import struct
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+JSON = "application/json"
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    # One thread per connection, none joined on shutdown: a client's idle keep-alive
+    # connection or a request still sleeping through its delays must not hold up stop().
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 256  # listen backlog: many clients connecting at once
+    emulator: Emulator
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+    disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stalls on small answers
+    server_version = "nginx"
+    sys_version = ""
+    server: EmulatorServer
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr
+        return
+
+    def _handle(self, method: str) -> None:
+        emulator = self.server.emulator
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        if split.path.startswith("/_emulator/"):
+            status, body = emulator.control(method, split.path, query, raw)
+            self._send(status, body, JSON, secrets.token_hex(8))
+            return
+        outcome, request_id = emulator.handle(method, split.path, query, raw, self.headers)
+        if outcome.close:
+            self._close(reset=outcome.close == "reset")
+            return
+        self._send(outcome.status, outcome.body, outcome.content_type, request_id)
+
+    def _send(self, status: int, body: Any, content_type: str, request_id: str) -> None:
+        if status == 204 or body is None:
+            payload = b""
+        elif isinstance(body, str):
+            payload = body.encode("utf-8")
+        else:
+            payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        reason = self.responses.get(status, ("Error",))[0]
+        head = [
+            f"{self.protocol_version} {status} {reason}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"X-Request-Id: {request_id}",
+        ]
+        if status != 204:
+            head += [f"Content-Type: {content_type}", f"Content-Length: {len(payload)}"]
+        # Status line, headers and body leave in one write (one segment for small answers).
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+
+    def _close(self, reset: bool) -> None:
+        self.close_connection = True
+        if reset:  # SO_LINGER 0: close() sends RST instead of FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
