@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pymysql.connections import Connection
 
     from .amocrm import AmoClient, ClientSecret, TokenInfo, TokenStatus
-    from .amocrm.transport import Backoff
+    from .amocrm.backoff import Backoff
     from .billing import BillingDb
     from .dbconf import DbSettings
     from .ports import AmoApi

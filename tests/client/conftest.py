@@ -10,7 +10,7 @@ import pytest
 
 from billmgr_amocrm import bootstrap
 from billmgr_amocrm.amocrm import AmoClient, TokenInfo
-from billmgr_amocrm.amocrm.transport import Backoff
+from billmgr_amocrm.amocrm.backoff import Backoff
 from billmgr_amocrm.amocrm.urls import LOOPBACK_ENV
 from billmgr_amocrm.paths import HostPaths
 from tests.amocrm_emulator import EmulatorHandle

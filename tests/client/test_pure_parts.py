@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from billmgr_amocrm.amocrm.backoff import Backoff, parse_retry_after
 from billmgr_amocrm.amocrm.batch import accepted_ids, attribute_issues, check_items, chunks, describe
 from billmgr_amocrm.amocrm.models import ProblemBody
 from billmgr_amocrm.amocrm.oauth import jwt_claims
 from billmgr_amocrm.amocrm.ratelimit import Budget, decide
-from billmgr_amocrm.amocrm.transport import Backoff, Reply, parse_retry_after
+from billmgr_amocrm.amocrm.transport import Reply
 from billmgr_amocrm.errors import AmbiguousWriteError, FixData, RetryLater
 from billmgr_amocrm.logsetup import register_secret
 

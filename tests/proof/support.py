@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from billmgr_amocrm import service
 from billmgr_amocrm.amocrm import AmoClient
-from billmgr_amocrm.amocrm.transport import Backoff
+from billmgr_amocrm.amocrm.backoff import Backoff
 from billmgr_amocrm.bootstrap import App, build, build_amo_client
 from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind

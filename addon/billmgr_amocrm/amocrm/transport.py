@@ -20,14 +20,12 @@ TLS verification is always on.
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import json
 import logging
-import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import requests
@@ -36,6 +34,7 @@ from requests.structures import CaseInsensitiveDict
 
 from ..errors import AmbiguousWriteError, AmoError, RetryLater, Stop
 from ..logsetup import redact
+from .backoff import Backoff, parse_retry_after
 from .circuit import ClientState
 from .models import ProblemBody
 from .ratelimit import RateLimiter
@@ -45,42 +44,11 @@ log = logging.getLogger("billmgr_amocrm.amocrm")
 
 Params = Union[Mapping[str, Any], Sequence[Tuple[str, Any]], None]
 READ_METHODS = ("GET", "HEAD")
-MAX_RETRY_AFTER = 120.0
 # connections kept per host: one per write in flight (the engine sends several at once)
 POOL_SIZE = 32
 # a handshake slower than this says more about DNS or a cold route than about the steady
 # one-way delay: it raises the limiter's network margin no further
 MAX_AUTO_MARGIN = 0.25
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: ``base * 2**attempt`` capped, times a random 0.5..1."""
-
-    base: float = 0.5
-    cap: float = 8.0
-    rng: Callable[[], float] = field(default=random.random, compare=False)
-
-    def delay(self, attempt: int, retry_after: Optional[float] = None) -> float:
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, MAX_RETRY_AFTER) + self.rng() * self.base
-        return min(self.cap, self.base * (2 ** attempt)) * (0.5 + self.rng() / 2)
-
-
-def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - now, 0.0)
 
 
 @dataclass
