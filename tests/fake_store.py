@@ -73,6 +73,8 @@ class FakeStore:
     sent: dict[Key, str] = field(default_factory=dict)
     exports: dict[Kind, ExportProgress] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
+    # MySQL named locks held, name -> connection id (tests set it; the engine lease's fence reads it)
+    named_locks: dict[str, int] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -198,6 +200,12 @@ class FakeStore:
         failed = {k: sum(1 for r in rows if r.kind is k and r.state == "failed") for k in KIND_ORDER}
         ages = [r.first_queued_at for r in rows if r.state == "pending"]
         return QueueStats(pending=pending, failed=failed, oldest_pending_at=min(ages) if ages else None)
+
+    def due_count(self, now: datetime) -> int:
+        return sum(1 for r in self.queue.values() if r.state == "pending" and r.next_attempt_at <= now)
+
+    def lock_holder(self, name: str) -> Optional[int]:
+        return self.named_locks.get(name)
 
     def failed_ids(self, kind: Kind) -> set[int]:
         return {k[1] for k, row in self.queue.items() if k[0] is kind and row.state == "failed"}

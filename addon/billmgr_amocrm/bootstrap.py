@@ -11,6 +11,8 @@ status). The amoCRM parts that need no database are built by the functions after
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from .rules.mapping import RuleSet
     from .rules.presets import Presets
     from .settings import Settings
+    from .store.lease import EngineLease
     from .store.store import MySqlStore
     from .sync.engine import Engine
     from .sync.pipeline import Reader, Writer
@@ -64,7 +67,11 @@ class App:
     billing: BillingDb
     settings: Settings
     amo_factory: Optional[Callable[[int], AmoApi]] = None
+    # what runs the engine, for "the engine is busy: <command> (pid ..., host ...)" messages
+    command: str = field(default_factory=lambda: " ".join(
+        [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:2]))
     _clients: dict[int, AmoApi] = field(default_factory=dict)
+    _lease: Optional[EngineLease] = None
     _reader: Optional[Reader] = None
     _writer: Optional[Writer] = None
 
@@ -156,13 +163,23 @@ class App:
             self._writer = Writer(store=MySqlStore(conn), close=conn.close)
         return self._writer
 
+    def lease(self) -> EngineLease:
+        """The engine lease of this database, on a MySQL connection of its own (store/lease.py)."""
+        if self._lease is None:
+            from .db import connect
+            from .store.lease import EngineLease
+
+            self._lease = EngineLease(lambda: connect(self.db, autocommit=True), self.command)
+        return self._lease
+
     def engine(self, chunk_size: Optional[int] = None) -> Engine:
         from .sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
         return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
                       recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader(),
-                      settle_after=float(self.config.sync.settle_after), writer=self.writer())
+                      settle_after=float(self.config.sync.settle_after), writer=self.writer(),
+                      lease=self.lease())
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -176,6 +193,9 @@ class App:
             except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
                 log.debug("closing the read-ahead / write-behind connection failed", exc_info=True)
         self._reader = self._writer = None
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
         try:
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error

@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence, TextIO
 
 from . import service
 from .foundation.exitstatus import ExitStatus
-from .service import Progress, ServiceError
+from .service import EngineWait, Progress, ServiceError
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], ExitStatus]
 
@@ -95,16 +95,44 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     return ExitStatus.OK
 
 
+class WaitLine:
+    """While another engine runs the sync: who, and how much is still due (stderr, self-rewriting)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.said = False
+
+    def __call__(self, w: EngineWait) -> None:
+        if not self.said:
+            self.out.write(f"the sync engine is busy: {w.holder} is running it; waiting for it to send "
+                           "what is queued (Ctrl-C stops waiting; nothing is lost)\n")
+            self.said = True
+        export = ", export requested" if w.export_requested else ""
+        self.out.write(f"\r{w.due} due, {w.pending} pending{export} ({w.elapsed:.0f} s)".ljust(78))
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.said:
+            self.out.write("\n")
+
+
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     if args.background:
         service.start_export()
         out.write("export requested: the worker will send everything\n")
         return ExitStatus.OK
-    line = ProgressLine(err)
+    line, waiting = ProgressLine(err), WaitLine(err)
     try:
-        r = service.run_export(progress=line)
+        r = service.run_export(progress=line, wait=not args.no_wait, on_wait=waiting)
     finally:
+        waiting.close()
         line.close()
+    if r.stopped == "busy":
+        err.write(f"{r.stop_reason}\n")
+        return ExitStatus.BUSY
+    if r.by_other:
+        out.write(f"export: done by {r.by_other}\n")
+        return ExitStatus.OK
     rate = (r.done + r.skipped) / r.seconds if r.seconds else 0.0
     out.write(f"export: queued {r.queued}; {r.done} sent, {r.skipped} skipped, {r.failed} failed, "
               f"{r.retried} to retry; {r.seconds:.1f} s ({rate:.0f}/s)\n")
@@ -115,8 +143,20 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
 
 
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
-    r = service.sync_now()
+    waiting = WaitLine(err)
+    try:
+        r = service.sync_now(wait=not args.no_wait, on_wait=waiting)
+    finally:
+        waiting.close()
+    if r.stopped == "busy":
+        err.write(f"{r.stop_reason}\n")
+        return ExitStatus.BUSY
+    if r.by_other:
+        out.write(f"sync: everything due was sent by {r.by_other}\n")
+        return ExitStatus.OK
     out.write(f"sync: {r.done} sent, {r.skipped} skipped, {r.failed} failed, {r.retried} to retry\n")
+    if r.stopped:
+        err.write(f"stopped: {r.stopped}: {r.stop_reason}\n")
     return ExitStatus.ERROR if r.stopped else ExitStatus.OK
 
 
@@ -167,8 +207,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="token, queue, failures, export progress").set_defaults(func=cmd_status)
     e = sub.add_parser("export", help="initial export / resync all, with a progress bar")
     e.add_argument("--background", action="store_true", help="only ask the worker to do it")
+    e.add_argument("--no-wait", action="store_true",
+                   help="if another engine runs the sync, ask it to export and exit (status 4)")
     e.set_defaults(func=cmd_export)
-    sub.add_parser("sync", help="one worker pass now").set_defaults(func=cmd_sync)
+    sy = sub.add_parser("sync", help="one worker pass now (or wait for the engine that runs)")
+    sy.add_argument("--no-wait", action="store_true", help="if another engine runs the sync, exit (status 4)")
+    sy.set_defaults(func=cmd_sync)
     sub.add_parser("reconcile", help="queue what changed without an event").set_defaults(func=cmd_reconcile)
     r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all")
     r.add_argument("kind", choices=["contact", "company", "lead", "all"])

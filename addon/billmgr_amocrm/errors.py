@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 from .logsetup import redact
 
 if TYPE_CHECKING:
-    from .ports import BatchOutcome
+    from .ports import BatchOutcome, EngineHolder
 
 
 class AmoError(Exception):
@@ -128,3 +128,17 @@ class Stop(AmoError):
     def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
         self.reason = reason
         super().__init__(message, **kw)
+
+
+# --------------------------------------------------------------------------- the engine lease
+class EngineBusy(Exception):
+    """Another engine holds the sync; nothing was run beside it."""
+
+    def __init__(self, holder: Optional[EngineHolder]) -> None:
+        self.holder = holder
+        who = holder.describe() if holder is not None else "another process"
+        super().__init__(f"the sync engine is busy: {who} is running it")
+
+
+class LeaseLost(Exception):
+    """This engine no longer holds the lease (its connection to MySQL dropped): it stops."""

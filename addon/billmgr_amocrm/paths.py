@@ -106,6 +106,11 @@ class HostPaths:
         return self.state_dir / "amocrm_task.lock"
 
     @property
+    def schedule_file(self) -> Path:
+        """When this host's periodic duties (the token keep-alive) last ran."""
+        return self.state_dir / "schedule.json"
+
+    @property
     def rate_state(self) -> Path:
         return self.state_dir / "ratelimit.state"
 

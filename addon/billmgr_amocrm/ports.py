@@ -138,6 +138,31 @@ class ExportProgress:
     finished_at: Optional[datetime]
 
 
+@dataclass(frozen=True)
+class EngineHolder:
+    """Who runs the engine, as it registered itself."""
+
+    host: str
+    pid: int
+    command: str
+    since: datetime
+    heartbeat_at: datetime
+
+    def describe(self) -> str:
+        return (f"{self.command} (pid {self.pid} on {self.host}, since "
+                f"{self.since:%Y-%m-%d %H:%M:%S} UTC)")
+
+
+class Lease(Protocol):
+    """One engine at a time for the database (``store/lease.py``)."""
+
+    def engaged(self) -> ContextManager[object]:
+        """Hold the lease for a block (or run under the one already held); ``EngineBusy`` if taken."""
+
+    def verify(self, store: Store) -> None:
+        """``LeaseLost`` unless the lease is still ours, checked on ``store``'s connection."""
+
+
 class Store(Protocol):
     """The module's tables as the sync core uses them: queue, links, create intents, sync state.
 
@@ -209,6 +234,9 @@ class Store(Protocol):
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, for entities synced at least once."""
+
+    def lock_holder(self, name: str) -> Optional[int]:
+        """The connection id holding a MySQL named lock (None: free); the engine lease's fence."""
 
     # Export progress and named cursors.
     def export_begin(self, kind: Kind) -> ExportProgress:

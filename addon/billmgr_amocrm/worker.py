@@ -1,8 +1,13 @@
 """``sbin/amocrm_task``: spool -> queue -> amoCRM.
 
 ``--once`` (cron, every minute): drain until nothing is due, then exit.
-``--daemon`` (systemd): poll the spool and the queue every ~0.3 s; run the
-reconciler periodically and the token keep-alive daily.
+``--daemon`` (systemd): poll the spool and the queue every ~0.3 s. Both run the
+periodic duties (the reconciler, the token keep-alive) on the same cadence: their last
+runs are kept in the database and in var/amocrm (schedule.py).
+
+One engine per database (store/lease.py): a worker that finds another engine running
+(another host's worker, or ``amocrm sync``) only moves events into the queue; the daemon
+keeps the lease between passes and takes it when it is free.
 
 One instance per host: an exclusive flock on ``var/amocrm/amocrm_task.lock``; a
 second instance logs a line and exits 0 (so the cron entry is harmless while the
@@ -22,7 +27,6 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
-from .foundation.clock import utcnow
 from .foundation.exitstatus import ExitStatus
 from .foundation.locks import FileLock
 from .logsetup import setup_logging
@@ -36,6 +40,8 @@ log = logging.getLogger("billmgr_amocrm.worker")
 
 POLL_SECONDS = 0.3
 ERROR_PAUSE = 5.0
+# how often the daemon refreshes its engine lease's heartbeat (and keeps its connection alive)
+HEARTBEAT_SECONDS = 30.0
 RECONCILE_EVERY_ENV = "BILLMGR_AMOCRM_RECONCILE_EVERY"
 KEEP_ALIVE_EVERY_ENV = "BILLMGR_AMOCRM_KEEP_ALIVE_EVERY"
 
@@ -73,26 +79,41 @@ def run_requested_export(app: App) -> bool:
     return True
 
 
-def sync_once(app: App, stop: Optional[Callable[[], bool]] = None) -> Report:
-    """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches)."""
+def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease: bool = False) -> Report:
+    """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches).
+
+    Events always move from the spool into the queue; the sending needs the engine lease
+    (one engine per database, store/lease.py): when another engine has it, the pass is left
+    to that engine (``stopped == "busy"``). ``keep_lease``: the daemon keeps the lease
+    between passes; everyone else gives it back."""
     from .errors import Reauthorize, Stop
     from .sync.outcomes import Report
 
     drain_spool(app)
-    run_requested_export(app)
+    lease = app.lease()
+    if not lease.acquire():
+        holder = lease.holder()
+        who = holder.describe() if holder is not None else "another process"
+        log.debug("sync engine busy: %s runs it; queued events wait for it", who)
+        return Report(stopped="busy", stop_reason=f"the sync engine is busy: {who} is running it")
     try:
-        engine = app.engine(_chunk_for(app))
-    except (Reauthorize, Stop) as exc:
-        log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
-        return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
-                      stop_reason=str(exc))
-    if stop is not None:
-        engine.should_stop = stop
-    report = engine.run_pass()
-    if report.handled or report.retried or report.stopped:
-        log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
-                 report.failed, report.retried, f", stopped: {report.stopped}" if report.stopped else "")
-    return report
+        run_requested_export(app)
+        try:
+            engine = app.engine(_chunk_for(app))
+        except (Reauthorize, Stop) as exc:
+            log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
+            return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
+                          stop_reason=str(exc))
+        if stop is not None:
+            engine.should_stop = stop
+        report = engine.run_pass()
+        if report.handled or report.retried or report.stopped:
+            log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
+                     report.failed, report.retried, f", stopped: {report.stopped}" if report.stopped else "")
+        return report
+    finally:
+        if not keep_lease:
+            lease.release()
 
 
 def _chunk_for(app: App) -> int:
@@ -103,15 +124,22 @@ def _chunk_for(app: App) -> int:
     return EXPORT_CHUNK if stats.depth > EXPORT_CHUNK else int(app.config.sync.batch_size)
 
 
+def run_duties(app: App, settings: WorkerSettings) -> list[str]:
+    """The periodic duties that are due (schedule.py); database-wide ones only with the lease."""
+    from . import schedule
+
+    plan = schedule.duties(settings.reconcile_every, settings.keep_alive_every)
+    return schedule.run_due(app, plan, holds_lease=app.lease().held)
+
+
 class Daemon:
     def __init__(self, build: Callable[[], App], settings: WorkerSettings = WorkerSettings()) -> None:
         self.build = build
         self.settings = settings
         self.stop = threading.Event()
         self.app: Optional[App] = None
-        # None: not yet in this process, so both run on the first tick
-        self.last_reconcile: Optional[float] = None
-        self.last_keep_alive: Optional[float] = None
+        self.last_heartbeat = 0.0
+        self.said_busy = False
 
     def handle_signal(self, signum: int, frame: Optional[FrameType]) -> None:
         log.info("signal %d: finishing the current batch, then exiting", signum)
@@ -132,29 +160,35 @@ class Daemon:
         return ExitStatus.OK
 
     def tick(self, app: App) -> None:
-        from .errors import Reauthorize, Stop
-
-        report = sync_once(app, stop=self.stop.is_set)
+        self._keep_lease_alive(app)
+        report = sync_once(app, stop=self.stop.is_set, keep_lease=True)
+        self._say_busy(report)
         if self.stop.is_set():
             return
         if report.stopped in ("reauthorize", "stopped"):
             self.stop.wait(ERROR_PAUSE * 6)
-        if self._due(self.last_reconcile, self.settings.reconcile_every):
-            from .sync.reconcile import reconcile
+        run_duties(app, self.settings)
 
-            reconcile(app.store, app.billing, app.rules, utcnow())
-            self.last_reconcile = time.monotonic()
-        if self._due(self.last_keep_alive, self.settings.keep_alive_every):
-            try:
-                if app.amo().keep_alive():
-                    log.info("token keep-alive: the token pair was rotated")
-            except (Reauthorize, Stop) as exc:
-                log.warning("token keep-alive skipped: %s", exc)
-            self.last_keep_alive = time.monotonic()
+    def _keep_lease_alive(self, app: App) -> None:
+        """The lease connection must not idle out (wait_timeout): a heartbeat now and then."""
+        from .errors import LeaseLost
 
-    @staticmethod
-    def _due(last: Optional[float], every: float) -> bool:
-        return last is None or time.monotonic() - last >= every
+        lease = app.lease()
+        if not lease.held or time.monotonic() - self.last_heartbeat < HEARTBEAT_SECONDS:
+            return
+        self.last_heartbeat = time.monotonic()
+        try:
+            lease.heartbeat()
+        except LeaseLost as exc:
+            log.warning("%s; taking it again when free", exc)
+
+    def _say_busy(self, report: Report) -> None:
+        """Once, not every 0.3 s: another engine runs, this worker only moves events into the queue."""
+        busy = report.stopped == "busy"
+        if busy and not self.said_busy:
+            log.info("%s; this worker moves events into the queue and takes over when it stops",
+                     report.stop_reason)
+        self.said_busy = busy
 
     def _drop_app(self) -> None:
         if self.app is not None:
@@ -162,12 +196,17 @@ class Daemon:
             self.app = None
 
 
-def run_once(build: Callable[[], App]) -> ExitStatus:
+def run_once(build: Callable[[], App], settings: WorkerSettings = WorkerSettings()) -> ExitStatus:
     app = build()
     try:
-        report = sync_once(app)
+        # the duties first: what the reconciler queues is sent by this same run
+        app.lease().acquire()
+        run_duties(app, settings)
+        report = sync_once(app, keep_lease=True)
+        if report.stopped == "busy":
+            log.info("%s; the events are queued for it", report.stop_reason)
     finally:
-        app.close()
+        app.close()       # gives the lease back
     if report.stopped in ("reauthorize", "stopped"):
         return ExitStatus.NOT_AUTHORIZED
     return ExitStatus.OK
@@ -195,7 +234,7 @@ def main(argv: Optional[Sequence[str]] = None) -> ExitStatus:
             signal.signal(signal.SIGINT, daemon.handle_signal)
             log.info("amocrm_task daemon started (pid %d)", os.getpid())
             return daemon.run()
-        return run_once(lambda: build(paths))
+        return run_once(lambda: build(paths), settings)
     except Exception as exc:  # noqa: BLE001 - one line in the log, not a traceback on cron's mail
         log.exception("amocrm_task --once failed: %s", exc)
         return ExitStatus.ERROR

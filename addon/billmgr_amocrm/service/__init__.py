@@ -40,6 +40,7 @@ from .results import (
     AuthResult,
     Catalog,
     ConnectionResult,
+    EngineWait,
     ExportKindProgress,
     ExportResult,
     FailedRow,
@@ -49,7 +50,8 @@ from .results import (
 
 __all__ = [
     "CATALOG_TTL_SECONDS", "AmoUnavailable", "AuthResult", "BadInput", "Catalog", "ConnectionResult",
-    "DatabaseError", "ExportKindProgress", "ExportResult", "FailedRow", "NotAuthorized", "Progress",
+    "DatabaseError", "EngineWait", "ExportKindProgress", "ExportResult", "FailedRow", "NotAuthorized",
+    "Progress",
     "ServiceError", "Status", "account_url", "authorize", "authorized", "bindings", "cached_catalog",
     "catalog", "check_connection", "failed", "reconcile", "resync", "resync_all", "retry_failed",
     "run_export", "secret_saved", "start_export", "status", "stored_secret", "sync_now", "token_status",

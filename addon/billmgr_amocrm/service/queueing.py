@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..foundation.clock import utcnow
 from .app import kind_of, using
-from .results import FailedRow
+from .results import EngineWait, FailedRow
 
 if TYPE_CHECKING:
     from ..bootstrap import App
     from ..sync.outcomes import Report
 
 
-def sync_now(*, app: Optional[App] = None) -> Report:
-    """One worker pass in this process (spool -> queue -> amoCRM)."""
+def sync_now(*, wait: bool = True, on_wait: Optional[Callable[[EngineWait], None]] = None,
+             poll: float = 1.0, app: Optional[App] = None) -> Report:
+    """One worker pass in this process (spool -> queue -> amoCRM).
+
+    When another engine runs the sync (the daemon, cron's --once, another host), this never
+    runs a second one beside it: with ``wait`` it reports progress through ``on_wait`` until
+    that engine has sent everything due (``by_other`` names it) or stops (then this process
+    takes the lease and runs the pass itself); without, it returns ``stopped == "busy"``."""
     from ..worker import sync_once
 
     with using(app) as live:
-        return sync_once(live)
+        started = time.monotonic()
+        while True:
+            report = sync_once(live)
+            if report.stopped != "busy" or not wait:
+                return report
+            waited = engine_wait(live, report.stop_reason, started)
+            if waited.due == 0:
+                report.stopped, report.by_other = None, waited.holder
+                return report
+            if on_wait is not None:
+                on_wait(waited)
+            time.sleep(poll)
+
+
+def engine_wait(app: App, busy_reason: str, started: float) -> EngineWait:
+    """Where the queue stands while another engine runs the sync."""
+    from ..exportrequest import export_requested
+
+    holder = app.lease().holder()
+    stats = app.store.queue_stats()
+    return EngineWait(holder=holder.describe() if holder is not None else busy_reason,
+                      due=app.store.due_count(utcnow()), pending=stats.depth,
+                      export_requested=export_requested(app.store), elapsed=time.monotonic() - started)
 
 
 def reconcile(*, app: Optional[App] = None) -> dict[str, int]:

@@ -61,6 +61,19 @@ class ExportResult:
     seconds: float
     stopped: Optional[str] = None
     stop_reason: str = ""
+    # when another engine did the work while this command waited: who it was
+    by_other: str = ""
+
+
+@dataclass(frozen=True)
+class EngineWait:
+    """Passed to a waiting command's callback while another engine runs the sync."""
+
+    holder: str         # who runs it ("amocrm_task --daemon (pid 12, host billing1, since ...)")
+    due: int            # queue rows due now
+    pending: int        # queue rows pending, due or not
+    export_requested: bool
+    elapsed: float
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,23 @@ STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
             updated_at DATETIME(6) NOT NULL
         ) {TABLE_OPTIONS}""",
     )),
+    (2, (
+        # Who holds the engine lease (a MySQL named lock, the authority): one row.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_engine (
+            id TINYINT NOT NULL PRIMARY KEY,
+            host VARCHAR(255) NOT NULL,
+            pid INT NOT NULL,
+            command VARCHAR(64) NOT NULL,
+            connection_id BIGINT NOT NULL,
+            since DATETIME(6) NOT NULL,
+            heartbeat_at DATETIME(6) NOT NULL
+        ) {TABLE_OPTIONS}""",
+        # The hosts whose workers use this database, for sharing amoCRM's rate between them.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_hosts (
+            host VARCHAR(255) NOT NULL PRIMARY KEY,
+            seen_at DATETIME(6) NOT NULL
+        ) {TABLE_OPTIONS}""",
+    )),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -96,6 +113,7 @@ LATEST_VERSION = STEPS[-1][0]
 MODULE_TABLES = (
     "amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead",
     "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
+    "amocrm_engine", "amocrm_hosts",
     "amocrm_schema_version",
 )
 

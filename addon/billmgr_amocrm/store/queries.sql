@@ -104,6 +104,10 @@ SELECT kind, state, COUNT(*) FROM amocrm_queue GROUP BY kind, state
 -- When the oldest pending row (due or not) was first queued.
 SELECT MIN(first_queued_at) FROM amocrm_queue WHERE state = 'pending'
 
+-- name: due_count
+-- Pending rows due now, every kind (what an engine would send now).
+SELECT COUNT(*) FROM amocrm_queue WHERE state = 'pending' AND next_attempt_at <= %s;
+
 -- name: failed_ids
 -- BILLmanager ids of the dead-lettered rows of one kind (the reconciler skips them).
 SELECT billmgr_id FROM amocrm_queue WHERE state = 'failed' AND kind = %s;
@@ -274,3 +278,39 @@ SELECT value FROM amocrm_cursor WHERE name = %s
 -- Set a named bookmark.
 INSERT INTO amocrm_cursor (name, value, updated_at) VALUES (%s, %s, %s)
   ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)
+
+
+-- ---------------------------------------------------------------- engine lease (lease.py)
+
+-- name: current_database
+-- The database this connection uses: the engine lock is per database.
+SELECT DATABASE();
+
+-- name: connection_id
+-- This connection's id: the token that says the engine lock is ours.
+SELECT CONNECTION_ID();
+
+-- name: engine_lock_acquire
+-- Take the engine lock, waiting up to %s seconds: 1 taken, 0 timed out.
+SELECT GET_LOCK(%s, %s);
+
+-- name: engine_lock_release
+-- Give the engine lock back.
+SELECT RELEASE_LOCK(%s);
+
+-- name: engine_lock_holder
+-- The connection id holding the engine lock, NULL when it is free.
+SELECT IS_USED_LOCK(%s);
+
+-- name: engine_register
+-- Who holds the engine lock now (one row; the lock stays the authority).
+REPLACE INTO amocrm_engine (id, host, pid, command, connection_id, since, heartbeat_at)
+VALUES (1, %s, %s, %s, %s, %s, %s);
+
+-- name: engine_heartbeat
+-- The holder is alive (and its lease connection too).
+UPDATE amocrm_engine SET heartbeat_at = %s WHERE id = 1 AND connection_id = %s;
+
+-- name: engine_holder
+-- The registered holder of the engine lock.
+SELECT host, pid, command, connection_id, since, heartbeat_at FROM amocrm_engine WHERE id = 1;

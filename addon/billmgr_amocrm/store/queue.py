@@ -150,6 +150,11 @@ class Queue(UnitOfWork):
             (pending if state == "pending" else failed)[kind] = int(count)
         return QueueStats(pending=pending, failed=failed, oldest_pending_at=from_db(oldest[0][0]))
 
+    def due_count(self, now: datetime) -> int:
+        """Pending rows due at ``now`` (what an engine would send now)."""
+        with self.transaction():
+            return int(self._rows(sql("due_count"), (to_db(now),))[0][0])
+
     def failed_ids(self, kind: Kind) -> set[int]:
         """BILLmanager ids of the dead-lettered rows of a kind."""
         with self.transaction():

@@ -141,6 +141,13 @@ class UnitOfWork:
         """The session variables the row templates read (inside the caller's transaction)."""
         self._exec(sql("bind_shared"), (kind.value, to_db(now), reason, int(created)))
 
+    def lock_holder(self, name: str) -> int | None:
+        """The connection id that holds a MySQL named lock, None when it is free (the engine
+        lease's fence: see lease.py)."""
+        with self.transaction():
+            holder = self._rows(sql("engine_lock_holder"), (name,))[0][0]
+        return None if holder is None else int(holder)
+
     @property
     def supports_skip_locked(self) -> bool:
         """MariaDB >= 10.6 or MySQL >= 8.0 understand ``SKIP LOCKED``."""

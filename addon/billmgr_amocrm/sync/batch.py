@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..errors import Reauthorize, RetryLater, Stop
+from ..errors import LeaseLost, Reauthorize, RetryLater, Stop
 from .creates import Creator
 from .outcomes import Ledger, PassStopped, Report
 from .pipeline import Prepared
@@ -59,6 +59,10 @@ def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
     except Stop as exc:
         log.error("amoCRM stopped serving the account (%s); the queue is kept: %s", exc.reason, exc)
         raise PassStopped("stopped", exc) from exc
+    except LeaseLost as exc:
+        # nothing more is sent: open intents are settled by the marker by whoever runs next
+        log.error("%s", exc)
+        raise PassStopped("lease_lost", exc) from exc
     return ledger.report
 
 

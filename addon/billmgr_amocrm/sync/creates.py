@@ -13,7 +13,7 @@ anything is created again. Items the client never sent start over without waitin
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 class Creator:
     def __init__(self, amo: AmoApi, store: Store, linker: Linker, write_behind: WriteBehind, *,
-                 settle_after: float) -> None:
+                 settle_after: float, fence: Callable[[Store], None] = lambda store: None) -> None:
         self.amo = amo
+        # checks, in the intent's transaction, that this engine still holds the lease
+        self.fence = fence
         self.store = store
         self.linker = linker
         self.write_behind = write_behind
@@ -42,6 +44,7 @@ class Creator:
         by_request = {planner.request_id(kind, c.work.billmgr_id): c for c in creates}
         bodies = [planner.create_body(kind, c, plan.parents.get(c.work.billmgr_id, ())) for c in creates]
         with self.store.transaction():
+            self.fence(self.store)
             self.store.begin_create(kind, [c.work.billmgr_id for c in creates], ledger.books.clock())
         try:
             outcome = self.amo.create(kind.amo_entity, bodies)

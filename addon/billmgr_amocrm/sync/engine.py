@@ -19,12 +19,13 @@ The parts, each in a module named for its job:
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from datetime import datetime
-from typing import Callable, Optional, Sequence
+from typing import Callable, ContextManager, Optional, Sequence
 
 from ..domain import Kind
 from ..foundation.clock import utcnow
-from ..ports import AmoApi, BillingReader, MappingContext, RuleSet, Store
+from ..ports import AmoApi, BillingReader, Lease, MappingContext, RuleSet, Store
 from . import planner
 from .batch import Steps, apply_batch
 from .creates import Creator
@@ -52,7 +53,7 @@ class Engine:
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
                  jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
                  reader: Optional[Reader] = None, settle_after: float = DEFAULT_SETTLE_AFTER,
-                 writer: Optional[Writer] = None) -> None:
+                 writer: Optional[Writer] = None, lease: Optional[Lease] = None) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
@@ -61,6 +62,8 @@ class Engine:
         self.batch_size = batch_size
         self.clock = clock
         self.reader = reader
+        # one engine at a time for the database (store/lease.py); None only for tests on fakes
+        self.lease = lease
         self.books = Bookkeeping(store, policy or RetryPolicy(), clock, jitter)
         self.write_behind = WriteBehind(writer)
         linker = Linker(amo, store)
@@ -69,7 +72,8 @@ class Engine:
         settle = max(0.0, float(settle_after))
         self.steps = Steps(settler=Settler(amo, store, updater, ctx, settle_after=settle),
                            updater=updater,
-                           creator=Creator(amo, store, linker, self.write_behind, settle_after=settle),
+                           creator=Creator(amo, store, linker, self.write_behind, settle_after=settle,
+                                           fence=self.fence),
                            defer_seconds=self.books.policy.defer_seconds)
         self.state = PassState()
         # progress hook for the export's progress line: called after every batch
@@ -80,13 +84,25 @@ class Engine:
         self.feed: Optional[Feed] = None
 
     def run_pass(self, max_rounds: int = 1000) -> Report:
-        """Drain every due queue row, kinds in order, until nothing is due or amoCRM says stop."""
-        return run_pass(self, max_rounds)
+        """Drain every due queue row, kinds in order, until nothing is due or amoCRM says stop.
+
+        Holds the engine lease for the pass (or runs under the one its caller holds);
+        :class:`~..store.lease.EngineBusy` when another engine has it."""
+        with self._engaged():
+            return run_pass(self, max_rounds)
 
     def sync(self, kind: Kind, works: Sequence[Work]) -> Report:
         """Sync one batch of one kind; raises PassStopped when amoCRM cannot be used now."""
-        with self.write_behind.running():
+        with self._engaged(), self.write_behind.running():
             return self.apply(self.prepare(kind, works, self.billing, self.store))
+
+    def fence(self, store: Store) -> None:
+        """Inside the transaction that commits a create intent: the lease must still be ours."""
+        if self.lease is not None:
+            self.lease.verify(store)
+
+    def _engaged(self) -> ContextManager[object]:
+        return self.lease.engaged() if self.lease is not None else nullcontext()
 
     def claim_store(self) -> Store:
         """Where a drain claims its rows: with a reader, the read-ahead claims on its connection."""

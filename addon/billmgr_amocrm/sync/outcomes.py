@@ -53,6 +53,8 @@ class Report:
     stopped: Optional[str] = None
     stop_reason: str = ""
     failures: list[str] = field(default_factory=list)
+    # when another engine sent the queue while this command waited: who it was
+    by_other: str = ""
 
     def add(self, other: Report) -> None:
         for name in ("done", "skipped", "failed", "retried", "deferred", "recreated", "adopted"):
