@@ -26,11 +26,15 @@ def sync_now(*, wait: bool = True, on_wait: Optional[Callable[[EngineWait], None
 
     with using(app) as live:
         started = time.monotonic()
+        waited_for = ""
         while True:
             report = sync_once(live)
             if report.stopped != "busy" or not wait:
+                if waited_for and not (report.handled or report.retried or report.stopped):
+                    report.by_other = waited_for     # it finished just before this pass began
                 return report
             waited = engine_wait(live, report.stop_reason, started)
+            waited_for = waited.holder
             if waited.due == 0:
                 report.stopped, report.by_other = None, waited.holder
                 return report
