@@ -6,12 +6,14 @@ and ``service.postprolong`` (``after="yes"``, ``type="xml"``). With ``type="xml"
 our stdout replaces the panel's document, so the hook always writes stdin back byte
 for byte, never prints anything else, and always exits 0, whatever fails.
 
-It records an event only for a real save (``PARAM_sok`` set and no ``<error`` in the
-document: an ``after`` handler also runs when a form is merely opened) and only the
-whitelisted parameters (``unverified.EVENT_PARAMS_KEPT``): never passwords. It opens
-no network or database connection and imports only the standard library modules it
-needs plus ``paths`` and ``store.spool``: importing PyMySQL alone would cost more
-than the whole hook. The worker moves spooled events into the MySQL queue.
+It records an event only for a real save (``PARAM_sok`` set and no ``<error>`` child of
+the document's root: an ``after`` handler also runs when a form is merely opened) and only
+the whitelisted parameters (``unverified.EVENT_PARAMS_KEPT``): never passwords. A created
+object's id comes from the root's own ``<id>`` child (``hookdoc``: never from a nested
+document). It opens no network or database connection and imports only the standard
+library modules it needs plus ``hookdoc``, ``paths`` and ``store.spool``: importing
+PyMySQL alone would cost more than the whole hook. The worker moves spooled events into
+the MySQL queue.
 
 A failure leaves one line in ``var/amocrm_task.log`` (plain ``os.write``: the logging
 package is not worth importing here) and the panel never notices.
@@ -71,39 +73,17 @@ def _write(stdout: object, data: bytes) -> None:
     stdout.write(data)  # type: ignore[attr-defined]
 
 
-def has_error(doc: bytes) -> bool:
-    """An ``<error ...>`` element: the function failed, nothing was saved."""
-    start = 0
-    while True:
-        at = doc.find(b"<error", start)
-        if at < 0:
-            return False
-        follow = doc[at + 6:at + 7]
-        if follow in (b">", b"/", b" ", b"\t", b"\n", b"\r"):
-            return True
-        start = at + 6
-
-
-def doc_id(doc: bytes) -> str:
-    """The new object's id if the result document carries ``<id>N</id>`` (unverified on creates)."""
-    at = doc.find(b"<id>")
-    if at < 0:
-        return ""
-    end = doc.find(b"</id>", at + 4, at + 4 + 24)
-    if end < 0:
-        return ""
-    value = doc[at + 4:end].strip()
-    return value.decode("ascii") if value.isdigit() else ""
-
-
 def build_event(environ: dict[str, str], doc: bytes, now: float) -> dict[str, object] | None:
     """The event to record, or None when this call is not a real save of a hooked function."""
     if not environ.get("PARAM_sok"):
         return None
-    if has_error(doc):
-        return None
     func = environ.get("PARAM_func") or environ.get("ACTION_NAME") or ""
     if func not in HOOKED_EVENTS:
+        return None
+    from .hookdoc import root_facts
+
+    found, failed = root_facts(doc)
+    if failed:
         return None
     event: dict[str, object] = {"v": EVENT_VERSION, "ts": now}
     for name in EVENT_PARAMS:
@@ -111,7 +91,6 @@ def build_event(environ: dict[str, str], doc: bytes, now: float) -> dict[str, ob
         if value:
             event[name] = value
     event["func"] = func
-    found = doc_id(doc)
     if found:
         event["doc_id"] = found
     if environ.get("AUTH_USER"):
