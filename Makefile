@@ -31,9 +31,12 @@ test: venv mariadb
 test-fast: venv
 	$(PY) -m pytest -q -x -m 'not slow'
 
+# lint: ruff, mypy, and vermin: addon/, sbin/ and .packaging/ must run on Python 3.9
 lint: venv
-	$(VENV)/bin/ruff check addon tests sbin/amocrm sbin/amocrm_task sbin/amocrm-install .packaging/build .packaging/make-lock
+	$(VENV)/bin/ruff check addon tests sbin/amocrm sbin/amocrm_task sbin/amocrm-install .packaging/build \
+	    .packaging/make-lock .packaging/targets.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/vermin --target=3.9- --violations --no-tips addon sbin .packaging
 
 typecheck: lint
 
@@ -52,14 +55,14 @@ sandbox: venv mariadb
 emulator: venv
 	$(PY) -m tests.amocrm_emulator $(ARGS)
 
-install:
+install:  # dependencies from the package index, checked against the lock's hashes
 	$(PYTHON) sbin/amocrm-install --root '$(MGR5_ROOT)'
 
 uninstall:
 	$(PYTHON) sbin/amocrm-install --root '$(MGR5_ROOT)' --uninstall $(if $(DROP_DATA),--drop-data,)
 
-package:
-	.packaging/build
+package:  # wheels from the index into .packaging/wheelhouse/ (a cache), hash-checked, then shipped
+	$(PYTHON) .packaging/build
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -121,7 +121,41 @@ def test_the_hook_imports_no_network_or_database_code(mgr5_root: Path, sok: str)
                           env=env, check=True)
     loaded = set(json.loads(proc.stdout))
     heavy = {"pymysql", "requests", "lxml", "pydantic", "urllib3", "socket", "ssl", "logging",
-             "billmgr_amocrm.db", "billmgr_amocrm.ports", "billmgr_amocrm.domain"}
+             "xml", "xml.etree", "pyexpat", "re", "billmgr_amocrm.db", "billmgr_amocrm.ports",
+             "billmgr_amocrm.domain"}
     assert not loaded & heavy
-    assert ("billmgr_amocrm.store.spool" in loaded) == bool(sok)   # only a save pays for the spool
+    # Only a save pays for reading the document; the spool is written (and imported) by a child.
+    assert ("billmgr_amocrm.hookdoc" in loaded) == bool(sok)
+    assert "billmgr_amocrm.store.spool" not in loaded
     assert len(spooled(mgr5_root)) == (1 if sok else 0)
+
+
+# After a wizard save BILLmanager nests a whole second <doc> (its own id, maybe an error) in the root.
+WIZARD_SAVED = ('<?xml version="1.0" encoding="UTF-8"?>\n<doc lang="ru" func="register">'
+                '<doc func="account.edit"><id>5</id><error type="value"><msg>внутри</msg></error></doc>'
+                "<ok/><id>42</id></doc>\n").encode()
+NOTE_SAVED = (b'<doc func="account.edit"><note><![CDATA[Client wrote: <error>call me</error>]]></note>'
+              b"<ok/></doc>")
+
+
+def test_a_nested_doc_neither_fails_the_save_nor_lends_its_id(mgr5_root: Path) -> None:
+    run = run_addon(HOOK, {"func": "register", "sok": "ok", "email": "new@example.com"}, WIZARD_SAVED)
+    assert (run.returncode, run.stdout, run.stderr) == (0, WIZARD_SAVED, b"")
+    (event,) = spooled(mgr5_root)
+    assert (event["func"], event["doc_id"], event["email"]) == ("register", "42", "new@example.com")
+    assert "elid" not in event   # a create: the new object's id is the root's own <id>
+
+
+def test_error_text_inside_cdata_is_not_a_failed_save(mgr5_root: Path) -> None:
+    run = run_addon(HOOK, {"func": "account.edit", "elid": "8", "sok": "ok"}, NOTE_SAVED)
+    assert (run.returncode, run.stdout) == (0, NOTE_SAVED)
+    assert [e["elid"] for e in spooled(mgr5_root)] == ["8"]
+
+
+def test_a_create_without_an_id_anywhere_is_still_recorded(mgr5_root: Path) -> None:
+    doc = b'<doc func="profile.edit"><ok/><doc><id>5</id></doc></doc>'
+    run = run_addon(HOOK, {"func": "profile.edit", "plid": "3", "sok": "ok", "profiletype": "2"}, doc)
+    assert (run.returncode, run.stdout) == (0, doc)
+    (event,) = spooled(mgr5_root)
+    assert (event["plid"], event["profiletype"]) == ("3", "2")
+    assert "doc_id" not in event and "elid" not in event

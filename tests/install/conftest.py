@@ -45,7 +45,7 @@ class Host:
     root: Path
     db: DbSettings
     cron_dir: Path
-    wheelhouse: Optional[Path] = None  # offline dependency installs: faster than the index
+    wheelhouse: Optional[Path] = None  # offline dependency installs, as the packages do
 
     def addon(self, name: str) -> Path:
         return self.root / "addon" / name
@@ -128,15 +128,13 @@ def install_db(db_server: DbSettings) -> Iterator[DbSettings]:
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Wheels of the locked dependencies, built once per session from the configured index."""
-    out = tmp_path_factory.mktemp("wheelhouse")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-                           "-r", str(REPO / ".packaging" / "requirements.lock"), "-w", str(out)],
-                          capture_output=True, text=True, timeout=600, check=False)
+def wheelhouse() -> Path:
+    """The wheels the packages ship (.packaging/wheelhouse/, filled from the index once per clone)."""
+    proc = subprocess.run([sys.executable, str(REPO / ".packaging" / "build"), "--wheels"],
+                          capture_output=True, text=True, timeout=1200, check=False)
     if proc.returncode != 0:
-        pytest.fail(f"building the test wheelhouse failed:\n{proc.stderr}", pytrace=False)
-    return out
+        pytest.fail(f"filling the wheel cache failed:\n{proc.stderr}", pytrace=False)
+    return Path(proc.stdout.strip())
 
 
 @pytest.fixture(scope="session")
@@ -144,8 +142,8 @@ def installed_root(tmp_path_factory: pytest.TempPathFactory, install_db: DbSetti
                    wheelhouse: Path) -> Iterator[Host]:
     """The work tree installed once into a temporary root (see the module docstring).
 
-    Dependencies come from the session wheelhouse (``--wheelhouse``): the same pinned
-    wheels pip would fetch from the index, without scanning the index on every install.
+    Dependencies come from the packages' wheelhouse (``--wheelhouse``): the same pinned,
+    hash-checked wheels pip would fetch from the index, without the index.
     """
     host = make_host(tmp_path_factory.mktemp("installed"), install_db, wheelhouse)
     host.install()

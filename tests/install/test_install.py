@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from billmgr_amocrm.foundation.exitstatus import ExitStatus
 from billmgr_amocrm.foundation.locks import FileLock
+from billmgr_amocrm.installer.lock import read_pins
 from tests.harness import run_addon
 from tests.install.conftest import INSTALLER, REPO, Host, make_host, run_installer
 
@@ -30,6 +32,14 @@ def source_executables() -> Dict[str, List[str]]:
         found[sub] = sorted(p.name for p in (REPO / sub).iterdir()
                             if p.is_file() and os.access(p, os.X_OK) and p.name != INSTALLER.name)
     return found
+
+
+def host_python() -> str:
+    """What the installer picks for the hook: /usr/bin/python3 when it is 3.9 or newer."""
+    proc = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.version_info >= (3, 9))"],
+                          capture_output=True, text=True, check=False)
+    assert proc.stdout.strip() == "True", "these tests expect a host python3 >= 3.9 in /usr/bin"
+    return "/usr/bin/python3"
 
 
 def venv_eval(host: Host, code: str) -> str:
@@ -50,9 +60,10 @@ def test_executables_are_root_0750_and_run_the_module_venv(installed_root: Host)
             assert stat.S_IMODE(st.st_mode) == 0o750, f"{path}: {oct(st.st_mode)}"
             first = path.read_bytes().split(b"\n", 1)[0].decode()
             source_first = (REPO / sub / name).read_bytes().split(b"\n", 1)[0].decode()
-            if "python" in source_first:
-                flags = " -IS" if name == "amocrm_event" else ""
-                assert first == f"#!{python}{flags}", path
+            if name == "amocrm_event":  # the hook runs on the host's own Python, not the venv's
+                assert first == f"#!{host_python()} -IS", path
+            elif "python" in source_first:
+                assert first == f"#!{python}", path
             else:
                 assert first == source_first, path
     # The package beside the handlers is the venv's copy, not the work tree.
@@ -66,20 +77,17 @@ def test_executables_are_root_0750_and_run_the_module_venv(installed_root: Host)
 def test_venv_holds_exactly_the_locked_dependencies(installed_root: Host) -> None:
     version = venv_eval(installed_root, "import sys; print('%d.%d' % sys.version_info[:2])")
     wanted = {}
-    for line in LOCK.read_text().splitlines():
-        if not line or line.startswith("#"):
+    for pin in read_pins(LOCK):
+        assert pin.hashes, f"{pin.name}: no hash in the lock"
+        if pin.marker and not Marker(pin.marker).evaluate({"python_version": version}):
             continue
-        pin, _, marker = line.partition(";")
-        if marker and not Marker(marker.strip()).evaluate({"python_version": version}):
-            continue
-        name, _, pinned = pin.strip().partition("==")
-        wanted[canonicalize_name(name)] = pinned
+        wanted[canonicalize_name(pin.name)] = pin.version
     installed = json.loads(venv_eval(
         installed_root,
         "import json, importlib.metadata as m; "
         "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"))
     installed = {canonicalize_name(k): v for k, v in installed.items()}
-    assert {"requests", "lxml", "pymysql", "pydantic"} <= set(wanted)
+    assert {"requests", "lxml", "pymysql", "pydantic", "pip"} <= set(wanted)
     for name, pinned in wanted.items():
         assert installed.get(name) == pinned, name
     assert installed["billmgr-amocrm"]
@@ -209,4 +217,25 @@ def test_a_second_installer_on_the_same_root_is_refused(tmp_path: Path, install_
     assert proc.returncode == ExitStatus.ERROR
     assert f"another amocrm-install is running on {host.root}: process {os.getpid()}" in proc.stderr
     assert sorted(p.name for p in (host.root / "lib" / "amocrm").iterdir()) == [".install.lock"]
+    assert sorted(p.name for p in (host.root / "addon").iterdir()) == []
+
+
+@pytest.mark.parametrize("tampered", ["pip", "idna"])
+def test_an_install_refuses_a_wheel_that_does_not_match_the_lock(tmp_path: Path, install_db,
+                                                                 wheelhouse: Path, tampered: str) -> None:
+    """pip's own wheel is checked by the installer before it runs; every other one by pip."""
+    copy = tmp_path / "wheelhouse"
+    shutil.copytree(wheelhouse, copy, ignore=shutil.ignore_patterns(".*"))
+    for wheel in copy.glob(f"{tampered}-*.whl"):
+        with wheel.open("ab") as file:
+            file.write(b"\0tampered")
+    host = make_host(tmp_path / "host", install_db, copy)
+    proc = host.install(check=False)
+    assert proc.returncode == ExitStatus.ERROR
+    if tampered == "pip":
+        assert "which" in proc.stderr and "does not list: refusing to run it" in proc.stderr
+    else:
+        assert "DO NOT MATCH THE HASHES" in proc.stderr
+    assert "nothing was switched" in proc.stderr
+    assert not (host.root / "lib" / "amocrm" / "venv").exists()
     assert sorted(p.name for p in (host.root / "addon").iterdir()) == []

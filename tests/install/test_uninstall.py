@@ -17,7 +17,8 @@ from tests.sandbox.dbconf import render_db_conf
 # Tests sharing one install must run on one xdist worker (make test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("install-uninstall")
 
-MODULE_FILES = ("addon/amocrm_event", "addon/billmgr_amocrm", "etc/xml/billmgr_mod_amocrm.xml", "lib/amocrm")
+MODULE_FILES = ("addon/amocrm_event", "addon/billmgr_amocrm", "etc/xml/billmgr_mod_amocrm.xml",
+                "lib/amocrm/venv", "lib/amocrm/releases", "lib/amocrm/install.json")
 
 
 def test_uninstall_keeps_data_and_drop_data_removes_it(bare_host: Host) -> None:
@@ -30,8 +31,13 @@ def test_uninstall_keeps_data_and_drop_data_removes_it(bare_host: Host) -> None:
     proc = host.uninstall()
 
     assert "kept" in proc.stdout
+    purge = host.root / "lib" / "amocrm" / "amocrm-purge"
+    assert f"to remove them: {purge} --yes" in proc.stdout
     for rel in MODULE_FILES:
         assert not (host.root / rel).exists() and not (host.root / rel).is_symlink(), rel
+    # What stays behind to remove the data later: the command and the one copy it runs from.
+    assert sorted(p.name for p in (host.root / "lib" / "amocrm").iterdir()) == ["amocrm-purge", "core"]
+    assert len([p for p in (host.root / "lib" / "amocrm" / "core").iterdir() if not p.is_symlink()]) == 1
     assert list(host.cron_dir.iterdir()) == []
     assert (host.etc / "access_token").read_text() == "token-kept\n"
     assert host.sql("SELECT amocrm_id FROM amocrm_item2lead WHERE billmgr_id = 5") == [(500,)]
@@ -42,9 +48,11 @@ def test_uninstall_keeps_data_and_drop_data_removes_it(bare_host: Host) -> None:
     assert (host.etc / "access_token").read_text() == "token-kept\n"
     assert list(host.cron_dir.iterdir()) == schedule
 
-    host.uninstall("--drop-data")
+    proc = host.uninstall("--drop-data")
 
-    assert not host.etc.exists()
+    said = proc.stdout
+    assert said.index("tables:      amocrm_account2contact") < said.index("dropped: amocrm_schema_version")
+    assert not host.etc.exists() and not (host.root / "var" / "amocrm").exists()
     assert [t for t in host.tables() if t.startswith("amocrm_")] == []
     assert not (host.root / "lib" / "amocrm").exists()
 
@@ -100,3 +108,41 @@ def test_drop_refuses_while_another_table_references_the_module(fresh_db: DbSett
     assert host.tables() == []
     again = migrations("--drop")
     assert (again.returncode, again.stdout) == (ExitStatus.OK, "no module tables found\n")
+
+
+def run_purge(host: Host, *args: str) -> subprocess.CompletedProcess:
+    """R/lib/amocrm/amocrm-purge as an admin runs it: its own shebang, nothing of the work tree."""
+    env = {"PATH": "/usr/bin:/bin"}
+    return subprocess.run([str(host.root / "lib" / "amocrm" / "amocrm-purge"), *args], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+
+
+def test_the_purge_command_left_behind_says_what_it_removes_and_removes_it(bare_host: Host) -> None:
+    host = bare_host
+    host.install()
+    refused = run_purge(host, "--yes")                     # the module is still installed
+    assert refused.returncode == ExitStatus.ERROR
+    assert "still installed" in refused.stderr
+    host.uninstall()
+    (host.etc / "refresh_token").write_text("kept-until-purged\n")
+
+    told = run_purge(host)                                 # without --yes: only the list
+
+    assert told.returncode == ExitStatus.OK, told.stderr
+    assert "this would remove" in told.stdout and "nothing removed; run again with --yes" in told.stdout
+    for line in (f"tables:      {', '.join(MODULE_TABLES)}", f"config:      {host.etc}",
+                 f"state:       {host.root / 'var' / 'amocrm'}",
+                 f"module:      {host.root / 'lib' / 'amocrm'}"):
+        assert line in told.stdout, line
+    assert (host.etc / "refresh_token").exists()
+    assert sorted(t for t in host.tables() if t.startswith("amocrm_")) == sorted(MODULE_TABLES)
+
+    done = run_purge(host, "--yes")
+
+    assert done.returncode == ExitStatus.OK, done.stderr
+    assert done.stdout.index(f"config:      {host.etc}") < done.stdout.index("dropped: ")
+    assert sorted(done.stdout.split("dropped: ")[1].split("\n")[0].split()) == sorted(MODULE_TABLES)
+    assert [t for t in host.tables() if t.startswith("amocrm_")] == []
+    assert not host.etc.exists() and not (host.root / "var" / "amocrm").exists()
+    assert not (host.root / "lib").exists()
+    assert (host.root / "etc" / "billmgr.conf.d" / "db.conf").exists()   # BILLmanager's own files stay

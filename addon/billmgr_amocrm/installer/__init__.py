@@ -1,7 +1,8 @@
 """Install, upgrade or remove billmgr-amocrm in a BILLmanager tree (``sbin/amocrm-install``).
 
-    amocrm-install [--root /usr/local/mgr5]                 install or upgrade in place
-    amocrm-install --uninstall [--drop-data]                remove the module
+    amocrm-install [--root /usr/local/mgr5] [--wheelhouse DIR]   install or upgrade in place
+    amocrm-install --uninstall [--drop-data]                     remove the module
+    R/lib/amocrm/amocrm-purge [--yes]                            left by an uninstall: remove the data
 
 Python 3 standard library only: it runs before any virtualenv exists, so it imports
 nothing but the standard library, ``billmgr_amocrm.foundation`` and its own modules
@@ -11,18 +12,25 @@ panel runs handlers as root and they must be owned by root).
 What goes where (R = --root, default /usr/local/mgr5)
 ------------------------------------------------------
 R/lib/amocrm/releases/<version>-<stamp>/   a private virtualenv per install: the pinned
-                                          runtime dependencies (.packaging/requirements.lock)
+                                          runtime dependencies (.packaging/requirements.lock, pip
+                                          --require-hashes; offline from --wheelhouse, where pip
+                                          itself runs from its wheel after its hash is checked)
                                           and the billmgr_amocrm package, installed as a wheel
                                           (non-editable) that this installer builds from the source
 R/lib/amocrm/venv -> releases/<current>   a symlink, swapped atomically at the end of a good
                                           build; the previous release is kept for a rollback
 R/lib/amocrm/install.json                 what was installed (used by upgrade and uninstall)
+R/lib/amocrm/core/<release>/, core/current  what runs on the host's own Python, outside the
+                                          venv (core.py): the package and pure PyMySQL, for the
+                                          event hook and the purge
+R/lib/amocrm/amocrm-purge                 drops the tables and removes etc/amocrm, var/amocrm and
+                                          lib/amocrm (purge.py); kept by a plain uninstall
 R/addon/<x>, R/sbin/<x>                   every executable file directly in the source's addon/
                                           and sbin/ (except amocrm-install), root, 0750; a Python
-                                          shebang is rewritten to R/lib/amocrm/venv/bin/python3.
-                                          The hook amocrm_event gets "-IS" (no site-packages:
-                                          every save in the panel starts it, and it needs only
-                                          the stdlib and its own package).
+                                          shebang is rewritten to R/lib/amocrm/venv/bin/python3,
+                                          except the hook amocrm_event's: the host's python3 with
+                                          "-IS" (every save in the panel starts it; it needs only
+                                          the stdlib and its modules in core/current).
 R/addon/billmgr_amocrm                    a symlink to ../lib/amocrm/venv/pkg, which each release
                                           points at its site-packages/billmgr_amocrm: one copy of
                                           the code (byte-compiled by pip), found both through the
@@ -46,9 +54,11 @@ running one and only then switched to, so a failure leaves the previous install 
 Config, tokens, link tables and queued data are kept.
 
 --uninstall removes the executables, descriptor, virtualenvs and schedule and restarts the
-panel; it keeps etc/amocrm, var/amocrm and the tables unless --drop-data is given, which
-drops exactly the tables the migrations list as the module's (``MODULE_TABLES``, through
-``python -m billmgr_amocrm.store.migrations --drop``), never tables found by a name prefix.
+panel; it keeps etc/amocrm, var/amocrm, the tables and R/lib/amocrm/amocrm-purge (with the
+core copy it runs from) unless --drop-data is given, which drops exactly the tables the
+migrations list as the module's (``MODULE_TABLES``, through ``python -m
+billmgr_amocrm.store.migrations --drop`` run from the core copy), never tables found by a
+name prefix, and removes etc/amocrm, var/amocrm and R/lib/amocrm.
 
 The modules, one job each
 -------------------------
@@ -59,7 +69,10 @@ The modules, one job each
     source       the source tree: version, dependencies, executables
     wheel        the pure-Python wheel of billmgr_amocrm, built with the standard library
     release      a release's virtualenv: build, switch, prune
-    database     the migrations and the table drop, run through a release's python
+    lock         requirements.lock: pins, hashes, the wheel list; pip's wheel, checked
+    core         what runs on the host's Python outside the venv: the interpreter, the copy
+    purge        removing the data: what goes, the drop, the command left behind
+    database     the migrations (through a release's python) and the table drop (the core copy)
     config       R/etc/amocrm and R/var/amocrm: defaults, private modes
     executables  handlers and tools with rewritten shebangs, the package link, the descriptor
     schedule     the worker's systemd unit or cron entry

@@ -33,9 +33,13 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                              "this installer)")
     parser.add_argument("--uninstall", action="store_true", help="remove the module (keeps data)")
     parser.add_argument("--drop-data", action="store_true",
-                        help="with --uninstall: also drop the module's tables and remove etc/amocrm")
+                        help="with --uninstall: also drop the module's tables and remove etc/amocrm "
+                             "and var/amocrm")
     parser.add_argument("--python", help="interpreter for the virtualenv (>= 3.9; default: this one)")
-    parser.add_argument("--wheelhouse", help="install dependencies offline from this wheel directory")
+    parser.add_argument("--wheelhouse", help="install the dependencies offline from this wheel directory "
+                        "(the packages pass their own); without it they come from the package index")
+    parser.add_argument("--host-python", help="interpreter of the event hook and the purge command "
+                        "(>= 3.9; default: /usr/bin/python3 if new enough, else the venv's base interpreter)")
     parser.add_argument("--systemd-dir", help="write the worker's systemd unit here (no systemctl)")
     parser.add_argument("--cron-dir", help="write the worker's cron entry here")
     args = parser.parse_args(argv)
@@ -57,7 +61,7 @@ def main(argv: Optional[List[str]] = None) -> ExitStatus:
             return uninstall(layout, source, drop_data=args.drop_data)
         return install(layout, source, python=args.python or sys.executable,
                        wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-                       systemd_dir=args.systemd_dir, cron_dir=args.cron_dir)
+                       systemd_dir=args.systemd_dir, cron_dir=args.cron_dir, hook_python=args.host_python)
     except InstallError as exc:
         sys.stderr.write(f"amocrm-install: ERROR: {exc}\n")
         if not args.uninstall and not layout.switched:

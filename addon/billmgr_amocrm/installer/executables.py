@@ -10,9 +10,11 @@ from .layout import DESCRIPTOR, PACKAGE, Layout
 from .source import Source
 from .system import EXEC_MODE, PUBLIC_FILE, InstallError, Report, remove_path, write_file
 
-# Interpreter flags per executable. The event hook runs on every save in the panel: skipping
-# site-packages (-S) and the environment (-I) saves milliseconds; it finds its package through
-# the billmgr_amocrm symlink beside it.
+# The event hook runs on the host's own Python (core.py), not the virtualenv's: a save in the
+# panel must not depend on the venv. It skips site-packages (-S) and the environment (-I): it
+# needs only the standard library and its own modules (from R/lib/amocrm/core/current), and
+# that saves milliseconds on every save.
+HOST_PYTHON_EXECUTABLES = frozenset({"amocrm_event"})
 FAST_START_FLAGS = {"amocrm_event": "-IS"}  # one word: Linux passes a shebang's flags as ONE argument
 
 
@@ -25,15 +27,16 @@ def rewrite_shebang(data: bytes, python: Path, flags: str = "") -> bytes:
     return data
 
 
-def install_executables(layout: Layout, source: Source, report: Report) -> List[str]:
+def install_executables(layout: Layout, source: Source, report: Report, host_python: str) -> List[str]:
     """Every executable of the source's addon/ and sbin/, root 0750; returns the paths written."""
     installed: List[str] = []
     targets: Dict[str, Path] = {"addon": layout.addon, "sbin": layout.sbin}
     for sub, files in source.executables().items():
         for src in files:
             dest = targets[sub] / src.name
+            python = Path(host_python) if src.name in HOST_PYTHON_EXECUTABLES else layout.venv_python
             flags = FAST_START_FLAGS.get(src.name, "")
-            write_file(dest, rewrite_shebang(src.read_bytes(), layout.venv_python, flags), EXEC_MODE)
+            write_file(dest, rewrite_shebang(src.read_bytes(), python, flags), EXEC_MODE)
             installed.append(str(dest))
     names = [str(Path(p).relative_to(layout.root)) for p in installed]
     report.add("executables", ", ".join(names) if names else "none found in the source")

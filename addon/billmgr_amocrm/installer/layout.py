@@ -24,6 +24,9 @@ class Layout:
         self.releases = self.lib / "releases"
         self.venv = self.lib / "venv"
         self.venv_python = self.venv / "bin" / "python3"
+        self.core = self.lib / "core"  # see core.py: what runs on the host's Python, outside the venv
+        self.core_current = self.core / "current"
+        self.purge_command = self.lib / "amocrm-purge"
         self.addon_package = root / "addon" / PACKAGE
         self.manifest = self.lib / "install.json"
         self.lock = self.lib / ".install.lock"

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 
 from ..foundation.files import fsync_dir
 from .layout import PACKAGE, Layout
+from .lock import verified_pip_wheel
 from .source import Source
 from .system import InstallError, remove_path, run, step
 from .wheel import build_wheel
@@ -50,9 +51,23 @@ def pip_with_python_option(python: str) -> List[str]:
     return [python, "-m", "pip"]
 
 
+def pip_env(offline: bool) -> Dict[str, str]:
+    """pip's environment: an offline install reads no pip configuration of the host (no index, no mirror)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    if offline:
+        env = {k: v for k, v in env.items() if not k.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
 def build_release(layout: Layout, source: Source, version: str, python: str,
                   wheelhouse: Optional[Path]) -> Path:
-    """A complete new virtualenv under releases/, not yet in use."""
+    """A complete new virtualenv under releases/, not yet in use.
+
+    Every dependency is installed with ``--require-hashes`` against requirements.lock. With
+    a wheelhouse (the packages') nothing is downloaded: pip itself runs from its wheel there,
+    checked against the lock first, so the host's pip (if any) plays no part.
+    """
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     release = layout.releases / f"{version}-{stamp}-{os.getpid()}"
     building = release.with_name(release.name + ".partial")
@@ -61,22 +76,29 @@ def build_release(layout: Layout, source: Source, version: str, python: str,
     layout.lib.chmod(0o755)
     try:
         step(f"creating the virtualenv ({python})")
-        outer_pip = pip_with_python_option(python)
-        venv_cmd = [python, "-m", "venv", *(["--without-pip"] if outer_pip else []), str(building)]
-        run(venv_cmd, "creating the virtualenv (on Debian/Ubuntu install the python3-venv package)")
         venv_python = str(building / "bin" / "python3")
-        # The interpreter's own pip can install into the venv (pip >= 22.3, --python), which
-        # spares bootstrapping a second pip into every release; otherwise the venv's pip does it.
-        pip = [*outer_pip, "--python", venv_python] if outer_pip else [venv_python, "-m", "pip"]
-        pip += ["install", "--quiet", "--disable-pip-version-check", "--no-input"]
         if wheelhouse:
-            pip += ["--no-index", "--find-links", str(wheelhouse)]
-        step("installing the pinned dependencies")
-        run([*pip, "-r", str(source.lock)], "installing the dependencies from requirements.lock")
+            pip = [venv_python, str(verified_pip_wheel(source.lock, wheelhouse) / "pip")]
+            venv_cmd = [python, "-m", "venv", "--without-pip", str(building)]
+        else:
+            # The interpreter's own pip can install into the venv (pip >= 22.3, --python), which
+            # spares bootstrapping a second pip into every release; otherwise the venv's pip does it.
+            outer_pip = pip_with_python_option(python)
+            pip = [*outer_pip, "--python", venv_python] if outer_pip else [venv_python, "-m", "pip"]
+            venv_cmd = [python, "-m", "venv", *(["--without-pip"] if outer_pip else []), str(building)]
+        run(venv_cmd, "creating the virtualenv"
+            + ("" if wheelhouse else " (on Debian/Ubuntu install the python3-venv package)"))
+        pip += ["install", "--quiet", "--disable-pip-version-check", "--no-input"]
+        env = pip_env(offline=wheelhouse is not None)
+        where = ["--no-index", "--find-links", str(wheelhouse)] if wheelhouse else []
+        step("installing the pinned dependencies" + (f" from {wheelhouse}" if wheelhouse else ""))
+        run([*pip, *where, "--require-hashes", "-r", str(source.lock)],
+            "installing the dependencies from requirements.lock"
+            + (" (the wheelhouse holds CPython 3.9-3.12 x86_64 wheels)" if wheelhouse else ""), env=env)
         with tempfile.TemporaryDirectory(prefix="amocrm-wheel-") as tmp:
             wheel = build_wheel(source, version, Path(tmp))
             step(f"installing {wheel.name}")
-            run([*pip, "--no-deps", "--no-index", str(wheel)], "installing the module package")
+            run([*pip, "--no-deps", "--no-index", str(wheel)], "installing the module package", env=env)
         installed = sorted(building.glob(f"lib/python3*/site-packages/{PACKAGE}"))
         if len(installed) != 1:
             raise InstallError(f"the package did not land in {building}/lib/python3*/site-packages")
