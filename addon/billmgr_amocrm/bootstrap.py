@@ -176,10 +176,21 @@ class App:
         from .sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
-        return Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
-                      recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader(),
-                      settle_after=float(self.config.sync.settle_after), writer=self.writer(),
-                      lease=self.lease())
+        engine = Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
+                        recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader(),
+                        settle_after=float(self.config.sync.settle_after), writer=self.writer(),
+                        lease=self.lease())
+        engine.on_heartbeat = self.heartbeat
+        return engine
+
+    def heartbeat(self) -> None:
+        """Keep the engine lease's connection and registry fresh, and this host's rate share."""
+        from .hosts import publish_share
+
+        lease = self.lease()
+        if lease.held:
+            lease.heartbeat()
+        publish_share(self)
 
     def close(self) -> None:
         for client in self._clients.values():

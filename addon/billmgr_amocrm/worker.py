@@ -40,8 +40,6 @@ log = logging.getLogger("billmgr_amocrm.worker")
 
 POLL_SECONDS = 0.3
 ERROR_PAUSE = 5.0
-# how often the daemon refreshes its engine lease's heartbeat (and keeps its connection alive)
-HEARTBEAT_SECONDS = 30.0
 RECONCILE_EVERY_ENV = "BILLMGR_AMOCRM_RECONCILE_EVERY"
 KEEP_ALIVE_EVERY_ENV = "BILLMGR_AMOCRM_KEEP_ALIVE_EVERY"
 
@@ -138,7 +136,7 @@ class Daemon:
         self.settings = settings
         self.stop = threading.Event()
         self.app: Optional[App] = None
-        self.last_heartbeat = 0.0
+        self.last_heartbeat = -1e9
         self.said_busy = False
 
     def handle_signal(self, signum: int, frame: Optional[FrameType]) -> None:
@@ -170,15 +168,16 @@ class Daemon:
         run_duties(app, self.settings)
 
     def _keep_lease_alive(self, app: App) -> None:
-        """The lease connection must not idle out (wait_timeout): a heartbeat now and then."""
+        """Now and then: the lease connection must not idle out (wait_timeout), its registry row
+        stays fresh, and this host's share of the rate is renewed (hosts.py)."""
         from .errors import LeaseLost
+        from .hosts import PUBLISH_EVERY
 
-        lease = app.lease()
-        if not lease.held or time.monotonic() - self.last_heartbeat < HEARTBEAT_SECONDS:
+        if time.monotonic() - self.last_heartbeat < PUBLISH_EVERY:
             return
         self.last_heartbeat = time.monotonic()
         try:
-            lease.heartbeat()
+            app.heartbeat()
         except LeaseLost as exc:
             log.warning("%s; taking it again when free", exc)
 
@@ -201,6 +200,7 @@ def run_once(build: Callable[[], App], settings: WorkerSettings = WorkerSettings
     try:
         # the duties first: what the reconciler queues is sent by this same run
         app.lease().acquire()
+        app.heartbeat()
         run_duties(app, settings)
         report = sync_once(app, keep_lease=True)
         if report.stopped == "busy":

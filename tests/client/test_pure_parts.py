@@ -208,3 +208,24 @@ def test_chunk_size_shrinks_to_an_eighth_at_most_and_recovers_after_five_clean_c
     for _ in range(GROW_AFTER):
         client._grow()
     assert client.chunk_size == 62
+
+
+def test_hosts_share_the_integrations_rate_and_a_lapsed_share_falls_back_to_one() -> None:
+    from billmgr_amocrm.amocrm.ratelimit import shared_capacity
+    from billmgr_amocrm.hosts import SHARE_TTL, share_for
+
+    assert share_for(7, 1, holds_engine=False, held_for=0, just_joined=False) == 7      # one host: all
+    assert share_for(7, 2, holds_engine=True, held_for=SHARE_TTL, just_joined=False) == 6
+    assert share_for(7, 3, holds_engine=True, held_for=SHARE_TTL, just_joined=False) == 5
+    assert share_for(7, 2, holds_engine=True, held_for=1.0, just_joined=False) == 1     # ramps up late
+    assert share_for(7, 2, holds_engine=False, held_for=0, just_joined=False) == 1
+    assert share_for(7, 2, holds_engine=False, held_for=0, just_joined=True) == 0
+    # every host's share adds up to at most the limit
+    for hosts in range(2, 8):
+        total = share_for(7, hosts, True, SHARE_TTL, False) + (hosts - 1) * share_for(7, hosts, False, 0, False)
+        assert total == 7
+    assert shared_capacity(7, None, 10.0) == 7
+    assert shared_capacity(7, {"capacity": 6, "hosts": 2, "until": 11.0}, 10.0) == 6
+    assert shared_capacity(7, {"capacity": 6, "hosts": 2, "until": 9.0}, 10.0) == 1      # lapsed
+    assert shared_capacity(7, {"capacity": 7, "hosts": 1, "until": 9.0}, 10.0) == 7      # alone
+    assert shared_capacity(7, {"capacity": 0, "hosts": 2, "until": 11.0}, 10.0) == 0

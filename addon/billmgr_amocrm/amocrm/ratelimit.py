@@ -24,6 +24,12 @@ of the host shares it, and immune to NTP steps. The state file
 (``var/amocrm/ratelimit.state``) records the boot id; state from another boot is
 discarded (monotonic time restarts at boot). A slot of a process that died mid-request is
 treated as sent when its death is noticed.
+
+Several hosts on one database, one integration: each host's limiter counts only that
+host, so the integration's 7 are shared out (``hosts.py`` publishes this host's share into
+the state file): the host that runs the sync engine gets 7 minus one per other live host,
+every other host 1. A share lapses after ``ttl`` unless renewed; a lapsed share of a host
+that knew of others falls back to 1, so a host whose worker stopped cannot keep a big one.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ MAX_SAFE_RATE = 7.0
 DEFAULT_MARGIN = 0.025
 INFLIGHT_TTL = 300.0
 POLL = 0.01
+QUIET_POLL = 0.5
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 # One request: [acquired, arrived_by (sent + margin) or None, answered or None, pid]
@@ -118,6 +125,15 @@ def decide(entries: List[Entry], now: float, budget: Budget, pause_until: float 
     return kept, max(min(frees) - now, 0.001)
 
 
+def shared_capacity(capacity: int, share: Optional[dict], now: float) -> int:
+    """This host's capacity under its published share (see the module docstring)."""
+    if not share:
+        return capacity
+    if float(share.get("until", 0.0)) > now:
+        return max(0, min(capacity, int(share.get("capacity", capacity))))
+    return 1 if int(share.get("hosts", 1)) > 1 else capacity
+
+
 def boot_id() -> str:
     try:
         return BOOT_ID.read_text(encoding="ascii").strip()
@@ -143,13 +159,22 @@ class RateLimiter:
         """The route to amoCRM can delay a request at least this long one way."""
         self.margin = max(self.margin, seconds)
 
+    def set_share(self, capacity: int, hosts: int, ttl: float) -> None:
+        """This host may have ``capacity`` requests per window for ``ttl`` seconds (``hosts`` live)."""
+        with self._state() as state:
+            state.share = {"capacity": max(0, int(capacity)), "hosts": int(hosts),
+                           "until": self.clock() + ttl}
+
     def acquire(self) -> float:
         """Reserve a slot; returns its ticket (pass it to the other methods)."""
         while True:
             with self._state() as state:
                 now = self.clock()
-                state.entries, wait = decide(state.entries, now, self.budget, state.pause_until,
-                                             self.margin)
+                capacity = shared_capacity(self.budget.capacity, state.share, now)
+                budget = Budget(capacity, self.budget.window)
+                state.entries, wait = decide(state.entries, now, budget, state.pause_until, self.margin)
+                if capacity == 0:     # this host just joined others: it waits until they know of it
+                    wait = max(wait, QUIET_POLL)
                 if wait <= 0:
                     state.entries.append([now, None, None, float(os.getpid())])
                     return now
@@ -204,6 +229,7 @@ class _LockedState:
         self.boot = boot
         self.entries: List[Entry] = []
         self.pause_until = 0.0
+        self.share: Optional[dict] = None
         # the state file is its own lock: read, decided and written back while held
         self._lock = FileLock(path)
 
@@ -222,6 +248,8 @@ class _LockedState:
                 self.entries = [[_num(e[0]), _num(e[1]), _num(e[2]), _num(e[3])]
                                 for e in data.get("requests", [])]
                 self.pause_until = float(data.get("pause_until", 0.0))
+                share = data.get("share")
+                self.share = share if isinstance(share, dict) else None
         except (ValueError, TypeError, AttributeError, IndexError):
             self.entries, self.pause_until = [], 0.0  # damaged state costs one window of history
         return self
@@ -230,7 +258,8 @@ class _LockedState:
         try:
             if exc[0] is None:
                 payload = json.dumps({"boot": self.boot, "requests": self.entries,
-                                      "pause_until": self.pause_until}, separators=(",", ":")).encode()
+                                      "pause_until": self.pause_until, "share": self.share},
+                                     separators=(",", ":")).encode()
                 # overwrite in place, then cut the tail: no truncate-to-zero (frees and
                 # reallocates the file's block) on every acquire and release
                 os.pwrite(self._lock.fd, payload, 0)

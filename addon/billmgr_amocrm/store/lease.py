@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, Callable, Iterator, Optional, Protocol
@@ -61,6 +62,7 @@ class EngineLease:
         self._conn: Any = None
         self.name = ""
         self.token: Optional[int] = None     # the lease connection's id while the lease is ours
+        self.acquired_at = 0.0                # time.monotonic() when it was taken
 
     @property
     def held(self) -> bool:
@@ -75,6 +77,7 @@ class EngineLease:
         if got != 1:
             return False
         self.token = int(self._scalar(conn, sql("connection_id"), ()))
+        self.acquired_at = time.monotonic()
         now = to_db(self.clock())
         self._exec(conn, sql("engine_register"),
                    (self.host, os.getpid(), self.command[:64], self.token, now, now))
@@ -116,6 +119,21 @@ class EngineLease:
         except pymysql.err.Error as exc:
             self.token = None
             raise LeaseLost(f"the sync engine lease connection failed: {exc}") from None
+
+    def held_for(self) -> float:
+        """Seconds since this lease was taken (0 when it is not held)."""
+        return time.monotonic() - self.acquired_at if self.held else 0.0
+
+    def announce_host(self, host: str, live_window: float, quiet: float) -> tuple[int, bool]:
+        """This host's worker is alive: (hosts alive on the database, this host joined < quiet s ago)."""
+        conn = self._connection(fresh=not self.held)
+        window, calm = int(live_window), int(quiet)
+        self._exec(conn, sql("host_seen"), (host[:255], window))
+        with conn.cursor() as cur:
+            cur.execute(sql("live_hosts"), (host[:255], calm, window))
+            count, new = cur.fetchone()
+        conn.commit()
+        return int(count), bool(int(new))
 
     def holder(self) -> Optional[EngineHolder]:
         """Who holds the lease now (None when nobody does)."""

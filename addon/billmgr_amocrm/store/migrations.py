@@ -102,6 +102,7 @@ STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
         # The hosts whose workers use this database, for sharing amoCRM's rate between them.
         f"""CREATE TABLE IF NOT EXISTS amocrm_hosts (
             host VARCHAR(255) NOT NULL PRIMARY KEY,
+            since DATETIME(6) NOT NULL,
             seen_at DATETIME(6) NOT NULL
         ) {TABLE_OPTIONS}""",
     )),

@@ -311,6 +311,21 @@ VALUES (1, %s, %s, %s, %s, %s, %s);
 -- The holder is alive (and its lease connection too).
 UPDATE amocrm_engine SET heartbeat_at = %s WHERE id = 1 AND connection_id = %s;
 
+-- name: host_seen
+-- A host's worker is alive (host, then the live window in seconds); a host not seen within
+-- the window comes back as new (since = now).
+-- Times are the server's: one clock for every host.
+INSERT INTO amocrm_hosts (host, since, seen_at) VALUES (%s, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))
+ON DUPLICATE KEY UPDATE
+    since = IF(seen_at < UTC_TIMESTAMP(6) - INTERVAL %s SECOND, UTC_TIMESTAMP(6), since),
+    seen_at = UTC_TIMESTAMP(6);
+
+-- name: live_hosts
+-- Hosts seen within the live window, and whether this host joined less than quiet seconds ago
+-- (args: host, quiet, live window).
+SELECT COUNT(*), COALESCE(MAX(host = %s AND since > UTC_TIMESTAMP(6) - INTERVAL %s SECOND), 0)
+FROM amocrm_hosts WHERE seen_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND;
+
 -- name: engine_holder
 -- The registered holder of the engine lock.
 SELECT host, pid, command, connection_id, since, heartbeat_at FROM amocrm_engine WHERE id = 1;

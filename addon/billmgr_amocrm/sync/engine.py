@@ -19,11 +19,13 @@ The parts, each in a module named for its job:
 from __future__ import annotations
 
 import random
+import time
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Callable, ContextManager, Optional, Sequence
 
 from ..domain import Kind
+from ..errors import LeaseLost
 from ..foundation.clock import utcnow
 from ..ports import AmoApi, BillingReader, Lease, MappingContext, RuleSet, Store
 from . import planner
@@ -31,7 +33,7 @@ from .batch import Steps, apply_batch
 from .creates import Creator
 from .fingerprint import fingerprint
 from .links import Linker
-from .outcomes import Bookkeeping, Ledger, PassState, Report
+from .outcomes import Bookkeeping, Ledger, PassState, PassStopped, Report
 from .passes import Feed, run_pass
 from .pipeline import Prepared, Reader, WriteBehind, Writer
 from .planner import Work
@@ -41,6 +43,7 @@ from .snapshots import gather
 from .updates import Updater
 
 DEFAULT_BATCH = 50
+HEARTBEAT_EVERY = 10.0
 # the client's read timeout (30 s) plus a margin: a write cannot stay in flight longer
 DEFAULT_SETTLE_AFTER = 60.0
 
@@ -82,6 +85,10 @@ class Engine:
         self.should_stop: Callable[[], bool] = lambda: False
         # rows still being queued (the export's Enqueuer): a drain of a kind waits for all of them
         self.feed: Optional[Feed] = None
+        # called between batches at most every HEARTBEAT_EVERY seconds: the lease's heartbeat and
+        # this host's rate share (bootstrap sets it) stay fresh through a long pass
+        self.on_heartbeat: Optional[Callable[[], None]] = None
+        self._last_heartbeat = time.monotonic()
 
     def run_pass(self, max_rounds: int = 1000) -> Report:
         """Drain every due queue row, kinds in order, until nothing is due or amoCRM says stop.
@@ -95,6 +102,15 @@ class Engine:
         """Sync one batch of one kind; raises PassStopped when amoCRM cannot be used now."""
         with self._engaged(), self.write_behind.running():
             return self.apply(self.prepare(kind, works, self.billing, self.store))
+
+    def heartbeat(self) -> None:
+        """Between batches: renew what a long pass must keep fresh."""
+        if self.on_heartbeat is not None and time.monotonic() - self._last_heartbeat >= HEARTBEAT_EVERY:
+            self._last_heartbeat = time.monotonic()
+            try:
+                self.on_heartbeat()
+            except LeaseLost as exc:
+                raise PassStopped("lease_lost", exc) from exc
 
     def fence(self, store: Store) -> None:
         """Inside the transaction that commits a create intent: the lease must still be ours."""

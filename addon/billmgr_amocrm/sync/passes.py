@@ -119,6 +119,7 @@ def _drain(engine: Engine, kind: Kind, report: Report) -> tuple[bool, bool]:
             report.add(batch)
             if engine.on_batch is not None:
                 engine.on_batch(kind, batch)
+            engine.heartbeat()
             if batch.deferred:
                 settle_quietly(ahead)   # its rows stay queued; the pass starts over with contacts
                 return claimed, True
