@@ -222,8 +222,8 @@ def test_hosts_share_the_integrations_rate_and_a_lapsed_share_falls_back_to_one(
     assert share_for(7, 2, holds_engine=False, held_for=0, just_joined=True) == 0
     # every host's share adds up to at most the limit
     for hosts in range(2, 8):
-        total = share_for(7, hosts, True, SHARE_TTL, False) + (hosts - 1) * share_for(7, hosts, False, 0, False)
-        assert total == 7
+        others = (hosts - 1) * share_for(7, hosts, False, 0, False)
+        assert share_for(7, hosts, True, SHARE_TTL, False) + others == 7
     assert shared_capacity(7, None, 10.0) == 7
     assert shared_capacity(7, {"capacity": 6, "hosts": 2, "until": 11.0}, 10.0) == 6
     assert shared_capacity(7, {"capacity": 6, "hosts": 2, "until": 9.0}, 10.0) == 1      # lapsed
