@@ -20,6 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from billmgr_amocrm.ports import marker_identity
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "addon"))
 
@@ -143,7 +145,7 @@ def _duplicates(emulator: object) -> int:
         for record in emulator.control.entities(entity, include_deleted=False):  # type: ignore[attr-defined]
             for cf in record.get("custom_fields_values") or []:
                 if cf.get("field_id") in field_ids:
-                    value = cf["values"][0]["value"]
+                    value = marker_identity(str(cf["values"][0]["value"]))
                     seen[value] = seen.get(value, 0) + 1
         dupes += sum(n - 1 for n in seen.values() if n > 1)
     return dupes

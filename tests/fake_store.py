@@ -69,6 +69,7 @@ class FakeStore:
     queue: dict[Key, QueueRow] = field(default_factory=dict)
     link_rows: dict[Kind, dict[int, int]] = field(default_factory=lambda: {k: {} for k in Kind})
     intents: dict[Key, datetime] = field(default_factory=dict)
+    intent_token: dict[Key, str] = field(default_factory=dict)
     synced: dict[Key, datetime] = field(default_factory=dict)
     sent: dict[Key, str] = field(default_factory=dict)
     exports: dict[Kind, ExportProgress] = field(default_factory=dict)
@@ -184,6 +185,15 @@ class FakeStore:
                     row, attempts=row.attempts + 1, last_error=error[:ERROR_MAX_CHARS], updated_at=now,
                     next_attempt_at=now + timedelta(seconds=max(0.0, float(delay_seconds)))))
 
+    def postpone(self, item: QueueItem, why: str, delay_seconds: float) -> None:
+        now = self._now()
+        with self._unit():
+            row = self._row_of(item)
+            if row is not None and row.state == "pending":
+                self._put(self.queue, (item.kind, item.billmgr_id), replace(
+                    row, last_error=why[:ERROR_MAX_CHARS], updated_at=now,
+                    next_attempt_at=now + timedelta(seconds=max(0.0, float(delay_seconds)))))
+
     def fail(self, item: QueueItem, reason: str) -> None:
         now = self._now()
         with self._unit():
@@ -268,11 +278,17 @@ class FakeStore:
                     self._drop(table, (kind, billmgr_id))
         return deleted
 
-    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime, token: str = "") -> None:
         with self._unit():
             for billmgr_id in {int(i) for i in billmgr_ids}:
                 if (kind, billmgr_id) not in self.intents:
                     self._put(self.intents, (kind, billmgr_id), as_utc(now))
+                    self._put(self.intent_token, (kind, billmgr_id), token)
+
+    def intent_tokens(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
+        with self._unit():
+            return {i: self.intent_token[(kind, i)] for i in {int(i) for i in billmgr_ids}
+                    if (kind, i) in self.intents and self.intent_token.get((kind, i))}
 
     def open_creates(self, kind: Kind, billmgr_ids: Optional[Sequence[int]] = None) -> dict[int, datetime]:
         wanted = None if billmgr_ids is None else {int(i) for i in billmgr_ids}

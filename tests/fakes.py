@@ -15,7 +15,14 @@ from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
 from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater
-from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext
+from billmgr_amocrm.ports import (
+    SYNC_TAG_PREFIX,
+    AmoPayload,
+    BatchOutcome,
+    MappingContext,
+    MarkerSearch,
+    marker_identity,
+)
 from tests.fake_store import FakeStore as FakeStore  # the store's fake has a module of its own
 
 MARKER_NAME = "BILLmanager ID"
@@ -91,21 +98,26 @@ class FakeAmo:
         return {i: self.entities[entity][i] for i in ids
                 if i in self.entities[entity] and (entity, i) not in self.deleted}
 
-    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
-                       created_since: Optional[int] = None) -> dict[str, int]:
+    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str], *,
+                       token: str = "", created_since: Optional[int] = None,
+                       max_pages: int = 4) -> MarkerSearch:
+        """Like amoCRM without search lag: the token search finds every entity carrying it."""
         self._guard("GET", entity + "?marker", len(markers))
         found: dict[str, int] = {}
         for amo_id, stored in sorted(self.entities[entity].items()):
             if (entity, amo_id) in self.deleted:
                 continue
-            if created_since is not None and stored["created_at"] < created_since:
+            if not token and created_since is not None and stored["created_at"] < created_since:
                 continue
             for cf in stored.get("custom_fields_values") or []:
                 if cf.get("field_id") == marker_field_id:
-                    value = cf["values"][0]["value"]
-                    if value in markers:
-                        found.setdefault(value, amo_id)
-        return found
+                    value = str(cf["values"][0]["value"])
+                    if token and not value.endswith(SYNC_TAG_PREFIX + token) and created_since is None:
+                        continue
+                    marker = marker_identity(value)
+                    if marker in markers:
+                        found.setdefault(marker, amo_id)
+        return MarkerSearch(found, complete=True)
 
     def custom_fields(self, entity: str) -> list[dict[str, Any]]:
         self._guard("GET", entity + "/custom_fields", 0)

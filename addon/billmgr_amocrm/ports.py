@@ -56,13 +56,15 @@ class AmoApi(Protocol):
     def get(self, entity: str, ids: Sequence[int], with_: Sequence[str] = ()) -> dict[int, JsonDict]:
         """Entities by id; ids amoCRM does not return (204, deleted) are absent."""
 
-    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
-                       created_since: Optional[int] = None) -> dict[str, int]:
-        """marker value -> amoCRM id for entities whose marker field equals a value exactly.
+    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str], *,
+                       token: str = "", created_since: Optional[int] = None,
+                       max_pages: int = 4) -> MarkerSearch:
+        """Entities whose marker field holds one of ``markers`` (with or without a token).
 
-        Does not trust the search index alone (it lags): with ``created_since``
-        (unix time) it pages the entities created since then, ordered by id.
-        """
+        With ``token``: one search for it first (its create's entities carry it); ``found``
+        then holds every marker that carries the token, wanted or not. What that does not
+        find (the search index lags) is looked for among the entities created since
+        ``created_since`` (unix time), ordered by id, at most ``max_pages`` pages a call."""
 
     def custom_fields(self, entity: str) -> list[JsonDict]:
         """The whole custom-field catalog of an entity type (every page of 50)."""
@@ -196,6 +198,9 @@ class Store(Protocol):
     def retry(self, item: QueueItem, error: str, delay_seconds: float) -> None:
         """Count the attempt, keep the error, make a pending row due ``delay_seconds`` from now."""
 
+    def postpone(self, item: QueueItem, why: str, delay_seconds: float) -> None:
+        """Make a pending row due ``delay_seconds`` from now without counting an attempt."""
+
     def fail(self, item: QueueItem, reason: str) -> None:
         """Dead-letter: state failed with the reason; stays visible until retried. If a newer
         event came since the claim the row stays pending, the error noted."""
@@ -214,8 +219,12 @@ class Store(Protocol):
     # Exactly-once create protocol: an intent row is written (and committed) before the
     # POST; a link clears it. An intent without a link after a crash or an ambiguous
     # answer means "may exist in amoCRM": settle it by the marker before creating again.
-    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
-        """Record the intents; an open intent keeps its earlier time."""
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime, token: str = "") -> None:
+        """Record the intents, with the create request's ``token``; an open intent keeps its
+        earlier time and token."""
+
+    def intent_tokens(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
+        """billmgr_id -> the token of its open create intent (those that have one)."""
 
     def open_creates(self, kind: Kind, billmgr_ids: Optional[Sequence[int]] = None) -> dict[int, datetime]:
         """billmgr_id -> when its create was attempted, for intents with no link yet."""
@@ -289,3 +298,29 @@ class RuleSet(Protocol):
 def marker_value(kind: Kind, billmgr_id: int) -> str:
     """The value of the "BILLmanager ID" field on every entity the module creates."""
     return f"billmgr:{kind.value}:{billmgr_id}"
+
+
+SYNC_TAG_PREFIX = "bmsync-"
+
+
+def marker_with_token(marker: str, token: str) -> str:
+    """What a create writes into the marker field: the marker and its request's token
+    (``billmgr:lead:7 bmsync-1f2e3d4c5b6a``), so the entities of one lost create are found by
+    one search for the token. The next update writes the plain marker back."""
+    return f"{marker} {SYNC_TAG_PREFIX}{token}" if token else marker
+
+
+def marker_identity(value: str) -> str:
+    """The marker in a marker field's value, with or without a create token."""
+    return value.split(" ", 1)[0]
+
+
+@dataclass(frozen=True)
+class MarkerSearch:
+    """What a marker lookup found: marker -> amoCRM id. ``complete``: every entity the lookup
+    had to see was seen, so a marker not found is not there; else the lookup stopped at its
+    page budget and goes on from ``resume_from`` (unix time of creation) next time."""
+
+    found: Mapping[str, int]
+    complete: bool
+    resume_from: Optional[int] = None

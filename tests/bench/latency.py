@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
+from billmgr_amocrm.ports import marker_identity
+
 from .hook_cost import install_like_hook, postopen_document
 from .report import Figure, Results
 from .sitesetup import REPO, Site, child_env
@@ -66,7 +68,7 @@ def contact_ids(site: Site, field_id: int) -> Dict[int, int]:
     for record in site.emulator.control.entities("contacts", include_deleted=False):
         for cf in record.get("custom_fields_values") or []:
             if cf.get("field_id") == field_id:
-                value = str(cf["values"][0]["value"])
+                value = marker_identity(str(cf["values"][0]["value"]))
                 if value.startswith("billmgr:contact:"):
                     found[int(value.rsplit(":", 1)[1])] = int(record["id"])
     return found

@@ -62,13 +62,36 @@ def test_find_by_marker_does_not_trust_the_lagging_search_index(setup: Setup) ->
     old = client.create("contacts", [item(0, "billmgr:contact:1")]).ids
     setup.emu.control.set_search_lag(3600)
     since = int(setup.emu.control.now()) - 1
-    new = client.create("contacts", [item(1, "billmgr:contact:2"), item(2, "billmgr:contact:22")]).ids
+    new = client.create("contacts", [item(1, "billmgr:contact:2 bmsync-a1"),
+                                      item(2, "billmgr:contact:22 bmsync-a1")]).ids
     wanted = ["billmgr:contact:2", "billmgr:contact:3"]
-    assert client.find_by_marker("contacts", field_id, wanted) == {}      # the index has not caught up
-    found = client.find_by_marker("contacts", field_id, wanted, created_since=since)
-    assert found == {"billmgr:contact:2": new["contact-1"]}               # exact match, not "...:22"
+    lagging = client.find_by_marker("contacts", field_id, wanted, token="a1")
+    assert lagging.found == {} and not lagging.complete                  # the index has not caught up
+    found = client.find_by_marker("contacts", field_id, wanted, token="a1", created_since=since)
+    assert found.found == {"billmgr:contact:2": new["contact-1"]}         # exact match, not "...:22"
+    assert found.complete                                                 # and :3 is known not to exist
     setup.emu.control.advance(3601)                                       # the index catches up
-    assert client.find_by_marker("contacts", field_id, ["billmgr:contact:1"]) == {
-        "billmgr:contact:1": old["contact-0"]}
-    assert client.find_by_marker("contacts", field_id, ["billmgr:contact:2"]) == {   # exact, not ":22"
-        "billmgr:contact:2": new["contact-1"]}
+    by_token = client.find_by_marker("contacts", field_id, ["billmgr:contact:2", "billmgr:contact:22"],
+                                     token="a1")
+    assert by_token.complete and by_token.found == {"billmgr:contact:2": new["contact-1"],
+                                                    "billmgr:contact:22": new["contact-2"]}
+    assert client.find_by_marker("contacts", field_id, ["billmgr:contact:1"],
+                                 created_since=since - 60).found == {"billmgr:contact:1": old["contact-0"]}
+
+
+def test_a_marker_scan_stops_at_its_page_budget_and_goes_on_from_there(setup: Setup) -> None:
+    client = setup.client()
+    field_id = client.create_custom_fields("contacts", [{"name": "BILLmanager ID", "type": "text"}])[0]["id"]
+    since = int(setup.emu.control.now()) - 1
+    for start in range(0, 600, 250):
+        client.create("contacts", [{"name": f"c{n}", "request_id": f"contact-{n}", "custom_fields_values": [
+            {"field_id": field_id, "values": [{"value": f"billmgr:contact:{n}"}]}]}
+            for n in range(start, min(start + 250, 600))])
+    seq = int(setup.api_requests()[-1]["seq"])
+    first = client.find_by_marker("contacts", field_id, ["billmgr:contact:599"], created_since=since,
+                                  max_pages=1)
+    assert not first.complete and not first.found and first.resume_from is not None
+    assert len([r for r in setup.emu.control.requests(since=seq) if r["method"] == "GET"]) == 1
+    rest = client.find_by_marker("contacts", field_id, ["billmgr:contact:599"],
+                                 created_since=first.resume_from, max_pages=4)
+    assert rest.complete and list(rest.found) == ["billmgr:contact:599"]

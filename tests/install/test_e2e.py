@@ -31,7 +31,7 @@ from lxml import etree
 
 from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
-from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.ports import marker_identity, marker_value
 from tests.amocrm_emulator import EmulatorHandle
 from tests.fixtures.database import SANDBOX_TODAY, unique_db_name
 from tests.harness import HandlerRun, run_addon
@@ -178,8 +178,8 @@ def markers_in_amocrm(rig: Rig, kind: Kind, field_id: int) -> Tuple[List[str], D
         for cf in entity.get("custom_fields_values") or []:
             if cf.get("field_id") == field_id:
                 for value in cf.get("values") or []:
-                    values.append(str(value["value"]))
-                    owner[str(value["value"])] = int(entity["id"])
+                    values.append(marker_identity(str(value["value"])))
+                    owner[marker_identity(str(value["value"]))] = int(entity["id"])
     return values, owner
 
 

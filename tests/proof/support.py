@@ -29,7 +29,7 @@ from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import HostPaths
-from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.ports import marker_identity, marker_value
 from billmgr_amocrm.rules.config import SyncConfig
 from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.outcomes import Report
@@ -305,7 +305,7 @@ class ProofRig:
 
     def markers_of(self, kind: Kind, entity: Dict[str, Any]) -> List[str]:
         field_id = self.app.marker_fields()[kind]
-        return [str(v["value"]) for cf in entity.get("custom_fields_values") or []
+        return [marker_identity(str(v["value"])) for cf in entity.get("custom_fields_values") or []
                 if cf.get("field_id") == field_id for v in cf.get("values") or []]
 
     def snapshots(self, kind: Kind, ids: Sequence[int]) -> Dict[int, Any]:

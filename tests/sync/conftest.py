@@ -11,6 +11,7 @@ import pytest
 from billmgr_amocrm import service
 from billmgr_amocrm.bootstrap import App, build
 from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.ports import marker_identity
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Rig:
         for record in self.entities(entity):
             for cf in record.get("custom_fields_values") or []:
                 if cf.get("field_id") in field_ids:
-                    value = cf["values"][0]["value"]
+                    value = marker_identity(str(cf["values"][0]["value"]))
                     counts[value] = counts.get(value, 0) + 1
         return counts
 

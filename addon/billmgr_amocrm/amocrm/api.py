@@ -27,7 +27,7 @@ import logging
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
-from ..ports import BatchOutcome
+from ..ports import SYNC_TAG_PREFIX, BatchOutcome, MarkerSearch, marker_identity
 from .batch import (
     DEFAULT_CHUNK,
     MAX_CHUNK,
@@ -228,31 +228,47 @@ class AmoClient:
                         out[row["id"]] = row
         return out
 
-    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str],
-                       created_since: Optional[int] = None) -> Dict[str, int]:
+    def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str], *,
+                       token: str = "", created_since: Optional[int] = None,
+                       max_pages: int = 4) -> MarkerSearch:
         check_entity(entity)
         wanted = set(markers)
         found: Dict[str, int] = {}
+        last_created: Optional[int] = None
 
-        def consider(rows: List[JsonDict]) -> None:
+        def consider(rows: List[JsonDict], every: bool = False) -> None:
+            nonlocal last_created
             for row in rows:
                 ent = Entity.model_validate(row)
+                if isinstance(row.get("created_at"), int):
+                    last_created = int(row["created_at"])
                 for value in ent.field_values(marker_field_id):
-                    if value in wanted and (value not in found or ent.id < found[value]):
-                        if value in found:
+                    marker = marker_identity(value)
+                    if (every or marker in wanted) and (marker not in found or ent.id < found[marker]):
+                        if marker in found:
                             log.warning("amoCRM has two %s with marker %s: %s and %s; using the older",
-                                        entity, value, found[value], ent.id)
-                        found[value] = ent.id
+                                        entity, marker, found[marker], ent.id)
+                        found[marker] = ent.id
 
-        if created_since is not None:
-            params = [("filter[created_at][from]", int(created_since)), ("order[id]", "asc")]
-            for rows in self.pages(f"/api/v4/{entity}", entity, params):
-                consider(rows)
-        else:
-            for marker in sorted(wanted):
-                for rows in self.pages(f"/api/v4/{entity}", entity, [("query", marker)]):
-                    consider(rows)
-        return found
+        if token:
+            # everything carrying the token is one create request's: all of it is reported
+            for rows in self.pages(f"/api/v4/{entity}", entity, [("query", SYNC_TAG_PREFIX + token)]):
+                consider(rows, every=True)
+            if wanted <= set(found) or created_since is None:
+                return MarkerSearch(found, complete=wanted <= set(found))
+        if created_since is None:
+            return MarkerSearch(found, complete=False)
+        params = [("filter[created_at][from]", int(created_since)), ("order[id]", "asc")]
+        pages = self.pages(f"/api/v4/{entity}", entity, params)
+        for seen, rows in enumerate(pages, start=1):
+            consider(rows)
+            if wanted <= set(found):
+                return MarkerSearch(found, complete=True)
+            if seen >= max_pages:
+                # stopped at the budget: the next call goes on from the last creation time seen
+                # (entities of that same second are read again; that is all)
+                return MarkerSearch(found, complete=False, resume_from=last_created)
+        return MarkerSearch(found, complete=True)
 
     def custom_fields(self, entity: str) -> List[JsonDict]:
         check_entity(entity)

@@ -65,11 +65,13 @@ class Links(UnitOfWork):
                 self._exec(sql("delete_sync_state", ids=marks(len(chunk))), (kind.value, *chunk))
         return total
 
-    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime) -> None:
-        """Record the intents; an earlier open intent keeps its (earlier) time so a marker
-        search from it covers every attempt."""
+    def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime, token: str = "") -> None:
+        """Record the intents (with the create request's ``token``); an earlier open intent keeps
+        its (earlier) time and token so a marker search from it covers every attempt."""
+        if not billmgr_ids:
+            return
         with self.transaction():
-            self._bind_shared(kind, now)
+            self._bind_shared(kind, now, reason=token)
             for chunk in chunks(billmgr_ids):
                 self._insert_rows("begin_create", "begin_create_row", chunk, 1)
 
@@ -88,6 +90,15 @@ class Links(UnitOfWork):
             for statement, args in batches:
                 for billmgr_id, started in self._rows(statement, args):
                     found[int(billmgr_id)] = aware(started)
+        return found
+
+    def intent_tokens(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
+        """billmgr_id -> the token of its open create intent (intents with a token only)."""
+        found: dict[int, str] = {}
+        with self.transaction():
+            for chunk in chunks(billmgr_ids):
+                rows = self._rows(sql("intent_tokens", ids=marks(len(chunk))), (kind.value, *chunk))
+                found.update({int(b): str(t) for b, t in rows})
         return found
 
     def clear_create(self, kind: Kind, billmgr_id: int) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
 
 from ..foundation.clock import to_db, utcnow
 from ..foundation.exitstatus import ExitStatus
@@ -37,8 +38,23 @@ def _link_table(name: str) -> str:
     ) {TABLE_OPTIONS}"""
 
 
+@dataclass(frozen=True)
+class AddColumn:
+    """``ALTER TABLE ... ADD COLUMN`` run only when the column is missing (MySQL 8 has no
+    ``ADD COLUMN IF NOT EXISTS``), so the step stays safe to run twice."""
+
+    table: str
+    column: str
+    definition: str
+
+    def statement(self) -> str:
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}"
+
+
+Statement = Union[str, AddColumn]
+
 # version -> statements. Never edit a released step: add a new one.
-STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
+STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
     (1, (
         _link_table("amocrm_account2contact"),
         _link_table("amocrm_profile2company"),
@@ -106,6 +122,11 @@ STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
             seen_at DATETIME(6) NOT NULL
         ) {TABLE_OPTIONS}""",
     )),
+    (3, (
+        # The token of the create request an intent belongs to: the created entities carry it
+        # in their marker, so a lost answer is settled by one search (sync/settle.py).
+        AddColumn("amocrm_sync_state", "create_token", "VARCHAR(32) NULL AFTER create_started_at"),
+    )),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -155,7 +176,7 @@ def migrate(conn: Any, target: int | None = None) -> list[int]:
                 if version > target or version in done:
                     continue
                 for statement in statements:
-                    cur.execute(statement)
+                    _run(cur, statement)
                 cur.execute("INSERT IGNORE INTO amocrm_schema_version (version, applied_at) VALUES (%s, %s)",
                             (version, to_db(utcnow())))
                 conn.commit()
@@ -164,6 +185,16 @@ def migrate(conn: Any, target: int | None = None) -> list[int]:
             cur.execute("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
             cur.fetchall()
     return applied
+
+
+def _run(cur: Any, statement: Statement) -> None:
+    if isinstance(statement, str):
+        cur.execute(statement)
+        return
+    cur.execute("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() "
+                "AND table_name = %s AND column_name = %s", (statement.table, statement.column))
+    if not cur.fetchone()[0]:
+        cur.execute(statement.statement())
 
 
 def drop_all(conn: Any) -> list[str]:

@@ -89,6 +89,12 @@ UPDATE amocrm_queue
   SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s, updated_at = %s
   WHERE id = %s AND state = 'pending'
 
+-- name: postpone
+-- Make a pending row due at a later time without counting an attempt (nothing failed yet).
+UPDATE amocrm_queue
+  SET next_attempt_at = %s, last_error = %s, updated_at = %s
+  WHERE id = %s AND state = 'pending'
+
 -- name: fail
 -- Dead-letter a row, unless a newer event came since it was claimed: then it stays pending with the error noted.
 UPDATE amocrm_queue
@@ -152,15 +158,23 @@ DELETE FROM {link_table} WHERE billmgr_id IN ({ids})
 DELETE FROM amocrm_sync_state WHERE kind = %s AND billmgr_id IN ({ids})
 
 -- name: begin_create
--- Record create intents; {rows}: begin_create_row per entity.
--- An earlier open intent keeps its (earlier) time, so a marker search from it covers every attempt.
-INSERT INTO amocrm_sync_state (kind, billmgr_id, create_started_at)
+-- Record create intents; {rows}: begin_create_row per entity; @amocrm_reason: the request's token.
+-- An earlier open intent keeps its (earlier) time and its token, so a marker search from it
+-- covers every attempt. The token is assigned first: it reads the old create_started_at.
+INSERT INTO amocrm_sync_state (kind, billmgr_id, create_started_at, create_token)
   VALUES {rows}
-  ON DUPLICATE KEY UPDATE create_started_at = COALESCE(create_started_at, VALUES(create_started_at))
+  ON DUPLICATE KEY UPDATE
+    create_token = IF(create_started_at IS NULL, VALUES(create_token), create_token),
+    create_started_at = COALESCE(create_started_at, VALUES(create_started_at))
 
 -- name: begin_create_row
 -- One row of begin_create: only its billmgr_id is bound.
-(@amocrm_kind, %s, @amocrm_now)
+(@amocrm_kind, %s, @amocrm_now, NULLIF(@amocrm_reason, ''))
+
+-- name: intent_tokens
+-- The create token of open intents of a kind; {ids}.
+SELECT billmgr_id, create_token FROM amocrm_sync_state
+  WHERE kind = %s AND billmgr_id IN ({ids}) AND create_started_at IS NOT NULL AND create_token IS NOT NULL
 
 -- name: open_creates
 -- Create intents of a kind that have no link yet, with their time; {link_table}; {only_ids}: nothing or and_intent_in.
@@ -175,7 +189,8 @@ AND s.billmgr_id IN ({ids})
 
 -- name: clear_creates
 -- End the create intents of these entities (the sync state row stays); {ids}.
-UPDATE amocrm_sync_state SET create_started_at = NULL WHERE kind = %s AND billmgr_id IN ({ids})
+UPDATE amocrm_sync_state SET create_started_at = NULL, create_token = NULL
+  WHERE kind = %s AND billmgr_id IN ({ids})
 
 -- name: record_synced
 -- Last successful sync time and fingerprint of what was sent; {rows}: record_synced_row per entity.
@@ -186,6 +201,7 @@ INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint)
   ON DUPLICATE KEY UPDATE
     last_sync_at = VALUES(last_sync_at),
     fingerprint = VALUES(fingerprint),
+    create_token = IF(@amocrm_created, NULL, create_token),
     create_started_at = IF(@amocrm_created, NULL, create_started_at)
 
 -- name: record_synced_row

@@ -127,6 +127,14 @@ class Queue(UnitOfWork):
         with self.transaction():
             self._exec(sql("retry"), (due, error[:ERROR_MAX_CHARS], now, int(item.id)))
 
+    def postpone(self, item: QueueItem, why: str, delay_seconds: float) -> None:
+        """Make the row due after the delay without counting an attempt: nothing failed, it is
+        not time yet (a create whose answer may still be in flight)."""
+        now = self._now()
+        due = now + timedelta(seconds=max(0.0, float(delay_seconds)))
+        with self.transaction():
+            self._exec(sql("postpone"), (due, why[:ERROR_MAX_CHARS], now, int(item.id)))
+
     def fail(self, item: QueueItem, reason: str) -> None:
         """Dead-letter: state failed with the reason; stays visible until retried.
 

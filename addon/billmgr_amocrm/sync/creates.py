@@ -13,11 +13,12 @@ anything is created again. Items the client never sent start over without waitin
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+import secrets
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
-from ..ports import AmoApi, BatchOutcome, Store
+from ..ports import AmoApi, BatchOutcome, Store, marker_with_token
 from . import planner
 from .links import Linker, needs_links
 from .outcomes import Ledger, refusal
@@ -29,8 +30,10 @@ log = logging.getLogger(__name__)
 
 class Creator:
     def __init__(self, amo: AmoApi, store: Store, linker: Linker, write_behind: WriteBehind, *,
-                 settle_after: float, fence: Callable[[Store], None] = lambda store: None) -> None:
+                 settle_after: float, marker_field_ids: Mapping[Kind, int],
+                 fence: Callable[[Store], None] = lambda store: None) -> None:
         self.amo = amo
+        self.marker_field_ids = marker_field_ids
         # checks, in the intent's transaction, that this engine still holds the lease
         self.fence = fence
         self.store = store
@@ -42,10 +45,13 @@ class Creator:
         if not creates:
             return
         by_request = {planner.request_id(kind, c.work.billmgr_id): c for c in creates}
-        bodies = [planner.create_body(kind, c, plan.parents.get(c.work.billmgr_id, ())) for c in creates]
+        # every entity this request makes carries its token: a lost answer is settled by one search
+        token = secrets.token_hex(6)
+        bodies = [with_token(planner.create_body(kind, c, plan.parents.get(c.work.billmgr_id, ())),
+                             self.marker_field_ids.get(kind), token) for c in creates]
         with self.store.transaction():
             self.fence(self.store)
-            self.store.begin_create(kind, [c.work.billmgr_id for c in creates], ledger.books.clock())
+            self.store.begin_create(kind, [c.work.billmgr_id for c in creates], ledger.books.clock(), token)
         try:
             outcome = self.amo.create(kind.amo_entity, bodies)
         except AmbiguousWriteError as exc:
@@ -115,3 +121,16 @@ class Creator:
             for create in doubtful:
                 ledger.retry(create.work, f"create unconfirmed: {exc}", outage=True,
                              at_least=self.settle_after)
+
+
+def with_token(body: dict[str, Any], marker_field_id: Optional[int], token: str) -> dict[str, Any]:
+    """The create body with the request's token beside the marker (``ports.marker_with_token``)."""
+    if marker_field_id is None:
+        return body
+    values = []
+    for item in body.get("custom_fields_values") or []:
+        if item.get("field_id") == marker_field_id:
+            marker = str(item["values"][0]["value"])
+            item = {"field_id": marker_field_id, "values": [{"value": marker_with_token(marker, token)}]}
+        values.append(item)
+    return {**body, "custom_fields_values": values}

@@ -76,7 +76,7 @@ class Engine:
         self.steps = Steps(settler=Settler(amo, store, updater, ctx, settle_after=settle),
                            updater=updater,
                            creator=Creator(amo, store, linker, self.write_behind, settle_after=settle,
-                                           fence=self.fence),
+                                           marker_field_ids=ctx.marker_field_ids, fence=self.fence),
                            defer_seconds=self.books.policy.defer_seconds)
         self.state = PassState()
         # progress hook for the export's progress line: called after every batch

@@ -76,6 +76,9 @@ class PassState:
     deferred_once: set[tuple[Kind, int]] = field(default_factory=set)
     # unanswered writes in a row
     strikes: int = 0
+    # (kind, create token) -> marker -> amoCRM id: what one search for a lost create's token
+    # found, for the other batches of the same pass that hold rows of that create
+    token_hits: dict[tuple[Kind, str], dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class Ledger:
             self.store.enqueue(work.kind, work.billmgr_id, work.reason)
             return
         log.info("%s %s: %s; looked up in %.0f s", work.kind.value, work.billmgr_id, why, seconds)
-        self.store.retry(work.item, why, seconds)
+        self.store.postpone(work.item, why, seconds)
 
     def retry(self, work: Work, error: str, *, outage: bool, at_least: float = 0.0) -> None:
         self.finished.add((work.kind, work.billmgr_id))

@@ -5,12 +5,18 @@ into our tables (timeout, lost response, crash before the commit): the entity ma
 in amoCRM. Before creating it again:
 
 1. an intent younger than ``settle_after`` waits: its write may still be in flight at
-   amoCRM, and a lookup before it lands would lead to a second create;
-2. older ones are looked up by the "BILLmanager ID" marker among the entities created
-   since the intent (minus a margin for clock skew), not through the lagging search index;
-3. what is found is adopted (linked) and brought up to date with a PATCH; what is not
-   found has its intent cleared and is created afresh (its own settle_after counts from
-   its own send).
+   amoCRM, and a lookup before it lands would lead to a second create; waiting costs the
+   record no attempt;
+2. older ones are looked up by their create request's token (every entity that request
+   made carries it in its "BILLmanager ID" field, ``ports.marker_with_token``): one search
+   finds them all. What the search does not find (its index lags) is looked for among the
+   entities created since the intent (minus a margin for clock skew), ordered by id, at
+   most ``MAX_SCAN_PAGES`` pages per round; a round that stops at that budget keeps the
+   intent open and the next one goes on from where it stopped (a cursor), so a round's
+   cost is bounded whatever the backlog;
+3. what is found is adopted (linked) and brought up to date with a PATCH, which writes the
+   plain marker back; what a complete lookup did not find has its intent cleared and is
+   created afresh (its own settle_after counts from its own send).
 """
 
 from __future__ import annotations
@@ -28,20 +34,14 @@ from .updates import Updater
 
 log = logging.getLogger(__name__)
 
-# Our clock and amoCRM's may disagree; look a little further back than the intent.
+# Our clock and amoCRM's may disagree; a scan looks a little further back than the intent.
 CLOCK_SKEW_MARGIN_SECONDS = 600
-
-
-def settle_by_marker(amo: AmoApi, kind: Kind, marker_field_id: int,
-                     intents: Mapping[int, datetime]) -> dict[int, int]:
-    """billmgr_id -> amoCRM id for the intents whose entity already exists in amoCRM."""
-    if not intents:
-        return {}
-    by_marker = {marker_value(kind, billmgr_id): billmgr_id for billmgr_id in intents}
-    oldest = min(as_utc(moment) for moment in intents.values())
-    since = int(oldest.timestamp()) - CLOCK_SKEW_MARGIN_SECONDS
-    found = amo.find_by_marker(kind.amo_entity, marker_field_id, sorted(by_marker), created_since=since)
-    return {by_marker[marker]: amo_id for marker, amo_id in found.items() if marker in by_marker}
+# pages of entities one lookup may read when the token search did not find everything: the
+# cost of a settle round is bounded whatever the backlog; the next round goes on from there
+MAX_SCAN_PAGES = 4
+# how soon a lookup that stopped at its page budget goes on
+SCAN_AGAIN_SECONDS = 5.0
+CURSOR = "settle:{kind}:{token}"
 
 
 class Settler:
@@ -71,22 +71,63 @@ class Settler:
         creates = [c for c in plan.creates if c.work.billmgr_id not in young]
         if not intents:
             return creates
-        found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
+        found, unresolved = self._look_up(kind, intents, ledger.state.token_hits)
         if found:
             log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
                      len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
         with self.store.transaction():
             self.store.put_links(kind, sorted(found.items()))
-            # Not found after settle_after: no earlier attempt can still land, so the next
-            # POST's intent starts afresh (its own settle_after counts from its own send).
-            for billmgr_id in sorted(set(intents) - set(found)):
+            # Not found after settle_after, the lookup complete: no earlier attempt can still land,
+            # so the next POST's intent starts afresh (its own settle_after counts from its own send).
+            for billmgr_id in sorted(set(intents) - set(found) - unresolved):
                 self.store.clear_create(kind, billmgr_id)
+            for create in creates:
+                if create.work.billmgr_id in unresolved:
+                    ledger.wait(create.work, "create unconfirmed: the marker lookup goes on",
+                                SCAN_AGAIN_SECONDS)
         ledger.report.adopted += len(found)
         adopted = [Update(c.work, found[c.work.billmgr_id], c.payload) for c in creates
                    if c.work.billmgr_id in found]
         # the adopted entity may hold an older state: push the current one as an update
         recreate = self.updater.update(ledger, kind, adopted, plan)
-        return [c for c in creates if c.work.billmgr_id not in found] + recreate
+        waiting = set(found) | unresolved
+        return [c for c in creates if c.work.billmgr_id not in waiting] + recreate
+
+    def _look_up(self, kind: Kind, intents: Mapping[int, datetime],
+                 hits: dict[tuple[Kind, str], dict[str, int]]) -> tuple[dict[int, int], set[int]]:
+        """(billmgr_id -> amoCRM id found, ids whose lookup stopped at its page budget).
+
+        A token searched before in this pass is not searched again: the rows of one lost
+        create often land in several batches."""
+        tokens = self.store.intent_tokens(kind, sorted(intents))
+        groups: dict[str, list[int]] = {}
+        for billmgr_id in sorted(intents):
+            groups.setdefault(tokens.get(billmgr_id, ""), []).append(billmgr_id)
+        found: dict[int, int] = {}
+        unresolved: set[int] = set()
+        for token, ids in groups.items():
+            cursor = CURSOR.format(kind=kind.value, token=token or "none")
+            resume = self.store.get_cursor(cursor)
+            oldest = min(as_utc(intents[b]) for b in ids)
+            since = int(resume) if resume else int(oldest.timestamp()) - CLOCK_SKEW_MARGIN_SECONDS
+            by_marker = {marker_value(kind, b): b for b in ids}
+            known = hits.get((kind, token)) if token else None
+            if known is not None and set(by_marker) <= set(known):
+                found.update({by_marker[m]: a for m, a in known.items() if m in by_marker})
+                continue
+            search = self.amo.find_by_marker(kind.amo_entity, self._marker_field(kind), sorted(by_marker),
+                                             token=token, created_since=since, max_pages=MAX_SCAN_PAGES)
+            found.update({by_marker[m]: a for m, a in search.found.items() if m in by_marker})
+            if token:
+                hits.setdefault((kind, token), {}).update(search.found)
+            if search.complete:
+                if resume:
+                    self.store.set_cursor(cursor, "")
+                continue
+            unresolved |= {b for b in ids if b not in found}
+            if search.resume_from is not None:
+                self.store.set_cursor(cursor, str(search.resume_from))
+        return found, unresolved
 
     def _marker_field(self, kind: Kind) -> int:
         field_id = self.ctx.marker_field_ids.get(kind)
