@@ -72,8 +72,16 @@ class AmoApi(Protocol):
     def pipelines(self) -> list[JsonDict]:
         """Lead pipelines with ``_embedded.statuses``."""
 
-    def link(self, entity: str, links: Sequence[JsonDict]) -> None:
-        """POST /api/v4/{entity}/link with items {entity_id, to_entity_id, to_entity_type[, metadata]}."""
+    def link(self, entity: str, links: Sequence[JsonDict]) -> Mapping[int, str]:
+        """POST /api/v4/{entity}/link with items {entity_id, to_entity_id, to_entity_type[, metadata]}.
+
+        Returns index in ``links`` -> amoCRM's reason for each link it refused (400); the
+        others are made. Raises ``FixData`` when amoCRM refuses the call as a whole (no
+        item named), ``AmbiguousWriteError`` when the answer was lost (linking twice is
+        harmless)."""
+
+    def unlink(self, entity: str, links: Sequence[JsonDict]) -> Mapping[int, str]:
+        """POST /api/v4/{entity}/unlink, items and answer as :meth:`link`."""
 
     def account(self) -> JsonDict: ...
 

@@ -75,17 +75,26 @@ def run_requested_export(app: App) -> bool:
 
 def sync_once(app: App, stop: Optional[Callable[[], bool]] = None) -> Report:
     """Spool -> queue -> amoCRM until nothing is due (or ``stop()`` says so between batches)."""
-    from .errors import Reauthorize, Stop
+    from .errors import FixData, Reauthorize, Stop
+    from .sync.fields import fail_pending
     from .sync.outcomes import Report
 
     drain_spool(app)
     run_requested_export(app)
+    stats = app.store.queue_stats()
+    if not stats.depth:
+        return Report()
     try:
-        engine = app.engine(_chunk_for(app))
+        engine = app.engine(_chunk_for(app, stats.depth))
     except (Reauthorize, Stop) as exc:
         log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
         return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
                       stop_reason=str(exc))
+    except FixData as exc:
+        # amoCRM refused to set up the marker fields (400): asking again cannot help, so the
+        # records waiting for them fail now with amoCRM's words (an admin retries them)
+        failed = fail_pending(app.store, exc)
+        return Report(failed=failed, stopped="refused", stop_reason=str(exc))
     if stop is not None:
         engine.should_stop = stop
     report = engine.run_pass()
@@ -95,12 +104,11 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None) -> Report:
     return report
 
 
-def _chunk_for(app: App) -> int:
+def _chunk_for(app: App, depth: int) -> int:
     """A large backlog (an export) goes at amoCRM's maximum batch; live events at the configured one."""
     from .bootstrap import EXPORT_CHUNK
 
-    stats = app.store.queue_stats()
-    return EXPORT_CHUNK if stats.depth > EXPORT_CHUNK else int(app.config.sync.batch_size)
+    return EXPORT_CHUNK if depth > EXPORT_CHUNK else int(app.config.sync.batch_size)
 
 
 class Daemon:

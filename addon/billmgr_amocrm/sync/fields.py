@@ -8,10 +8,13 @@ The field ids are recorded in amocrm.conf (``sync.marker_field_ids``).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any, Optional
 
 from ..domain import KIND_ORDER, Kind
-from ..ports import AmoApi
+from ..errors import FixData
+from ..foundation.clock import utcnow
+from ..ports import AmoApi, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +44,25 @@ def ensure_marker_fields(amo: AmoApi) -> dict[Kind, int]:
             log.info("created the %r field on %s (id %s)", MARKER_FIELD_NAME, kind.amo_entity, field_id)
         ids[kind] = field_id
     return ids
+
+
+# far enough ahead that every pending row is due by then, whatever its backoff
+_EVERY_PENDING = timedelta(days=36500)
+
+
+def fail_pending(store: Store, refusal: FixData) -> int:
+    """amoCRM refused to set the marker fields up: every pending record fails with its words.
+
+    Nothing can be synced without them, and the same request would be refused again; an
+    admin who fixed the cause in amoCRM retries the failed records (a new event revives
+    its record too)."""
+    reason = f"amoCRM refused to set up the {MARKER_FIELD_NAME!r} fields: {refusal}"
+    log.error("%s; every pending record fails until it is fixed in amoCRM", reason)
+    failed = 0
+    horizon = utcnow() + _EVERY_PENDING
+    for kind in KIND_ORDER:
+        with store.transaction():
+            for item in store.claim_after(kind, 1_000_000, horizon, None):
+                store.fail(item, reason)
+                failed += 1
+    return failed

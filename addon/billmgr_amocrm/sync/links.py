@@ -2,6 +2,10 @@
 
 A company cannot carry its contact when it is created, and an updated lead's contact and
 company are (re)linked after the PATCH. The row is done only once its links are made.
+
+A link amoCRM refuses (400) fails its record at once with amoCRM's words: resending the
+same link cannot succeed. A lost answer is an outage (linking twice is harmless), retried
+later without counting against the record.
 """
 
 from __future__ import annotations
@@ -43,17 +47,25 @@ class Linker:
                 item["metadata"] = {"is_main": True}
             items.append(item)
         try:
-            self.amo.link(kind.amo_entity, items)
-        except (FixData, AmbiguousWriteError) as exc:
+            refused = self.amo.link(kind.amo_entity, items)
+        except AmbiguousWriteError as exc:
             # a lost answer to a link is an outage (linking twice is harmless): it must not count
-            # against the record like amoCRM refusing the link (400) does
-            outage = isinstance(exc, AmbiguousWriteError)
+            # against the record like amoCRM refusing the link does
             with self.store.transaction():
                 for work in owners.values():
-                    ledger.retry(work, f"linking failed: {exc}", outage=outage)
-            if isinstance(exc, AmbiguousWriteError):
-                ledger.strike(exc)
+                    ledger.retry(work, f"linking failed: {exc}", outage=True)
+            ledger.strike(exc)
             return
+        except FixData as exc:
+            # amoCRM refused the call as a whole: the same call would be refused again
+            refused = {n: str(exc) for n in range(len(items))}
+        ledger.answered()
+        reasons: dict[int, list[str]] = {}
+        for index, reason in refused.items():
+            reasons.setdefault(wanted[index][0].billmgr_id, []).append(reason)
         with ledger.unit():
-            for work in owners.values():
-                ledger.done(work)
+            for billmgr_id, work in owners.items():
+                if billmgr_id in reasons:
+                    ledger.fail(work, "; ".join(dict.fromkeys(reasons[billmgr_id])))
+                else:
+                    ledger.done(work)

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Mapping
 
 from ..domain import Kind
+from ..errors import FixData
 from ..foundation.clock import as_utc
 from ..ports import AmoApi, MappingContext, Store, marker_value
 from .outcomes import Ledger
@@ -71,7 +72,16 @@ class Settler:
         creates = [c for c in plan.creates if c.work.billmgr_id not in young]
         if not intents:
             return creates
-        found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
+        try:
+            found = settle_by_marker(self.amo, kind, self._marker_field(kind), intents)
+        except FixData as exc:
+            # amoCRM refused the lookup itself (400): asking again cannot help. The intents stay
+            # open: whether the entity exists is still unknown, and a retry must look again.
+            with self.store.transaction():
+                for create in creates:
+                    if create.work.billmgr_id in intents:
+                        ledger.fail(create.work, f"looking up the BILLmanager ID marker failed: {exc}")
+            return [c for c in creates if c.work.billmgr_id not in intents]
         if found:
             log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
                      len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
