@@ -189,8 +189,16 @@ class Store(Protocol):
     # Links: billmgr_id -> amoCRM id, one per entity.
     def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]: ...
 
-    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
-        """Insert or replace (billmgr_id, amocrm_id) links; ``clear_intents``: end their create intents."""
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]],
+                  clear_intents: bool = True) -> dict[int, int]:
+        """Insert or replace (billmgr_id, amocrm_id) links; ``clear_intents``: end their create intents.
+
+        One amoCRM entity is linked to one BILLmanager entity: a pair whose amoCRM id another
+        BILLmanager id holds (or claims earlier in ``pairs``) is not written, and is returned
+        as billmgr_id -> that holder, for the caller to fail that record."""
+
+    def linked_to(self, kind: Kind, amocrm_ids: Sequence[int]) -> dict[int, int]:
+        """amocrm_id -> the BILLmanager id linked to it, for the amoCRM ids that are linked."""
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None: ...
 
@@ -211,9 +219,10 @@ class Store(Protocol):
         """Last successful sync time and a fingerprint of what was sent, per (billmgr_id,
         fingerprint); ``created`` also clears the create intents."""
 
-    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> dict[int, int]:
         """Entities just created, (billmgr_id, amocrm_id, fingerprint): links and sync state
-        written and their create intents ended, in one unit of work."""
+        written and their create intents ended, in one unit of work. The conflicts of
+        :meth:`put_links` are returned, with no link and no sync state written for them."""
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, for entities synced at least once."""

@@ -23,7 +23,7 @@ from ..domain import Kind
 from ..errors import FixData
 from ..foundation.clock import as_utc
 from ..ports import AmoApi, MappingContext, Store, marker_value
-from .outcomes import Ledger
+from .outcomes import Ledger, link_taken
 from .planner import Create, Plan, Update
 from .updates import Updater
 
@@ -86,17 +86,24 @@ class Settler:
             log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
                      len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
         with self.store.transaction():
-            self.store.put_links(kind, sorted(found.items()))
+            taken = self.store.put_links(kind, sorted(found.items()))
             # Not found after settle_after: no earlier attempt can still land, so the next
             # POST's intent starts afresh (its own settle_after counts from its own send).
             for billmgr_id in sorted(set(intents) - set(found)):
                 self.store.clear_create(kind, billmgr_id)
+            # found, but its entity stands for another record already: the intent stays open
+            # (the entity exists), the record fails until an admin untangles them
+            for create in creates:
+                billmgr_id = create.work.billmgr_id
+                if billmgr_id in taken:
+                    ledger.fail(create.work, link_taken(kind, found.pop(billmgr_id), taken[billmgr_id]))
         ledger.report.adopted += len(found)
         adopted = [Update(c.work, found[c.work.billmgr_id], c.payload) for c in creates
                    if c.work.billmgr_id in found]
         # the adopted entity may hold an older state: push the current one as an update
         recreate = self.updater.update(ledger, kind, adopted, plan)
-        return [c for c in creates if c.work.billmgr_id not in found] + recreate
+        return [c for c in creates if c.work.billmgr_id not in found and c.work.billmgr_id not in taken] \
+            + recreate
 
     def _marker_field(self, kind: Kind) -> int:
         field_id = self.ctx.marker_field_ids.get(kind)
