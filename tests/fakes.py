@@ -200,6 +200,14 @@ class FakeBilling:
                 found.setdefault(p.account_id, []).append(p.id)
         return found
 
+    def services_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        wanted = set(account_ids)
+        found: dict[int, list[int]] = {}
+        for s in sorted(self.services_.values(), key=lambda s: s.id):
+            if s.account_id in wanted:
+                found.setdefault(s.account_id, []).append(s.id)
+        return found
+
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         ids = sorted(s.id for s in self.services_.values()
                      if (s.opendate and s.opendate >= since.date())

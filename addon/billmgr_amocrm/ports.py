@@ -116,6 +116,9 @@ class BillingReader(Protocol):
     def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """account id -> its legal-entity payer ids, ascending; accounts without one are absent."""
 
+    def services_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        """account id -> its service ids, ascending; accounts without a service are absent."""
+
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items opened or prolonged (opendate/expiredate moved) since a time, for the reconciler."""
 

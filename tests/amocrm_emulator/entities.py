@@ -305,6 +305,20 @@ class Store:
             "metadata": metadata,
         }
 
+    def linked(self, etype: str, eid: int, ttype: str, tid: int) -> bool:
+        """The relation exists (whether or not either end was deleted in the UI)."""
+        links = self.state.links
+        if {etype, ttype} == {"leads", "contacts"}:
+            lead, contact = (eid, tid) if etype == "leads" else (tid, eid)
+            return contact in links.lead_contacts.get(lead, {})
+        if {etype, ttype} == {"leads", "companies"}:
+            lead, company = (eid, tid) if etype == "leads" else (tid, eid)
+            return links.lead_company.get(lead) == company
+        if {etype, ttype} == {"contacts", "companies"}:
+            contact, company = (eid, tid) if etype == "contacts" else (tid, eid)
+            return links.contact_company.get(contact) == company
+        return False
+
     def unlink(self, etype: str, eid: int, ttype: str, tid: int) -> None:
         links = self.state.links
         if {etype, ttype} == {"leads", "contacts"}:

@@ -152,3 +152,22 @@ def test_links_single_and_mass(api: Api) -> None:
         "0.to_entity_id": "NotSupportedChoice",
         "1.to_entity_type": "NotSupportedChoice",
     }
+
+
+def test_a_relation_to_an_entity_deleted_in_the_ui_can_be_unlinked_but_not_made(
+        api: Api, emu: EmulatorHandle) -> None:
+    [person, other] = api.create("contacts", [{"name": "p"}, {"name": "q"}])
+    [lead] = api.create("leads", [{"name": "l"}])
+    link = {"entity_id": lead["id"], "to_entity_id": person["id"], "to_entity_type": "contacts"}
+    assert api.post("/api/v4/leads/link", [link]).status_code == 200
+    emu.control.delete_entity("contacts", person["id"])
+    # hidden from reads, still held: the relation to the deleted contact can be removed
+    assert not api.get(f"/api/v4/leads/{lead['id']}", {"with": "contacts"}).json()["_embedded"]["contacts"]
+    assert any(e["to_entity_id"] == person["id"] for e in emu.control.state()["links"])
+    assert api.post("/api/v4/leads/unlink", [link]).status_code == 204
+    assert not any(e["to_entity_id"] == person["id"] for e in emu.control.state()["links"])
+    # a relation that does not exist still needs both ends alive, to link or to unlink
+    refused = {"0.to_entity_id": "NotSupportedChoice"}
+    assert validation_errors(api.post("/api/v4/leads/unlink", [link])) == refused
+    assert validation_errors(api.post("/api/v4/leads/link", [link])) == refused
+    assert api.post("/api/v4/leads/unlink", [dict(link, to_entity_id=other["id"])]).status_code == 204
