@@ -139,3 +139,23 @@ def test_a_contact_and_its_company_deleted_in_amocrm_then_resynced_leave_no_orph
     assert status.queue_depth == 0 and status.failed == 0
     for kind in Kind:
         assert max(rig.marker_counts(kind.amo_entity).values()) == 1
+
+
+def test_a_link_refused_because_the_company_was_deleted_brings_the_company_and_the_lead_back(rig):
+    exported(rig)
+    leads = rig.all_links(Kind.LEAD)
+    shown = rig.app.amo().get("leads", sorted(leads.values()))
+    item, old = next((i, shown[leads[i]]["_embedded"]["companies"][0]["id"]) for i in sorted(leads)
+                     if shown[leads[i]]["_embedded"]["companies"])
+    rig.emulator.control.delete_entity("companies", old)
+    # only the lead is edited: its link to the deleted company is refused, the company is pushed,
+    # found gone and re-created, and the lead comes back to be linked to it, in the same pass
+    service.resync(Kind.LEAD, [item], app=rig.app)
+    report = rig.sync()
+    assert report.recreated == 1 and report.failed == 1 and report.stopped is None
+    status = service.status(app=rig.app)
+    assert status.failed == 0 and status.queue_depth == 0
+    lead = rig.app.amo().get("leads", [leads[item]])[leads[item]]
+    (company,) = lead["_embedded"]["companies"]
+    assert company["id"] != old and company["id"] in rig.all_links(Kind.COMPANY).values()
+    assert amocrm_view(rig) == {"orphan_leads": [], "dangling_links": []}

@@ -4,8 +4,9 @@ A company cannot carry its contact when it is created, and an updated lead's con
 company are (re)linked after the PATCH. The row is done only once its links are made.
 
 A link amoCRM refuses (400) fails its record at once with amoCRM's words: resending the
-same link cannot succeed. A lost answer is an outage (linking twice is harmless), retried
-later without counting against the record.
+same link cannot succeed. Its parent is queued for a push, which finds a parent deleted in
+amoCRM and re-creates it (and the failed record comes back with it). A lost answer is an
+outage (linking twice is harmless), retried later without counting against the record.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from ..ports import AmoApi, Store
 from . import planner
 from .outcomes import Ledger
 from .planner import Link, Plan, Work
+
+# the queue reason of a parent pushed because a child needs it
+PARENT_REASON = "parent"
 
 
 def needs_links(kind: Kind, billmgr_id: int, plan: Plan, *, created: bool) -> bool:
@@ -69,3 +73,16 @@ class Linker:
                     ledger.fail(work, "; ".join(dict.fromkeys(reasons[billmgr_id])))
                 else:
                     ledger.done(work)
+            self._check_parents([wanted[index][1] for index in refused])
+
+    def _check_parents(self, refused: Sequence[Link]) -> None:
+        """Queue the parents of refused links for a push: amoCRM refuses a link to an entity
+        deleted in its UI, and only a push finds that out and re-creates it (which queues
+        the failed child again, :mod:`.relink`). A live parent's push changes nothing."""
+        parents: dict[Kind, set[int]] = {}
+        for link in refused:
+            parent_kind = Kind.CONTACT if link.to_entity == Kind.CONTACT.amo_entity else Kind.COMPANY
+            parents.setdefault(parent_kind, set()).add(link.to_entity_id)
+        for parent_kind, amocrm_ids in parents.items():
+            billmgr_ids = sorted(self.store.linked_to(parent_kind, sorted(amocrm_ids)).values())
+            self.store.enqueue_many(parent_kind, billmgr_ids, PARENT_REASON)
