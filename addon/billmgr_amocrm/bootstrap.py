@@ -125,6 +125,14 @@ class App:
         return MappingContext(marker_field_ids=self.ensure_marker_fields(),
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
+    def stored_context(self) -> Optional[MappingContext]:
+        """:meth:`context` from amocrm.conf alone (no amoCRM call); None until every marker field is known."""
+        known = self.marker_fields()
+        if len(known) < len(Kind):
+            return None
+        return MappingContext(marker_field_ids=known,
+                              default_responsible_user_id=self.config.sync.responsible_user_id)
+
     def side_connection(self) -> SideConnection:
         """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.
         The export's queueing thread (``sync.export.Enqueuer``) runs on one."""

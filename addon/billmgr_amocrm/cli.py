@@ -121,7 +121,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
-    out.write(f"reconcile: queued {service.reconcile()}\n")
+    out.write(f"reconcile: queued {service.reconcile(full=args.full)}\n")
     return ExitStatus.OK
 
 
@@ -169,7 +169,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--background", action="store_true", help="only ask the worker to do it")
     e.set_defaults(func=cmd_export)
     sub.add_parser("sync", help="one worker pass now").set_defaults(func=cmd_sync)
-    sub.add_parser("reconcile", help="queue what changed without an event").set_defaults(func=cmd_reconcile)
+    rc = sub.add_parser("reconcile", help="queue what changed without an event")
+    rc.add_argument("--full", action="store_true",
+                    help="also compare every linked entity with what was last sent now (else daily)")
+    rc.set_defaults(func=cmd_reconcile)
     r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all")
     r.add_argument("kind", choices=["contact", "company", "lead", "all"])
     r.add_argument("ids", nargs="*", type=int)

@@ -150,7 +150,7 @@ class Daemon:
         if self._due(self.last_reconcile, self.settings.reconcile_every):
             from .sync.reconcile import reconcile
 
-            reconcile(app.store, app.billing, app.rules, utcnow())
+            reconcile(app.store, app.billing, app.rules, utcnow(), app.stored_context())
             self.last_reconcile = time.monotonic()
         if self._due(self.last_keep_alive, self.settings.keep_alive_every):
             try:

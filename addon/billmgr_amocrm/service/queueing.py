@@ -21,11 +21,12 @@ def sync_now(*, app: Optional[App] = None) -> Report:
         return sync_once(live)
 
 
-def reconcile(*, app: Optional[App] = None) -> dict[str, int]:
+def reconcile(*, full: bool = False, app: Optional[App] = None) -> dict[str, int]:
+    """The reconciler now (with its daily re-check of linked entities when due, or ``full``)."""
     from ..sync.reconcile import reconcile as run
 
     with using(app) as live:
-        queued = run(live.store, live.billing, live.rules, utcnow())
+        queued = run(live.store, live.billing, live.rules, utcnow(), live.stored_context(), full=full)
         return {k.value: n for k, n in queued.items()}
 
 
