@@ -120,6 +120,13 @@ class FakeAmo:
         self.fields[entity].extend(made)
         return made
 
+    def update_custom_fields(self, entity: str, fields: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        self._guard("PATCH", entity + "/custom_fields", len(fields))
+        by_id = {f["id"]: f for f in self.fields[entity]}
+        for change in fields:
+            by_id[change["id"]].update(change)
+        return [by_id[change["id"]] for change in fields]
+
     def pipelines(self) -> list[dict[str, Any]]:
         return [{"id": 1, "name": "Main", "is_main": True,
                  "_embedded": {"statuses": [{"id": 10, "name": "First", "type": 0}]}}]

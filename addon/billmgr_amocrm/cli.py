@@ -76,6 +76,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     out.write(f"account: {r.account_name} ({r.subdomain})\ntoken: {r.token_state}, expires "
               f"{_when(r.token_expires_at)}\nlatency: {r.latency_ms:.0f} ms\n"
               f"rate limit: {r.rate_limit:g} req/s\n")
+    for problem in r.marker_problems:
+        err.write(f"warning: {problem}\n")
+    out.write("marker fields: " + ("see the warnings\n" if r.marker_problems else "API-only\n"))
     return ExitStatus.OK
 
 

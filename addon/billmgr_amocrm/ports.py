@@ -69,6 +69,9 @@ class AmoApi(Protocol):
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> list[JsonDict]: ...
 
+    def update_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> list[JsonDict]:
+        """PATCH /api/v4/{entity}/custom_fields: items {id, and what changes (name, sort, is_api_only)}."""
+
     def pipelines(self) -> list[JsonDict]:
         """Lead pipelines with ``_embedded.statuses``."""
 

@@ -43,6 +43,8 @@ class Api:
         r("GET", ENTITY + r"/custom_fields", c.custom_fields)
         r("POST", ENTITY + r"/custom_fields", c.custom_fields_create)
         r("GET", ENTITY + r"/custom_fields/(\d+)", c.custom_field)
+        r("PATCH", ENTITY + r"/custom_fields", c.custom_fields_patch)
+        r("PATCH", ENTITY + r"/custom_fields/(\d+)", c.custom_field_patch)
         r("GET", ENTITY + r"/tags", c.tags)
         r("POST", ENTITY + r"/tags", c.tags_create)
         r("POST", r"leads/complex", self.complex_create)

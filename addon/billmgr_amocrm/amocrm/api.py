@@ -264,10 +264,17 @@ class AmoClient:
         return rows
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
+        return self._write_fields("POST", entity, fields, "create")
+
+    def update_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
+        return self._write_fields("PATCH", entity, fields, "change")
+
+    def _write_fields(self, method: str, entity: str, fields: Sequence[JsonDict],
+                      verb: str) -> List[JsonDict]:
         check_entity(entity)
-        reply = self.request("POST", f"/api/v4/{entity}/custom_fields", body=list(fields))
+        reply = self.request(method, f"/api/v4/{entity}/custom_fields", body=list(fields))
         if reply.status >= 300:
-            raise self._refusal(reply, f"amoCRM refused to create {entity} custom fields")
+            raise refusal(reply, f"amoCRM refused to {verb} {entity} custom fields")
         return ListPage.model_validate(reply.json() or {}).items("custom_fields")
 
     def pipelines(self) -> List[JsonDict]:
@@ -292,5 +299,3 @@ class AmoClient:
     def users(self) -> List[JsonDict]:
         return [row for rows in self.pages("/api/v4/users", "users") for row in rows]
 
-    def _refusal(self, reply: Reply, message: str) -> FixData:
-        return refusal(reply, message)

@@ -30,6 +30,7 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
               app: Optional[App] = None) -> AuthResult:
     """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export."""
     from ..bootstrap import authorize as amo_authorize
+    from ..sync.fields import secure_marker_fields
 
     try:
         meta = amo_authorize(paths_of(app), url, client_id, client_secret, redirect_uri, code)
@@ -38,6 +39,7 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     with using(app) as live:
         _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri)
         ids = live.ensure_marker_fields()
+        secure_marker_fields(live.amo(), ids)   # fields known from before may still be editable by hand
         first = live.store.export_progress(Kind.CONTACT) is None
         if first:
             request_export(live.store)
@@ -70,15 +72,20 @@ def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: s
 
 def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
     """One live call to amoCRM: who we are connected to, how fast, and the token state."""
+    from ..sync.fields import secure_marker_fields
+
     with using(app) as live:
         started = time.perf_counter()
         account = live.amo().account()
         latency = (time.perf_counter() - started) * 1000
         tokens = token_status(app=live)
+        # a marker field people can edit in amoCRM is made API-only now, or reported
+        problems = secure_marker_fields(live.amo(), live.marker_fields())
         return ConnectionResult(account_name=str(account.get("name", "")),
                                 subdomain=str(account.get("subdomain", "")), token_state=tokens.state,
                                 token_expires_at=tokens.access_expires_at, latency_ms=round(latency, 1),
-                                rate_limit=float(live.config.sync.rate_limit))
+                                rate_limit=float(live.config.sync.rate_limit),
+                                marker_problems=tuple(problems))
 
 
 def token_status(*, app: Optional[App] = None) -> TokenStatus:
