@@ -100,15 +100,18 @@ class App:
         if len(known) == len(Kind):
             return known
         from .rules.config import rebuild
-        from .settings import save_config
+        from .settings import update_config
         from .sync.fields import ensure_marker_fields
 
         ids = ensure_marker_fields(self.amo())
-        sync = self.config.sync.model_dump(mode="json")
-        sync["marker_field_ids"] = {kind.value: ids[kind] for kind in Kind}
-        config = rebuild(self.config, {"sync": sync})
-        save_config(config, self.paths, self.presets)
-        self.reload_rules(config)
+
+        def record(current: Settings) -> ModuleConfig:
+            # the latest amocrm.conf, not the one this process read: an admin may have saved since
+            sync = current.config.sync.model_dump(mode="json")
+            sync["marker_field_ids"] = {kind.value: ids[kind] for kind in Kind}
+            return rebuild(current.config, {"sync": sync})
+
+        self.settings = update_config(self.paths, record)
         return ids
 
     def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:

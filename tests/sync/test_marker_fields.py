@@ -74,3 +74,25 @@ def test_authorize_makes_an_existing_editable_marker_field_api_only(sandbox_db, 
     assert result.marker_field_ids["contact"] == field["id"]
     after = api.get(f"{emulator.url}/api/v4/contacts/custom_fields/{field['id']}").json()
     assert after["is_api_only"] is True
+
+
+def test_the_worker_records_the_marker_ids_without_undoing_an_admins_save(rig):
+    from billmgr_amocrm.bootstrap import build
+    from billmgr_amocrm.rules.config import rebuild
+    from billmgr_amocrm.rules.editing import add_rule
+    from billmgr_amocrm.settings import load, save_config, update_config
+
+    paths = rig.app.paths
+    ids = rig.app.marker_fields()
+    update_config(paths, lambda current: rebuild(current.config, {"sync": {
+        **current.config.sync.model_dump(mode="json"), "marker_field_ids": {}}}))
+    worker = build(paths)            # reads amocrm.conf now: no marker ids yet
+    try:
+        admin = load(paths)          # an admin saves a rule while the worker runs
+        config, _ = add_rule(admin.config, "tags", {"entity": "lead", "tag": "admin-rule"}, admin.presets)
+        save_config(config, paths, admin.presets, admin.version)
+        assert worker.ensure_marker_fields() == ids
+    finally:
+        worker.close()
+    saved = load(paths).config
+    assert [t.tag for t in saved.tags] == ["admin-rule"] and dict(saved.sync.marker_field_ids.as_map()) == ids

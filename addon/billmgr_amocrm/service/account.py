@@ -59,15 +59,14 @@ def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: s
     """
     from ..amocrm.urls import parse_account_url
     from ..rules.config import rebuild
-    from ..settings import save_config
+    from ..settings import update_config
 
     auth = {"url": base_url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
-    if parse_account_url(base_url).subdomain == "emulator":
+    loopback = parse_account_url(base_url).subdomain == "emulator"
+    if loopback:
         log.warning("amocrm.conf keeps no loopback account URL (%s); token.json records it", base_url)
-        auth["url"] = app.config.auth.url
-    config = rebuild(app.config, {"auth": auth})
-    save_config(config, app.paths, app.presets)
-    app.reload_rules(config)
+    app.settings = update_config(app.paths, lambda current: rebuild(
+        current.config, {"auth": dict(auth, url=current.config.auth.url) if loopback else auth}))
 
 
 def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
