@@ -17,7 +17,7 @@ from .errors import translate
 from .results import AuthResult, ConnectionResult
 
 if TYPE_CHECKING:
-    from ..amocrm import TokenStatus
+    from ..amocrm import TokenInfo, TokenStatus
     from ..bootstrap import App
 
 log = logging.getLogger("billmgr_amocrm.service")
@@ -28,14 +28,32 @@ AUTHORIZED_STATES = ("ok", "expiring", "expired")
 
 def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
               app: Optional[App] = None) -> AuthResult:
-    """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export."""
+    """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export.
+
+    Everything local is checked first (:mod:`.preflight`: the form, the settings files, the
+    directories written, the database): the code is spent only when nothing here can fail."""
     from ..bootstrap import authorize as amo_authorize
+    from . import preflight
+
+    paths = paths_of(app)
+    preflight.check_form(url, client_id, client_secret, redirect_uri, code)
+    preflight.check_files(paths)
+    built = app if app is not None else preflight.build_checked(paths)
+    try:
+        try:
+            meta = amo_authorize(paths, url, client_id, client_secret, redirect_uri, code)
+        except Exception as exc:  # noqa: BLE001 - translated for the admin
+            raise translate(exc) from exc
+        return _after_exchange(built, meta, client_id, redirect_uri)
+    finally:
+        if app is None:
+            built.close()
+
+
+def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str) -> AuthResult:
+    """Record the account, set the marker fields up, ask for the first export (the code is spent)."""
     from ..sync.fields import secure_marker_fields
 
-    try:
-        meta = amo_authorize(paths_of(app), url, client_id, client_secret, redirect_uri, code)
-    except Exception as exc:  # noqa: BLE001 - translated for the admin
-        raise translate(exc) from exc
     with using(app) as live:
         _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri)
         ids = live.ensure_marker_fields()
