@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.clock import as_utc, utcnow
 from billmgr_amocrm.ports import ExportProgress, QueueItem
-from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS
+from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS, link_conflicts
 from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, FailedItem, QueueStats
 
 _MISSING = object()
@@ -258,12 +258,23 @@ class FakeStore:
             linked = self.link_rows[kind]
             return {i: linked[i] for i in sorted({int(i) for i in billmgr_ids}) if i in linked}
 
-    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]],
+                  clear_intents: bool = True) -> dict[int, int]:
+        wanted = [(int(b), int(a)) for b, a in pairs]
         with self._unit():
-            for billmgr_id, amocrm_id in pairs:
-                self._put(self.link_rows[kind], int(billmgr_id), int(amocrm_id))
+            conflicts = link_conflicts(wanted, self.linked_to(kind, [a for _, a in wanted]))
+            for billmgr_id, amocrm_id in wanted:
+                if billmgr_id in conflicts:
+                    continue
+                self._put(self.link_rows[kind], billmgr_id, amocrm_id)
                 if clear_intents:
-                    self._drop(self.intents, (kind, int(billmgr_id)))
+                    self._drop(self.intents, (kind, billmgr_id))
+        return conflicts
+
+    def linked_to(self, kind: Kind, amocrm_ids: Sequence[int]) -> dict[int, int]:
+        wanted = {int(a) for a in amocrm_ids}
+        with self._unit():
+            return {a: b for b, a in self.link_rows[kind].items() if a in wanted}
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None:
         with self._unit():
@@ -300,10 +311,12 @@ class FakeStore:
         with self._unit():
             self._drop(self.intents, (kind, int(billmgr_id)))
 
-    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> dict[int, int]:
         with self._unit():
-            self.put_links(kind, [(b, a) for b, a, _ in rows], clear_intents=False)
-            self.record_synced_many(kind, [(b, f) for b, _, f in rows], now, created=True)
+            conflicts = self.put_links(kind, [(b, a) for b, a, _ in rows], clear_intents=False)
+            self.record_synced_many(kind, [(b, f) for b, _, f in rows if int(b) not in conflicts], now,
+                                    created=True)
+        return conflicts
 
     def record_synced_many(self, kind: Kind, rows: Sequence[tuple[int, str]], now: datetime,
                            created: bool = False) -> None:

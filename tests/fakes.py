@@ -45,6 +45,9 @@ class FakeAmo:
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     deleted: set[tuple[str, int]] = field(default_factory=set)
     reject: Callable[[str, dict[str, Any]], Optional[str]] = lambda entity, item: None
+    # a link amoCRM refuses (400): its reason, else None
+    reject_link: Callable[[str, dict[str, Any]], Optional[str]] = lambda entity, link: None
+    unlinked: list[tuple[str, int, str, int]] = field(default_factory=list)
     lose_next_create_response: int = 0
     outage: bool = False
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
@@ -129,14 +132,33 @@ class FakeAmo:
         self.fields[entity].extend(made)
         return made
 
+    def update_custom_fields(self, entity: str, fields: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        self._guard("PATCH", entity + "/custom_fields", len(fields))
+        by_id = {f["id"]: f for f in self.fields[entity]}
+        for change in fields:
+            by_id[change["id"]].update(change)
+        return [by_id[change["id"]] for change in fields]
+
     def pipelines(self) -> list[dict[str, Any]]:
         return [{"id": 1, "name": "Main", "is_main": True,
                  "_embedded": {"statuses": [{"id": 10, "name": "First", "type": 0}]}}]
 
-    def link(self, entity: str, links: Sequence[dict[str, Any]]) -> None:
+    def link(self, entity: str, links: Sequence[dict[str, Any]]) -> dict[int, str]:
         self._guard("POST", entity + "/link", len(links))
+        refused = {n: reason for n, link in enumerate(links) if (reason := self.reject_link(entity, link))}
+        for n, link in enumerate(links):
+            if n not in refused:
+                self.links.append((entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"]))
+        return refused
+
+    def unlink(self, entity: str, links: Sequence[dict[str, Any]]) -> dict[int, str]:
+        self._guard("POST", entity + "/unlink", len(links))
         for link in links:
-            self.links.append((entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"]))
+            edge = (entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"])
+            while edge in self.links:
+                self.links.remove(edge)
+            self.unlinked.append(edge)
+        return {}
 
     def account(self) -> dict[str, Any]:
         return {"id": 1, "name": "Fake", "subdomain": "fake"}
@@ -195,6 +217,14 @@ class FakeBilling:
         for p in sorted(self.payers_.values(), key=lambda p: p.id):
             if p.account_id in wanted and p.profiletype == 2:
                 found.setdefault(p.account_id, []).append(p.id)
+        return found
+
+    def services_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        wanted = set(account_ids)
+        found: dict[int, list[int]] = {}
+        for s in sorted(self.services_.values(), key=lambda s: s.id):
+            if s.account_id in wanted:
+                found.setdefault(s.account_id, []).append(s.id)
         return found
 
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:

@@ -107,15 +107,18 @@ class App:
         if len(known) == len(Kind):
             return known
         from .rules.config import rebuild
-        from .settings import save_config
+        from .settings import update_config
         from .sync.fields import ensure_marker_fields
 
         ids = ensure_marker_fields(self.amo())
-        sync = self.config.sync.model_dump(mode="json")
-        sync["marker_field_ids"] = {kind.value: ids[kind] for kind in Kind}
-        config = rebuild(self.config, {"sync": sync})
-        save_config(config, self.paths, self.presets)
-        self.reload_rules(config)
+
+        def record(current: Settings) -> ModuleConfig:
+            # the latest amocrm.conf, not the one this process read: an admin may have saved since
+            sync = current.config.sync.model_dump(mode="json")
+            sync["marker_field_ids"] = {kind.value: ids[kind] for kind in Kind}
+            return rebuild(current.config, {"sync": sync})
+
+        self.settings = update_config(self.paths, record)
         return ids
 
     def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:
@@ -130,6 +133,14 @@ class App:
 
     def context(self) -> MappingContext:
         return MappingContext(marker_field_ids=self.ensure_marker_fields(),
+                              default_responsible_user_id=self.config.sync.responsible_user_id)
+
+    def stored_context(self) -> Optional[MappingContext]:
+        """:meth:`context` from amocrm.conf alone (no amoCRM call); None until every marker field is known."""
+        known = self.marker_fields()
+        if len(known) < len(Kind):
+            return None
+        return MappingContext(marker_field_ids=known,
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
     def side_connection(self) -> SideConnection:

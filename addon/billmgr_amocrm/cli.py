@@ -76,6 +76,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     out.write(f"account: {r.account_name} ({r.subdomain})\ntoken: {r.token_state}, expires "
               f"{_when(r.token_expires_at)}\nlatency: {r.latency_ms:.0f} ms\n"
               f"rate limit: {r.rate_limit:g} req/s\n")
+    for problem in r.marker_problems:
+        err.write(f"warning: {problem}\n")
+    out.write("marker fields: " + ("see the warnings\n" if r.marker_problems else "API-only\n"))
     return ExitStatus.OK
 
 
@@ -161,7 +164,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
-    out.write(f"reconcile: queued {service.reconcile()}\n")
+    out.write(f"reconcile: queued {service.reconcile(full=args.full)}\n")
     return ExitStatus.OK
 
 
@@ -213,7 +216,10 @@ def parser() -> argparse.ArgumentParser:
     sy = sub.add_parser("sync", help="one worker pass now (or wait for the engine that runs)")
     sy.add_argument("--no-wait", action="store_true", help="if another engine runs the sync, exit (status 4)")
     sy.set_defaults(func=cmd_sync)
-    sub.add_parser("reconcile", help="queue what changed without an event").set_defaults(func=cmd_reconcile)
+    rc = sub.add_parser("reconcile", help="queue what changed without an event")
+    rc.add_argument("--full", action="store_true",
+                    help="also compare every linked entity with what was last sent now (else daily)")
+    rc.set_defaults(func=cmd_reconcile)
     r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all")
     r.add_argument("kind", choices=["contact", "company", "lead", "all"])
     r.add_argument("ids", nargs="*", type=int)

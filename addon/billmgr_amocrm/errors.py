@@ -109,6 +109,12 @@ class FixData(AmoError):
         self.issues = list(issues)
         super().__init__(message, **kw)
 
+    def _render(self) -> str:
+        """amoCRM's own words about each item and field belong in every report of the refusal."""
+        if not self.issues:
+            return super()._render()
+        return redact(f"{super()._render()}: " + "; ".join(i.describe() for i in self.issues))
+
 
 class Reauthorize(AmoError):
     """The module must be authorized again in the panel (new one-time code)."""

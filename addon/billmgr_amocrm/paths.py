@@ -111,6 +111,11 @@ class HostPaths:
         return self.state_dir / "schedule.json"
 
     @property
+    def config_lock(self) -> Path:
+        """Held around every save of amocrm.conf (the panel and the worker both save it)."""
+        return self.state_dir / "amocrm_conf.lock"
+
+    @property
     def rate_state(self) -> Path:
         return self.state_dir / "ratelimit.state"
 

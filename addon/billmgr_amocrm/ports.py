@@ -71,11 +71,22 @@ class AmoApi(Protocol):
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> list[JsonDict]: ...
 
+    def update_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> list[JsonDict]:
+        """PATCH /api/v4/{entity}/custom_fields: items {id, and what changes (name, sort, is_api_only)}."""
+
     def pipelines(self) -> list[JsonDict]:
         """Lead pipelines with ``_embedded.statuses``."""
 
-    def link(self, entity: str, links: Sequence[JsonDict]) -> None:
-        """POST /api/v4/{entity}/link with items {entity_id, to_entity_id, to_entity_type[, metadata]}."""
+    def link(self, entity: str, links: Sequence[JsonDict]) -> Mapping[int, str]:
+        """POST /api/v4/{entity}/link with items {entity_id, to_entity_id, to_entity_type[, metadata]}.
+
+        Returns index in ``links`` -> amoCRM's reason for each link it refused (400); the
+        others are made. Raises ``FixData`` when amoCRM refuses the call as a whole (no
+        item named), ``AmbiguousWriteError`` when the answer was lost (linking twice is
+        harmless)."""
+
+    def unlink(self, entity: str, links: Sequence[JsonDict]) -> Mapping[int, str]:
+        """POST /api/v4/{entity}/unlink, items and answer as :meth:`link`."""
 
     def account(self) -> JsonDict: ...
 
@@ -109,6 +120,9 @@ class BillingReader(Protocol):
 
     def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """account id -> its legal-entity payer ids, ascending; accounts without one are absent."""
+
+    def services_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        """account id -> its service ids, ascending; accounts without a service are absent."""
 
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items opened or prolonged (opendate/expiredate moved) since a time, for the reconciler."""
@@ -211,8 +225,16 @@ class Store(Protocol):
     # Links: billmgr_id -> amoCRM id, one per entity.
     def links(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, int]: ...
 
-    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
-        """Insert or replace (billmgr_id, amocrm_id) links; ``clear_intents``: end their create intents."""
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]],
+                  clear_intents: bool = True) -> dict[int, int]:
+        """Insert or replace (billmgr_id, amocrm_id) links; ``clear_intents``: end their create intents.
+
+        One amoCRM entity is linked to one BILLmanager entity: a pair whose amoCRM id another
+        BILLmanager id holds (or claims earlier in ``pairs``) is not written, and is returned
+        as billmgr_id -> that holder, for the caller to fail that record."""
+
+    def linked_to(self, kind: Kind, amocrm_ids: Sequence[int]) -> dict[int, int]:
+        """amocrm_id -> the BILLmanager id linked to it, for the amoCRM ids that are linked."""
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None: ...
 
@@ -237,9 +259,10 @@ class Store(Protocol):
         """Last successful sync time and a fingerprint of what was sent, per (billmgr_id,
         fingerprint); ``created`` also clears the create intents."""
 
-    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> dict[int, int]:
         """Entities just created, (billmgr_id, amocrm_id, fingerprint): links and sync state
-        written and their create intents ended, in one unit of work."""
+        written and their create intents ended, in one unit of work. The conflicts of
+        :meth:`put_links` are returned, with no link and no sync state written for them."""
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, for entities synced at least once."""

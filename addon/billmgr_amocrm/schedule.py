@@ -42,7 +42,7 @@ class Duty:
 def reconcile(app: App) -> None:
     from .sync.reconcile import reconcile as queue_missing
 
-    queue_missing(app.store, app.billing, app.rules, utcnow())
+    queue_missing(app.store, app.billing, app.rules, utcnow(), app.stored_context())
 
 
 def keep_alive(app: App) -> None:

@@ -84,7 +84,8 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
     (one engine per database, store/lease.py): when another engine has it, the pass is left
     to that engine (``stopped == "busy"``). ``keep_lease``: the daemon keeps the lease
     between passes; everyone else gives it back."""
-    from .errors import Reauthorize, Stop
+    from .errors import FixData, Reauthorize, Stop
+    from .sync.fields import fail_pending
     from .sync.outcomes import Report
 
     drain_spool(app)
@@ -96,12 +97,20 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
         return Report(stopped="busy", stop_reason=f"the sync engine is busy: {who} is running it")
     try:
         run_requested_export(app)
+        stats = app.store.queue_stats()
+        if not stats.depth:
+            return Report()
         try:
-            engine = app.engine(_chunk_for(app))
+            engine = app.engine(_chunk_for(app, stats.depth))
         except (Reauthorize, Stop) as exc:
             log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
             return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
                           stop_reason=str(exc))
+        except FixData as exc:
+            # amoCRM refused to set up the marker fields (400): asking again cannot help, so the
+            # records waiting for them fail now with amoCRM's words (an admin retries them)
+            failed = fail_pending(app.store, exc)
+            return Report(failed=failed, stopped="refused", stop_reason=str(exc))
         if stop is not None:
             engine.should_stop = stop
         report = engine.run_pass()
@@ -114,12 +123,11 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
             lease.release()
 
 
-def _chunk_for(app: App) -> int:
+def _chunk_for(app: App, depth: int) -> int:
     """A large backlog (an export) goes at amoCRM's maximum batch; live events at the configured one."""
     from .bootstrap import EXPORT_CHUNK
 
-    stats = app.store.queue_stats()
-    return EXPORT_CHUNK if stats.depth > EXPORT_CHUNK else int(app.config.sync.batch_size)
+    return EXPORT_CHUNK if depth > EXPORT_CHUNK else int(app.config.sync.batch_size)
 
 
 def run_duties(app: App, settings: WorkerSettings) -> list[str]:

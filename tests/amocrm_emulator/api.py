@@ -43,6 +43,8 @@ class Api:
         r("GET", ENTITY + r"/custom_fields", c.custom_fields)
         r("POST", ENTITY + r"/custom_fields", c.custom_fields_create)
         r("GET", ENTITY + r"/custom_fields/(\d+)", c.custom_field)
+        r("PATCH", ENTITY + r"/custom_fields", c.custom_fields_patch)
+        r("PATCH", ENTITY + r"/custom_fields/(\d+)", c.custom_field_patch)
         r("GET", ENTITY + r"/tags", c.tags)
         r("POST", ENTITY + r"/tags", c.tags_create)
         r("POST", r"leads/complex", self.complex_create)
@@ -225,7 +227,8 @@ class Api:
         return 200, result
 
     # --- links -----------------------------------------------------------------
-    def _link_items(self, entity: str, body: Any, fixed_id: Optional[int]) -> List[Tuple[int, str, int, Any]]:
+    def _link_items(self, entity: str, body: Any, fixed_id: Optional[int],
+                    unlinking: bool = False) -> List[Tuple[int, str, int, Any]]:
         items = body_array(body)
         invalid = []
         parsed = []
@@ -237,6 +240,11 @@ class Api:
                 continue
             eid = fixed_id if fixed_id is not None else item.get("entity_id")
             ttype, tid = item.get("to_entity_type"), item.get("to_entity_id")
+            if (unlinking and isinstance(eid, int) and isinstance(tid, int)
+                    and self.store.linked(entity, eid, str(ttype), tid)):
+                # an existing relation can be removed even when one end was deleted in the UI
+                parsed.append((eid, str(ttype), tid, item.get("metadata")))
+                continue
             if not isinstance(eid, int) or self.state.live(entity, eid) is None:
                 check.add("NotSupportedChoice", f"{n}.entity_id" if fixed_id is None else "id")
             if (entity, ttype) not in Store.LINKABLE:
@@ -259,7 +267,7 @@ class Api:
         return 200, {"_total_items": len(out), "_embedded": {"links": out}}
 
     def _do_unlink(self, entity: str, body: Any, fixed_id: Optional[int]) -> Result:
-        for eid, ttype, tid, _ in self._link_items(entity, body, fixed_id):
+        for eid, ttype, tid, _ in self._link_items(entity, body, fixed_id, unlinking=True):
             self.store.unlink(entity, eid, ttype, tid)
         return 204, None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from . import errors, seed
 from .checks import ItemCheck
@@ -175,6 +175,52 @@ class Catalogs(Routes):
             out["request_id"] = str(item.get("request_id", n))
             created.append(out)
         return 200, {"_total_items": len(created), "_embedded": {"custom_fields": created}}
+
+    FIELD_EDITABLE = ("id", "name", "sort", "is_api_only", "request_id")
+
+    def custom_fields_patch(self, entity: str, params: Params, body: Any, now: float) -> Result:
+        """PATCH {entity}/custom_fields: [{id, name?, sort?, is_api_only?}] (the SDK's updateOne/update)."""
+        return self._edit_fields(entity, body_array(body), None)
+
+    def custom_field_patch(self, entity: str, fid: int, params: Params, body: Any, now: float) -> Result:
+        return self._edit_fields(entity, [body], fid)
+
+    def _edit_fields(self, entity: str, items: List[Any], fixed_id: Any) -> Result:
+        fields = self.state.custom_fields[entity]
+        invalid = []
+        for n, item in enumerate(items):
+            check = ItemCheck()
+            where = "" if fixed_id is not None else f"{n}."
+            if not isinstance(item, dict):
+                check.invalid_type(str(n), "object")
+            else:
+                fid = fixed_id if fixed_id is not None else item.get("id")
+                if not isinstance(fid, int) or fid not in fields:
+                    check.add("NotSupportedChoice", f"{where}id")
+                for key in item:
+                    if key not in self.FIELD_EDITABLE:
+                        check.add("FieldNotExpected", f"{where}{key}")
+                if "name" in item and (not isinstance(item["name"], str) or not item["name"].strip()):
+                    check.invalid_type(f"{where}name", "string")
+                if "is_api_only" in item and not isinstance(item["is_api_only"], bool):
+                    check.invalid_type(f"{where}is_api_only", "boolean")
+                if "sort" in item and not isinstance(item["sort"], int):
+                    check.invalid_type(f"{where}sort", "int")
+            if check.errors:
+                rid = item.get("request_id") if isinstance(item, dict) else None
+                invalid.append({"request_id": str(rid if rid is not None else n), "errors": check.errors})
+        if invalid:
+            raise errors.validation_failed(invalid)
+        edited = []
+        for item in items:
+            cfield = fields[fixed_id if fixed_id is not None else item["id"]]
+            for key in ("name", "sort", "is_api_only"):
+                if key in item:
+                    cfield[key] = item[key].strip() if key == "name" else item[key]
+            edited.append(self._field_out(entity, cfield))
+        if fixed_id is not None:
+            return 200, edited[0]
+        return 200, {"_total_items": len(edited), "_embedded": {"custom_fields": edited}}
 
     # --- tags -----------------------------------------------------------------
     def tags(self, entity: str, params: Params, body: Any, now: float) -> Result:

@@ -115,6 +115,11 @@ class EmulatorControl:
     def delete_entity(self, entity: str, entity_id: int) -> None:
         self._call("POST", "delete", {"entity": entity, "id": entity_id})
 
+    def edit_by_hand(self, entity: str, entity_id: int, field_id: int, value: Any) -> Dict[str, Any]:
+        """A person edits a custom field in amoCRM's UI (refused, RuntimeError 403, if it is API-only)."""
+        return self._call("POST", "edit", {"entity": entity, "id": entity_id, "field_id": field_id,
+                                           "value": value})
+
     def deactivate_user(self, user_id: int) -> None:
         self._call("POST", f"users/{user_id}/deactivate")
 

@@ -41,6 +41,8 @@ def dispatch(emu: Emulator, method: str, name: str, query: Dict[str, List[str]],
         return _faults(emu, method, body)
     if (method, name) == ("POST", "delete"):
         return _delete(emu, body)
+    if (method, name) == ("POST", "edit"):
+        return _edit(emu, body)
     if method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] in USER_SWITCHES:
         user = emu.state.users.get(int(parts[1]))
         if user is None:
@@ -112,6 +114,19 @@ def _delete(emu: Emulator, body: Any) -> Reply:
         return 404, {"error": f"no {entity} {entity_id}"}
     emu.mark_dirty()
     return 200, {"deleted": {"entity": entity, "id": entity_id}}
+
+
+def _edit(emu: Emulator, body: Any) -> Reply:
+    """A person edits a custom field "in the UI": refused (403) for an API-only field."""
+    entity = body["entity"]
+    if entity not in ENTITY_TYPES:
+        return 404, {"error": f"unknown entity {entity}"}
+    refused = emu.store.edit_by_hand(entity, int(body["id"]), int(body["field_id"]), body.get("value"),
+                                     emu.clock.now())
+    if refused:
+        return 403 if "API only" in refused else 404, {"error": refused}
+    emu.mark_dirty()
+    return 200, {"edited": {"entity": entity, "id": int(body["id"]), "field_id": int(body["field_id"])}}
 
 
 def _settings(emu: Emulator, body: Dict[str, Any]) -> Dict[str, Any]:

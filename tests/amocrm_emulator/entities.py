@@ -157,6 +157,23 @@ class Store:
         else:
             record["_search"], record["_search_pending"] = text, None
 
+    def edit_by_hand(self, entity: str, entity_id: int, field_id: int, value: Any, now: float) -> str:
+        """A person sets a custom field's value in the UI; the reason it is refused, else ''.
+
+        An API-only field (``is_api_only``) cannot be changed in the UI: only integrations
+        write it."""
+        record = self.state.live(entity, entity_id)
+        cfield = self.state.custom_fields[entity].get(field_id)
+        if record is None or cfield is None:
+            return f"no {entity} {entity_id} or field {field_id}"
+        if cfield["is_api_only"]:
+            return f"field {field_id} ({cfield['name']}) can be changed through the API only"
+        values = [{"value": value}] if value is not None else None
+        self._merge_custom_fields(entity, record, {field_id: values})
+        record["updated_at"] = int(now)
+        self._reindex(record, now)
+        return ""
+
     def mark_deleted(self, entity: str, entity_id: int) -> bool:
         record = self.state.entities[entity].get(entity_id)
         if record is None:
@@ -304,6 +321,20 @@ class Store:
             "to_entity_type": ttype,
             "metadata": metadata,
         }
+
+    def linked(self, etype: str, eid: int, ttype: str, tid: int) -> bool:
+        """The relation exists (whether or not either end was deleted in the UI)."""
+        links = self.state.links
+        if {etype, ttype} == {"leads", "contacts"}:
+            lead, contact = (eid, tid) if etype == "leads" else (tid, eid)
+            return contact in links.lead_contacts.get(lead, {})
+        if {etype, ttype} == {"leads", "companies"}:
+            lead, company = (eid, tid) if etype == "leads" else (tid, eid)
+            return links.lead_company.get(lead) == company
+        if {etype, ttype} == {"contacts", "companies"}:
+            contact, company = (eid, tid) if etype == "contacts" else (tid, eid)
+            return links.contact_company.get(contact) == company
+        return False
 
     def unlink(self, etype: str, eid: int, ttype: str, tid: int) -> None:
         links = self.state.links

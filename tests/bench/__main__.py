@@ -1,4 +1,4 @@
-"""``python -m tests.bench [--quick] [--only hook,limited,pipeline,memory,latency] [--profile]``.
+"""``python -m tests.bench [--quick] [--only hook,limited,pipeline,memory,latency,recheck] [--profile]``.
 
 Prints one table (figure, value, target, ok/MISS) and writes it with the machine to
 ``tests/bench/last-results.md``. Always exits 0: a missed target is reported, not
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "addon") not in sys.path:
     sys.path.insert(0, str(REPO / "addon"))
 
-SCENARIOS = ("hook", "limited", "pipeline", "memory", "latency")
+SCENARIOS = ("hook", "limited", "pipeline", "memory", "latency", "recheck")
 
 
 class Sizes:
@@ -30,10 +30,11 @@ class Sizes:
         self.pipeline_services = 5_000 if quick else 20_000
         self.memory_services = (2_000, 20_000) if quick else (10_000, 100_000)
         self.latency_events = 20 if quick else 40
+        self.recheck = (250, 5_000) if quick else (1_000, 20_000)   # clients, services
 
 
 def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[..., None]]:
-    from . import hook_cost, latency, throughput
+    from . import hook_cost, latency, recheck, throughput
 
     def profile(name: str) -> Optional[str]:
         return str(profile_dir / f"{name}.prof") if profile_dir is not None else None
@@ -45,6 +46,7 @@ def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[.
         "pipeline": lambda r: throughput.pipeline(r, sizes.pipeline_services, profile("pipeline")),
         "memory": lambda r: throughput.memory(r, sizes.memory_services),
         "latency": lambda r: latency.run(r, sizes.latency_events),
+        "recheck": lambda r: recheck.run(r, *sizes.recheck),
     }
 
 

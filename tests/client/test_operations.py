@@ -95,3 +95,49 @@ def test_a_marker_scan_stops_at_its_page_budget_and_goes_on_from_there(setup: Se
     rest = client.find_by_marker("contacts", field_id, ["billmgr:contact:599"],
                                  created_since=first.resume_from, max_pages=4)
     assert rest.complete and list(rest.found) == ["billmgr:contact:599"]
+
+
+
+def test_a_refused_link_is_named_with_amocrms_words_and_the_others_are_made(setup: Setup) -> None:
+    client = setup.client()
+    ids = client.create("contacts", [{"name": f"c{n}", "request_id": f"c{n}"} for n in range(3)]).ids
+    lead = client.create("leads", [{"name": "VPS", "request_id": "lead"}]).ids["lead"]
+    gone = ids["c1"]
+    setup.emu.control.delete_entity("contacts", gone)
+    links = [{"entity_id": lead, "to_entity_id": ids[f"c{n}"], "to_entity_type": "contacts"}
+             for n in range(3)]
+    refused = client.link("leads", links)
+    assert list(refused) == [1]
+    assert refused[1].startswith(f"amoCRM refused to link leads {lead} to contacts {gone}: "
+                                 "NotSupportedChoice")
+    assert "to_entity_id" in refused[1]
+    linked = client.get("leads", [lead], with_=["contacts"])[lead]["_embedded"]["contacts"]
+    assert sorted(c["id"] for c in linked) == sorted([ids["c0"], ids["c2"]])
+    posts = [len(r["body"]) for r in setup.api_requests() if r["path"] == "/api/v4/leads/link"]
+    assert posts == [3, 2]   # the 400 linked nothing; the two good links went again, once
+
+
+def test_a_link_refusal_that_names_no_item_is_split_until_the_culprit_stands_alone(setup: Setup) -> None:
+    client = setup.client()
+    ids = client.create("contacts", [{"name": f"c{n}", "request_id": f"c{n}"} for n in range(4)]).ids
+    lead = client.create("leads", [{"name": "VPS", "request_id": "lead"}]).ids["lead"]
+    links = [{"entity_id": lead, "to_entity_id": ids[f"c{n}"], "to_entity_type": "contacts"}
+             for n in range(4)]
+    # a 400 that names no item, for the first three requests
+    setup.emu.control.add_fault(action="status", status=400, method="POST", path="^/api/v4/leads/link$",
+                                count=3)
+    refused = client.link("leads", links)
+    # fault 1: all four; 2: first half [c0, c1]; 3: [c0] alone -> refused; then [c1] and [c2, c3] go through
+    assert list(refused) == [0] and "Injected fault" in refused[0]
+    linked = client.get("leads", [lead], with_=["contacts"])[lead]["_embedded"]["contacts"]
+    assert sorted(c["id"] for c in linked) == sorted(ids[f"c{n}"] for n in (1, 2, 3))
+
+
+def test_unlink_removes_a_link(setup: Setup) -> None:
+    client = setup.client()
+    contact = client.create("contacts", [{"name": "c", "request_id": "c"}]).ids["c"]
+    lead = client.create("leads", [{"name": "VPS", "request_id": "lead"}]).ids["lead"]
+    link = {"entity_id": lead, "to_entity_id": contact, "to_entity_type": "contacts"}
+    assert client.link("leads", [link]) == {}
+    assert client.unlink("leads", [link]) == {}
+    assert not client.get("leads", [lead], with_=["contacts"])[lead]["_embedded"].get("contacts")

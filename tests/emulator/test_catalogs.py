@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.amocrm_emulator import EmulatorHandle
 from tests.emulator.conftest import Api, validation_errors
 
@@ -152,3 +154,43 @@ def test_links_single_and_mass(api: Api) -> None:
         "0.to_entity_id": "NotSupportedChoice",
         "1.to_entity_type": "NotSupportedChoice",
     }
+
+
+def test_a_relation_to_an_entity_deleted_in_the_ui_can_be_unlinked_but_not_made(
+        api: Api, emu: EmulatorHandle) -> None:
+    [person, other] = api.create("contacts", [{"name": "p"}, {"name": "q"}])
+    [lead] = api.create("leads", [{"name": "l"}])
+    link = {"entity_id": lead["id"], "to_entity_id": person["id"], "to_entity_type": "contacts"}
+    assert api.post("/api/v4/leads/link", [link]).status_code == 200
+    emu.control.delete_entity("contacts", person["id"])
+    # hidden from reads, still held: the relation to the deleted contact can be removed
+    assert not api.get(f"/api/v4/leads/{lead['id']}", {"with": "contacts"}).json()["_embedded"]["contacts"]
+    assert any(e["to_entity_id"] == person["id"] for e in emu.control.state()["links"])
+    assert api.post("/api/v4/leads/unlink", [link]).status_code == 204
+    assert not any(e["to_entity_id"] == person["id"] for e in emu.control.state()["links"])
+    # a relation that does not exist still needs both ends alive, to link or to unlink
+    refused = {"0.to_entity_id": "NotSupportedChoice"}
+    assert validation_errors(api.post("/api/v4/leads/unlink", [link])) == refused
+    assert validation_errors(api.post("/api/v4/leads/link", [link])) == refused
+    assert api.post("/api/v4/leads/unlink", [dict(link, to_entity_id=other["id"])]).status_code == 204
+
+
+def test_a_custom_field_can_be_made_api_only_and_then_a_hand_edit_is_refused(
+        api: Api, emu: EmulatorHandle) -> None:
+    made = api.post("/api/v4/contacts/custom_fields", [{"name": "Marker", "type": "text"}]).json()
+    field = made["_embedded"]["custom_fields"][0]
+    [person] = api.create("contacts", [{"name": "p"}])
+    emu.control.edit_by_hand("contacts", person["id"], field["id"], "by hand")
+    record = next(r for r in emu.control.entities("contacts") if r["id"] == person["id"])
+    assert record["custom_fields_values"][0]["values"] == [{"value": "by hand"}]
+    batch = api.patch("/api/v4/contacts/custom_fields", [{"id": field["id"], "is_api_only": True}])
+    assert batch.status_code == 200 and batch.json()["_embedded"]["custom_fields"][0]["is_api_only"] is True
+    with pytest.raises(RuntimeError, match="403.*API only"):
+        emu.control.edit_by_hand("contacts", person["id"], field["id"], "again by hand")
+    one = api.patch(f"/api/v4/contacts/custom_fields/{field['id']}",
+                    {"name": "Marker 2", "is_api_only": False})
+    assert one.status_code == 200 and (one.json()["name"], one.json()["is_api_only"]) == ("Marker 2", False)
+    bad = api.patch("/api/v4/contacts/custom_fields",
+                    [{"id": 1, "type": "numeric"}, {"id": field["id"], "is_api_only": "yes"}])
+    assert validation_errors(bad) == {"0.id": "NotSupportedChoice", "0.type": "FieldNotExpected",
+                                      "1.is_api_only": "InvalidType"}

@@ -114,6 +114,8 @@ def test_every_label_column_button_and_menu_caption_has_text(root: etree._Elemen
             missing.append(f"{name}: title")
         for field in meta.iter("field"):
             field_name = field.get("name")
+            if field.find("input[@type='hidden']") is not None:
+                continue   # shows nothing: no label, no hint
             for key in (field_name, f"hint_{field_name}"):
                 if key not in have:
                     missing.append(f"{name}: {key}")
@@ -139,3 +141,13 @@ def test_russian_and_english_blocks_have_the_same_keys(root: etree._Element) -> 
 def test_every_handler_message_exists_in_both_languages() -> None:
     for key, texts in i18n.MESSAGES.items():
         assert texts.get("ru") and texts.get("en"), key
+
+
+def test_every_form_that_saves_amocrm_conf_carries_the_version_it_was_opened_from(
+        root: etree._Element) -> None:
+    saving = ("amocrm.syncsettings", "amocrm.conditions.edit", "amocrm.tags.edit", "amocrm.fields.edit",
+              "amocrm.pipelines.edit")
+    for name in saving:
+        meta = root.find(f"metadata[@name='{name}']")
+        assert meta is not None and meta.find("form/field[@name='conf_version']/input[@type='hidden']") \
+            is not None, name

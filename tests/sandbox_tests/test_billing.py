@@ -184,6 +184,19 @@ def test_lookups(sandbox_db, billing):
     assert billing.newest_payer_of(first.account_id) == newest
 
 
+def test_services_by_account(sandbox_db, billing):
+    sb = sandbox_db
+    first = sb.add_client(name="A").account_id
+    second = sb.add_client(name="B").account_id
+    items = [sb.open_service(first, itemtype="vds"), sb.open_service(first, itemtype="domain")]
+    assert billing.services_by_account([first, second, 10**6]) == {first: sorted(items)}
+    assert billing.services_by_account([]) == {}
+    expected = {}
+    for item_id, account in sb.query("SELECT id, account FROM item ORDER BY id"):
+        expected.setdefault(int(account), []).append(int(item_id))
+    assert billing.services_by_account(list(expected)) == expected
+
+
 def test_services_changed_since_sees_opens_and_prolongations(sandbox_db, billing):
     sb = sandbox_db
     since = datetime(2026, 5, 1, 12, 0)

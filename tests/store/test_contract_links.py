@@ -49,6 +49,25 @@ def test_links_upsert_read_drop_and_unbind(any_store: Any, clock: FakeClock) -> 
     assert any_store.open_creates(Kind.LEAD) == {}
 
 
+def test_one_amocrm_entity_is_linked_to_one_billmanager_entity(any_store: Any, clock: FakeClock) -> None:
+    any_store.put_links(Kind.LEAD, [(1, 901), (2, 902)])
+    any_store.begin_create(Kind.LEAD, [3, 4, 5], clock.now)
+    # 3 claims 901 (held by 1); 5 claims 905, which 4 claims first in the same call
+    assert any_store.put_links(Kind.LEAD, [(3, 901), (4, 905), (5, 905), (1, 901)]) == {3: 1, 5: 4}
+    assert any_store.links(Kind.LEAD, [1, 2, 3, 4, 5]) == {1: 901, 2: 902, 4: 905}
+    assert any_store.open_creates(Kind.LEAD) == {3: clock.now, 5: clock.now}   # theirs stay open
+    assert any_store.linked_to(Kind.LEAD, [901, 905, 999]) == {901: 1, 905: 4}
+    assert any_store.linked_to(Kind.CONTACT, [901]) == {}
+    # a just-created entity whose id is taken: no link and no sync state for it
+    assert any_store.link_created(Kind.LEAD, [(5, 902, "f5"), (6, 906, "f6")], clock.now) == {5: 2}
+    assert any_store.links(Kind.LEAD, [5, 6]) == {6: 906}
+    assert any_store.fingerprints(Kind.LEAD, [5, 6]) == {6: "f6"}
+    assert any_store.open_creates(Kind.LEAD) == {3: clock.now, 5: clock.now}
+    any_store.drop_link(Kind.LEAD, 2)                 # a dropped link frees its amoCRM id
+    assert any_store.put_links(Kind.LEAD, [(5, 902)]) == {}
+    assert any_store.linked_to(Kind.LEAD, [902]) == {902: 5}
+
+
 def test_create_intents_until_linked(any_store: Any, clock: FakeClock) -> None:
     first = clock.now
     any_store.begin_create(Kind.COMPANY, [1, 2, 3, 4, 5], clock.now)

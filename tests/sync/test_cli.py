@@ -117,6 +117,7 @@ def test_status_failed_retry_unlink_resync_and_reconcile_commands(rig):
 def test_check_and_bad_input_speak_to_the_admin(rig):
     code, out, _ = amocrm("check")
     assert code is ExitStatus.OK and "token: ok" in out and "latency:" in out
+    assert "marker fields: API-only" in out
     code, _, err = amocrm("resync", "contact")
     assert code == 0   # nothing to queue is not an error
     rig.emulator.control.block()

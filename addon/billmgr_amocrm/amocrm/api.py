@@ -43,6 +43,7 @@ from .batch import (
 from .circuit import ClientState
 from .credentials import DEFAULT_KEEP_ALIVE_DAYS, Credentials
 from .models import CustomField, Entity, ListPage, Pipeline
+from .relations import refusal, relate
 from .transport import Params, Reply, Transport, error_for
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
@@ -279,10 +280,17 @@ class AmoClient:
         return rows
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
+        return self._write_fields("POST", entity, fields, "create")
+
+    def update_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
+        return self._write_fields("PATCH", entity, fields, "change")
+
+    def _write_fields(self, method: str, entity: str, fields: Sequence[JsonDict],
+                      verb: str) -> List[JsonDict]:
         check_entity(entity)
-        reply = self.request("POST", f"/api/v4/{entity}/custom_fields", body=list(fields))
+        reply = self.request(method, f"/api/v4/{entity}/custom_fields", body=list(fields))
         if reply.status >= 300:
-            raise self._refusal(reply, f"amoCRM refused to create {entity} custom fields")
+            raise refusal(reply, f"amoCRM refused to {verb} {entity} custom fields")
         return ListPage.model_validate(reply.json() or {}).items("custom_fields")
 
     def pipelines(self) -> List[JsonDict]:
@@ -292,12 +300,11 @@ class AmoClient:
             Pipeline.model_validate(row)
         return rows
 
-    def link(self, entity: str, links: Sequence[JsonDict]) -> None:
-        check_entity(entity)
-        for part in chunks(links, self.chunk_size):
-            reply = self.request("POST", f"/api/v4/{entity}/link", body=part)
-            if reply.status >= 300:
-                raise self._refusal(reply, f"amoCRM refused to link {entity}")
+    def link(self, entity: str, links: Sequence[JsonDict]) -> Dict[int, str]:
+        return relate(self, "link", entity, links)
+
+    def unlink(self, entity: str, links: Sequence[JsonDict]) -> Dict[int, str]:
+        return relate(self, "unlink", entity, links)
 
     def account(self) -> JsonDict:
         data = self._read("/api/v4/account")
@@ -308,8 +315,3 @@ class AmoClient:
     def users(self) -> List[JsonDict]:
         return [row for rows in self.pages("/api/v4/users", "users") for row in rows]
 
-    def _refusal(self, reply: Reply, message: str) -> FixData:
-        by_index = [{"request_id": str(n)} for n in range(MAX_CHUNK)]
-        found, _ = attribute_issues(reply.problem(), by_index, by_id=False)
-        issues = [i for group in found.values() for i in group]
-        return error_for(reply, f"{message} ({reply.status})", FixData, issues=issues)

@@ -19,7 +19,7 @@ from .models import TokenMeta
 from .oauth import exchange_code
 from .tokens import TokenStore
 from .transport import Transport
-from .urls import parse_account_url
+from .urls import AccountUrl, parse_account_url
 
 TokenInfo = TokenMeta
 REFRESH_LIFETIME = 90 * 86400.0   # amoCRM refresh tokens die after 3 months unused
@@ -34,6 +34,35 @@ def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: s
     Raises ConfigError (bad URL or input, unreachable host, not an amoCRM account),
     AuthorizationRefused (reason bad_client or bad_code), RetryLater, Stop.
     """
+    form = check_form(base_url, client_id, client_secret, redirect_uri, code)
+    transport = connect(form.account.base_url)
+    try:
+        with tokens.lock():
+            pair = exchange_code(transport, account=form.account, client_id=form.client_id,
+                                 client_secret=form.client_secret, redirect_uri=form.redirect_uri,
+                                 code=form.code, clock=clock)
+            secret_file.write(form.client_secret)
+            tokens.write(pair)
+    finally:
+        transport.session.close()
+    state.clear_reauth()
+    state.clear_stop()
+    return pair.meta
+
+
+@dataclass(frozen=True)
+class AuthForm:
+    """What the settings form (or the CLI) gave, checked and trimmed."""
+
+    account: AccountUrl
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    code: str
+
+
+def check_form(base_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str) -> AuthForm:
+    """The authorization's input, checked without the network; ConfigError says what to fix."""
     for secret in (client_secret, code):
         register_secret((secret or "").strip())
     account = parse_account_url(base_url)
@@ -45,19 +74,7 @@ def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: s
     if not redirect_uri.startswith(("https://", "http://")):
         raise ConfigError("the redirect URL must be the full address set in the integration, like "
                           "https://billing.example.com/amocrm")
-    transport = connect(account.base_url)
-    try:
-        with tokens.lock():
-            pair = exchange_code(transport, account=account, client_id=client_id,
-                                 client_secret=client_secret, redirect_uri=redirect_uri,
-                                 code=code, clock=clock)
-            secret_file.write(client_secret)
-            tokens.write(pair)
-    finally:
-        transport.session.close()
-    state.clear_reauth()
-    state.clear_stop()
-    return pair.meta
+    return AuthForm(account, client_id, client_secret, redirect_uri, code)
 
 
 def _require(value: str, what: str) -> None:

@@ -81,6 +81,13 @@ def describe(entity: str, issues: Sequence[ItemIssue]) -> str:
     return f"amoCRM refused {entity} item {rid}: " + "; ".join(i.describe() for i in issues)
 
 
+def describe_link(action: str, entity: str, item: JsonDict, issues: Sequence[ItemIssue]) -> str:
+    """One line for a refused link: which entities, amoCRM's words."""
+    what = (f"{entity} {item.get('entity_id')} to {item.get('to_entity_type')} "
+            f"{item.get('to_entity_id')}")
+    return f"amoCRM refused to {action} {what}: " + "; ".join(i.describe() for i in issues)
+
+
 def accepted_ids(entity: str, pending: Sequence[JsonDict], data: Any, *, by_id: bool) -> Dict[str, int]:
     """request_id -> amoCRM id from a 2xx write answer (request_id echo, else id for PATCH)."""
     rows: List[Any] = []

@@ -59,6 +59,7 @@ NEWEST_PAYER = "SELECT MAX(id) FROM profile WHERE account = %s"
 LEGAL_PAYERS_BY_ACCOUNT = (
     "SELECT account, id FROM profile WHERE profiletype = %s AND account IN ({}) ORDER BY account, id"
 )
+SERVICES_BY_ACCOUNT = "SELECT account, id FROM item WHERE account IN ({}) ORDER BY account, id"
 
 # Readable names for the bindings table.
 CLIENT_NAMES = (

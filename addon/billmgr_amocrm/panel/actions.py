@@ -138,7 +138,7 @@ def _delete(request: PanelRequest, section: str) -> Reply:
     """Delete every selected rule or none: an unknown id refuses the whole request."""
     if not request.elids:
         raise PanelError(t("no_selection", request.lang), obj="elid", kind="missed")
-    config, presets = backend.load_rules(request.lang)
+    config, presets, read = backend.load_for_edit(request.lang)
     editing = backend.editing(request.lang)
     wanted = list(dict.fromkeys(request.elids))
     with backend.translated(request.lang):
@@ -150,7 +150,7 @@ def _delete(request: PanelRequest, section: str) -> Reply:
                 config = editing.delete_rule(config, f"conditions.{kind}", rule_id, presets)
             else:
                 config = editing.delete_rule(config, section, elid, presets)
-    backend.save_rules(request.lang, config, presets)
+    backend.save_rules(request.lang, config, presets, read)
     return Reply(ok(request), result=f"deleted {len(wanted)}", changed=_deleted(sorted(wanted)))
 
 
@@ -185,7 +185,7 @@ def _move(request: PanelRequest, step: int) -> Reply:
     lang = request.lang
     if not request.elids:
         raise PanelError(t("no_selection", lang), obj="elid", kind="missed")
-    config, presets = backend.load_rules(lang)
+    config, presets, read = backend.load_for_edit(lang)
     editing = backend.editing(lang)
     wanted = list(dict.fromkeys(request.elids))
     with backend.translated(lang):
@@ -204,7 +204,7 @@ def _move(request: PanelRequest, step: int) -> Reply:
             moved.append(rule_id)
     if not moved:
         return Reply(ok(request), result="unchanged: already at the edge")
-    backend.save_rules(lang, config, presets)
+    backend.save_rules(lang, config, presets, read)
     direction = "up" if step < 0 else "down"
     return Reply(
         ok(request),

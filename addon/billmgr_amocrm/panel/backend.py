@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from ..bootstrap import App
     from ..paths import HostPaths
 
+# the hidden form field that carries amocrm.conf's version from a form's opening to its save
+CONF_VERSION = "conf_version"
+
 
 def _module(name: str, lang: str) -> ModuleType:
     try:
@@ -93,10 +96,24 @@ def translated(lang: str, obj: str = "") -> Iterator[None]:
 
 def load_rules(lang: str) -> Tuple[Any, Any]:
     """``(ModuleConfig, Presets)`` from amocrm.conf and the presets files."""
+    config, presets, _ = load_for_edit(lang)
+    return config, presets
+
+
+def load_for_edit(lang: str) -> Tuple[Any, Any, str]:
+    """``(ModuleConfig, Presets, version)``: what an editing form shows and saves from. The
+    version (a hash of amocrm.conf as read) rides in the form's hidden ``conf_version`` field,
+    so a save can tell whether someone else saved since the form was opened."""
     settings = _module("settings", lang)
     with translated(lang):
         loaded = settings.load(_paths())
-    return loaded.config, loaded.presets
+    return loaded.config, loaded.presets, loaded.version
+
+
+def opened_version(request: Any, read: str) -> str:
+    """The version a form was opened from: the one it carries (a save, a refresh of the form),
+    else the one read for this request (the form is opening now)."""
+    return str(request.param(CONF_VERSION)).strip() or read
 
 
 def rules_catalog_check(lang: str) -> ModuleType:
@@ -108,10 +125,15 @@ def editing(lang: str) -> ModuleType:
     return _module("rules.editing", lang)
 
 
-def save_rules(lang: str, config: Any, presets: Any) -> None:
+def save_rules(lang: str, config: Any, presets: Any, read_version: str) -> None:
+    """Save amocrm.conf made from ``read_version``; refused (the admin reloads) when someone saved
+    another version since (:class:`settings.SettingsChanged`)."""
     settings = _module("settings", lang)
     with translated(lang):
-        settings.save_config(config, _paths(), presets)
+        try:
+            settings.save_config(config, _paths(), presets, read_version)
+        except settings.SettingsChanged:
+            raise PanelError(t("settings_changed", lang)) from None
 
 
 def _paths() -> HostPaths:

@@ -66,7 +66,8 @@ def field_options(cat: amo_catalog.Catalog, kind: str, marker: int | None, lang:
 
 
 def fields_edit(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    config, presets, read = backend.load_for_edit(request.lang)
+    version = backend.opened_version(request, read)
     data = config.model_dump(mode="json")
     lang, slots = request.lang, SLOTS[request.func]
     current = existing_rule(request, data, "fields")
@@ -96,7 +97,8 @@ def fields_edit(request: PanelRequest) -> Reply:
             "conditions": conditions,
         }
         store_rule(
-            request, config, presets, "fields", rule, current_id=current["id"] if current else "", cat=cat
+            request, config, presets, "fields", rule, current_id=current["id"] if current else "", cat=cat,
+            version=version,
         )
         new = {
             "kind": kind,
@@ -138,6 +140,7 @@ def fields_edit(request: PanelRequest) -> Reply:
         "value": value_options(presets, values["kind"], lang, blank=True),
         **condition_slists(presets, values["kind"], values, slots, lang),
     }
+    values[backend.CONF_VERSION] = version
     return Reply(form(request, values, slists, new_rule_title(request, current)), result="opened")
 
 
@@ -156,7 +159,8 @@ def status_options(cat: amo_catalog.Catalog, pipeline_id: str, lang: str) -> Opt
 
 
 def pipelines_edit(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    config, presets, read = backend.load_for_edit(request.lang)
+    version = backend.opened_version(request, read)
     data = config.model_dump(mode="json")
     lang, slots = request.lang, SLOTS[request.func]
     current = existing_rule(request, data, "pipelines")
@@ -179,7 +183,8 @@ def pipelines_edit(request: PanelRequest) -> Reply:
             "conditions": conditions,
         }
         store_rule(
-            request, config, presets, "pipelines", rule, current_id=current["id"] if current else "", cat=cat
+            request, config, presets, "pipelines", rule, current_id=current["id"] if current else "", cat=cat,
+            version=version,
         )
         new = {"pipeline_id": raw_pipeline, "status_id": raw_status, **condition_values(conditions, slots)}
         before = (
@@ -209,4 +214,5 @@ def pipelines_edit(request: PanelRequest) -> Reply:
         "status_id": statuses,
         **condition_slists(presets, "lead", values, slots, lang),
     }
+    values[backend.CONF_VERSION] = version
     return Reply(form(request, values, slists, new_rule_title(request, current)), result="opened")

@@ -35,6 +35,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "ru": "Файл настроек amoCRM содержит ошибку: {detail}. Исправьте файл или удалите ошибочное правило.",
         "en": "The amoCRM configuration has an error: {detail}. Fix the file or delete the broken rule.",
     },
+    "settings_changed": {
+        "ru": "Настройки изменились с тех пор, как вы их открыли (их сохранил кто-то другой); ничего не "
+              "записано. Откройте форму заново и повторите изменение.",
+        "en": "The settings changed since you opened them (someone else saved them); nothing was written. "
+              "Reload the form and make the change again.",
+    },
     "no_selection": {
         "ru": "Не выбрано ни одной записи.",
         "en": "No records selected.",

@@ -47,9 +47,11 @@ def store_rule(
     current_id: str = "",
     old_section: str = "",
     cat: amo_catalog.Catalog | None = None,
+    version: str = "",
 ) -> str:
     """Add or update one rule through ``rules.editing`` (validated whole), check it against the
-    amoCRM catalog, then write amocrm.conf atomically. Returns the rule id."""
+    amoCRM catalog, then write amocrm.conf atomically, unless it changed since ``version`` (the
+    form's). Returns the rule id."""
     editing = backend.editing(request.lang)
     with backend.translated(request.lang):
         if current_id and old_section in ("", section):
@@ -63,7 +65,7 @@ def store_rule(
             rule_id = added.id
     if cat is not None:
         amo_catalog.issues_for(cat, new, rule_id, request.lang)
-    backend.save_rules(request.lang, new, presets)
+    backend.save_rules(request.lang, new, presets, version)
     return rule_id
 
 
@@ -90,7 +92,8 @@ def submitted(request: PanelRequest, names: Sequence[str], defaults: Mapping[str
 
 # --------------------------------------------------------------------------- sync conditions
 def conditions_edit(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    config, presets, read = backend.load_for_edit(request.lang)
+    version = backend.opened_version(request, read)
     data = config.model_dump(mode="json")
     lang = request.lang
     old_kind, _, old_id = request.elid.partition(":")
@@ -123,6 +126,7 @@ def conditions_edit(request: PanelRequest) -> Reply:
             dict(cond),
             current_id=old_id if current else "",
             old_section=f"conditions.{old_kind}" if current else "",
+            version=version,
         )
         return Reply(ok(request), changed=changed_fields(request, current, {"kind": kind, **cond}))
     values = (
@@ -136,6 +140,7 @@ def conditions_edit(request: PanelRequest) -> Reply:
         "value": value_options(presets, values["kind"], lang, blank=True),
         "validator": validator_options(presets, values["value"], lang, blank=True),
     }
+    values[backend.CONF_VERSION] = version
     return Reply(form(request, values, slists, new_rule_title(request, current)), result="opened")
 
 
@@ -149,7 +154,8 @@ def new_rule_title(request: PanelRequest, current: Mapping[str, Any] | None) -> 
 
 # --------------------------------------------------------------------------- tags
 def tags_edit(request: PanelRequest) -> Reply:
-    config, presets = backend.load_rules(request.lang)
+    config, presets, read = backend.load_for_edit(request.lang)
+    version = backend.opened_version(request, read)
     data = config.model_dump(mode="json")
     lang, slots = request.lang, SLOTS[request.func]
     current = existing_rule(request, data, "tags")
@@ -162,7 +168,8 @@ def tags_edit(request: PanelRequest) -> Reply:
             raise PanelError(t("required", lang, field="tag"), obj="tag", kind="missed")
         conditions = conditions_from_form(request, presets, kind, slots)
         rule = {"entity": kind, "tag": tag[:255], "conditions": conditions}
-        store_rule(request, config, presets, "tags", rule, current_id=current["id"] if current else "")
+        store_rule(request, config, presets, "tags", rule, current_id=current["id"] if current else "",
+                   version=version)
         before = (
             None
             if current is None
@@ -189,4 +196,5 @@ def tags_edit(request: PanelRequest) -> Reply:
         }
     values["kind"] = values["kind"] if values["kind"] in KINDS else "lead"
     slists = {"kind": kind_options(lang), **condition_slists(presets, values["kind"], values, slots, lang)}
+    values[backend.CONF_VERSION] = version
     return Reply(form(request, values, slists, new_rule_title(request, current)), result="opened")

@@ -115,11 +115,12 @@ def stored_values(sync: Any) -> Dict[str, str]:
 
 def syncsettings(request: PanelRequest) -> Reply:
     lang = request.lang
-    config, presets = backend.load_rules(lang)
+    config, presets, read = backend.load_for_edit(lang)
+    version = backend.opened_version(request, read)
     sync = config.sync
     if not request.is_save:
         cat, _ = _catalog(lang)
-        values = stored_values(sync)
+        values = {**stored_values(sync), backend.CONF_VERSION: version}
         slists = {"responsible_user_id": user_options(cat, sync.responsible_user_id, lang)}
         return Reply(form(request, values, slists), result="opened" if cat else "opened without catalog")
     user = parse_user(request.param("responsible_user_id"), lang)
@@ -147,5 +148,5 @@ def syncsettings(request: PanelRequest) -> Reply:
     changed = tuple(name for name in FIELDS if before[name] != after[name])
     if not changed:
         return Reply(ok(request), result="unchanged")
-    backend.save_rules(lang, new, presets)
+    backend.save_rules(lang, new, presets, version)
     return Reply(ok(request), changed=changed)

@@ -17,7 +17,7 @@ from .errors import translate
 from .results import AuthResult, ConnectionResult
 
 if TYPE_CHECKING:
-    from ..amocrm import TokenStatus
+    from ..amocrm import TokenInfo, TokenStatus
     from ..bootstrap import App
 
 log = logging.getLogger("billmgr_amocrm.service")
@@ -28,16 +28,36 @@ AUTHORIZED_STATES = ("ok", "expiring", "expired")
 
 def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
               app: Optional[App] = None) -> AuthResult:
-    """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export."""
-    from ..bootstrap import authorize as amo_authorize
+    """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export.
 
+    Everything local is checked first (:mod:`.preflight`: the form, the settings files, the
+    directories written, the database): the code is spent only when nothing here can fail."""
+    from ..bootstrap import authorize as amo_authorize
+    from . import preflight
+
+    paths = paths_of(app)
+    preflight.check_form(url, client_id, client_secret, redirect_uri, code)
+    preflight.check_files(paths)
+    built = app if app is not None else preflight.build_checked(paths)
     try:
-        meta = amo_authorize(paths_of(app), url, client_id, client_secret, redirect_uri, code)
-    except Exception as exc:  # noqa: BLE001 - translated for the admin
-        raise translate(exc) from exc
+        try:
+            meta = amo_authorize(paths, url, client_id, client_secret, redirect_uri, code)
+        except Exception as exc:  # noqa: BLE001 - translated for the admin
+            raise translate(exc) from exc
+        return _after_exchange(built, meta, client_id, redirect_uri)
+    finally:
+        if app is None:
+            built.close()
+
+
+def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str) -> AuthResult:
+    """Record the account, set the marker fields up, ask for the first export (the code is spent)."""
+    from ..sync.fields import secure_marker_fields
+
     with using(app) as live:
         _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri)
         ids = live.ensure_marker_fields()
+        secure_marker_fields(live.amo(), ids)   # fields known from before may still be editable by hand
         first = live.store.export_progress(Kind.CONTACT) is None
         if first:
             request_export(live.store)
@@ -57,28 +77,32 @@ def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: s
     """
     from ..amocrm.urls import parse_account_url
     from ..rules.config import rebuild
-    from ..settings import save_config
+    from ..settings import update_config
 
     auth = {"url": base_url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
-    if parse_account_url(base_url).subdomain == "emulator":
+    loopback = parse_account_url(base_url).subdomain == "emulator"
+    if loopback:
         log.warning("amocrm.conf keeps no loopback account URL (%s); token.json records it", base_url)
-        auth["url"] = app.config.auth.url
-    config = rebuild(app.config, {"auth": auth})
-    save_config(config, app.paths, app.presets)
-    app.reload_rules(config)
+    app.settings = update_config(app.paths, lambda current: rebuild(
+        current.config, {"auth": dict(auth, url=current.config.auth.url) if loopback else auth}))
 
 
 def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
     """One live call to amoCRM: who we are connected to, how fast, and the token state."""
+    from ..sync.fields import secure_marker_fields
+
     with using(app) as live:
         started = time.perf_counter()
         account = live.amo().account()
         latency = (time.perf_counter() - started) * 1000
         tokens = token_status(app=live)
+        # a marker field people can edit in amoCRM is made API-only now, or reported
+        problems = secure_marker_fields(live.amo(), live.marker_fields())
         return ConnectionResult(account_name=str(account.get("name", "")),
                                 subdomain=str(account.get("subdomain", "")), token_state=tokens.state,
                                 token_expires_at=tokens.access_expires_at, latency_ms=round(latency, 1),
-                                rate_limit=float(live.config.sync.rate_limit))
+                                rate_limit=float(live.config.sync.rate_limit),
+                                marker_problems=tuple(problems))
 
 
 def token_status(*, app: Optional[App] = None) -> TokenStatus:

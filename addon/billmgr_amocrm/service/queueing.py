@@ -54,11 +54,12 @@ def engine_wait(app: App, busy_reason: str, started: float) -> EngineWait:
                       export_requested=export_requested(app.store), elapsed=time.monotonic() - started)
 
 
-def reconcile(*, app: Optional[App] = None) -> dict[str, int]:
+def reconcile(*, full: bool = False, app: Optional[App] = None) -> dict[str, int]:
+    """The reconciler now (with its daily re-check of linked entities when due, or ``full``)."""
     from ..sync.reconcile import reconcile as run
 
     with using(app) as live:
-        queued = run(live.store, live.billing, live.rules, utcnow())
+        queued = run(live.store, live.billing, live.rules, utcnow(), live.stored_context(), full=full)
         return {k.value: n for k, n in queued.items()}
 
 

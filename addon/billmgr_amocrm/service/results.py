@@ -24,6 +24,8 @@ class ConnectionResult:
     token_expires_at: Optional[float]
     latency_ms: float
     rate_limit: float
+    # what is wrong with the marker fields (one sentence each; empty: they are fine)
+    marker_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

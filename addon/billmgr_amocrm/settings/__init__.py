@@ -5,13 +5,16 @@ Three steps, one way: ``files`` reads presets.default, presets.custom and amocrm
 compiles the result. ``load`` does all three for a host root; bootstrap, the panel and
 (through the services) the CLI use it::
 
-    loaded = settings.load(paths)                     # Settings(config, presets, rules)
-    settings.save_config(config, paths, presets)      # checked first; atomic, 0600
+    loaded = settings.load(paths)                     # Settings(config, presets, rules, version)
+    settings.save_config(config, paths, presets, loaded.version)   # checked, locked; atomic, 0600;
+                                                      # SettingsChanged if saved meanwhile
+    settings.update_config(paths, change)             # read-change-write under the lock
 """
 
 from __future__ import annotations
 
 from .files import SettingsFiles, read_files
-from .loading import Settings, compile_settings, load, save_config
+from .loading import Settings, SettingsChanged, compile_settings, load, save_config, update_config
 
-__all__ = ["Settings", "SettingsFiles", "compile_settings", "load", "read_files", "save_config"]
+__all__ = ["Settings", "SettingsChanged", "SettingsFiles", "compile_settings", "load", "read_files",
+           "save_config", "update_config"]

@@ -14,13 +14,31 @@ fingerprint; an intent alone does not make one.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
+from typing import Mapping, Sequence
+
+import pymysql
 
 from ..domain import Kind
 from .queries import NOTHING, fragment, link_table, marks, sql
 from .unit_of_work import UnitOfWork, aware, chunks, row_chunks
 
 FINGERPRINT_MAX_CHARS = 128
+DUPLICATE_ENTRY = 1062      # MySQL's ER_DUP_ENTRY
+
+
+def link_conflicts(pairs: Sequence[tuple[int, int]], holders: Mapping[int, int]) -> dict[int, int]:
+    """The pairs that may not be written: billmgr_id -> the BILLmanager id that holds (or, earlier
+    in ``pairs``, claims) its amoCRM id. ``holders``: amocrm_id -> billmgr_id as stored.
+
+    One amoCRM entity is linked to one BILLmanager entity: an amoCRM id is free only once
+    its link is dropped (a move within the same call does not free it)."""
+    owner = dict(holders)
+    conflicts: dict[int, int] = {}
+    for billmgr_id, amocrm_id in pairs:
+        holder = owner.setdefault(amocrm_id, billmgr_id)
+        if holder != billmgr_id:
+            conflicts[billmgr_id] = holder
+    return conflicts
 
 
 class Links(UnitOfWork):
@@ -35,19 +53,48 @@ class Links(UnitOfWork):
                 found.update({int(b): int(a) for b, a in self._rows(statement, chunk)})
         return found
 
-    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]], clear_intents: bool = True) -> None:
+    def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]],
+                  clear_intents: bool = True) -> dict[int, int]:
         """Insert or replace the links (billmgr_id, amocrm_id) and end their create intents.
 
+        A pair whose amoCRM id another BILLmanager id holds is not written (amocrm_id is
+        unique): returned as billmgr_id -> the holder, for the caller to fail that record.
         ``clear_intents=False`` is for a caller that ends them itself in the same
         transaction (``record_synced_many(..., created=True)``), one statement fewer."""
         if not pairs:
-            return
+            return {}
         statement = sql("put_link", link_table=link_table(kind))
+        conflicts: dict[int, int] = {}
         with self.transaction():
-            for part in row_chunks(pairs):
-                self._many(statement, [(int(b), int(a)) for b, a in part])
-                if clear_intents:
-                    self._clear_creates(kind, [int(b) for b, _ in part])
+            for part in row_chunks([(int(b), int(a)) for b, a in pairs]):
+                free = self._free_pairs(kind, part, conflicts)
+                try:
+                    self._many(statement, free)
+                except pymysql.err.IntegrityError as exc:
+                    if exc.args[0] != DUPLICATE_ENTRY:
+                        raise
+                    # another process linked one of these ids since the check (the failed
+                    # statement wrote nothing): check again
+                    free = self._free_pairs(kind, free, conflicts)
+                    self._many(statement, free)
+                if clear_intents and free:
+                    self._clear_creates(kind, [b for b, _ in free])
+        return conflicts
+
+    def _free_pairs(self, kind: Kind, part: list[tuple[int, int]],
+                    conflicts: dict[int, int]) -> list[tuple[int, int]]:
+        taken = link_conflicts(part, self.linked_to(kind, [a for _, a in part]))
+        conflicts.update(taken)
+        return [(b, a) for b, a in part if b not in taken]
+
+    def linked_to(self, kind: Kind, amocrm_ids: Sequence[int]) -> dict[int, int]:
+        """amocrm_id -> the BILLmanager id linked to it, for the ids that are linked."""
+        found: dict[int, int] = {}
+        with self.transaction():
+            for chunk in chunks(amocrm_ids):
+                statement = sql("links_to", link_table=link_table(kind), ids=marks(len(chunk)))
+                found.update({int(a): int(b) for a, b in self._rows(statement, chunk)})
+        return found
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None:
         """Forget a link (its entity is gone from amoCRM); the sync state stays."""
@@ -124,14 +171,17 @@ class Links(UnitOfWork):
                     args.extend((int(billmgr_id), fingerprint[:FINGERPRINT_MAX_CHARS]))
                 self._insert_rows("record_synced", "record_synced_row", args, 2)
 
-    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
-        """Entities just created: (billmgr_id, amocrm_id, fingerprint) -> links, sync state, intents ended."""
+    def link_created(self, kind: Kind, rows: Sequence[tuple[int, int, str]], now: datetime) -> dict[int, int]:
+        """Entities just created: (billmgr_id, amocrm_id, fingerprint) -> links, sync state, intents
+        ended; the conflicts of :meth:`put_links` are returned and not recorded."""
         if not rows:
-            return
+            return {}
         with self.transaction():
             # record_synced_many(created=True) ends the intents: put_links need not do it too
-            self.put_links(kind, [(b, a) for b, a, _ in rows], clear_intents=False)
-            self.record_synced_many(kind, [(b, f) for b, _, f in rows], now, created=True)
+            conflicts = self.put_links(kind, [(b, a) for b, a, _ in rows], clear_intents=False)
+            self.record_synced_many(kind, [(b, f) for b, _, f in rows if int(b) not in conflicts], now,
+                                    created=True)
+        return conflicts
 
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent (synced entities only), so the worker can skip an update that would

@@ -5,8 +5,9 @@ because MySQL commits DDL implicitly: a step interrupted half-way is simply run 
 A row in ``amocrm_schema_version`` records each finished step. ``GET_LOCK`` keeps
 the installer and a worker from migrating at the same moment.
 
-The three link tables are exactly the spec's (id, billmgr_id UNIQUE, amocrm_id);
-everything else the module needs lives in tables of its own beside them.
+The three link tables are exactly the spec's (id, billmgr_id UNIQUE, amocrm_id), with
+amocrm_id unique too since step 2; everything else the module needs lives in tables of
+its own beside them.
 
 Run by hand (credentials from db.conf)::
 
@@ -17,9 +18,10 @@ Run by hand (credentials from db.conf)::
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from ..foundation.clock import to_db, utcnow
 from ..foundation.exitstatus import ExitStatus
@@ -27,6 +29,8 @@ from ..foundation.exitstatus import ExitStatus
 TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
 LOCK_NAME = "billmgr_amocrm_migrate"
 LOCK_TIMEOUT_SECONDS = 60
+
+log = logging.getLogger(__name__)
 
 
 def _link_table(name: str) -> str:
@@ -51,7 +55,54 @@ class AddColumn:
         return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}"
 
 
-Statement = Union[str, AddColumn]
+
+def _one_link_per_amocrm_id(cur: Any) -> None:
+    """Step 2: ``UNIQUE(amocrm_id)`` in the link tables, so one amoCRM entity is never linked to
+    two BILLmanager entities.
+
+    Existing duplicates are resolved first, deterministically and without amoCRM (a
+    migration cannot call it): the link of the lowest BILLmanager id stays, the others are
+    dropped, and each is logged. Both sides are queued for a full push: the kept one's PATCH
+    writes its own marker into the shared entity, the dropped ones are created afresh, so
+    amoCRM ends with one entity per marker. Safe to run twice.
+    """
+    from ..domain import Kind
+    from .queries import link_table, marks, rows, sql
+
+    for kind in Kind:
+        table = link_table(kind)
+        cur.execute(sql("duplicate_links", link_table=table))
+        shared: dict[int, list[int]] = {}
+        for amocrm_id, billmgr_id in cur.fetchall():
+            shared.setdefault(int(amocrm_id), []).append(int(billmgr_id))
+        dropped: list[int] = []
+        for amocrm_id, owners in shared.items():
+            kept, others = owners[0], owners[1:]
+            log.warning("%s: amoCRM %s %d was linked to %s %s; kept the link of %d, dropped %s (queued: "
+                        "re-created at the next sync; the kept one's push writes its own marker)",
+                        table, kind.amo_entity, amocrm_id, kind.value, ", ".join(map(str, owners)), kept,
+                        ", ".join(map(str, others)))
+            dropped += others
+        if dropped:
+            cur.execute(sql("delete_links", link_table=table, ids=marks(len(dropped))), dropped)
+            queued = sorted({b for owners in shared.values() for b in owners})
+            cur.execute(sql("bind_shared"), (kind.value, to_db(utcnow()), "resync", 0))
+            cur.execute(sql("enqueue", rows=rows("enqueue_row", len(queued))), queued)
+        if not _has_index(cur, table, f"uq_{table}_amocrm"):
+            cur.execute(f"ALTER TABLE {table} ADD UNIQUE KEY uq_{table}_amocrm (amocrm_id)")
+        if _has_index(cur, table, f"ix_{table}_amocrm"):
+            cur.execute(f"ALTER TABLE {table} DROP INDEX ix_{table}_amocrm")   # the unique key covers it
+
+
+def _has_index(cur: Any, table: str, index: str) -> bool:
+    cur.execute("SELECT COUNT(*) FROM information_schema.statistics "
+                "WHERE table_schema = DATABASE() AND table_name = %s AND index_name = %s", (table, index))
+    return bool(cur.fetchone()[0])
+
+
+# A step is SQL text, or a function of a cursor for what SQL alone cannot say (it must be
+# just as safe to run twice).
+Statement = Union[str, AddColumn, Callable[[Any], None]]
 
 # version -> statements. Never edit a released step: add a new one.
 STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
@@ -127,6 +178,7 @@ STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
         # in their marker, so a lost answer is settled by one search (sync/settle.py).
         AddColumn("amocrm_sync_state", "create_token", "VARCHAR(32) NULL AFTER create_started_at"),
     )),
+    (4, (_one_link_per_amocrm_id,)),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -190,6 +242,9 @@ def migrate(conn: Any, target: int | None = None) -> list[int]:
 def _run(cur: Any, statement: Statement) -> None:
     if isinstance(statement, str):
         cur.execute(statement)
+        return
+    if callable(statement):
+        statement(cur)
         return
     cur.execute("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() "
                 "AND table_name = %s AND column_name = %s", (statement.table, statement.column))

@@ -149,6 +149,19 @@ SELECT billmgr_id, amocrm_id FROM {link_table} WHERE billmgr_id IN ({ids})
 INSERT INTO {link_table} (billmgr_id, amocrm_id) VALUES (%s, %s)
   ON DUPLICATE KEY UPDATE amocrm_id = VALUES(amocrm_id)
 
+-- name: links_to
+-- The BILLmanager ids linked to these amoCRM ids (at most one each: amocrm_id is unique); {link_table}, {ids}.
+SELECT amocrm_id, billmgr_id FROM {link_table} WHERE amocrm_id IN ({ids})
+
+-- name: duplicate_links
+-- Links that share their amoCRM id with another link, by amoCRM id then BILLmanager id; {link_table}.
+-- Only before the unique key on amocrm_id exists (migration step 2) can there be any.
+SELECT l.amocrm_id, l.billmgr_id
+  FROM {link_table} l
+  JOIN (SELECT amocrm_id FROM {link_table} GROUP BY amocrm_id HAVING COUNT(*) > 1) d
+    ON d.amocrm_id = l.amocrm_id
+  ORDER BY l.amocrm_id, l.billmgr_id
+
 -- name: delete_links
 -- Forget the links of these BILLmanager ids; {link_table}, {ids}.
 DELETE FROM {link_table} WHERE billmgr_id IN ({ids})

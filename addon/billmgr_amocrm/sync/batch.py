@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import LeaseLost, Reauthorize, RetryLater, Stop
 from .creates import Creator
+from .links import PARENT_REASON
 from .outcomes import Ledger, PassStopped, Report
 from .pipeline import Prepared
 from .planner import Plan
@@ -101,7 +102,7 @@ def _apply_defers(ledger: Ledger, plan: Plan, defer_seconds: float) -> None:
         for defer in plan.defers:
             key = (plan.kind, defer.work.billmgr_id)
             for need_kind, need_id in defer.needs:
-                store.enqueue(need_kind, need_id, "parent")
+                store.enqueue(need_kind, need_id, PARENT_REASON)
             ledger.report.deferred += 1
             if defer.work.item is None:
                 store.enqueue(plan.kind, defer.work.billmgr_id, defer.work.reason)

@@ -21,7 +21,7 @@ from ..errors import AmbiguousWriteError, FixData
 from ..ports import AmoApi, BatchOutcome, Store, marker_with_token
 from . import planner
 from .links import Linker, needs_links
-from .outcomes import Ledger, refusal
+from .outcomes import Ledger, link_taken, refusal
 from .pipeline import WriteBehind
 from .planner import Create, Plan
 
@@ -87,10 +87,14 @@ class Creator:
             return [c for rid, c in by_request.items() if rid not in outcome.ids]
         with ledger.unit():
             rows = [(c.work.billmgr_id, a, ledger.fingerprint(c.work, c.payload, plan)) for c, a in created]
-            self.store.link_created(kind, rows, now)
-            for create, _ in created:
-                if not needs_links(kind, create.work.billmgr_id, plan, created=True):
+            taken = self.store.link_created(kind, rows, now)
+            for create, amocrm_id in created:
+                if create.work.billmgr_id in taken:
+                    # the intent stays open: the entity exists and carries this record's marker
+                    ledger.fail(create.work, link_taken(kind, amocrm_id, taken[create.work.billmgr_id]))
+                elif not needs_links(kind, create.work.billmgr_id, plan, created=True):
                     ledger.done(create.work)
+            created = [(c, a) for c, a in created if c.work.billmgr_id not in taken]
             for rid, reason in outcome.rejected.items():
                 refused = by_request.get(rid)
                 if refused is not None:

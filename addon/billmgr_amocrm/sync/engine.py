@@ -10,6 +10,7 @@ The parts, each in a module named for its job:
     settle.py     creates whose answer was lost: wait, look the marker up, adopt
     creates.py    intent committed, POST, link + sync state + queue row in one commit
     updates.py    PATCH; an entity deleted in amoCRM is re-created and re-linked
+    relink.py     what pointed at a re-created entity: queued to point at the new one
     links.py      POST /{entity}/link for parents a write cannot carry
     outcomes.py   done, failed, retried, waiting; outage strikes; the report
 
@@ -37,6 +38,7 @@ from .outcomes import Bookkeeping, Ledger, PassState, PassStopped, Report
 from .passes import Feed, run_pass
 from .pipeline import Prepared, Reader, WriteBehind, Writer
 from .planner import Work
+from .relink import Relinker
 from .retry import RetryPolicy
 from .settle import Settler
 from .snapshots import gather
@@ -70,7 +72,8 @@ class Engine:
         self.books = Bookkeeping(store, policy or RetryPolicy(), clock, jitter)
         self.write_behind = WriteBehind(writer)
         linker = Linker(amo, store)
-        updater = Updater(amo, store, linker, recreate_deleted=recreate_deleted)
+        updater = Updater(amo, store, linker, Relinker(amo, billing, store),
+                          recreate_deleted=recreate_deleted)
         # amocrm.conf sync.settle_after: an open create intent younger than this is not looked up yet
         settle = max(0.0, float(settle_after))
         self.steps = Steps(settler=Settler(amo, store, updater, ctx, settle_after=settle),

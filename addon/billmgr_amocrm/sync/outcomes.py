@@ -220,6 +220,13 @@ def issues_of(exc: FixData) -> str:
     return exc.detail or str(exc)
 
 
+def link_taken(kind: Kind, amocrm_id: int, holder: int) -> str:
+    """Why a record whose amoCRM entity is already linked to another BILLmanager entity fails."""
+    return (f"amoCRM {kind.amo_entity} {amocrm_id} is already linked to {kind.value} {holder}: one amoCRM "
+            f"entity cannot stand for two; unlink one of them (amocrm unlink {kind.value} {holder}) "
+            "and retry")
+
+
 def refusal(kind: Kind, reason: str) -> str:
     """The client's reason already names amoCRM, the entity and the field; say it once."""
     return reason if reason.startswith("amoCRM") else f"amoCRM refused {kind.amo_entity}: {reason}"

@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from ..domain import Kind
 from ..ports import BillingReader, QueueItem, Store
+from .outcomes import link_taken
 from .planner import Plan, Work
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,14 @@ class WriteBehind:
 
         def write() -> None:
             with store.transaction():
-                store.link_created(kind, rows, now)
-                store.complete_many(items)
+                taken = store.link_created(kind, rows, now)
+                store.complete_many([i for i in items if i.billmgr_id not in taken])
+                for item in items:
+                    if item.billmgr_id in taken:
+                        amocrm_id = next(a for b, a, _ in rows if b == item.billmgr_id)
+                        reason = link_taken(kind, amocrm_id, taken[item.billmgr_id])
+                        log.error("%s %s failed: %s", kind.value, item.billmgr_id, reason)
+                        store.fail(item, reason)
 
         self._pending = self._pool.submit(write)
 

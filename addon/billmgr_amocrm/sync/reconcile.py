@@ -1,9 +1,18 @@
 """Reconciler: queue what changed without an event reaching the queue.
 
+Every run (the daemon: hourly):
+
 * entities with no link row whose sync conditions hold (a hook that never ran,
   a spool file lost with the disk, an install that predates the data);
 * services whose opendate/expiredate moved since the last run (opened or
   prolonged by a path that skipped ``service.postopen``/``postprolong``).
+
+Once a day (``RECHECK_EVERY``, kept in the ``reconcile:recheck_at`` cursor in the
+database, so it holds whichever process runs the reconciler), and on demand
+(``amocrm reconcile --full``): every linked entity whose current payload differs from
+what was last sent, i.e. edits whose event was lost (:mod:`.recheck`; database reads
+only, no amoCRM call). It needs the mapping context (the marker field ids from
+amocrm.conf): without one it is skipped.
 
 Dead-lettered rows are left alone: reviving them is the admin's "retry failed".
 """
@@ -12,24 +21,36 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Optional
 
 from ..domain import KIND_ORDER, Kind
 from ..foundation.clock import as_utc
-from ..ports import BillingReader, RuleSet, Store
+from ..ports import BillingReader, MappingContext, RuleSet, Store
+from .recheck import recheck_linked
 from .snapshots import read_snapshots
 
 log = logging.getLogger(__name__)
 
 CURSOR = "reconcile:services_since"
+RECHECK_CURSOR = "reconcile:recheck_at"
+# how often every linked entity is compared with what was sent (see the README for its cost)
+RECHECK_EVERY = timedelta(days=1)
 SCAN_CHUNK = 1000
 # look back a bit further than the last run: dates have day precision
 OVERLAP = timedelta(days=1)
 
 
-def reconcile(store: Store, billing: BillingReader, rules: RuleSet,
-              now: datetime) -> dict[Kind, int]:
-    """Queue the missing and the silently changed; return how many rows per kind were queued."""
+def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetime,
+              ctx: Optional[MappingContext] = None, *, full: bool = False) -> dict[Kind, int]:
+    """Queue the missing and the silently changed; return how many rows per kind were queued.
+
+    With ``ctx``, also the daily re-check of linked entities when it is due (or ``full``)."""
     queued = {kind: 0 for kind in KIND_ORDER}
+    if ctx is not None and (full or _recheck_due(store, now)):
+        rechecked = recheck_linked(store, billing, rules, ctx)
+        store.set_cursor(RECHECK_CURSOR, as_utc(now).isoformat())
+        for kind, count in rechecked.queued.items():
+            queued[kind] += count
     for kind in KIND_ORDER:
         failed = store.failed_ids(kind)
         for ids in billing.iter_ids(kind, 0, SCAN_CHUNK):
@@ -45,6 +66,11 @@ def reconcile(store: Store, billing: BillingReader, rules: RuleSet,
     if any(queued.values()):
         log.info("reconcile: queued %s", ", ".join(f"{n} {k.amo_entity}" for k, n in queued.items() if n))
     return queued
+
+
+def _recheck_due(store: Store, now: datetime) -> bool:
+    last = store.get_cursor(RECHECK_CURSOR)
+    return last is None or as_utc(now) - as_utc(datetime.fromisoformat(last)) >= RECHECK_EVERY
 
 
 def _changed_services(store: Store, billing: BillingReader, now: datetime) -> int:

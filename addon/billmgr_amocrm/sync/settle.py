@@ -26,9 +26,10 @@ from datetime import datetime
 from typing import Mapping
 
 from ..domain import Kind
+from ..errors import FixData
 from ..foundation.clock import as_utc
 from ..ports import AmoApi, MappingContext, Store, marker_value
-from .outcomes import Ledger
+from .outcomes import Ledger, link_taken
 from .planner import Create, Plan, Update
 from .updates import Updater
 
@@ -71,26 +72,40 @@ class Settler:
         creates = [c for c in plan.creates if c.work.billmgr_id not in young]
         if not intents:
             return creates
-        found, unresolved = self._look_up(kind, intents, ledger.state.token_hits)
+        try:
+            found, unresolved = self._look_up(kind, intents, ledger.state.token_hits)
+        except FixData as exc:
+            # amoCRM refused the lookup itself (400): asking again cannot help. The intents stay
+            # open: whether the entity exists is still unknown, and a retry must look again.
+            with self.store.transaction():
+                for create in creates:
+                    if create.work.billmgr_id in intents:
+                        ledger.fail(create.work, f"looking up the BILLmanager ID marker failed: {exc}")
+            return [c for c in creates if c.work.billmgr_id not in intents]
         if found:
             log.info("%s: adopted %d entities an unanswered create had made: %s", kind.value,
                      len(found), ", ".join(f"{b}->{a}" for b, a in sorted(found.items())))
         with self.store.transaction():
-            self.store.put_links(kind, sorted(found.items()))
+            taken = self.store.put_links(kind, sorted(found.items()))
             # Not found after settle_after, the lookup complete: no earlier attempt can still land,
             # so the next POST's intent starts afresh (its own settle_after counts from its own send).
             for billmgr_id in sorted(set(intents) - set(found) - unresolved):
                 self.store.clear_create(kind, billmgr_id)
             for create in creates:
-                if create.work.billmgr_id in unresolved:
+                billmgr_id = create.work.billmgr_id
+                if billmgr_id in unresolved:
                     ledger.wait(create.work, "create unconfirmed: the marker lookup goes on",
                                 SCAN_AGAIN_SECONDS)
+                # found, but its entity stands for another record already: the intent stays open
+                # (the entity exists), the record fails until an admin untangles them
+                elif billmgr_id in taken:
+                    ledger.fail(create.work, link_taken(kind, found.pop(billmgr_id), taken[billmgr_id]))
         ledger.report.adopted += len(found)
         adopted = [Update(c.work, found[c.work.billmgr_id], c.payload) for c in creates
                    if c.work.billmgr_id in found]
         # the adopted entity may hold an older state: push the current one as an update
         recreate = self.updater.update(ledger, kind, adopted, plan)
-        waiting = set(found) | unresolved
+        waiting = set(found) | unresolved | set(taken)
         return [c for c in creates if c.work.billmgr_id not in waiting] + recreate
 
     def _look_up(self, kind: Kind, intents: Mapping[int, datetime],

@@ -3,7 +3,8 @@
 An update carries only the fields the module owns (:func:`.planner.update_body`); a
 PATCH is idempotent, so an unanswered one is simply resent later. What amoCRM refused
 fails with its reason; an entity that is gone (deleted in amoCRM's UI) comes back as a
-create, unless ``sync.recreate_deleted`` is off.
+create, unless ``sync.recreate_deleted`` is off, and what pointed at it is queued to be
+linked to the new one (:mod:`.relink`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from . import planner
 from .links import Linker, needs_links
 from .outcomes import Ledger, refusal
 from .planner import Create, Plan, Update
+from .relink import Relinker
 
 log = logging.getLogger(__name__)
 
 
 class Updater:
-    def __init__(self, amo: AmoApi, store: Store, linker: Linker, *, recreate_deleted: bool) -> None:
+    def __init__(self, amo: AmoApi, store: Store, linker: Linker, relinker: Relinker, *,
+                 recreate_deleted: bool) -> None:
         self.amo = amo
         self.store = store
         self.linker = linker
+        self.relinker = relinker
         # amocrm.conf sync.recreate_deleted: an entity deleted in amoCRM is made again (else: failed)
         self.recreate_deleted = recreate_deleted
 
@@ -59,6 +63,7 @@ class Updater:
                 patched_all.append(patched)
         now = ledger.books.clock()
         recreate = []
+        children: dict[Kind, list[int]] = {}
         with ledger.unit():
             synced = [(u.work.billmgr_id, ledger.fingerprint(u.work, u.payload, plan)) for u in patched_all]
             self.store.record_synced_many(kind, synced, now)
@@ -72,6 +77,12 @@ class Updater:
                 gone = by_request.get(rid)
                 if gone is not None:
                     recreate += self._gone(ledger, kind, gone)
+            if recreate:
+                children = self.relinker.requeue(kind, [c.work.billmgr_id for c in recreate])
+        if recreate:
+            coming_back = {c.work.billmgr_id for c in recreate}
+            self.relinker.unlink_old(kind, [u.amocrm_id for u in updates if u.work.billmgr_id in coming_back],
+                                     children)
         self.linker.link(ledger, kind, [u.work for u in patched_all], plan, created=False)
         return recreate
 
