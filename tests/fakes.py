@@ -169,7 +169,8 @@ class FakeAmo:
     # helpers for assertions
     def with_marker(self, entity: str, marker: str) -> list[int]:
         return [i for i, e in self.entities[entity].items() if (entity, i) not in self.deleted
-                and any(v["values"][0]["value"] == marker for v in e.get("custom_fields_values") or [])]
+                and any(marker_identity(str(v["values"][0]["value"])) == marker
+                        for v in e.get("custom_fields_values") or [])]
 
 
 # --------------------------------------------------------------------------- BILLmanager

@@ -11,7 +11,7 @@ import pytest
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
-from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.ports import marker_identity, marker_value
 from billmgr_amocrm.sync.fields import MARKER_FIELD_CODE, MARKER_FIELD_NAME, ensure_marker_fields
 from tests.fakes import FakeAmo
 
@@ -39,7 +39,7 @@ def test_a_marker_cannot_be_edited_by_hand_in_amocrm(rig):
         rig.emulator.control.edit_by_hand("contacts", contact, marker, "billmgr:contact:999999")
     shown = rig.entity("contacts", contact)["custom_fields_values"]
     values = {cf["field_id"]: cf["values"][0]["value"] for cf in shown}
-    assert values[marker] == marker_value(Kind.CONTACT, account)
+    assert marker_identity(values[marker]) == marker_value(Kind.CONTACT, account)
 
 
 def test_check_makes_an_editable_marker_field_api_only_or_says_it_could_not(rig):
