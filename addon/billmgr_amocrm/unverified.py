@@ -1,8 +1,9 @@
-"""Every BILLmanager fact the module relies on that no public source confirmed.
+"""The BILLmanager facts the module relies on, each marked with how sure it is.
 
-Items marked [U] in shared/reference/billmanager-plugin.md live here and only here,
-so an admin with a real host can correct them in one place. Each constant says how
-to check it on a host.
+[U] items (unverified: no public source confirms them) live here and only here, so an
+admin with a real host can correct them in one place; each says how to check it on a
+host. [C] items (confirmed by public sources, shared/reference/billmanager-plugin.md
+section 12) sit beside them where the [U] ones depend on them, with their source.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ MAINMENU_INTEGRATION_NODE = "mainmenuintegration"
 # [U] <plugin><group> value used by integration modules on Integration -> Modules.
 PLUGIN_GROUP = "integration"
 
-# [L/U] AUTH_LEVEL of a BILLmanager administrator (30 root, 29 admin, 16 user).
-ADMIN_MIN_LEVEL = 28
+# [C] AUTH_LEVEL: 30 root (and mgrctl), 29 administrator, 16 client user. 28 is a
+# department row in `user`, not a person, so an administrator is level 29 or above
+# (ispmanager developer guide "access levels"; openprovider's domainauthcode.php checks 29).
+ADMIN_MIN_LEVEL = 29
 
-# [U] item.status codes beyond 2 = active.
+# [C] AUTH_USER: BILLmanager sends the acting user's numeric id (user.id), or "root".
+# [U] Older panels sent the login (user.name): store/resolve.py still accepts one when
+# exactly one client has a user with that login.
+AUTH_USER_ROOT = "root"
+
+# item.status: [C] 2 active, 3 suspended, 4 deleted; [S] 1 ordered, 5 an operation in progress.
 ITEM_STATUS = {1: "ordered", 2: "active", 3: "suspended", 4: "deleted", 5: "processing"}
 
 # profile.profiletype (confirmed in openprovider's module): 1 individual, 2 legal entity, 3 sole proprietor.

@@ -53,7 +53,8 @@ CHANGED_PAGE = (
 )
 
 ACCOUNT_OF_USER = "SELECT account FROM user WHERE id = %s"
-ACCOUNT_BY_LOGIN = "SELECT account FROM user WHERE name = %s ORDER BY id LIMIT 1"
+# Two rows at most: a second account means the login does not name one client.
+ACCOUNTS_BY_LOGIN = "SELECT DISTINCT account FROM user WHERE name = %s LIMIT 2"
 ACCOUNT_BY_EMAIL = "SELECT MAX(account) FROM user WHERE LOWER(TRIM(email)) = LOWER(%s)"
 NEWEST_PAYER = "SELECT MAX(id) FROM profile WHERE account = %s"
 LEGAL_PAYERS_BY_ACCOUNT = (

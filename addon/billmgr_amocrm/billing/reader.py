@@ -201,8 +201,16 @@ class BillingDb:
         rows = self._rows(q.ACCOUNT_OF_USER, (user_id,))
         return as_opt_int(rows[0][0]) if rows else None
 
+    def account_by_login(self, login: str) -> Optional[int]:
+        """The client whose user has this login, when exactly one client has (else None)."""
+        needle = text(login)
+        if not needle:
+            return None
+        rows = self._rows(q.ACCOUNTS_BY_LOGIN, (needle,))
+        return as_opt_int(rows[0][0]) if len(rows) == 1 else None
+
     def account_by_login_or_email(self, value: str) -> Optional[int]:
-        """The client whose user has this login, else whose user has this email.
+        """The client whose user has this login (when only one has), else whose user has this email.
 
         Emails are compared trimmed and case-insensitively. When several clients share
         the email the newest one wins: a create event (registration) is about it.
@@ -210,9 +218,9 @@ class BillingDb:
         needle = text(value)
         if not needle:
             return None
-        rows = self._rows(q.ACCOUNT_BY_LOGIN, (needle,))
-        if rows:
-            return as_opt_int(rows[0][0])
+        account = self.account_by_login(needle)
+        if account:
+            return account
         rows = self._rows(q.ACCOUNT_BY_EMAIL, (needle,))
         return as_opt_int(rows[0][0]) if rows else None
 
