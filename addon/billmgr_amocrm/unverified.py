@@ -48,17 +48,25 @@ HOOKED_EVENTS = (
 # plid (parent: the client of a user or payer) or su (client login) or the email.
 EVENT_PARAMS_KEPT = ("func", "elid", "plid", "su", "email", "sok", "profiletype")
 
-# [U] Where payer requisites live: assumed to be columns on `profile`
-# (vatnum = INN, kpp, address_legal...). Check: SHOW COLUMNS FROM profile; or
-# mgrctl -m billmgr -o xml profile.edit elid=N
-PROFILE_INN_COLUMN = "vatnum"
-
-# [U] The other assumed payer columns on `profile`, read only by billing/.
-PROFILE_ASSUMED_COLUMNS = (
-    "kpp", "ogrn", "person", "email", "phone", "country",
-    "postcode_legal", "city_legal", "address_legal",
-    "postcode_physical", "city_physical", "address_physical",
+# [C] The payer form and `mgrctl -m billmgr -o xml profile.edit elid=N` carry these
+# fields (openprovider's Api.php): two countries (legal and physical address), never one.
+# [U] Whether they are also columns of `profile`: billing/ reads them from the columns it
+# finds at run time (SHOW COLUMNS FROM profile) and asks mgrctl for the rest.
+PROFILE_FORM_FIELDS = (
+    "person", "vatnum", "email", "phone",
+    "country_legal", "postcode_legal", "city_legal", "address_legal",
+    "country_physical", "postcode_physical", "city_physical", "address_physical",
 )
+
+# [U] KPP and OGRN are payer parameters a provider defines per country (Directories ->
+# Country -> Parameters), so their names are the provider's. These are the names tried,
+# as a column of `profile` and as a field of profile.edit, in order.
+# Check: mgrctl -m billmgr -o xml profile.edit elid=N  (a Russian legal entity's payer)
+PROFILE_PARAM_NAMES: dict[str, tuple[str, ...]] = {"kpp": ("kpp",), "ogrn": ("ogrn", "ogrnip")}
+
+# [U] `mgrctl -m billmgr -o xml paramlist` answers with the db.conf names (DBHost,
+# DBUser, DBPassword, DBName, DBSocket) as elements; the command is [C], the shape [U].
+# Check: /usr/local/mgr5/sbin/mgrctl -m billmgr -o xml paramlist | grep -v Password
 
 # [U] The `country` table: columns `name` and `iso2` are assumed.
 COUNTRY_ASSUMED_COLUMNS = ("name", "iso2")

@@ -22,15 +22,11 @@ USERS = (
     "SELECT id, account, name, realname, email, phone, enabled FROM user "
     "WHERE account IN ({}) ORDER BY account, id"
 )
-PROFILES = (
-    "SELECT p.id, p.account, p.name, p.profiletype, p.person, p.vatnum, p.kpp, p.ogrn, p.email, "
-    "p.phone, c.name, p.postcode_legal, p.city_legal, p.address_legal, p.postcode_physical, "
-    "p.city_physical, p.address_physical "
-    "FROM profile p LEFT JOIN country c ON c.id = p.country WHERE p.id IN ({})"
-)
+# Payers: billing/payers.py builds their statements from the columns `profile` has.
+
 # Localized names: name_<lang> when filled, else the default name.
 ITEMS = (
-    "SELECT i.id, i.account, i.status, i.pricelist, "
+    "SELECT i.id, i.account, i.status, i.pricelist, i.name, "
     "COALESCE(NULLIF(pl.name_{lang}, ''), pl.name), it.intname, "
     "COALESCE(NULLIF(it.name_{lang}, ''), it.name), i.cost, cur.iso, i.period, "
     "i.createdate, i.opendate, i.expiredate, i.autoprolong, i.processingmodule "
@@ -66,4 +62,3 @@ CLIENT_NAMES = (
     "SELECT a.id, a.name, (SELECT u.realname FROM user u WHERE u.account = a.id ORDER BY u.id LIMIT 1) "
     "FROM account a WHERE a.id IN ({})"
 )
-PAYER_NAMES = "SELECT id, name, person FROM profile WHERE id IN ({})"
