@@ -236,8 +236,7 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
     if base_url is None:
         meta = tokens.read_meta()
         if meta is None:
-            raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in "
-                              "the module settings")
+            raise Reauthorize(code="not_authorized")
         base_url = meta.base_url
     state = ClientState(paths.client_state, clock=clock,
                         probe_interval=DEFAULT_PROBE_INTERVAL if probe_interval is None else probe_interval)

@@ -83,9 +83,9 @@ class AmoClient:
         # a 401 wrote nothing, so resending even a write is safe
         reply = self.transport.send(method, path, params=params, json_body=body, token=token)
         if reply.status == 401:
-            message = "amoCRM refused a freshly refreshed token (401): authorize the module again"
-            self.state.record_reauth(message)
-            raise error_for(reply, message, Reauthorize)
+            error = error_for(reply, Reauthorize, code="token_rejected")
+            self.state.record_reauth(error.message, error.code)
+            raise error
         return reply
 
     def _read(self, path: str, params: Params = None) -> Optional[Any]:
@@ -94,7 +94,8 @@ class AmoClient:
         if reply.status == 204:
             return None
         if reply.status >= 300:
-            raise error_for(reply, f"amoCRM refused to read {path} ({reply.status})", FixData)
+            raise error_for(reply, FixData, code="read_refused",
+                            params={"path": path, "status": reply.status})
         return reply.json()
 
     def pages(self, path: str, key: str, params: Sequence[Tuple[str, Any]] = (),
@@ -110,7 +111,7 @@ class AmoClient:
                 yield rows
             if not rows or not listing.has_next:
                 return
-        raise FixData(f"{path}: more than {MAX_PAGES} pages; refusing to scan further")
+        raise FixData(code="too_many_pages", params={"path": path, "pages": MAX_PAGES})
 
     # ------------------------------------------------------------------ AmoApi: writes
     def create(self, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
@@ -129,7 +130,8 @@ class AmoClient:
             except AmbiguousWriteError as exc:
                 if exc.status == 504 or exc.cause == "timeout":
                     self._shrink()
-                raise AmbiguousWriteError(exc.message, request_ids=exc.request_ids, outcome=done.outcome(),
+                raise AmbiguousWriteError(exc.message, code=exc.code, params=exc.params,
+                                          request_ids=exc.request_ids, outcome=done.outcome(),
                                           next_chunk_size=self.chunk_size, cause=exc.cause,
                                           method=exc.method, path=exc.path,
                                           status=exc.status, request_id=exc.request_id,
@@ -150,7 +152,8 @@ class AmoClient:
                 self._settle_accepted(entity, pending, reply, done, by_id=by_id)
                 return
             if reply.status != 400:
-                raise error_for(reply, f"amoCRM refused {method} {entity} ({reply.status})", FixData)
+                raise error_for(reply, FixData, code="write_refused",
+                                params={"method": method, "entity": entity, "status": reply.status})
             found, complete = attribute_issues(reply.problem(), pending, by_id=by_id)
             if not complete:
                 self._bisect(method, entity, pending, reply, done)
@@ -179,7 +182,7 @@ class AmoClient:
             return
         if not by_id:
             raise AmbiguousWriteError(
-                f"amoCRM accepted {entity} but did not return ids for {len(unanswered)} items",
+                code="ids_missing", params={"entity": entity, "count": len(unanswered)},
                 request_ids=[i["request_id"] for i in unanswered], **reply.where())
         existing = self.get(entity, [i["id"] for i in unanswered])
         for item in unanswered:
@@ -266,7 +269,7 @@ class AmoClient:
         check_entity(entity)
         reply = self.request("POST", f"/api/v4/{entity}/custom_fields", body=list(fields))
         if reply.status >= 300:
-            raise self._refusal(reply, f"amoCRM refused to create {entity} custom fields")
+            raise self._refusal(reply, "fields_refused", entity)
         return ListPage.model_validate(reply.json() or {}).items("custom_fields")
 
     def pipelines(self) -> List[JsonDict]:
@@ -281,19 +284,20 @@ class AmoClient:
         for part in chunks(links, self.chunk_size):
             reply = self.request("POST", f"/api/v4/{entity}/link", body=part)
             if reply.status >= 300:
-                raise self._refusal(reply, f"amoCRM refused to link {entity}")
+                raise self._refusal(reply, "link_refused", entity)
 
     def account(self) -> JsonDict:
         data = self._read("/api/v4/account")
         if not isinstance(data, dict):
-            raise FixData("amoCRM returned no account information")
+            raise FixData(code="no_account")
         return data
 
     def users(self) -> List[JsonDict]:
         return [row for rows in self.pages("/api/v4/users", "users") for row in rows]
 
-    def _refusal(self, reply: Reply, message: str) -> FixData:
+    def _refusal(self, reply: Reply, code: str, entity: str) -> FixData:
         by_index = [{"request_id": str(n)} for n in range(MAX_CHUNK)]
         found, _ = attribute_issues(reply.problem(), by_index, by_id=False)
         issues = [i for group in found.values() for i in group]
-        return error_for(reply, f"{message} ({reply.status})", FixData, issues=issues)
+        return error_for(reply, FixData, code=code, params={"entity": entity, "status": reply.status},
+                         issues=issues)
