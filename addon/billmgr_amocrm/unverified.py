@@ -28,7 +28,7 @@ AUTH_USER_ROOT = "root"
 # item.status: [C] 2 active, 3 suspended, 4 deleted; [S] 1 ordered, 5 an operation in progress.
 ITEM_STATUS = {1: "ordered", 2: "active", 3: "suspended", 4: "deleted", 5: "processing"}
 
-# profile.profiletype (confirmed in openprovider's module): 1 individual, 2 legal entity, 3 sole proprietor.
+# [C] profile.profiletype (openprovider's Api.php): 1 individual, 2 legal entity, 3 sole proprietor.
 PROFILE_TYPE_LEGAL = 2
 
 # [U] Events the module hooks (after="yes", type="xml"). Whether every path that opens or
@@ -67,6 +67,10 @@ PROFILE_PARAM_NAMES: dict[str, tuple[str, ...]] = {"kpp": ("kpp",), "ogrn": ("og
 # [U] `mgrctl -m billmgr -o xml paramlist` answers with the db.conf names (DBHost,
 # DBUser, DBPassword, DBName, DBSocket) as elements; the command is [C], the shape [U].
 # Check: /usr/local/mgr5/sbin/mgrctl -m billmgr -o xml paramlist | grep -v Password
+# [U] Whether a handler running inside a panel request may call mgrctl without waiting on
+# the panel itself (billmanager-plugin.md section 11, question 2): the panel handler asks
+# paramlist like every process does, gives up after dbconf.PARAMLIST_TIMEOUT and reads
+# db.conf instead.
 
 # [U] The `country` table: columns `name` and `iso2` are assumed.
 COUNTRY_ASSUMED_COLUMNS = ("name", "iso2")
