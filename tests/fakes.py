@@ -204,6 +204,9 @@ class FakeBilling:
     def account_of_user(self, user_id: int) -> Optional[int]:
         return None
 
+    def account_by_login(self, login: str) -> Optional[int]:
+        return None
+
     def account_by_login_or_email(self, value: str) -> Optional[int]:
         return None
 

@@ -1,11 +1,12 @@
 """Composition root: every adapter is built here, for one host root, typed against the ports.
 
 Nothing happens at import time (each function imports what it builds, so a panel click
-pays only for what it uses). :func:`build` reads db.conf under ``paths``, opens the
-MySQL connection, brings the schema up to date and loads the settings; the amoCRM
-client is built on first use (a module that is not authorized yet can still show its
-status). The amoCRM parts that need no database are built by the functions after it:
-:func:`build_amo_client`, :func:`authorize`, :func:`token_status`, :func:`client_secret`.
+pays only for what it uses). :func:`build` reads the database credentials under ``paths``
+(``dbconf``: mgrctl's paramlist, else db.conf), opens the MySQL connection, brings the
+schema up to date and loads the settings; the amoCRM client is built on first use (a
+module that is not authorized yet can still show its status). The amoCRM parts that need
+no database are built by the functions after it: :func:`build_amo_client`,
+:func:`authorize`, :func:`token_status`, :func:`client_secret`.
 """
 
 from __future__ import annotations
@@ -151,8 +152,8 @@ class App:
         from .store.store import MySqlStore
 
         conn = connect(self.db, autocommit=True)
-        return SideConnection(billing=BillingDb(conn, lang=self.billing.lang), store=MySqlStore(conn),
-                              conn=conn)
+        return SideConnection(billing=BillingDb(conn, lang=self.billing.lang, mgrctl=self.billing.mgrctl),
+                              store=MySqlStore(conn), conn=conn)
 
     def reader(self) -> Reader:
         """Read-side adapters on a second, autocommit connection (the engine's read-ahead)."""
@@ -226,16 +227,17 @@ class App:
 
 def build(paths: Optional[HostPaths] = None, *,
           amo_factory: Optional[Callable[[int], AmoApi]] = None) -> App:
-    """Connect to MySQL (db.conf under ``paths``), migrate the module's tables, load the settings."""
+    """Connect to MySQL (credentials under ``paths``), migrate the module's tables, load the settings."""
     from . import settings
     from .billing import BillingDb
     from .db import connect
     from .dbconf import load_db_settings
+    from .mgrctl import Mgrctl
     from .store.migrations import migrate
     from .store.store import MySqlStore
 
     paths = paths or host_paths()
-    db = load_db_settings(paths.db_conf)
+    db = load_db_settings(paths)
     conn = connect(db)
     try:
         migrate(conn)
@@ -243,7 +245,8 @@ def build(paths: Optional[HostPaths] = None, *,
     except BaseException:
         conn.close()
         raise
-    return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn), billing=BillingDb(conn),
+    return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn),
+               billing=BillingDb(conn, mgrctl=Mgrctl.on_host(paths)),
                settings=loaded, amo_factory=amo_factory)
 
 
@@ -275,8 +278,7 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
     if base_url is None:
         meta = tokens.read_meta()
         if meta is None:
-            raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in "
-                              "the module settings")
+            raise Reauthorize(code="not_authorized")
         base_url = meta.base_url
     state = ClientState(paths.client_state, clock=clock,
                         probe_interval=DEFAULT_PROBE_INTERVAL if probe_interval is None else probe_interval)

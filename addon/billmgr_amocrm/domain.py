@@ -35,6 +35,10 @@ class Kind(str, Enum):
 KIND_ORDER = (Kind.CONTACT, Kind.COMPANY, Kind.LEAD)
 
 
+# profile.profiletype (confirmed): 1 individual, 2 legal entity, 3 sole proprietor.
+PROFILE_INDIVIDUAL = 1
+
+
 class ServiceEvent(str, Enum):
     OPEN = "open"
     PROLONG = "prolong"
@@ -71,7 +75,11 @@ class Client:
 
 @dataclass(frozen=True)
 class Payer:
-    """A BILLmanager profile. Only profiletype 2 (legal entity) becomes a company."""
+    """A BILLmanager profile. Only profiletype 2 (legal entity) becomes a company.
+
+    A payer has two countries, one per address (``country_legal``, ``country_physical``);
+    ``country`` is the one its contact data belongs to.
+    """
 
     id: int
     account_id: int
@@ -85,7 +93,16 @@ class Payer:
     address_postal: str = ""
     email: str = ""
     phone: str = ""
-    country: str = ""
+    country_legal: str = ""
+    country_physical: str = ""
+
+    @property
+    def country(self) -> str:
+        """The legal address's country for a legal entity or a sole proprietor, the physical
+        address's for an individual; the other one when that is empty."""
+        first, second = ((self.country_physical, self.country_legal) if self.profiletype == PROFILE_INDIVIDUAL
+                         else (self.country_legal, self.country_physical))
+        return first or second
 
 
 @dataclass(frozen=True)
@@ -108,3 +125,4 @@ class Service:
     autoprolong: int = 0
     processingmodule: Optional[int] = None
     params: Mapping[str, str] = field(default_factory=dict)
+    name: str = ""   # item.name: the service's own name, when BILLmanager filled it

@@ -13,15 +13,19 @@
 ``except RetryLater: retry`` must never resend a write that may have created
 entities. The sync core settles it (find by marker) before retrying.
 
-Messages carry method, path, status and amoCRM's X-Request-Id, never a token,
-secret, code or header; they are also passed through the log redaction.
+Every error raised by the client carries a ``code`` and ``params`` (ids, URLs, paths,
+numbers): its English message is rendered from ``error_texts`` with them, and the panel
+renders the same code in the admin's language (``describe``). Messages carry method,
+path, status and amoCRM's X-Request-Id, never a token, secret, code or header; they are
+also passed through the log redaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
+from .error_texts import render
 from .logsetup import redact
 
 if TYPE_CHECKING:
@@ -29,11 +33,19 @@ if TYPE_CHECKING:
 
 
 class AmoError(Exception):
-    """An amoCRM call failed; ``str()`` says where and why, without secrets."""
+    """An amoCRM call failed; ``str()`` says where and why, without secrets.
 
-    def __init__(self, message: str, *, method: str = "", path: str = "", status: Optional[int] = None,
-                 request_id: str = "", detail: str = "") -> None:
-        self.message = message
+    ``code`` names the failure in ``error_texts`` and ``params`` fills its text; the message,
+    when not given, is that text in English. An error without a code (a test's stand-in)
+    keeps its message and is described by its class.
+    """
+
+    def __init__(self, message: str = "", *, code: str = "", params: Optional[Mapping[str, Any]] = None,
+                 method: str = "", path: str = "", status: Optional[int] = None, request_id: str = "",
+                 detail: str = "") -> None:
+        self.code = code
+        self.params: dict[str, Any] = dict(params or {})
+        self.message = message or render(code, self.params, "en") or code
         self.method = method
         self.path = path
         self.status = status
@@ -41,19 +53,22 @@ class AmoError(Exception):
         self.detail = detail
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def location(self) -> str:
+        """``[POST /api/v4/leads -> 400, X-Request-Id abc]``, or "" when the call is not known."""
         where = " ".join(p for p in (self.method, self.path) if p)
-        parts = [self.message]
-        if where:
-            parts.append(f"[{where}")
-            if self.status is not None:
-                parts[-1] += f" -> {self.status}"
-            if self.request_id:
-                parts[-1] += f", X-Request-Id {self.request_id}"
-            parts[-1] += "]"
+        if not where:
+            return ""
+        if self.status is not None:
+            where += f" -> {self.status}"
+        if self.request_id:
+            where += f", X-Request-Id {self.request_id}"
+        return f"[{where}]"
+
+    def _render(self) -> str:
+        parts = [self.message, self.location()]
         if self.detail:
             parts.append(f"amoCRM says: {self.detail}")
-        return redact(" ".join(parts))
+        return redact(" ".join(p for p in parts if p))
 
 
 class ConfigError(AmoError):
@@ -63,7 +78,7 @@ class ConfigError(AmoError):
 class RetryLater(AmoError):
     """Transient: rate limit, server error on a read, timeout, outage."""
 
-    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kw: Any) -> None:
+    def __init__(self, message: str = "", *, retry_after: Optional[float] = None, **kw: Any) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)
 
@@ -77,7 +92,7 @@ class AmbiguousWriteError(AmoError):
     ``cause``: ``status`` (5xx), ``timeout`` or ``connection`` (reset, dropped).
     """
 
-    def __init__(self, message: str, *, request_ids: Sequence[str] = (),
+    def __init__(self, message: str = "", *, request_ids: Sequence[str] = (),
                  outcome: Optional[BatchOutcome] = None, next_chunk_size: int = 0, cause: str = "status",
                  **kw: Any) -> None:
         self.request_ids = list(request_ids)
@@ -105,7 +120,7 @@ class ItemIssue:
 class FixData(AmoError):
     """amoCRM refused the request's data (400); ``issues`` names item and field."""
 
-    def __init__(self, message: str, *, issues: Sequence[ItemIssue] = (), **kw: Any) -> None:
+    def __init__(self, message: str = "", *, issues: Sequence[ItemIssue] = (), **kw: Any) -> None:
         self.issues = list(issues)
         super().__init__(message, **kw)
 
@@ -123,7 +138,7 @@ class Reauthorize(AmoError):
 class AuthorizationRefused(Reauthorize):
     """The token endpoint said no. ``reason``: bad_client | bad_code | revoked | refused."""
 
-    def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
+    def __init__(self, message: str = "", *, reason: str, **kw: Any) -> None:
         self.reason = reason
         super().__init__(message, **kw)
 
@@ -131,7 +146,7 @@ class AuthorizationRefused(Reauthorize):
 class Stop(AmoError):
     """amoCRM stopped serving the account: ``reason`` is blocked (403) or unpaid (402)."""
 
-    def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
+    def __init__(self, message: str = "", *, reason: str, **kw: Any) -> None:
         self.reason = reason
         super().__init__(message, **kw)
 

@@ -114,6 +114,9 @@ class BillingReader(Protocol):
 
     def account_of_user(self, user_id: int) -> Optional[int]: ...
 
+    def account_by_login(self, login: str) -> Optional[int]:
+        """The client whose user has this login, when exactly one client has; else None."""
+
     def account_by_login_or_email(self, value: str) -> Optional[int]: ...
 
     def newest_payer_of(self, account_id: int) -> Optional[int]: ...

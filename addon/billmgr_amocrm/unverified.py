@@ -1,8 +1,9 @@
-"""Every BILLmanager fact the module relies on that no public source confirmed.
+"""The BILLmanager facts the module relies on, each marked with how sure it is.
 
-Items marked [U] in shared/reference/billmanager-plugin.md live here and only here,
-so an admin with a real host can correct them in one place. Each constant says how
-to check it on a host.
+[U] items (unverified: no public source confirms them) live here and only here, so an
+admin with a real host can correct them in one place; each says how to check it on a
+host. [C] items (confirmed by public sources, shared/reference/billmanager-plugin.md
+section 12) sit beside them where the [U] ones depend on them, with their source.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ MAINMENU_INTEGRATION_NODE = "mainmenuintegration"
 # [U] <plugin><group> value used by integration modules on Integration -> Modules.
 PLUGIN_GROUP = "integration"
 
-# [L/U] AUTH_LEVEL of a BILLmanager administrator (30 root, 29 admin, 16 user).
-ADMIN_MIN_LEVEL = 28
+# [C] AUTH_LEVEL: 30 root (and mgrctl), 29 administrator, 16 client user. 28 is a
+# department row in `user`, not a person, so an administrator is level 29 or above
+# (ispmanager developer guide "access levels"; openprovider's domainauthcode.php checks 29).
+ADMIN_MIN_LEVEL = 29
 
-# [U] item.status codes beyond 2 = active.
+# [C] AUTH_USER: BILLmanager sends the acting user's numeric id (user.id), or "root".
+# [U] Older panels sent the login (user.name): store/resolve.py still accepts one when
+# exactly one client has a user with that login.
+AUTH_USER_ROOT = "root"
+
+# item.status: [C] 2 active, 3 suspended, 4 deleted; [S] 1 ordered, 5 an operation in progress.
 ITEM_STATUS = {1: "ordered", 2: "active", 3: "suspended", 4: "deleted", 5: "processing"}
 
-# profile.profiletype (confirmed in openprovider's module): 1 individual, 2 legal entity, 3 sole proprietor.
+# [C] profile.profiletype (openprovider's Api.php): 1 individual, 2 legal entity, 3 sole proprietor.
 PROFILE_TYPE_LEGAL = 2
 
 # [U] Events the module hooks (after="yes", type="xml"). Whether every path that opens or
@@ -40,17 +48,29 @@ HOOKED_EVENTS = (
 # plid (parent: the client of a user or payer) or su (client login) or the email.
 EVENT_PARAMS_KEPT = ("func", "elid", "plid", "su", "email", "sok", "profiletype")
 
-# [U] Where payer requisites live: assumed to be columns on `profile`
-# (vatnum = INN, kpp, address_legal...). Check: SHOW COLUMNS FROM profile; or
-# mgrctl -m billmgr -o xml profile.edit elid=N
-PROFILE_INN_COLUMN = "vatnum"
-
-# [U] The other assumed payer columns on `profile`, read only by billing/.
-PROFILE_ASSUMED_COLUMNS = (
-    "kpp", "ogrn", "person", "email", "phone", "country",
-    "postcode_legal", "city_legal", "address_legal",
-    "postcode_physical", "city_physical", "address_physical",
+# [C] The payer form and `mgrctl -m billmgr -o xml profile.edit elid=N` carry these
+# fields (openprovider's Api.php): two countries (legal and physical address), never one.
+# [U] Whether they are also columns of `profile`: billing/ reads them from the columns it
+# finds at run time (SHOW COLUMNS FROM profile) and asks mgrctl for the rest.
+PROFILE_FORM_FIELDS = (
+    "person", "vatnum", "email", "phone",
+    "country_legal", "postcode_legal", "city_legal", "address_legal",
+    "country_physical", "postcode_physical", "city_physical", "address_physical",
 )
+
+# [U] KPP and OGRN are payer parameters a provider defines per country (Directories ->
+# Country -> Parameters), so their names are the provider's. These are the names tried,
+# as a column of `profile` and as a field of profile.edit, in order.
+# Check: mgrctl -m billmgr -o xml profile.edit elid=N  (a Russian legal entity's payer)
+PROFILE_PARAM_NAMES: dict[str, tuple[str, ...]] = {"kpp": ("kpp",), "ogrn": ("ogrn", "ogrnip")}
+
+# [U] `mgrctl -m billmgr -o xml paramlist` answers with the db.conf names (DBHost,
+# DBUser, DBPassword, DBName, DBSocket) as elements; the command is [C], the shape [U].
+# Check: /usr/local/mgr5/sbin/mgrctl -m billmgr -o xml paramlist | grep -v Password
+# [U] Whether a handler running inside a panel request may call mgrctl without waiting on
+# the panel itself (billmanager-plugin.md section 11, question 2): the panel handler asks
+# paramlist like every process does, gives up after dbconf.PARAMLIST_TIMEOUT and reads
+# db.conf instead.
 
 # [U] The `country` table: columns `name` and `iso2` are assumed.
 COUNTRY_ASSUMED_COLUMNS = ("name", "iso2")

@@ -1,4 +1,5 @@
-"""``python -m tests.bench [--quick] [--only hook,limited,pipeline,memory,latency,recheck] [--profile]``.
+"""``python -m tests.bench [--quick] [--only NAME,...] [--profile]``; names: hook, limited, pipeline,
+mgrctl, memory, latency, recheck.
 
 Prints one table (figure, value, target, ok/MISS) and writes it with the machine to
 ``tests/bench/last-results.md``. Always exits 0: a missed target is reported, not
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "addon") not in sys.path:
     sys.path.insert(0, str(REPO / "addon"))
 
-SCENARIOS = ("hook", "limited", "pipeline", "memory", "latency", "recheck")
+SCENARIOS = ("hook", "limited", "pipeline", "mgrctl", "memory", "latency", "recheck")
 
 
 class Sizes:
@@ -28,13 +29,14 @@ class Sizes:
         self.limited_entities = 10_000 if quick else 50_000
         self.single_entities = 50 if quick else 100
         self.pipeline_services = 5_000 if quick else 20_000
+        self.mgrctl_clients = 200 if quick else 600
         self.memory_services = (2_000, 20_000) if quick else (10_000, 100_000)
         self.latency_events = 20 if quick else 40
         self.recheck = (250, 5_000) if quick else (1_000, 20_000)   # clients, services
 
 
 def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[..., None]]:
-    from . import hook_cost, latency, recheck, throughput
+    from . import hook_cost, latency, payers_mgrctl, recheck, throughput
 
     def profile(name: str) -> Optional[str]:
         return str(profile_dir / f"{name}.prof") if profile_dir is not None else None
@@ -44,6 +46,7 @@ def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[.
         "limited": lambda r: throughput.limited(r, sizes.limited_entities, sizes.single_entities,
                                                  profile("limited")),
         "pipeline": lambda r: throughput.pipeline(r, sizes.pipeline_services, profile("pipeline")),
+        "mgrctl": lambda r: payers_mgrctl.run(r, sizes.mgrctl_clients),
         "memory": lambda r: throughput.memory(r, sizes.memory_services),
         "latency": lambda r: latency.run(r, sizes.latency_events),
         "recheck": lambda r: recheck.run(r, *sizes.recheck),

@@ -77,14 +77,20 @@ class Site:
         os.environ["MGR5_ROOT"] = str(self.root)
         os.environ[LOOPBACK_ENV] = "1"
 
-    def sandbox(self, *, clients: int, services: int, seed: int = 3) -> Any:
+    def sandbox(self, *, clients: int, services: int, seed: int = 3, requisite_columns: bool = True) -> Any:
+        """A sandbox database for this site; ``requisite_columns=False`` also installs the fake
+        mgrctl (``tests.sandbox.fake_mgrctl``) that gives the payers' requisites."""
         from billmgr_amocrm.foundation.files import write_atomic
         from tests.sandbox import create_sandbox
         from tests.sandbox.dbconf import render_db_conf
+        from tests.sandbox.fake_mgrctl import install_fake_mgrctl
 
         self.db = replace(server_settings(), database=DB_PREFIX + secrets.token_hex(5))
-        self.summary = create_sandbox(self.db, clients=clients, services=services, seed=seed)
+        self.summary = create_sandbox(self.db, clients=clients, services=services, seed=seed,
+                                      requisite_columns=requisite_columns)
         write_atomic(self.root / "etc" / "billmgr.conf.d" / "db.conf", render_db_conf(self.db))
+        if not requisite_columns:
+            install_fake_mgrctl(self.root, self.db)
         return self.summary
 
     def start_emulator(self, *, limit: bool) -> Any:

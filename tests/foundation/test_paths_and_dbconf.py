@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -7,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from billmgr_amocrm import paths
-from billmgr_amocrm.dbconf import DbConfigError, DbSettings, load_db_settings, parse_db_conf
+from billmgr_amocrm.dbconf import DbConfigError, DbSettings, load_db_settings, paramlist_values, parse_db_conf
 from billmgr_amocrm.foundation import files as atomicfile
+from billmgr_amocrm.mgrctl import MgrctlError, MgrctlRefused, parse_answer
 from tests.sandbox.dbconf import render_db_conf
+from tests.sandbox.fake_mgrctl import calls, install_fake_mgrctl
 
 
 def test_root_defaults_to_usr_local_mgr5(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,3 +93,84 @@ def test_string_helpers_match_host_paths(mgr5_root: Path) -> None:
     hp = paths.host_paths()
     assert paths.spool_dir_str() == str(hp.spool_dir)
     assert paths.task_log_str() == str(hp.task_log)
+
+
+# --------------------------------------------------------------------------- mgrctl paramlist
+DB_CONF = "DBHost conf.local\nDBUser conf_user\nDBPassword conf-secret\nDBName from_db_conf\n"
+PANEL = DbSettings(host="panel.local", user="panel_user", password="pa$$ <&> word", database="from_mgrctl",
+                   port=3307, unix_socket="/run/mysqld/mysqld.sock")
+
+
+def test_paramlist_wins_where_mgrctl_is(mgr5_root: Path) -> None:
+    (mgr5_root / "etc/billmgr.conf.d/db.conf").write_text(DB_CONF)
+    install_fake_mgrctl(mgr5_root, PANEL)
+    assert load_db_settings() == PANEL
+    assert calls(mgr5_root) == ["paramlist"]
+
+
+def test_db_conf_where_there_is_no_mgrctl(mgr5_root: Path) -> None:
+    (mgr5_root / "etc/billmgr.conf.d/db.conf").write_text(DB_CONF)
+    assert load_db_settings().database == "from_db_conf"
+    (mgr5_root / "sbin" / "mgrctl").write_text("not executable")   # not a usable mgrctl either
+    assert load_db_settings().database == "from_db_conf"
+
+
+@pytest.mark.parametrize("fault", ["exit", "garbage", "refuse"])
+def test_a_failing_mgrctl_falls_back_to_db_conf_and_never_shows_the_password(
+        mgr5_root: Path, fault: str, caplog: pytest.LogCaptureFixture) -> None:
+    (mgr5_root / "etc/billmgr.conf.d/db.conf").write_text(DB_CONF)
+    install_fake_mgrctl(mgr5_root, PANEL, fault=fault)
+    caplog.set_level(logging.DEBUG)
+    assert load_db_settings().database == "from_db_conf"
+    assert "paramlist" in caplog.text and "db.conf" in caplog.text
+    (mgr5_root / "etc/billmgr.conf.d/db.conf").unlink()
+    with pytest.raises(DbConfigError) as caught:
+        load_db_settings()
+    assert "paramlist" in str(caught.value) and "db.conf does not exist" in str(caught.value)
+    for text in (caplog.text, str(caught.value), repr(caught.value)):
+        assert "pa$$" not in text and "conf-secret" not in text and "leaked" not in text
+
+
+def test_an_incomplete_paramlist_falls_back_too(mgr5_root: Path) -> None:
+    (mgr5_root / "etc/billmgr.conf.d/db.conf").write_text(DB_CONF)
+    install_fake_mgrctl(mgr5_root, PANEL, paramlist=DbSettings(host="h", user="", database="x", password="p"))
+    assert load_db_settings().database == "from_db_conf"
+
+
+def test_paramlist_answer_shapes() -> None:
+    from lxml import etree
+
+    nested = etree.fromstring(b"<doc><elem><DBHost>h</DBHost><DBUser>u</DBUser><DBName>d</DBName>"
+                              b"<DBPassword>p</DBPassword></elem></doc>")
+    pairs = etree.fromstring(b"<doc><elem><name>DBHost</name><value>h</value></elem>"
+                             b"<elem><name>DBUser</name><value>u</value></elem>"
+                             b"<elem><name>DBName</name><value>d</value></elem></doc>")
+    assert paramlist_values(nested) == {"DBHost": "h", "DBUser": "u", "DBName": "d", "DBPassword": "p"}
+    assert paramlist_values(pairs) == {"DBHost": "h", "DBUser": "u", "DBName": "d"}
+
+
+def test_mgrctl_answers_are_parsed_without_entities_or_network() -> None:
+    hostile = (b'<?xml version="1.0"?><!DOCTYPE doc [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+               b"<doc><DBHost>&x;</DBHost></doc>")
+    root = parse_answer(hostile, "paramlist")
+    assert "root:" not in (root.findtext("DBHost") or "")
+    with pytest.raises(MgrctlError, match="not an XML document"):
+        parse_answer(b"DBPassword=secret", "paramlist")
+    with pytest.raises(MgrctlRefused) as refused:
+        parse_answer(b'<doc><error type="access" object="paramlist"><msg>no</msg></error></doc>', "paramlist")
+    assert (refused.value.error_type, refused.value.error_object) == ("access", "paramlist")
+
+
+def test_the_app_connects_with_what_paramlist_says(mgr5_root: Path, sandbox_db) -> None:  # type: ignore[no-untyped-def]
+    from billmgr_amocrm.bootstrap import build
+
+    # db.conf names a database that does not exist: only paramlist's answer can work
+    (mgr5_root / "etc/billmgr.conf.d/db.conf").write_text(render_db_conf(
+        DbSettings(host=sandbox_db.settings.host, user="nobody", database="no_such_db", port=1)))
+    install_fake_mgrctl(mgr5_root, sandbox_db.settings)
+    app = build()
+    try:
+        assert app.db == sandbox_db.settings
+        assert app.billing.mgrctl is not None and app.billing.clients([1])
+    finally:
+        app.close()

@@ -19,6 +19,9 @@ class Billing:
     def account_of_user(self, user_id: int) -> int | None:
         return 10 if user_id == 100 else None
 
+    def account_by_login(self, login: str) -> int | None:
+        return None
+
     def account_by_login_or_email(self, value: str) -> int | None:
         return None
 

@@ -25,6 +25,14 @@ def test_every_function_refuses_a_client_and_logs_it(mgr5_root: Path) -> None:
     golden("access_denied_en", ui("amocrm.settings", auth_level=16, lang="en"))
 
 
+@pytest.mark.parametrize(("level", "admin"), [(16, False), (28, False), (29, True), (30, True)])
+def test_an_administrator_is_auth_level_29_or_above(mgr5_root: Path, level: int, admin: bool) -> None:
+    # 30 root, 29 administrator, 16 client; 28 is a department row in `user`, never a person
+    err = ui("amocrm.status", auth_level=level).find("error")
+    assert (err is None or err.get("type") != "access") is admin, level
+    assert unverified.ADMIN_MIN_LEVEL == 29
+
+
 def test_an_unknown_function_is_an_error_not_a_crash(mgr5_root: Path) -> None:
     doc = ui("amocrm.nope")
     assert "amocrm.nope" in error_text(doc)

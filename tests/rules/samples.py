@@ -42,7 +42,7 @@ CLIENT = Client(
 
 PAYER = Payer(id=5, account_id=42, name="ООО «Ромашка»", profiletype=2, person="Иванов И. И.",
               inn="7701234567", kpp="770101001", address_legal="Москва, ул. Ленина, 1",
-              email="INFO@romashka.ru", phone="+7 (495) 111-22-33 доб. 15", country="RU")
+              email="INFO@romashka.ru", phone="+7 (495) 111-22-33 доб. 15", country_legal="RU")
 
 SERVICE = Service(id=1234, account_id=42, status=2, pricelist_id=10, pricelist_name="VDS-2",
                   itemtype_intname="vds", itemtype_name="Виртуальный сервер", cost=Decimal("1499.50"),

@@ -34,6 +34,7 @@ from .generate import (  # noqa: E402
     open_service,
     prolong_service,
     server_connection,
+    set_service_name,
     set_service_param,
     set_service_status,
 )
@@ -41,6 +42,6 @@ from .generate import (  # noqa: E402
 __all__ = [
     "DIRTY_CASES", "NewClient", "Sandbox", "SandboxSummary", "add_client", "add_payer", "add_user",
     "create_database", "create_sandbox", "drop_database", "edit_client", "edit_payer", "edit_user",
-    "load_schema", "open_service", "prolong_service", "server_connection", "set_service_param",
-    "set_service_status",
+    "load_schema", "open_service", "prolong_service", "server_connection", "set_service_name",
+    "set_service_param", "set_service_status",
 ]

@@ -2,6 +2,9 @@
 
     python -m tests.sandbox --clients 1000 --services 100000 --db billmgr_sandbox --drop
     python -m tests.sandbox --write-db-conf      # also point $MGR5_ROOT's db.conf at it
+    python -m tests.sandbox --without-requisite-columns --fake-mgrctl
+        # `profile` with its confirmed columns only, and $MGR5_ROOT/sbin/mgrctl answering
+        # paramlist and profile.edit from the sandbox (tests.sandbox.fake_mgrctl)
 
 Server credentials come from TEST_DB_HOST/TEST_DB_PORT/TEST_DB_USER/TEST_DB_PASSWORD
 (defaults 127.0.0.1, 3306, root, empty), like the test suite.
@@ -23,6 +26,7 @@ from billmgr_amocrm.foundation.files import write_atomic
 from billmgr_amocrm.paths import host_paths
 
 from .dbconf import render_db_conf
+from .fake_mgrctl import install_fake_mgrctl
 from .generate import create_sandbox
 
 
@@ -47,11 +51,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--drop", action="store_true", help="drop the database first if it exists")
     parser.add_argument("--write-db-conf", action="store_true",
                         help="write $MGR5_ROOT/etc/billmgr.conf.d/db.conf pointing at the sandbox")
+    parser.add_argument("--without-requisite-columns", action="store_true",
+                        help="give `profile` only its confirmed columns (requisites: through mgrctl)")
+    parser.add_argument("--fake-mgrctl", action="store_true",
+                        help="install $MGR5_ROOT/sbin/mgrctl answering from the sandbox")
     args = parser.parse_args(argv)
     settings = replace(server_settings_from_env(), database=args.db)
     try:
         summary = create_sandbox(settings, clients=args.clients, services=args.services, seed=args.seed,
-                                 today=args.today, drop=args.drop)
+                                 today=args.today, drop=args.drop,
+                                 requisite_columns=not args.without_requisite_columns)
     except pymysql.err.ProgrammingError as exc:
         if exc.args and exc.args[0] == 1007:
             print(f"database {args.db} already exists: add --drop to replace it", file=sys.stderr)
@@ -64,12 +73,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"sandbox {summary.database}: {summary.clients} clients, {summary.users} users, "
           f"{summary.payers} payers {dict(sorted(summary.payers_by_type.items()))}, "
           f"{summary.services} services {dict(sorted(summary.services_by_status.items()))}, "
-          f"{summary.itemparams} params in {summary.seconds:.2f} s")
+          f"{summary.itemparams} params in {summary.seconds:.2f} s"
+          + ("" if summary.requisite_columns else "; payers without requisite columns"))
     if args.write_db_conf:
         path = host_paths().db_conf
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, render_db_conf(settings))
         print(f"wrote {path}")
+    if args.fake_mgrctl:
+        print(f"wrote {install_fake_mgrctl(host_paths().root, settings)}")
     return 0
 
 

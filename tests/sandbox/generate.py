@@ -24,6 +24,12 @@ The same helpers exist as functions taking an open connection first
 always contains every profile type, every item status, every item type and the dirty
 rows named in ``DIRTY_CASES``, whatever the requested size (tiny sizes are raised to
 the minimum that holds them).
+
+``create_sandbox(..., requisite_columns=False)`` builds a BILLmanager whose ``profile``
+table has only the confirmed columns (id, account, name, profiletype): the payers'
+requisites then live in ``sandbox_profile_full`` (``PROFILE_STORE``), which only the fake
+mgrctl reads (``tests.sandbox.fake_mgrctl``), as BILLmanager's own mgrctl answers
+``profile.edit``. The helpers edit payers the same way in both shapes.
 """
 
 from __future__ import annotations
@@ -177,6 +183,7 @@ class SandboxSummary:
     services_by_itemtype: Mapping[str, int] = field(default_factory=dict)
     dirty: Mapping[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    requisite_columns: bool = True
 
 
 class NewClient(NamedTuple):
@@ -421,12 +428,18 @@ class Maker:
 ACCOUNT_COLS = ("id", "name", "country", "registration_date", "parent", "level")
 USER_COLS = ("id", "account", "name", "realname", "email", "phone", "language", "level", "enabled")
 PROFILE_COLS = ("id", "account", "name", "profiletype", "person", "vatnum", "kpp", "ogrn", "email",
-                "phone", "country", "postcode_legal", "city_legal", "address_legal",
-                "postcode_physical", "city_physical", "address_physical")
+                "phone", "country_legal", "postcode_legal", "city_legal", "address_legal",
+                "country_physical", "postcode_physical", "city_physical", "address_physical")
+# The confirmed columns of `profile`: all a requisite_columns=False sandbox shows.
+PROFILE_CONFIRMED_COLS = ("id", "account", "name", "profiletype")
+PROFILE_STORE = "sandbox_profile_full"
 ITEM_COLS = ("id", "pricelist", "account", "period", "currency", "status", "createdate", "opendate",
              "expiredate", "cost", "costperiod", "processingmodule", "parent", "autoprolong",
              "lastpricelist", "suspenddate", "remoteid", "specialstatus", "scheduledclose",
-             "intvalue", "price")
+             "intvalue", "price", "name")
+# item.name: what the generator puts there (the domain of a domain service; others stay NULL,
+# so lead names exercise both item.name and the fallback built from tariff and params).
+NAMED_ITEMTYPES = ("domain",)
 
 
 class _Generator:
@@ -538,16 +551,16 @@ class _Generator:
         inn: Optional[str]
         kpp: Optional[str]
         ogrn: Optional[str]
-        legal: tuple[Optional[str], Optional[str], Optional[str]] = (pc_l, city_l, addr_l)
+        legal: tuple[Optional[int], Optional[str], Optional[str], Optional[str]] = (1, pc_l, city_l, addr_l)
         if ptype == PROFILE_LEGAL:
             name, inn, kpp, ogrn = mk.company(), mk.inn(10), mk.inn(9), mk.inn(13)
         elif ptype == PROFILE_SOLE:
             name, inn, kpp, ogrn = f"ИП {person}", mk.inn(12), None, mk.inn(15)
         else:
             name, inn, kpp, ogrn = person, (mk.inn(12) if r.random() < 0.3 else None), None, None
-            legal = (None, None, None)  # individuals have no legal address
+            legal = (None, None, None, None)  # individuals have no legal address
         row = [len(self.profiles) + 1, account_id, name, ptype, person, inn, kpp, ogrn, email, phone,
-               1, *legal, pc_p, city_p, addr_p]
+               *legal, 1, pc_p, city_p, addr_p]
         self.profiles.append(row)
         return row
 
@@ -623,7 +636,7 @@ class _Generator:
         suspend = expires if status == STATUS_SUSPENDED else None
         return [item_id, pl[0], account_id, period, currency, status, created, opened, expires, cost,
                 period, r.choice((1, 2, 3, None)), None, period if r.random() < 0.6 else 0, pl[0],
-                suspend, None, None, None, None, cost]
+                suspend, None, None, None, None, cost, None]
 
     def services(self) -> None:
         r = self.rng
@@ -667,6 +680,8 @@ class _Generator:
                 row[4] = None
             elif case == "service.long_param":
                 params = [("domain", "long.example.com"), ("note", "Ж" * 2000)]
+            if intname in NAMED_ITEMTYPES:
+                row[21] = dict(params).get("domain")
             self.items.append(tuple(row))
             self.itemparams.extend((item_id, k, v) for k, v in params)
 
@@ -699,14 +714,33 @@ class _Generator:
             cur.execute("SET SESSION unique_checks = 1")
 
 
+def hide_requisite_columns(conn: pymysql.connections.Connection) -> None:
+    """Turn ``profile`` into what a BILLmanager without requisite columns shows: only the
+    confirmed columns. The full rows move to ``PROFILE_STORE`` (the fake mgrctl's source)."""
+    with conn.cursor() as cur:
+        cur.execute(f"RENAME TABLE profile TO {PROFILE_STORE}")
+        cur.execute(f"CREATE VIEW profile AS SELECT {', '.join(PROFILE_CONFIRMED_COLS)} FROM {PROFILE_STORE}")
+    conn.commit()
+
+
+def profile_store(conn: pymysql.connections.Connection) -> str:
+    """The table that holds payers' rows whole: ``profile``, or ``PROFILE_STORE`` behind the view."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+                    "AND table_name = %s", (PROFILE_STORE,))
+        row = cur.fetchone()
+    return PROFILE_STORE if row and row[0] else "profile"
+
+
 def create_sandbox(settings: DbSettings, clients: int = 30, services: int = 200, seed: int = 1,
                    *, today: Optional[date] = None, drop: bool = False,
-                   create_db: bool = True) -> SandboxSummary:
+                   create_db: bool = True, requisite_columns: bool = True) -> SandboxSummary:
     """Create ``settings.database``, load the schema and fill it; return what was made.
 
     ``create_db=False`` fills an existing empty database (e.g. the ``fresh_db`` fixture).
     ``today`` anchors every date (default: the current date); the rows are identical for
-    the same (seed, today, clients, services).
+    the same (seed, today, clients, services). ``requisite_columns=False``: ``profile`` has
+    only its confirmed columns (see the module docstring); the data is the same.
     """
     started = time.perf_counter()
     today = today or date.today()
@@ -720,6 +754,8 @@ def create_sandbox(settings: DbSettings, clients: int = 30, services: int = 200,
     try:
         load_schema(conn)
         gen.load(conn)
+        if not requisite_columns:
+            hide_requisite_columns(conn)
     finally:
         conn.close()
     status_of = {row[0]: row[5] for row in gen.items}
@@ -734,6 +770,7 @@ def create_sandbox(settings: DbSettings, clients: int = 30, services: int = 200,
         services_by_itemtype=dict(Counter(intname_of_item.values())),
         dirty=dict(gen.dirty),
         seconds=time.perf_counter() - started,
+        requisite_columns=requisite_columns,
     )
 
 
@@ -741,9 +778,10 @@ def create_sandbox(settings: DbSettings, clients: int = 30, services: int = 200,
 ACCOUNT_FIELDS = ("name", "country")
 USER_FIELDS = ("realname", "email", "phone", "language", "enabled")
 PROFILE_FIELDS = {"name": "name", "profiletype": "profiletype", "person": "person", "inn": "vatnum",
-                  "kpp": "kpp", "ogrn": "ogrn", "email": "email", "phone": "phone", "country": "country",
-                  "postcode_legal": "postcode_legal", "city_legal": "city_legal",
-                  "address_legal": "address_legal", "postcode_physical": "postcode_physical",
+                  "kpp": "kpp", "ogrn": "ogrn", "email": "email", "phone": "phone",
+                  "country_legal": "country_legal", "postcode_legal": "postcode_legal",
+                  "city_legal": "city_legal", "address_legal": "address_legal",
+                  "country_physical": "country_physical", "postcode_physical": "postcode_physical",
                   "city_physical": "city_physical", "address_physical": "address_physical"}
 
 
@@ -852,21 +890,22 @@ def add_payer(conn: pymysql.connections.Connection, account_id: int, *, profilet
     picked = _pick(PROFILE_FIELDS, requisites, "add_payer")
     cols = ["account", "profiletype", "name"] + [PROFILE_FIELDS[k] for k in picked]
     marks = ", ".join(["%s"] * len(cols))
-    return _insert(conn, f"INSERT INTO profile ({', '.join(cols)}) VALUES ({marks})",
+    return _insert(conn, f"INSERT INTO {profile_store(conn)} ({', '.join(cols)}) VALUES ({marks})",
                    (account_id, profiletype, name, *picked.values()))
 
 
 def edit_payer(conn: pymysql.connections.Connection, profile_id: int, **changes: Any) -> int:
     picked = _pick(PROFILE_FIELDS, changes, "edit_payer")
-    _update(conn, "profile", profile_id, {PROFILE_FIELDS[k]: v for k, v in picked.items()})
+    _update(conn, profile_store(conn), profile_id, {PROFILE_FIELDS[k]: v for k, v in picked.items()})
     return profile_id
 
 
 def open_service(conn: pymysql.connections.Connection, account_id: int, *, itemtype: str = "vds",
                  pricelist_id: Optional[int] = None, params: Optional[Mapping[str, str]] = None,
                  status: int = STATUS_ACTIVE, opendate: Optional[date] = None, period: Optional[int] = None,
-                 cost: Optional[Decimal] = None, currency: int = 126) -> int:
-    """An ordered-and-opened service (item + itemparams), as after service.postopen."""
+                 cost: Optional[Decimal] = None, currency: int = 126, name: Optional[str] = None) -> int:
+    """An ordered-and-opened service (item + itemparams), as after service.postopen;
+    ``name`` is item.name (left NULL by default, as for most generated services)."""
     if pricelist_id is None:
         if itemtype not in PRICELISTS_BY_TYPE:
             raise ValueError(f"unknown itemtype {itemtype!r}; known: {sorted(PRICELISTS_BY_TYPE)}")
@@ -878,11 +917,12 @@ def open_service(conn: pymysql.connections.Connection, account_id: int, *, itemt
     expires = add_months(opened, period) if status != STATUS_ORDERED else None
     cost = cost if cost is not None else Decimal(pl[6])
     item_id = _insert(conn, "INSERT INTO item (pricelist, account, period, currency, status, createdate, "
-                            "opendate, expiredate, cost, costperiod, autoprolong, lastpricelist, price) "
-                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            "opendate, expiredate, cost, costperiod, autoprolong, lastpricelist, price, "
+                            "name) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                       (pl[0], account_id, period, currency, status, opened,
                        opened if status != STATUS_ORDERED else None, expires, cost, period, period,
-                       pl[0], cost))
+                       pl[0], cost, name))
     for key, value in (params or {}).items():
         _insert(conn, "INSERT INTO itemparam (item, intname, value) VALUES (%s, %s, %s)",
                 (item_id, key, value))
@@ -907,6 +947,12 @@ def set_service_status(conn: pymysql.connections.Connection, item_id: int, statu
     if status not in ALL_STATUSES:
         raise ValueError(f"status must be one of {ALL_STATUSES}")
     _update(conn, "item", item_id, {"status": status})
+    return item_id
+
+
+def set_service_name(conn: pymysql.connections.Connection, item_id: int, name: Optional[str]) -> int:
+    """item.name changed (or cleared with None / "")."""
+    _update(conn, "item", item_id, {"name": name})
     return item_id
 
 
@@ -968,6 +1014,9 @@ class Sandbox:
 
     def set_service_param(self, item_id: int, intname: str, value: str) -> int:
         return set_service_param(self.conn, item_id, intname, value)
+
+    def set_service_name(self, item_id: int, name: Optional[str]) -> int:
+        return set_service_name(self.conn, item_id, name)
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read-only helper for assertions in tests."""

@@ -4,11 +4,14 @@
 -- realistic). Source: shared/reference/billmanager-plugin.md section 5.
 --   [C] confirmed by public SQL in real modules or ISPsystem docs
 --   [U] assumed: check on a real host with SHOW COLUMNS FROM <table>;
--- Everything the adapter (addon/billmgr_amocrm/billing.py) assumes about a [U]
--- column is also listed in addon/billmgr_amocrm/unverified.py.
+-- Everything the adapter (addon/billmgr_amocrm/billing/) assumes about a [U]
+-- column is also listed in addon/billmgr_amocrm/unverified.py. The adapter never
+-- assumes a [U] column of `profile` exists: it reads the columns it finds (the
+-- generator's requisite_columns=False leaves them all out) and asks mgrctl for the rest.
 -- Statements are separated by ";" at the end of a line (generate.py splits on it).
 
--- [C] Countries referenced by account.country and profile.country. Columns [U].
+-- [C] Countries referenced by account.country and a payer's country_legal / country_physical.
+-- Columns [U].
 CREATE TABLE country (
   id        INT NOT NULL AUTO_INCREMENT,
   name      VARCHAR(255) NOT NULL DEFAULT '',     -- [U] default-language name
@@ -65,8 +68,11 @@ CREATE TABLE user (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- [C] Payers. id, account, name, profiletype [C] (1 individual, 2 legal entity,
--- 3 sole proprietor). Every requisite column below is [U]: public sources do not say
--- whether they are columns or a param table (see unverified.PROFILE_INN_COLUMN).
+-- 3 sole proprietor). The requisites are [C] fields of the payer's form and of
+-- `mgrctl -m billmgr -o xml profile.edit elid=N` (person, vatnum = INN, email, phone,
+-- *_legal and *_physical address parts, two countries); whether they are columns here
+-- is [U]. KPP and OGRN are payer parameters a provider defines per country [C], their
+-- names [U] (unverified.PROFILE_PARAM_NAMES). See unverified.PROFILE_FORM_FIELDS.
 CREATE TABLE profile (
   id                 INT NOT NULL AUTO_INCREMENT,  -- [C]
   account            INT NOT NULL,                 -- [C] -> account.id
@@ -74,14 +80,15 @@ CREATE TABLE profile (
   profiletype        INT NOT NULL DEFAULT 1,       -- [C]
   person             VARCHAR(255) NULL,            -- [U] contact person (form field "person" [C])
   vatnum             VARCHAR(32) NULL,             -- [U] INN (form field "vatnum" [C])
-  kpp                VARCHAR(32) NULL,             -- [U]
-  ogrn               VARCHAR(32) NULL,             -- [U] OGRN / OGRNIP
-  email              VARCHAR(255) NULL,            -- [U]
-  phone              VARCHAR(255) NULL,            -- [U]
-  country            INT NULL,                     -- [U] -> country.id
+  kpp                VARCHAR(32) NULL,             -- [U] a per-country payer parameter
+  ogrn               VARCHAR(32) NULL,             -- [U] OGRN / OGRNIP, likewise
+  email              VARCHAR(255) NULL,            -- [U] (form field [C])
+  phone              VARCHAR(255) NULL,            -- [U] (form field [C])
+  country_legal      INT NULL,                     -- [U] -> country.id (form field [C])
   postcode_legal     VARCHAR(32) NULL,             -- [U] *_legal address parts (form [C])
   city_legal         VARCHAR(255) NULL,            -- [U]
   address_legal      VARCHAR(1024) NULL,           -- [U]
+  country_physical   INT NULL,                     -- [U] -> country.id (form field [C])
   postcode_physical  VARCHAR(32) NULL,             -- [U] *_physical = postal address (form [C])
   city_physical      VARCHAR(255) NULL,            -- [U]
   address_physical   VARCHAR(1024) NULL,           -- [U]
@@ -131,7 +138,7 @@ CREATE TABLE pricelist (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- [C] Services. Every column is [C]; types are [U] (dates are calendar dates).
--- status: 2 active [C]; 1 ordered, 3 suspended, 4 deleted, 5 processing [U].
+-- status: 2 active, 3 suspended, 4 deleted [C]; 1 ordered, 5 an operation in progress [S].
 CREATE TABLE item (
   id                INT NOT NULL AUTO_INCREMENT,
   pricelist         INT NOT NULL,                 -- -> pricelist.id
@@ -154,6 +161,7 @@ CREATE TABLE item (
   scheduledclose    DATE NULL,
   intvalue          INT NULL,
   price             DECIMAL(20,4) NULL,
+  name              VARCHAR(255) NULL,            -- the service's name (sslstore module.cpp)
   PRIMARY KEY (id),
   KEY item_account (account),
   KEY item_createdate (createdate),

@@ -75,7 +75,8 @@ def test_payer_snapshot_with_requisites(sandbox_db, billing):
     assert (full.name, full.profiletype, full.inn, full.kpp, full.ogrn) == (
         'ООО "Ромашка"', 2, "7707083893", "773601001", "1027700132195")
     assert full.email == "info@romashka.ru" and full.phone == "+7 (495) 500-55-50"
-    assert full.address_legal.count(", ") >= 2 and full.country == "Россия"
+    assert full.address_legal.count(", ") >= 2
+    assert (full.country_legal, full.country_physical, full.country) == ("Россия", "Россия", "Россия")
     pid = sandbox_db.add_payer(1, name="ИП Иванов", profiletype=3, inn="500100732259",
                                postcode_legal="101000", city_legal="Москва", address_legal="ул. Ленина, д. 1",
                                person="Иванов И. И.")
@@ -223,6 +224,18 @@ def test_names_for_bindings(sandbox_db, billing):
         acc: "Клиент", d["client.null_name"]: f"#{d['client.null_name']}"}
     assert billing.names(Kind.COMPANY, [d["payer.legal_full"]]) == {d["payer.legal_full"]: 'ООО "Ромашка"'}
     assert billing.names(Kind.LEAD, [iid]) == {iid: "VDS-1 (1 vCPU, 1 ГБ) 10.0.0.1"}
+    named = sandbox_db.open_service(acc, itemtype="domain", params={"domain": "x.ru"}, name="x.ru (основной)")
+    assert billing.names(Kind.LEAD, [named]) == {named: "x.ru (основной)"}
+
+
+def test_the_service_name_is_item_name(sandbox_db, billing):
+    acc = sandbox_db.add_client(name="Named").account_id
+    iid = sandbox_db.open_service(acc, itemtype="vds", name="  Сервер бухгалтерии ")
+    assert billing.services([iid])[iid].name == "Сервер бухгалтерии"
+    sandbox_db.set_service_name(iid, None)
+    assert billing.services([iid])[iid].name == ""
+    domain = sandbox_db.summary.dirty["service.idn_domain"]
+    assert billing.services([domain])[domain].name == "пример-сайта.рф"   # the generator names domains
 
 
 def test_factory_connection_sees_new_commits_and_reopens(sandbox_db, billing):

@@ -14,7 +14,7 @@ import pytest
 from billmgr_amocrm.dbconf import load_db_settings
 from tests.fixtures.database import unique_db_name
 from tests.sandbox import DIRTY_CASES, Sandbox, create_sandbox, drop_database, server_connection
-from tests.sandbox.generate import ITEMTYPES, add_months
+from tests.sandbox.generate import ITEMTYPES, PROFILE_STORE, add_months
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABLES = ("account", "account2project", "user", "profile", "item", "itemparam", "pricelist", "itemtype",
@@ -118,10 +118,39 @@ def test_panel_like_edits_return_ids_and_change_rows(sandbox_db):
     assert sb.query("SELECT expiredate FROM item WHERE id = %s", (iid,)) == [(date(2028, 1, 31),)]
     sb.set_service_param(iid, "domain", "romashka.рф")
     assert sb.query("SELECT value FROM itemparam WHERE item = %s", (iid,)) == [("romashka.рф",)]
+    named = sb.open_service(new.account_id, itemtype="vds", name="Мой сервер")
+    sb.set_service_name(iid, "romashka.рф")
+    assert sb.query("SELECT id, name FROM item WHERE id IN (%s, %s) ORDER BY id", (iid, named)) == [
+        (iid, "romashka.рф"), (named, "Мой сервер")]
     with pytest.raises(LookupError):
         sb.edit_client(10**6, name="nobody")
     with pytest.raises(TypeError):
         sb.edit_payer(pid, vatnum="raw column names are not accepted")
+
+
+def test_item_names_are_filled_for_domains_only(sandbox_db):
+    q = sandbox_db.query
+    named = q("SELECT i.name, p.value FROM item i JOIN pricelist pl ON pl.id = i.pricelist "
+              "JOIN itemtype it ON it.id = pl.itemtype JOIN itemparam p ON p.item = i.id "
+              "AND p.intname = 'domain' WHERE it.intname = 'domain'")
+    assert named and all(name == domain for name, domain in named)
+    assert q("SELECT COUNT(*) FROM item WHERE name IS NULL")[0][0] > 0
+
+
+def test_a_sandbox_without_requisite_columns_shows_only_the_confirmed_ones(bare_sandbox_db):
+    sb: Sandbox = bare_sandbox_db
+    assert sb.summary.requisite_columns is False
+    columns = {r[0] for r in sb.query("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_schema = DATABASE() AND table_name = 'profile'")}
+    assert columns == {"id", "account", "name", "profiletype"}
+    assert dict(sb.query("SELECT profiletype, COUNT(*) FROM profile GROUP BY profiletype")) == (
+        sb.summary.payers_by_type)
+    # the requisites are still there for mgrctl, and edits reach them the same way
+    pid = sb.add_payer(1, name='ООО "Скрытая"', inn="7701234567", country_legal=1)
+    sb.edit_payer(pid, kpp="770101001")
+    assert sb.query("SELECT name, profiletype FROM profile WHERE id = %s", (pid,)) == [('ООО "Скрытая"', 2)]
+    assert sb.query(f"SELECT vatnum, kpp, country_legal FROM {PROFILE_STORE} WHERE id = %s", (pid,)) == [
+        ("7701234567", "770101001", 1)]
 
 
 def test_add_months_clamps_to_month_end():
@@ -130,20 +159,42 @@ def test_add_months_clamps_to_month_end():
     assert add_months(date(2024, 12, 15), 12) == date(2025, 12, 15)
 
 
-def test_cli_builds_a_sandbox_and_writes_db_conf(db_server, mgr5_root):
-    name = unique_db_name()
+def sandbox_cli(db_server, *args: str) -> subprocess.CompletedProcess:
+    """``python -m tests.sandbox ARGS`` against the test server."""
     env = {**os.environ, "TEST_DB_HOST": db_server.host, "TEST_DB_PORT": str(db_server.port),
            "TEST_DB_USER": db_server.user, "TEST_DB_PASSWORD": db_server.password}
+    return subprocess.run([sys.executable, "-m", "tests.sandbox", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_builds_a_sandbox_and_writes_db_conf(db_server, mgr5_root):
+    name = unique_db_name()
     try:
-        run = subprocess.run([sys.executable, "-m", "tests.sandbox", "--clients", "25", "--services", "60",
-                              "--db", name, "--seed", "3", "--write-db-conf"],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        run = sandbox_cli(db_server, "--clients", "25", "--services", "60", "--db", name, "--seed", "3",
+                          "--write-db-conf")
         assert run.returncode == 0, run.stderr
         assert "25 clients" in run.stdout and "60 services" in run.stdout
         settings = load_db_settings()
         assert settings.database == name
-        again = subprocess.run([sys.executable, "-m", "tests.sandbox", "--db", name],
-                               cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        again = sandbox_cli(db_server, "--db", name)
         assert again.returncode == 2 and "--drop" in again.stderr
+    finally:
+        drop_database(replace(db_server, database=name))
+
+
+def test_cli_builds_a_sandbox_without_requisite_columns_and_its_mgrctl(db_server, mgr5_root):
+    from billmgr_amocrm.mgrctl import Mgrctl
+    from billmgr_amocrm.paths import host_paths
+
+    name = unique_db_name()
+    try:
+        run = sandbox_cli(db_server, "--clients", "20", "--services", "40", "--db", name,
+                          "--without-requisite-columns", "--fake-mgrctl")
+        assert run.returncode == 0, run.stderr
+        assert "without requisite columns" in run.stdout
+        mgrctl = Mgrctl.on_host(host_paths())
+        assert mgrctl is not None
+        assert load_db_settings().database == name      # through the fake's paramlist
+        assert mgrctl.call("profile.edit", {"elid": "1"}).findtext("name")
     finally:
         drop_database(replace(db_server, database=name))

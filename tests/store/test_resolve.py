@@ -18,11 +18,15 @@ class Billing:
     """The few BillingReader lookups resolution uses, over a tiny fixed world.
 
     account 10 (login client@example.com) has users 100, 101 and payers 1000 < 1001;
-    account 20 (login bob) has no payer.
+    account 20 (login bob) has no payer. The login "shared" belongs to users of both
+    clients, so it names neither; the login "4242" is an old panel's numeric login of 20.
     """
 
     def account_of_user(self, user_id: int) -> int | None:
         return {100: 10, 101: 10, 200: 20}.get(user_id)
+
+    def account_by_login(self, login: str) -> int | None:
+        return {"client@example.com": 10, "bob": 20, "4242": 20}.get(login)
 
     def account_by_login_or_email(self, value: str) -> int | None:
         return {"client@example.com": 10, "bob": 20}.get(value)
@@ -44,11 +48,20 @@ CASES = [
     ({"func": "profile.edit", "plid": "10"}, [(Kind.COMPANY, 1001, "edit")]),
     ({"func": "profile.edit", "su": "client@example.com"}, [(Kind.COMPANY, 1001, "edit")]),
     ({"func": "profile.edit", "user": "client@example.com", "level": 16}, [(Kind.COMPANY, 1001, "edit")]),
+    # AUTH_USER as BILLmanager sends it: the acting client's user id.
+    ({"func": "profile.edit", "user": "100", "level": 16}, [(Kind.COMPANY, 1001, "edit")]),
+    ({"func": "user.edit", "user": "200", "level": 16}, [(Kind.CONTACT, 20, "edit")]),
+    ({"func": "user.edit", "user": "4242", "level": 16}, [(Kind.CONTACT, 20, "edit")]),  # an old login
     ({"func": "service.postopen", "elid": "55"}, [(Kind.LEAD, 55, "open")]),
     ({"func": "service.postprolong", "elid": "55"}, [(Kind.LEAD, 55, "prolong")]),
     # Unresolvable: logged, nothing queued, no crash.
     ({"func": "profile.edit", "plid": "20"}, []),
     ({"func": "profile.edit", "user": "client@example.com", "level": 30}, []),   # an admin is not the client
+    ({"func": "profile.edit", "user": "100", "level": 29}, []),                  # 29 is an administrator
+    ({"func": "profile.edit", "user": "root", "level": 30}, []),
+    ({"func": "profile.edit", "user": "root", "level": 16}, []),                 # root is never a client
+    ({"func": "user.edit", "user": "shared", "level": 16}, []),                  # a login two clients share
+    ({"func": "user.edit", "user": "999", "level": 16}, []),                     # no such user
     ({"func": "user.edit", "elid": "999"}, []),
     ({"func": "service.postopen", "elid": "abc"}, []),
     ({"func": "account.edit", "elid": "-3"}, []),

@@ -56,3 +56,29 @@ def test_service_events_resolve_to_leads_with_their_reason(sandbox_db, billing) 
 def test_an_event_about_nothing_known_resolves_to_nothing(billing) -> None:  # type: ignore[no-untyped-def]
     assert resolve_event({"func": "register", "email": "nobody@nowhere.invalid"}, billing) == []
     assert resolve_event({"func": "user.edit", "elid": "999999"}, billing) == []
+
+
+def test_auth_user_is_the_acting_users_id_as_billmanager_sends_it(sandbox_db, billing) -> None:  # type: ignore[no-untyped-def]
+    new = sandbox_db.add_client(name="Self Service", login="self.service")
+    second_user = sandbox_db.add_user(new.account_id, realname="Бухгалтер")
+    payer = sandbox_db.add_payer(new.account_id, name='ООО "Своя"')
+    for user in (str(new.user_id), str(second_user)):
+        event = {"func": "profile.edit", "user": user, "level": 16, "sok": "ok"}
+        assert resolve_event(event, billing) == [(Kind.COMPANY, payer, "edit")]
+    # an administrator's or root's save names no client: nothing to guess from AUTH_USER
+    assert resolve_event({"func": "profile.edit", "user": str(new.user_id), "level": 29}, billing) == []
+    assert resolve_event({"func": "profile.edit", "user": "root", "level": 30}, billing) == []
+
+
+def test_an_old_panels_login_counts_only_when_one_client_has_it(sandbox_db, billing) -> None:  # type: ignore[no-untyped-def]
+    first = sandbox_db.add_client(name="First", login="same.login")
+    payer = sandbox_db.add_payer(first.account_id, name='ООО "Первая"')
+    event = {"func": "profile.edit", "user": "same.login", "level": 16}
+    assert resolve_event(event, billing) == [(Kind.COMPANY, payer, "edit")]
+    # Logins are assumed unique panel-wide ([U]); where they are not, the login names no one.
+    with sandbox_db.conn.cursor() as cur:
+        cur.execute("ALTER TABLE user DROP INDEX user_name")
+    second = sandbox_db.add_client(name="Second", login="same.login")
+    sandbox_db.add_payer(second.account_id, name='ООО "Вторая"')
+    assert billing.account_by_login("same.login") is None
+    assert resolve_event(event, billing) == []

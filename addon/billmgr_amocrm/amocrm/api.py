@@ -84,9 +84,9 @@ class AmoClient:
         # a 401 wrote nothing, so resending even a write is safe
         reply = self.transport.send(method, path, params=params, json_body=body, token=token)
         if reply.status == 401:
-            message = "amoCRM refused a freshly refreshed token (401): authorize the module again"
-            self.state.record_reauth(message)
-            raise error_for(reply, message, Reauthorize)
+            error = error_for(reply, Reauthorize, code="token_rejected")
+            self.state.record_reauth(error.message, error.code)
+            raise error
         return reply
 
     def _read(self, path: str, params: Params = None) -> Optional[Any]:
@@ -95,7 +95,8 @@ class AmoClient:
         if reply.status == 204:
             return None
         if reply.status >= 300:
-            raise error_for(reply, f"amoCRM refused to read {path} ({reply.status})", FixData)
+            raise error_for(reply, FixData, code="read_refused",
+                            params={"path": path, "status": reply.status})
         return reply.json()
 
     def pages(self, path: str, key: str, params: Sequence[Tuple[str, Any]] = (),
@@ -111,7 +112,7 @@ class AmoClient:
                 yield rows
             if not rows or not listing.has_next:
                 return
-        raise FixData(f"{path}: more than {MAX_PAGES} pages; refusing to scan further")
+        raise FixData(code="too_many_pages", params={"path": path, "pages": MAX_PAGES})
 
     # ------------------------------------------------------------------ AmoApi: writes
     def create(self, entity: str, items: Sequence[JsonDict]) -> BatchOutcome:
@@ -130,7 +131,8 @@ class AmoClient:
             except AmbiguousWriteError as exc:
                 if exc.status == 504 or exc.cause == "timeout":
                     self._shrink()
-                raise AmbiguousWriteError(exc.message, request_ids=exc.request_ids, outcome=done.outcome(),
+                raise AmbiguousWriteError(exc.message, code=exc.code, params=exc.params,
+                                          request_ids=exc.request_ids, outcome=done.outcome(),
                                           next_chunk_size=self.chunk_size, cause=exc.cause,
                                           method=exc.method, path=exc.path,
                                           status=exc.status, request_id=exc.request_id,
@@ -151,7 +153,8 @@ class AmoClient:
                 self._settle_accepted(entity, pending, reply, done, by_id=by_id)
                 return
             if reply.status != 400:
-                raise error_for(reply, f"amoCRM refused {method} {entity} ({reply.status})", FixData)
+                raise error_for(reply, FixData, code="write_refused",
+                                params={"method": method, "entity": entity, "status": reply.status})
             found, complete = attribute_issues(reply.problem(), pending, by_id=by_id)
             if not complete:
                 self._bisect(method, entity, pending, reply, done)
@@ -180,7 +183,7 @@ class AmoClient:
             return
         if not by_id:
             raise AmbiguousWriteError(
-                f"amoCRM accepted {entity} but did not return ids for {len(unanswered)} items",
+                code="ids_missing", params={"entity": entity, "count": len(unanswered)},
                 request_ids=[i["request_id"] for i in unanswered], **reply.where())
         existing = self.get(entity, [i["id"] for i in unanswered])
         for item in unanswered:
@@ -280,17 +283,16 @@ class AmoClient:
         return rows
 
     def create_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
-        return self._write_fields("POST", entity, fields, "create")
+        return self._write_fields("POST", entity, fields)
 
     def update_custom_fields(self, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
-        return self._write_fields("PATCH", entity, fields, "change")
+        return self._write_fields("PATCH", entity, fields)
 
-    def _write_fields(self, method: str, entity: str, fields: Sequence[JsonDict],
-                      verb: str) -> List[JsonDict]:
+    def _write_fields(self, method: str, entity: str, fields: Sequence[JsonDict]) -> List[JsonDict]:
         check_entity(entity)
         reply = self.request(method, f"/api/v4/{entity}/custom_fields", body=list(fields))
         if reply.status >= 300:
-            raise refusal(reply, f"amoCRM refused to {verb} {entity} custom fields")
+            raise refusal(reply, "fields_refused" if method == "POST" else "fields_change_refused", entity)
         return ListPage.model_validate(reply.json() or {}).items("custom_fields")
 
     def pipelines(self) -> List[JsonDict]:
@@ -309,7 +311,7 @@ class AmoClient:
     def account(self) -> JsonDict:
         data = self._read("/api/v4/account")
         if not isinstance(data, dict):
-            raise FixData("amoCRM returned no account information")
+            raise FixData(code="no_account")
         return data
 
     def users(self) -> List[JsonDict]:

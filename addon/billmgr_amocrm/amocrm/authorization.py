@@ -68,20 +68,20 @@ def check_form(base_url: str, client_id: str, client_secret: str, redirect_uri: 
     account = parse_account_url(base_url)
     client_id, client_secret, redirect_uri, code = (v.strip() for v in
                                                     (client_id, client_secret, redirect_uri, code))
-    _require(client_id, "integration ID")
-    _require(client_secret, "secret key")
-    _require(code, "authorization code")
+    _require(client_id, "client_id")
+    _require(client_secret, "secret")
+    _require(code, "code")
     if not redirect_uri.startswith(("https://", "http://")):
-        raise ConfigError("the redirect URL must be the full address set in the integration, like "
-                          "https://billing.example.com/amocrm")
+        raise ConfigError(code="redirect_not_url")
     return AuthForm(account, client_id, client_secret, redirect_uri, code)
 
 
 def _require(value: str, what: str) -> None:
+    """``what``: client_id | secret | code (the error codes ``<what>_empty``, ``<what>_spaces``)."""
     if not value:
-        raise ConfigError(f"the {what} is empty")
+        raise ConfigError(code=f"{what}_empty")
     if any(c.isspace() for c in value):
-        raise ConfigError(f"the {what} contains spaces; copy it again from the integration settings")
+        raise ConfigError(code=f"{what}_spaces")
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from ..errors import Reauthorize, Stop
 from ..foundation.files import write_atomic
 from ..foundation.locks import FileLock
 
 DEFAULT_PROBE_INTERVAL = 15 * 60.0
-STOP_TEXT = {
-    "blocked": "amoCRM blocked API access for this account (403); ask amoCRM support to unblock it",
-    "unpaid": "the amoCRM account is not paid (402); pay the subscription",
-}
 
 
 class ClientState:
@@ -56,8 +52,10 @@ class ClientState:
         state = self.read()
         reauth = state.get("reauth")
         if reauth:
-            why = reauth.get("reason", "")
-            raise Reauthorize(f"the module needs to be authorized again in the panel: {why}")
+            # the cause's own code when it was recorded (its text says what to do), else the general one
+            code = str(reauth.get("code") or "reauth_required")
+            params = reauth.get("params") if isinstance(reauth.get("params"), dict) else {}
+            raise Reauthorize(code=code, params={**params, "reason": str(reauth.get("reason", ""))})
         if not state.get("stop"):
             return False
         with self._locked():
@@ -73,8 +71,9 @@ class ClientState:
                 return True
         reason = str(stop.get("reason", "blocked"))
         next_probe = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last + self.probe_interval))
-        raise Stop(f"{STOP_TEXT.get(reason, reason)}; no requests are sent, next probe after {next_probe}",
-                   reason=reason, status=stop.get("status"), detail=str(stop.get("detail", "")))
+        raise Stop(code="stopped_unpaid" if reason == "unpaid" else "stopped_blocked",
+                   params={"next_probe": next_probe}, reason=reason, status=stop.get("status"),
+                   detail=str(stop.get("detail", "")))
 
     # ------------------------------------------------------------------ writing
     def record_stop(self, reason: str, status: int, detail: str = "") -> None:
@@ -89,10 +88,12 @@ class ClientState:
     def clear_stop(self) -> None:
         self._drop("stop")
 
-    def record_reauth(self, reason: str) -> None:
+    def record_reauth(self, reason: str, code: str = "", params: Optional[Dict[str, Any]] = None) -> None:
+        """Stop every request until the module is authorized again (``code``, ``params``: the cause)."""
         with self._locked():
             state = self.read()
-            state["reauth"] = {"reason": reason[:300], "since": self.clock()}
+            state["reauth"] = {"reason": reason[:300], "code": code, "params": dict(params or {}),
+                               "since": self.clock()}
             self._write(state)
 
     def clear_reauth(self) -> None:

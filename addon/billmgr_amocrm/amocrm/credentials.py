@@ -41,12 +41,11 @@ class ClientSecret:
             check_private(path)
             secret = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
-            raise Reauthorize(f"{path} is missing: enter the integration's secret key and authorize "
-                              "again") from None
+            raise Reauthorize(code="secret_file_missing", params={"path": str(path)}) from None
         except InsecureFileError as exc:
-            raise Reauthorize(str(exc)) from None
+            raise Reauthorize(code="file_insecure", params={"path": str(path), "mode": exc.mode}) from None
         if not secret:
-            raise Reauthorize(f"{path} is empty: enter the integration's secret key and authorize again")
+            raise Reauthorize(code="secret_file_empty", params={"path": str(path)})
         register_secret(secret)
         return secret
 
@@ -82,11 +81,10 @@ class Credentials:
     def current(self) -> TokenSet:
         tokens = self.store.read()
         if tokens is None:
-            raise Reauthorize("the module is not authorized in amoCRM yet: enter the one-time code in the "
-                              "module settings")
+            raise Reauthorize(code="not_authorized")
         if self.expected_base_url and tokens.meta.base_url.rstrip("/") != self.expected_base_url.rstrip("/"):
-            raise Reauthorize(f"the stored tokens belong to {tokens.meta.base_url}, but the module is "
-                              f"configured for {self.expected_base_url}: authorize again")
+            raise Reauthorize(code="tokens_other_account",
+                              params={"stored": tokens.meta.base_url, "configured": self.expected_base_url})
         return tokens
 
     def access_token(self) -> str:
@@ -138,7 +136,7 @@ class Credentials:
         again = self.store.read()
         if again is not None and again.refresh != used.refresh:
             return again  # someone wrote a new pair meanwhile (e.g. a fresh authorization)
-        self.state.record_reauth(exc.message)
+        self.state.record_reauth(exc.message, exc.code, exc.params)
         log.error("amoCRM refused the token refresh: %s; sync stops until the module is authorized again",
                   exc)
         raise exc

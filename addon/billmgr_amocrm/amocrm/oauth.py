@@ -44,21 +44,15 @@ def _refused(reply: Reply, grant: str) -> AuthorizationRefused:
     where = reply.where()
     detail = reply.summary()
     if reply.status == 401 and any(m in text for m in BAD_CLIENT_MARKS):
-        return AuthorizationRefused(
-            "amoCRM refused the integration keys (401 Некорректный клиент): check the integration ID, "
-            "the secret key, and that the redirect URL matches the integration settings exactly",
-            reason="bad_client", detail=detail, **where)
-    if grant == "authorization_code":
-        return AuthorizationRefused(
-            f"amoCRM refused the authorization code ({reply.status}): it is expired (codes live 20 "
-            "minutes) or already used; copy a fresh code from the integration settings",
-            reason="bad_code", detail=detail, **where)
-    if reply.status in (400, 401) and (not text.strip() or any(h in text for h in REVOKED_HINTS)):
-        return AuthorizationRefused(
-            "amoCRM refused the refresh token (revoked, expired or already used): authorize the "
-            "module again in the panel", reason="revoked", detail=detail, **where)
-    return AuthorizationRefused(f"amoCRM refused the token request ({reply.status})",
-                                reason="refused", detail=detail, **where)
+        reason = "bad_client"
+    elif grant == "authorization_code":
+        reason = "bad_code"
+    elif reply.status in (400, 401) and (not text.strip() or any(h in text for h in REVOKED_HINTS)):
+        reason = "revoked"
+    else:
+        reason = "refused"
+    return AuthorizationRefused(code=f"auth_{reason}", params={"status": reply.status}, reason=reason,
+                                detail=detail, **where)
 
 
 def request_tokens(transport: Transport, body: Dict[str, str], *, bypass_gate: bool = False) -> TokenResponse:
@@ -68,13 +62,14 @@ def request_tokens(transport: Transport, body: Dict[str, str], *, bypass_gate: b
     if reply.status in (400, 401):
         raise _refused(reply, grant)
     if reply.status != 200:
-        raise ConfigError(f"{transport.base_url} answered {reply.status} at the token endpoint: it does not "
-                          "look like an amoCRM account", detail=reply.summary(), **reply.where())
+        raise ConfigError(code="not_amocrm_status",
+                          params={"url": transport.base_url, "status": reply.status},
+                          detail=reply.summary(), **reply.where())
     try:
         tokens = TokenResponse.model_validate(reply.json())
     except ValidationError:
-        raise ConfigError(f"{transport.base_url} did not answer with amoCRM tokens: it does not look like "
-                          "an amoCRM account", **reply.where()) from None
+        raise ConfigError(code="not_amocrm_answer", params={"url": transport.base_url},
+                          **reply.where()) from None
     register_secret(tokens.access_token)
     register_secret(tokens.refresh_token)
     return tokens
@@ -103,13 +98,13 @@ def exchange_code(transport: Transport, *, account: AccountUrl, client_id: str, 
     try:
         resp = request_tokens(transport, body, bypass_gate=True)
     except AmbiguousWriteError as exc:
-        raise RetryLater("the answer to the code exchange was lost; try again, and if amoCRM then says "
-                         "the code was used, copy a fresh one", method=exc.method, path=exc.path,
-                         status=exc.status, request_id=exc.request_id) from None
+        raise RetryLater(code="code_exchange_lost", method=exc.method, path=exc.path, status=exc.status,
+                         request_id=exc.request_id) from None
     except RetryLater as exc:
         if exc.status is None:
-            raise ConfigError(f"cannot reach {account.base_url}: {exc.message}; check the account URL and "
-                              "this server's network", method=exc.method, path=exc.path) from None
+            raise ConfigError(code="unreachable_account",
+                              params={"url": account.base_url, "reason": exc.message},
+                              method=exc.method, path=exc.path) from None
         raise
     return token_set(resp, account=account, client_id=client_id, redirect_uri=redirect_uri,
                      requested_at=requested_at)
@@ -124,9 +119,8 @@ def refresh_pair(transport: Transport, current: TokenSet, *, client_secret: str,
     try:
         resp = request_tokens(transport, body)
     except AmbiguousWriteError as exc:
-        raise RetryLater("the answer to a token refresh was lost; the refresh token may be spent (if so, "
-                         "the next attempt asks for re-authorization)", method=exc.method, path=exc.path,
-                         status=exc.status, request_id=exc.request_id) from None
+        raise RetryLater(code="refresh_lost", method=exc.method, path=exc.path, status=exc.status,
+                         request_id=exc.request_id) from None
     acct = account or AccountUrl(meta.base_url, meta.subdomain, meta.base_domain)
     new = token_set(resp, account=acct, client_id=meta.client_id, redirect_uri=meta.redirect_uri,
                     requested_at=requested_at)

@@ -35,7 +35,7 @@ def _send(client: AmoClient, action: str, entity: str, pending: Pending, refused
         if reply.status < 300:
             return
         if reply.status != 400:
-            raise refusal(reply, f"amoCRM refused to {action} {entity}")
+            raise refusal(reply, f"{action}_refused", entity)
         positions = [{"request_id": str(n)} for n in range(len(pending))]
         found, complete = attribute_issues(reply.problem(), positions, by_id=False)
         if not complete:
@@ -51,9 +51,11 @@ def _send(client: AmoClient, action: str, entity: str, pending: Pending, refused
         pending = [p for n, p in enumerate(pending) if str(n) not in found]
 
 
-def refusal(reply: Reply, message: str) -> FixData:
-    """FixData for a refused call, with the items and fields amoCRM named (by position)."""
+def refusal(reply: Reply, code: str, entity: str) -> FixData:
+    """FixData for a refused call (its ``code`` in error_texts), with the items and fields amoCRM
+    named (by position)."""
     by_index = [{"request_id": str(n)} for n in range(MAX_CHUNK)]
     found, _ = attribute_issues(reply.problem(), by_index, by_id=False)
     issues = [i for group in found.values() for i in group]
-    return error_for(reply, f"{message} ({reply.status})", FixData, issues=issues)
+    return error_for(reply, FixData, code=code, params={"entity": entity, "status": reply.status},
+                     issues=issues)

@@ -62,17 +62,16 @@ class TokenStore:
         except FileNotFoundError:
             return None
         except InsecureFileError as exc:
-            raise Reauthorize(f"{exc}; if anyone else could have read it, also authorize the module "
-                              "again") from None
+            raise Reauthorize(code="tokens_insecure", params={"path": exc.path, "mode": exc.mode}) from None
         register_secret(access)
         register_secret(refresh)
         try:
             meta = TokenMeta.model_validate_json(meta_text)
         except ValidationError as exc:
-            raise Reauthorize(f"{p.token_meta} is damaged ({exc.error_count()} problems); "
-                              "authorize the module again") from None
+            raise Reauthorize(code="tokens_damaged",
+                              params={"path": str(p.token_meta), "count": exc.error_count()}) from None
         if not access or not refresh:
-            raise Reauthorize(f"the token files in {p.amocrm_etc} are empty; authorize the module again")
+            raise Reauthorize(code="tokens_empty", params={"path": str(p.amocrm_etc)})
         return TokenSet(access=access, refresh=refresh, meta=meta)
 
     def read_meta(self) -> Optional[TokenMeta]:
@@ -105,5 +104,6 @@ class TokenStore:
             with lock.held(timeout):
                 yield
         except LockTimeout as exc:
-            raise RetryLater(f"{exc.holder} holds {path} (token refresh): not ours after "
-                             f"{timeout:g} s") from None
+            raise RetryLater(code="token_lock_busy",
+                             params={"holder": exc.holder, "path": str(path),
+                                     "seconds": f"{timeout:g}"}) from None

@@ -221,14 +221,13 @@ class Transport:
         kind = type(exc).__name__
         where: Dict[str, Any] = {"method": method, "path": path}
         if isinstance(exc, requests.exceptions.SSLError):
-            raise RetryLater(f"TLS failure talking to amoCRM ({kind}); check the host's CA certificates",
-                             **where) from None
+            raise RetryLater(code="tls_failure", params={"kind": kind}, **where) from None
         if write and not sent_nothing(exc):
             cause = "timeout" if isinstance(exc, requests.exceptions.Timeout) else "connection"
-            raise AmbiguousWriteError(f"the answer to a write was lost ({kind}); it may have been applied",
-                                      cause=cause, **where) from None
+            raise AmbiguousWriteError(code="write_lost", params={"kind": kind}, cause=cause,
+                                      **where) from None
         if attempt >= self.max_attempts:
-            raise RetryLater(f"amoCRM is unreachable or too slow ({kind}) after {attempt} attempts",
+            raise RetryLater(code="unreachable", params={"kind": kind, "attempts": attempt},
                              **where) from None
         delay = self.backoff.delay(attempt - 1)
         log.info("amoCRM %s %s failed (%s); retry %d in %.1f s", method, path, kind, attempt, delay)
@@ -241,13 +240,11 @@ class Transport:
             self.state.record_stop("blocked", 403, summary)
             log.error("amoCRM answered 403 to %s %s: all traffic stops (%s)",
                       reply.method, reply.path, summary)
-            raise Stop("amoCRM refused access (403): the account may be blocked for API use; all traffic "
-                       "stops and is probed every 15 minutes", reason="blocked", detail=summary, **where)
+            raise Stop(code="blocked", reason="blocked", detail=summary, **where)
         if reply.status == 402:
             self.state.record_stop("unpaid", 402, summary)
             log.error("amoCRM answered 402 to %s %s: the account is not paid", reply.method, reply.path)
-            raise Stop("the amoCRM account is not paid (402); traffic stops until it is",
-                       reason="unpaid", detail=summary, **where)
+            raise Stop(code="unpaid", reason="unpaid", detail=summary, **where)
         if reply.status == 429:
             retry_after = parse_retry_after(reply.headers.get("Retry-After"), self.clock())
             delay = self.backoff.delay(attempt, retry_after)
@@ -255,14 +252,13 @@ class Transport:
             log.warning("amoCRM rate limit (429) on %s %s; every process pauses %.1f s",
                         reply.method, reply.path, delay)
             if attempt >= self.max_attempts:
-                raise RetryLater("amoCRM keeps answering 429 Too Many Requests", retry_after=delay,
-                                 detail=summary, **where)
+                raise RetryLater(code="rate_limited", retry_after=delay, detail=summary, **where)
             return
         if write:
-            raise AmbiguousWriteError(f"amoCRM answered {reply.status} to a write; it may have been applied",
+            raise AmbiguousWriteError(code="write_status_unknown", params={"status": reply.status},
                                       detail=summary, **where)
         if attempt >= self.max_attempts:
-            raise RetryLater(f"amoCRM server error after {attempt} attempts", detail=summary, **where)
+            raise RetryLater(code="server_error", params={"attempts": attempt}, detail=summary, **where)
         delay = self.backoff.delay(attempt - 1)
         log.info("amoCRM %s %s -> %s; retry %d in %.1f s",
                  reply.method, reply.path, reply.status, attempt, delay)
@@ -273,17 +269,20 @@ def _redirected(reply: Reply) -> RetryLater:
     """A redirect is never followed (the token would go with it) and applies to every request
     alike, so it is no fault of the record: keep it queued and say where amoCRM points."""
     target = urllib3.util.parse_url(reply.headers.get("Location", "") or "")
-    where_to = f" to {target.scheme}://{target.host}" if target.scheme and target.host else ""
+    known = f"{target.scheme}://{target.host}" if target.scheme and target.host else ""
     log.error("amoCRM answered %s%s to %s %s: redirects are not followed; check the account URL in "
-              "the integration settings", reply.status, where_to, reply.method, reply.path)
-    return RetryLater(f"amoCRM answered {reply.status} (a redirect{where_to}); redirects are not "
-                      "followed, so nothing was sent there: check the account URL in the integration "
-                      "settings; the records stay queued", **reply.where())
+              "the integration settings", reply.status, f" to {known}" if known else "", reply.method,
+              reply.path)
+    if known:
+        return RetryLater(code="redirected_to", params={"status": reply.status, "target": known},
+                          **reply.where())
+    return RetryLater(code="redirected", params={"status": reply.status}, **reply.where())
 
 
 E = TypeVar("E", bound=AmoError)
 
 
-def error_for(reply: Reply, message: str, cls: Type[E], **extra: Any) -> E:
-    """Build an error of ``cls`` that carries the reply's method, path, status and request id."""
-    return cls(message, detail=reply.summary(), **reply.where(), **extra)
+def error_for(reply: Reply, cls: Type[E], **extra: Any) -> E:
+    """Build an error of ``cls`` (``code=``, ``params=`` in ``extra``) that carries the reply's method,
+    path, status and request id."""
+    return cls(detail=reply.summary(), **reply.where(), **extra)

@@ -48,34 +48,33 @@ def parse_account_url(url: str, *, allow_loopback: Optional[bool] = None) -> Acc
         allow_loopback = loopback_allowed()
     example = "https://yourcompany.amocrm.ru"
     if not text:
-        raise ConfigError(f"the amoCRM account URL is empty; enter it like {example}")
+        raise ConfigError(code="url_empty", params={"example": example})
     parts = urlsplit(text)
     host = (parts.hostname or "").lower()
     try:
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"{text!r} has an invalid port; enter it like {example}") from exc
+        raise ConfigError(code="url_bad_port", params={"url": text, "example": example}) from exc
     if parts.username or parts.password:
-        raise ConfigError(f"{text!r} must not contain a user name or password")
+        raise ConfigError(code="url_credentials", params={"url": text})
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"{text!r} must be just the account address, without a path; like {example}")
+        raise ConfigError(code="url_has_path", params={"url": text, "example": example})
     if allow_loopback and parts.scheme == "http" and host in LOOPBACK_HOSTS:
         netloc = f"[{host}]" if ":" in host else host
         base = f"http://{netloc}" + (f":{port}" if port else "")
         return AccountUrl(base_url=base, subdomain="emulator", base_domain=host)
     if parts.scheme != "https":
-        raise ConfigError(f"{text!r} must start with https://; like {example}")
+        raise ConfigError(code="url_not_https", params={"url": text, "example": example})
     if port not in (None, 443):
-        raise ConfigError(f"{text!r} must not name a port; like {example}")
+        raise ConfigError(code="url_has_port", params={"url": text, "example": example})
     for base_domain in BASE_DOMAINS:
         suffix = "." + base_domain
         if host.endswith(suffix):
             subdomain = host[: -len(suffix)]
             if subdomain == "www":
-                raise ConfigError(f"{text!r} is the amoCRM site, not an account; use your account "
-                                  f"address like {example}")
+                raise ConfigError(code="url_amocrm_site", params={"url": text, "example": example})
             if not _SUBDOMAIN.match(subdomain):
-                raise ConfigError(f"{text!r} is not an amoCRM account address; like {example}")
+                raise ConfigError(code="url_bad_subdomain", params={"url": text, "example": example})
             return AccountUrl(base_url=f"https://{host}", subdomain=subdomain, base_domain=base_domain)
-    raise ConfigError(f"{text!r} is not an amoCRM account: the host must end with "
-                      f"{', '.join(BASE_DOMAINS)}; like {example}")
+    raise ConfigError(code="url_foreign_host",
+                      params={"url": text, "domains": ", ".join(BASE_DOMAINS), "example": example})

@@ -22,15 +22,11 @@ USERS = (
     "SELECT id, account, name, realname, email, phone, enabled FROM user "
     "WHERE account IN ({}) ORDER BY account, id"
 )
-PROFILES = (
-    "SELECT p.id, p.account, p.name, p.profiletype, p.person, p.vatnum, p.kpp, p.ogrn, p.email, "
-    "p.phone, c.name, p.postcode_legal, p.city_legal, p.address_legal, p.postcode_physical, "
-    "p.city_physical, p.address_physical "
-    "FROM profile p LEFT JOIN country c ON c.id = p.country WHERE p.id IN ({})"
-)
+# Payers: billing/payers.py builds their statements from the columns `profile` has.
+
 # Localized names: name_<lang> when filled, else the default name.
 ITEMS = (
-    "SELECT i.id, i.account, i.status, i.pricelist, "
+    "SELECT i.id, i.account, i.status, i.pricelist, i.name, "
     "COALESCE(NULLIF(pl.name_{lang}, ''), pl.name), it.intname, "
     "COALESCE(NULLIF(it.name_{lang}, ''), it.name), i.cost, cur.iso, i.period, "
     "i.createdate, i.opendate, i.expiredate, i.autoprolong, i.processingmodule "
@@ -53,7 +49,8 @@ CHANGED_PAGE = (
 )
 
 ACCOUNT_OF_USER = "SELECT account FROM user WHERE id = %s"
-ACCOUNT_BY_LOGIN = "SELECT account FROM user WHERE name = %s ORDER BY id LIMIT 1"
+# Two rows at most: a second account means the login does not name one client.
+ACCOUNTS_BY_LOGIN = "SELECT DISTINCT account FROM user WHERE name = %s LIMIT 2"
 ACCOUNT_BY_EMAIL = "SELECT MAX(account) FROM user WHERE LOWER(TRIM(email)) = LOWER(%s)"
 NEWEST_PAYER = "SELECT MAX(id) FROM profile WHERE account = %s"
 LEGAL_PAYERS_BY_ACCOUNT = (
@@ -66,4 +63,3 @@ CLIENT_NAMES = (
     "SELECT a.id, a.name, (SELECT u.realname FROM user u WHERE u.account = a.id ORDER BY u.id LIMIT 1) "
     "FROM account a WHERE a.id IN ({})"
 )
-PAYER_NAMES = "SELECT id, name, person FROM profile WHERE id IN ({})"

@@ -9,8 +9,10 @@ import pymysql
 import pymysql.connections
 
 from ..domain import Client, ClientUser, Kind, Payer, Service
+from ..mgrctl import Mgrctl
 from ..unverified import PROFILE_TYPE_LEGAL
 from . import queries as q
+from .payers import names_sql, profile_columns, read_payers
 from .values import (
     as_date,
     as_datetime,
@@ -18,7 +20,6 @@ from .values import (
     as_int,
     as_opt_int,
     chunks,
-    join_address,
     placeholders,
     text,
     unique_ids,
@@ -37,11 +38,12 @@ class BillingDb:
     """``ports.BillingReader`` over a PyMySQL connection (see the package docstring)."""
 
     def __init__(self, connection: Union[Connection, ConnectionFactory], *, lang: str = "ru",
-                 changed_batch: int = 1000) -> None:
+                 changed_batch: int = 1000, mgrctl: Optional[Mgrctl] = None) -> None:
         if lang not in SUPPORTED_LANGS:
             raise ValueError(f"lang must be one of {SUPPORTED_LANGS}, not {lang!r}")
         self.lang = lang
         self.changed_batch = changed_batch
+        self.mgrctl = mgrctl
         self._factory: Optional[ConnectionFactory] = None
         self._conn: Optional[Connection] = None
         if isinstance(connection, Connection):
@@ -73,6 +75,11 @@ class BillingDb:
         for part in chunks(ids):
             yield from self._rows(sql_template.format(placeholders(len(part))), part)
 
+    def _database(self) -> tuple[Any, ...]:
+        """Which database this reader reads: the key of what is learned about its tables."""
+        conn = self._connection()
+        return (conn.host, conn.port, conn.db)
+
     # snapshots -------------------------------------------------------------
     def clients(self, ids: Sequence[int]) -> dict[int, Client]:
         wanted = unique_ids(ids)
@@ -97,18 +104,8 @@ class BillingDb:
         return result
 
     def payers(self, ids: Sequence[int]) -> dict[int, Payer]:
-        wanted = unique_ids(ids)
-        result: dict[int, Payer] = {}
-        for row in self._rows_in(q.PROFILES, wanted):
-            (pid, account, name, ptype, person, inn, kpp, ogrn, email, phone, country,
-             pc_l, city_l, addr_l, pc_p, city_p, addr_p) = row
-            result[int(pid)] = Payer(
-                id=int(pid), account_id=as_int(account), name=text(name), profiletype=as_int(ptype),
-                person=text(person), inn=text(inn), kpp=text(kpp), ogrn=text(ogrn),
-                address_legal=join_address(pc_l, city_l, addr_l),
-                address_postal=join_address(pc_p, city_p, addr_p),
-                email=text(email), phone=text(phone), country=text(country))
-        return result
+        """Payers with their requisites as BILLmanager exposes them (see ``billing.payers``)."""
+        return read_payers(self._rows, unique_ids(ids), self._database(), self.mgrctl)
 
     def services(self, ids: Sequence[int], params: Optional[Collection[str]] = None) -> dict[int, Service]:
         """Services with their itemparams: all of them, or only those named in ``params``.
@@ -128,7 +125,7 @@ class BillingDb:
         sql = q.ITEMS.format(lang=self.lang, in_="{}")
         result: dict[int, Service] = {}
         for row in self._rows_in(sql, wanted):
-            (iid, account, status, pricelist, pl_name, it_intname, it_name, cost, iso, period,
+            (iid, account, status, pricelist, name, pl_name, it_intname, it_name, cost, iso, period,
              created, opened, expires, autoprolong, module) = row
             item_id = int(iid)
             result[item_id] = Service(
@@ -137,7 +134,7 @@ class BillingDb:
                 itemtype_intname=text(it_intname), itemtype_name=text(it_name), cost=as_decimal(cost),
                 currency_iso=text(iso).upper(), period=as_int(period), createdate=as_date(created),
                 opendate=as_date(opened), expiredate=as_date(expires), autoprolong=as_int(autoprolong),
-                processingmodule=as_opt_int(module), params=by_item.get(item_id, {}))
+                processingmodule=as_opt_int(module), params=by_item.get(item_id, {}), name=text(name))
         return result
 
     def _param_rows(self, wanted: Sequence[int], names: Optional[Collection[str]]
@@ -201,8 +198,16 @@ class BillingDb:
         rows = self._rows(q.ACCOUNT_OF_USER, (user_id,))
         return as_opt_int(rows[0][0]) if rows else None
 
+    def account_by_login(self, login: str) -> Optional[int]:
+        """The client whose user has this login, when exactly one client has (else None)."""
+        needle = text(login)
+        if not needle:
+            return None
+        rows = self._rows(q.ACCOUNTS_BY_LOGIN, (needle,))
+        return as_opt_int(rows[0][0]) if len(rows) == 1 else None
+
     def account_by_login_or_email(self, value: str) -> Optional[int]:
-        """The client whose user has this login, else whose user has this email.
+        """The client whose user has this login (when only one has), else whose user has this email.
 
         Emails are compared trimmed and case-insensitively. When several clients share
         the email the newest one wins: a create event (registration) is about it.
@@ -210,9 +215,9 @@ class BillingDb:
         needle = text(value)
         if not needle:
             return None
-        rows = self._rows(q.ACCOUNT_BY_LOGIN, (needle,))
-        if rows:
-            return as_opt_int(rows[0][0])
+        account = self.account_by_login(needle)
+        if account:
+            return account
         rows = self._rows(q.ACCOUNT_BY_EMAIL, (needle,))
         return as_opt_int(rows[0][0]) if rows else None
 
@@ -242,18 +247,22 @@ class BillingDb:
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         """Readable names for the bindings table; ids that do not exist are absent.
 
-        A client or payer without a name shows as "#<id>"; a service as
-        "<tariff> <domain|hostname|ip>" (e.g. "VDS-1 vps.example.com").
+        A client or payer without a name shows as "#<id>"; a service by its own name
+        (``item.name``), else as "<tariff> <domain|hostname|ip>" (e.g. "VDS-1 vps.example.com").
         """
         wanted = unique_ids(ids)
         if kind is Kind.CONTACT:
             rows = self._rows_in(q.CLIENT_NAMES, wanted)
             return {int(r[0]): text(r[1]) or text(r[2]) or f"#{int(r[0])}" for r in rows}
         if kind is Kind.COMPANY:
-            rows = self._rows_in(q.PAYER_NAMES, wanted)
+            sql = names_sql(profile_columns(self._rows, self._database()))
+            rows = self._rows_in(sql, wanted)
             return {int(r[0]): text(r[1]) or text(r[2]) or f"#{int(r[0])}" for r in rows}
         result: dict[int, str] = {}
         for item_id, service in self.services(wanted).items():
+            if service.name:
+                result[item_id] = service.name
+                continue
             label = next((service.params[p] for p in SERVICE_LABEL_PARAMS if service.params.get(p)), "")
             title = service.pricelist_name or service.itemtype_name or f"#{item_id}"
             result[item_id] = f"{title} {label}".strip()

@@ -64,12 +64,16 @@ def fsync_dir(directory: PathLike) -> None:
 
 
 class InsecureFileError(Exception):
-    """A secret file is readable or writable by group or others."""
+    """A secret file is readable or writable by group or others (``path``, ``mode`` as "0644")."""
+
+    def __init__(self, path: str, mode: str) -> None:
+        self.path = path
+        self.mode = mode
+        super().__init__(f"{path} has mode {mode}; run: chmod 600 {path}")
 
 
 def check_private(path: PathLike) -> None:
     """Refuse a secret file that group or others can read or write."""
     mode = os.stat(path).st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InsecureFileError(f"{os.fspath(path)} has mode {stat.S_IMODE(mode):04o}; "
-                                f"run: chmod 600 {os.fspath(path)}")
+        raise InsecureFileError(os.fspath(path), f"{stat.S_IMODE(mode):04o}")

@@ -68,9 +68,10 @@ def plan(layout: Layout) -> List[str]:
 
 def database_of(layout: Layout) -> str:
     from ..dbconf import DbConfigError, load_db_settings
+    from ..paths import HostPaths
 
     try:
-        db = load_db_settings(layout.db_conf)
+        db = load_db_settings(HostPaths(layout.root))
     except DbConfigError as exc:
         return f"the database of {layout.db_conf}: {exc}"
     return f"database {db.database} on {db.unix_socket or f'{db.host}:{db.port}'}, from {layout.db_conf}"

@@ -33,7 +33,8 @@ def _module(name: str, lang: str) -> ModuleType:
         return importlib.import_module(f"billmgr_amocrm.{name}")
     except ImportError as exc:
         raise PanelError(
-            t("component_missing", lang, detail=f"billmgr_amocrm.{name}: {exc}"), kind="plugin"
+            t("component_missing", lang, module=f"billmgr_amocrm.{name}", detail=str(exc)), kind="plugin",
+            detail=str(exc),
         ) from None
 
 
@@ -48,14 +49,14 @@ def rules_config(lang: str) -> ModuleType:
 
 
 def service_message(exc: BaseException, lang: str) -> str:
-    """The text of a ``ServiceError`` in ``lang`` plus its hint (what to do next).
+    """The text of a failure in ``lang`` plus its hint (what to do next).
 
-    The facade's ``hint`` is written in Russian; an English page gets the hint that
-    ``i18n.service_hint`` maps from the error's ``code``, so both languages name a next step
-    and neither gets a mixed-language message. Other exceptions carry no code and get no hint.
+    Any exception is first worded by the facade (``service.translate``: a ``ServiceError``
+    stays as it is). The facade's ``hint`` is written in Russian; an English page gets the hint
+    that ``i18n.service_hint`` maps from the error's ``code``, so both languages name a next
+    step and neither gets a mixed-language message.
     """
-    if not isinstance(exc, ServiceError):
-        return str(exc)
+    exc = _service.translate(exc)
     text = exc.message(lang)
     hint = service_hint(str(exc.code), lang, exc.hint or "") if exc.code else ""
     if hint and hint not in text:
@@ -72,7 +73,8 @@ def app(lang: str) -> Iterator[App]:
 
         built = build()
     except Exception as exc:  # noqa: BLE001 - db.conf missing, MySQL down...: the facade words it
-        raise PanelError(service_message(_service.translate(exc), lang), kind="plugin") from None
+        raise PanelError(service_message(exc, lang), kind="plugin", detail=_service.translate(exc).message_en
+                         ) from None
     try:
         yield built
     finally:
@@ -87,9 +89,10 @@ def translated(lang: str, obj: str = "") -> Iterator[None]:
     except PanelError:
         raise
     except ServiceError as exc:
-        raise PanelError(service_message(exc, lang), obj=obj) from None
+        raise PanelError(service_message(exc, lang), obj=obj, detail=exc.message_en) from None
     except ConfigError as exc:
-        raise PanelError(t("config_error", lang, detail=str(exc)), obj=obj) from None
+        raise PanelError(t("config_error", lang, detail=str(exc), place=_service.config_place(exc)), obj=obj,
+                         detail=str(exc)) from None
     except UnknownRuleError as exc:
         raise PanelError(t("rule_not_found", lang, id=exc.rule_id), kind="missed") from None
 

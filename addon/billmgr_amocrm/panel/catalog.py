@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 from .. import service
 from . import backend
 from .i18n import t
+from .protocol import PanelRequest
 from .responses import PanelError
 
 
@@ -125,8 +126,14 @@ def from_raw(raw: Any) -> Catalog:
     return Catalog(fields=fields, pipelines=pipelines, users=users, raw=raw)
 
 
-def issues_for(cat: Catalog, config: Any, rule_id: str, lang: str) -> None:
-    """``rules.check_against_catalog`` for one rule: its first issue becomes a form error."""
+# A rule's config key (``fields.0.<key>...``) -> the form field that sets it.
+FORM_FIELD_OF = {"field_type": "field_id"}
+
+
+def issues_for(cat: Catalog, config: Any, rule_id: str, request: PanelRequest) -> None:
+    """``rules.check_against_catalog`` for one rule: its first issue becomes a form error naming the
+    form field by its label."""
+    lang = request.lang
     module = backend.rules_catalog_check(lang)
     raw = cat.raw
     found = module.check_against_catalog(
@@ -134,8 +141,11 @@ def issues_for(cat: Catalog, config: Any, rule_id: str, lang: str) -> None:
     )
     for issue in found:
         if issue.rule_id == rule_id:
-            field = issue.path.rsplit(".", 1)[-1]
-            raise PanelError(t("catalog_issue", lang, detail=issue.message(lang)), obj=field)
+            parts = issue.path.split(".")
+            key = parts[2] if len(parts) > 2 else parts[-1]
+            field = FORM_FIELD_OF.get(key, key)
+            text = t("catalog_issue", lang, field=request.label(field), detail=issue.message(lang))
+            raise PanelError(text, obj=field)
 
 
 def cached() -> Catalog | None:

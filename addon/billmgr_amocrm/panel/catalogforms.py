@@ -13,7 +13,7 @@ from . import backend
 from . import catalog as amo_catalog
 from .i18n import t
 from .protocol import PanelRequest
-from .responses import Options, PanelError, Reply, form, ok
+from .responses import Options, Reply, form, ok
 from .ruleforms import SLOTS, changed_fields, existing_rule, new_rule_title, store_rule, submitted
 from .ruleinputs import (
     KINDS,
@@ -21,6 +21,7 @@ from .ruleinputs import (
     condition_values,
     conditions_from_form,
     kind_options,
+    unknown_choice,
     value_options,
 )
 
@@ -28,7 +29,7 @@ SELECT_TYPES = ("select", "radiobutton", "multiselect")
 
 
 # --------------------------------------------------------------------------- custom fields
-def parse_enum_map(text: str, field: amo_catalog.AmoField, lang: str) -> Dict[str, int]:
+def parse_enum_map(request: PanelRequest, text: str, field: amo_catalog.AmoField) -> Dict[str, int]:
     """``billmgr value = amoCRM option`` lines -> {value: enum id}; the option by text or id."""
     by_text = {name.casefold(): enum_id for enum_id, name in field.options}
     ids = {enum_id for enum_id, _ in field.options}
@@ -39,15 +40,13 @@ def parse_enum_map(text: str, field: amo_catalog.AmoField, lang: str) -> Dict[st
         left, sep, right = line.partition("=")
         key, option = left.strip(), right.strip()
         if not sep or not key or not option:
-            raise PanelError(
-                t("unknown_choice", lang, field="enum_map", value=line.strip()[:100]), obj="enum_map"
-            )
+            raise unknown_choice(request, "enum_map", line.strip())
         if option.isdigit() and int(option) in ids:
             mapping[key] = int(option)
         elif option.casefold() in by_text:
             mapping[key] = by_text[option.casefold()]
         else:
-            raise PanelError(t("unknown_choice", lang, field="enum_map", value=option[:100]), obj="enum_map")
+            raise unknown_choice(request, "enum_map", option)
     return mapping
 
 
@@ -76,16 +75,16 @@ def fields_edit(request: PanelRequest) -> Reply:
     if request.is_save:
         kind = request.param("kind").strip()
         if kind not in KINDS:
-            raise PanelError(t("unknown_choice", lang, field="kind", value=kind), obj="kind")
+            raise unknown_choice(request, "kind", kind)
         raw_id = request.param("field_id").strip()
         field = cat.field(kind, int(raw_id)) if raw_id.isdigit() else None
         if field is None or field.id == markers.get(kind):
-            raise PanelError(t("unknown_choice", lang, field="field_id", value=raw_id[:20]), obj="field_id")
+            raise unknown_choice(request, "field_id", raw_id[:20])
         value = request.param("value").strip()
         if value not in dict(value_options(presets, kind, lang)):
-            raise PanelError(t("unknown_choice", lang, field="value", value=value[:100]), obj="value")
+            raise unknown_choice(request, "value", value)
         enum_map = (
-            parse_enum_map(request.param("enum_map"), field, lang) if field.type in SELECT_TYPES else {}
+            parse_enum_map(request, request.param("enum_map"), field) if field.type in SELECT_TYPES else {}
         )
         conditions = conditions_from_form(request, presets, kind, slots)
         rule = {
@@ -168,14 +167,10 @@ def pipelines_edit(request: PanelRequest) -> Reply:
     if request.is_save:
         raw_pipeline = request.param("pipeline_id").strip()
         if not raw_pipeline.isdigit() or cat.pipeline(int(raw_pipeline)) is None:
-            raise PanelError(
-                t("unknown_choice", lang, field="pipeline_id", value=raw_pipeline[:20]), obj="pipeline_id"
-            )
+            raise unknown_choice(request, "pipeline_id", raw_pipeline[:20])
         raw_status = request.param("status_id").strip()
         if raw_status not in dict(status_options(cat, raw_pipeline, lang)) or not raw_status:
-            raise PanelError(
-                t("unknown_choice", lang, field="status_id", value=raw_status[:20]), obj="status_id"
-            )
+            raise unknown_choice(request, "status_id", raw_status[:20])
         conditions = conditions_from_form(request, presets, "lead", slots)
         rule = {
             "pipeline_id": int(raw_pipeline),

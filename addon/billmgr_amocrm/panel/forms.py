@@ -36,18 +36,9 @@ def _secret_saved(lang: str) -> bool:
     return bool(backend.service(lang).secret_saved())
 
 
-def _label(request: PanelRequest, name: str) -> str:
-    """The field's caption from the document's messages (falls back to its name)."""
-    if request.doc is not None:
-        msg = request.doc.find(f"messages[@name='{request.func}']/msg[@name='{name}']")
-        if msg is not None and msg.text:
-            return msg.text
-    return name
-
-
 def check_url(request: PanelRequest, url: str) -> str:
     if not url:
-        raise PanelError(t("required", request.lang, field=_label(request, "url")), obj="url", kind="missed")
+        raise PanelError(t("required", request.lang, field=request.label("url")), obj="url", kind="missed")
     service = backend.service(request.lang)
     try:
         return str(service.account_url(url))
@@ -59,7 +50,7 @@ def check_redirect(request: PanelRequest, redirect: str) -> str:
     """BILLmanager's public URL: ``https://{host}/billmgr`` (the spec's format, nothing else)."""
     if not redirect:
         raise PanelError(
-            t("required", request.lang, field=_label(request, "redirect_uri")),
+            t("required", request.lang, field=request.label("redirect_uri")),
             obj="redirect_uri",
             kind="missed",
         )
@@ -101,7 +92,7 @@ def settings(request: PanelRequest) -> Reply:
     client_id = request.param("client_id").strip()
     if not client_id:
         raise PanelError(
-            t("required", lang, field=_label(request, "client_id")), obj="client_id", kind="missed"
+            t("required", lang, field=request.label("client_id")), obj="client_id", kind="missed"
         )
     if not _CLIENT_ID_RE.match(client_id):
         raise PanelError(t("client_id_invalid", lang), obj="client_id")

@@ -2,7 +2,9 @@
 
 Static labels, hints and column titles live in the descriptor's ``<lang>`` blocks; this
 module holds only what the handler itself writes. Every key has both languages
-(``tests/panel`` checks it).
+(``tests/panel`` checks it), and each text is wholly in its language: a field is named by
+its label (``PanelRequest.label``), and a value that carries technical English (``detail``)
+goes only into the English text (the action log keeps it for every page).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "Access denied: the amoCRM integration functions are for administrators only.",
     },
     "bad_input": {
-        "ru": "Некорректный запрос: панель передала документ, который модуль не может принять ({detail}).",
+        "ru": "Некорректный запрос: панель передала документ, который модуль не может принять.",
         "en": "Bad request: the panel passed a document the module cannot accept ({detail}).",
     },
     "unknown_func": {
@@ -28,11 +30,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "Internal error in the amoCRM module. Details are in var/amocrm_action.log.",
     },
     "component_missing": {
-        "ru": "Компонент модуля не установлен ({detail}). Переустановите модуль: sbin/amocrm-install.",
-        "en": "A module component is not installed ({detail}). Reinstall the module: sbin/amocrm-install.",
+        "ru": "Компонент модуля не установлен ({module}). Переустановите модуль: sbin/amocrm-install.",
+        "en": "A module component is not installed ({module}: {detail}). Reinstall the module: "
+        "sbin/amocrm-install.",
     },
     "config_error": {
-        "ru": "Файл настроек amoCRM содержит ошибку: {detail}. Исправьте файл или удалите ошибочное правило.",
+        "ru": "Файл настроек amoCRM содержит ошибку: {place}. Исправьте файл или удалите ошибочное правило.",
         "en": "The amoCRM configuration has an error: {detail}. Fix the file or delete the broken rule.",
     },
     "settings_changed": {
@@ -63,8 +66,8 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "redirect_invalid": {
         "ru": "Перенаправление должно быть публичным адресом BILLmanager вида https://{{адрес}}/billmgr и "
         "совпадать с полем «Ссылка для перенаправления» в amoCRM.",
-        "en": "The redirect must be BILLmanager's public address, https://{{host}}/billmgr, exactly as in "
-        'the "Redirect URI" field of the amoCRM integration.',
+        "en": "The redirect URL must be BILLmanager's public address, https://{{host}}/billmgr, exactly as "
+        'in the "Redirect URI" field of the amoCRM integration.',
     },
     "client_id_invalid": {
         "ru": "ID интеграции должен быть скопирован из amoCRM без пробелов (вкладка «Ключи и доступы»).",
@@ -130,12 +133,16 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": '"{field}": "{value}" is not one of the choices. Pick a value from the list.',
     },
     "argument_required": {
-        "ru": "Условие {n}: проверка «{validator}» требует значение для сравнения.",
-        "en": 'Condition {n}: the "{validator}" check needs a value to compare with.',
+        "ru": "Поле «{field}»: проверка «{validator}» требует значение для сравнения.",
+        "en": '"{field}": the "{validator}" check needs a value to compare with.',
+    },
+    "argument_invalid": {
+        "ru": "Поле «{field}»: значение не подходит для проверки «{validator}». Исправьте значение.",
+        "en": '"{field}": the value does not suit the "{validator}" check ({detail}). Fix the value.',
     },
     "condition_incomplete": {
-        "ru": "Условие {n}: выберите и значение BILLmanager, и проверку (или очистите оба).",
-        "en": "Condition {n}: pick both a BILLmanager value and a check (or clear both).",
+        "ru": "Заполните и «{value}», и «{validator}» (или очистите оба).",
+        "en": 'Fill in both "{value}" and "{validator}" (or clear both).',
     },
     "catalog_unavailable": {
         "ru": "Не удалось получить справочники amoCRM ({detail}). Списки полей, воронок и пользователей "
@@ -143,7 +150,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "Could not load amoCRM catalogs ({detail}). Field, pipeline and user lists are incomplete; "
         'use "Check connection".',
     },
-    "catalog_issue": {"ru": "amoCRM: {detail}", "en": "amoCRM: {detail}"},
+    "catalog_issue": {"ru": "Поле «{field}»: {detail}.", "en": '"{field}": {detail}.'},
     "choose": {"ru": "— выберите —", "en": "— choose —"},
     "no_conditions": {"ru": "всегда", "en": "always"},
     "default_pipeline": {"ru": "по умолчанию amoCRM", "en": "amoCRM default"},
@@ -165,20 +172,20 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "#{id} (the amoCRM user list is unavailable)",
     },
     "rate_limit_invalid": {
-        "ru": "Лимит запросов — число больше 0 и не больше 7 (amoCRM допускает 7 запросов в секунду), "
+        "ru": "«{field}» — число больше 0 и не больше 7 (amoCRM допускает 7 запросов в секунду), "
         "например 5 или 2.5.",
-        "en": "The request limit is a number above 0 and at most 7 (amoCRM allows 7 requests per second), "
+        "en": '"{field}" is a number above 0 and at most 7 (amoCRM allows 7 requests per second), '
         "e.g. 5 or 2.5.",
     },
     "batch_size_invalid": {
-        "ru": "Размер пакета — целое число от 1 до 250 (рекомендуется 50).",
-        "en": "The batch size is a whole number from 1 to 250 (50 is recommended).",
+        "ru": "«{field}» — целое число от 1 до 250 (рекомендуется 50).",
+        "en": '"{field}" is a whole number from 1 to 250 (50 is recommended).',
     },
     "user_needs_catalog": {
-        "ru": "Не удалось проверить пользователя amoCRM: список пользователей недоступен ({detail}). "
-        "Оставьте прежнего ответственного или повторите, когда amoCRM будет доступен.",
-        "en": "Could not check the amoCRM user: the user list is unavailable ({detail}). Keep the current "
-        "responsible user or try again when amoCRM is reachable.",
+        "ru": "Поле «{field}»: не удалось проверить пользователя amoCRM, список пользователей недоступен "
+        "({detail}). Оставьте прежнего ответственного или повторите, когда amoCRM будет доступен.",
+        "en": '"{field}": could not check the amoCRM user, the user list is unavailable ({detail}). Keep the '
+        "current responsible user or try again when amoCRM is reachable.",
     },
     # next steps for the facade's errors, by ServiceError.code (see service_hint) --------------------
     "service_hint_not_authorized": {

@@ -89,7 +89,8 @@ def handle(environ: Mapping[str, str], stdin: bytes) -> bytes:
     try:
         reply = handler(request)
     except PanelError as exc:
-        actionlog.record(request, f"error: {exc.message}")
+        detail = f" [{exc.detail}]" if exc.detail and exc.detail != exc.message else ""
+        actionlog.record(request, f"error: {exc.message}{detail}")
         return responses.error(request, exc.message, kind=exc.kind, obj=exc.obj, value=exc.value)
     except Exception:  # noqa: BLE001 - the panel must get a valid document whatever happened
         actionlog.record_crash(request)
@@ -102,6 +103,7 @@ def _refuse(request: PanelRequest, exc: BadRequest) -> bytes:
     with contextlib.suppress(OSError):
         actionlog.open_log()
         actionlog.record(request, f"bad request: {exc.detail or exc.code}")
+    # the detail is the parser's English: the Russian page names the problem, the log has the detail
     return responses.error(request, t(exc.code, request.lang, detail=exc.detail[:200]))
 
 

@@ -66,6 +66,18 @@ class PanelRequest:
         """Set when the panel asks for dependent values after a select changed (setvalues)."""
         return self.param("sv_field").strip()
 
+    def label(self, name: str) -> str:
+        """A field's caption as the admin sees it: the document's ``messages`` of this function,
+        in the page's language (the descriptor's; the field's own name when there is none)."""
+        if self.doc is not None:
+            for messages in self.doc.findall("messages"):
+                if messages.get("name") != self.func:
+                    continue
+                for msg in messages.findall("msg"):
+                    if msg.get("name") == name and msg.text:
+                        return msg.text
+        return name
+
 
 def safe_parser() -> etree.XMLParser:
     return etree.XMLParser(

@@ -201,14 +201,20 @@ def list_(
 
 
 class PanelError(Exception):
-    """A failure the admin should read: shown as ``<error>`` in their language, logged as the result."""
+    """A failure the admin should read: shown as ``<error>`` in their language, logged as the result.
 
-    def __init__(self, message: str, *, obj: str = "", kind: str = "value", value: str = "") -> None:
+    ``detail``: what only the log gets (the technical English text behind a message written
+    for the admin, e.g. amoCRM's status and X-Request-Id); never shown in the panel.
+    """
+
+    def __init__(self, message: str, *, obj: str = "", kind: str = "value", value: str = "",
+                 detail: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.obj = obj
         self.kind = kind
         self.value = value
+        self.detail = detail
 
 
 @dataclass(frozen=True)

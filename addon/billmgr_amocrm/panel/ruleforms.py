@@ -26,6 +26,7 @@ from .ruleinputs import (
     condition_values,
     conditions_from_form,
     kind_options,
+    unknown_choice,
     validator_options,
     value_options,
 )
@@ -64,7 +65,7 @@ def store_rule(
             new, added = editing.add_rule(config, section, rule, presets)
             rule_id = added.id
     if cat is not None:
-        amo_catalog.issues_for(cat, new, rule_id, request.lang)
+        amo_catalog.issues_for(cat, new, rule_id, request)
     backend.save_rules(request.lang, new, presets, version)
     return rule_id
 
@@ -107,16 +108,15 @@ def conditions_edit(request: PanelRequest) -> Reply:
     if request.is_save:
         kind = request.param("kind").strip()
         if kind not in KINDS:
-            raise PanelError(t("unknown_choice", lang, field="kind", value=kind), obj="kind")
+            raise unknown_choice(request, "kind", kind)
         cond = check_condition(
+            request,
             presets,
             kind,
             request.param("value").strip(),
             request.param("validator").strip(),
             request.param("argument"),
-            lang,
             "",
-            1,
         )
         store_rule(
             request,
@@ -162,10 +162,10 @@ def tags_edit(request: PanelRequest) -> Reply:
     if request.is_save:
         kind = request.param("kind").strip()
         if kind not in KINDS:
-            raise PanelError(t("unknown_choice", lang, field="kind", value=kind), obj="kind")
+            raise unknown_choice(request, "kind", kind)
         tag = " ".join(request.param("tag").split())
         if not tag:
-            raise PanelError(t("required", lang, field="tag"), obj="tag", kind="missed")
+            raise PanelError(t("required", lang, field=request.label("tag")), obj="tag", kind="missed")
         conditions = conditions_from_form(request, presets, kind, slots)
         rule = {"entity": kind, "tag": tag[:255], "conditions": conditions}
         store_rule(request, config, presets, "tags", rule, current_id=current["id"] if current else "",

@@ -50,23 +50,29 @@ def condition_values(conditions: Sequence[Mapping[str, Any]], slots: int) -> Dic
     return values
 
 
+def unknown_choice(request: PanelRequest, name: str, value: str) -> PanelError:
+    """The error for a value that is not one of a select's choices, naming the field by its label."""
+    text = t("unknown_choice", request.lang, field=request.label(name), value=value[:100])
+    return PanelError(text, obj=name)
+
+
 def check_condition(
-    presets: Any, kind: str, value: str, validator: str, argument: str, lang: str, prefix: str, number: int
+    request: PanelRequest, presets: Any, kind: str, value: str, validator: str, argument: str, prefix: str
 ) -> Dict[str, Any]:
-    """One condition from the form, or a :class:`PanelError` naming the field to fix."""
+    """One condition from the form (fields ``<prefix>value``, ``validator``, ``argument``), or a
+    :class:`PanelError` naming the field to fix by its label."""
+    lang = request.lang
     values = dict(value_options(presets, kind, lang))
     if value not in values:
-        raise PanelError(t("unknown_choice", lang, field=f"{number}", value=value), obj=f"{prefix}value")
+        raise unknown_choice(request, f"{prefix}value", value)
     validators = dict(validator_options(presets, value, lang))
     if validator not in validators:
-        raise PanelError(
-            t("unknown_choice", lang, field=f"{number}", value=validator), obj=f"{prefix}validator"
-        )
+        raise unknown_choice(request, f"{prefix}validator", validator)
     definition = presets.validators[validator]
+    field = request.label(f"{prefix}argument")
     if definition.takes_argument and not argument.strip():
-        raise PanelError(
-            t("argument_required", lang, n=number, validator=validators[validator]), obj=f"{prefix}argument"
-        )
+        raise PanelError(t("argument_required", lang, field=field, validator=validators[validator]),
+                         obj=f"{prefix}argument")
     cond: Dict[str, Any] = {
         "value": value,
         "validator": validator,
@@ -75,7 +81,10 @@ def check_condition(
     try:
         presets.compile(value, validator, cond["argument"])
     except (LookupError, ValueError) as exc:
-        raise PanelError(f"{number}: {exc}", obj=f"{prefix}argument") from None
+        raise PanelError(
+            t("argument_invalid", lang, field=field, validator=validators[validator], detail=str(exc)[:200]),
+            obj=f"{prefix}argument", detail=str(exc),
+        ) from None
     return cond
 
 
@@ -90,12 +99,11 @@ def conditions_from_form(request: PanelRequest, presets: Any, kind: str, slots: 
             continue
         if not value or not validator:
             raise PanelError(
-                t("condition_incomplete", request.lang, n=index),
+                t("condition_incomplete", request.lang, value=request.label(prefix + "value"),
+                  validator=request.label(prefix + "validator")),
                 obj=prefix + ("value" if not value else "validator"),
             )
-        conditions.append(
-            check_condition(presets, kind, value, validator, argument, request.lang, prefix, index)
-        )
+        conditions.append(check_condition(request, presets, kind, value, validator, argument, prefix))
     return conditions
 
 

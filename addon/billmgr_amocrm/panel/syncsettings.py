@@ -18,6 +18,7 @@ from . import catalog as amo_catalog
 from .i18n import t
 from .protocol import PanelRequest
 from .responses import Options, PanelError, Reply, form, ok
+from .ruleinputs import unknown_choice
 
 FIELDS = ("responsible_user_id", "rate_limit", "batch_size", "recreate_deleted")
 MAX_RATE = 7.0  # amoCRM: 7 requests per second per integration
@@ -36,32 +37,33 @@ def rate_text(value: float) -> str:
     return f"{value:g}"
 
 
-def parse_rate(raw: str, lang: str) -> float:
+def parse_rate(request: PanelRequest) -> float:
+    raw = request.param("rate_limit")
     text = raw.strip().replace(",", ".")
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not 0 < value <= MAX_RATE:
-        raise PanelError(t("rate_limit_invalid", lang), obj="rate_limit", value=raw.strip()[:20])
+        raise PanelError(t("rate_limit_invalid", request.lang, field=request.label("rate_limit")),
+                         obj="rate_limit", value=raw.strip()[:20])
     return value
 
 
-def parse_batch(raw: str, lang: str) -> int:
-    text = raw.strip()
+def parse_batch(request: PanelRequest) -> int:
+    text = request.param("batch_size").strip()
     if not text.isdigit() or not BATCH_RANGE[0] <= int(text) <= BATCH_RANGE[1]:
-        raise PanelError(t("batch_size_invalid", lang), obj="batch_size", value=text[:20])
+        raise PanelError(t("batch_size_invalid", request.lang, field=request.label("batch_size")),
+                         obj="batch_size", value=text[:20])
     return int(text)
 
 
-def parse_user(raw: str, lang: str) -> int | None:
-    text = raw.strip()
+def parse_user(request: PanelRequest) -> int | None:
+    text = request.param("responsible_user_id").strip()
     if not text:
         return None
     if not text.isdigit() or len(text) > 18 or int(text) == 0:
-        raise PanelError(
-            t("unknown_choice", lang, field="responsible_user_id", value=text[:20]), obj="responsible_user_id"
-        )
+        raise unknown_choice(request, "responsible_user_id", text[:20])
     return int(text)
 
 
@@ -93,15 +95,18 @@ def _catalog(lang: str) -> Tuple[amo_catalog.Catalog | None, str]:
         return None, exc.message
 
 
-def check_user(cat: amo_catalog.Catalog, config: Any, lang: str) -> None:
+def check_user(cat: amo_catalog.Catalog, config: Any, request: PanelRequest) -> None:
     """``rules.catalog_check`` on the new config: the user must exist in amoCRM and be active.
     Only the user's issues count here; the rule lists report their own."""
+    lang = request.lang
     module = backend.rules_catalog_check(lang)
     raw = cat.raw
     users = raw.get("users") if isinstance(raw, Mapping) else getattr(raw, "users", None)
     for issue in module.check_against_catalog(config, {}, [], users or []):
         if issue.path == USER_PATH:
-            raise PanelError(t("catalog_issue", lang, detail=issue.message(lang)), obj="responsible_user_id")
+            field = request.label("responsible_user_id")
+            raise PanelError(t("catalog_issue", lang, field=field, detail=issue.message(lang)),
+                             obj="responsible_user_id")
 
 
 def stored_values(sync: Any) -> Dict[str, str]:
@@ -123,16 +128,15 @@ def syncsettings(request: PanelRequest) -> Reply:
         values = {**stored_values(sync), backend.CONF_VERSION: version}
         slists = {"responsible_user_id": user_options(cat, sync.responsible_user_id, lang)}
         return Reply(form(request, values, slists), result="opened" if cat else "opened without catalog")
-    user = parse_user(request.param("responsible_user_id"), lang)
-    rate = parse_rate(request.param("rate_limit"), lang)
-    batch = parse_batch(request.param("batch_size"), lang)
+    user = parse_user(request)
+    rate = parse_rate(request)
+    batch = parse_batch(request)
     recreate = request.param("recreate_deleted").strip().lower() in CHECKED
     # amoCRM is asked only when there is a user to check (the input above is refused without it)
     cat, why = _catalog(lang) if user is not None else (None, "")
     if user is not None and cat is None and user != sync.responsible_user_id:
-        raise PanelError(
-            t("user_needs_catalog", lang, detail=why[:300]), obj="responsible_user_id", value=str(user)
-        )
+        text = t("user_needs_catalog", lang, field=request.label("responsible_user_id"), detail=why[:300])
+        raise PanelError(text, obj="responsible_user_id", value=str(user))
     new_sync = {
         **sync.model_dump(mode="json"),
         "responsible_user_id": user,
@@ -143,7 +147,7 @@ def syncsettings(request: PanelRequest) -> Reply:
     with backend.translated(lang):
         new = backend.rules_config(lang).rebuild(config, {"sync": new_sync})
     if user is not None and cat is not None:
-        check_user(cat, new, lang)
+        check_user(cat, new, request)
     before, after = stored_values(sync), stored_values(new.sync)
     changed = tuple(name for name in FIELDS if before[name] != after[name])
     if not changed:

@@ -30,10 +30,10 @@ ATTRIBUTE_KEYS: Dict[str, FrozenSet[str]] = {
     }),
     "payer": frozenset({
         "id", "account_id", "name", "type", "person", "inn", "kpp", "ogrn", "address_legal",
-        "address_postal", "email", "phone", "country",
+        "address_postal", "email", "phone", "country", "country_legal", "country_physical",
     }),
     "service": frozenset({
-        "id", "account_id", "event", "type", "type_name", "pricelist", "pricelist_id", "status",
+        "id", "account_id", "name", "event", "type", "type_name", "pricelist", "pricelist_id", "status",
         "cost", "currency", "period", "createdate", "opendate", "expiredate", "autoprolong",
         "processingmodule",
     }),
@@ -133,7 +133,7 @@ def _payer(payer: Any) -> Dict[str, Any]:
     attrs: Dict[str, Any] = {
         name: _text(_get(payer, name))
         for name in ("name", "person", "inn", "kpp", "ogrn", "address_legal", "address_postal",
-                     "email", "phone", "country")
+                     "email", "phone", "country", "country_legal", "country_physical")
     }
     attrs["id"] = _int(_get(payer, "id"))
     attrs["account_id"] = _int(_get(payer, "account_id"))
@@ -146,6 +146,7 @@ def _service(service: Any, event: Optional[ServiceEvent]) -> Dict[str, Any]:
     attrs: Dict[str, Any] = {
         "id": _int(_get(service, "id")),
         "account_id": _int(_get(service, "account_id")),
+        "name": _text(_get(service, "name")),
         "event": event.value if isinstance(event, ServiceEvent) else None,
         "type": _text(_get(service, "itemtype_intname")),
         "type_name": _text(_get(service, "itemtype_name")),

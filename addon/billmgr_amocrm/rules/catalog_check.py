@@ -16,6 +16,19 @@ from ..ports import JsonDict
 from .config import SELECT_TYPES, FieldRule, ModuleConfig, PipelineRule
 
 UNSORTED_STATUS_TYPE = 1
+# Russian texts name amoCRM's entities and field types in Russian (genitive plural / type names).
+ENTITY_OF_RU = {Kind.CONTACT: "контактов", Kind.COMPANY: "компаний", Kind.LEAD: "сделок"}
+FIELD_TYPE_RU = {
+    "text": "текст", "numeric": "число", "checkbox": "флажок", "select": "список",
+    "multiselect": "мультисписок", "radiobutton": "переключатель", "date": "дата",
+    "date_time": "дата и время", "birthday": "день рождения", "url": "ссылка",
+    "textarea": "многострочный текст", "price": "цена", "monetary": "денежное", "streetaddress": "адрес",
+    "smart_address": "адрес", "multitext": "телефон или email",
+}
+
+
+def _type_ru(field_type: object) -> str:
+    return FIELD_TYPE_RU.get(str(field_type), str(field_type))
 
 
 @dataclass(frozen=True)
@@ -87,12 +100,13 @@ def _field_issues(index: int, rule: FieldRule, catalog: Optional[Dict[int, JsonD
     if field is None:
         return [Issue(f"{where}.field_id", "field_missing",
                       f"{Kind(rule.entity).amo_entity} have no custom field {rule.field_id}",
-                      f"у сущности {Kind(rule.entity).amo_entity} нет поля {rule.field_id}", rule.id)]
+                      f"у {ENTITY_OF_RU[Kind(rule.entity)]} нет поля {rule.field_id}", rule.id)]
     actual = field.get("type")
     if actual != rule.field_type:
         return [Issue(f"{where}.field_type", "field_type_mismatch",
                       f"field {rule.field_id} is {actual}, the rule says {rule.field_type}",
-                      f"поле {rule.field_id} имеет тип {actual}, а в правиле {rule.field_type}", rule.id)]
+                      f"поле {rule.field_id} имеет тип «{_type_ru(actual)}», а в правиле "
+                      f"«{_type_ru(rule.field_type)}»", rule.id)]
     issues = []
     if rule.field_type in SELECT_TYPES:
         enums = field.get("enums") or []
@@ -100,7 +114,7 @@ def _field_issues(index: int, rule: FieldRule, catalog: Optional[Dict[int, JsonD
             if not _option_found(target, enums):
                 issues.append(Issue(f"{where}.enum_map.{key}", "option_missing",
                                     f"field {rule.field_id} has no option {target!r}",
-                                    f"в поле {rule.field_id} нет варианта {target!r}", rule.id))
+                                    f"в поле {rule.field_id} нет варианта «{target}»", rule.id))
     return issues
 
 
@@ -134,6 +148,6 @@ def check_against_catalog(config: ModuleConfig, custom_fields_by_entity: Mapping
         if catalog is not None and marker_id not in catalog:
             issues.append(Issue(f"sync.marker_field_ids.{kind.value}", "marker_field_missing",
                                 f"the BILLmanager ID field {marker_id} is gone from {kind.amo_entity}",
-                                f"поле «BILLmanager ID» {marker_id} удалено из {kind.amo_entity}"))
+                                f"поле «BILLmanager ID» {marker_id} удалено из {ENTITY_OF_RU[kind]}"))
     issues += _user_issues(config.sync.responsible_user_id, users)
     return issues

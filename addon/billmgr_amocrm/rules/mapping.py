@@ -75,7 +75,12 @@ def lead_price(cost: Any) -> int:
 
 
 def lead_name(attrs: Dict[str, Any]) -> str:
-    """"Виртуальный сервер VDS-2 — example.com (#1234)": type, tariff, what it serves, our id."""
+    """The service's own name (``item.name``) when BILLmanager filled it, else "Виртуальный
+    сервер VDS-2 — example.com": type, tariff, what it serves; then our id ("(#1234)")."""
+    tail = f" (#{attrs['id']})" if attrs.get("id") is not None else ""
+    own = clean_text(str(attrs.get("name") or ""))   # unique per service: not worth the cache
+    if own:
+        return shorten(own, tail, NAME_LIMIT)
     type_name = _clean(attrs.get("type_name") or "")
     pricelist = _clean(attrs.get("pricelist") or "")
     parts = [type_name] if type_name else []
@@ -89,7 +94,6 @@ def lead_name(attrs: Dict[str, Any]) -> str:
             break
     if target:
         head = f"{head} — {target}"
-    tail = f" (#{attrs['id']})" if attrs.get("id") is not None else ""
     return shorten(head, tail, NAME_LIMIT)
 
 

@@ -32,7 +32,15 @@ from .account import (
     token_status,
 )
 from .catalog_cache import CATALOG_TTL_SECONDS, cached_catalog, catalog
-from .errors import AmoUnavailable, BadInput, DatabaseError, NotAuthorized, ServiceError, translate
+from .errors import (
+    AmoUnavailable,
+    BadInput,
+    DatabaseError,
+    NotAuthorized,
+    ServiceError,
+    config_place,
+    translate,
+)
 from .export import resync_all, run_export, start_export
 from .overview import bindings, status
 from .queueing import failed, reconcile, resync, retry_failed, sync_now, unlink
@@ -53,7 +61,7 @@ __all__ = [
     "DatabaseError", "EngineWait", "ExportKindProgress", "ExportResult", "FailedRow", "NotAuthorized",
     "Progress",
     "ServiceError", "Status", "account_url", "authorize", "authorized", "bindings", "cached_catalog",
-    "catalog", "check_connection", "failed", "reconcile", "resync", "resync_all", "retry_failed",
-    "run_export", "secret_saved", "start_export", "status", "stored_secret", "sync_now", "token_status",
-    "translate", "unlink",
+    "catalog", "check_connection", "config_place", "failed", "reconcile", "resync", "resync_all",
+    "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret", "sync_now",
+    "token_status", "translate", "unlink",
 ]

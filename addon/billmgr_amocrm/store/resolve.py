@@ -15,6 +15,11 @@ in the worker, it becomes ``(Kind, billmgr_id, reason)`` rows:
 
 ``elid`` may be a list (``"1, 2, 3"`` on group operations). An event nothing can be
 resolved from is logged and dropped: the reconciler finds what it missed.
+
+The acting user (the hook keeps ``AUTH_USER`` as ``user`` and ``AUTH_LEVEL`` as ``level``)
+names the client only when a client made the change (level below an administrator's).
+BILLmanager sends the user's numeric id (``user.id``) or ``root``; a login, as older
+panels sent, is accepted only when exactly one client has a user with it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any, Callable
 
 from ..domain import Kind
 from ..ports import BillingReader, Store
-from ..unverified import ADMIN_MIN_LEVEL
+from ..unverified import ADMIN_MIN_LEVEL, AUTH_USER_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +61,30 @@ def _text(event: dict[str, Any], key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _acting_client_login(event: dict[str, Any]) -> str:
-    """The acting user's login when a client (not an admin) made the change."""
+def _acting_client(event: dict[str, Any], billing: BillingReader) -> int | None:
+    """The client whose user made the change, when a client (not an administrator) did."""
     level = event.get("level")
     try:
         is_client = level is not None and int(level) < ADMIN_MIN_LEVEL
     except (TypeError, ValueError):
         is_client = False
-    return _text(event, "user") if is_client else ""
+    user = _text(event, "user")
+    if not is_client or not user or user == AUTH_USER_ROOT:
+        return None
+    if user.isdigit():   # the user's id; a number that is no user's id may still be an old login
+        return billing.account_of_user(int(user)) or billing.account_by_login(user)
+    return billing.account_by_login(user)
 
 
 def _account_by_name(event: dict[str, Any], billing: BillingReader, keys: tuple[str, ...]) -> int | None:
     for key in keys:
-        value = _acting_client_login(event) if key == "user" else _text(event, key)
-        if value:
-            account = billing.account_by_login_or_email(value)
-            if account:
-                return account
+        if key == "user":
+            account = _acting_client(event, billing)
+        else:
+            value = _text(event, key)
+            account = billing.account_by_login_or_email(value) if value else None
+        if account:
+            return account
     return None
 
 
