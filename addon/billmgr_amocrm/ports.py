@@ -229,15 +229,23 @@ class Store(Protocol):
 class AmoPayload:
     """What one BILLmanager entity should look like in amoCRM.
 
-    ``body``: fields the module owns (name, price, custom_fields_values, pipeline_id,
-    status_id, responsible_user_id). ``tags``: tags the rules put on it now.
-    ``managed_tags``: every tag any rule could put on this kind, so the worker can
-    remove the ones that no longer apply and leave tags people added by hand.
+    ``body``: every field the module owns, as the rules compute it now, absences
+    included (name, first/last name, price, responsible_user_id, custom_fields_values):
+    an empty value is there as its clearing (``"values": None`` for a custom field,
+    ``None`` for a price, ``""`` for a first or last name), so an update clears what
+    BILLmanager no longer holds; a create leaves the clearings out. ``tags``: tags the
+    rules put on it now. ``managed_tags``: every tag any rule could put on this kind, so
+    the worker can remove the ones that no longer apply and leave tags people added by
+    hand. ``placement``: the (pipeline_id, status_id) the pipeline rules give a lead now
+    (None: no rule matches). It is not a state kept in step like the body: it is sent
+    when the lead is created and with a service event, never otherwise, so a manager's
+    move stands until the next event.
     """
 
     body: JsonDict
     tags: tuple[str, ...] = ()
     managed_tags: tuple[str, ...] = ()
+    placement: Optional[tuple[int, int]] = None
 
 
 @dataclass(frozen=True)

@@ -196,12 +196,39 @@ def _with_marker(kind: Kind, billmgr_id: int, payload: AmoPayload, ctx: MappingC
     values.append({"field_id": field_id, "values": [{"value": marker_value(kind, billmgr_id)}]})
     body = dict(payload.body)
     body["custom_fields_values"] = values
-    return AmoPayload(body, payload.tags, payload.managed_tags)
+    return AmoPayload(body, payload.tags, payload.managed_tags, payload.placement)
+
+
+def moves(kind: Kind, work: Work) -> bool:
+    """An update places a lead in its pipeline and status only with a service event.
+
+    A recheck, a resync, an export of a linked lead or an edit without an event never
+    does: a manager's move stands until the next event the rules react to."""
+    return kind is Kind.LEAD and service_event(work.reason) is not None
+
+
+def _placed(body: dict[str, Any], placement: Optional[tuple[int, int]]) -> None:
+    if placement is not None:
+        body["pipeline_id"], body["status_id"] = placement
+
+
+def without_clearings(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A body with nothing to clear: a new entity has no old value (a create need not send them)."""
+    out = {k: v for k, v in body.items() if v is not None and not (isinstance(v, str) and v == "")}
+    if "custom_fields_values" in out:
+        fields = [f for f in out["custom_fields_values"] if f.get("values") is not None]
+        if fields:
+            out["custom_fields_values"] = fields
+        else:
+            del out["custom_fields_values"]
+    return out
 
 
 def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str, Any]:
-    """POST item: owned fields, rule tags, request_id; leads embed their contact and company."""
-    body = dict(create.payload.body)
+    """POST item: owned fields that have a value, rule tags, request_id, the lead's pipeline
+    and status; leads embed their contact and company."""
+    body = without_clearings(create.payload.body)
+    _placed(body, create.payload.placement)
     body["request_id"] = request_id(kind, create.work.billmgr_id)
     if create.payload.tags:
         body["tags_to_add"] = [{"name": t} for t in create.payload.tags]
@@ -219,8 +246,11 @@ def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str
 
 
 def update_body(kind: Kind, update: Update) -> dict[str, Any]:
-    """PATCH item: only owned fields; tags added/removed incrementally, hand-made tags stay."""
+    """PATCH item: every owned field, cleared ones included; tags added/removed incrementally,
+    hand-made tags stay; pipeline and status only with a service event (:func:`moves`)."""
     body = {k: v for k, v in update.payload.body.items() if k != "_embedded"}
+    if moves(kind, update.work):
+        _placed(body, update.payload.placement)
     body["id"] = update.amocrm_id
     body["request_id"] = request_id(kind, update.work.billmgr_id)
     wanted = set(update.payload.tags)
