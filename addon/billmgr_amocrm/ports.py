@@ -210,6 +210,13 @@ class Store(Protocol):
     def fingerprints(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[int, str]:
         """What was last sent, for entities synced at least once."""
 
+    # Service event history: the last event of each item.
+    def record_service_events(self, events: Sequence[tuple[int, ServiceEvent]], now: datetime) -> None:
+        """(item id, event): the item's last service event is this one, synced at ``now``."""
+
+    def service_events(self, billmgr_ids: Sequence[int]) -> dict[int, ServiceEvent]:
+        """item id -> its last service event, for the items that had one."""
+
     # Export progress and named cursors.
     def export_begin(self, kind: Kind) -> ExportProgress:
         """Start (or resume, if unfinished) the initial export of a kind."""

@@ -8,9 +8,17 @@ from pathlib import Path
 
 from billmgr_amocrm.db import connect
 from billmgr_amocrm.dbconf import DbSettings
-from billmgr_amocrm.store.migrations import LATEST_VERSION, MODULE_TABLES, current_version, drop_all, migrate
+from billmgr_amocrm.store.migrations import (
+    LATEST_VERSION,
+    MODULE_TABLES,
+    STEPS,
+    current_version,
+    drop_all,
+    migrate,
+)
 from tests.sandbox.dbconf import render_db_conf
 
+ALL_STEPS = [version for version, _ in STEPS]
 LINK_TABLES = ("amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead")
 
 
@@ -27,7 +35,7 @@ def test_link_tables_have_exactly_the_spec_columns(store_db: DbSettings) -> None
     conn = connect(store_db)
     try:
         assert current_version(conn) == 0
-        assert migrate(conn) == [LATEST_VERSION]
+        assert migrate(conn) == ALL_STEPS
         for table in LINK_TABLES:
             cols = columns(conn, table)
             assert [c[0] for c in cols] == ["id", "billmgr_id", "amocrm_id"], table
@@ -58,7 +66,7 @@ def test_migrate_is_idempotent_and_survives_an_interrupted_step(store_db: DbSett
         with conn.cursor() as cur:
             cur.execute("DELETE FROM amocrm_schema_version")
         conn.commit()
-        assert migrate(conn) == [LATEST_VERSION]
+        assert migrate(conn) == ALL_STEPS
         assert current_version(conn) == LATEST_VERSION
         with conn.cursor() as cur:
             cur.execute("SELECT amocrm_id FROM amocrm_item2lead WHERE billmgr_id = 7")
@@ -76,7 +84,7 @@ def test_migrations_module_runs_from_db_conf(store_db: DbSettings, mgr5_root: Pa
     env = {"MGR5_ROOT": str(mgr5_root), "PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert first.returncode == 0, first.stderr
-    assert f"applied: {LATEST_VERSION}" in first.stdout
+    assert f"applied: {', '.join(map(str, ALL_STEPS))}" in first.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert again.returncode == 0 and "nothing (up to date)" in again.stdout
     (mgr5_root / "etc" / "billmgr.conf.d" / "db.conf").write_text("DBHost localhost\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.ports import marker_value
 from billmgr_amocrm.sync.engine import Engine
 from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context, payer, service
@@ -205,3 +205,23 @@ def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_du
     engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0)
     report = engine.run_pass()
     assert report.adopted == 3 and len(amo.entities["contacts"]) == 3 and not store.queue
+
+
+def test_a_service_event_is_recorded_and_later_syncs_of_the_item_are_planned_with_it():
+    engine, amo, billing, store = build(1)
+    billing.services_[7] = service(7, account=1)
+    billing.services_[8] = service(8, account=1)
+    store.enqueue(Kind.LEAD, 7, "prolong")
+    store.enqueue(Kind.LEAD, 8, "export")
+    engine.run_pass()
+    assert store.service_events([7, 8]) == {7: ServiceEvent.PROLONG}
+    rules = engine.rules
+    assert rules.events_asked[(Kind.LEAD, 7)] is ServiceEvent.PROLONG
+    assert rules.events_asked[(Kind.LEAD, 8)] is None
+    for reason in ("reconcile", "resync", "edit"):
+        store.enqueue(Kind.LEAD, 7, reason)
+        engine.run_pass()
+        assert rules.events_asked[(Kind.LEAD, 7)] is ServiceEvent.PROLONG, reason
+    store.enqueue(Kind.LEAD, 7, "open")       # a newer event replaces it
+    engine.run_pass()
+    assert store.service_events([7]) == {7: ServiceEvent.OPEN}

@@ -107,3 +107,82 @@ def test_a_service_with_no_cost_is_created_without_a_price(rig):
     (post,) = rig.requests_since(seq, "POST", "/api/v4/leads")
     assert "price" not in post["body"][0]
     assert shown(rig, Kind.LEAD, item)["price"] == 0
+
+
+def stages(rig: Any) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(main pipeline, a later working stage), (second pipeline, a stage), (main, another stage)."""
+    pipelines = rig.app.amo().pipelines()
+    main = next(p for p in pipelines if p["is_main"])
+    other = next(p for p in pipelines if not p["is_main"])
+
+    def working(pipeline: dict[str, Any]) -> list[int]:
+        return [s["id"] for s in pipeline["_embedded"]["statuses"]
+                if s["type"] == 0 and s["id"] not in (142, 143)]
+    return (main["id"], working(main)[1]), (other["id"], working(other)[-1]), (main["id"], working(main)[2])
+
+
+def manager_moves(rig: Any, lead_id: int, pipeline_id: int, status_id: int) -> None:
+    """A manager drags the lead in amoCRM's UI: a PATCH with a token of amoCRM's own, not the module's."""
+    session = rig.emulator.session()
+    answer = session.patch(f"{rig.emulator.url}/api/v4/leads/{lead_id}",
+                           json={"pipeline_id": pipeline_id, "status_id": status_id})
+    assert answer.status_code == 200, answer.text
+
+
+def placement(rig: Any, item: int) -> tuple[int, int]:
+    lead = shown(rig, Kind.LEAD, item)
+    return lead["pipeline_id"], lead["status_id"]
+
+
+def tags_of(rig: Any, item: int) -> set[str]:
+    lead_id = rig.link(Kind.LEAD, item)
+    return {t["name"] for t in rig.app.amo().get("leads", [lead_id])[lead_id]["_embedded"]["tags"]}
+
+
+def lead_writes(rig: Any, seq: int, lead_id: int) -> list[dict[str, Any]]:
+    patches = rig.requests_since(seq, "PATCH", "/api/v4/leads")
+    return [i for r in patches for i in r["body"] if i["id"] == lead_id]
+
+
+def test_a_lead_moves_only_on_create_and_on_events_and_a_managers_move_stands(rig):
+    start, renewals, by_hand = stages(rig)
+    prolonged = {"value": "service.event", "validator": "equals", "argument": "prolong"}
+    rig.add_rule("pipelines", {"pipeline_id": renewals[0], "status_id": renewals[1],
+                               "conditions": [prolonged]})
+    rig.add_rule("pipelines", {"pipeline_id": start[0], "status_id": start[1]})   # a catch-all
+    rig.add_rule("tags", {"entity": "lead", "tag": "продлена", "conditions": [prolonged]})
+    box = rig.sandbox
+    account = box.add_client(name="Воронка", email="funnel@example.ru").account_id
+    item = box.open_service(account, params={"domain": "funnel.ru"})
+    exported(rig)
+    assert placement(rig, item) == start                   # created: placed by the rules
+    box.prolong_service(item)
+    rig.app.store.enqueue(Kind.LEAD, item, "prolong")
+    exported(rig)
+    assert placement(rig, item) == renewals and tags_of(rig, item) == {"продлена"}
+    lead_id = rig.link(Kind.LEAD, item)
+    # neither a recheck, nor a resync, nor an edit without an event moves it back
+    seq = rig.request_seq()
+    assert sum(service.reconcile(app=rig.app).values()) >= 1   # the prolonged item is rechecked
+    exported(rig)
+    service.resync(Kind.LEAD, [item], app=rig.app)
+    exported(rig)
+    box.set_service_param(item, "domain", "funnel-2.ru")
+    rig.app.store.enqueue(Kind.LEAD, item, "edit")
+    exported(rig)
+    assert placement(rig, item) == renewals
+    assert tags_of(rig, item) == {"продлена"}   # rules keyed on the event answer as on the event
+    assert all("pipeline_id" not in w and "status_id" not in w for w in lead_writes(rig, seq, lead_id))
+    assert any(w.get("name", "").endswith(f"funnel-2.ru (#{item})") for w in lead_writes(rig, seq, lead_id))
+    # a manager moves it by hand: it stays there through a resync of everything and a recheck
+    manager_moves(rig, lead_id, *by_hand)
+    service.resync_all(app=rig.app)
+    exported(rig)
+    rig.app.store.enqueue(Kind.LEAD, item, "reconcile")
+    exported(rig)
+    assert placement(rig, item) == by_hand
+    # until the next event the rules react to
+    box.prolong_service(item)
+    rig.app.store.enqueue(Kind.LEAD, item, "prolong")
+    exported(rig)
+    assert placement(rig, item) == renewals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.ports import AmoPayload, QueueItem, marker_value
 from billmgr_amocrm.sync import planner
 from billmgr_amocrm.sync.planner import Inputs, Work
@@ -102,3 +102,15 @@ def test_an_update_moves_a_lead_only_with_a_service_event():
     unplaced = AmoPayload({"name": "VPS #8"})
     body = planner.update_body(Kind.LEAD, planner.Update(work(Kind.LEAD, 8, "prolong"), 808, unplaced))
     assert "pipeline_id" not in body   # no rule matches: the lead stays where it is
+
+
+def test_a_lead_is_planned_with_its_rows_event_else_its_last_recorded_one():
+    inputs = Inputs(Kind.LEAD, {7: service(7, 1)}, links={7: 707}, contact_links={1: 501},
+                    events={7: ServiceEvent.PROLONG})
+    assert planner.event_of(Kind.LEAD, work(Kind.LEAD, 7, "reconcile"), inputs) is ServiceEvent.PROLONG
+    assert planner.event_of(Kind.LEAD, work(Kind.LEAD, 7, "open"), inputs) is ServiceEvent.OPEN
+    assert planner.event_of(Kind.LEAD, work(Kind.LEAD, 8, "resync"), inputs) is None
+    assert planner.event_of(Kind.CONTACT, work(Kind.CONTACT, 7, "open"), inputs) is None
+    works = [work(Kind.LEAD, 7, "prolong"), work(Kind.LEAD, 8, "edit"), work(Kind.LEAD, 9, "open")]
+    assert planner.new_events(Kind.LEAD, works) == [(7, ServiceEvent.PROLONG), (9, ServiceEvent.OPEN)]
+    assert planner.new_events(Kind.CONTACT, [work(Kind.CONTACT, 1, "open")]) == []

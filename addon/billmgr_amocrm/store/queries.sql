@@ -194,6 +194,23 @@ SELECT billmgr_id, fingerprint FROM amocrm_sync_state
   WHERE kind = %s AND billmgr_id IN ({ids}) AND last_sync_at IS NOT NULL
 
 
+-- ---------------------------------------------------------------- service event history
+
+-- name: record_service_events
+-- The last service event of items, and when it was synced; {rows}: record_service_event_row per item.
+INSERT INTO amocrm_service_event (billmgr_id, event, event_at)
+  VALUES {rows}
+  ON DUPLICATE KEY UPDATE event = VALUES(event), event_at = VALUES(event_at)
+
+-- name: record_service_event_row
+-- One row of record_service_events: its billmgr_id and event are bound.
+(%s, %s, @amocrm_now)
+
+-- name: service_events
+-- The last service event of these items (items that never had one are absent); {ids}.
+SELECT billmgr_id, event FROM amocrm_service_event WHERE billmgr_id IN ({ids})
+
+
 -- ---------------------------------------------------------------- the panel's read model
 
 -- name: link_count

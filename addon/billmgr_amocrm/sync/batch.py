@@ -1,5 +1,7 @@
 """One planned batch applied in the order the exactly-once protocol needs.
 
+0. the service events the batch's rows carry become the items' last events (the
+   history later rechecks and resyncs of the same items are planned with);
 1. a re-check whose payload did not change sends nothing;
 2. skips are completed; children whose contact is not linked yet queue the contact;
 3. creates with an open intent are settled by the marker first (:mod:`.settle`);
@@ -16,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from ..errors import Reauthorize, RetryLater, Stop
+from . import planner
 from .creates import Creator
 from .outcomes import Ledger, PassStopped, Report
 from .pipeline import Prepared
@@ -42,6 +45,7 @@ class Steps:
 def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
     """Write one planned batch; raises :class:`PassStopped` when amoCRM cannot be used now."""
     kind, plan = prepared.kind, prepared.plan
+    _record_events(ledger, prepared)
     _drop_unchanged(ledger, plan)
     _apply_skips(ledger, plan)
     _apply_defers(ledger, plan, steps.defer_seconds)
@@ -60,6 +64,16 @@ def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
         log.error("amoCRM stopped serving the account (%s); the queue is kept: %s", exc.reason, exc)
         raise PassStopped("stopped", exc) from exc
     return ledger.report
+
+
+def _record_events(ledger: Ledger, prepared: Prepared) -> None:
+    """The rows' service events are now the items' last ones (BILLmanager keeps no history).
+
+    Recorded when the batch is applied, whatever becomes of each row: the event happened in
+    BILLmanager either way, and every later plan of the item must see it."""
+    events = planner.new_events(prepared.kind, prepared.works)
+    if events:
+        ledger.store.record_service_events(events, ledger.books.clock())
 
 
 def _drop_unchanged(ledger: Ledger, plan: Plan) -> None:

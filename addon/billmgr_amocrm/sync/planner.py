@@ -98,6 +98,8 @@ class Inputs:
     company_of_account: Mapping[int, int] = field(default_factory=dict)  # account id -> company id
     # contacts that will never come (conditions exclude the client): do not wait for them
     contacts_not_coming: frozenset[int] = frozenset()
+    # item id -> its last service event (store.service_events): what a row without one is planned with
+    events: Mapping[int, ServiceEvent] = field(default_factory=dict)
 
 
 # A dict, not ServiceEvent(reason): most reasons (export, edit, recheck) are not service
@@ -107,6 +109,22 @@ _SERVICE_EVENTS: dict[str, ServiceEvent] = {event.value: event for event in Serv
 
 def service_event(reason: str) -> Optional[ServiceEvent]:
     return _SERVICE_EVENTS.get(reason)
+
+
+def event_of(kind: Kind, work: Work, inputs: Inputs) -> Optional[ServiceEvent]:
+    """The service event a lead is planned with: its row's own (a new event), else the item's
+    last recorded one, so a recheck or a resync gives rules keyed on the event the same answer."""
+    if kind is not Kind.LEAD:
+        return None
+    return service_event(work.reason) or inputs.events.get(work.billmgr_id)
+
+
+def new_events(kind: Kind, works: Sequence[Work]) -> list[tuple[int, ServiceEvent]]:
+    """(item id, event) for the rows that carry a service event: the history to record."""
+    if kind is not Kind.LEAD:
+        return []
+    found = [(w.billmgr_id, service_event(w.reason)) for w in works]
+    return [(item, event) for item, event in found if event is not None]
 
 
 def request_id(kind: Kind, billmgr_id: int) -> str:
@@ -133,7 +151,8 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
     plan = Plan(kind)
     for work in dedupe(works):
         entity = inputs.snapshots.get(work.billmgr_id)
-        skip = _skip_reason(kind, entity, work, rules)
+        event = event_of(kind, work, inputs)
+        skip = _skip_reason(kind, entity, event, rules)
         if skip:
             plan.skips.append(Skip(work, skip))
             continue
@@ -143,7 +162,6 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
                 and account_id not in inputs.contacts_not_coming):
             plan.defers.append(Defer(work, ((Kind.CONTACT, account_id),)))
             continue
-        event = service_event(work.reason) if kind is Kind.LEAD else None
         payload = rules.payload(kind, entity, _with_event(ctx, event))
         payload = _with_marker(kind, work.billmgr_id, payload, ctx)
         if parents:
@@ -156,12 +174,11 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
     return plan
 
 
-def _skip_reason(kind: Kind, entity: Any, work: Work, rules: RuleSet) -> Optional[str]:
+def _skip_reason(kind: Kind, entity: Any, event: Optional[ServiceEvent], rules: RuleSet) -> Optional[str]:
     if entity is None:
         return SKIP_GONE
     if kind is Kind.COMPANY and isinstance(entity, Payer) and entity.profiletype != PROFILE_TYPE_LEGAL:
         return SKIP_NOT_LEGAL.format(profiletype=entity.profiletype)
-    event = service_event(work.reason) if kind is Kind.LEAD else None
     if not rules.wants(kind, entity, event):
         return SKIP_CONDITIONS
     return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Any, Sequence
 
-from ..domain import Kind
+from ..domain import Kind, ServiceEvent
 from ..ports import BillingReader, RuleSet, Store
 from .planner import Inputs, Work
 
@@ -25,11 +25,13 @@ def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules
 
 def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store, rules: RuleSet,
            contacts_not_coming: AbstractSet[int]) -> Inputs:
-    """Snapshots, links, open create intents and parent links of one batch."""
+    """Snapshots, links, open create intents, parent links and (leads) the service event history
+    of one batch."""
     ids = sorted({w.billmgr_id for w in works})
     snapshots = read_snapshots(billing, kind, ids, rules)
     contact_links: dict[int, int] = {}
     company_of_account: dict[int, int] = {}
+    events: dict[int, ServiceEvent] = {}
     # One unit for the batch's reads of the module's tables: each read alone is its own
     # BEGIN/COMMIT, two round trips more per read (three or four reads per batch).
     with store.transaction():
@@ -41,8 +43,9 @@ def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Sto
             contact_links = store.links(Kind.CONTACT, accounts)
             if kind is Kind.LEAD:
                 company_of_account = companies_of(accounts, billing, store)
+                events = store.service_events(ids)
     return Inputs(kind, snapshots, links, open_creates, contact_links, company_of_account,
-                  frozenset(contacts_not_coming))
+                  frozenset(contacts_not_coming), events)
 
 
 def companies_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> dict[int, int]:
