@@ -37,7 +37,7 @@ from billmgr_amocrm.domain import KIND_ORDER, Kind, ServiceEvent
 from billmgr_amocrm.foundation.clock import as_utc, utcnow
 from billmgr_amocrm.ports import ExportProgress, QueueItem
 from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS
-from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, FailedItem, QueueStats
+from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, RECHECK, FailedItem, QueueStats
 
 _MISSING = object()
 _RANK = {"prolong": 1, "open": 2}      # MySQL: FIELD(reason, 'prolong', 'open'); the rest 0
@@ -149,6 +149,10 @@ class FakeStore:
                                   version=old.version + 1, next_attempt_at=now, updated_at=now,
                                   state="pending")
                 self._put(self.queue, (kind, billmgr_id), row)
+
+    def recheck(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        absent = [i for i in {int(i) for i in billmgr_ids} if (kind, i) not in self.queue]
+        self.enqueue_many(kind, absent, RECHECK)
 
     def claim_after(self, kind: Kind, limit: int, now: datetime,
                     after: Optional[QueueItem]) -> list[QueueItem]:

@@ -35,6 +35,7 @@ class FakeAmo:
     fields: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"contacts": [], "companies": [], "leads": []})
     links: list[tuple[str, int, str, int]] = field(default_factory=list)
+    unlinked: list[tuple[str, int, str, int]] = field(default_factory=list)
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     deleted: set[tuple[str, int]] = field(default_factory=set)
     reject: Callable[[str, dict[str, Any]], Optional[str]] = lambda entity, item: None
@@ -126,6 +127,11 @@ class FakeAmo:
         for link in links:
             self.links.append((entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"]))
 
+    def unlink(self, entity: str, links: Sequence[dict[str, Any]]) -> None:
+        self._guard("POST", entity + "/unlink", len(links))
+        for link in links:
+            self.unlinked.append((entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"]))
+
     def account(self) -> dict[str, Any]:
         return {"id": 1, "name": "Fake", "subdomain": "fake"}
 
@@ -183,6 +189,14 @@ class FakeBilling:
         for p in sorted(self.payers_.values(), key=lambda p: p.id):
             if p.account_id in wanted and p.profiletype == 2:
                 found.setdefault(p.account_id, []).append(p.id)
+        return found
+
+    def services_of_accounts(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        wanted = set(account_ids)
+        found: dict[int, list[int]] = {}
+        for s in sorted(self.services_.values(), key=lambda s: s.id):
+            if s.account_id in wanted:
+                found.setdefault(s.account_id, []).append(s.id)
         return found
 
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:

@@ -75,6 +75,10 @@ class AmoApi(Protocol):
     def link(self, entity: str, links: Sequence[JsonDict]) -> None:
         """POST /api/v4/{entity}/link with items {entity_id, to_entity_id, to_entity_type[, metadata]}."""
 
+    def unlink(self, entity: str, links: Sequence[JsonDict]) -> None:
+        """POST /api/v4/{entity}/unlink with items {entity_id, to_entity_id, to_entity_type}; a pair
+        that is not linked is no error (the call is idempotent)."""
+
     def account(self) -> JsonDict: ...
 
     def users(self) -> list[JsonDict]: ...
@@ -107,6 +111,9 @@ class BillingReader(Protocol):
 
     def legal_payers_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """account id -> its legal-entity payer ids, ascending; accounts without one are absent."""
+
+    def services_of_accounts(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        """account id -> its item ids, ascending (whatever their status); accounts without one are absent."""
 
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items opened or prolonged (opendate/expiredate moved) since a time, for the reconciler."""
@@ -158,6 +165,10 @@ class Store(Protocol):
 
     def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
         """``enqueue`` for many ids of one kind."""
+
+    def recheck(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        """Queue a recheck (reason ``reconcile``: sent only if it changed) of the entities that have
+        no row; a row already queued, pending or failed, stays exactly as it is."""
 
     def claim_after(self, kind: Kind, limit: int, now: datetime,
                     after: Optional[QueueItem]) -> list[QueueItem]:

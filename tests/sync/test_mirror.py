@@ -186,3 +186,75 @@ def test_a_lead_moves_only_on_create_and_on_events_and_a_managers_move_stands(ri
     rig.app.store.enqueue(Kind.LEAD, item, "prolong")
     exported(rig)
     assert placement(rig, item) == renewals
+
+
+def company_of(rig: Any, entity: str, amocrm_id: int) -> Optional[int]:
+    embedded = rig.app.amo().get(entity, [amocrm_id])[amocrm_id]["_embedded"]
+    companies = embedded.get("companies") or []
+    return companies[0]["id"] if companies else None
+
+
+def test_payers_the_newest_legal_one_is_the_company_and_a_change_reaches_the_leads(rig):
+    box = rig.sandbox
+    account = box.add_client(name="Два юрлица", email="two@example.ru").account_id
+    older = box.add_payer(account, name='ООО "Старое"')
+    item = box.open_service(account)
+    exported(rig)
+    contact, lead = rig.link(Kind.CONTACT, account), rig.link(Kind.LEAD, item)
+    assert company_of(rig, "contacts", contact) == rig.link(Kind.COMPANY, older)
+    # a second legal payer: it becomes the client's company, and the lead follows
+    newer = box.add_payer(account, name='ООО "Новое"')
+    rig.app.store.enqueue(Kind.COMPANY, newer, "edit")
+    exported(rig)
+    assert company_of(rig, "contacts", contact) == rig.link(Kind.COMPANY, newer)
+    assert company_of(rig, "leads", lead) == rig.link(Kind.COMPANY, newer)
+    # editing the older payer changes its company but takes nothing from the newer one
+    box.edit_payer(older, name='ООО "Старое и правленое"')
+    rig.app.store.enqueue(Kind.COMPANY, older, "edit")
+    exported(rig)
+    assert shown(rig, Kind.COMPANY, older)["name"] == 'ООО "Старое и правленое"'
+    assert company_of(rig, "contacts", contact) == rig.link(Kind.COMPANY, newer)
+    # the newer payer becomes an individual: its company is unlinked and stays, the older is back
+    newer_company = rig.link(Kind.COMPANY, newer)
+    box.edit_payer(newer, profiletype=1)
+    rig.app.store.enqueue(Kind.COMPANY, newer, "edit")
+    exported(rig)
+    assert company_of(rig, "contacts", contact) == rig.link(Kind.COMPANY, older)
+    assert company_of(rig, "leads", lead) == rig.link(Kind.COMPANY, older)
+    kept = rig.entity("companies", newer_company)
+    assert kept["name"] == 'ООО "Новое"' and rig.link(Kind.COMPANY, newer) == newer_company
+    # the older one too: the client has no company any more, nor have its leads
+    box.edit_payer(older, profiletype=3)
+    rig.app.store.enqueue(Kind.COMPANY, older, "edit")
+    exported(rig)
+    assert company_of(rig, "contacts", contact) is None and company_of(rig, "leads", lead) is None
+    # a legal entity again: the same company, linked again
+    box.edit_payer(newer, profiletype=2)
+    rig.app.store.enqueue(Kind.COMPANY, newer, "edit")
+    exported(rig)
+    assert rig.link(Kind.COMPANY, newer) == newer_company
+    assert company_of(rig, "contacts", contact) == newer_company == company_of(rig, "leads", lead)
+    assert service.status(app=rig.app).queue_depth == 0
+
+
+def test_after_the_export_every_client_with_legal_payers_has_its_newest_ones_company(rig):
+    exported(rig)
+    legal: dict[int, list[int]] = {}
+    for account, payer in rig.sandbox.query("SELECT account, id FROM profile WHERE profiletype = 2 "
+                                            "ORDER BY account, id"):
+        legal.setdefault(int(account), []).append(int(payer))
+    several = [a for a, payers in legal.items() if len(payers) > 1]
+    assert several, "the sandbox has clients with several legal payers"
+    companies = rig.all_links(Kind.COMPANY)
+    state = rig.emulator.control.state()
+    contact_company = {int(e["entity_id"]): int(e["to_entity_id"]) for e in state["links"]
+                       if e["entity_type"] == "contacts" and e["to_entity_type"] == "companies"}
+    contacts = rig.all_links(Kind.CONTACT)
+    checked = 0
+    for account, payers in legal.items():
+        if account not in contacts:
+            continue
+        newest = max(p for p in payers if p in companies)
+        assert contact_company.get(contacts[account]) == companies[newest], account
+        checked += 1
+    assert checked >= len(several)

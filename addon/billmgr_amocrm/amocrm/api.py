@@ -277,11 +277,18 @@ class AmoClient:
         return rows
 
     def link(self, entity: str, links: Sequence[JsonDict]) -> None:
+        self._links("link", entity, links)
+
+    def unlink(self, entity: str, links: Sequence[JsonDict]) -> None:
+        self._links("unlink", entity, links)
+
+    def _links(self, action: str, entity: str, links: Sequence[JsonDict]) -> None:
+        """POST /api/v4/{entity}/link or /unlink, a chunk per request."""
         check_entity(entity)
         for part in chunks(links, self.chunk_size):
-            reply = self.request("POST", f"/api/v4/{entity}/link", body=part)
+            reply = self.request("POST", f"/api/v4/{entity}/{action}", body=part)
             if reply.status >= 300:
-                raise self._refusal(reply, f"amoCRM refused to link {entity}")
+                raise self._refusal(reply, f"amoCRM refused to {action} {entity}")
 
     def account(self) -> JsonDict:
         data = self._read("/api/v4/account")

@@ -56,6 +56,7 @@ ACCOUNT_OF_USER = "SELECT account FROM user WHERE id = %s"
 ACCOUNT_BY_LOGIN = "SELECT account FROM user WHERE name = %s ORDER BY id LIMIT 1"
 ACCOUNT_BY_EMAIL = "SELECT MAX(account) FROM user WHERE LOWER(TRIM(email)) = LOWER(%s)"
 NEWEST_PAYER = "SELECT MAX(id) FROM profile WHERE account = %s"
+ITEMS_BY_ACCOUNT = "SELECT account, id FROM item WHERE account IN ({}) ORDER BY account, id"
 LEGAL_PAYERS_BY_ACCOUNT = (
     "SELECT account, id FROM profile WHERE profiletype = %s AND account IN ({}) ORDER BY account, id"
 )

@@ -232,6 +232,13 @@ class BillingDb:
                 found.setdefault(int(account), []).append(int(payer_id))
         return found
 
+    def services_of_accounts(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
+        """account id -> its item ids, ascending (one query per IN chunk); accounts without one are absent."""
+        found: dict[int, list[int]] = {}
+        for account, item_id in self._rows_in(q.ITEMS_BY_ACCOUNT, unique_ids(account_ids)):
+            found.setdefault(int(account), []).append(int(item_id))
+        return found
+
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         """Readable names for the bindings table; ids that do not exist are absent.
 

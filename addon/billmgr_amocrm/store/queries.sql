@@ -50,6 +50,13 @@ INSERT INTO amocrm_queue
 -- One row of enqueue: only its billmgr_id is bound.
 (@amocrm_kind, %s, @amocrm_reason, 1, 'pending', 0, @amocrm_now, @amocrm_now, @amocrm_now, NULL)
 
+-- name: enqueue_absent
+-- Queue rows only for entities that have none (a recheck); a row already there, pending or failed, stays as it is; {rows}: enqueue_row per id.
+INSERT IGNORE INTO amocrm_queue
+    (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
+     first_queued_at, updated_at, last_error)
+  VALUES {rows}
+
 -- name: claim
 -- Pending rows of a kind due at a time, oldest first; {after}: nothing or claim_keyset; {lock}: nothing or skip_locked.
 SELECT id, billmgr_id, reason, version, attempts, first_queued_at

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..domain import Kind, Payer, Service, ServiceEvent
 from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet, marker_value
 from ..unverified import PROFILE_TYPE_LEGAL
+from .payers import Payers, Unlink, main_companies_only, plan_unlink
 
 # Skip reasons, shown in the log and returned to the CLI/panel.
 SKIP_GONE = "not found in BILLmanager (deleted)"
@@ -84,6 +85,11 @@ class Plan:
     defers: list[Defer] = field(default_factory=list)
     # parent links per billmgr id; applied on create (leads: _embedded) or via /link
     parents: dict[int, list[Link]] = field(default_factory=dict)
+    # companies of former legal payers, to unlink from the client's contact and leads
+    unlinks: list[Unlink] = field(default_factory=list)
+    # rows queued when the batch is applied: rechecks (only where no row waits) and edits
+    rechecks: list[tuple[Kind, int]] = field(default_factory=list)
+    requeues: list[tuple[Kind, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class Inputs:
     contacts_not_coming: frozenset[int] = frozenset()
     # item id -> its last service event (store.service_events): what a row without one is planned with
     events: Mapping[int, ServiceEvent] = field(default_factory=dict)
+    # companies: the clients' legal payers, their companies and linked leads (the main company rule)
+    payers: Payers = field(default_factory=Payers)
 
 
 # A dict, not ServiceEvent(reason): most reasons (export, edit, recheck) are not service
@@ -154,7 +162,8 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
         event = event_of(kind, work, inputs)
         skip = _skip_reason(kind, entity, event, rules)
         if skip:
-            plan.skips.append(Skip(work, skip))
+            if not plan_unlink(plan, work, entity, inputs):
+                plan.skips.append(Skip(work, skip))
             continue
         parents = _parents(kind, entity, inputs)
         account_id = account_of(kind, entity)
@@ -171,6 +180,8 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
             plan.updates.append(Update(work, amocrm_id, payload))
         else:
             plan.creates.append(Create(work, payload, inputs.open_creates.get(work.billmgr_id)))
+    if kind is Kind.COMPANY:
+        main_companies_only(plan, inputs)
     return plan
 
 
