@@ -2,7 +2,8 @@
 
 ``--once`` (cron, every minute): drain until nothing is due, then exit.
 ``--daemon`` (systemd): poll the spool and the queue every ~0.3 s; run the
-reconciler periodically and the token keep-alive daily.
+reconciler and the check of amocrm.conf against amoCRM's catalog periodically, and
+the token keep-alive daily.
 
 One instance per host: an exclusive flock on ``var/amocrm/amocrm_task.lock``; a
 second instance logs a line and exits 0 (so the cron entry is harmless while the
@@ -143,6 +144,9 @@ class Daemon:
             from .sync.reconcile import reconcile
 
             reconcile(app.store, app.billing, app.rules, utcnow())
+            from .service.catalog_health import log_catalog_health
+
+            log_catalog_health(app)   # what the rules name that amoCRM lost, before records fail
             self.last_reconcile = time.monotonic()
         if self._due(self.last_keep_alive, self.settings.keep_alive_every):
             try:

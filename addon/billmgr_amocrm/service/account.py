@@ -69,7 +69,10 @@ def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: s
 
 
 def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
-    """One live call to amoCRM: who we are connected to, how fast, and the token state."""
+    """A live call to amoCRM: who we are connected to, how fast, and the token state; then the
+    rules against amoCRM's catalog read afresh (what they name that amoCRM no longer has)."""
+    from .catalog_health import catalog_health
+
     with using(app) as live:
         started = time.perf_counter()
         account = live.amo().account()
@@ -78,7 +81,8 @@ def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
         return ConnectionResult(account_name=str(account.get("name", "")),
                                 subdomain=str(account.get("subdomain", "")), token_state=tokens.state,
                                 token_expires_at=tokens.access_expires_at, latency_ms=round(latency, 1),
-                                rate_limit=float(live.config.sync.rate_limit))
+                                rate_limit=float(live.config.sync.rate_limit),
+                                catalog=catalog_health(app=live))
 
 
 def token_status(*, app: Optional[App] = None) -> TokenStatus:

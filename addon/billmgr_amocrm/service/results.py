@@ -17,6 +17,28 @@ class AuthResult:
 
 
 @dataclass(frozen=True)
+class CatalogProblem:
+    """Something the rules name that amoCRM no longer has (or refuses), and what to fix."""
+
+    path: str                  # where in amocrm.conf, e.g. "pipelines.0.status_id"
+    code: str                  # rules.catalog_check's code, e.g. "user_inactive"
+    rule_id: Optional[str]
+    en: str                    # where, what is wrong, what to fix (the rule named)
+    ru: str
+
+    def text(self, lang: str = "en") -> str:
+        return self.ru if lang == "ru" else self.en
+
+
+@dataclass(frozen=True)
+class CatalogHealth:
+    """amocrm.conf checked against amoCRM's catalog as it was fetched at ``checked_at`` (unix time)."""
+
+    checked_at: float
+    problems: tuple[CatalogProblem, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConnectionResult:
     account_name: str
     subdomain: str
@@ -24,6 +46,7 @@ class ConnectionResult:
     token_expires_at: Optional[float]
     latency_ms: float
     rate_limit: float
+    catalog: Optional[CatalogHealth] = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,8 @@ class Status:
     linked: dict[str, int]
     export: list[ExportKindProgress]
     export_requested: bool
+    # the config against the last catalog fetched (None: never fetched)
+    catalog: Optional[CatalogHealth] = None
 
 
 @dataclass(frozen=True)
