@@ -93,11 +93,9 @@ class Queue(UnitOfWork):
     def recheck(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
         """Queue a recheck (reason reconcile) of the entities that have no row; a row already
         there, pending or failed, keeps its reason (an export or a resync is not weakened)."""
-        if not billmgr_ids:
-            return
         with self.transaction():
             self._bind_shared(kind, self._now(), RECHECK)
-            for part in chunks(billmgr_ids):
+            for part in chunks(billmgr_ids):   # enqueue_many's rows, but only where none is queued
                 self._insert_rows("enqueue_absent", "enqueue_row", part, 1)
 
     def claim_after(self, kind: Kind, limit: int, now: datetime, after: QueueItem | None) -> list[QueueItem]:
