@@ -15,6 +15,7 @@ State, public for assertions:
     synced     (kind, billmgr_id) -> last successful sync
     sent       (kind, billmgr_id) -> fingerprint of what was sent
     exports    kind -> ExportProgress;   cursors  name -> value
+    events     item id -> (its last service event, when it was recorded)
 
 Units of work: every method runs in ``transaction()``, which records what it overwrites
 and puts it back if the unit fails; nested use joins the outer one. The engine's
@@ -32,11 +33,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from billmgr_amocrm.domain import KIND_ORDER, Kind
+from billmgr_amocrm.domain import KIND_ORDER, Kind, ServiceEvent
 from billmgr_amocrm.foundation.clock import as_utc, utcnow
 from billmgr_amocrm.ports import ExportProgress, QueueItem
 from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS, link_conflicts
-from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, FailedItem, QueueStats
+from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, RECHECK, FailedItem, QueueStats
 
 _MISSING = object()
 _RANK = {"prolong": 1, "open": 2}      # MySQL: FIELD(reason, 'prolong', 'open'); the rest 0
@@ -76,6 +77,7 @@ class FakeStore:
     cursors: dict[str, str] = field(default_factory=dict)
     # MySQL named locks held, name -> connection id (tests set it; the engine lease's fence reads it)
     named_locks: dict[str, int] = field(default_factory=dict)
+    events: dict[int, tuple[ServiceEvent, datetime]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -150,6 +152,10 @@ class FakeStore:
                                   version=old.version + 1, next_attempt_at=now, updated_at=now,
                                   state="pending")
                 self._put(self.queue, (kind, billmgr_id), row)
+
+    def recheck(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        absent = [i for i in {int(i) for i in billmgr_ids} if (kind, i) not in self.queue]
+        self.enqueue_many(kind, absent, RECHECK)
 
     def claim_after(self, kind: Kind, limit: int, now: datetime,
                     after: Optional[QueueItem]) -> list[QueueItem]:
@@ -332,6 +338,16 @@ class FakeStore:
         with self._unit():
             return {i: self.sent[(kind, i)] for i in {int(i) for i in billmgr_ids}
                     if (kind, i) in self.synced}
+
+    # ------------------------------------------------------------------ service event history
+    def record_service_events(self, events: Sequence[tuple[int, ServiceEvent]], now: datetime) -> None:
+        with self._unit():
+            for item, event in events:
+                self._put(self.events, int(item), (ServiceEvent(event), as_utc(now)))
+
+    def service_events(self, billmgr_ids: Sequence[int]) -> dict[int, ServiceEvent]:
+        with self._unit():
+            return {i: self.events[i][0] for i in {int(i) for i in billmgr_ids} if i in self.events}
 
     # ------------------------------------------------------------------ export progress, cursors
     def export_begin(self, kind: Kind) -> ExportProgress:

@@ -42,6 +42,7 @@ class FakeAmo:
     fields: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"contacts": [], "companies": [], "leads": []})
     links: list[tuple[str, int, str, int]] = field(default_factory=list)
+    unlinked: list[tuple[str, int, str, int]] = field(default_factory=list)
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     deleted: set[tuple[str, int]] = field(default_factory=set)
     reject: Callable[[str, dict[str, Any]], Optional[str]] = lambda entity, item: None
@@ -251,11 +252,14 @@ class FakeRules:
     tagger: Callable[[Kind, Any], tuple[str, ...]] = lambda kind, entity: ()
     managed: tuple[str, ...] = ()
     param_names: Optional[frozenset[str]] = None     # its conditions may read any itemparam
+    # (kind, id) -> the service event the last payload was asked with
+    events_asked: dict[tuple[Kind, int], Optional[ServiceEvent]] = field(default_factory=dict)
 
     def wants(self, kind: Kind, entity: Any, event: Optional[ServiceEvent] = None) -> bool:
         return self.conditions.get(kind, lambda e: True)(entity)
 
     def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload:
+        self.events_asked[(kind, entity.id)] = ctx.event
         name = getattr(entity, "name", "") or f"{getattr(entity, 'pricelist_name', '')} #{entity.id}"
         body: dict[str, Any] = {"name": name}
         if kind is Kind.LEAD:

@@ -71,6 +71,17 @@ def cmd_authorize(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
     return ExitStatus.OK
 
 
+def _catalog_lines(health: Optional[service.CatalogHealth]) -> str:
+    """The rules against amoCRM's catalog: "ok" or one line per problem, with what to fix."""
+    if health is None:
+        return "amoCRM catalog: not read yet (run: amocrm check)\n"
+    if not health.problems:
+        return f"amoCRM catalog: matches the rules (read {_when(health.checked_at)})\n"
+    lines = [f"amoCRM catalog: {len(health.problems)} problem(s) (read {_when(health.checked_at)}):"]
+    lines += [f"  - {p.en}" for p in health.problems]
+    return "\n".join(lines) + "\n"
+
+
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     r = service.check_connection()
     out.write(f"account: {r.account_name} ({r.subdomain})\ntoken: {r.token_state}, expires "
@@ -79,7 +90,8 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     for problem in r.marker_problems:
         err.write(f"warning: {problem}\n")
     out.write("marker fields: " + ("see the warnings\n" if r.marker_problems else "API-only\n"))
-    return ExitStatus.OK
+    out.write(_catalog_lines(r.catalog))
+    return ExitStatus.ERROR if r.catalog is not None and r.catalog.problems else ExitStatus.OK
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
@@ -95,6 +107,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         out.write(f"export {e.kind}: {e.queued} queued{' (finished)' if e.finished else ' (in progress)'}\n")
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
+    out.write(_catalog_lines(s.catalog))
     return ExitStatus.OK
 
 

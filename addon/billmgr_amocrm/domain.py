@@ -116,7 +116,7 @@ class Service:
     pricelist_name: str = ""
     itemtype_intname: str = ""
     itemtype_name: str = ""
-    cost: Decimal = Decimal("0")
+    cost: Optional[Decimal] = Decimal("0")   # None: the item has no cost (NULL)
     currency_iso: str = ""
     period: int = 0
     createdate: Optional[date] = None

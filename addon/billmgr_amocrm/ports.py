@@ -86,7 +86,8 @@ class AmoApi(Protocol):
         harmless)."""
 
     def unlink(self, entity: str, links: Sequence[JsonDict]) -> Mapping[int, str]:
-        """POST /api/v4/{entity}/unlink, items and answer as :meth:`link`."""
+        """POST /api/v4/{entity}/unlink, items and answer as :meth:`link`; a pair that is not
+        linked is no error (the call is idempotent)."""
 
     def account(self) -> JsonDict: ...
 
@@ -203,6 +204,10 @@ class Store(Protocol):
     def enqueue_many(self, kind: Kind, billmgr_ids: Sequence[int], reason: str) -> None:
         """``enqueue`` for many ids of one kind."""
 
+    def recheck(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        """Queue a recheck (reason ``reconcile``: sent only if it changed) of the entities that have
+        no row; a row already queued, pending or failed, stays exactly as it is."""
+
     def claim_after(self, kind: Kind, limit: int, now: datetime,
                     after: Optional[QueueItem]) -> list[QueueItem]:
         """Pending rows of a kind due at ``now``, in (first_queued_at, id) order, after
@@ -273,6 +278,13 @@ class Store(Protocol):
     def lock_holder(self, name: str) -> Optional[int]:
         """The connection id holding a MySQL named lock (None: free); the engine lease's fence."""
 
+    # Service event history: the last event of each item.
+    def record_service_events(self, events: Sequence[tuple[int, ServiceEvent]], now: datetime) -> None:
+        """(item id, event): the item's last service event is this one, synced at ``now``."""
+
+    def service_events(self, billmgr_ids: Sequence[int]) -> dict[int, ServiceEvent]:
+        """item id -> its last service event, for the items that had one."""
+
     # Export progress and named cursors.
     def export_begin(self, kind: Kind) -> ExportProgress:
         """Start (or resume, if unfinished) the initial export of a kind."""
@@ -292,15 +304,23 @@ class Store(Protocol):
 class AmoPayload:
     """What one BILLmanager entity should look like in amoCRM.
 
-    ``body``: fields the module owns (name, price, custom_fields_values, pipeline_id,
-    status_id, responsible_user_id). ``tags``: tags the rules put on it now.
-    ``managed_tags``: every tag any rule could put on this kind, so the worker can
-    remove the ones that no longer apply and leave tags people added by hand.
+    ``body``: every field the module owns, as the rules compute it now, absences
+    included (name, first/last name, price, responsible_user_id, custom_fields_values):
+    an empty value is there as its clearing (``"values": None`` for a custom field,
+    ``None`` for a price, ``""`` for a first or last name), so an update clears what
+    BILLmanager no longer holds; a create leaves the clearings out. ``tags``: tags the
+    rules put on it now. ``managed_tags``: every tag any rule could put on this kind, so
+    the worker can remove the ones that no longer apply and leave tags people added by
+    hand. ``placement``: the (pipeline_id, status_id) the pipeline rules give a lead now
+    (None: no rule matches). It is not a state kept in step like the body: it is sent
+    when the lead is created and with a service event, never otherwise, so a manager's
+    move stands until the next event.
     """
 
     body: JsonDict
     tags: tuple[str, ...] = ()
     managed_tags: tuple[str, ...] = ()
+    placement: Optional[tuple[int, int]] = None
 
 
 @dataclass(frozen=True)

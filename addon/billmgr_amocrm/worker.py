@@ -2,7 +2,8 @@
 
 ``--once`` (cron, every minute): drain until nothing is due, then exit.
 ``--daemon`` (systemd): poll the spool and the queue every ~0.3 s. Both run the
-periodic duties (the reconciler, the token keep-alive) on the same cadence: their last
+periodic duties (the reconciler, the check of amocrm.conf against amoCRM's catalog,
+the token keep-alive) on the same cadence: their last
 runs are kept in the database and in var/amocrm (schedule.py).
 
 One engine per database (store/lease.py): a worker that finds another engine running

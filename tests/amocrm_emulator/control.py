@@ -120,6 +120,16 @@ class EmulatorControl:
         return self._call("POST", "edit", {"entity": entity, "id": entity_id, "field_id": field_id,
                                            "value": value})
 
+    def delete_custom_field(self, entity: str, field_id: int) -> None:
+        """A custom field of ``entity`` (contacts, companies, leads) deleted in the UI."""
+        self._call("POST", "delete", {"entity": "custom_fields", "entity_type": entity, "id": field_id})
+
+    def delete_pipeline(self, pipeline_id: int) -> None:
+        self._call("POST", "delete", {"entity": "pipelines", "id": pipeline_id})
+
+    def delete_status(self, pipeline_id: int, status_id: int) -> None:
+        self._call("POST", "delete", {"entity": "statuses", "pipeline_id": pipeline_id, "id": status_id})
+
     def deactivate_user(self, user_id: int) -> None:
         self._call("POST", f"users/{user_id}/deactivate")
 

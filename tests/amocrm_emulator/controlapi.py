@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from .listing import first
-from .state import DELETED_PATCH_MODES, ENTITY_TYPES
+from .state import DELETED_PATCH_MODES, ENTITY_TYPES, State
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -102,12 +102,17 @@ def _faults(emu: Emulator, method: str, body: Any) -> Reply:
 
 
 def _delete(emu: Emulator, body: Any) -> Reply:
-    """Deletion "in the UI": contacts, companies and leads, and notes and tasks."""
+    """Deletion "in the UI": contacts, companies and leads, notes and tasks, a custom field
+    (``entity_type`` names its entity), a pipeline or a status (``pipeline_id`` names its pipeline)."""
     entity, entity_id = body["entity"], int(body["id"])
     if entity in ENTITY_TYPES:
         deleted = emu.store.mark_deleted(entity, entity_id)
     elif entity in ("notes", "tasks"):
         deleted = emu.api.mark_deleted(entity, entity_id)
+    elif entity == "custom_fields":
+        deleted = _delete_field(emu.state, str(body.get("entity_type")), entity_id)
+    elif entity in ("pipelines", "statuses"):
+        deleted = _delete_stage(emu.state, entity, entity_id, body.get("pipeline_id"))
     else:
         deleted = False
     if not deleted:
@@ -127,6 +132,36 @@ def _edit(emu: Emulator, body: Any) -> Reply:
         return 403 if "API only" in refused else 404, {"error": refused}
     emu.mark_dirty()
     return 200, {"edited": {"entity": entity, "id": int(body["id"]), "field_id": int(body["field_id"])}}
+
+
+def _delete_field(state: State, entity: str, field_id: int) -> bool:
+    """A custom field deleted in the UI: gone from the catalog and from every record's values.
+    Predefined fields (PHONE, EMAIL, ...) cannot be deleted."""
+    field = state.custom_fields.get(entity, {}).get(field_id)
+    if field is None or not field["is_deletable"]:
+        return False
+    del state.custom_fields[entity][field_id]
+    state.invalidate_field_codes(entity)
+    for record in state.entities[entity].values():
+        kept = [cf for cf in record["custom_fields_values"] or [] if cf["field_id"] != field_id]
+        record["custom_fields_values"] = kept or None
+    return True
+
+
+def _delete_stage(state: State, what: str, item_id: int, pipeline_id: Any) -> bool:
+    """A pipeline (not the main one) or an editable status deleted in the UI; leads keep their ids."""
+    if what == "pipelines":
+        pipeline = state.pipelines.get(item_id)
+        if pipeline is None or pipeline["is_main"]:
+            return False
+        del state.pipelines[item_id]
+        return True
+    pipeline = state.pipelines.get(int(pipeline_id)) if pipeline_id is not None else None
+    status = state.status(int(pipeline_id), item_id) if pipeline is not None else None
+    if pipeline is None or status is None or not status["is_editable"]:
+        return False
+    pipeline["statuses"] = [s for s in pipeline["statuses"] if s["id"] != item_id]
+    return True
 
 
 def _settings(emu: Emulator, body: Dict[str, Any]) -> Dict[str, Any]:

@@ -205,6 +205,10 @@ class State:
         self._code_index.pop(entity, None)
         return field
 
+    def invalidate_field_codes(self, entity: str) -> None:
+        """The catalog of an entity changed: rebuild the code index on the next lookup."""
+        self._code_index.pop(entity, None)
+
     def field_by_code(self, entity: str, code: str) -> Optional[Dict[str, Any]]:
         index = self._code_index.get(entity)
         if index is None:

@@ -66,6 +66,9 @@ INT_FIELDS = {
     "price",
 }
 NULLABLE_FIELDS = {"loss_reason_id", "closed_at"}
+# "price": null says "no budget": accepted, and read back as a lead with no budget reads, price 0
+# (the read shape's price is an int). What real amoCRM answers to it is undocumented (README).
+NO_PRICE = 0
 TEXTUAL_TYPES = {
     "text",
     "textarea",
@@ -153,7 +156,9 @@ def validate_item(
     for key in INT_FIELDS & item.keys() & ALLOWED_KEYS[entity]:
         value = item[key]
         nullable = value is None and key in NULLABLE_FIELDS
-        if is_int(value) or nullable or (key == "price" and isinstance(value, float)):
+        if key == "price" and value is None:
+            plan.scalars[key] = NO_PRICE
+        elif is_int(value) or nullable or (key == "price" and isinstance(value, float)):
             plan.scalars[key] = value
         else:
             check.invalid_type(prefix + key, "int")

@@ -49,6 +49,14 @@ def test_get_links_and_incremental_tags(setup: Setup) -> None:
     assert [c["id"] for c in embedded["contacts"]] == [contact_id]
     assert [c["id"] for c in embedded["companies"]] == [company_id]
     assert client.get("contacts", [contact_id])[contact_id]["_embedded"]["companies"][0]["id"] == company_id
+    unlinked = [{"entity_id": company_id, "to_entity_id": contact_id, "to_entity_type": "contacts"},
+                {"entity_id": company_id, "to_entity_id": lead_id, "to_entity_type": "leads"}]
+    client.unlink("companies", unlinked)
+    client.unlink("companies", unlinked)          # unlinking what is not linked is no error
+    assert not client.get("contacts", [contact_id])[contact_id]["_embedded"]["companies"]
+    assert not client.get("leads", [lead_id])[lead_id]["_embedded"]["companies"]
+    unlinks = [r for r in setup.api_requests() if r["path"] == "/api/v4/companies/unlink"]
+    assert [r["status"] for r in unlinks] == [204, 204]
 
 
 def test_find_by_marker_does_not_trust_the_lagging_search_index(setup: Setup) -> None:

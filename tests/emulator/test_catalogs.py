@@ -194,3 +194,33 @@ def test_a_custom_field_can_be_made_api_only_and_then_a_hand_edit_is_refused(
                     [{"id": 1, "type": "numeric"}, {"id": field["id"], "is_api_only": "yes"}])
     assert validation_errors(bad) == {"0.id": "NotSupportedChoice", "0.type": "FieldNotExpected",
                                       "1.is_api_only": "InvalidType"}
+
+
+def test_fields_pipelines_and_statuses_deleted_in_the_ui(api: Api, emu: EmulatorHandle) -> None:
+    fields = api.get("/api/v4/leads/custom_fields").json()["_embedded"]["custom_fields"]
+    tariff = next(f for f in fields if f["name"] == "Тариф")
+    [lead] = api.create("leads", [{"name": "L", "custom_fields_values": [
+        {"field_id": tariff["id"], "values": [{"value": "VDS"}]}]}])
+    emu.control.delete_custom_field("leads", tariff["id"])
+    left = api.get("/api/v4/leads/custom_fields").json()["_embedded"]["custom_fields"]
+    assert tariff["id"] not in {f["id"] for f in left}
+    assert api.get(f"/api/v4/leads/{lead['id']}").json()["custom_fields_values"] is None
+    refused = api.patch(f"/api/v4/leads/{lead['id']}", {"custom_fields_values": [
+        {"field_id": tariff["id"], "values": [{"value": "VDS"}]}]})
+    assert refused.status_code == 400
+    contacts = api.get("/api/v4/contacts/custom_fields").json()["_embedded"]["custom_fields"]
+    phone = next(f for f in contacts if f["code"] == "PHONE")
+    with pytest.raises(RuntimeError):
+        emu.control.delete_custom_field("contacts", phone["id"])    # predefined: not deletable
+    pipelines = api.get("/api/v4/leads/pipelines").json()["_embedded"]["pipelines"]
+    main, other = (next(p for p in pipelines if p["is_main"]), next(p for p in pipelines if not p["is_main"]))
+    stage = next(s for s in main["_embedded"]["statuses"] if s["is_editable"])
+    emu.control.delete_status(main["id"], stage["id"])
+    emu.control.delete_pipeline(other["id"])
+    with pytest.raises(RuntimeError):
+        emu.control.delete_pipeline(main["id"])                       # the main pipeline stays
+    pipelines = api.get("/api/v4/leads/pipelines").json()["_embedded"]["pipelines"]
+    assert [p["id"] for p in pipelines] == [main["id"]]
+    assert stage["id"] not in {s["id"] for s in pipelines[0]["_embedded"]["statuses"]}
+    assert api.patch(f"/api/v4/leads/{lead['id']}",
+                     {"pipeline_id": main["id"], "status_id": stage["id"]}).status_code == 400

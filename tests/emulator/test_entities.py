@@ -223,6 +223,19 @@ def test_leads_defaults_embedded_links_and_with(api: Api) -> None:
     assert company_view["_embedded"]["leads"][0]["id"] == lead["id"]
 
 
+def test_price_null_means_no_budget_and_reads_as_zero(api: Api) -> None:
+    [lead] = api.create("leads", [{"name": "No cost"}])
+    path = f"/api/v4/leads/{lead['id']}"
+    assert api.get(path).json()["price"] == 0            # created without a price: no budget
+    assert api.patch(path, {"price": 1500}).status_code == 200
+    assert api.get(path).json()["price"] == 1500
+    assert api.patch(path, {"price": None}).status_code == 200
+    assert api.get(path).json()["price"] == 0
+    [made] = api.create("leads", [{"name": "Null price", "price": None}])
+    assert api.get(f"/api/v4/leads/{made['id']}").json()["price"] == 0
+    assert api.patch(path, {"price": "100"}).status_code == 400   # still an int, or null
+
+
 def test_lead_status_moves_and_closed_at(api: Api) -> None:
     [lead] = api.create("leads", [{"name": "L"}])
     path = f"/api/v4/leads/{lead['id']}"

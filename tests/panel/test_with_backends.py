@@ -205,6 +205,22 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     assert config["pipelines"] == [] and config["fields"] == []
     assert config["auth"]["client_id"] == integration["client_id"]  # the rest of the file is untouched
 
+    # amoCRM loses what the rules name: Check connection and the status say so, naming the rule
+    sync_form = {"sok": "ok", "responsible_user_id": "504144", "rate_limit": "5", "batch_size": "50"}
+    assert_ok(ui("amocrm.syncsettings", sync_form, env=LOOPBACK))
+    tariff = next(f for f in catalog["fields"]["leads"] if f["name"] == "Тариф")
+    assert_ok(ui("amocrm.fields.edit", {"sok": "ok", "kind": "lead", "field_id": str(tariff["id"]),
+                                        "value": "service.param.domain"}, env=LOOPBACK))
+    [tariff_rule] = json.loads((etc / "amocrm.conf").read_text())["fields"]
+    amocrm_emulator.control.deactivate_user(504144)
+    amocrm_emulator.control.delete_custom_field("leads", tariff["id"])
+    found = ui("amocrm.check", lang="en", env=LOOPBACK).findtext("result")
+    assert "amoCRM lacks what the rules name (2," in found
+    assert "Sync settings (sync.responsible_user_id): amoCRM user 504144 is deactivated. Choose" in found
+    assert f"Custom field rule {tariff_rule['id']} (fields.0.field_id): leads have no custom field" in found
+    shown = ui("amocrm.status").findtext("catalog")   # the last catalog fetched: no network needed
+    assert "пользователь amoCRM 504144 отключён" in shown and f"Правило поля {tariff_rule['id']}" in shown
+
 
 @pytest.fixture
 def store(sandbox_db: Any) -> Any:

@@ -4,7 +4,9 @@
 rules, the real ``AmoClient`` over HTTP) with test-friendly timings: short HTTP timeouts
 and backoff, and a retry policy whose delays are zero, because "time passes" is played
 by :meth:`ProofRig.make_due` instead of sleeping. ``audit()`` states the invariants every
-scenario checks: nothing lost, nothing duplicated, amoCRM shows the latest state.
+scenario checks: nothing lost, nothing duplicated, amoCRM shows the latest state: every
+field the rules map as the rules compute it now, absences included, and each client's
+contact and leads linked to its main company (``mirror_audit``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -36,6 +38,8 @@ from billmgr_amocrm.sync.outcomes import Report
 from billmgr_amocrm.sync.retry import RetryPolicy
 from tests.sandbox import Sandbox, create_sandbox
 from tests.sandbox.dbconf import render_db_conf
+
+from .mirror_audit import accounts_of, body_mismatches, company_mismatches
 
 REPO = Path(__file__).resolve().parents[2]
 CI_CLIENTS = 60
@@ -126,18 +130,19 @@ class Audit:
     dangling: List[Key] = field(default_factory=list)       # linked to no live amoCRM entity
     wrong_marker: List[Key] = field(default_factory=list)   # linked entity carries another marker
     stale: List[str] = field(default_factory=list)          # amoCRM does not show the latest state
+    wrong_company: List[str] = field(default_factory=list)  # a contact or lead not on its main company
     pending: int = 0
     failed: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.duplicates or self.missing or self.dangling or self.wrong_marker or self.stale
-                    or self.pending or self.failed)
+                    or self.wrong_company or self.pending or self.failed)
 
     def summary(self) -> str:
         return (f"duplicates={self.duplicates} missing={self.missing[:10]} dangling={self.dangling[:10]} "
-                f"wrong_marker={self.wrong_marker[:10]} stale={self.stale[:5]} pending={self.pending} "
-                f"failed={self.failed[:5]}")
+                f"wrong_marker={self.wrong_marker[:10]} stale={self.stale[:5]} "
+                f"wrong_company={self.wrong_company[:5]} pending={self.pending} failed={self.failed[:5]}")
 
 
 @dataclass
@@ -347,6 +352,8 @@ class ProofRig:
                     audit.wrong_marker.append((kind, billmgr_id))
             mine = [i for k, i in keys if k is kind]
             snaps = self.snapshots(kind, mine)
+            # a lead is mapped with its last service event, as the worker maps it
+            events = self.app.store.service_events(mine) if kind is Kind.LEAD else {}
             for billmgr_id in mine:
                 snap = snaps.get(billmgr_id)
                 if not self.wanted(kind, snap):
@@ -357,11 +364,9 @@ class ProofRig:
                 shown = entities.get(links[billmgr_id])
                 if shown is None:
                     continue
-                expected = self.app.rules.payload(kind, snap, ctx).body
-                for name in ("name", "price"):
-                    if name in expected and shown.get(name) != expected[name]:
-                        audit.stale.append(f"{kind.value} {billmgr_id}: {name} {shown.get(name)!r} "
-                                           f"!= {expected[name]!r}")
+                expected = self.app.rules.payload(kind, snap, replace(ctx, event=events.get(billmgr_id)))
+                audit.stale += body_mismatches(f"{kind.value} {billmgr_id}", expected.body, shown)
+        audit.wrong_company = company_mismatches(self, accounts_of(self, keys))
         audit.pending = self.depth()
         audit.failed = [f"{k} {b}: {e}" for k, b, e in
                         self.sql("SELECT kind, billmgr_id, last_error FROM amocrm_queue "

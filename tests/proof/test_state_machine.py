@@ -258,7 +258,7 @@ def machine_for(rig: ProofRig, outputs: List[str], secrets: Set[str], steps: Cou
                            rig.sql("SELECT kind, billmgr_id FROM amocrm_queue WHERE state = 'failed'")}
             missing = [k for k in audit.missing if k not in failed_keys]
             assert not (audit.duplicates or missing or audit.dangling or audit.wrong_marker or audit.stale
-                        or audit.pending), audit.summary()
+                        or audit.wrong_company or audit.pending), audit.summary()
             assert rig.control.max_requests_per_window(1.0) <= AMOCRM_LIMIT
             uses = rig.control.refresh_token_uses()
             assert max(uses.values(), default=0) <= 1, "a refresh token was presented twice"

@@ -78,3 +78,16 @@ def test_issues_speak_both_languages(presets: Presets) -> None:
     issue = check_against_catalog(make_config(presets, pipelines=[
         {"id": "p1", "pipeline_id": 10, "status_id": 100}]), FIELDS, PIPELINES, USERS)[0]
     assert "Неразобранное" in issue.message("ru") and "unsorted" in issue.message("en")
+
+
+def test_advice_names_the_rule_what_is_wrong_and_what_to_fix(presets: Presets) -> None:
+    issues = check_against_catalog(make_config(presets, sync={"responsible_user_id": 2}, pipelines=[
+        {"id": "p7", "pipeline_id": 99, "status_id": 101}]), FIELDS, PIPELINES, USERS)
+    advice = {i.code: (i.advice("en"), i.advice("ru")) for i in issues}
+    en, ru = advice["pipeline_missing"]
+    assert en.startswith("Pipeline rule p7 (pipelines.0.pipeline_id): pipeline 99 does not exist in amoCRM.")
+    assert "Choose an existing pipeline" in en
+    assert ru.startswith("Правило воронки p7 (pipelines.0.pipeline_id): воронки 99 нет в amoCRM.")
+    en, ru = advice["user_inactive"]
+    assert en.startswith("Sync settings (sync.responsible_user_id): amoCRM user 2 is deactivated.")
+    assert "Choose an active amoCRM user" in en and "Выберите ответственным" in ru

@@ -95,7 +95,6 @@ def test_lead_payload(rules: RuleSet) -> None:
     assert payload.body == {
         "name": "Виртуальный сервер VDS-2 — example.com (#1234)",
         "price": 1500,                       # 1499.50 rounded half up
-        "pipeline_id": 20, "status_id": 21,  # p1 does not match, p2 does, p3 is never reached
         "responsible_user_id": 5,
         "custom_fields_values": [
             {"field_id": 601, "values": [{"value": "https://example.com"}]},
@@ -105,10 +104,45 @@ def test_lead_payload(rules: RuleSet) -> None:
             {"field_id": 902, "values": [{"value": "billmgr:lead:1234"}]},
         ],
     }
+    assert payload.placement == (20, 21)   # p1 does not match, p2 does, p3 is never reached
     assert payload.tags == ("vps", "prolonged")
     assert payload.managed_tags == ("vps", "prolonged")
     for forbidden in ("created_by", "updated_by", "_embedded", "tags_to_add"):
         assert forbidden not in payload.body
+
+
+def test_what_billing_no_longer_holds_is_cleared_and_unmapped_fields_are_never_named(rules: RuleSet) -> None:
+    emptied = replace(PAYER, email="", phone="", kpp="", address_legal="")
+    fields = rules.payload(Kind.COMPANY, emptied, NO_MARKERS).body["custom_fields_values"]
+    assert fields == [
+        {"field_code": "PHONE", "values": None},                 # amoCRM clears a field with null
+        {"field_code": "EMAIL", "values": None},
+        {"field_id": 501, "values": [{"value": "7701234567"}]},
+        {"field_id": 502, "values": None},
+        {"field_id": 503, "values": None},
+        {"field_id": 901, "values": [{"value": "billmgr:company:5"}]},
+    ]
+    # the domain param deleted, a status no select option maps, the cost gone
+    bare = replace(SERVICE, params={}, status=5, cost=None)
+    body = rules.payload(Kind.LEAD, bare, NO_MARKERS).body
+    assert body["price"] is None
+    assert body["custom_fields_values"] == [
+        {"field_id": 601, "values": None},
+        {"field_id": 602, "values": [{"value": 1717286400}]},
+        {"field_id": 603, "values": None},
+        {"field_id": 604, "values": [{"value": "В обработке"}]},
+        {"field_id": 902, "values": [{"value": "billmgr:lead:1234"}]},
+    ]
+    nameless = Client(id=42, name="Acc", users=(ClientUser(id=1, login="l", realname="Мадонна"),))
+    assert rules.payload(Kind.CONTACT, nameless, NO_MARKERS).body["last_name"] == ""
+
+
+def test_a_field_whose_rules_no_longer_hold_is_cleared(presets: Presets) -> None:
+    rules = RuleSet(make_config(presets, fields=[
+        frule("f1", "lead", 7, "text", "service.param.domain",
+              conditions=[cond("service.type", "equals", "domain")])]), presets)
+    fields = rules.payload(Kind.LEAD, SERVICE, NO_MARKERS).body["custom_fields_values"]
+    assert fields == [{"field_id": 7, "values": None}]
 
 
 def test_tags_that_no_longer_apply_stay_managed(rules: RuleSet) -> None:
@@ -124,8 +158,9 @@ def test_tags_that_no_longer_apply_stay_managed(rules: RuleSet) -> None:
     ({"cost": Decimal("5000")}, (20, 21)),
 ])
 def test_pipeline_first_match_wins(rules: RuleSet, changes: Dict[str, Any], expected: Any) -> None:
-    body = rules.payload(Kind.LEAD, replace(SERVICE, **changes), NO_MARKERS).body
-    assert (body["pipeline_id"], body["status_id"]) == expected
+    payload = rules.payload(Kind.LEAD, replace(SERVICE, **changes), NO_MARKERS)
+    assert payload.placement == expected
+    assert "pipeline_id" not in payload.body and "status_id" not in payload.body
 
 
 def test_no_matching_pipeline_rule_leaves_amocrm_default(presets: Presets) -> None:
@@ -133,8 +168,9 @@ def test_no_matching_pipeline_rule_leaves_amocrm_default(presets: Presets) -> No
         {"id": "p1", "pipeline_id": 10, "status_id": 11,
          "conditions": [cond("service.type", "equals", "x")]}]),
         presets)
-    body = rules.payload(Kind.LEAD, SERVICE, NO_MARKERS).body
-    assert "pipeline_id" not in body and "status_id" not in body and "responsible_user_id" not in body
+    payload = rules.payload(Kind.LEAD, SERVICE, NO_MARKERS)
+    assert payload.placement is None
+    assert "pipeline_id" not in payload.body and "responsible_user_id" not in payload.body
 
 
 def test_sync_conditions_and_legal_entities_only(presets: Presets) -> None:
@@ -166,8 +202,8 @@ def test_first_matching_field_rule_for_a_field_wins(presets: Presets) -> None:
         frule("f3", "lead", 8, "numeric", "service.param.domain"),
     ]), presets)
     fields = rules.payload(Kind.LEAD, SERVICE, NO_MARKERS).body["custom_fields_values"]
-    # numeric field with a non-number value is left out, not sent wrong
-    assert fields == [{"field_id": 7, "values": [{"value": "VDS-2"}]}]
+    # a numeric field with a non-number value is cleared, not sent wrong
+    assert fields == [{"field_id": 7, "values": [{"value": "VDS-2"}]}, {"field_id": 8, "values": None}]
 
 
 def test_an_invalid_config_cannot_become_a_ruleset(presets: Presets) -> None:
@@ -219,7 +255,10 @@ def test_long_and_dirty_names_are_cleaned_and_truncated_keeping_the_id(presets: 
 
 def test_contact_name_falls_back_to_account_then_login(presets: Presets) -> None:
     rules = RuleSet(make_config(presets), presets)
-    assert rules.payload(Kind.CONTACT, Client(id=3, name="Acc"), NO_MARKERS).body == {"name": "Acc"}
+    assert rules.payload(Kind.CONTACT, Client(id=3, name="Acc"), NO_MARKERS).body == {
+        "name": "Acc", "first_name": "", "last_name": "",
+        "custom_fields_values": [{"field_code": "PHONE", "values": None},
+                                 {"field_code": "EMAIL", "values": None}]}
     nameless = Client(id=3, name=" ", users=(ClientUser(id=1, login="vasya"),))
     assert rules.payload(Kind.CONTACT, nameless, NO_MARKERS).body["name"] == "vasya"
 
@@ -239,9 +278,9 @@ def test_person_name_split(full: str, expected: Any) -> None:
 @pytest.mark.parametrize(("cost", "price"), [
     (Decimal("0.49"), 0), (Decimal("0.5"), 1), (Decimal("-5"), 0), (Decimal("1e12"), 2_147_483_647),
     (Decimal("1e28"), 2_147_483_647), (Decimal("2147483646.5"), 2_147_483_647),
-    (Decimal("NaN"), 0), (None, 0),
+    (Decimal("NaN"), None), (None, None), (Decimal("0"), 0),
 ])
-def test_lead_price(cost: Any, price: int) -> None:
+def test_lead_price(cost: Any, price: Optional[int]) -> None:
     assert lead_price(cost) == price
 
 

@@ -125,7 +125,7 @@ def test_dirty_services_do_not_break_snapshots(sandbox_db, billing):
     assert (missing.pricelist_id, missing.pricelist_name, missing.itemtype_intname) == (9999, "", "")
     assert got[d["service.null_dates"]].opendate is None and got[d["service.null_dates"]].expiredate is None
     assert got[d["service.zero_date"]].expiredate is None
-    assert got[d["service.null_cost"]].cost == Decimal("0")
+    assert got[d["service.null_cost"]].cost is None   # no cost, not a made-up 0
     assert got[d["service.null_currency"]].currency_iso == ""
     assert got[d["service.idn_domain"]].params["domain"] == "пример-сайта.рф"
     assert got[d["service.long_param"]].params["note"] == "Ж" * 2000

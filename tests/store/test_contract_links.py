@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.ports import Store
 from billmgr_amocrm.store.store import MySqlStore
 from tests.fake_store import FakeStore
@@ -169,3 +169,16 @@ def test_cursors_are_named_values(any_store: Any) -> None:
     assert any_store.get_cursor("reconcile.last") == "2024-05-01T13:00:00"
     assert any_store.get_cursor("export") == ""
 
+
+
+def test_the_last_service_event_of_each_item(any_store: Any, clock: FakeClock) -> None:
+    assert any_store.service_events([1, 2]) == {}
+    any_store.record_service_events([], clock.now)
+    any_store.record_service_events([(1, ServiceEvent.OPEN), (2, ServiceEvent.OPEN)], clock.now)
+    any_store.record_service_events([(1, ServiceEvent.PROLONG)], clock.now + timedelta(days=30))
+    assert any_store.service_events([1, 2, 3, 1]) == {1: ServiceEvent.PROLONG, 2: ServiceEvent.OPEN}
+    assert any_store.service_events([]) == {}
+    with suppress(RuntimeError), any_store.transaction():   # a failed unit leaves the history as it was
+        any_store.record_service_events([(2, ServiceEvent.PROLONG)], clock.now)
+        raise RuntimeError("rolled back")
+    assert any_store.service_events([2]) == {2: ServiceEvent.OPEN}

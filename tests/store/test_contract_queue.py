@@ -212,3 +212,20 @@ def test_errors_are_kept_bounded(any_store: Any, clock: FakeClock) -> None:
     (item,) = claim(any_store, Kind.LEAD, 1, clock.now)
     any_store.fail(item, "x" * 10000)
     assert len(any_store.failed()[0].last_error) == 4000
+
+
+def test_a_recheck_queues_only_what_has_no_row_and_leaves_rows_as_they_are(
+        any_store: Any, clock: FakeClock) -> None:
+    any_store.enqueue(Kind.LEAD, 1, "export")
+    any_store.enqueue(Kind.LEAD, 2, "prolong")
+    any_store.enqueue(Kind.LEAD, 3, "edit")
+    (failed,) = [i for i in claim(any_store, Kind.LEAD, 3, clock.now) if i.billmgr_id == 3]
+    any_store.fail(failed, "400")
+    clock.advance(5)
+    any_store.recheck(Kind.LEAD, [1, 2, 3, 4, 4])
+    any_store.recheck(Kind.LEAD, [])
+    rows = {i.billmgr_id: i for i in claim(any_store, Kind.LEAD, 10, clock.now)}
+    assert {b: (r.reason, r.version) for b, r in rows.items()} == {
+        1: ("export", 1), 2: ("prolong", 1), 4: ("reconcile", 1)}
+    assert rows[4].first_queued_at == clock.now
+    assert [f.billmgr_id for f in any_store.failed()] == [3]       # a dead letter stays one

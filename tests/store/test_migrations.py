@@ -19,6 +19,7 @@ from billmgr_amocrm.store.migrations import (
 )
 from tests.sandbox.dbconf import render_db_conf
 
+ALL_STEPS = [version for version, _ in STEPS]
 LINK_TABLES = ("amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead")
 ALL_STEPS = [version for version, _ in STEPS]
 UNIQUE_STEP = next(version for version, statements in STEPS if _one_link_per_amocrm_id in statements)

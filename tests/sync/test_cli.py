@@ -149,3 +149,38 @@ def test_authorize_records_the_integration_but_no_loopback_url(rig):
     assert config.auth.url == ""   # amocrm.conf only takes real amoCRM addresses
     meta = json.loads(rig.app.paths.token_meta.read_text(encoding="utf-8"))
     assert meta["base_url"] == rig.emulator.url
+
+
+def test_check_and_status_report_what_the_rules_name_and_amocrm_no_longer_has(rig, caplog):
+    from billmgr_amocrm.rules.config import rebuild
+    from billmgr_amocrm.settings import save_config
+
+    assert rig.sync().failed == 0
+    pipelines = rig.app.amo().pipelines()
+    other = next(p for p in pipelines if not p["is_main"])
+    stage = next(s["id"] for s in other["_embedded"]["statuses"] if s["type"] == 0)
+    rule = rig.add_rule("pipelines", {"pipeline_id": other["id"], "status_id": stage})
+    sync = rig.app.config.sync.model_dump(mode="json")
+    sync["responsible_user_id"] = 504147
+    config = rebuild(rig.app.config, {"sync": sync})
+    save_config(config, rig.app.paths, rig.app.presets)
+    rig.app.reload_rules(config)
+    code, out, _ = amocrm("check")
+    assert code is ExitStatus.OK and "amoCRM catalog: matches the rules" in out
+    # amoCRM changes under the config: the user is deactivated, the pipeline deleted
+    rig.emulator.control.deactivate_user(504147)
+    rig.emulator.control.delete_pipeline(other["id"])
+    code, out, _ = amocrm("check")
+    assert code is ExitStatus.ERROR and "amoCRM catalog: 2 problem(s)" in out
+    assert (f"Pipeline rule {rule} (pipelines.0.pipeline_id): pipeline {other['id']} does not exist in "
+            "amoCRM. Choose an existing pipeline and status in the rule, or delete the rule.") in out
+    assert ("Sync settings (sync.responsible_user_id): amoCRM user 504147 is deactivated. Choose an "
+            "active amoCRM user as the responsible user, or leave it empty.") in out
+    # the status screen says the same from the catalog last read, before any record failed
+    code, out, _ = amocrm("status")
+    assert code == 0 and "amoCRM catalog: 2 problem(s)" in out and "failed: 0" in out
+    # the worker's periodic check logs it too
+    caplog.set_level("WARNING", logger="billmgr_amocrm.service")
+    health = service.log_catalog_health(rig.app)
+    assert health is not None and {p.code for p in health.problems} == {"pipeline_missing", "user_inactive"}
+    assert sum("amoCRM no longer matches amocrm.conf" in r.getMessage() for r in caplog.records) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.ports import marker_value
 from billmgr_amocrm.sync.engine import Engine
 from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context, payer, service
@@ -205,3 +205,71 @@ def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_du
     engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0)
     report = engine.run_pass()
     assert report.adopted == 3 and len(amo.entities["contacts"]) == 3 and not store.queue
+
+
+def test_a_service_event_is_recorded_and_later_syncs_of_the_item_are_planned_with_it():
+    engine, amo, billing, store = build(1)
+    billing.services_[7] = service(7, account=1)
+    billing.services_[8] = service(8, account=1)
+    store.enqueue(Kind.LEAD, 7, "prolong")
+    store.enqueue(Kind.LEAD, 8, "export")
+    engine.run_pass()
+    assert store.service_events([7, 8]) == {7: ServiceEvent.PROLONG}
+    rules = engine.rules
+    assert rules.events_asked[(Kind.LEAD, 7)] is ServiceEvent.PROLONG
+    assert rules.events_asked[(Kind.LEAD, 8)] is None
+    for reason in ("reconcile", "resync", "edit"):
+        store.enqueue(Kind.LEAD, 7, reason)
+        engine.run_pass()
+        assert rules.events_asked[(Kind.LEAD, 7)] is ServiceEvent.PROLONG, reason
+    store.enqueue(Kind.LEAD, 7, "open")       # a newer event replaces it
+    engine.run_pass()
+    assert store.service_events([7]) == {7: ServiceEvent.OPEN}
+
+
+def contact_company_links(amo, store):
+    """The company each /link call linked to the contact, in order."""
+    companies = {v: k for k, v in store.link_rows[Kind.COMPANY].items()}
+    return [companies[e] for entity, e, to, _ in amo.links if entity == "companies" and to == "contacts"]
+
+
+def test_of_two_legal_payers_only_the_newest_is_the_contacts_company_whatever_the_order():
+    for order in ([5, 6], [6, 5]):
+        engine, amo, billing, store = build(1)
+        billing.payers_[5] = payer(5, account=1)
+        billing.payers_[6] = payer(6, account=1)
+        store.enqueue(Kind.CONTACT, 1, "edit")
+        engine.run_pass()
+        for payer_id in order:                     # one at a time, in either order
+            store.enqueue(Kind.COMPANY, payer_id, "edit")
+            engine.run_pass()
+        assert set(store.link_rows[Kind.COMPANY]) == {5, 6}
+        assert contact_company_links(amo, store)[-1] == 6, order
+        store.enqueue(Kind.COMPANY, 5, "edit")     # an edit of the older payer links nothing
+        engine.run_pass()
+        assert contact_company_links(amo, store)[-1] == 6, order
+
+
+def test_a_payer_that_stops_being_a_legal_entity_is_unlinked_and_its_leads_follow():
+    engine, amo, billing, store = build(1)
+    billing.payers_[5] = payer(5, account=1)
+    billing.payers_[6] = payer(6, account=1)
+    billing.services_[7] = service(7, account=1)
+    for kind, i in ((Kind.CONTACT, 1), (Kind.COMPANY, 5), (Kind.COMPANY, 6), (Kind.LEAD, 7)):
+        store.enqueue(kind, i, "export")
+    engine.run_pass()
+    company5, company6 = store.link_rows[Kind.COMPANY][5], store.link_rows[Kind.COMPANY][6]
+    contact, lead = store.link_rows[Kind.CONTACT][1], store.link_rows[Kind.LEAD][7]
+    assert amo.entities["leads"][lead]["_embedded"]["companies"] == [{"id": company6}]
+    billing.payers_[6] = payer(6, account=1, profiletype=1)
+    store.enqueue(Kind.COMPANY, 6, "edit")
+    amo.links.clear()
+    report = engine.run_pass()
+    assert report.failed == 0 and not store.queue
+    assert sorted(amo.unlinked) == [("companies", company6, "contacts", contact),
+                                    ("companies", company6, "leads", lead)]
+    # the older legal payer becomes the main company: linked to the contact, and the lead follows
+    assert ("companies", company5, "contacts", contact) in amo.links
+    assert ("leads", lead, "companies", company5) in amo.links
+    assert store.link_rows[Kind.COMPANY][6] == company6     # the binding stays (the company is reused)
+    assert amo.entities["companies"][company6]["name"] == "LLC 6"   # untouched in amoCRM

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.ports import AmoPayload, QueueItem, marker_value
 from billmgr_amocrm.sync import planner
 from billmgr_amocrm.sync.planner import Inputs, Work
@@ -70,3 +70,47 @@ def test_an_open_intent_is_carried_so_the_engine_settles_before_creating():
     inputs = Inputs(Kind.CONTACT, {1: client(1)}, links={}, open_creates={1: moment})
     plan = planner.plan_batch([work(Kind.CONTACT, 1)], inputs, FakeRules(), context())
     assert plan.creates[0].intent_at == moment
+
+
+MIRRORED = AmoPayload({"name": "VPS #8", "price": None, "first_name": "",
+                       "custom_fields_values": [{"field_code": "PHONE", "values": None},
+                                                {"field_id": 55, "values": [{"value": "x.ru"}]},
+                                                {"field_id": 56, "values": None}]},
+                      placement=(20, 21))
+
+
+def test_a_create_leaves_out_what_is_empty_an_update_clears_it():
+    create = planner.Create(work(Kind.LEAD, 8, "export"), MIRRORED)
+    assert planner.create_body(Kind.LEAD, create, ()) == {
+        "name": "VPS #8", "custom_fields_values": [{"field_id": 55, "values": [{"value": "x.ru"}]}],
+        "pipeline_id": 20, "status_id": 21, "request_id": "lead-8"}
+    body = planner.update_body(Kind.LEAD, planner.Update(work(Kind.LEAD, 8, "edit"), 808, MIRRORED))
+    assert body["price"] is None and body["first_name"] == ""
+    assert body["custom_fields_values"] == MIRRORED.body["custom_fields_values"]
+    only_empty = AmoPayload({"name": "n", "custom_fields_values": [{"field_code": "EMAIL", "values": None}]})
+    assert "custom_fields_values" not in planner.create_body(
+        Kind.CONTACT, planner.Create(work(Kind.CONTACT, 1), only_empty), ())
+
+
+def test_an_update_moves_a_lead_only_with_a_service_event():
+    for reason in ("edit", "reconcile", "resync", "export", "parent"):
+        body = planner.update_body(Kind.LEAD, planner.Update(work(Kind.LEAD, 8, reason), 808, MIRRORED))
+        assert "pipeline_id" not in body and "status_id" not in body, reason
+    for reason in ("open", "prolong"):
+        body = planner.update_body(Kind.LEAD, planner.Update(work(Kind.LEAD, 8, reason), 808, MIRRORED))
+        assert (body["pipeline_id"], body["status_id"]) == (20, 21), reason
+    unplaced = AmoPayload({"name": "VPS #8"})
+    body = planner.update_body(Kind.LEAD, planner.Update(work(Kind.LEAD, 8, "prolong"), 808, unplaced))
+    assert "pipeline_id" not in body   # no rule matches: the lead stays where it is
+
+
+def test_a_lead_is_planned_with_its_rows_event_else_its_last_recorded_one():
+    inputs = Inputs(Kind.LEAD, {7: service(7, 1)}, links={7: 707}, contact_links={1: 501},
+                    events={7: ServiceEvent.PROLONG})
+    assert planner.event_of(Kind.LEAD, work(Kind.LEAD, 7, "reconcile"), inputs) is ServiceEvent.PROLONG
+    assert planner.event_of(Kind.LEAD, work(Kind.LEAD, 7, "open"), inputs) is ServiceEvent.OPEN
+    assert planner.event_of(Kind.LEAD, work(Kind.LEAD, 8, "resync"), inputs) is None
+    assert planner.event_of(Kind.CONTACT, work(Kind.CONTACT, 7, "open"), inputs) is None
+    works = [work(Kind.LEAD, 7, "prolong"), work(Kind.LEAD, 8, "edit"), work(Kind.LEAD, 9, "open")]
+    assert planner.new_events(Kind.LEAD, works) == [(7, ServiceEvent.PROLONG), (9, ServiceEvent.OPEN)]
+    assert planner.new_events(Kind.CONTACT, [work(Kind.CONTACT, 1, "open")]) == []

@@ -16,8 +16,8 @@ from .payers import names_sql, profile_columns, read_payers
 from .values import (
     as_date,
     as_datetime,
-    as_decimal,
     as_int,
+    as_opt_decimal,
     as_opt_int,
     chunks,
     placeholders,
@@ -131,7 +131,7 @@ class BillingDb:
             result[item_id] = Service(
                 id=item_id, account_id=as_int(account), status=as_int(status),
                 pricelist_id=as_int(pricelist), pricelist_name=text(pl_name),
-                itemtype_intname=text(it_intname), itemtype_name=text(it_name), cost=as_decimal(cost),
+                itemtype_intname=text(it_intname), itemtype_name=text(it_name), cost=as_opt_decimal(cost),
                 currency_iso=text(iso).upper(), period=as_int(period), createdate=as_date(created),
                 opendate=as_date(opened), expiredate=as_date(expires), autoprolong=as_int(autoprolong),
                 processingmodule=as_opt_int(module), params=by_item.get(item_id, {}), name=text(name))

@@ -58,15 +58,17 @@ def as_opt_int(value: Any) -> Optional[int]:
         return None
 
 
-def as_decimal(value: Any) -> Decimal:
+def as_opt_decimal(value: Any) -> Optional[Decimal]:
+    """A DECIMAL column that may be NULL: None when there is no number (never a made-up 0)."""
     if value is None:
-        return Decimal("0")
+        return None
     if isinstance(value, Decimal):
-        return value
+        return value if value.is_finite() else None
     try:
-        return Decimal(text(value) or "0")
+        number = Decimal(text(value))
     except InvalidOperation:
-        return Decimal("0")
+        return None
+    return number if number.is_finite() else None
 
 
 def join_address(*parts: Any) -> str:

@@ -53,11 +53,11 @@ def _count(result: Any) -> int:
 
 # --------------------------------------------------------------------------- diagnostics
 def check_text(report: Any, lang: str) -> str:
-    """``service.ConnectionResult`` as one sentence."""
-    from .forms import _when
+    """``service.ConnectionResult``: one sentence, then the rules against amoCRM's catalog."""
+    from .forms import _when, catalog_text
 
     latency = _get(report, "latency_ms")
-    return t(
+    text = t(
         "check_ok",
         lang,
         account=_get(report, "account_name", "?"),
@@ -65,6 +65,8 @@ def check_text(report: Any, lang: str) -> str:
         latency=round(float(latency)) if latency is not None else "?",
         expires=_when(_get(report, "token_expires_at"), lang),
     )
+    health = _get(report, "catalog")
+    return f"{text}\n{catalog_text(health, lang)}" if health is not None else text
 
 
 def check(request: PanelRequest) -> Reply:

@@ -195,6 +195,19 @@ def export_text(report: Any, lang: str) -> str:
     return "; ".join(parts)
 
 
+def catalog_text(health: Any, lang: str) -> str:
+    """``service.CatalogHealth``: all there, or one line per problem (the rule, what to fix)."""
+    if health is None:
+        return t("catalog_unknown", lang)
+    when = _when(_get(health, "checked_at"), lang)
+    problems = _get(health, "problems", ()) or ()
+    if not problems:
+        return t("catalog_ok", lang, when=when)
+    lines = [t("catalog_problems", lang, count=len(problems), when=when)]
+    lines += [f"• {_get(p, 'ru' if lang == 'ru' else 'en', '')}" for p in problems]
+    return "\n".join(lines)
+
+
 def status_values(report: Any, lang: str) -> Dict[str, str]:
     """``service.Status`` as the form's read-only fields."""
     return {
@@ -208,6 +221,7 @@ def status_values(report: Any, lang: str) -> Dict[str, str]:
         "failed_count": str(_get(report, "failed", 0)),
         "last_sync": _when(_get(report, "last_sync_at"), lang),
         "export_progress": export_text(report, lang),
+        "catalog": catalog_text(_get(report, "catalog"), lang),
     }
 
 

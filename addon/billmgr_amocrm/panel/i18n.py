@@ -113,6 +113,20 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": 'amoCRM is reachable: account "{account}" ({subdomain}), answered in {latency} ms, the token '
         "is valid until {expires}.",
     },
+    "catalog_ok": {
+        "ru": "В amoCRM есть всё, что называют правила (проверено {when}).",
+        "en": "amoCRM has everything the rules name (checked {when}).",
+    },
+    "catalog_unknown": {
+        "ru": "Ещё не проверялось: нажмите «Проверить соединение».",
+        "en": "Not checked yet: press Check connection.",
+    },
+    "catalog_problems": {
+        "ru": "В amoCRM нет того, что называют правила ({count}, проверено {when}); пока это не "
+        "исправлено, затронутые записи не будут приняты:",
+        "en": "amoCRM lacks what the rules name ({count}, checked {when}); until it is fixed, the "
+        "records it touches will be refused:",
+    },
     # bindings -----------------------------------------------------------------------------
     "kind_contact": {"ru": "Контакт (клиент)", "en": "Contact (client)"},
     "kind_company": {"ru": "Компания (плательщик)", "en": "Company (payer)"},

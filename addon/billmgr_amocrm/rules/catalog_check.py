@@ -2,8 +2,12 @@
 
 Pure: the caller fetches the catalogs (custom fields per entity, pipelines with
 statuses, users) and passes them in. Each ``Issue`` points at the config path and
-the rule it concerns, in Russian and English. An empty list means amoCRM will
-accept what the rules produce (as far as the catalog can tell).
+the rule it concerns, in Russian and English; :meth:`Issue.advice` says where it is,
+what is wrong and what to fix, naming the rule. An empty list means amoCRM will
+accept what the rules produce (as far as the catalog can tell). The panel checks a
+rule when it is saved; ``amocrm check``, the status screen and the worker check the
+whole config again, because amoCRM's catalog changes under it (a user deactivated, a
+field or a pipeline deleted) and every record would then fail one by one.
 """
 
 from __future__ import annotations
@@ -41,6 +45,49 @@ class Issue:
 
     def message(self, lang: str = "en") -> str:
         return self.ru if lang == "ru" else self.en
+
+    def advice(self, lang: str = "en") -> str:
+        """"<where>: <what is wrong>. <what to fix>", the rule named."""
+        section = self.path.split(".", 1)[0]
+        where_en, where_ru = _WHERE.get(section, ("amocrm.conf", "amocrm.conf"))
+        if self.rule_id:
+            where_en, where_ru = f"{where_en} {self.rule_id}", f"{where_ru} {self.rule_id}"
+        fix_en, fix_ru = _FIX.get(self.code, ("", ""))
+        if lang == "ru":
+            return f"{where_ru} ({self.path}): {self.ru}. {fix_ru}".rstrip()
+        return f"{where_en} ({self.path}): {self.en}. {fix_en}".rstrip()
+
+
+# Where an issue is, as the panel names it, and what fixes it.
+_WHERE = {
+    "pipelines": ("Pipeline rule", "Правило воронки"),
+    "fields": ("Custom field rule", "Правило поля"),
+    "sync": ("Sync settings", "Настройки синхронизации"),
+}
+_PICK_PIPELINE = ("Choose an existing pipeline and status in the rule, or delete the rule.",
+                  "Выберите в правиле существующие воронку и этап или удалите правило.")
+_PICK_FIELD = ("Choose an existing field in the rule, or delete the rule.",
+               "Выберите в правиле существующее поле или удалите правило.")
+_FIX = {
+    "pipeline_missing": _PICK_PIPELINE,
+    "pipeline_archived": ("Choose an active pipeline in the rule, or delete the rule.",
+                          "Выберите в правиле действующую воронку или удалите правило."),
+    "status_not_in_pipeline": _PICK_PIPELINE,
+    "status_unsorted": ("", ""),      # the message says it already
+    "field_missing": _PICK_FIELD,
+    "field_type_mismatch": _PICK_FIELD,
+    "option_missing": ("Map the value to an existing option of the field in the rule.",
+                       "Сопоставьте значению существующий вариант поля в правиле."),
+    "marker_field_missing": (
+        "Set it to null in amocrm.conf and save the integration settings again: the module then "
+        "creates the field anew.",
+        "Укажите в amocrm.conf значение null и сохраните настройки интеграции ещё раз: модуль "
+        "создаст поле заново."),
+    "user_missing": ("Choose an active amoCRM user as the responsible user, or leave it empty.",
+                     "Выберите ответственным действующего пользователя amoCRM или оставьте поле пустым."),
+    "user_inactive": ("Choose an active amoCRM user as the responsible user, or leave it empty.",
+                      "Выберите ответственным действующего пользователя amoCRM или оставьте поле пустым."),
+}
 
 
 def _kind_key(key: Union[Kind, str]) -> Optional[Kind]:

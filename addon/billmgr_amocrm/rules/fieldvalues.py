@@ -1,9 +1,9 @@
 """A BILLmanager value -> the ``values`` list of one amoCRM custom field, per field type.
 
 Returns None when there is nothing sensible to send (empty value, not a number
-for a numeric field, a select value the rule does not map): the field is then
-left out of the payload rather than sent wrong, which amoCRM would answer with a
-400 that refuses the whole entity.
+for a numeric field, a select value the rule does not map): the mapping then clears
+the field (``"values": None``) rather than send it wrong, which amoCRM would answer
+with a 400 that refuses the whole entity, or leave an old value that is no longer true.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _keys(raw: Any) -> List[Any]:
 
 def field_values(field_type: str, raw: Any, value: Optional[ValueDef],
                  enum_map: Mapping[str, Union[int, str]], lang: str = "ru") -> Optional[List[ValueItem]]:
-    """The ``values`` for a ``custom_fields_values`` item, or None to leave the field out."""
+    """The ``values`` for a ``custom_fields_values`` item, or None: nothing to show (clear it)."""
     if is_empty(raw):
         return None
     if field_type in ("numeric", "monetary"):

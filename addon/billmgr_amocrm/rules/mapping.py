@@ -7,6 +7,16 @@ Payload bodies carry only fields the module owns (reference §4.7): never
 ``created_by``/``updated_by``/``_embedded.tags``; tags travel in
 ``AmoPayload.tags``/``managed_tags`` and the worker turns them into
 ``tags_to_add``/``tags_to_delete``. Links between entities are the worker's job.
+
+A body is the whole of what the module maps, absences included: every custom field a
+rule of the kind names is in it, with its value or, when the rules give nothing now
+(an empty or unusable value, no rule's conditions hold), with ``"values": None``,
+amoCRM's clearing (reference §5); so are PHONE and EMAIL of contacts and companies, a
+contact's first and last name (``""`` when there is none) and a lead's price (None
+when the service has no cost). Fields no rule names are never in it, so amoCRM keeps
+what people put there. A lead's pipeline and status travel apart, in
+``AmoPayload.placement``: the worker sends them only on a create and with a service
+event.
 """
 
 from __future__ import annotations
@@ -64,9 +74,11 @@ def split_person_name(full: str) -> Tuple[str, str]:
     return words[0], " ".join(words[1:])
 
 
-def lead_price(cost: Any) -> int:
+def lead_price(cost: Any) -> Optional[int]:
+    """amoCRM's price (budget) for a service's cost; None when there is no cost to show
+    (NULL in BILLmanager, or not a number): 0 would say the service is free."""
     if not isinstance(cost, Decimal) or not cost.is_finite():
-        return 0
+        return None
     if cost >= MAX_PRICE:   # clamp first: quantize overflows the context precision on huge values
         return MAX_PRICE
     if cost <= 0:
@@ -110,11 +122,12 @@ def param_names_read(presets: Presets) -> FrozenSet[str]:
     return frozenset(names)
 
 
-def _multitext(code: str, values: List[str]) -> List[JsonDict]:
+def _multitext(code: str, values: List[str]) -> JsonDict:
+    """PHONE or EMAIL: the values, or amoCRM's clearing when there are none."""
     if not values:
-        return []
-    return [{"field_code": code,
-             "values": [{"value": v, "enum_code": "WORK"} for v in values[:MAX_MULTITEXT_VALUES]]}]
+        return {"field_code": code, "values": None}
+    return {"field_code": code,
+            "values": [{"value": v, "enum_code": "WORK"} for v in values[:MAX_MULTITEXT_VALUES]]}
 
 
 class RuleSet:
@@ -160,12 +173,16 @@ class RuleSet:
     def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload:
         attrs = self._attributes(kind, entity, ctx.event)
         body: JsonDict = {}
+        placement: Optional[Tuple[int, int]] = None
         if kind is Kind.CONTACT:
             body.update(self._contact_head(entity, attrs))
         elif kind is Kind.COMPANY:
             body.update(self._company_head(attrs))
         else:
             body.update(self._lead_head(attrs))
+            rule = self.pipeline_for(attrs)
+            if rule is not None:
+                placement = (rule.pipeline_id, rule.status_id)
         responsible = ctx.default_responsible_user_id or self.config.sync.responsible_user_id
         if responsible:
             body["responsible_user_id"] = responsible
@@ -174,7 +191,7 @@ class RuleSet:
             body["custom_fields_values"] = fields
         tags = unique(name for name, conds in self._tags[kind] if all_hold(conds, attrs))
         managed = unique(name for name, _ in self._tags[kind])
-        return AmoPayload(body=body, tags=tuple(tags), managed_tags=tuple(managed))
+        return AmoPayload(body=body, tags=tuple(tags), managed_tags=tuple(managed), placement=placement)
 
     def pipeline_for(self, attrs: Dict[str, Any]) -> Optional[PipelineRule]:
         """The first pipeline rule whose conditions hold, or None for amoCRM's default."""
@@ -185,28 +202,20 @@ class RuleSet:
         person = clean_text(attrs["realname"])
         name = person or clean_text(attrs["name"]) or clean_text(attrs["login"]) \
             or f"Клиент #{attrs['id']}"
-        body: JsonDict = {"name": name}
         first, last = split_person_name(person)
-        if first:
-            body["first_name"] = first
-        if last:
-            body["last_name"] = last
-        return body
+        # "" clears a name the client no longer has; a create leaves it out
+        return {"name": name, "first_name": first, "last_name": last}
 
     def _company_head(self, attrs: Dict[str, Any]) -> JsonDict:
         name = clean_text(attrs["name"]) or clean_text(attrs["person"]) or f"Плательщик #{attrs['id']}"
         return {"name": name}
 
     def _lead_head(self, attrs: Dict[str, Any]) -> JsonDict:
-        body: JsonDict = {"name": lead_name(attrs), "price": lead_price(attrs["cost"])}
-        rule = self.pipeline_for(attrs)
-        if rule is not None:
-            body["pipeline_id"] = rule.pipeline_id
-            body["status_id"] = rule.status_id
-        return body
+        return {"name": lead_name(attrs), "price": lead_price(attrs["cost"])}
 
     # ------------------------------------------------------------------ custom fields
     def _phones_emails(self, kind: Kind, entity: Any, attrs: Dict[str, Any]) -> List[JsonDict]:
+        """PHONE and EMAIL of a contact (all its enabled users) or a company, always both."""
         if kind is Kind.LEAD:
             return []
         country = str(attrs.get("country") or "")
@@ -218,22 +227,25 @@ class RuleSet:
             emails_raw = [attrs["email"], *(_text_attr(u, "email") for u in users)]
         phones = unique(p for raw in phones_raw for p in normalize_phones(raw, country))
         emails = unique(e for raw in emails_raw for e in normalize_emails(raw))
-        return _multitext("PHONE", phones) + _multitext("EMAIL", emails)
+        return [_multitext("PHONE", phones), _multitext("EMAIL", emails)]
 
     def _custom_fields(self, kind: Kind, entity: Any, attrs: Dict[str, Any],
                        ctx: MappingContext) -> List[JsonDict]:
         fields = self._phones_emails(kind, entity, attrs)
         marker_id = ctx.marker_field_ids.get(kind) or self.config.sync.marker_field_ids.as_map().get(kind)
-        used = {marker_id}
         lang = self.config.sync.language
+        # every field a rule names, in the order the rules first name them; None clears it
+        chosen: Dict[int, Optional[List[Any]]] = {}
         for plan in self._fields[kind]:
-            if plan.rule.field_id in used or not all_hold(plan.conditions, attrs):
-                continue  # first matching rule for a field wins
-            values = field_values(plan.rule.field_type, attribute(attrs, plan.value.path), plan.value,
-                                  plan.rule.enum_map, lang)
-            if values:
-                fields.append({"field_id": plan.rule.field_id, "values": values})
-                used.add(plan.rule.field_id)
+            field_id = plan.rule.field_id
+            if field_id == marker_id:
+                continue
+            chosen.setdefault(field_id, None)
+            if chosen[field_id] is not None or not all_hold(plan.conditions, attrs):
+                continue  # the first matching rule with a value wins
+            chosen[field_id] = field_values(plan.rule.field_type, attribute(attrs, plan.value.path),
+                                            plan.value, plan.rule.enum_map, lang)
+        fields.extend({"field_id": field_id, "values": values} for field_id, values in chosen.items())
         if marker_id and attrs.get("id") is not None:
             fields.append({"field_id": marker_id, "values": [{"value": marker_value(kind, attrs["id"])}]})
         return fields

@@ -15,6 +15,7 @@ into :class:`ServiceError` with Russian and English text and a hint::
     queueing        sync now, reconcile, resync, failed records, retry, unlink
     export          ask the worker for an export, or run one here with progress
     catalog_cache   amoCRM's fields, pipelines and users for the forms, cached
+    catalog_health  the rules against amoCRM's catalog: what they name that amoCRM lacks
 
 Importing this package is cheap (no database driver, no HTTP library): each use case
 imports what it needs when it runs, so a panel click pays only for what it uses.
@@ -32,6 +33,7 @@ from .account import (
     token_status,
 )
 from .catalog_cache import CATALOG_TTL_SECONDS, cached_catalog, catalog
+from .catalog_health import cached_catalog_health, catalog_health, log_catalog_health
 from .errors import (
     AmoUnavailable,
     BadInput,
@@ -47,6 +49,8 @@ from .queueing import failed, reconcile, resync, retry_failed, sync_now, unlink
 from .results import (
     AuthResult,
     Catalog,
+    CatalogHealth,
+    CatalogProblem,
     ConnectionResult,
     EngineWait,
     ExportKindProgress,
@@ -57,11 +61,11 @@ from .results import (
 )
 
 __all__ = [
-    "CATALOG_TTL_SECONDS", "AmoUnavailable", "AuthResult", "BadInput", "Catalog", "ConnectionResult",
-    "DatabaseError", "EngineWait", "ExportKindProgress", "ExportResult", "FailedRow", "NotAuthorized",
-    "Progress",
-    "ServiceError", "Status", "account_url", "authorize", "authorized", "bindings", "cached_catalog",
-    "catalog", "check_connection", "config_place", "failed", "reconcile", "resync", "resync_all",
+    "CATALOG_TTL_SECONDS", "AmoUnavailable", "AuthResult", "BadInput", "Catalog", "CatalogHealth",
+    "CatalogProblem", "ConnectionResult", "DatabaseError", "EngineWait", "ExportKindProgress", "ExportResult",
+    "FailedRow", "NotAuthorized", "Progress", "ServiceError", "Status", "account_url", "authorize",
+    "authorized", "bindings", "cached_catalog", "cached_catalog_health", "catalog", "catalog_health",
+    "check_connection", "config_place", "log_catalog_health", "failed", "reconcile", "resync", "resync_all",
     "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret", "sync_now",
     "token_status", "translate", "unlink",
 ]

@@ -88,8 +88,11 @@ def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: s
 
 
 def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
-    """One live call to amoCRM: who we are connected to, how fast, and the token state."""
+    """A live call to amoCRM: who we are connected to, how fast, and the token state; the marker
+    fields made API-only where they are not; then the rules against amoCRM's catalog read afresh
+    (what they name that amoCRM no longer has)."""
     from ..sync.fields import secure_marker_fields
+    from .catalog_health import catalog_health
 
     with using(app) as live:
         started = time.perf_counter()
@@ -102,7 +105,7 @@ def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
                                 subdomain=str(account.get("subdomain", "")), token_state=tokens.state,
                                 token_expires_at=tokens.access_expires_at, latency_ms=round(latency, 1),
                                 rate_limit=float(live.config.sync.rate_limit),
-                                marker_problems=tuple(problems))
+                                marker_problems=tuple(problems), catalog=catalog_health(app=live))
 
 
 def token_status(*, app: Optional[App] = None) -> TokenStatus:

@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 
 def status(*, app: Optional[App] = None) -> Status:
-    """Token state, queue depth and age, failures, last sync, links and export progress (no network)."""
+    """Token state, queue depth and age, failures, last sync, links, export progress, and the rules
+    against the last amoCRM catalog fetched (no network)."""
+    from .catalog_health import cached_catalog_health
+
     with using(app) as live:
         tokens = token_status(app=live)
         stats = live.store.queue_stats()
@@ -35,7 +38,7 @@ def status(*, app: Optional[App] = None) -> Status:
             failed_by_kind={k.value: n for k, n in stats.failed.items()},
             last_sync_at=live.store.last_sync_at(),
             linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
-            export_requested=export_requested(live.store))
+            export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live))
 
 
 def bindings(kind: Any = None, state: Optional[str] = None, search: Optional[str] = None,

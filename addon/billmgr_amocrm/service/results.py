@@ -17,6 +17,28 @@ class AuthResult:
 
 
 @dataclass(frozen=True)
+class CatalogProblem:
+    """Something the rules name that amoCRM no longer has (or refuses), and what to fix."""
+
+    path: str                  # where in amocrm.conf, e.g. "pipelines.0.status_id"
+    code: str                  # rules.catalog_check's code, e.g. "user_inactive"
+    rule_id: Optional[str]
+    en: str                    # where, what is wrong, what to fix (the rule named)
+    ru: str
+
+    def text(self, lang: str = "en") -> str:
+        return self.ru if lang == "ru" else self.en
+
+
+@dataclass(frozen=True)
+class CatalogHealth:
+    """amocrm.conf checked against amoCRM's catalog as it was fetched at ``checked_at`` (unix time)."""
+
+    checked_at: float
+    problems: tuple[CatalogProblem, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConnectionResult:
     account_name: str
     subdomain: str
@@ -26,6 +48,7 @@ class ConnectionResult:
     rate_limit: float
     # what is wrong with the marker fields (one sentence each; empty: they are fine)
     marker_problems: tuple[str, ...] = ()
+    catalog: Optional[CatalogHealth] = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,8 @@ class Status:
     linked: dict[str, int]
     export: list[ExportKindProgress]
     export_requested: bool
+    # the config against the last catalog fetched (None: never fetched)
+    catalog: Optional[CatalogHealth] = None
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,16 @@ STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
         AddColumn("amocrm_sync_state", "create_token", "VARCHAR(32) NULL AFTER create_started_at"),
     )),
     (4, (_one_link_per_amocrm_id,)),
+    (5, (
+        # The last service event of each item (issue 15): a recheck, a resync or an export
+        # gives rules keyed on the event the answer the event gave. The engine writes it
+        # when it syncs the event's row; new events (suspend, resume, close) are new values.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_service_event (
+            billmgr_id INT NOT NULL PRIMARY KEY,
+            event VARCHAR(16) NOT NULL,
+            event_at DATETIME(6) NOT NULL
+        ) {TABLE_OPTIONS}""",
+    )),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -187,7 +197,7 @@ LATEST_VERSION = STEPS[-1][0]
 MODULE_TABLES = (
     "amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead",
     "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
-    "amocrm_engine", "amocrm_hosts",
+    "amocrm_engine", "amocrm_hosts", "amocrm_service_event",
     "amocrm_schema_version",
 )
 

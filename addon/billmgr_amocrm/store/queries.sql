@@ -50,6 +50,13 @@ INSERT INTO amocrm_queue
 -- One row of enqueue: only its billmgr_id is bound.
 (@amocrm_kind, %s, @amocrm_reason, 1, 'pending', 0, @amocrm_now, @amocrm_now, @amocrm_now, NULL)
 
+-- name: enqueue_absent
+-- Queue rows only for entities that have none (a recheck); a row already there, pending or failed, stays as it is; {rows}: enqueue_row per id.
+INSERT IGNORE INTO amocrm_queue
+    (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
+     first_queued_at, updated_at, last_error)
+  VALUES {rows}
+
 -- name: claim
 -- Pending rows of a kind due at a time, oldest first; {after}: nothing or claim_keyset; {lock}: nothing or skip_locked.
 SELECT id, billmgr_id, reason, version, attempts, first_queued_at
@@ -225,6 +232,23 @@ INSERT INTO amocrm_sync_state (kind, billmgr_id, last_sync_at, fingerprint)
 -- What was last sent for these entities (synced ones only); {ids}.
 SELECT billmgr_id, fingerprint FROM amocrm_sync_state
   WHERE kind = %s AND billmgr_id IN ({ids}) AND last_sync_at IS NOT NULL
+
+
+-- ---------------------------------------------------------------- service event history
+
+-- name: record_service_events
+-- The last service event of items, and when it was synced; {rows}: record_service_event_row per item.
+INSERT INTO amocrm_service_event (billmgr_id, event, event_at)
+  VALUES {rows}
+  ON DUPLICATE KEY UPDATE event = VALUES(event), event_at = VALUES(event_at)
+
+-- name: record_service_event_row
+-- One row of record_service_events: its billmgr_id and event are bound.
+(%s, %s, @amocrm_now)
+
+-- name: service_events
+-- The last service event of these items (items that never had one are absent); {ids}.
+SELECT billmgr_id, event FROM amocrm_service_event WHERE billmgr_id IN ({ids})
 
 
 -- ---------------------------------------------------------------- the panel's read model

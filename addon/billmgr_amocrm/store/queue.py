@@ -13,7 +13,9 @@ Rules (the statements are in ``queries.sql``):
     a prolong folded into it loses nothing). Among the other reasons the newest wins;
   * ``complete_many`` deletes a row only if its version is the one claimed; a row that
     got a newer event stays pending with a clean slate (attempts 0, no error);
-  * ``fail`` dead-letters a row only if no newer event came since its claim.
+  * ``fail`` dead-letters a row only if no newer event came since its claim;
+  * ``recheck`` adds a ``reconcile`` row only where there is none: a row already
+    queued, pending or failed, is left as it is.
 
 Concurrency: exactly one worker drains the queue (it holds ``var/amocrm/amocrm_task.lock``),
 so a claim needs no lease. ``claim_after`` adds ``FOR UPDATE SKIP LOCKED`` (MariaDB >= 10.6,
@@ -35,6 +37,8 @@ from .queries import NOTHING, fragment, joined, marks, sql
 from .unit_of_work import UnitOfWork, aware, chunks, row_chunks
 
 ERROR_MAX_CHARS = 4000
+# the reason of a recheck: the worker sends it only if what it would send changed
+RECHECK = "reconcile"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,14 @@ class Queue(UnitOfWork):
             self._bind_shared(kind, self._now(), reason)
             for part in chunks(billmgr_ids):
                 self._insert_rows("enqueue", "enqueue_row", part, 1)
+
+    def recheck(self, kind: Kind, billmgr_ids: Sequence[int]) -> None:
+        """Queue a recheck (reason reconcile) of the entities that have no row; a row already
+        there, pending or failed, keeps its reason (an export or a resync is not weakened)."""
+        with self.transaction():
+            self._bind_shared(kind, self._now(), RECHECK)
+            for part in chunks(billmgr_ids):   # enqueue_many's rows, but only where none is queued
+                self._insert_rows("enqueue_absent", "enqueue_row", part, 1)
 
     def claim_after(self, kind: Kind, limit: int, now: datetime, after: QueueItem | None) -> list[QueueItem]:
         """Pending rows of a kind due at ``now``, oldest first (first_queued_at, then id),

@@ -7,6 +7,7 @@
     links.py         links, exactly-once create intents, sync state and fingerprints
     panel_view.py    the panel's read model: bindings list, link counts, last sync
     progress.py      the initial export's progress per kind, named cursors
+    history.py       the last service event of each item (rules keyed on the event)
     queries.sql      every statement, by name (loaded by queries.py)
 
 Each part is a mixin over the same :class:`~.unit_of_work.UnitOfWork`, so they share one
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .history import History
 from .links import Links
 from .panel_view import PanelView
 from .progress import Progress
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from ..ports import Store
 
 
-class MySqlStore(Queue, Links, Progress, PanelView):
+class MySqlStore(Queue, Links, Progress, History, PanelView):
     """``ports.Store`` over PyMySQL; also the read side for the status screen and the panel.
 
     ``MySqlStore(conn, clock=utcnow)``: ``conn`` a PyMySQL connection (autocommit or not:

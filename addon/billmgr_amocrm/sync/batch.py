@@ -1,8 +1,13 @@
 """One planned batch applied in the order the exactly-once protocol needs.
 
+0. the service events the batch's rows carry become the items' last events (the
+   history later rechecks and resyncs of the same items are planned with), and the
+   rows the plan follows up are queued (leads to recheck after a client's company
+   changed, the next main company after an unlink: :mod:`.payers`);
 1. a re-check whose payload did not change sends nothing;
 2. skips are completed; children whose contact is not linked yet queue the contact;
-3. creates with an open intent are settled by the marker first (:mod:`.settle`);
+3. companies of former legal payers are unlinked (:mod:`.unlinks`); creates with an
+   open intent are settled by the marker (:mod:`.settle`);
 4. updates are PATCHed; entities deleted in amoCRM come back as creates (:mod:`.updates`);
 5. the rest is created (:mod:`.creates`); parent links follow (:mod:`.links`).
 
@@ -15,18 +20,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ..domain import Kind
 from ..errors import LeaseLost, Reauthorize, RetryLater, Stop
+from . import planner
 from .creates import Creator
 from .links import PARENT_REASON
 from .outcomes import Ledger, PassStopped, Report
 from .pipeline import Prepared
 from .planner import Plan
 from .settle import Settler
+from .unlinks import Unlinker
 from .updates import Updater
 
 log = logging.getLogger(__name__)
 
 RECHECK_REASON = "reconcile"
+# a follow-up that must be sent even if its fingerprint is unchanged (a company that becomes
+# the client's main one again is linked to the contact)
+FOLLOW_UP_REASON = "edit"
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ class Steps:
     settler: Settler
     updater: Updater
     creator: Creator
+    unlinker: Unlinker
     # a lead waiting for its contact: short, it is usually synced in the same pass
     defer_seconds: float
 
@@ -43,11 +55,13 @@ class Steps:
 def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
     """Write one planned batch; raises :class:`PassStopped` when amoCRM cannot be used now."""
     kind, plan = prepared.kind, prepared.plan
+    _record_history(ledger, prepared)
     _drop_unchanged(ledger, plan)
     _apply_skips(ledger, plan)
     _apply_defers(ledger, plan, steps.defer_seconds)
-    pending = [c.work for c in plan.creates] + [u.work for u in plan.updates]
+    pending = [c.work for c in plan.creates] + [u.work for u in plan.updates] + [u.work for u in plan.unlinks]
     try:
+        steps.unlinker.unlink(ledger, kind, plan.unlinks, plan)
         creates = steps.settler.settle(ledger, kind, plan)
         recreate = steps.updater.update(ledger, kind, plan.updates, plan)
         steps.creator.create(ledger, kind, creates + recreate, plan)
@@ -65,6 +79,32 @@ def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
         log.error("%s", exc)
         raise PassStopped("lease_lost", exc) from exc
     return ledger.report
+
+
+def _record_history(ledger: Ledger, prepared: Prepared) -> None:
+    """The rows' service events are now the items' last ones (BILLmanager keeps no history),
+    and the rows the plan follows up are queued.
+
+    Done when the batch is applied, whatever becomes of each row: the event happened in
+    BILLmanager either way, and every later plan of the item must see it; a follow-up that
+    finds nothing changed sends nothing."""
+    events = planner.new_events(prepared.kind, prepared.works)
+    plan, store = prepared.plan, ledger.store
+    if not (events or plan.rechecks or plan.requeues):
+        return
+    with store.transaction():
+        store.record_service_events(events, ledger.books.clock())
+        for kind, ids in _by_kind(plan.rechecks).items():
+            store.recheck(kind, ids)
+        for kind, ids in _by_kind(plan.requeues).items():
+            store.enqueue_many(kind, ids, FOLLOW_UP_REASON)
+
+
+def _by_kind(rows: list[tuple[Kind, int]]) -> dict[Kind, list[int]]:
+    found: dict[Kind, list[int]] = {}
+    for kind, billmgr_id in rows:
+        found.setdefault(kind, []).append(billmgr_id)
+    return {kind: sorted(set(ids)) for kind, ids in found.items()}
 
 
 def _drop_unchanged(ledger: Ledger, plan: Plan) -> None:

@@ -12,6 +12,8 @@ The parts, each in a module named for its job:
     updates.py    PATCH; an entity deleted in amoCRM is re-created and re-linked
     relink.py     what pointed at a re-created entity: queued to point at the new one
     links.py      POST /{entity}/link for parents a write cannot carry
+    payers.py     the client's main company; a former legal payer's company is unlinked
+    unlinks.py    POST /companies/unlink for companies of former legal payers
     outcomes.py   done, failed, retried, waiting; outage strikes; the report
 
 :class:`Engine` wires them for one amoCRM client, one BILLmanager reader and one store.
@@ -42,6 +44,7 @@ from .relink import Relinker
 from .retry import RetryPolicy
 from .settle import Settler
 from .snapshots import gather
+from .unlinks import Unlinker
 from .updates import Updater
 
 DEFAULT_BATCH = 50
@@ -80,7 +83,7 @@ class Engine:
                            updater=updater,
                            creator=Creator(amo, store, linker, self.write_behind, settle_after=settle,
                                            marker_field_ids=ctx.marker_field_ids, fence=self.fence),
-                           defer_seconds=self.books.policy.defer_seconds)
+                           unlinker=Unlinker(amo, store), defer_seconds=self.books.policy.defer_seconds)
         self.state = PassState()
         # progress hook for the export's progress line: called after every batch
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None

@@ -1,4 +1,11 @@
-"""A fingerprint of what was sent for an entity, so an unchanged re-check sends nothing."""
+"""A fingerprint of what was sent for an entity, so an unchanged re-check sends nothing.
+
+It covers the body as an update sends it (every owned field, clearings included; a
+create sends the same state, its clearings being no-ops on a new entity), the tags and
+the parent links. A lead's placement (pipeline and status) is not in it: that is sent
+only on a create and with a service event, never kept in step, so a re-check after
+either compares equal and sends nothing.
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..domain import Kind, Payer, Service, ServiceEvent
 from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet, marker_value
 from ..unverified import PROFILE_TYPE_LEGAL
+from .payers import Payers, Unlink, main_companies_only, plan_unlink
 
 # Skip reasons, shown in the log and returned to the CLI/panel.
 SKIP_GONE = "not found in BILLmanager (deleted)"
@@ -84,6 +85,11 @@ class Plan:
     defers: list[Defer] = field(default_factory=list)
     # parent links per billmgr id; applied on create (leads: _embedded) or via /link
     parents: dict[int, list[Link]] = field(default_factory=dict)
+    # companies of former legal payers, to unlink from the client's contact and leads
+    unlinks: list[Unlink] = field(default_factory=list)
+    # rows queued when the batch is applied: rechecks (only where no row waits) and edits
+    rechecks: list[tuple[Kind, int]] = field(default_factory=list)
+    requeues: list[tuple[Kind, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,10 @@ class Inputs:
     company_of_account: Mapping[int, int] = field(default_factory=dict)  # account id -> company id
     # contacts that will never come (conditions exclude the client): do not wait for them
     contacts_not_coming: frozenset[int] = frozenset()
+    # item id -> its last service event (store.service_events): what a row without one is planned with
+    events: Mapping[int, ServiceEvent] = field(default_factory=dict)
+    # companies: the clients' legal payers, their companies and linked leads (the main company rule)
+    payers: Payers = field(default_factory=Payers)
 
 
 # A dict, not ServiceEvent(reason): most reasons (export, edit, recheck) are not service
@@ -107,6 +117,22 @@ _SERVICE_EVENTS: dict[str, ServiceEvent] = {event.value: event for event in Serv
 
 def service_event(reason: str) -> Optional[ServiceEvent]:
     return _SERVICE_EVENTS.get(reason)
+
+
+def event_of(kind: Kind, work: Work, inputs: Inputs) -> Optional[ServiceEvent]:
+    """The service event a lead is planned with: its row's own (a new event), else the item's
+    last recorded one, so a recheck or a resync gives rules keyed on the event the same answer."""
+    if kind is not Kind.LEAD:
+        return None
+    return service_event(work.reason) or inputs.events.get(work.billmgr_id)
+
+
+def new_events(kind: Kind, works: Sequence[Work]) -> list[tuple[int, ServiceEvent]]:
+    """(item id, event) for the rows that carry a service event: the history to record."""
+    if kind is not Kind.LEAD:
+        return []
+    found = [(w.billmgr_id, service_event(w.reason)) for w in works]
+    return [(item, event) for item, event in found if event is not None]
 
 
 def request_id(kind: Kind, billmgr_id: int) -> str:
@@ -133,9 +159,11 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
     plan = Plan(kind)
     for work in dedupe(works):
         entity = inputs.snapshots.get(work.billmgr_id)
-        skip = _skip_reason(kind, entity, work, rules)
+        event = event_of(kind, work, inputs)
+        skip = _skip_reason(kind, entity, event, rules)
         if skip:
-            plan.skips.append(Skip(work, skip))
+            if not plan_unlink(plan, work, entity, inputs):
+                plan.skips.append(Skip(work, skip))
             continue
         parents = _parents(kind, entity, inputs)
         account_id = account_of(kind, entity)
@@ -143,7 +171,6 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
                 and account_id not in inputs.contacts_not_coming):
             plan.defers.append(Defer(work, ((Kind.CONTACT, account_id),)))
             continue
-        event = service_event(work.reason) if kind is Kind.LEAD else None
         payload = rules.payload(kind, entity, _with_event(ctx, event))
         payload = _with_marker(kind, work.billmgr_id, payload, ctx)
         if parents:
@@ -153,15 +180,16 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
             plan.updates.append(Update(work, amocrm_id, payload))
         else:
             plan.creates.append(Create(work, payload, inputs.open_creates.get(work.billmgr_id)))
+    if kind is Kind.COMPANY:
+        main_companies_only(plan, inputs)
     return plan
 
 
-def _skip_reason(kind: Kind, entity: Any, work: Work, rules: RuleSet) -> Optional[str]:
+def _skip_reason(kind: Kind, entity: Any, event: Optional[ServiceEvent], rules: RuleSet) -> Optional[str]:
     if entity is None:
         return SKIP_GONE
     if kind is Kind.COMPANY and isinstance(entity, Payer) and entity.profiletype != PROFILE_TYPE_LEGAL:
         return SKIP_NOT_LEGAL.format(profiletype=entity.profiletype)
-    event = service_event(work.reason) if kind is Kind.LEAD else None
     if not rules.wants(kind, entity, event):
         return SKIP_CONDITIONS
     return None
@@ -196,12 +224,39 @@ def _with_marker(kind: Kind, billmgr_id: int, payload: AmoPayload, ctx: MappingC
     values.append({"field_id": field_id, "values": [{"value": marker_value(kind, billmgr_id)}]})
     body = dict(payload.body)
     body["custom_fields_values"] = values
-    return AmoPayload(body, payload.tags, payload.managed_tags)
+    return AmoPayload(body, payload.tags, payload.managed_tags, payload.placement)
+
+
+def moves(kind: Kind, work: Work) -> bool:
+    """An update places a lead in its pipeline and status only with a service event.
+
+    A recheck, a resync, an export of a linked lead or an edit without an event never
+    does: a manager's move stands until the next event the rules react to."""
+    return kind is Kind.LEAD and service_event(work.reason) is not None
+
+
+def _placed(body: dict[str, Any], placement: Optional[tuple[int, int]]) -> None:
+    if placement is not None:
+        body["pipeline_id"], body["status_id"] = placement
+
+
+def without_clearings(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A body with nothing to clear: a new entity has no old value (a create need not send them)."""
+    out = {k: v for k, v in body.items() if v is not None and not (isinstance(v, str) and v == "")}
+    if "custom_fields_values" in out:
+        fields = [f for f in out["custom_fields_values"] if f.get("values") is not None]
+        if fields:
+            out["custom_fields_values"] = fields
+        else:
+            del out["custom_fields_values"]
+    return out
 
 
 def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str, Any]:
-    """POST item: owned fields, rule tags, request_id; leads embed their contact and company."""
-    body = dict(create.payload.body)
+    """POST item: owned fields that have a value, rule tags, request_id, the lead's pipeline
+    and status; leads embed their contact and company."""
+    body = without_clearings(create.payload.body)
+    _placed(body, create.payload.placement)
     body["request_id"] = request_id(kind, create.work.billmgr_id)
     if create.payload.tags:
         body["tags_to_add"] = [{"name": t} for t in create.payload.tags]
@@ -219,8 +274,11 @@ def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str
 
 
 def update_body(kind: Kind, update: Update) -> dict[str, Any]:
-    """PATCH item: only owned fields; tags added/removed incrementally, hand-made tags stay."""
+    """PATCH item: every owned field, cleared ones included; tags added/removed incrementally,
+    hand-made tags stay; pipeline and status only with a service event (:func:`moves`)."""
     body = {k: v for k, v in update.payload.body.items() if k != "_embedded"}
+    if moves(kind, update.work):
+        _placed(body, update.payload.placement)
     body["id"] = update.amocrm_id
     body["request_id"] = request_id(kind, update.work.billmgr_id)
     wanted = set(update.payload.tags)

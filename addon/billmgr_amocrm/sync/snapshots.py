@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import AbstractSet, Any, Sequence
 
-from ..domain import Kind
+from ..domain import Kind, ServiceEvent
 from ..ports import BillingReader, RuleSet, Store
+from .payers import Payers, main_payer
 from .planner import Inputs, Work
 
 
@@ -25,11 +26,14 @@ def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules
 
 def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store, rules: RuleSet,
            contacts_not_coming: AbstractSet[int]) -> Inputs:
-    """Snapshots, links, open create intents and parent links of one batch."""
+    """Snapshots, links, open create intents, parent links and (leads) the service event history
+    of one batch."""
     ids = sorted({w.billmgr_id for w in works})
     snapshots = read_snapshots(billing, kind, ids, rules)
     contact_links: dict[int, int] = {}
     company_of_account: dict[int, int] = {}
+    events: dict[int, ServiceEvent] = {}
+    payers = Payers()
     # One unit for the batch's reads of the module's tables: each read alone is its own
     # BEGIN/COMMIT, two round trips more per read (three or four reads per batch).
     with store.transaction():
@@ -41,19 +45,35 @@ def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Sto
             contact_links = store.links(Kind.CONTACT, accounts)
             if kind is Kind.LEAD:
                 company_of_account = companies_of(accounts, billing, store)
+                events = store.service_events(ids)
+            else:
+                payers = payers_of(accounts, billing, store)
     return Inputs(kind, snapshots, links, open_creates, contact_links, company_of_account,
-                  frozenset(contacts_not_coming))
+                  frozenset(contacts_not_coming), events, payers)
+
+
+def legal_payers_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> Payers:
+    """The accounts' legal payers and the companies they have in amoCRM."""
+    legal = billing.legal_payers_by_account(accounts)
+    all_payers = sorted({p for ps in legal.values() for p in ps})
+    return Payers(legal, store.links(Kind.COMPANY, all_payers) if all_payers else {})
 
 
 def companies_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> dict[int, int]:
-    """The linked company of each account's legal payer (the first one that is linked)."""
-    payers_by_account = billing.legal_payers_by_account(accounts)
-    all_payers = sorted({p for ps in payers_by_account.values() for p in ps})
-    company_links = store.links(Kind.COMPANY, all_payers) if all_payers else {}
+    """Each account's main company (:mod:`.payers`: its newest legal payer's that is linked)."""
+    payers = legal_payers_of(accounts, billing, store)
     found: dict[int, int] = {}
-    for account, payer_ids in payers_by_account.items():
-        for payer_id in payer_ids:
-            if payer_id in company_links:
-                found[account] = company_links[payer_id]
-                break
+    for account in payers.legal:
+        main = main_payer(account, payers)
+        if main is not None:
+            found[account] = payers.companies[main]
     return found
+
+
+def payers_of(accounts: Sequence[int], billing: BillingReader, store: Store) -> Payers:
+    """For a company batch: the accounts' legal payers, their companies and their linked leads."""
+    payers = legal_payers_of(accounts, billing, store)
+    items = billing.services_by_account(accounts)
+    lead_links = store.links(Kind.LEAD, sorted({i for ids in items.values() for i in ids})) if items else {}
+    leads = {account: {i: lead_links[i] for i in ids if i in lead_links} for account, ids in items.items()}
+    return Payers(payers.legal, payers.companies, {a: found for a, found in leads.items() if found})
