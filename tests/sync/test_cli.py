@@ -6,6 +6,7 @@ The export crash test runs the real executable and kills it; the other commands 
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import signal
@@ -106,6 +107,11 @@ def test_status_failed_retry_unlink_resync_and_reconcile_commands(rig):
     assert amocrm("sync")[1].startswith("sync: 1 sent, 0 skipped, 0 failed")
     assert amocrm("failed")[1] == "no failed records\n"
 
+    # the new field rule changed what every contact should show: the full re-check queues them all
+    code, out, _ = amocrm("reconcile", "--full")
+    queued = ast.literal_eval(out.split("queued ", 1)[1])
+    assert code == 0 and queued["contact"] >= len(rig.all_links(Kind.CONTACT)) - 2
+    assert amocrm("sync")[0] == 0
     # a client nobody told the module about: the reconciler queues it
     fresh = rig.sandbox.add_client(name="Silent Client", email="silent@example.com").account_id
     code, out, _ = amocrm("reconcile")

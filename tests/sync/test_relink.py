@@ -95,9 +95,9 @@ def amocrm_view(rig: Any) -> dict[str, Any]:
             company_of[edge["entity_id"]] = edge["to_entity_id"]
     contact_links = rig.all_links(Kind.CONTACT)
     company_links = rig.all_links(Kind.COMPANY)
-    first_payer = {}
+    first_payer = {}   # the client's company: its newest legal payer with one (sync/payers.py)
     for account, payer_id in rig.sandbox.query("SELECT account, id FROM profile WHERE profiletype = 2 "
-                                                "ORDER BY account, id"):
+                                                "ORDER BY account, id DESC"):
         if payer_id in company_links:
             first_payer.setdefault(int(account), company_links[payer_id])
     account_of = {int(i): int(a) for i, a in rig.sandbox.query("SELECT id, account FROM item")}

@@ -11,7 +11,7 @@ outage (linking twice is harmless), retried later without counting against the r
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
@@ -33,8 +33,12 @@ class Linker:
         self.amo = amo
         self.store = store
 
-    def link(self, ledger: Ledger, kind: Kind, works: Sequence[Work], plan: Plan, *, created: bool) -> None:
-        """POST /{entity}/link for parents not embedded in the write; done only after it."""
+    def link(self, ledger: Ledger, kind: Kind, works: Sequence[Work], plan: Plan, *, created: bool,
+             sent: Optional[Mapping[int, str]] = None) -> None:
+        """POST /{entity}/link for parents not embedded in the write; done only after it.
+
+        ``sent``: billmgr_id -> fingerprint of an update whose sync state is recorded here,
+        once its links are made (see :mod:`.updates`)."""
         wanted: list[tuple[Work, Link]] = []
         for work in works:
             for link in planner.links_after_write(kind, plan.parents.get(work.billmgr_id, ()), created):
@@ -68,6 +72,10 @@ class Linker:
         for index, reason in refused.items():
             reasons.setdefault(wanted[index][0].billmgr_id, []).append(reason)
         with ledger.unit():
+            linked = [b for b in owners if b not in reasons]
+            if sent:
+                self.store.record_synced_many(kind, [(b, sent[b]) for b in linked if b in sent],
+                                              ledger.books.clock())
             for billmgr_id, work in owners.items():
                 if billmgr_id in reasons:
                     ledger.fail(work, "; ".join(dict.fromkeys(reasons[billmgr_id])))

@@ -64,11 +64,16 @@ class Updater:
         now = ledger.books.clock()
         recreate = []
         children: dict[Kind, list[int]] = {}
+        # What was sent is recorded when the record is done: after its links for one that needs
+        # them. A fingerprint recorded before a link that then failed would tell a later
+        # re-check that the link is made, and it would never be made.
+        linking = {u.work.billmgr_id for u in patched_all if needs_links(kind, u.work.billmgr_id, plan,
+                                                                          created=False)}
+        sent = {u.work.billmgr_id: ledger.fingerprint(u.work, u.payload, plan) for u in patched_all}
         with ledger.unit():
-            synced = [(u.work.billmgr_id, ledger.fingerprint(u.work, u.payload, plan)) for u in patched_all]
-            self.store.record_synced_many(kind, synced, now)
+            self.store.record_synced_many(kind, [(b, f) for b, f in sent.items() if b not in linking], now)
             for patched in patched_all:
-                if not needs_links(kind, patched.work.billmgr_id, plan, created=False):
+                if patched.work.billmgr_id not in linking:
                     ledger.done(patched.work)
             for rid, reason in outcome.rejected.items():
                 if rid in by_request:
@@ -83,7 +88,8 @@ class Updater:
             coming_back = {c.work.billmgr_id for c in recreate}
             self.relinker.unlink_old(kind, [u.amocrm_id for u in updates if u.work.billmgr_id in coming_back],
                                      children)
-        self.linker.link(ledger, kind, [u.work for u in patched_all], plan, created=False)
+        self.linker.link(ledger, kind, [u.work for u in patched_all], plan, created=False,
+                         sent={b: f for b, f in sent.items() if b in linking})
         return recreate
 
     def _gone(self, ledger: Ledger, kind: Kind, gone: Update) -> list[Create]:
