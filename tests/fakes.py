@@ -8,7 +8,9 @@ held to the MySQL store's contract, is ``tests.fake_store.FakeStore``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Collection, Iterator, Optional, Sequence
@@ -33,6 +35,16 @@ def utcnow() -> datetime:
 
 
 # --------------------------------------------------------------------------- amoCRM
+def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """One call at a time, as amoCRM applies each request whole: lanes call the fake at once."""
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
 @dataclass
 class FakeAmo:
     """amoCRM as a dict of entities; faults are switched on per test."""
@@ -52,12 +64,14 @@ class FakeAmo:
     lose_next_create_response: int = 0
     outage: bool = False
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
+    _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def _guard(self, method: str, entity: str, n: int) -> None:
         self.calls.append((method, entity, n))
         if self.outage:
             raise RetryLater("amoCRM is down", method=method, path=entity, status=503)
 
+    @_serialized
     def create(self, entity: str, items: Sequence[dict[str, Any]]) -> BatchOutcome:
         self._guard("POST", entity, len(items))
         rejected = {i["request_id"]: r for i in items if (r := self.reject(entity, i))}
@@ -76,6 +90,7 @@ class FakeAmo:
             raise AmbiguousWriteError("response lost", request_ids=list(ids), outcome=BatchOutcome())
         return BatchOutcome(ids=ids, rejected=rejected)
 
+    @_serialized
     def update(self, entity: str, items: Sequence[dict[str, Any]]) -> BatchOutcome:
         self._guard("PATCH", entity, len(items))
         rejected = {i["request_id"]: r for i in items if (r := self.reject(entity, i))}
@@ -97,11 +112,13 @@ class FakeAmo:
             ids[rid] = item["id"]
         return BatchOutcome(ids=ids, rejected=rejected, missing=missing)
 
+    @_serialized
     def get(self, entity: str, ids: Sequence[int], with_: Sequence[str] = ()) -> dict[int, dict[str, Any]]:
         self._guard("GET", entity, len(ids))
         return {i: self.entities[entity][i] for i in ids
                 if i in self.entities[entity] and (entity, i) not in self.deleted}
 
+    @_serialized
     def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str], *,
                        token: str = "", created_since: Optional[int] = None,
                        max_pages: int = 4) -> MarkerSearch:
@@ -123,16 +140,19 @@ class FakeAmo:
                         found.setdefault(marker, amo_id)
         return MarkerSearch(found, complete=True)
 
+    @_serialized
     def custom_fields(self, entity: str) -> list[dict[str, Any]]:
         self._guard("GET", entity + "/custom_fields", 0)
         return list(self.fields[entity])
 
+    @_serialized
     def create_custom_fields(self, entity: str, fields: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         self._guard("POST", entity + "/custom_fields", len(fields))
         made = [dict(f, id=next(self._ids)) for f in fields]
         self.fields[entity].extend(made)
         return made
 
+    @_serialized
     def update_custom_fields(self, entity: str, fields: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         self._guard("PATCH", entity + "/custom_fields", len(fields))
         by_id = {f["id"]: f for f in self.fields[entity]}
@@ -144,6 +164,7 @@ class FakeAmo:
         return [{"id": 1, "name": "Main", "is_main": True,
                  "_embedded": {"statuses": [{"id": 10, "name": "First", "type": 0}]}}]
 
+    @_serialized
     def link(self, entity: str, links: Sequence[dict[str, Any]]) -> dict[int, str]:
         self._guard("POST", entity + "/link", len(links))
         refused = {n: reason for n, link in enumerate(links) if (reason := self.reject_link(entity, link))}
@@ -152,6 +173,7 @@ class FakeAmo:
                 self.links.append((entity, link["entity_id"], link["to_entity_type"], link["to_entity_id"]))
         return refused
 
+    @_serialized
     def unlink(self, entity: str, links: Sequence[dict[str, Any]]) -> dict[int, str]:
         self._guard("POST", entity + "/unlink", len(links))
         for link in links:

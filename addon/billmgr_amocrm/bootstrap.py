@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Tuple
 
 from .domain import Kind
 from .paths import HostPaths, host_paths
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from .store.lease import EngineLease
     from .store.store import MySqlStore
     from .sync.engine import Engine
-    from .sync.pipeline import Reader, Writer
+    from .sync.lanes import Lane, Lanes
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,9 @@ class App:
         [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:2]))
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
-    _reader: Optional[Reader] = None
-    _writer: Optional[Writer] = None
+    _lanes: Optional[Lanes] = None
+    # the lanes' units of work run one at a time (store/unit_of_work.py says why)
+    _lane_units: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def config(self) -> ModuleConfig:
@@ -97,7 +99,9 @@ class App:
         return self._clients[size]
 
     def _amo_client(self, chunk_size: int) -> AmoApi:
-        return build_amo_client(self.paths, rate=float(self.config.sync.rate_limit), chunk_size=chunk_size)
+        sync = self.config.sync
+        return build_amo_client(self.paths, rate=float(sync.rate_limit), chunk_size=chunk_size,
+                                network_margin=float(sync.network_margin))
 
     def marker_fields(self) -> dict[Kind, int]:
         return dict(self.config.sync.marker_field_ids.as_map())
@@ -144,36 +148,42 @@ class App:
         return MappingContext(marker_field_ids=known,
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
-    def side_connection(self) -> SideConnection:
+    def side_connection(self, *, read_committed: bool = False,
+                        units: Optional[ContextManager[Any]] = None) -> SideConnection:
         """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.
-        The export's queueing thread (``sync.export.Enqueuer``) runs on one."""
+        The export's queueing thread (``sync.export.Enqueuer``) runs on one, and so does each lane.
+
+        ``read_committed``: units of work on it lock only the rows they touch, not the gaps
+        between them (fewer lock waits beside the hooks' and the export's inserts); ``units``:
+        held around each of its units of work (the lanes share one)."""
         from .billing import BillingDb
         from .db import connect
         from .store.store import MySqlStore
 
-        conn = connect(self.db, autocommit=True)
+        conn = connect(self.db, autocommit=True, read_committed=read_committed)
         return SideConnection(billing=BillingDb(conn, lang=self.billing.lang, mgrctl=self.billing.mgrctl),
-                              store=MySqlStore(conn), conn=conn)
+                              store=MySqlStore(conn, units=units), conn=conn)
 
-    def reader(self) -> Reader:
-        """Read-side adapters on a second, autocommit connection (the engine's read-ahead)."""
-        if self._reader is None:
-            from .sync.pipeline import Reader
+    def lane(self) -> Lane:
+        """A lane: BILLmanager reader + store on a connection of their own, where the engine
+        writes one batch while others are in flight (sync/lanes.py)."""
+        from .sync.lanes import Lane
 
-            side = self.side_connection()
-            self._reader = Reader(billing=side.billing, store=side.store, close=side.close)
-        return self._reader
+        side = self.side_connection(read_committed=True, units=self._lane_units)
+        return Lane(billing=side.billing, store=side.store, close=side.close)
 
-    def writer(self) -> Writer:
-        """A store on a third connection: the engine commits created batches on it (write-behind)."""
-        if self._writer is None:
-            from .db import connect
-            from .store.store import MySqlStore
-            from .sync.pipeline import Writer
+    def lanes(self) -> Optional[Lanes]:
+        """``sync.concurrency`` lanes, opened as batches need them (None: one batch at a time)."""
+        size = int(self.config.sync.concurrency)
+        if size <= 1:
+            return None
+        if self._lanes is None or self._lanes.size != size:
+            from .sync.lanes import Lanes
 
-            conn = connect(self.db)
-            self._writer = Writer(store=MySqlStore(conn), close=conn.close)
-        return self._writer
+            if self._lanes is not None:
+                self._lanes.close()
+            self._lanes = Lanes(self.lane, size)
+        return self._lanes
 
     def lease(self) -> EngineLease:
         """The engine lease of this database, on a MySQL connection of its own (store/lease.py)."""
@@ -189,9 +199,8 @@ class App:
 
         size = chunk_size or int(self.config.sync.batch_size)
         engine = Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
-                        recreate_deleted=bool(self.config.sync.recreate_deleted), reader=self.reader(),
-                        settle_after=float(self.config.sync.settle_after), writer=self.writer(),
-                        lease=self.lease())
+                        recreate_deleted=bool(self.config.sync.recreate_deleted), lanes=self.lanes(),
+                        settle_after=float(self.config.sync.settle_after), lease=self.lease())
         engine.on_heartbeat = self.heartbeat
         return engine
 
@@ -208,14 +217,9 @@ class App:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-        for side in (self._reader, self._writer):
-            if side is None:
-                continue
-            try:
-                side.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-                log.debug("closing the read-ahead / write-behind connection failed", exc_info=True)
-        self._reader = self._writer = None
+        if self._lanes is not None:
+            self._lanes.close()
+            self._lanes = None
         if self._lease is not None:
             self._lease.close()
             self._lease = None
@@ -252,6 +256,7 @@ def build(paths: Optional[HostPaths] = None, *,
 
 # --------------------------------------------------------------------------- amoCRM
 def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_size: Optional[int] = None,
+                     network_margin: Optional[float] = None,
                      base_url: Optional[str] = None, timeout: Tuple[float, float] = (5.0, 30.0),
                      max_attempts: int = 3, backoff: Optional[Backoff] = None,
                      session: Optional[requests.Session] = None, refresh_margin: Optional[float] = None,
@@ -266,7 +271,7 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
     from .amocrm.batch import DEFAULT_CHUNK
     from .amocrm.circuit import DEFAULT_PROBE_INTERVAL, ClientState
     from .amocrm.credentials import DEFAULT_REFRESH_MARGIN, Credentials
-    from .amocrm.ratelimit import DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
+    from .amocrm.ratelimit import DEFAULT_MARGIN, DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
     from .amocrm.tokens import TokenStore
     from .amocrm.transport import Transport
     from .errors import Reauthorize
@@ -282,7 +287,9 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
         base_url = meta.base_url
     state = ClientState(paths.client_state, clock=clock,
                         probe_interval=DEFAULT_PROBE_INTERVAL if probe_interval is None else probe_interval)
-    transport = Transport(base_url, limiter=RateLimiter(paths.rate_state, rate, sleep=sleep), state=state,
+    margin = DEFAULT_MARGIN if network_margin is None else network_margin
+    limiter = RateLimiter(paths.rate_state, rate, margin=margin, sleep=sleep)
+    transport = Transport(base_url, limiter=limiter, state=state,
                           timeout=timeout, max_attempts=max_attempts, backoff=backoff, session=session,
                           clock=clock, sleep=sleep)
     credentials = Credentials(transport, store=tokens, state=state, secret=client_secret(paths).read,

@@ -15,8 +15,9 @@ from .dbconf import DbSettings, load_db_settings
 
 
 def connect(settings: Optional[DbSettings] = None, *, autocommit: bool = False,
-            connect_timeout: float = 5.0) -> pymysql.connections.Connection:
-    """Open a utf8mb4 connection using db.conf (or the given settings)."""
+            connect_timeout: float = 5.0, read_committed: bool = False) -> pymysql.connections.Connection:
+    """Open a utf8mb4 connection using db.conf (or the given settings); ``read_committed``: its
+    transactions run at READ COMMITTED (row locks only, no gap locks)."""
     settings = settings or load_db_settings()
     return pymysql.connect(
         host=settings.host,
@@ -30,4 +31,5 @@ def connect(settings: Optional[DbSettings] = None, *, autocommit: bool = False,
         read_timeout=60,
         write_timeout=60,
         unix_socket=settings.unix_socket,
+        init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED" if read_committed else None,
     )

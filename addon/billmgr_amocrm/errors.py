@@ -163,3 +163,9 @@ class EngineBusy(Exception):
 
 class LeaseLost(Exception):
     """This engine no longer holds the lease (its connection to MySQL dropped): it stops."""
+
+
+class Halted(Exception):
+    """The pass is stopping (another batch in flight met an outage, a refused token or a lost
+    lease): this request was not sent, and the batch sends nothing more; its rows not yet
+    handled stay queued as they are."""

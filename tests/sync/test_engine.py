@@ -133,8 +133,8 @@ def test_conditions_skip_and_complete_the_row_and_tags_follow_the_rules():
     assert contact["tags"] == set()
 
 
-def test_the_read_ahead_covers_every_row_once_across_batches_and_deferrals():
-    from billmgr_amocrm.sync.pipeline import Reader
+def test_lanes_cover_every_row_once_across_batches_and_deferrals():
+    from billmgr_amocrm.sync.lanes import Lane, Lanes
 
     billing = FakeBilling()
     for i in range(1, 8):
@@ -143,7 +143,7 @@ def test_the_read_ahead_covers_every_row_once_across_batches_and_deferrals():
         billing.services_[100 + n] = service(100 + n, account=1 + n % 7)
     amo, store = FakeAmo(), FakeStore()
     engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=5, jitter=lambda: 0.0,
-                    reader=Reader(billing, store))
+                    lanes=Lanes(lambda: Lane(billing, store), 4))
     for n in range(1, 24):
         store.enqueue(Kind.LEAD, 100 + n, "open")   # leads first: every batch waits for contacts
     report = engine.run_pass()
@@ -166,7 +166,7 @@ def test_a_stop_request_ends_the_pass_between_batches():
 
 
 class _BrokenLinks:
-    """The store seen through a writer whose link commit fails (MySQL gone mid-write)."""
+    """The store seen through a lane whose link commit fails (MySQL gone mid-write)."""
 
     def __init__(self, store):
         self._store = store
@@ -178,25 +178,14 @@ class _BrokenLinks:
         raise ConnectionError("MySQL went away")
 
 
-def test_write_behind_commits_created_batches_and_a_failed_one_is_settled_not_duplicated():
+def test_a_batch_whose_link_commit_fails_is_settled_by_its_marker_not_created_again():
     import pytest
 
-    from billmgr_amocrm.sync.pipeline import Writer
+    from billmgr_amocrm.sync.lanes import Lane, Lanes
 
-    def engine_for(n_clients, writer_of, **kw):
-        _, amo, billing, store = build(n_clients)
-        engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0,
-                        writer=writer_of(store), **kw)
-        return engine, amo, billing, store
-
-    engine, amo, billing, store = engine_for(12, Writer, batch_size=5)
-    for i in range(1, 13):
-        store.enqueue(Kind.CONTACT, i, "export")
-    report = engine.run_pass()
-    assert report.done == 12 and not store.queue and len(store.link_rows[Kind.CONTACT]) == 12
-    assert not store.intents and len(amo.entities["contacts"]) == 12
-
-    engine, amo, billing, store = engine_for(3, lambda s: Writer(_BrokenLinks(s)))
+    _, amo, billing, store = build(3)
+    engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0,
+                    lanes=Lanes(lambda: Lane(billing, _BrokenLinks(store)), 2))
     for i in (1, 2, 3):
         store.enqueue(Kind.CONTACT, i, "export")
     with pytest.raises(ConnectionError):

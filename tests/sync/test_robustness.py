@@ -59,29 +59,39 @@ def test_a_create_still_in_flight_is_not_created_twice_even_with_a_zero_retry_de
     assert sorted(rig.all_links(Kind.CONTACT)) == sorted(ids)
 
 
-def test_a_503_outage_on_updates_costs_a_pass_a_couple_of_requests_not_one_per_batch(rig):
+def test_a_503_outage_on_updates_costs_a_pass_the_writes_in_flight_not_one_per_batch(rig):
+    """One batch at a time: OUTAGE_STRIKES requests. With lanes: the writes in flight when the
+    outage began (at most one per lane), then nothing more: fewer than the batches queued."""
     rig.sync()                                                  # the export: everything is linked
     control = rig.emulator.control
     linked = sorted(rig.all_links(Kind.CONTACT))
     assert len(linked) >= 24
-    engine = rig.app.engine(3)                                  # 8+ batches of updates
-    with rig.app.store.transaction():
-        for account in linked:
-            rig.app.store.enqueue(Kind.CONTACT, account, "edit")
-    control.add_fault(action="status", path="^/api/v4/contacts$", method="PATCH", status=503)
-    for _ in range(2):
-        seq = rig.request_seq()
+    app = rig.app
+    lanes = app.lanes()
+    assert lanes is not None and lanes.size < len(linked)
+    for lanes_in_use in (None, lanes):
+        engine = Engine(app.amo(1), app.billing, app.store, app.rules, app.context(), batch_size=1,
+                        lanes=lanes_in_use)                      # a batch per contact
+        with app.store.transaction():
+            for account in linked:
+                app.store.enqueue(Kind.CONTACT, account, "edit")
+        control.add_fault(action="status", path="^/api/v4/contacts$", method="PATCH", status=503)
+        for _ in range(2):
+            seq = rig.request_seq()
+            report = engine.run_pass()
+            patches = rig.requests_since(seq, "PATCH", "/api/v4/contacts")
+            assert report.stopped == "retry_later" and report.failed == 0
+            if lanes_in_use is None:
+                assert len(patches) == OUTAGE_STRIKES
+            else:
+                assert OUTAGE_STRIKES <= len(patches) <= lanes.size
+            status = app.store.queue_stats()
+            assert status.pending[Kind.CONTACT] == len(linked) and status.failed_total == 0
+            rig.make_due()
+        control.clear_faults()
         report = engine.run_pass()
-        patches = rig.requests_since(seq, "PATCH", "/api/v4/contacts")
-        assert report.stopped == "retry_later" and report.failed == 0
-        assert len(patches) == OUTAGE_STRIKES                   # not len(linked) / 3
-        status = rig.app.store.queue_stats()
-        assert status.pending[Kind.CONTACT] == len(linked) and status.failed_total == 0
-        rig.make_due()
-    control.clear_faults()
-    report = engine.run_pass()
-    assert report.stopped is None and report.done == len(linked)
-    assert rig.app.store.queue_stats().depth == 0
+        assert report.stopped is None and report.done == len(linked)
+        assert app.store.queue_stats().depth == 0
 
 
 def test_an_unanswered_create_waits_settle_after_before_its_marker_lookup():

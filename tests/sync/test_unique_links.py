@@ -55,24 +55,24 @@ def test_a_marker_found_on_an_entity_linked_elsewhere_fails_with_a_clear_reason(
     assert rig.marker_counts("contacts")[marker_value(Kind.CONTACT, second)] == 1
 
 
-def test_a_created_entity_whose_id_is_already_linked_fails_its_record_with_or_without_write_behind():
+def test_a_created_entity_whose_id_is_already_linked_fails_its_record_with_or_without_lanes():
     import itertools
 
-    from billmgr_amocrm.sync.pipeline import Writer
+    from billmgr_amocrm.sync.lanes import Lane, Lanes
 
-    for writer in (None, "write-behind"):
+    for lanes in (None, "lanes"):
         billing = FakeBilling()
         billing.clients_.update({1: client(1), 2: client(2)})
         amo, store = FakeAmo(), FakeStore()
         store.put_links(Kind.CONTACT, [(9, 1000)])
         amo._ids = itertools.count(999)          # amoCRM answers 999 for client 1 and 1000 for client 2
         engine = Engine(amo, billing, store, FakeRules(), context(), jitter=lambda: 0.0, settle_after=0,
-                        writer=Writer(store=store) if writer else None)
+                        lanes=Lanes(lambda b=billing, s=store: Lane(b, s), 2) if lanes else None)
         store.enqueue_many(Kind.CONTACT, [1, 2], "edit")
         engine.run_pass()
         (failed,) = store.failed()
-        assert (failed.billmgr_id, failed.attempts) == (2, 1), writer
-        assert failed.last_error.startswith("amoCRM contacts 1000 is already linked to contact 9"), writer
-        assert store.links(Kind.CONTACT, [1, 2, 9]) == {1: 999, 9: 1000}, writer
-        assert store.fingerprints(Kind.CONTACT, [2]) == {}, writer
-        assert 2 in store.open_creates(Kind.CONTACT), writer
+        assert (failed.billmgr_id, failed.attempts) == (2, 1), lanes
+        assert failed.last_error.startswith("amoCRM contacts 1000 is already linked to contact 9"), lanes
+        assert store.links(Kind.CONTACT, [1, 2, 9]) == {1: 999, 9: 1000}, lanes
+        assert store.fingerprints(Kind.CONTACT, [2]) == {}, lanes
+        assert 2 in store.open_creates(Kind.CONTACT), lanes

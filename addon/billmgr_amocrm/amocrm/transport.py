@@ -24,15 +24,17 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
-from ..errors import AmbiguousWriteError, AmoError, RetryLater, Stop
+from ..errors import AmbiguousWriteError, AmoError, Halted, RetryLater, Stop
 from ..logsetup import redact
 from .backoff import Backoff, parse_retry_after
 from .circuit import ClientState
@@ -49,6 +51,26 @@ POOL_SIZE = 32
 # a handshake slower than this says more about DNS or a cold route than about the steady
 # one-way delay: it raises the limiter's network margin no further
 MAX_AUTO_MARGIN = 0.25
+
+
+_cancel = threading.local()
+
+
+@contextmanager
+def cancelled_when(check: Callable[[], bool]) -> Iterator[None]:
+    """On this thread, a request that gets its rate slot once ``check()`` holds is not sent
+    (:class:`Halted`): a batch of a stopping pass may have waited a second for its slot."""
+    previous = getattr(_cancel, "check", None)
+    _cancel.check = check
+    try:
+        yield
+    finally:
+        _cancel.check = previous
+
+
+def _cancelled() -> bool:
+    check: Optional[Callable[[], bool]] = getattr(_cancel, "check", None)
+    return check is not None and check()
 
 
 @dataclass
@@ -145,6 +167,9 @@ class Transport:
             # counts from the moment it is taken until the request can have arrived (ratelimit).
             prepared, settings = self._prepare(method, path, params, body, form, token)
             ticket = self.limiter.acquire()
+            if _cancelled():
+                self.limiter.release(ticket, left_host=False)
+                raise Halted(f"{method} {path} not sent: the pass is stopping")
             started = time.monotonic()
             failure: Optional[requests.RequestException] = None
             response: Optional[requests.Response] = None

@@ -8,7 +8,7 @@ Shape (JSON)::
 
     {"version": 1,
      "auth": {"url": "https://example.amocrm.ru", "client_id": "...", "redirect_uri": "..."},
-     "sync": {"rate_limit": 6.5, "batch_size": 50, "responsible_user_id": null,
+     "sync": {"rate_limit": 7, "batch_size": 50, "responsible_user_id": null,
               "marker_field_ids": {"contact": null, "company": null, "lead": null},
               "recreate_deleted": true, "language": "ru"},
      "conditions": {"contact": [], "company": [], "lead": [
@@ -116,8 +116,16 @@ class MarkerFieldIds(BaseModel):
 class SyncConfig(BaseModel):
     model_config = _FROZEN
 
-    rate_limit: float = Field(default=6.5, gt=0, le=7)   # amoCRM allows 7 requests/s; a margin under it
+    # amoCRM allows 7 requests/s, counted by arrival; the limiter counts the same way
+    # (amocrm/ratelimit.py), so the full 7 is safe
+    rate_limit: float = Field(default=7.0, gt=0, le=7)
+    # seconds: the longest one-way network delay to amoCRM. A request's slot is busy until it
+    # can have arrived (sent + this); the transport raises it to the slowest TCP handshake seen
+    network_margin: float = Field(default=0.025, ge=0, le=1)
     batch_size: int = Field(default=50, ge=1, le=250)     # amoCRM: max 250, recommended 50
+    # batches in flight at once, each on a MySQL connection of its own (sync/lanes.py): amoCRM
+    # answers a write in 0.3-2 s, and 7 requests/s need that many answers awaited at once
+    concurrency: int = Field(default=16, ge=1, le=32)
     responsible_user_id: Optional[PositiveInt] = None
     marker_field_ids: MarkerFieldIds = MarkerFieldIds()
     recreate_deleted: StrictBool = True

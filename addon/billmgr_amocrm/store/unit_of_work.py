@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence
 
 import pymysql.cursors
 
@@ -58,10 +58,16 @@ def aware(value: datetime) -> datetime:
 class UnitOfWork:
     """A PyMySQL connection, its transactions and the cursor helpers the store's parts use."""
 
-    def __init__(self, conn: Any, clock: Clock = utcnow) -> None:
+    def __init__(self, conn: Any, clock: Clock = utcnow, *,
+                 units: Optional[ContextManager[Any]] = None) -> None:
         self._conn = conn
         self._clock = clock
         self._depth = 0
+        # held for each outermost unit of work: the engine's lanes share one, so their units run
+        # one at a time (milliseconds each) while their amoCRM requests overlap. Units that write
+        # neighbouring keys of the same indexes at once deadlock in InnoDB (seen with batches
+        # deferring children and queueing the same contacts); a deadlock would end the pass.
+        self._units: ContextManager[Any] = units if units is not None else nullcontext()
         self._skip_locked: bool | None = None
 
     @contextmanager
@@ -74,17 +80,18 @@ class UnitOfWork:
             finally:
                 self._depth -= 1
             return
-        self._begin()
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._rollback_quietly()
-            raise
-        else:
-            self._conn.commit()
-        finally:
-            self._depth = 0
+        with self._units:
+            self._begin()
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._rollback_quietly()
+                raise
+            else:
+                self._conn.commit()
+            finally:
+                self._depth = 0
 
     def _begin(self) -> None:
         """BEGIN, reconnecting once if the server went away (restart, wait_timeout, KILL) since

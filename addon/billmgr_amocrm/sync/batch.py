@@ -18,7 +18,7 @@ untouched; ``RetryLater`` reschedules what the batch had not handled and ends th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..domain import Kind
 from ..errors import LeaseLost, Reauthorize, RetryLater, Stop
@@ -26,8 +26,7 @@ from . import planner
 from .creates import Creator
 from .links import PARENT_REASON
 from .outcomes import Ledger, PassStopped, Report
-from .pipeline import Prepared
-from .planner import Plan
+from .planner import Plan, Work
 from .settle import Settler
 from .unlinks import Unlinker
 from .updates import Updater
@@ -38,6 +37,17 @@ RECHECK_REASON = "reconcile"
 # a follow-up that must be sent even if its fingerprint is unchanged (a company that becomes
 # the client's main one again is linked to the contact)
 FOLLOW_UP_REASON = "edit"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch read and planned, not yet written."""
+
+    kind: Kind
+    works: list[Work]
+    plan: Plan
+    # billmgr_id -> fingerprint of what the plan sends
+    fingerprints: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

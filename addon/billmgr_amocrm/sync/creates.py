@@ -2,8 +2,7 @@
 
 1. the create intents of the batch are written and committed BEFORE the POST;
 2. POST (the client chunks it and says which items amoCRM refused);
-3. after the answer, in ONE transaction: link + sync state + queue row done (with a
-   :class:`.pipeline.WriteBehind`, on its own connection while the next batch is sent).
+3. after the answer, in ONE transaction: link + sync state + queue row done.
 
 An answer that never came (:class:`AmbiguousWriteError`) leaves the intents open: the
 rows wait ``settle_after`` and are then settled by the marker (:mod:`.settle`) before
@@ -22,14 +21,13 @@ from ..ports import AmoApi, BatchOutcome, Store, marker_with_token
 from . import planner
 from .links import Linker, needs_links
 from .outcomes import Ledger, link_taken, refusal
-from .pipeline import WriteBehind
 from .planner import Create, Plan
 
 log = logging.getLogger(__name__)
 
 
 class Creator:
-    def __init__(self, amo: AmoApi, store: Store, linker: Linker, write_behind: WriteBehind, *,
+    def __init__(self, amo: AmoApi, store: Store, linker: Linker, *,
                  settle_after: float, marker_field_ids: Mapping[Kind, int],
                  fence: Callable[[Store], None] = lambda store: None) -> None:
         self.amo = amo
@@ -38,7 +36,6 @@ class Creator:
         self.fence = fence
         self.store = store
         self.linker = linker
-        self.write_behind = write_behind
         self.settle_after = settle_after
 
     def create(self, ledger: Ledger, kind: Kind, creates: Sequence[Create], plan: Plan) -> None:
@@ -66,23 +63,10 @@ class Creator:
 
     def _commit(self, ledger: Ledger, kind: Kind, by_request: dict[str, Create], outcome: BatchOutcome,
                 plan: Plan) -> list[Create]:
-        """ONE transaction: link + synced + done for every created item; return the rest.
-
-        With write-behind the transaction of items that need no /link call runs on the
-        writer's connection while the next batch is sent."""
+        """ONE transaction: link + synced + done for every created item; return the rest."""
         now = ledger.books.clock()
         created = [(by_request[rid], int(amocrm_id)) for rid, amocrm_id in outcome.ids.items()
                    if rid in by_request]
-        if created and self.write_behind.active and not any(
-                needs_links(kind, c.work.billmgr_id, plan, created=True) for c, _ in created):
-            # nothing more to send for them: commit behind the next batch's request
-            rows = [(c.work.billmgr_id, a, ledger.fingerprint(c.work, c.payload, plan)) for c, a in created]
-            self.write_behind.submit(kind, rows, now,
-                                     [c.work.item for c, _ in created if c.work.item is not None])
-            for create, _ in created:
-                ledger.finished.add((kind, create.work.billmgr_id))
-                ledger.report.done += 1
-            created = []
         if not created and not outcome.rejected:
             return [c for rid, c in by_request.items() if rid not in outcome.ids]
         with ledger.unit():

@@ -2,8 +2,8 @@
 
 The parts, each in a module named for its job:
 
-    passes.py     the pass loop: kinds in order, claims, read-ahead, the export's feed
-    pipeline.py   read-ahead (Reader) and write-behind (Writer) connections
+    passes.py     the pass loop: kinds in order, claims, the export's feed, batches in flight
+    lanes.py      the connections batches are written on at once, and what orders them
     snapshots.py  what a batch is planned from (BILLmanager's state, links, intents)
     planner.py    the pure decisions: create, update, skip, defer, parent links
     batch.py      one planned batch applied in protocol order
@@ -16,34 +16,37 @@ The parts, each in a module named for its job:
     unlinks.py    POST /companies/unlink for companies of former legal payers
     outcomes.py   done, failed, retried, waiting; outage strikes; the report
 
-:class:`Engine` wires them for one amoCRM client, one BILLmanager reader and one store.
+:class:`Engine` wires them for one amoCRM client, one BILLmanager reader and one store,
+and, with :class:`.lanes.Lanes`, writes several batches at once.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import datetime
-from typing import Callable, ContextManager, Optional, Sequence
+from typing import AbstractSet, Callable, ContextManager, Optional, Sequence, cast
 
 from ..domain import Kind
-from ..errors import LeaseLost
+from ..errors import Halted, LeaseLost
 from ..foundation.clock import utcnow
 from ..ports import AmoApi, BillingReader, Lease, MappingContext, RuleSet, Store
 from . import planner
-from .batch import Steps, apply_batch
+from .batch import Prepared, Steps, apply_batch
 from .creates import Creator
 from .fingerprint import fingerprint
+from .lanes import HaltingAmo, Lane, Lanes
 from .links import Linker
 from .outcomes import Bookkeeping, Ledger, PassState, PassStopped, Report
 from .passes import Feed, run_pass
-from .pipeline import Prepared, Reader, WriteBehind, Writer
 from .planner import Work
 from .relink import Relinker
 from .retry import RetryPolicy
 from .settle import Settler
-from .snapshots import gather
+from .snapshots import accounts_of, gather, read_snapshots
 from .unlinks import Unlinker
 from .updates import Updater
 
@@ -60,8 +63,8 @@ class Engine:
                  ctx: MappingContext, *, batch_size: int = DEFAULT_BATCH,
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
                  jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
-                 reader: Optional[Reader] = None, settle_after: float = DEFAULT_SETTLE_AFTER,
-                 writer: Optional[Writer] = None, lease: Optional[Lease] = None) -> None:
+                 settle_after: float = DEFAULT_SETTLE_AFTER, lanes: Optional[Lanes] = None,
+                 lease: Optional[Lease] = None) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
@@ -69,25 +72,20 @@ class Engine:
         self.ctx = ctx
         self.batch_size = batch_size
         self.clock = clock
-        self.reader = reader
+        # several batches in flight, each on a lane of its own; None: one at a time, on ``store``
+        self.lanes = lanes
         # one engine at a time for the database (store/lease.py); None only for tests on fakes
         self.lease = lease
         self.books = Bookkeeping(store, policy or RetryPolicy(), clock, jitter)
-        self.write_behind = WriteBehind(writer)
-        linker = Linker(amo, store)
-        updater = Updater(amo, store, linker, Relinker(amo, billing, store),
-                          recreate_deleted=recreate_deleted)
+        self.recreate_deleted = recreate_deleted
         # amocrm.conf sync.settle_after: an open create intent younger than this is not looked up yet
-        settle = max(0.0, float(settle_after))
-        self.steps = Steps(settler=Settler(amo, store, updater, ctx, settle_after=settle),
-                           updater=updater,
-                           creator=Creator(amo, store, linker, self.write_behind, settle_after=settle,
-                                           marker_field_ids=ctx.marker_field_ids, fence=self.fence),
-                           unlinker=Unlinker(amo, store), defer_seconds=self.books.policy.defer_seconds)
+        self.settle_after = max(0.0, float(settle_after))
         self.state = PassState()
+        # set when the pass stops: batches still in flight send nothing more
+        self.halt = threading.Event()
         # progress hook for the export's progress line: called after every batch
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None
-        # checked between batches: SIGTERM ends a long pass after the batch in flight
+        # checked between batches: SIGTERM ends a long pass after the batches in flight
         self.should_stop: Callable[[], bool] = lambda: False
         # rows still being queued (the export's Enqueuer): a drain of a kind waits for all of them
         self.feed: Optional[Feed] = None
@@ -96,18 +94,20 @@ class Engine:
         self.on_heartbeat: Optional[Callable[[], None]] = None
         self._last_heartbeat = time.monotonic()
 
+    @property
+    def concurrency(self) -> int:
+        """Batches in flight at most."""
+        return self.lanes.size if self.lanes is not None else 1
+
     def run_pass(self, max_rounds: int = 1000) -> Report:
         """Drain every due queue row, kinds in order, until nothing is due or amoCRM says stop.
 
         Holds the engine lease for the pass (or runs under the one its caller holds);
         :class:`~..store.lease.EngineBusy` when another engine has it."""
         with self._engaged():
+            self.state = PassState()
+            self.halt.clear()
             return run_pass(self, max_rounds)
-
-    def sync(self, kind: Kind, works: Sequence[Work]) -> Report:
-        """Sync one batch of one kind; raises PassStopped when amoCRM cannot be used now."""
-        with self._engaged(), self.write_behind.running():
-            return self.apply(self.prepare(kind, works, self.billing, self.store))
 
     def heartbeat(self) -> None:
         """Between batches: renew what a long pass must keep fresh."""
@@ -119,27 +119,57 @@ class Engine:
                 raise PassStopped("lease_lost", exc) from exc
 
     def fence(self, store: Store) -> None:
-        """Inside the transaction that commits a create intent: the lease must still be ours."""
+        """Inside the transaction that commits a create intent: the pass goes on and the lease is ours."""
+        if self.halt.is_set():
+            raise Halted("the pass is stopping")
         if self.lease is not None:
             self.lease.verify(store)
 
     def _engaged(self) -> ContextManager[object]:
         return self.lease.engaged() if self.lease is not None else nullcontext()
 
-    def claim_store(self) -> Store:
-        """Where a drain claims its rows: with a reader, the read-ahead claims on its connection."""
-        return self.reader.store if self.reader is not None else self.store
+    def write_batch(self, lane: Lane, kind: Kind, works: Sequence[Work],
+                    wait_for_parents: Callable[[AbstractSet[int]], None] = lambda accounts: None) -> Report:
+        """Read, plan and write one batch on ``lane``; raises :class:`PassStopped` when amoCRM
+        cannot be used now (``halted``: another batch stopped the pass first).
 
-    def prepare(self, kind: Kind, works: Sequence[Work], billing: BillingReader,
-                store: Store) -> Prepared:
-        """Read and plan a batch: reads only, so it may run beside another batch's writes."""
-        inputs = gather(kind, works, billing, store, self.rules, self.state.contacts_not_coming)
-        plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
-        sent = [(c.work.billmgr_id, c.payload) for c in plan.creates]
-        sent += [(u.work.billmgr_id, u.payload) for u in plan.updates]
-        fingerprints = {b: fingerprint(payload, plan.parents.get(b, ())) for b, payload in sent}
-        return Prepared(kind, list(works), plan, fingerprints)
+        ``wait_for_parents`` gets the batch's clients once its snapshots are read and returns
+        when no batch it depends on is in flight (:class:`.lanes.Order`): the links it is
+        planned from are then committed."""
+        try:
+            with lane.store.transaction():
+                pass   # an empty unit: its BEGIN revives a connection the server dropped since the last batch
+            snapshots = read_snapshots(lane.billing, kind, sorted({w.billmgr_id for w in works}), self.rules)
+            wait_for_parents(accounts_of(kind, snapshots))
+            inputs = gather(kind, works, lane.billing, lane.store, self.rules,
+                            self.state.contacts_not_coming, snapshots)
+            plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
+            sent = [(c.work.billmgr_id, c.payload) for c in plan.creates]
+            sent += [(u.work.billmgr_id, u.payload) for u in plan.updates]
+            fingerprints = {b: fingerprint(payload, plan.parents.get(b, ())) for b, payload in sent}
+            books = replace(self.books, store=lane.store)
+            return apply_batch(Prepared(kind, list(works), plan, fingerprints),
+                               Ledger(books, self.state, fingerprints), self.steps(lane))
+        except Halted as exc:
+            raise PassStopped("halted", exc) from exc
+        except PassStopped:
+            self.halt.set()   # from now on, not when the dispatcher hears of it: the others send nothing
+            raise
 
-    def apply(self, prepared: Prepared) -> Report:
-        """Write a planned batch (see :mod:`.batch`)."""
-        return apply_batch(prepared, Ledger(self.books, self.state, prepared.fingerprints), self.steps)
+    def steps(self, lane: Lane) -> Steps:
+        """The writing parts of one batch, on ``lane``'s connection."""
+        amo = cast(AmoApi, HaltingAmo(self.amo, self.halt.is_set))
+        store = lane.store
+        linker = Linker(amo, store)
+        updater = Updater(amo, store, linker, Relinker(amo, lane.billing, store),
+                          recreate_deleted=self.recreate_deleted)
+        return Steps(settler=Settler(amo, store, updater, self.ctx, settle_after=self.settle_after),
+                     updater=updater,
+                     creator=Creator(amo, store, linker, settle_after=self.settle_after,
+                                     marker_field_ids=self.ctx.marker_field_ids, fence=self.fence),
+                     unlinker=Unlinker(amo, store), defer_seconds=self.books.policy.defer_seconds)
+
+    @property
+    def own_lane(self) -> Lane:
+        """The engine's own connection: where batches run one at a time without lanes."""
+        return Lane(self.billing, self.store)

@@ -12,6 +12,7 @@ writes in a row end the pass, so an outage costs a couple of requests, not one p
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,7 +69,8 @@ class Report:
 
 @dataclass
 class PassState:
-    """Shared by the batches of one pass."""
+    """Shared by the batches of one pass, several of which may be in flight at once (the
+    sets and the dict are changed one item at a time; the strike count under ``lock``)."""
 
     # accounts whose contact will not be linked now (skipped or failed): do not wait for them
     contacts_not_coming: set[int] = field(default_factory=set)
@@ -79,6 +81,7 @@ class PassState:
     # (kind, create token) -> marker -> amoCRM id: what one search for a lost create's token
     # found, for the other batches of the same pass that hold rows of that create
     token_hits: dict[tuple[Kind, str], dict[str, int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -206,9 +209,11 @@ class Ledger:
 
     def strike(self, exc: AmbiguousWriteError) -> None:
         """One more unanswered write in a row; enough of them end the pass as an outage."""
-        self.state.strikes += 1
-        if self.state.strikes >= OUTAGE_STRIKES:
-            raise RetryLater(f"{self.state.strikes} writes in a row went unanswered; the rest waits: "
+        with self.state.lock:
+            self.state.strikes += 1
+            strikes = self.state.strikes
+        if strikes >= OUTAGE_STRIKES:
+            raise RetryLater(f"{strikes} writes in a row went unanswered; the rest waits: "
                              f"{exc.message}",
                              method=exc.method, path=exc.path, status=exc.status,
                              request_id=exc.request_id, detail=exc.detail) from exc

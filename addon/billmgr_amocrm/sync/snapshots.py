@@ -1,17 +1,17 @@
 """What a batch is planned from: BILLmanager's current state and the module's own tables.
 
-Reads only, so a batch may be read and planned on another connection while the one
-before it is being written (:mod:`.pipeline`). The reconciler reads snapshots the same way.
+Reads only: a batch is read and planned on its lane while other batches are being written
+(:mod:`.lanes`). The reconciler reads snapshots the same way.
 """
 
 from __future__ import annotations
 
-from typing import AbstractSet, Any, Sequence
+from typing import AbstractSet, Any, Mapping, Optional, Sequence
 
 from ..domain import Kind, ServiceEvent
 from ..ports import BillingReader, RuleSet, Store
 from .payers import Payers, main_payer
-from .planner import Inputs, Work
+from .planner import Inputs, Work, account_of
 
 
 def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules: RuleSet) -> dict[int, Any]:
@@ -24,12 +24,20 @@ def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules
     return dict(billing.services(ids, rules.param_names))
 
 
+def accounts_of(kind: Kind, snapshots: Mapping[int, Any]) -> set[int]:
+    """The clients (account ids) the entities of a batch belong to (a contact's id is its client's)."""
+    if kind is Kind.CONTACT:
+        return set(snapshots)
+    found = (account_of(kind, entity) for entity in snapshots.values())
+    return {account for account in found if account is not None}
+
+
 def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store, rules: RuleSet,
-           contacts_not_coming: AbstractSet[int]) -> Inputs:
-    """Snapshots, links, open create intents, parent links and (leads) the service event history
-    of one batch."""
+           contacts_not_coming: AbstractSet[int], snapshots: Optional[Mapping[int, Any]] = None) -> Inputs:
+    """Snapshots (read here unless given), links, open create intents, parent links and (leads)
+    the service event history of one batch."""
     ids = sorted({w.billmgr_id for w in works})
-    snapshots = read_snapshots(billing, kind, ids, rules)
+    snapshots = dict(snapshots) if snapshots is not None else read_snapshots(billing, kind, ids, rules)
     contact_links: dict[int, int] = {}
     company_of_account: dict[int, int] = {}
     events: dict[int, ServiceEvent] = {}

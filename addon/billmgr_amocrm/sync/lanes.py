@@ -1,0 +1,178 @@
+"""Lanes: where several batches are written at once, and what orders them.
+
+amoCRM answers a write in 0.3-2 s and counts requests by arrival, so one write at a
+time would spend most of the allowed 7 requests/s waiting. A pass (:mod:`.passes`)
+therefore hands each claimed batch to a lane: a BILLmanager reader and a store on a
+MySQL connection of their own (autocommit, so every read sees the latest commit). Up to
+``sync.concurrency`` batches are in flight; the rate limiter, shared by every thread and
+process of the host, decides when each request may leave. Each batch keeps the protocol
+of :mod:`.batch` on its lane: its create intents are committed before its POST, its link
+rows with its queue rows.
+
+What orders batches (:class:`Order`). A batch is planned from the links its parents
+already have, so it is not planned while a batch it depends on is still being written:
+
+* a company batch waits for contact batches of the same clients (it links the company to
+  the contact) and for earlier company batches of the same clients (the client's main
+  company is its newest legal payer's: two written at once could link in either order);
+* a lead batch waits for contact and company batches of the same clients.
+
+Contacts wait for nothing and leads never wait for leads. A batch waits only for batches
+dispatched before it, each of which holds a lane already (no more batches are dispatched
+than there are lanes), so a wait always ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import AbstractSet, Callable, Iterator, Optional
+
+from ..amocrm.transport import cancelled_when
+from ..domain import KIND_ORDER, Kind
+from ..errors import Halted
+from ..ports import BillingReader, Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 16
+# how often a waiting batch looks whether the pass is being stopped (it is also woken at once)
+WAIT_POLL = 0.5
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A BILLmanager reader and a store on one MySQL connection of their own."""
+
+    billing: BillingReader
+    store: Store
+    close: Callable[[], None] = lambda: None
+
+
+class Lanes:
+    """At most ``size`` lanes, opened on first use and kept for the next batch and pass."""
+
+    def __init__(self, open_lane: Callable[[], Lane], size: int = DEFAULT_CONCURRENCY) -> None:
+        self.size = max(1, int(size))
+        self._open = open_lane
+        self._idle: list[Lane] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrowed(self) -> Iterator[Lane]:
+        with self._lock:
+            lane = self._idle.pop() if self._idle else None
+        if lane is None:
+            lane = self._open()
+        try:
+            yield lane
+        except BaseException:
+            # its connection may be in any state: the next batch gets a fresh one
+            _close_quietly(lane)
+            raise
+        with self._lock:
+            self._idle.append(lane)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for lane in idle:
+            _close_quietly(lane)
+
+
+def _close_quietly(lane: Lane) -> None:
+    try:
+        lane.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+        log.debug("closing a lane's connection failed", exc_info=True)
+
+
+def waits_for(kind: Kind, earlier: Kind) -> bool:
+    """Whether a batch of ``kind`` waits for an earlier batch of ``earlier`` of the same clients."""
+    if earlier is kind:
+        return kind is Kind.COMPANY
+    return KIND_ORDER.index(earlier) < KIND_ORDER.index(kind)
+
+
+@dataclass
+class _Batch:
+    kind: Kind
+    # the clients (account ids) the batch's entities belong to; None until its snapshots are read
+    accounts: Optional[AbstractSet[int]]
+
+
+class Order:
+    """The batches in flight, in dispatch order, and who must wait for whom (module docstring)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._batches: dict[int, _Batch] = {}
+        self._next = 0
+
+    def dispatched(self, kind: Kind, billmgr_ids: AbstractSet[int]) -> int:
+        """A batch leaves the dispatcher; returns its ticket. A contact's id is its client's."""
+        with self._changed:
+            ticket = self._next
+            self._next += 1
+            self._batches[ticket] = _Batch(kind, frozenset(billmgr_ids) if kind is Kind.CONTACT else None)
+            return ticket
+
+    def wait(self, ticket: int, accounts: AbstractSet[int], halted: Callable[[], bool]) -> None:
+        """Publish the clients of batch ``ticket``, then wait until no earlier batch it depends on
+        is in flight; :class:`Halted` if the pass stops meanwhile."""
+        with self._changed:
+            mine = self._batches[ticket]
+            mine.accounts = frozenset(accounts)
+            self._changed.notify_all()
+            while self._blocked(ticket, mine):
+                if halted():
+                    raise Halted("the pass is stopping")
+                self._changed.wait(WAIT_POLL)
+
+    def done(self, ticket: int) -> None:
+        """The batch is written (or ended): whoever waits for it may go on."""
+        with self._changed:
+            self._batches.pop(ticket, None)
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """The pass is stopping: waiting batches look at once."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def _blocked(self, ticket: int, mine: _Batch) -> bool:
+        assert mine.accounts is not None
+        for other_ticket, other in self._batches.items():
+            if other_ticket >= ticket or not waits_for(mine.kind, other.kind):
+                continue
+            if other.accounts is None or other.accounts & mine.accounts:
+                return True
+        return False
+
+
+class HaltingAmo:
+    """The amoCRM client as a batch sees it: once the pass is stopping (one batch met an
+    outage or a refused token) the others send nothing more. Each call checks first, and
+    the transport checks again once the request has its rate slot (a request can wait a
+    second for one). What was sent stays recorded; the rest stays queued, and an intent
+    whose create was not sent is settled by its marker like a lost answer."""
+
+    def __init__(self, amo: object, halted: Callable[[], bool]) -> None:
+        self._amo = amo
+        self._halted = halted
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._amo, name)
+        if not callable(attr):
+            return attr
+        halted = self._halted
+
+        def call(*args: object, **kwargs: object) -> object:
+            if halted():
+                raise Halted("the pass is stopping")
+            with cancelled_when(halted):
+                return attr(*args, **kwargs)
+
+        return call

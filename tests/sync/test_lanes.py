@@ -1,0 +1,184 @@
+"""Several batches in flight (sync/lanes.py, sync/passes.py): the order the data needs, kept.
+
+The pure parts (who waits for whom) on their own; the engine on the fakes with a slow
+amoCRM; then the real module against MariaDB and the emulator answering slowly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.errors import Halted
+from billmgr_amocrm.sync.engine import Engine
+from billmgr_amocrm.sync.lanes import Lane, Lanes, Order, waits_for
+from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context, payer, service
+
+
+def test_who_waits_for_whom():
+    assert not any(waits_for(Kind.CONTACT, earlier) for earlier in Kind)
+    assert waits_for(Kind.COMPANY, Kind.CONTACT) and waits_for(Kind.COMPANY, Kind.COMPANY)
+    assert not waits_for(Kind.COMPANY, Kind.LEAD)
+    assert waits_for(Kind.LEAD, Kind.CONTACT) and waits_for(Kind.LEAD, Kind.COMPANY)
+    assert not waits_for(Kind.LEAD, Kind.LEAD)
+
+
+def blocked(order: Order, ticket: int, accounts: set[int]) -> bool:
+    """Whether batch ``ticket`` would wait now (a halted pass turns the wait into Halted)."""
+    try:
+        order.wait(ticket, accounts, halted=lambda: True)
+    except Halted:
+        return True
+    return False
+
+
+def test_a_batch_waits_only_for_earlier_batches_it_depends_on():
+    order = Order()
+    contacts = order.dispatched(Kind.CONTACT, {1, 2})
+    companies = order.dispatched(Kind.COMPANY, {50})          # its clients are not known yet
+    leads = order.dispatched(Kind.LEAD, {700})
+    more_leads = order.dispatched(Kind.LEAD, {701})
+    assert blocked(order, leads, {3})                          # the company batch might be client 3's
+    assert not blocked(order, companies, {4})                  # clients 1 and 2 are not client 4
+    assert not blocked(order, leads, {3})                      # now known: nothing of client 3 in flight
+    assert blocked(order, more_leads, {2})                     # client 2's contact is being written
+    order.done(contacts)
+    assert not blocked(order, more_leads, {2})                 # leads never wait for leads
+    later_companies = order.dispatched(Kind.COMPANY, {51})
+    assert blocked(order, later_companies, {4})                # two companies of one client: in order
+    order.done(companies)
+    assert not blocked(order, later_companies, {4})
+    first = order.dispatched(Kind.CONTACT, {9})
+    assert not blocked(order, first, {9})                      # nothing dispatched later is waited for
+
+
+class SlowAmo(FakeAmo):
+    """amoCRM answering each write after ``delay`` seconds, several at once (counted)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._count = threading.Lock()
+
+    def _slow(self, write: Any, *args: Any) -> Any:
+        with self._count:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            return write(*args)
+        finally:
+            with self._count:
+                self.in_flight -= 1
+
+    def create(self, entity, items):
+        return self._slow(super().create, entity, items)
+
+    def update(self, entity, items):
+        return self._slow(super().update, entity, items)
+
+    def link(self, entity, links):
+        return self._slow(super().link, entity, links)
+
+
+def test_batches_are_written_several_at_once_and_children_wait_for_their_parents():
+    billing = FakeBilling()
+    for i in range(1, 21):
+        billing.clients_[i] = client(i)
+        billing.payers_[100 + i] = payer(100 + i, account=i)
+        billing.services_[200 + i] = service(200 + i, account=i)
+    amo, store = SlowAmo(0.05), FakeStore()
+    engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=4, jitter=lambda: 0.0,
+                    lanes=Lanes(lambda: Lane(billing, store), 6))
+    for i in range(1, 21):
+        store.enqueue(Kind.CONTACT, i, "export")
+        store.enqueue(Kind.COMPANY, 100 + i, "export")
+        store.enqueue(Kind.LEAD, 200 + i, "export")
+    report = engine.run_pass()
+    assert report.done == 60 and report.failed == report.deferred == 0 and not store.queue
+    assert amo.most_in_flight > 1                               # answers awaited at once
+    contacts = store.link_rows[Kind.CONTACT]
+    # every child was planned after its contact was linked: each carries or links to it
+    for lead in amo.entities["leads"].values():
+        embedded = lead["_embedded"]["contacts"]
+        assert len(embedded) == 1 and embedded[0]["id"] in contacts.values()
+    linked_to_contacts = {e for entity, e, to, _ in amo.links if entity == "companies" and to == "contacts"}
+    assert linked_to_contacts == set(store.link_rows[Kind.COMPANY].values())
+    assert len(amo.entities["contacts"]) == 20 and len(amo.entities["companies"]) == 20
+
+
+def test_an_outage_met_by_one_batch_stops_the_others_before_they_send():
+    billing = FakeBilling()
+    for i in range(1, 41):
+        billing.clients_[i] = client(i)
+    amo, store = SlowAmo(0.05), FakeStore()
+    engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=1, jitter=lambda: 0.0,
+                    settle_after=0, lanes=Lanes(lambda: Lane(billing, store), 4))
+    amo.outage = True
+    for i in range(1, 41):
+        store.enqueue(Kind.CONTACT, i, "export")
+    report = engine.run_pass()
+    assert report.stopped == "retry_later"
+    assert len(amo.calls) <= 4                                  # the writes in flight, not one per batch
+    assert len(store.queue) == 40 and not store.link_rows[Kind.CONTACT]
+    amo.outage = False
+    store.make_due()
+    report = engine.run_pass()
+    assert report.done == 40 and len(amo.entities["contacts"]) == 40
+
+
+def test_an_export_with_slow_answers_has_writes_in_flight_at_once_within_7_per_second(rig):
+    """The real module: MariaDB, the lanes' own connections, the emulator answering in 0.3-0.5 s."""
+    control = rig.emulator.control
+    control.set_latency(answer_delay=(0.3, 0.5), seed=7)
+    app = rig.app
+    for kind in Kind:
+        for ids in app.billing.iter_ids(kind):
+            app.store.enqueue_many(kind, ids, "export")
+    engine = app.engine(5)                                      # several batches of every kind
+    assert engine.concurrency > 1
+    report = engine.run_pass()
+    assert report.stopped is None and report.failed == 0
+    writes = [r for r in control.requests() if r["method"] in ("POST", "PATCH")
+              and r["path"].startswith("/api/v4/")]
+    overlapping = sum(1 for a, b in zip(writes, writes[1:])
+                      if b["arrival_time"] < a["arrival_time"] + a["delays"]["answer"])
+    assert overlapping > 0                                      # the next write left before an answer
+    stats = control.rate_stats(1.0)
+    assert stats["max_all"] <= 7 and stats["total_429"] == 0
+    for kind in Kind:
+        counts = rig.marker_counts(kind.amo_entity)
+        assert counts and set(counts.values()) == {1}, kind    # nothing twice
+    leads = app.amo().get("leads", list(rig.all_links(Kind.LEAD).values()), with_=["contacts"])
+    contacts = set(rig.all_links(Kind.CONTACT).values())
+    assert leads and all(lead["_embedded"]["contacts"][0]["id"] in contacts for lead in leads.values())
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_lanes_are_reused_and_a_broken_one_is_replaced(size):
+    opened: list[Lane] = []
+    closed: list[Lane] = []
+
+    def open_lane() -> Lane:
+        lane = Lane(FakeBilling(), FakeStore(), close=lambda: closed.append(lane))
+        opened.append(lane)
+        return lane
+
+    lanes = Lanes(open_lane, size)
+    with lanes.borrowed() as first:
+        pass
+    with lanes.borrowed() as again:
+        assert again is first
+    with pytest.raises(RuntimeError), lanes.borrowed():
+        raise RuntimeError("MySQL went away")
+    assert closed == [first]
+    with lanes.borrowed() as fresh:
+        assert fresh is not first
+    lanes.close()
+    assert closed == [first, fresh] and len(opened) == 2
