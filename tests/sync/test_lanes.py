@@ -27,10 +27,19 @@ def test_who_waits_for_whom():
     assert not waits_for(Kind.LEAD, Kind.LEAD)
 
 
-def blocked(order: Order, ticket: int, accounts: set[int]) -> bool:
-    """Whether batch ``ticket`` would wait now (a halted pass turns the wait into Halted)."""
+def blocked(order: Order, ticket: int, clients: dict[int, int]) -> bool:
+    """Whether batch ``ticket`` would wait to be planned now (a halted pass turns a wait into Halted).
+    ``clients``: account -> the batch's newest entity of it."""
     try:
-        order.wait(ticket, accounts, halted=lambda: True)
+        order.wait_to_plan(ticket, clients, halted=lambda: True)
+    except Halted:
+        return True
+    return False
+
+
+def links_blocked(order: Order, ticket: int) -> bool:
+    try:
+        order.wait_to_link(ticket, halted=lambda: True)
     except Halted:
         return True
     return False
@@ -39,21 +48,47 @@ def blocked(order: Order, ticket: int, accounts: set[int]) -> bool:
 def test_a_batch_waits_only_for_earlier_batches_it_depends_on():
     order = Order()
     contacts = order.dispatched(Kind.CONTACT, {1, 2})
-    companies = order.dispatched(Kind.COMPANY, {50})          # its clients are not known yet
+    companies = order.dispatched(Kind.COMPANY, {50})           # its clients are not known yet
     leads = order.dispatched(Kind.LEAD, {700})
     more_leads = order.dispatched(Kind.LEAD, {701})
-    assert blocked(order, leads, {3})                          # the company batch might be client 3's
-    assert not blocked(order, companies, {4})                  # clients 1 and 2 are not client 4
-    assert not blocked(order, leads, {3})                      # now known: nothing of client 3 in flight
-    assert blocked(order, more_leads, {2})                     # client 2's contact is being written
+    assert blocked(order, leads, {3: 700})                     # the company batch might be client 3's
+    assert not blocked(order, companies, {4: 50})              # clients 1 and 2 are not client 4
+    assert not blocked(order, leads, {3: 700})                 # now known: nothing of client 3 in flight
+    assert blocked(order, more_leads, {2: 701})                # client 2's contact is being written
     order.done(contacts)
-    assert not blocked(order, more_leads, {2})                 # leads never wait for leads
-    later_companies = order.dispatched(Kind.COMPANY, {51})
-    assert blocked(order, later_companies, {4})                # two companies of one client: in order
-    order.done(companies)
-    assert not blocked(order, later_companies, {4})
+    assert not blocked(order, more_leads, {2: 701})            # leads never wait for leads
     first = order.dispatched(Kind.CONTACT, {9})
-    assert not blocked(order, first, {9})                      # nothing dispatched later is waited for
+    assert not blocked(order, first, {9: 9})                   # nothing dispatched later is waited for
+
+
+def test_a_company_batch_waits_for_an_earlier_one_only_if_it_holds_a_newer_payer_of_its_client():
+    order = Order()
+    older = order.dispatched(Kind.COMPANY, {50})
+    newer = order.dispatched(Kind.COMPANY, {51})
+    assert not blocked(order, older, {1: 50})
+    assert not blocked(order, newer, {1: 51})                  # payer 51 is the newest: it decides alone
+    assert not links_blocked(order, older)
+    assert links_blocked(order, newer)                         # but links after the older batch's /link
+    order.done(older)
+    assert not links_blocked(order, newer)
+    swapped = Order()
+    holds_newer = swapped.dispatched(Kind.COMPANY, {61})
+    holds_older = swapped.dispatched(Kind.COMPANY, {60})
+    assert not blocked(swapped, holds_newer, {1: 61})
+    assert blocked(swapped, holds_older, {1: 60})              # must see payer 61's company first
+    swapped.linked(holds_newer)                                # its companies are in our tables
+    assert not blocked(swapped, holds_older, {1: 60})
+
+
+def test_dependents_are_planned_once_links_are_committed_and_leads_do_not_wait_for_links():
+    order = Order()
+    companies = order.dispatched(Kind.COMPANY, {50})
+    leads = order.dispatched(Kind.LEAD, {700})
+    assert not blocked(order, companies, {1: 50})
+    assert blocked(order, leads, {1: 700})
+    order.linked(companies)                                    # created; its /link calls still to come
+    assert not blocked(order, leads, {1: 700})
+    assert not links_blocked(order, leads)
 
 
 class SlowAmo(FakeAmo):
@@ -182,3 +217,29 @@ def test_lanes_are_reused_and_a_broken_one_is_replaced(size):
         assert fresh is not first
     lanes.close()
     assert closed == [first, fresh] and len(opened) == 2
+
+
+def test_with_batches_in_flight_the_contacts_company_is_still_the_newest_legal_payers():
+    billing = FakeBilling()
+    for i in range(1, 13):
+        billing.clients_[i] = client(i)
+        billing.payers_[100 + i] = payer(100 + i, account=i)
+        billing.payers_[200 + i] = payer(200 + i, account=i)
+    amo, store = SlowAmo(0.02), FakeStore()
+    engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=1, jitter=lambda: 0.0,
+                    lanes=Lanes(lambda: Lane(billing, store), 8))
+    for i in range(1, 13):
+        store.enqueue(Kind.CONTACT, i, "export")
+    engine.run_pass()
+    for i in range(1, 13):   # half the clients' newer payer is queued first
+        for payer_id in ((100 + i, 200 + i) if i % 2 else (200 + i, 100 + i)):
+            store.enqueue(Kind.COMPANY, payer_id, "export")
+    report = engine.run_pass()
+    assert report.failed == 0 and not store.queue
+    companies = store.link_rows[Kind.COMPANY]
+    contacts = {amocrm_id: account for account, amocrm_id in store.link_rows[Kind.CONTACT].items()}
+    last_link: dict[int, int] = {}
+    for entity, company, to, contact in amo.links:
+        if entity == "companies" and to == "contacts":
+            last_link[contacts[contact]] = company
+    assert last_link == {i: companies[200 + i] for i in range(1, 13)}

@@ -84,6 +84,8 @@ class Creator:
                 if refused is not None:
                     self.store.clear_create(kind, refused.work.billmgr_id)
                     ledger.fail(refused.work, refusal(kind, reason))
+        if not ledger.isolating:
+            ledger.gate.linked()   # batches in flight that wait for these links may be planned now
         self.linker.link(ledger, kind, [c.work for c, _ in created], plan, created=True)
         handled = set(outcome.ids) | set(outcome.rejected)
         return [c for rid, c in by_request.items() if rid not in handled]

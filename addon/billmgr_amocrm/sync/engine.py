@@ -28,7 +28,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
-from typing import AbstractSet, Callable, ContextManager, Optional, Sequence, cast
+from typing import Callable, ContextManager, Optional, Sequence, cast
 
 from ..domain import Kind
 from ..errors import Halted, LeaseLost
@@ -40,13 +40,13 @@ from .creates import Creator
 from .fingerprint import fingerprint
 from .lanes import HaltingAmo, Lane, Lanes
 from .links import Linker
-from .outcomes import Bookkeeping, Ledger, PassState, PassStopped, Report
+from .outcomes import BatchGate, Bookkeeping, Ledger, OpenGate, PassState, PassStopped, Report
 from .passes import Feed, run_pass
 from .planner import Work
 from .relink import Relinker
 from .retry import RetryPolicy
 from .settle import Settler
-from .snapshots import accounts_of, gather, read_snapshots
+from .snapshots import clients_of, gather, read_snapshots
 from .unlinks import Unlinker
 from .updates import Updater
 
@@ -129,18 +129,19 @@ class Engine:
         return self.lease.engaged() if self.lease is not None else nullcontext()
 
     def write_batch(self, lane: Lane, kind: Kind, works: Sequence[Work],
-                    wait_for_parents: Callable[[AbstractSet[int]], None] = lambda accounts: None) -> Report:
+                    gate: Optional[BatchGate] = None) -> Report:
         """Read, plan and write one batch on ``lane``; raises :class:`PassStopped` when amoCRM
         cannot be used now (``halted``: another batch stopped the pass first).
 
-        ``wait_for_parents`` gets the batch's clients once its snapshots are read and returns
-        when no batch it depends on is in flight (:class:`.lanes.Order`): the links it is
-        planned from are then committed."""
+        ``gate`` (:class:`.lanes.Gate`) gets the batch's clients once its snapshots are read and
+        returns when the links it is planned from are committed; it hears when the batch's own
+        are, and holds a company batch's ``/link`` calls behind earlier ones of its clients."""
+        gate = gate or OpenGate()
         try:
             with lane.store.transaction():
                 pass   # an empty unit: its BEGIN revives a connection the server dropped since the last batch
             snapshots = read_snapshots(lane.billing, kind, sorted({w.billmgr_id for w in works}), self.rules)
-            wait_for_parents(accounts_of(kind, snapshots))
+            gate.plan_after(clients_of(kind, snapshots))
             inputs = gather(kind, works, lane.billing, lane.store, self.rules,
                             self.state.contacts_not_coming, snapshots)
             plan = planner.plan_batch(works, inputs, self.rules, self.ctx)
@@ -149,7 +150,7 @@ class Engine:
             fingerprints = {b: fingerprint(payload, plan.parents.get(b, ())) for b, payload in sent}
             books = replace(self.books, store=lane.store)
             return apply_batch(Prepared(kind, list(works), plan, fingerprints),
-                               Ledger(books, self.state, fingerprints), self.steps(lane))
+                               Ledger(books, self.state, fingerprints, gate), self.steps(lane))
         except Halted as exc:
             raise PassStopped("halted", exc) from exc
         except PassStopped:

@@ -10,16 +10,23 @@ of :mod:`.batch` on its lane: its create intents are committed before its POST, 
 rows with its queue rows.
 
 What orders batches (:class:`Order`). A batch is planned from the links its parents
-already have, so it is not planned while a batch it depends on is still being written:
+already have, so it is not planned while a batch it depends on may still add them:
 
 * a company batch waits for contact batches of the same clients (it links the company to
-  the contact) and for earlier company batches of the same clients (the client's main
-  company is its newest legal payer's: two written at once could link in either order);
+  the contact), and for an earlier company batch that holds a NEWER legal payer of one of
+  its clients: the client's main company is its newest legal payer's, which it can only
+  tell once that batch's company is linked (an older payer's company does not change
+  what it decides);
 * a lead batch waits for contact and company batches of the same clients.
 
-Contacts wait for nothing and leads never wait for leads. A batch waits only for batches
-dispatched before it, each of which holds a lane already (no more batches are dispatched
-than there are lanes), so a wait always ends.
+A batch that creates entities lets its dependents plan as soon as its link rows are
+committed (:meth:`Order.linked`), before its own ``/link`` calls; only a company batch's
+``/link`` calls wait for those of earlier company batches of the same clients
+(:meth:`Order.wait_to_link`): amoCRM keeps one company per contact and the last link
+wins, so they are made in the order the batches were planned. Contacts wait for
+nothing and leads never wait for leads. A batch waits only for batches dispatched
+before it, each of which holds a lane already (no more batches are dispatched than
+there are lanes), so a wait always ends.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import AbstractSet, Callable, Iterator, Optional
+from typing import AbstractSet, Callable, Iterator, Mapping, Optional
 
 from ..amocrm.transport import cancelled_when
 from ..domain import KIND_ORDER, Kind
@@ -99,8 +106,11 @@ def waits_for(kind: Kind, earlier: Kind) -> bool:
 @dataclass
 class _Batch:
     kind: Kind
-    # the clients (account ids) the batch's entities belong to; None until its snapshots are read
-    accounts: Optional[AbstractSet[int]]
+    # the clients (account ids) of the batch's entities, each with the batch's newest entity of
+    # it; None until its snapshots are read
+    clients: Optional[Mapping[int, int]]
+    # its new link rows are committed: batches that depend on it may be planned
+    linked: bool = False
 
 
 class Order:
@@ -116,20 +126,34 @@ class Order:
         with self._changed:
             ticket = self._next
             self._next += 1
-            self._batches[ticket] = _Batch(kind, frozenset(billmgr_ids) if kind is Kind.CONTACT else None)
+            known = {i: i for i in billmgr_ids} if kind is Kind.CONTACT else None
+            self._batches[ticket] = _Batch(kind, known)
             return ticket
 
-    def wait(self, ticket: int, accounts: AbstractSet[int], halted: Callable[[], bool]) -> None:
-        """Publish the clients of batch ``ticket``, then wait until no earlier batch it depends on
-        is in flight; :class:`Halted` if the pass stops meanwhile."""
+    def wait_to_plan(self, ticket: int, clients: Mapping[int, int], halted: Callable[[], bool]) -> None:
+        """Publish the clients of batch ``ticket``, then wait until every earlier batch it depends
+        on has its links committed; :class:`Halted` if the pass stops meanwhile."""
         with self._changed:
             mine = self._batches[ticket]
-            mine.accounts = frozenset(accounts)
+            mine.clients = dict(clients)
             self._changed.notify_all()
-            while self._blocked(ticket, mine):
-                if halted():
-                    raise Halted("the pass is stopping")
-                self._changed.wait(WAIT_POLL)
+            self._wait(lambda: self._blocked(ticket, mine, to_link=False), halted)
+
+    def linked(self, ticket: int) -> None:
+        """Batch ``ticket``'s new link rows are committed: its dependents may be planned."""
+        with self._changed:
+            batch = self._batches.get(ticket)
+            if batch is not None and not batch.linked:
+                batch.linked = True
+                self._changed.notify_all()
+
+    def wait_to_link(self, ticket: int, halted: Callable[[], bool]) -> None:
+        """Before a company batch's ``/link`` calls: earlier company batches of the same clients
+        have made theirs."""
+        with self._changed:
+            mine = self._batches[ticket]
+            if mine.kind is Kind.COMPANY:
+                self._wait(lambda: self._blocked(ticket, mine, to_link=True), halted)
 
     def done(self, ticket: int) -> None:
         """The batch is written (or ended): whoever waits for it may go on."""
@@ -142,14 +166,50 @@ class Order:
         with self._changed:
             self._changed.notify_all()
 
-    def _blocked(self, ticket: int, mine: _Batch) -> bool:
-        assert mine.accounts is not None
+    def _wait(self, blocked: Callable[[], bool], halted: Callable[[], bool]) -> None:
+        while blocked():
+            if halted():
+                raise Halted("the pass is stopping")
+            self._changed.wait(WAIT_POLL)
+
+    def _blocked(self, ticket: int, mine: _Batch, *, to_link: bool) -> bool:
+        assert mine.clients is not None
         for other_ticket, other in self._batches.items():
-            if other_ticket >= ticket or not waits_for(mine.kind, other.kind):
+            if other_ticket >= ticket:
                 continue
-            if other.accounts is None or other.accounts & mine.accounts:
+            if to_link:
+                if other.kind is not Kind.COMPANY:
+                    continue
+            elif other.linked or not waits_for(mine.kind, other.kind):
+                continue
+            if other.clients is None:
                 return True
+            shared = mine.clients.keys() & other.clients.keys()
+            if not shared:
+                continue
+            if to_link or mine.kind is not Kind.COMPANY or other.kind is not Kind.COMPANY:
+                return True
+            if any(other.clients[a] > mine.clients[a] for a in shared):
+                return True   # it holds a newer legal payer of a client of mine
         return False
+
+
+class Gate:
+    """What one batch tells the :class:`Order` and waits for, from inside its steps."""
+
+    def __init__(self, order: Order, ticket: int, halted: Callable[[], bool]) -> None:
+        self.order = order
+        self.ticket = ticket
+        self.halted = halted
+
+    def plan_after(self, clients: Mapping[int, int]) -> None:
+        self.order.wait_to_plan(self.ticket, clients, self.halted)
+
+    def linked(self) -> None:
+        self.order.linked(self.ticket)
+
+    def before_links(self) -> None:
+        self.order.wait_to_link(self.ticket, self.halted)
 
 
 class HaltingAmo:

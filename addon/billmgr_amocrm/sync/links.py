@@ -45,6 +45,7 @@ class Linker:
                 wanted.append((work, link))
         if not wanted:
             return
+        ledger.gate.before_links()   # a company's links follow those of earlier batches of its client
         owners = {w.billmgr_id: w for w, _ in wanted}
         links = self.store.links(kind, sorted(owners))
         items = []

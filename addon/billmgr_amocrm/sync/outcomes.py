@@ -16,7 +16,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData, RetryLater
@@ -84,6 +84,32 @@ class PassState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
+class BatchGate(Protocol):
+    """Where a batch waits for the batches in flight it depends on (``lanes.Gate``)."""
+
+    def plan_after(self, clients: Mapping[int, int]) -> None:
+        """Return once the batch may be planned; ``clients``: account -> the batch's newest entity of it."""
+
+    def linked(self) -> None:
+        """The batch's new link rows are committed."""
+
+    def before_links(self) -> None:
+        """Return once the batch may make its ``/link`` calls."""
+
+
+class OpenGate:
+    """One batch at a time: nothing to wait for."""
+
+    def plan_after(self, clients: Mapping[int, int]) -> None:
+        return None
+
+    def linked(self) -> None:
+        return None
+
+    def before_links(self) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Bookkeeping:
     """How outcomes are recorded: the store, the retry policy, the clock, the jitter."""
@@ -98,10 +124,13 @@ class Ledger:
     """The books of one batch: its report, the rows handled, the rows to complete."""
 
     def __init__(self, books: Bookkeeping, state: PassState,
-                 fingerprints: Optional[dict[int, str]] = None) -> None:
+                 fingerprints: Optional[dict[int, str]] = None, gate: Optional[BatchGate] = None) -> None:
         self.books = books
         self.store = books.store
         self.state = state
+        self.gate: BatchGate = gate or OpenGate()
+        # refusals being isolated one item at a time: the batch's links are not all committed yet
+        self.isolating = False
         self.report = Report()
         self.finished: set[tuple[Kind, int]] = set()
         # queue rows done in the current unit of work, deleted together at its end
@@ -199,8 +228,12 @@ class Ledger:
                 self.store.clear_create(kind, work.billmgr_id)
             self.fail(work, f"amoCRM refused: {issues_of(exc)}")
             return
-        for one in batch:
-            again(self, kind, [one], plan)
+        isolating, self.isolating = self.isolating, True
+        try:
+            for one in batch:
+                again(self, kind, [one], plan)
+        finally:
+            self.isolating = isolating
 
     # ------------------------------------------------------------------ outages
     def answered(self) -> None:

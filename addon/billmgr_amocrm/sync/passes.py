@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, AbstractSet, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 from ..domain import KIND_ORDER, Kind
 from ..ports import QueueItem
-from .lanes import Order
+from .lanes import Gate, Order
 from .outcomes import PassStopped, Report
 from .planner import Work
 
@@ -119,14 +119,10 @@ class Flight:
 
     def _in_lane(self, ticket: int, kind: Kind, works: list[Work]) -> Report:
         assert self.engine.lanes is not None
-        halted = self.engine.halt.is_set
-
-        def wait_for_parents(accounts: AbstractSet[int]) -> None:
-            self.order.wait(ticket, accounts, halted)
-
         try:
             with self.engine.lanes.borrowed() as lane:
-                return self.engine.write_batch(lane, kind, works, wait_for_parents)
+                return self.engine.write_batch(lane, kind, works,
+                                               Gate(self.order, ticket, self.engine.halt.is_set))
         finally:
             self.order.done(ticket)
 

@@ -24,12 +24,15 @@ def read_snapshots(billing: BillingReader, kind: Kind, ids: Sequence[int], rules
     return dict(billing.services(ids, rules.param_names))
 
 
-def accounts_of(kind: Kind, snapshots: Mapping[int, Any]) -> set[int]:
-    """The clients (account ids) the entities of a batch belong to (a contact's id is its client's)."""
-    if kind is Kind.CONTACT:
-        return set(snapshots)
-    found = (account_of(kind, entity) for entity in snapshots.values())
-    return {account for account in found if account is not None}
+def clients_of(kind: Kind, snapshots: Mapping[int, Any]) -> dict[int, int]:
+    """The clients (account ids) the entities of a batch belong to, each with the newest (highest
+    id) of its entities in the batch; a contact's id is its client's."""
+    found: dict[int, int] = {}
+    for billmgr_id, entity in snapshots.items():
+        account = billmgr_id if kind is Kind.CONTACT else account_of(kind, entity)
+        if account is not None:
+            found[account] = max(found.get(account, billmgr_id), billmgr_id)
+    return found
 
 
 def gather(kind: Kind, works: Sequence[Work], billing: BillingReader, store: Store, rules: RuleSet,
