@@ -243,3 +243,32 @@ def test_with_batches_in_flight_the_contacts_company_is_still_the_newest_legal_p
         if entity == "companies" and to == "contacts":
             last_link[contacts[contact]] = company
     assert last_link == {i: companies[200 + i] for i in range(1, 13)}
+
+
+def test_with_a_jittery_network_and_slow_answers_no_second_sees_more_than_7_arrivals(rig):
+    """#16.2 against the emulator counting by arrival: 0-200 ms network delay each way, answers
+    in 0.2-2 s, 16 lanes, batches of 2; sync.network_margin 0.2 covers the worst one-way delay."""
+    import json
+
+    from billmgr_amocrm.settings import load
+
+    conf_path = rig.app.paths.amocrm_conf
+    conf = json.loads(conf_path.read_text(encoding="utf-8"))
+    conf["sync"]["network_margin"] = 0.2
+    conf_path.write_text(json.dumps(conf), encoding="utf-8")
+    rig.app.settings = load(rig.app.paths)
+    control = rig.emulator.control
+    control.set_latency(network_delay=(0.0, 0.2), answer_delay=(0.2, 2.0), seed=11)
+    app = rig.app
+    for kind in Kind:
+        for ids in app.billing.iter_ids(kind):
+            app.store.enqueue_many(kind, ids, "export")
+    engine = app.engine(2)
+    report = engine.run_pass()
+    assert report.stopped is None and report.failed == 0 and app.store.queue_stats().depth == 0
+    stats = control.rate_stats(1.0)
+    writes = [r for r in control.requests() if r["method"] in ("POST", "PATCH")]
+    assert len(writes) > 40                                     # enough to fill many windows
+    assert stats["max_all"] <= 7 and stats["total_429"] == 0
+    for kind in Kind:
+        assert set(rig.marker_counts(kind.amo_entity).values()) == {1}, kind
