@@ -75,8 +75,9 @@ class App:
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
     _lanes: Optional[Lanes] = None
-    # the lanes' units of work run one at a time (store/unit_of_work.py says why)
-    _lane_units: threading.RLock = field(default_factory=threading.RLock)
+    # shared by every store of this App: one unit of work at a time holds row locks
+    # (store/unit_of_work.py says why); their reads and amoCRM requests still overlap
+    units: ContextManager[Any] = field(default_factory=threading.RLock)
 
     @property
     def config(self) -> ModuleConfig:
@@ -148,28 +149,26 @@ class App:
         return MappingContext(marker_field_ids=known,
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
-    def side_connection(self, *, read_committed: bool = False,
-                        units: Optional[ContextManager[Any]] = None) -> SideConnection:
+    def side_connection(self, *, read_committed: bool = False) -> SideConnection:
         """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.
         The export's queueing thread (``sync.export.Enqueuer``) runs on one, and so does each lane.
 
         ``read_committed``: units of work on it lock only the rows they touch, not the gaps
-        between them (fewer lock waits beside the hooks' and the export's inserts); ``units``:
-        held around each of its units of work (the lanes share one)."""
+        between them (fewer lock waits beside the hooks' inserts)."""
         from .billing import BillingDb
         from .db import connect
         from .store.store import MySqlStore
 
         conn = connect(self.db, autocommit=True, read_committed=read_committed)
         return SideConnection(billing=BillingDb(conn, lang=self.billing.lang, mgrctl=self.billing.mgrctl),
-                              store=MySqlStore(conn, units=units), conn=conn)
+                              store=MySqlStore(conn, units=self.units), conn=conn)
 
     def lane(self) -> Lane:
         """A lane: BILLmanager reader + store on a connection of their own, where the engine
         writes one batch while others are in flight (sync/lanes.py)."""
         from .sync.lanes import Lane
 
-        side = self.side_connection(read_committed=True, units=self._lane_units)
+        side = self.side_connection(read_committed=True)
         return Lane(billing=side.billing, store=side.store, close=side.close)
 
     def lanes(self) -> Optional[Lanes]:
@@ -249,9 +248,10 @@ def build(paths: Optional[HostPaths] = None, *,
     except BaseException:
         conn.close()
         raise
-    return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn),
+    units = threading.RLock()
+    return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn, units=units),
                billing=BillingDb(conn, mgrctl=Mgrctl.on_host(paths)),
-               settings=loaded, amo_factory=amo_factory)
+               settings=loaded, amo_factory=amo_factory, units=units)
 
 
 # --------------------------------------------------------------------------- amoCRM

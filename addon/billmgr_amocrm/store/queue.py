@@ -107,6 +107,8 @@ class Queue(UnitOfWork):
             keyset = fragment("claim_keyset")
             args.extend((to_db(after.first_queued_at), to_db(after.first_queued_at), int(after.id)))
         lock = fragment("skip_locked") if self._depth and self.supports_skip_locked else NOTHING
+        if lock is not NOTHING:
+            self._writing()   # a locking read: it holds row locks like a write
         with self.transaction():
             found = self._rows(sql("claim", after=keyset, lock=lock), (*args, int(limit)))
         # The kind is the one asked for (WHERE kind = ...): not read back per row.

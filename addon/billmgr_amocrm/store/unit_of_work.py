@@ -63,11 +63,15 @@ class UnitOfWork:
         self._conn = conn
         self._clock = clock
         self._depth = 0
-        # held for each outermost unit of work: the engine's lanes share one, so their units run
-        # one at a time (milliseconds each) while their amoCRM requests overlap. Units that write
-        # neighbouring keys of the same indexes at once deadlock in InnoDB (seen with batches
-        # deferring children and queueing the same contacts); a deadlock would end the pass.
+        # Taken at a unit's first write and held until it commits or rolls back: the engine's
+        # lanes share one (and so does every store of an App), so only one of their units holds
+        # row locks at a time while their reads and their amoCRM requests overlap. Units that
+        # wrote neighbouring keys of the same indexes at once deadlocked in InnoDB (batches
+        # deferring children and queueing the same contacts), which would end the pass. Reads
+        # take no row locks (READ COMMITTED, no locking reads outside a claim with SKIP LOCKED),
+        # so a unit waiting for its first write holds nothing another one needs.
         self._units: ContextManager[Any] = units if units is not None else nullcontext()
+        self._holds_turn: bool = False
         self._skip_locked: bool | None = None
 
     @contextmanager
@@ -80,18 +84,26 @@ class UnitOfWork:
             finally:
                 self._depth -= 1
             return
-        with self._units:
-            self._begin()
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self._rollback_quietly()
-                raise
-            else:
-                self._conn.commit()
-            finally:
-                self._depth = 0
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._rollback_quietly()
+            raise
+        else:
+            self._conn.commit()
+        finally:
+            self._depth = 0
+            if self._holds_turn:
+                self._holds_turn = False
+                self._units.__exit__(None, None, None)
+
+    def _writing(self) -> None:
+        """Before a statement that writes (or locks rows): this unit's turn to hold row locks."""
+        if self._depth and not self._holds_turn:
+            self._units.__enter__()
+            self._holds_turn = True
 
     def _begin(self) -> None:
         """BEGIN, reconnecting once if the server went away (restart, wait_timeout, KILL) since
@@ -127,6 +139,7 @@ class UnitOfWork:
 
     def _exec(self, statement: str, args: Sequence[object] = ()) -> int:
         """Run a statement; the number of rows it changed."""
+        self._writing()
         with self._cursor() as cur:
             return int(cur.execute(statement, tuple(args)))
 
@@ -137,6 +150,7 @@ class UnitOfWork:
 
     def _many(self, statement: str, values: Sequence[Sequence[object]]) -> None:
         """executemany: PyMySQL sends an INSERT whose VALUES holds only %s as one multi-row statement."""
+        self._writing()
         with self._cursor() as cur:
             cur.executemany(statement, [tuple(v) for v in values])
 
