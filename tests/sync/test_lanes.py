@@ -228,10 +228,12 @@ def test_lanes_are_reused_and_a_broken_one_is_replaced(size):
     with pytest.raises(RuntimeError), lanes.borrowed():
         raise RuntimeError("MySQL went away")
     assert closed == [first]
-    with lanes.borrowed() as fresh:
-        assert fresh is not first
+    with lanes.borrowed() as fresh, lanes.borrowed() as second, lanes.borrowed() as third:
+        assert len({id(fresh), id(second), id(third)}) == 3 and fresh is not first
+    lanes.trim(keep=1)                          # after a pass: one stays open
+    assert len(closed) == 3 and len(opened) == 4
     lanes.close()
-    assert closed == [first, fresh] and len(opened) == 2
+    assert len(closed) == 4
 
 
 def test_with_batches_in_flight_the_contacts_company_is_still_the_newest_legal_payers():

@@ -45,6 +45,8 @@ from ..ports import BillingReader, Store
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 16
+# lanes kept open between passes (each is a MySQL connection)
+KEEP_IDLE = 2
 # how often a waiting batch looks whether the pass is being stopped (it is also woken at once)
 WAIT_POLL = 0.5
 
@@ -82,11 +84,16 @@ class Lanes:
         with self._lock:
             self._idle.append(lane)
 
-    def close(self) -> None:
+    def trim(self, keep: int = KEEP_IDLE) -> None:
+        """After a pass: close idle lanes beyond ``keep`` (a daemon between passes needs few;
+        a big pass opens the rest again in milliseconds)."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for lane in idle:
+            surplus, self._idle = self._idle[keep:], self._idle[:keep]
+        for lane in surplus:
             _close_quietly(lane)
+
+    def close(self) -> None:
+        self.trim(0)
 
 
 def _close_quietly(lane: Lane) -> None:

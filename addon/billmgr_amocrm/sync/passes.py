@@ -158,6 +158,8 @@ class Flight:
                         log.debug("a batch in flight ended with", exc_info=future.exception())
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+        if self.engine.lanes is not None:
+            self.engine.lanes.trim()
 
     def _landed(self, kind: Kind, future: Future[Report]) -> None:
         try:
