@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from billmgr_amocrm.ports import marker_identity
+from billmgr_amocrm.markers import marker_identity
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "addon"))

@@ -1,4 +1,4 @@
-"""In-memory fakes of the ports (ports.py), for the pure and engine tests.
+"""In-memory fakes of the ports (ports/), for the pure and engine tests.
 
 They keep the contracts' observable behaviour (amoCRM ids and markers, batch
 outcomes, faults) and record calls so tests can assert on them. The store's fake,
@@ -17,14 +17,8 @@ from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
 from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater
-from billmgr_amocrm.ports import (
-    SYNC_TAG_PREFIX,
-    AmoPayload,
-    BatchOutcome,
-    MappingContext,
-    MarkerSearch,
-    marker_identity,
-)
+from billmgr_amocrm.markers import SYNC_TAG_PREFIX, MarkerSearch, marker_identity
+from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext
 from tests.fake_store import FakeStore as FakeStore  # the store's fake has a module of its own
 
 MARKER_NAME = "BILLmanager ID"

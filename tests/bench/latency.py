@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from billmgr_amocrm.ports import marker_identity
+from billmgr_amocrm.markers import marker_identity
 
 from .hook_cost import install_like_hook, postopen_document
 from .report import Figure, Results

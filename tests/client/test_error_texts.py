@@ -35,7 +35,7 @@ def test_every_code_reads_wholly_in_each_language(code: str) -> None:
 
 def raised_errors() -> list[tuple[str, int, ast.Call]]:
     found = []
-    for path in [*sorted((ADDON / "amocrm").glob("*.py")), ADDON / "bootstrap.py"]:
+    for path in [*sorted((ADDON / "amocrm").glob("*.py")), *sorted((ADDON / "bootstrap").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                     and node.func.id in ERROR_CLASSES:

@@ -31,7 +31,7 @@ from lxml import etree
 
 from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
-from billmgr_amocrm.ports import marker_identity, marker_value
+from billmgr_amocrm.markers import marker_identity, marker_value
 from tests.amocrm_emulator import EmulatorHandle
 from tests.fixtures.database import SANDBOX_TODAY, unique_db_name
 from tests.harness import HandlerRun, run_addon

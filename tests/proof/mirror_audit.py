@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Set
 
 from billmgr_amocrm.domain import Kind
-from billmgr_amocrm.ports import marker_identity
+from billmgr_amocrm.markers import marker_identity
 
 if TYPE_CHECKING:
     from .support import ProofRig

@@ -30,8 +30,8 @@ from billmgr_amocrm.bootstrap import App, build, build_amo_client
 from billmgr_amocrm.dbconf import DbSettings
 from billmgr_amocrm.domain import KIND_ORDER, Kind
 from billmgr_amocrm.foundation.files import write_atomic
+from billmgr_amocrm.markers import marker_identity, marker_value
 from billmgr_amocrm.paths import HostPaths
-from billmgr_amocrm.ports import marker_identity, marker_value
 from billmgr_amocrm.rules.config import SyncConfig
 from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.outcomes import Report

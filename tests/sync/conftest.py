@@ -11,7 +11,7 @@ import pytest
 from billmgr_amocrm import service
 from billmgr_amocrm.bootstrap import App, build
 from billmgr_amocrm.domain import Kind
-from billmgr_amocrm.ports import marker_identity
+from billmgr_amocrm.markers import marker_identity
 
 
 @dataclass

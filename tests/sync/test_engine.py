@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billmgr_amocrm.domain import Kind, ServiceEvent
-from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.markers import marker_value
 from billmgr_amocrm.sync.engine import Engine
 from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context, payer, service
 

@@ -11,7 +11,7 @@ import pytest
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
-from billmgr_amocrm.ports import marker_identity, marker_value
+from billmgr_amocrm.markers import marker_identity, marker_value
 from billmgr_amocrm.sync.fields import MARKER_FIELD_CODE, MARKER_FIELD_NAME, ensure_marker_fields
 from tests.fakes import FakeAmo
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from billmgr_amocrm.domain import Kind, ServiceEvent
-from billmgr_amocrm.ports import AmoPayload, QueueItem, marker_value
+from billmgr_amocrm.markers import marker_value
+from billmgr_amocrm.ports import AmoPayload, QueueItem
 from billmgr_amocrm.sync import planner
 from billmgr_amocrm.sync.planner import Inputs, Work
 from tests.fakes import FakeRules, client, context, payer, service

@@ -12,7 +12,7 @@ import pytest
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
-from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.markers import marker_value
 
 
 def exported(rig):

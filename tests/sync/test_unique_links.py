@@ -8,7 +8,7 @@ from datetime import timedelta
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.foundation.clock import utcnow
-from billmgr_amocrm.ports import marker_value
+from billmgr_amocrm.markers import marker_value
 from billmgr_amocrm.sync.engine import Engine
 from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context
 

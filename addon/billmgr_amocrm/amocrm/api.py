@@ -27,7 +27,8 @@ import logging
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import AmbiguousWriteError, FixData, ItemIssue, Reauthorize
-from ..ports import SYNC_TAG_PREFIX, BatchOutcome, MarkerSearch, marker_identity
+from ..markers import SYNC_TAG_PREFIX, MarkerSearch, marker_identity
+from ..ports import BatchOutcome
 from .batch import (
     DEFAULT_CHUNK,
     MAX_CHUNK,

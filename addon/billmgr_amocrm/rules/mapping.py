@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Tuple
 
 from .. import ports
 from ..domain import Kind, ServiceEvent
-from ..ports import AmoPayload, JsonDict, MappingContext, marker_value
+from ..markers import marker_value
+from ..ports import AmoPayload, JsonDict, MappingContext
 from ..unverified import PROFILE_TYPE_LEGAL
 from .attributes import PARAM_PREFIX, attribute, attributes_of
 from .conditions import Compiled, all_hold

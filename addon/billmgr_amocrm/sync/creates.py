@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
-from ..ports import AmoApi, BatchOutcome, Store, marker_with_token
+from ..markers import marker_with_token
+from ..ports import AmoApi, BatchOutcome, Store
 from . import planner
 from .links import Linker, needs_links
 from .outcomes import Ledger, link_taken, refusal

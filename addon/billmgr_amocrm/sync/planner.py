@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Mapping, Optional, Sequence
 
 from ..domain import Kind, Payer, Service, ServiceEvent
-from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet, marker_value
+from ..markers import marker_value
+from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet
 from ..unverified import PROFILE_TYPE_LEGAL
 from .payers import Payers, Unlink, main_companies_only, plan_unlink
 

@@ -28,7 +28,8 @@ from typing import Mapping
 from ..domain import Kind
 from ..errors import FixData
 from ..foundation.clock import as_utc
-from ..ports import AmoApi, MappingContext, Store, marker_value
+from ..markers import marker_value
+from ..ports import AmoApi, MappingContext, Store
 from .outcomes import Ledger, link_taken
 from .planner import Create, Plan, Update
 from .updates import Updater

@@ -5,8 +5,8 @@ pays only for what it uses). :func:`build` reads the database credentials under 
 (``dbconf``: mgrctl's paramlist, else db.conf), opens the MySQL connection, brings the
 schema up to date and loads the settings; the amoCRM client is built on first use (a
 module that is not authorized yet can still show its status). The amoCRM parts that need
-no database are built by the functions after it: :func:`build_amo_client`,
-:func:`authorize`, :func:`token_status`, :func:`client_secret`.
+no database are built in ``bootstrap/amocrm.py``: :func:`build_amo_client`,
+:func:`authorize`, :func:`token_status`, :func:`client_secret` (importable from here).
 """
 
 from __future__ import annotations
@@ -15,31 +15,31 @@ import logging
 import os
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional
 
-from .domain import Kind
-from .paths import HostPaths, host_paths
-from .ports import MappingContext
+from ..domain import Kind
+from ..paths import HostPaths, host_paths
+from ..ports import MappingContext
+from .amocrm import authorize, build_amo_client, client_secret, token_status
 
 if TYPE_CHECKING:
-    import requests
     from pymysql.connections import Connection
 
-    from .amocrm import AmoClient, ClientSecret, TokenInfo, TokenStatus
-    from .amocrm.backoff import Backoff
-    from .billing import BillingDb
-    from .dbconf import DbSettings
-    from .ports import AmoApi
-    from .rules.config import ModuleConfig
-    from .rules.mapping import RuleSet
-    from .rules.presets import Presets
-    from .settings import Settings
-    from .store.lease import EngineLease
-    from .store.store import MySqlStore
-    from .sync.engine import Engine
-    from .sync.lanes import Lane, Lanes
+    from ..billing import BillingDb
+    from ..dbconf import DbSettings
+    from ..ports import AmoApi
+    from ..rules.config import ModuleConfig
+    from ..rules.mapping import RuleSet
+    from ..rules.presets import Presets
+    from ..settings import Settings
+    from ..store.lease import EngineLease
+    from ..store.store import MySqlStore
+    from ..sync.engine import Engine
+    from ..sync.lanes import Lane, Lanes
+
+__all__ = ["App", "EXPORT_CHUNK", "SideConnection", "authorize", "build", "build_amo_client",
+           "client_secret", "token_status"]
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ class App:
         known = self.marker_fields()
         if len(known) == len(Kind):
             return known
-        from .rules.config import rebuild
-        from .settings import update_config
-        from .sync.fields import ensure_marker_fields
+        from ..rules.config import rebuild
+        from ..settings import update_config
+        from ..sync.fields import ensure_marker_fields
 
         ids = ensure_marker_fields(self.amo())
 
@@ -129,8 +129,8 @@ class App:
 
     def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:
         """After a save: ``config`` compiled with the presets in use, or all the settings read again."""
-        from . import settings
-        from .rules.mapping import RuleSet
+        from .. import settings
+        from ..rules.mapping import RuleSet
 
         if config is None:
             self.settings = settings.load(self.paths)
@@ -155,9 +155,9 @@ class App:
 
         ``read_committed``: units of work on it lock only the rows they touch, not the gaps
         between them (fewer lock waits beside the hooks' inserts)."""
-        from .billing import BillingDb
-        from .db import connect
-        from .store.store import MySqlStore
+        from ..billing import BillingDb
+        from ..db import connect
+        from ..store.store import MySqlStore
 
         conn = connect(self.db, autocommit=True, read_committed=read_committed)
         return SideConnection(billing=BillingDb(conn, lang=self.billing.lang, mgrctl=self.billing.mgrctl),
@@ -166,7 +166,7 @@ class App:
     def lane(self) -> Lane:
         """A lane: BILLmanager reader + store on a connection of their own, where the engine
         writes one batch while others are in flight (sync/lanes.py)."""
-        from .sync.lanes import Lane
+        from ..sync.lanes import Lane
 
         side = self.side_connection(read_committed=True)
         return Lane(billing=side.billing, store=side.store, close=side.close)
@@ -177,7 +177,7 @@ class App:
         if size <= 1:
             return None
         if self._lanes is None or self._lanes.size != size:
-            from .sync.lanes import Lanes
+            from ..sync.lanes import Lanes
 
             if self._lanes is not None:
                 self._lanes.close()
@@ -187,14 +187,14 @@ class App:
     def lease(self) -> EngineLease:
         """The engine lease of this database, on a MySQL connection of its own (store/lease.py)."""
         if self._lease is None:
-            from .db import connect
-            from .store.lease import EngineLease
+            from ..db import connect
+            from ..store.lease import EngineLease
 
             self._lease = EngineLease(lambda: connect(self.db, autocommit=True), self.command)
         return self._lease
 
     def engine(self, chunk_size: Optional[int] = None) -> Engine:
-        from .sync.engine import Engine
+        from ..sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
         engine = Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
@@ -205,7 +205,7 @@ class App:
 
     def heartbeat(self) -> None:
         """Keep the engine lease's connection and registry fresh, and this host's rate share."""
-        from .hosts import publish_share
+        from ..hosts import publish_share
 
         lease = self.lease()
         if lease.held:
@@ -231,13 +231,13 @@ class App:
 def build(paths: Optional[HostPaths] = None, *,
           amo_factory: Optional[Callable[[int], AmoApi]] = None) -> App:
     """Connect to MySQL (credentials under ``paths``), migrate the module's tables, load the settings."""
-    from . import settings
-    from .billing import BillingDb
-    from .db import connect
-    from .dbconf import load_db_settings
-    from .mgrctl import Mgrctl
-    from .store.migrations import migrate
-    from .store.store import MySqlStore
+    from .. import settings
+    from ..billing import BillingDb
+    from ..db import connect
+    from ..dbconf import load_db_settings
+    from ..mgrctl import Mgrctl
+    from ..store.migrations import migrate
+    from ..store.store import MySqlStore
 
     paths = paths or host_paths()
     db = load_db_settings(paths)
@@ -252,84 +252,3 @@ def build(paths: Optional[HostPaths] = None, *,
     return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn, units=units),
                billing=BillingDb(conn, mgrctl=Mgrctl.on_host(paths)),
                settings=loaded, amo_factory=amo_factory, units=units)
-
-
-# --------------------------------------------------------------------------- amoCRM
-def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_size: Optional[int] = None,
-                     network_margin: Optional[float] = None,
-                     base_url: Optional[str] = None, timeout: Tuple[float, float] = (5.0, 30.0),
-                     max_attempts: int = 3, backoff: Optional[Backoff] = None,
-                     session: Optional[requests.Session] = None, refresh_margin: Optional[float] = None,
-                     probe_interval: Optional[float] = None, clock: Callable[[], float] = time.time,
-                     sleep: Callable[[float], None] = time.sleep) -> AmoClient:
-    """The amoCRM client for the account in ``token.json`` (or ``base_url``), from the host's files.
-
-    ``App.amo`` builds its clients here, and so do the tests (with short timeouts and a
-    fake clock). Raises ``Reauthorize`` when the module was never authorized.
-    """
-    from .amocrm import AmoClient
-    from .amocrm.batch import DEFAULT_CHUNK
-    from .amocrm.circuit import DEFAULT_PROBE_INTERVAL, ClientState
-    from .amocrm.credentials import DEFAULT_REFRESH_MARGIN, Credentials
-    from .amocrm.ratelimit import DEFAULT_MARGIN, DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
-    from .amocrm.tokens import TokenStore
-    from .amocrm.transport import Transport
-    from .errors import Reauthorize
-
-    rate = DEFAULT_RATE if rate is None else rate
-    if rate > MAX_SAFE_RATE:
-        raise ValueError(f"rate {rate} exceeds amoCRM's limit of {MAX_SAFE_RATE:g} requests per second")
-    tokens = TokenStore(paths)
-    if base_url is None:
-        meta = tokens.read_meta()
-        if meta is None:
-            raise Reauthorize(code="not_authorized")
-        base_url = meta.base_url
-    state = ClientState(paths.client_state, clock=clock,
-                        probe_interval=DEFAULT_PROBE_INTERVAL if probe_interval is None else probe_interval)
-    margin = DEFAULT_MARGIN if network_margin is None else network_margin
-    limiter = RateLimiter(paths.rate_state, rate, margin=margin, sleep=sleep)
-    transport = Transport(base_url, limiter=limiter, state=state,
-                          timeout=timeout, max_attempts=max_attempts, backoff=backoff, session=session,
-                          clock=clock, sleep=sleep)
-    credentials = Credentials(transport, store=tokens, state=state, secret=client_secret(paths).read,
-                              expected_base_url=base_url, clock=clock,
-                              margin=DEFAULT_REFRESH_MARGIN if refresh_margin is None else refresh_margin)
-    return AmoClient(transport, credentials, state, chunk_size=chunk_size or DEFAULT_CHUNK)
-
-
-def authorize(paths: HostPaths, url: str, client_id: str, secret: str, redirect_uri: str, code: str, *,
-              rate: Optional[float] = None, timeout: Tuple[float, float] = (5.0, 30.0),
-              session: Optional[requests.Session] = None, clock: Callable[[], float] = time.time,
-              sleep: Callable[[float], None] = time.sleep) -> TokenInfo:
-    """Exchange the one-time code (``amocrm.authorize``) with this host's files and rate limit."""
-    from .amocrm import authorize as exchange
-    from .amocrm.circuit import ClientState
-    from .amocrm.ratelimit import DEFAULT_RATE, RateLimiter
-    from .amocrm.tokens import TokenStore
-    from .amocrm.transport import Transport
-
-    state = ClientState(paths.client_state, clock=clock)
-    limiter = RateLimiter(paths.rate_state, DEFAULT_RATE if rate is None else rate, sleep=sleep)
-
-    def connect(base_url: str) -> Transport:
-        return Transport(base_url, limiter=limiter, state=state, timeout=timeout, session=session,
-                         clock=clock, sleep=sleep)
-
-    return exchange(url, client_id, secret, redirect_uri, code, connect=connect, tokens=TokenStore(paths),
-                    state=state, secret_file=client_secret(paths), clock=clock)
-
-
-def token_status(paths: HostPaths, *, clock: Callable[[], float] = time.time) -> TokenStatus:
-    """The token and stop state from this host's files (no network, no secret read)."""
-    from .amocrm import token_status as status_of
-    from .amocrm.circuit import ClientState
-    from .amocrm.tokens import TokenStore
-
-    return status_of(TokenStore(paths), ClientState(paths.client_state, clock=clock), clock=clock)
-
-
-def client_secret(paths: HostPaths) -> ClientSecret:
-    from .amocrm import ClientSecret
-
-    return ClientSecret(paths.client_secret)

@@ -1,0 +1,52 @@
+"""``RuleSet``: amocrm.conf + presets compiled into conditions and payloads (``rules/`` implements it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, FrozenSet, Mapping, Optional, Protocol
+
+from ..domain import Kind, ServiceEvent
+from .amocrm import JsonDict
+
+
+@dataclass(frozen=True)
+class AmoPayload:
+    """What one BILLmanager entity should look like in amoCRM.
+
+    ``body``: every field the module owns, as the rules compute it now, absences
+    included (name, first/last name, price, responsible_user_id, custom_fields_values):
+    an empty value is there as its clearing (``"values": None`` for a custom field,
+    ``None`` for a price, ``""`` for a first or last name), so an update clears what
+    BILLmanager no longer holds; a create leaves the clearings out. ``tags``: tags the
+    rules put on it now. ``managed_tags``: every tag any rule could put on this kind, so
+    the worker can remove the ones that no longer apply and leave tags people added by
+    hand. ``placement``: the (pipeline_id, status_id) the pipeline rules give a lead now
+    (None: no rule matches). It is not a state kept in step like the body: it is sent
+    when the lead is created and with a service event, never otherwise, so a manager's
+    move stands until the next event.
+    """
+
+    body: JsonDict
+    tags: tuple[str, ...] = ()
+    managed_tags: tuple[str, ...] = ()
+    placement: Optional[tuple[int, int]] = None
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    marker_field_ids: Mapping[Kind, int]
+    event: Optional[ServiceEvent] = None
+    default_responsible_user_id: Optional[int] = None
+
+
+class RuleSet(Protocol):
+    def wants(self, kind: Kind, entity: Any, event: Optional[ServiceEvent] = None) -> bool:
+        """The sync conditions for this kind hold for the entity."""
+
+    def payload(self, kind: Kind, entity: Any, ctx: MappingContext) -> AmoPayload: ...
+
+    @property
+    def param_names(self) -> Optional[FrozenSet[str]]:
+        """The itemparams wants() and payload() can read (None: they may read any)."""
+
+
