@@ -30,11 +30,11 @@ import itertools
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, Optional, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from billmgr_amocrm.domain import KIND_ORDER, Kind, ServiceEvent
-from billmgr_amocrm.foundation.clock import as_utc, utcnow
+from billmgr_amocrm.foundation.clock import as_utc, local_day, utcnow
 from billmgr_amocrm.ports import ExportProgress, QueueItem
 from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS, link_conflicts
 from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, RECHECK, FailedItem, QueueStats
@@ -78,6 +78,7 @@ class FakeStore:
     # MySQL named locks held, name -> connection id (tests set it; the engine lease's fence reads it)
     named_locks: dict[str, int] = field(default_factory=dict)
     events: dict[int, tuple[ServiceEvent, datetime]] = field(default_factory=dict)
+    daily: dict[tuple[date, str], int] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -348,6 +349,23 @@ class FakeStore:
     def service_events(self, billmgr_ids: Sequence[int]) -> dict[int, ServiceEvent]:
         with self._unit():
             return {i: self.events[i][0] for i in {int(i) for i in billmgr_ids} if i in self.events}
+
+    # ------------------------------------------------------------------ daily counts
+    def count_daily(self, counts: Mapping[str, int], now: datetime) -> None:
+        day = local_day(now)
+        with self._unit():
+            for metric, n in counts.items():
+                if n > 0:
+                    old = self.daily.get((day, metric), 0)
+                    self._put(self.daily, (day, metric), old + int(n))
+
+    def daily_counts(self, since: date) -> dict[date, dict[str, int]]:
+        with self._unit():
+            found: dict[date, dict[str, int]] = {}
+            for (day, metric), n in sorted(self.daily.items()):
+                if day >= since:
+                    found.setdefault(day, {})[metric] = n
+            return found
 
     # ------------------------------------------------------------------ export progress, cursors
     def export_begin(self, kind: Kind) -> ExportProgress:

@@ -16,6 +16,7 @@ from typing import Callable, Optional, Sequence, TextIO
 from . import service
 from .foundation.exitstatus import ExitStatus
 from .service import EngineWait, Progress, ServiceError
+from .service.results import DAILY_METRICS, DayCounts
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], ExitStatus]
 
@@ -108,7 +109,15 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
     out.write(_catalog_lines(s.catalog))
+    out.write(_daily_lines(s.daily))
     return ExitStatus.OK
+
+
+def _daily_lines(days: Sequence[DayCounts]) -> str:
+    """The last days' counts, one line per day, newest first (days without work left out)."""
+    lines = [f"  {d.day:%Y-%m-%d}: " + ", ".join(f"{m} {d.counts.get(m, 0)}" for m in DAILY_METRICS)
+             for d in reversed(days) if any(d.counts.values())]
+    return "sent per day (host's local days):\n" + ("\n".join(lines) if lines else "  nothing yet") + "\n"
 
 
 class WaitLine:

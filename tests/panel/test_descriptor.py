@@ -61,7 +61,7 @@ def test_every_declared_func_has_a_handler_and_every_handler_is_declared(root: e
 def test_every_function_that_shows_something_has_metadata(root: etree._Element) -> None:
     metadata = {m.get("name"): m for m in root.findall("metadata")}
     for func, (module, _) in FUNCTIONS.items():
-        if module in ("lists", "forms", "ruleforms", "catalogforms") or func in (
+        if module in ("lists", "forms", "ruleforms", "catalogforms", "report") or func in (
             "amocrm.check",
             "amocrm.resync_all",
             "amocrm.retry_failed",
@@ -70,7 +70,7 @@ def test_every_function_that_shows_something_has_metadata(root: etree._Element) 
     for name, meta in metadata.items():
         assert name in FUNCTIONS, name
         assert meta.get("level") == ADMIN, name
-        assert meta.get("type") in ("form", "list")
+        assert meta.get("type") in ("form", "list", "report")
 
 
 def test_the_menu_puts_the_bindings_list_under_integration_for_admins_only(root: etree._Element) -> None:
@@ -97,6 +97,7 @@ def test_bindings_toolbar_has_every_required_button(root: etree._Element) -> Non
         "amocrm.retry_failed",
         "amocrm.check",
         "amocrm.status",
+        "amocrm.report",
     }
     assert all(b.get("level") == ADMIN for b in root.iter("toolbtn"))
     assert all(b.get("func") in FUNCTIONS for b in root.iter("toolbtn"))

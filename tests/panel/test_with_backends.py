@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict
 
@@ -16,6 +16,7 @@ from lxml import etree
 
 from billmgr_amocrm.db import connect
 from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.foundation.clock import local_day
 from billmgr_amocrm.store.migrations import migrate
 from billmgr_amocrm.store.store import MySqlStore
 from tests.panel.support import assert_ok, error_text, golden, slist, ui
@@ -298,3 +299,32 @@ def test_bindings_list_pages_sorts_filters_and_runs_the_actions(mgr5_root: Path,
 
     log = (mgr5_root / "var/amocrm_action.log").read_text()
     assert f"func=amocrm.unlink elid=contact:{clients[2]}" in log and "result=unlinked 1" in log
+
+
+def test_the_report_shows_thirty_days_with_their_counts_and_the_status_the_last_seven(
+        mgr5_root: Path, store: Any) -> None:
+    now = datetime.now(timezone.utc)
+    store.count_daily({"contact": 3, "lead": 250, "failed": 1}, now)
+    store.count_daily({"company": 2, "note": 4, "task": 1}, now - timedelta(days=2))
+    store.count_daily({"contact": 9}, now - timedelta(days=40))          # outside both windows
+    (mgr5_root / "etc/amocrm/amocrm.conf").write_text(json.dumps({"version": 1}))
+
+    doc = ui("amocrm.report", lang="en")
+    days = doc.findall("reportdata/days/elem")
+    assert len(days) == 30
+    assert [d.findtext("day") for d in days][-1] == f"{local_day(now):%Y-%m-%d}"
+    today, two_days_ago = days[-1], days[-3]
+    assert {c.tag: c.text for c in today} == {
+        "day": f"{local_day(now):%Y-%m-%d}", "entities": "253", "contacts": "3", "companies": "0",
+        "leads": "250", "notes": "0", "tasks": "0", "failed": "1"}
+    assert (two_days_ago.findtext("companies"), two_days_ago.findtext("notes"),
+            two_days_ago.findtext("tasks")) == ("2", "4", "1")
+    assert sum(int(d.findtext("contacts") or 0) for d in days) == 3      # the 40-day-old count is out
+
+    shown = ui("amocrm.status", lang="en").findtext("daily") or ""
+    lines = shown.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{local_day(now):%Y-%m-%d}: contacts 3, companies 0, leads 250")
+    assert "notes 4, tasks 1" in lines[1]
+    ru = ui("amocrm.status", lang="ru").findtext("daily") or ""
+    assert ru.startswith(f"{local_day(now):%d.%m.%Y}: контактов 3, компаний 0, сделок 250")

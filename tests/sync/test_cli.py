@@ -101,7 +101,11 @@ def test_status_failed_retry_unlink_resync_and_reconcile_commands(rig):
     assert amocrm("sync")[0] == 0
     code, out, _ = amocrm("failed")
     assert code == 0 and f"contact {account} (attempts 1): amoCRM refused contacts" in out
-    assert "failed: 1 {'contact': 1" in amocrm("status")[1]
+    status = amocrm("status")[1]
+    assert "failed: 1 {'contact': 1" in status
+    # today's line: the export (30 contacts, 12 companies, 200 leads), the resynced contact, the refusal
+    today = status.split("sent per day (host's local days):\n", 1)[1].splitlines()[0]
+    assert "contact 31, company 12, lead 200, note 0, task 0, failed 1" in today, status
     rig.sandbox.edit_client(account, name="Accepted Name")
     assert amocrm("retry-failed", "contact")[1] == "revived 1 failed rows\n"
     assert amocrm("sync")[1].startswith("sync: 1 sent, 0 skipped, 0 failed")

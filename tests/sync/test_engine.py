@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.markers import marker_value
 from billmgr_amocrm.sync.engine import Engine
@@ -262,3 +264,16 @@ def test_a_payer_that_stops_being_a_legal_entity_is_unlinked_and_its_leads_follo
     assert ("leads", lead, "companies", company5) in amo.links
     assert store.link_rows[Kind.COMPANY][6] == company6     # the binding stays (the company is reused)
     assert amo.entities["companies"][company6]["name"] == "LLC 6"   # untouched in amoCRM
+
+
+def test_a_pass_adds_what_it_synced_and_what_failed_to_the_days_counts():
+    engine, amo, billing, store = build(5)
+    billing.clients_[3] = client(3, "BAD")
+    billing.services_[7] = service(7, account=1)
+    amo.reject = lambda entity, item: "NotSupportedChoice at name" if item.get("name") == "BAD" else None
+    for i in range(1, 6):
+        store.enqueue(Kind.CONTACT, i, "export")
+    store.enqueue(Kind.LEAD, 7, "open")
+    engine.run_pass()
+    (counts,) = store.daily_counts(date(2000, 1, 1)).values()
+    assert counts == {"contact": 4, "lead": 1, "failed": 1}

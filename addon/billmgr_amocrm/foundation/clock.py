@@ -6,7 +6,7 @@ MySQL ``DATETIME`` columns hold naive UTC; the store converts at its boundary wi
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Optional
 
 UTC = timezone.utc
@@ -36,3 +36,8 @@ def from_db(value: Optional[datetime]) -> Optional[datetime]:
 
 def seconds_between(earlier: datetime, later: datetime) -> float:
     return (as_utc(later) - as_utc(earlier)).total_seconds()
+
+
+def local_day(moment: datetime) -> date:
+    """The host's calendar day at ``moment`` (the panel shows the host's local dates)."""
+    return as_utc(moment).astimezone().date()

@@ -222,7 +222,20 @@ def status_values(report: Any, lang: str) -> Dict[str, str]:
         "last_sync": _when(_get(report, "last_sync_at"), lang),
         "export_progress": export_text(report, lang),
         "catalog": catalog_text(_get(report, "catalog"), lang),
+        "daily": daily_text(_get(report, "daily", ()), lang),
     }
+
+
+def daily_text(days: Any, lang: str) -> str:
+    """The last days' counts, newest first, one line per day with work (``service.DayCounts``)."""
+    lines = [t("daily_line", lang, day=format_day(d.day, lang), **dict(d.counts))
+             for d in reversed(tuple(days)) if any(d.counts.values())]
+    return "\n".join(lines) if lines else t("daily_none", lang, days=len(tuple(days)))
+
+
+def format_day(day: Any, lang: str) -> str:
+    """A date as the page's language writes it (31.12.2026 / 2026-12-31)."""
+    return f"{day:%d.%m.%Y}" if lang == "ru" else f"{day:%Y-%m-%d}"
 
 
 def status(request: PanelRequest) -> Reply:

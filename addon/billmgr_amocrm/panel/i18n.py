@@ -127,6 +127,15 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "amoCRM lacks what the rules name ({count}, checked {when}); until it is fixed, the "
         "records it touches will be refused:",
     },
+    # daily counts (status view) ---------------------------------------------------------
+    "daily_line": {
+        "ru": "{day}: контактов {contact}, компаний {company}, сделок {lead}, примечаний {note}, "
+        "задач {task}, ошибок {failed}",
+        "en": "{day}: contacts {contact}, companies {company}, leads {lead}, notes {note}, tasks {task}, "
+        "failures {failed}",
+    },
+    "daily_none": {"ru": "За последние {days} дней модуль ничего не отправлял.",
+                   "en": "The module sent nothing in the last {days} days."},
     # bindings -----------------------------------------------------------------------------
     "kind_contact": {"ru": "Контакт (клиент)", "en": "Contact (client)"},
     "kind_company": {"ru": "Компания (плательщик)", "en": "Company (payer)"},

@@ -27,6 +27,7 @@ FUNCTIONS: Mapping[str, Tuple[str, str]] = {
     "amocrm.bindings.filter": ("forms", "bindings_filter"),
     "amocrm.settings": ("forms", "settings"),
     "amocrm.status": ("forms", "status"),
+    "amocrm.report": ("report", "report"),
     "amocrm.check": ("actions", "check"),
     "amocrm.resync": ("actions", "resync"),
     "amocrm.resync_all": ("actions", "resync_all"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import ContextManager, Optional, Protocol, Sequence
+from datetime import date, datetime
+from typing import ContextManager, Mapping, Optional, Protocol, Sequence
 
 from ..domain import Kind, ServiceEvent
 
@@ -157,6 +157,13 @@ class Store(Protocol):
 
     def service_events(self, billmgr_ids: Sequence[int]) -> dict[int, ServiceEvent]:
         """item id -> its last service event, for the items that had one."""
+
+    # Daily counts: what the module did each day (the panel's report, the status view).
+    def count_daily(self, counts: Mapping[str, int], now: datetime) -> None:
+        """Adds ``counts`` (metric -> how many; zeros ignored) to the counts of ``now``'s local day."""
+
+    def daily_counts(self, since: date) -> dict[date, dict[str, int]]:
+        """day -> metric -> count, for every day from ``since`` on that has a count."""
 
     # Export progress and named cursors.
     def export_begin(self, kind: Kind) -> ExportProgress:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..domain import KIND_ORDER
 from ..exportrequest import export_requested
-from ..foundation.clock import utcnow
+from ..foundation.clock import local_day, utcnow
 from .account import token_status
 from .app import kind_of, using
-from .results import ExportKindProgress, Status
+from .results import DAILY_METRICS, DayCounts, ExportKindProgress, Status
 
 if TYPE_CHECKING:
     from ..bootstrap import App
@@ -38,7 +39,22 @@ def status(*, app: Optional[App] = None) -> Status:
             failed_by_kind={k.value: n for k, n in stats.failed.items()},
             last_sync_at=live.store.last_sync_at(),
             linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
-            export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live))
+            export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live),
+            daily=daily(STATUS_DAYS, app=live))
+
+
+STATUS_DAYS = 7     # the status view's window; the panel's report shows REPORT_DAYS
+REPORT_DAYS = 30
+
+
+def daily(days: int = REPORT_DAYS, *, app: Optional[App] = None) -> tuple[DayCounts, ...]:
+    """The last ``days`` local days, today included, oldest first, days without work as zeros."""
+    with using(app) as live:
+        today = local_day(utcnow())
+        since = today - timedelta(days=days - 1)
+        found = live.store.daily_counts(since)
+        return tuple(DayCounts(day, {m: found.get(day, {}).get(m, 0) for m in DAILY_METRICS})
+                     for day in (since + timedelta(days=i) for i in range(days)))
 
 
 def bindings(kind: Any = None, state: Optional[str] = None, search: Optional[str] = None,

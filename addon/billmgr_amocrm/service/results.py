@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Optional
+from datetime import date, datetime
+from typing import Any, Mapping, Optional
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,24 @@ class Status:
     export_requested: bool
     # the config against the last catalog fetched (None: never fetched)
     catalog: Optional[CatalogHealth] = None
+    # the last days' counts, oldest first (``overview.daily``)
+    daily: tuple[DayCounts, ...] = ()
+
+
+# What the daily counts hold, in the order the report and the status show them.
+DAILY_METRICS = ("contact", "company", "lead", "note", "task", "failed")
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """What the module did on one local day: metric (``DAILY_METRICS``) -> count, zeros included."""
+
+    day: date
+    counts: Mapping[str, int]
+
+    @property
+    def entities(self) -> int:
+        return sum(self.counts.get(kind, 0) for kind in ("contact", "company", "lead"))
 
 
 @dataclass(frozen=True)

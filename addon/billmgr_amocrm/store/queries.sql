@@ -251,6 +251,23 @@ INSERT INTO amocrm_service_event (billmgr_id, event, event_at)
 SELECT billmgr_id, event FROM amocrm_service_event WHERE billmgr_id IN ({ids})
 
 
+-- ---------------------------------------------------------------- daily counts
+
+-- name: count_daily
+-- Adds to the day's counts; {rows}: count_daily_row per metric.
+INSERT INTO amocrm_daily_stats (day, metric, count)
+  VALUES {rows}
+  ON DUPLICATE KEY UPDATE count = count + VALUES(count)
+
+-- name: count_daily_row
+-- One row of count_daily: its day, metric and count are bound.
+(%s, %s, %s)
+
+-- name: daily_counts
+-- Every count from a day on, oldest first.
+SELECT day, metric, count FROM amocrm_daily_stats WHERE day >= %s ORDER BY day, metric
+
+
 -- ---------------------------------------------------------------- the panel's read model
 
 -- name: link_count

@@ -175,6 +175,17 @@ STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
             event_at DATETIME(6) NOT NULL
         ) {TABLE_OPTIONS}""",
     )),
+    # Step 9: what the module did each day (the panel's 30-day report and the status view):
+    # one row per day and metric, counted up where the work is done. Steps 6-8 belong to the
+    # payment notes, renewal tasks and lifecycle work that lands beside this one.
+    (9, (
+        f"""CREATE TABLE IF NOT EXISTS amocrm_daily_stats (
+            day DATE NOT NULL,
+            metric VARCHAR(16) NOT NULL,
+            count INT UNSIGNED NOT NULL,
+            PRIMARY KEY (day, metric)
+        ) {TABLE_OPTIONS}""",
+    )),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -183,6 +194,6 @@ LATEST_VERSION = STEPS[-1][0]
 MODULE_TABLES = (
     "amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead",
     "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
-    "amocrm_engine", "amocrm_hosts", "amocrm_service_event",
+    "amocrm_engine", "amocrm_hosts", "amocrm_service_event", "amocrm_daily_stats",
     "amocrm_schema_version",
 )

@@ -8,6 +8,7 @@
     panel_view.py    the panel's read model: bindings list, link counts, last sync
     progress.py      the initial export's progress per kind, named cursors
     history.py       the last service event of each item (rules keyed on the event)
+    stats.py         what the module did each day (the panel's report, the status view)
     queries.sql      every statement, by name (loaded by queries.py)
 
 Each part is a mixin over the same :class:`~.unit_of_work.UnitOfWork`, so they share one
@@ -23,12 +24,13 @@ from .links import Links
 from .panel_view import PanelView
 from .progress import Progress
 from .queue import Queue
+from .stats import Stats
 
 if TYPE_CHECKING:
     from ..ports import Store
 
 
-class MySqlStore(Queue, Links, Progress, History, PanelView):
+class MySqlStore(Queue, Links, Progress, History, Stats, PanelView):
     """``ports.Store`` over PyMySQL; also the read side for the status screen and the panel.
 
     ``MySqlStore(conn, clock=utcnow)``: ``conn`` a PyMySQL connection (autocommit or not:

@@ -176,6 +176,9 @@ class Flight:
             self._halt()
             return
         self.report.add(batch)
+        # the day's counts for the panel's report: one small write per batch, on the
+        # dispatcher's own connection (the lanes' units of work stay as they are)
+        self.engine.store.count_daily({kind.value: batch.done, "failed": batch.failed}, self.engine.clock())
         if self.engine.on_batch is not None:
             self.engine.on_batch(kind, batch)
         if batch.deferred:
