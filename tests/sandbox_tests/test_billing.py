@@ -294,4 +294,5 @@ def test_a_suspended_service_says_why_and_item_statuses_stream_every_item(sandbo
     assert billing.services([by_employee])[by_employee].suspend_kind is None
     statuses = [row for page in billing.item_statuses(batch=2) for row in page]
     assert statuses == sorted(statuses) and len(statuses) == sb.query("SELECT COUNT(*) FROM item")[0][0]
-    assert {i: s for i, s in statuses if i in found} == {by_billing: 3, by_employee: 2, for_abuse: 3, active: 2}
+    expected = {by_billing: 3, by_employee: 2, for_abuse: 3, active: 2}
+    assert {i: s for i, s in statuses if i in found} == expected
