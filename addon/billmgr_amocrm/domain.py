@@ -34,6 +34,9 @@ class Kind(str, Enum):
 # Sync order: a contact before the company linked to it, both before leads.
 KIND_ORDER = (Kind.CONTACT, Kind.COMPANY, Kind.LEAD)
 
+# The entities that carry a link back to BILLmanager's admin panel (issue 17.4): a client, a service.
+URL_KINDS = (Kind.CONTACT, Kind.LEAD)
+
 
 # profile.profiletype (confirmed): 1 individual, 2 legal entity, 3 sole proprietor.
 PROFILE_INDIVIDUAL = 1

@@ -111,3 +111,14 @@ PANEL_UNVERIFIED_BEHAVIOURS = (
     "checkbox inputs post 'on'/'off' (the handler also accepts yes/true/1)",
     "toolbar icon names t-up / t-down exist",
 )
+
+# [U] The admin panel's forms that open a client and a service by id (issue 17.4): the links
+# contacts and leads carry are {base}/billmgr?startform=<form>&elid=<id>. Check: log in as an
+# administrator and open {base}/billmgr?startform=account.edit&elid=<a client's id>.
+ADMIN_EDIT_FORMS = {"contact": "account.edit", "lead": "item.edit"}
+
+# [C] project(id, name, billurl): a project's (brand's) billing address. [U] That it is the
+# admin panel's public URL too and looks like https://host/billmgr: the module prefills its
+# billmgr_url setting from the first project's billurl (without /billmgr), else from the
+# redirect URL, and the admin confirms it. Check: mysql billmgr -e "SELECT id, billurl FROM project"
+PUBLIC_URL_SOURCE = "project.billurl"

@@ -44,6 +44,8 @@ ID_PAGE = {
     Kind.COMPANY: "SELECT id FROM profile WHERE profiletype = %s AND id > %s ORDER BY id LIMIT %s",
     Kind.LEAD: "SELECT id FROM item WHERE id > %s ORDER BY id LIMIT %s",
 }
+# BILLmanager's public address as its first project (brand) records it (unverified.PUBLIC_URL_SOURCE).
+PUBLIC_URL = "SELECT billurl FROM project WHERE billurl IS NOT NULL AND billurl <> '' ORDER BY id LIMIT 1"
 # The reconciler's lifecycle scan (sync/lifecycle.py): every item's status, a page at a time.
 STATUS_PAGE = "SELECT id, status FROM item WHERE id > %s ORDER BY id LIMIT %s"
 CHANGED_PAGE = (

@@ -174,6 +174,12 @@ class BillingDb:
                 return
             last = page[-1]
 
+    def public_url(self) -> str:
+        """The first project's ``billurl`` (BILLmanager's public address, as its storefront links
+        to it), '' when none is set: what the module's ``billmgr_url`` setting is prefilled with."""
+        rows = self._rows(q.PUBLIC_URL, ())
+        return text(rows[0][0]) if rows else ""
+
     def item_statuses(self, batch: int = 1000) -> Iterator[list[tuple[int, int]]]:
         """(item id, status) of every item, ascending, a page at a time (keyset pagination,
         as ``iter_ids``): the reconciler's lifecycle scan compares them with the last events."""

@@ -44,7 +44,7 @@ from .errors import (
     translate,
 )
 from .export import resync_all, run_export, start_export
-from .overview import bindings, status
+from .overview import bindings, status, suggested_billmgr_url
 from .queueing import failed, reconcile, resync, retry_failed, sync_now, unlink
 from .results import (
     AuthResult,
@@ -66,6 +66,6 @@ __all__ = [
     "FailedRow", "NotAuthorized", "Progress", "ServiceError", "Status", "account_url", "authorize",
     "authorized", "bindings", "cached_catalog", "cached_catalog_health", "catalog", "catalog_health",
     "check_connection", "config_place", "log_catalog_health", "failed", "reconcile", "resync", "resync_all",
-    "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret", "sync_now",
-    "token_status", "translate", "unlink",
+    "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret",
+    "suggested_billmgr_url", "sync_now", "token_status", "translate", "unlink",
 ]

@@ -7,7 +7,7 @@ decides is visible in the :class:`Plan`, so tests read it like a table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping, Optional, Sequence
 
@@ -213,7 +213,7 @@ def _parents(kind: Kind, entity: Any, inputs: Inputs) -> list[Link]:
 def _with_event(ctx: MappingContext, event: Optional[ServiceEvent]) -> MappingContext:
     if event is None or ctx.event == event:
         return ctx
-    return MappingContext(ctx.marker_field_ids, event, ctx.default_responsible_user_id)
+    return replace(ctx, event=event)
 
 
 def _with_marker(kind: Kind, billmgr_id: int, payload: AmoPayload, ctx: MappingContext) -> AmoPayload:
