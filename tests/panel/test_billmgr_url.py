@@ -67,6 +67,12 @@ def test_the_address_alone_is_saved_without_a_code_and_an_empty_one_clears_it(mg
         assert_ok(ui("amocrm.settings", form, lang=lang))
         assert stored_url(mgr5_root) == "https://billing.example.com"
         assert ui("amocrm.settings", lang=lang).findtext("billmgr_url") == "https://billing.example.com"
+        # saved again unchanged: the url field ids are forgotten, the worker looks them up by code again
+        update_config(HostPaths(mgr5_root), lambda current: rebuild(current.config, {"sync": {
+            **current.config.sync.model_dump(mode="json"), "url_field_ids": {"contact": 5, "lead": 6}}}))
+        again = ui("amocrm.settings", lang=lang)
+        assert_ok(ui("amocrm.settings", {**form, "conf_version": again.findtext("conf_version")}, lang=lang))
+        assert load(HostPaths(mgr5_root)).config.sync.url_field_ids.as_map() == {}
         # an invalid one is refused with the field named, nothing written
         bad = ui("amocrm.settings", {**form, "billmgr_url": "http://billing.example.com"}, lang=lang)
         assert bad.find("error").get("object") == "billmgr_url"

@@ -3,7 +3,9 @@ contacts and leads carry back to the client and the service in BILLmanager's adm
 
 Unlike the authorization fields it needs no new code from amoCRM: a change of the address
 alone is saved to amocrm.conf (``sync.billmgr_url``) as the other settings forms save theirs,
-refused when someone saved the file since the form was opened. Opened empty, the form offers
+refused when someone saved the file since the form was opened. A non-empty address also
+forgets the url fields' ids, so the worker looks them up again by their code (a field someone
+deleted in amoCRM is made anew); an empty one keeps them, to clear the links. Opened empty, the form offers
 what BILLmanager says its public address is (``service.suggested_billmgr_url``, the first
 project's billurl; unverified), else the redirect URL's host, and the admin confirms it.
 """
@@ -49,6 +51,8 @@ def save(request: PanelRequest, url: str, version: Optional[str]) -> None:
     lang = request.lang
     config, presets, read = backend.load_for_edit(lang)
     sync: dict[str, Any] = {**config.sync.model_dump(mode="json"), FIELD: url}
+    if url:   # the worker finds its url fields again by their code (or makes them: one deleted in amoCRM)
+        sync["url_field_ids"] = {"contact": None, "lead": None}
     with backend.translated(lang):
         new = backend.rules_config(lang).rebuild(config, {"sync": sync})
     backend.save_rules(lang, new, presets, read if version is None else version)

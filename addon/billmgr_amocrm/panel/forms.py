@@ -112,9 +112,11 @@ def settings(request: PanelRequest) -> Reply:
     link = backlink.parse(request)
     link_changed = link != stored_link
     if not code:
-        if not changed and link_changed:   # the address alone needs no new authorization
+        # the address alone needs no new authorization; saved again unchanged, it makes the worker
+        # look its url fields up again (one deleted in amoCRM is made anew)
+        if not changed and (link_changed or link):
             backlink.save(request, link, backend.opened_version(request, read_version))
-            return Reply(ok(request), changed=(backlink.FIELD,))
+            return Reply(ok(request), changed=(backlink.FIELD,) if link_changed else ())
         if not changed and _authorized(lang):
             return Reply(ok(request), result=t("settings_unchanged", "en"))
         raise PanelError(t("code_required", lang), obj="code", kind="missed")
