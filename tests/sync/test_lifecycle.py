@@ -19,9 +19,11 @@ import pytest
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind, ServiceEvent
+from billmgr_amocrm.sync import planner
 from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.lifecycle import missing_event
 from billmgr_amocrm.sync.reconcile import reconcile
+from billmgr_amocrm.sync.snapshots import gather
 from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context
 from tests.fakes import service as item
 
@@ -71,6 +73,28 @@ def test_the_reconciler_queues_status_changes_no_event_reported_once() -> None:
     assert _queued(store) == [(7, "resume"), (11, "suspend"), (12, "close")]
     engine.run_pass()
     assert reconcile(store, billing, rules, NOW)[Kind.LEAD] == 0
+
+
+def test_an_export_creates_suspended_and_deleted_leads_with_their_event_and_records_it() -> None:
+    """A service suspended or closed long before the export: its lead is created with the event its
+    status implies (rules keyed on it place the lead at once) and the event is recorded, so the
+    reconciler has nothing to tell afterwards (no update per lead after a first export)."""
+    billing = FakeBilling()
+    billing.clients_[1] = client(1)
+    billing.services_.update({7: replace(item(7, account=1), status=3),
+                              8: replace(item(8, account=1), status=4), 9: item(9, account=1)})
+    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
+    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    store.enqueue(Kind.CONTACT, 1, "export")
+    store.enqueue_many(Kind.LEAD, [7, 8, 9], "export")
+    works = [planner.Work(Kind.LEAD, i, "export") for i in (7, 8, 9)]
+    inputs = gather(Kind.LEAD, works, billing, store, rules, frozenset())
+    seen = {w.billmgr_id: planner.event_of(Kind.LEAD, w, inputs) for w in works}
+    assert seen == {7: S, 8: C, 9: None}
+    engine.run_pass()
+    assert store.service_events([7, 8, 9]) == {7: S, 8: C}
+    assert reconcile(store, billing, rules, NOW)[Kind.LEAD] == 0
+    assert _queued(store) == []
 
 
 def test_a_failed_record_is_left_to_retry_failed() -> None:

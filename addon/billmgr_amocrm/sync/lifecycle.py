@@ -15,8 +15,8 @@ with no lifecycle event behind it (opened, prolonged, or never had an event) is 
 should be. The queued row carries the event, so the engine places the lead by the rules
 keyed on it and records it as the item's last one: the next scan finds nothing to do. A
 record that failed is left to "retry failed", and a service with no lead yet is the other
-part of the reconciler's (it is created with the event its status gives it, see
-:func:`event_for_status`).
+part of the reconciler's: its lead is created with the event its status gives it
+(:func:`event_for_status`, applied by ``sync/events.py`` to every create), which is recorded.
 """
 
 from __future__ import annotations
