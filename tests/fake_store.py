@@ -40,7 +40,8 @@ from billmgr_amocrm.store.links import FINGERPRINT_MAX_CHARS, link_conflicts
 from billmgr_amocrm.store.queue import ERROR_MAX_CHARS, RECHECK, FailedItem, QueueStats
 
 _MISSING = object()
-_RANK = {"prolong": 1, "open": 2}      # MySQL: FIELD(reason, 'prolong', 'open'); the rest 0
+# MySQL: suspend/resume/close 3, then FIELD(reason, 'prolong', 'open'); the rest 0
+_RANK = {"prolong": 1, "open": 2, "suspend": 3, "resume": 3, "close": 3}
 
 Key = tuple[Kind, int]
 

@@ -248,6 +248,11 @@ class FakeBilling:
                 found.setdefault(s.account_id, []).append(s.id)
         return found
 
+    def item_statuses(self, batch: int = 1000) -> Iterator[list[tuple[int, int]]]:
+        rows = sorted((s.id, s.status) for s in self.services_.values())
+        for start in range(0, len(rows), batch):
+            yield rows[start:start + batch]
+
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         ids = sorted(s.id for s in self.services_.values()
                      if (s.opendate and s.opendate >= since.date())

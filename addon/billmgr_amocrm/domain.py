@@ -34,14 +34,36 @@ class Kind(str, Enum):
 # Sync order: a contact before the company linked to it, both before leads.
 KIND_ORDER = (Kind.CONTACT, Kind.COMPANY, Kind.LEAD)
 
+# The entities that carry a link back to BILLmanager's admin panel (issue 17.4): a client, a service.
+URL_KINDS = (Kind.CONTACT, Kind.LEAD)
+
 
 # profile.profiletype (confirmed): 1 individual, 2 legal entity, 3 sole proprietor.
 PROFILE_INDIVIDUAL = 1
 
 
 class ServiceEvent(str, Enum):
+    """What happened to a service: the hooked ``service.post*`` events, or a status change
+    the reconciler found in the database (suspend, resume, close) without one."""
+
     OPEN = "open"
     PROLONG = "prolong"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    CLOSE = "close"
+
+
+# Events that follow the item's status (``item.status`` 3 suspended, 2 active, 4 deleted):
+# a newer one replaces an older one in the queue, whichever it is.
+LIFECYCLE_EVENTS = (ServiceEvent.SUSPEND, ServiceEvent.RESUME, ServiceEvent.CLOSE)
+
+
+class SuspendKind(str, Enum):
+    """Why a suspended service is suspended (``item`` columns, see unverified.SUSPEND_KIND_COLUMNS)."""
+
+    ABUSE = "abuse"
+    EMPLOYEE = "employee"
+    NONPAYMENT = "nonpayment"
 
 
 @dataclass(frozen=True)
@@ -126,3 +148,4 @@ class Service:
     processingmodule: Optional[int] = None
     params: Mapping[str, str] = field(default_factory=dict)
     name: str = ""   # item.name: the service's own name, when BILLmanager filled it
+    suspend_kind: Optional[SuspendKind] = None   # why it is suspended (status 3 only), when known

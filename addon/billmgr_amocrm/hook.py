@@ -1,10 +1,11 @@
 """The panel event hook: echo the document, note the event in the spool, nothing else.
 
 BILLmanager runs ``addon/amocrm_event`` synchronously inside the user's request for
-``register``, ``account.edit``, ``user.edit``, ``profile.edit``, ``service.postopen``
-and ``service.postprolong`` (``after="yes"``, ``type="xml"``). With ``type="xml"``
-our stdout replaces the panel's document, so the hook always writes stdin back byte
-for byte, never prints anything else, and always exits 0, whatever fails.
+``register``, ``account.edit``, ``user.edit``, ``profile.edit`` and the service events
+``service.postopen``, ``postprolong``, ``postsuspend``, ``postresume``, ``postclose``
+(``after="yes"``, ``type="xml"``). With ``type="xml"`` our stdout replaces the panel's
+document, so the hook always writes stdin back byte for byte, never prints anything else,
+and always exits 0, whatever fails.
 
 It records an event only for a real save (``PARAM_sok`` set and no ``<error>`` child of
 the document's root: an ``after`` handler also runs when a form is merely opened) and only

@@ -31,9 +31,12 @@ ITEM_STATUS = {1: "ordered", 2: "active", 3: "suspended", 4: "deleted", 5: "proc
 # [C] profile.profiletype (openprovider's Api.php): 1 individual, 2 legal entity, 3 sole proprietor.
 PROFILE_TYPE_LEGAL = 2
 
-# [U] Events the module hooks (after="yes", type="xml"). Whether every path that opens or
-# prolongs a service reaches service.postopen / service.postprolong is unverified: the
-# reconciler covers the gaps.
+# [C] Processing modules call service.postopen, postprolong, postsuspend, postresume and
+# postclose with elid=<item>&sok=ok (ISPsystem's pmthesslstore.cpp, pmregistrar.php).
+# [U] Events the module hooks (after="yes", type="xml"). Whether every path that opens,
+# prolongs, suspends, resumes or closes a service reaches them (an admin's manual action,
+# renewal or suspension by the billing's own cron, closure by expiry) is unverified: the
+# reconciler covers the gaps (sync/lifecycle.py reads item.status for the last three).
 HOOKED_EVENTS = (
     "register",
     "account.edit",
@@ -41,7 +44,27 @@ HOOKED_EVENTS = (
     "profile.edit",
     "service.postopen",
     "service.postprolong",
+    "service.postsuspend",
+    "service.postresume",
+    "service.postclose",
 )
+
+# item.status -> the lifecycle event a service in that status last had ([C] codes 2, 3, 4;
+# see ITEM_STATUS): the reconciler queues that event when the recorded one differs.
+ITEM_STATUS_ACTIVE = 2
+ITEM_STATUS_SUSPENDED = 3
+ITEM_STATUS_DELETED = 4
+
+# [C] The suspension kinds are the item columns autosuspend (non-payment, by the billing),
+# employeesuspend (by an employee) and abusesuspend (for abuse) (billmanager-plugin.md
+# section 12, ISPsystem's iteminfo()). [U] Their values: read as set when not NULL, not
+# empty, not 'off' and not 0 (they may be 'on'/'off' flags or dates). [U] Which one wins
+# when several are set: abuse, then employee, then non-payment (the gravest reason).
+# Check: mysql billmgr -e "SELECT id, status, autosuspend, employeesuspend, abusesuspend
+#        FROM item WHERE status = 3 LIMIT 20"
+SUSPEND_KIND_COLUMNS = (("abusesuspend", "abuse"), ("employeesuspend", "employee"),
+                        ("autosuspend", "nonpayment"))
+SUSPEND_FLAG_OFF = ("", "off", "0", "no", "0000-00-00", "0000-00-00 00:00:00")
 
 # [U] Which request parameters identify the entity on each hooked event.
 # elid is the edited object; on a create it is empty and the object is resolved from
@@ -88,3 +111,14 @@ PANEL_UNVERIFIED_BEHAVIOURS = (
     "checkbox inputs post 'on'/'off' (the handler also accepts yes/true/1)",
     "toolbar icon names t-up / t-down exist",
 )
+
+# [U] The admin panel's forms that open a client and a service by id (issue 17.4): the links
+# contacts and leads carry are {base}/billmgr?startform=<form>&elid=<id>. Check: log in as an
+# administrator and open {base}/billmgr?startform=account.edit&elid=<a client's id>.
+ADMIN_EDIT_FORMS = {"contact": "account.edit", "lead": "item.edit"}
+
+# [C] project(id, name, billurl): a project's (brand's) billing address. [U] That it is the
+# admin panel's public URL too and looks like https://host/billmgr: the module prefills its
+# billmgr_url setting from the first project's billurl (without /billmgr), else from the
+# redirect URL, and the admin confirms it. Check: mysql billmgr -e "SELECT id, billurl FROM project"
+PUBLIC_URL_SOURCE = "project.billurl"

@@ -40,3 +40,17 @@ def test_saves_in_the_panel_reach_the_queue_once_per_entity(
     (lead,) = store.claim_after(Kind.LEAD, 10, clock.now, None)
     assert (contact.billmgr_id, contact.version) == (10, 3)
     assert (lead.billmgr_id, lead.reason, lead.version) == (7, "open", 2)
+
+
+def test_suspend_resume_and_close_from_the_panel_reach_the_queue_as_lead_rows(
+        mgr5_root: Path, store: MySqlStore, clock: FakeClock) -> None:  # noqa: F811
+    """service.postsuspend/postresume/postclose (issue 17.1): one lead row each, the newest
+    lifecycle event kept (a resume after a suspend is the service's state now)."""
+    run_addon("amocrm_event", {"func": "service.postsuspend", "elid": "7", "sok": "ok"}, SAVED)
+    run_addon("amocrm_event", {"func": "service.postresume", "elid": "7", "sok": "ok"}, SAVED)
+    run_addon("amocrm_event", {"func": "service.postclose", "elid": "8, 9", "sok": "ok"}, SAVED)
+    run_addon("amocrm_event", {"func": "service.postsuspend", "elid": "10"}, SAVED)   # a form open: no sok
+    assert spool.drain(host_paths().spool_dir, spool_handler(store, Billing())) == 3
+    leads = store.claim_after(Kind.LEAD, 10, clock.now, None)
+    assert sorted((i.billmgr_id, i.reason, i.version) for i in leads) == [
+        (7, "resume", 2), (8, "close", 1), (9, "close", 1)]

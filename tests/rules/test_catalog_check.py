@@ -67,6 +67,12 @@ def test_field_problems(presets: Presets) -> None:
            ("sync.marker_field_ids.lead", "marker_field_missing", None)]
 
 
+def test_a_url_field_deleted_in_amocrm_is_reported(presets: Presets) -> None:
+    """Issue 17.4: every write of a contact or a lead would be refused while the link field is gone."""
+    assert codes(presets, sync={"url_field_ids": {"lead": 999, "contact": 5}}) == [
+        ("sync.url_field_ids.lead", "url_field_missing", None)]
+
+
 def test_responsible_user_must_exist_and_be_active(presets: Presets) -> None:
     assert codes(presets, sync={"responsible_user_id": 2}) == [
         ("sync.responsible_user_id", "user_inactive", None)]

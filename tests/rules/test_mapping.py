@@ -336,3 +336,34 @@ def test_a_service_read_with_only_those_params_maps_to_the_same_payload(presets:
     ctx = NO_MARKERS
     assert rules.payload(Kind.LEAD, lean, ctx) == RuleSet(config, presets).payload(Kind.LEAD, rich, ctx)
     assert rules.wants(Kind.LEAD, lean) == rules.wants(Kind.LEAD, rich)
+
+
+def _link_values(payload: Any, field_id: int) -> Any:
+    found = [f for f in payload.body.get("custom_fields_values") or [] if f.get("field_id") == field_id]
+    return found[0]["values"] if found else "absent"
+
+
+def test_contacts_and_leads_carry_the_link_back_to_billmanager(presets: Presets) -> None:
+    """Issue 17.4: the url field holds the admin panel's form of the client / the service; with no
+    base URL it is cleared; payers have none; a field rule naming the same field wins."""
+    ids = {"contact": 950, "lead": 951}
+    linked = RuleSet(make_config(presets, sync={"billmgr_url": "https://bill.example.com/billmgr",
+                                                "url_field_ids": ids}), presets)
+    assert _link_values(linked.payload(Kind.CONTACT, CLIENT, NO_MARKERS), 950) == [
+        {"value": f"https://bill.example.com/billmgr?startform=account.edit&elid={CLIENT.id}"}]
+    assert _link_values(linked.payload(Kind.LEAD, SERVICE, NO_MARKERS), 951) == [
+        {"value": f"https://bill.example.com/billmgr?startform=item.edit&elid={SERVICE.id}"}]
+    assert _link_values(linked.payload(Kind.COMPANY, PAYER, NO_MARKERS), 950) == "absent"
+    # the ids may come from the mapping context (fields made in this run) as well
+    fresh = RuleSet(make_config(presets, sync={"billmgr_url": "https://bill.example.com"}), presets)
+    ctx = MappingContext(marker_field_ids={}, url_field_ids={Kind.LEAD: 960})
+    assert _link_values(fresh.payload(Kind.LEAD, SERVICE, ctx), 960) == [
+        {"value": f"https://bill.example.com/billmgr?startform=item.edit&elid={SERVICE.id}"}]
+    assert _link_values(fresh.payload(Kind.LEAD, SERVICE, NO_MARKERS), 960) == "absent"   # no field yet
+    cleared = RuleSet(make_config(presets, sync={"billmgr_url": "", "url_field_ids": ids}), presets)
+    assert _link_values(cleared.payload(Kind.LEAD, SERVICE, NO_MARKERS), 951) is None
+    ruled = RuleSet(make_config(presets, sync={"billmgr_url": "https://bill.example.com",
+                                               "url_field_ids": ids},
+                                fields=[frule("f1", "lead", 951, "url", "service.param.domain")]), presets)
+    assert _link_values(ruled.payload(Kind.LEAD, SERVICE, NO_MARKERS), 951) == [
+        {"value": f"https://{SERVICE.params['domain']}"}]      # the rule's value, not the link

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from billmgr_amocrm.domain import ServiceEvent, SuspendKind
 from billmgr_amocrm.rules.conditions import OPERATORS
 from billmgr_amocrm.rules.presets import Presets
 
@@ -15,7 +16,10 @@ def test_shipped_presets_offer_the_values_admins_need(presets: Presets) -> None:
         value = presets.value(name)
         assert value.label.ru and value.label.en
     assert presets.value("service.param.domain").path == "param.domain"
-    assert set(presets.value("service.event").options or {}) == {"open", "prolong"}
+    # every service event the module records (issue 17.1), so pipeline rules can react to each
+    assert set(presets.value("service.event").options or {}) == {e.value for e in ServiceEvent}
+    assert set(presets.value("service.suspend_kind").options or {}) == {k.value for k in SuspendKind}
+    assert presets.value("service.suspend_kind").path == "suspend_kind"
 
 
 def test_shipped_presets_define_all_nine_validators(presets: Presets) -> None:

@@ -436,7 +436,19 @@ PROFILE_STORE = "sandbox_profile_full"
 ITEM_COLS = ("id", "pricelist", "account", "period", "currency", "status", "createdate", "opendate",
              "expiredate", "cost", "costperiod", "processingmodule", "parent", "autoprolong",
              "lastpricelist", "suspenddate", "remoteid", "specialstatus", "scheduledclose",
-             "intvalue", "price", "name")
+             "intvalue", "price", "name", "autosuspend", "employeesuspend", "abusesuspend")
+# Why a generated suspended service is suspended: one of these item columns is 'on' (by the
+# item id, not the random stream, so every other generated value stays as it was).
+SUSPEND_COLUMNS = ("autosuspend", "employeesuspend", "abusesuspend")
+SUSPEND_KIND_BY_ID = ("autosuspend",) * 7 + ("employeesuspend",) * 2 + ("abusesuspend",)
+
+
+def suspend_flags(item_id: int, status: int, column: Optional[str] = None) -> list[Optional[str]]:
+    """The three suspension columns of an item: one 'on' for a suspended one, else NULL."""
+    if status != STATUS_SUSPENDED:
+        return [None, None, None]
+    chosen = column or SUSPEND_KIND_BY_ID[item_id % len(SUSPEND_KIND_BY_ID)]
+    return ["on" if c == chosen else None for c in SUSPEND_COLUMNS]
 # item.name: what the generator puts there (the domain of a domain service; others stay NULL,
 # so lead names exercise both item.name and the fallback built from tariff and params).
 NAMED_ITEMTYPES = ("domain",)
@@ -636,7 +648,7 @@ class _Generator:
         suspend = expires if status == STATUS_SUSPENDED else None
         return [item_id, pl[0], account_id, period, currency, status, created, opened, expires, cost,
                 period, r.choice((1, 2, 3, None)), None, period if r.random() < 0.6 else 0, pl[0],
-                suspend, None, None, None, None, cost, None]
+                suspend, None, None, None, None, cost, None, *suspend_flags(item_id, status)]
 
     def services(self) -> None:
         r = self.rng
@@ -943,10 +955,22 @@ def prolong_service(conn: pymysql.connections.Connection, item_id: int, months: 
     return item_id
 
 
-def set_service_status(conn: pymysql.connections.Connection, item_id: int, status: int) -> int:
+def set_service_status(conn: pymysql.connections.Connection, item_id: int, status: int,
+                       suspended_by: Optional[str] = None) -> int:
+    """A status change; a suspension sets the column of ``suspended_by`` (autosuspend,
+    employeesuspend or abusesuspend; default by the item id), any other status clears them."""
     if status not in ALL_STATUSES:
         raise ValueError(f"status must be one of {ALL_STATUSES}")
-    _update(conn, "item", item_id, {"status": status})
+    if suspended_by is not None and suspended_by not in SUSPEND_COLUMNS:
+        raise ValueError(f"suspended_by must be one of {SUSPEND_COLUMNS}")
+    flags = dict(zip(SUSPEND_COLUMNS, suspend_flags(item_id, status, suspended_by)))
+    _update(conn, "item", item_id, {"status": status, **flags})
+    return item_id
+
+
+def set_service_cost(conn: pymysql.connections.Connection, item_id: int, cost: Optional[Decimal]) -> int:
+    """item.cost changed (a tariff change, a discount; None: NULL)."""
+    _update(conn, "item", item_id, {"cost": cost})
     return item_id
 
 
@@ -1009,8 +1033,11 @@ class Sandbox:
     def prolong_service(self, item_id: int, months: Optional[int] = None) -> int:
         return prolong_service(self.conn, item_id, months)
 
-    def set_service_status(self, item_id: int, status: int) -> int:
-        return set_service_status(self.conn, item_id, status)
+    def set_service_status(self, item_id: int, status: int, suspended_by: Optional[str] = None) -> int:
+        return set_service_status(self.conn, item_id, status, suspended_by)
+
+    def set_service_cost(self, item_id: int, cost: Optional[Decimal]) -> int:
+        return set_service_cost(self.conn, item_id, cost)
 
     def set_service_param(self, item_id: int, intname: str, value: str) -> int:
         return set_service_param(self.conn, item_id, intname, value)

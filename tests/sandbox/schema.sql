@@ -162,6 +162,11 @@ CREATE TABLE item (
   intvalue          INT NULL,
   price             DECIMAL(20,4) NULL,
   name              VARCHAR(255) NULL,            -- the service's name (sslstore module.cpp)
+  -- [C] the suspension kinds (ISPsystem's iteminfo()); [U] their type: 'on' flags here,
+  -- see unverified.SUSPEND_KIND_COLUMNS
+  autosuspend       VARCHAR(3) NULL,              -- suspended by the billing (non-payment)
+  employeesuspend   VARCHAR(3) NULL,              -- suspended by an employee
+  abusesuspend      VARCHAR(3) NULL,              -- suspended for abuse
   PRIMARY KEY (id),
   KEY item_account (account),
   KEY item_createdate (createdate),

@@ -12,7 +12,7 @@ import pytest
 
 from billmgr_amocrm import db
 from billmgr_amocrm.billing import BillingDb
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, SuspendKind
 from billmgr_amocrm.ports import BillingReader
 from tests.sandbox.generate import EMOJI_NAME, HTML_NAME, LONG_NAME, SHARED_PHONE, SQL_NAME
 
@@ -273,3 +273,26 @@ def test_unreachable_database_raises_the_driver_error(db_server):
     reader = BillingDb(lambda: db.connect(bad, connect_timeout=1))
     with pytest.raises(pymysql.err.OperationalError):
         reader.clients([1])
+
+
+def test_a_suspended_service_says_why_and_item_statuses_stream_every_item(sandbox_db, billing):
+    """Issue 17.1: the suspension kind (item.autosuspend / employeesuspend / abusesuspend) and
+    the status scan the reconciler's lifecycle part reads."""
+    sb = sandbox_db
+    acc = sb.add_client(name="C").account_id
+    by_billing, by_employee, for_abuse, active = (sb.open_service(acc) for _ in range(4))
+    sb.set_service_status(by_billing, 3, "autosuspend")
+    sb.set_service_status(by_employee, 3, "employeesuspend")
+    sb.set_service_status(for_abuse, 3, "abusesuspend")
+    found = billing.services([by_billing, by_employee, for_abuse, active])
+    assert {i: s.suspend_kind for i, s in found.items()} == {
+        by_billing: SuspendKind.NONPAYMENT, by_employee: SuspendKind.EMPLOYEE,
+        for_abuse: SuspendKind.ABUSE, active: None}
+    sb.query("UPDATE item SET autosuspend = 'on', abusesuspend = 'off' WHERE id = %s", (for_abuse,))
+    assert billing.services([for_abuse])[for_abuse].suspend_kind is SuspendKind.NONPAYMENT
+    sb.set_service_status(by_employee, 2)                       # resumed: the flags are cleared
+    assert billing.services([by_employee])[by_employee].suspend_kind is None
+    statuses = [row for page in billing.item_statuses(batch=2) for row in page]
+    assert statuses == sorted(statuses) and len(statuses) == sb.query("SELECT COUNT(*) FROM item")[0][0]
+    expected = {by_billing: 3, by_employee: 2, for_abuse: 3, active: 2}
+    assert {i: s for i, s in statuses if i in found} == expected

@@ -128,6 +128,17 @@ def test_panel_like_edits_return_ids_and_change_rows(sandbox_db):
         sb.edit_payer(pid, vatnum="raw column names are not accepted")
 
 
+def test_every_suspended_service_says_why_and_no_other_does(sandbox_db):
+    """The suspension columns (issue 17.1): one of them 'on' for each suspended item, none for the rest."""
+    rows = sandbox_db.query("SELECT status, autosuspend, employeesuspend, abusesuspend FROM item")
+    kinds = set()
+    for status, *flags in rows:
+        assert sum(f == "on" for f in flags) == (1 if status == 3 else 0), (status, flags)
+        if status == 3:
+            kinds.add(flags.index("on"))
+    assert kinds == {0, 1, 2}          # non-payment, by an employee, for abuse: all present
+
+
 def test_item_names_are_filled_for_domains_only(sandbox_db):
     q = sandbox_db.query
     named = q("SELECT i.name, p.value FROM item i JOIN pricelist pl ON pl.id = i.pricelist "

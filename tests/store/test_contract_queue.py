@@ -42,6 +42,13 @@ def test_events_for_one_entity_coalesce_into_one_row_that_keeps_its_age(
     (["prolong", "open"], "open"),
     (["export", "edit"], "edit"),
     (["edit", "reconcile"], "reconcile"),
+    # lifecycle events follow the item's status: the newest of them wins, over open and prolong too
+    (["suspend", "resume"], "resume"),
+    (["resume", "suspend"], "suspend"),
+    (["open", "suspend", "edit"], "suspend"),
+    (["suspend", "open", "prolong", "reconcile"], "suspend"),
+    (["close", "edit", "export"], "close"),
+    (["prolong", "suspend", "close"], "close"),
 ], ids=lambda v: "-".join(v) if isinstance(v, list) else v)
 def test_service_events_outrank_generic_reasons(
         any_store: Any, clock: FakeClock, reasons: list, kept: str) -> None:

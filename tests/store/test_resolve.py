@@ -54,6 +54,10 @@ CASES = [
     ({"func": "user.edit", "user": "4242", "level": 16}, [(Kind.CONTACT, 20, "edit")]),  # an old login
     ({"func": "service.postopen", "elid": "55"}, [(Kind.LEAD, 55, "open")]),
     ({"func": "service.postprolong", "elid": "55"}, [(Kind.LEAD, 55, "prolong")]),
+    ({"func": "service.postsuspend", "elid": "55"}, [(Kind.LEAD, 55, "suspend")]),
+    ({"func": "service.postresume", "elid": "55, 56"},
+     [(Kind.LEAD, 55, "resume"), (Kind.LEAD, 56, "resume")]),
+    ({"func": "service.postclose", "elid": "55"}, [(Kind.LEAD, 55, "close")]),
     # Unresolvable: logged, nothing queued, no crash.
     ({"func": "profile.edit", "plid": "20"}, []),
     ({"func": "profile.edit", "user": "client@example.com", "level": 30}, []),   # an admin is not the client

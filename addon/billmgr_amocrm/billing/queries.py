@@ -29,7 +29,8 @@ ITEMS = (
     "SELECT i.id, i.account, i.status, i.pricelist, i.name, "
     "COALESCE(NULLIF(pl.name_{lang}, ''), pl.name), it.intname, "
     "COALESCE(NULLIF(it.name_{lang}, ''), it.name), i.cost, cur.iso, i.period, "
-    "i.createdate, i.opendate, i.expiredate, i.autoprolong, i.processingmodule "
+    "i.createdate, i.opendate, i.expiredate, i.autoprolong, i.processingmodule, "
+    "i.abusesuspend, i.employeesuspend, i.autosuspend "   # unverified.SUSPEND_KIND_COLUMNS' order
     "FROM item i LEFT JOIN pricelist pl ON pl.id = i.pricelist "
     "LEFT JOIN itemtype it ON it.id = pl.itemtype "
     "LEFT JOIN currency cur ON cur.id = i.currency WHERE i.id IN ({in_})"
@@ -43,6 +44,10 @@ ID_PAGE = {
     Kind.COMPANY: "SELECT id FROM profile WHERE profiletype = %s AND id > %s ORDER BY id LIMIT %s",
     Kind.LEAD: "SELECT id FROM item WHERE id > %s ORDER BY id LIMIT %s",
 }
+# BILLmanager's public address as its first project (brand) records it (unverified.PUBLIC_URL_SOURCE).
+PUBLIC_URL = "SELECT billurl FROM project WHERE billurl IS NOT NULL AND billurl <> '' ORDER BY id LIMIT 1"
+# The reconciler's lifecycle scan (sync/lifecycle.py): every item's status, a page at a time.
+STATUS_PAGE = "SELECT id, status FROM item WHERE id > %s ORDER BY id LIMIT %s"
 CHANGED_PAGE = (
     "SELECT id FROM item WHERE id > %s AND "
     "(createdate >= %s OR opendate >= %s OR expiredate >= %s) ORDER BY id LIMIT %s"

@@ -21,6 +21,7 @@ from .values import (
     as_opt_int,
     chunks,
     placeholders,
+    suspend_kind,
     text,
     unique_ids,
 )
@@ -126,7 +127,7 @@ class BillingDb:
         result: dict[int, Service] = {}
         for row in self._rows_in(sql, wanted):
             (iid, account, status, pricelist, name, pl_name, it_intname, it_name, cost, iso, period,
-             created, opened, expires, autoprolong, module) = row
+             created, opened, expires, autoprolong, module, *suspended) = row
             item_id = int(iid)
             result[item_id] = Service(
                 id=item_id, account_id=as_int(account), status=as_int(status),
@@ -134,7 +135,8 @@ class BillingDb:
                 itemtype_intname=text(it_intname), itemtype_name=text(it_name), cost=as_opt_decimal(cost),
                 currency_iso=text(iso).upper(), period=as_int(period), createdate=as_date(created),
                 opendate=as_date(opened), expiredate=as_date(expires), autoprolong=as_int(autoprolong),
-                processingmodule=as_opt_int(module), params=by_item.get(item_id, {}), name=text(name))
+                processingmodule=as_opt_int(module), params=by_item.get(item_id, {}), name=text(name),
+                suspend_kind=suspend_kind(as_int(status), suspended))
         return result
 
     def _param_rows(self, wanted: Sequence[int], names: Optional[Collection[str]]
@@ -171,6 +173,25 @@ class BillingDb:
             if len(page) < batch:
                 return
             last = page[-1]
+
+    def public_url(self) -> str:
+        """The first project's ``billurl`` (BILLmanager's public address, as its storefront links
+        to it), '' when none is set: what the module's ``billmgr_url`` setting is prefilled with."""
+        rows = self._rows(q.PUBLIC_URL, ())
+        return text(rows[0][0]) if rows else ""
+
+    def item_statuses(self, batch: int = 1000) -> Iterator[list[tuple[int, int]]]:
+        """(item id, status) of every item, ascending, a page at a time (keyset pagination,
+        as ``iter_ids``): the reconciler's lifecycle scan compares them with the last events."""
+        last = 0
+        while True:
+            page = [(int(r[0]), as_int(r[1])) for r in self._rows(q.STATUS_PAGE, (last, batch))]
+            if not page:
+                return
+            yield page
+            if len(page) < batch:
+                return
+            last = page[-1][0]
 
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items created, opened or prolonged on or after ``since``'s date, in id batches.

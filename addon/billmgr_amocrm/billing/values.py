@@ -10,6 +10,9 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator, Optional, Sequence
 
+from ..domain import SuspendKind
+from ..unverified import ITEM_STATUS_SUSPENDED, SUSPEND_FLAG_OFF, SUSPEND_KIND_COLUMNS
+
 # IN (...) lists never grow past this many bound parameters.
 IN_CHUNK = 500
 
@@ -99,3 +102,16 @@ def placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
+
+
+def suspend_kind(status: int, flags: Sequence[Any]) -> Optional[SuspendKind]:
+    """Why a suspended item is suspended: the first of ``unverified.SUSPEND_KIND_COLUMNS``
+    (abuse, employee, non-payment) whose column is set; None when the item is not suspended
+    or no column says (a value's meaning is unverified: NULL, '', 'off' and 0 read as unset)."""
+    if status != ITEM_STATUS_SUSPENDED:
+        return None
+    for (_, kind), flag in zip(SUSPEND_KIND_COLUMNS, flags):
+        if flag is None or text(flag).lower() in SUSPEND_FLAG_OFF:
+            continue
+        return SuspendKind(kind)
+    return None

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional
 
-from ..domain import Kind
+from ..domain import URL_KINDS, Kind
 from ..paths import HostPaths, host_paths
 from ..ports import MappingContext
 from .amocrm import authorize, build_amo_client, client_secret, token_status
@@ -127,6 +127,29 @@ class App:
         self.settings = update_config(self.paths, record)
         return ids
 
+    def ensure_url_fields(self) -> dict[Kind, int]:
+        """The url fields linking back to BILLmanager, once a base URL is set: created in amoCRM
+        when missing and recorded in amocrm.conf. Without a base URL none is created (a
+        module that never had one sends no url field at all); ids known from before stay, so
+        a cleared base URL clears the links."""
+        sync = self.config.sync
+        known = dict(sync.url_field_ids.as_map())
+        if not sync.billmgr_url or len(known) == len(URL_KINDS):
+            return known
+        from ..rules.config import rebuild
+        from ..settings import update_config
+        from ..sync.fields import ensure_url_fields
+
+        ids = ensure_url_fields(self.amo())
+
+        def record(current: Settings) -> ModuleConfig:
+            latest = current.config.sync.model_dump(mode="json")
+            latest["url_field_ids"] = {kind.value: ids[kind] for kind in URL_KINDS}
+            return rebuild(current.config, {"sync": latest})
+
+        self.settings = update_config(self.paths, record)
+        return ids
+
     def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:
         """After a save: ``config`` compiled with the presets in use, or all the settings read again."""
         from .. import settings
@@ -138,7 +161,8 @@ class App:
             self.settings = settings.Settings(config, self.presets, RuleSet(config, self.presets))
 
     def context(self) -> MappingContext:
-        return MappingContext(marker_field_ids=self.ensure_marker_fields(),
+        markers = self.ensure_marker_fields()
+        return MappingContext(marker_field_ids=markers, url_field_ids=self.ensure_url_fields(),
                               default_responsible_user_id=self.config.sync.responsible_user_id)
 
     def stored_context(self) -> Optional[MappingContext]:
@@ -146,8 +170,9 @@ class App:
         known = self.marker_fields()
         if len(known) < len(Kind):
             return None
-        return MappingContext(marker_field_ids=known,
-                              default_responsible_user_id=self.config.sync.responsible_user_id)
+        sync = self.config.sync
+        return MappingContext(marker_field_ids=known, url_field_ids=dict(sync.url_field_ids.as_map()),
+                              default_responsible_user_id=sync.responsible_user_id)
 
     def side_connection(self, *, read_committed: bool = False) -> SideConnection:
         """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.

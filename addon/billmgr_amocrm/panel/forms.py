@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Mapping, Tuple
 from urllib.parse import urlsplit
 
-from . import backend, filters
+from . import backend, backlink, filters
 from .i18n import t
 from .protocol import PanelRequest
 from .responses import PanelError, Reply, form, ok
 
-SETTINGS_FIELDS = ("url", "client_id", "client_secret", "redirect_uri", "code")
+SETTINGS_FIELDS = ("url", "client_id", "client_secret", "redirect_uri", "code", "billmgr_url")
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$")
 
@@ -78,6 +78,8 @@ def check_redirect(request: PanelRequest, redirect: str) -> str:
 def settings(request: PanelRequest) -> Reply:
     lang = request.lang
     stored = _stored_auth(lang)
+    config, _, read_version = backend.load_for_edit(lang)
+    stored_link = str(config.sync.billmgr_url)
     placeholder = {
         "placeholder_client_secret": t("secret_saved" if _secret_saved(lang) else "secret_missing", lang)
     }
@@ -87,6 +89,8 @@ def settings(request: PanelRequest) -> Reply:
             values["redirect_uri"] = (
                 f"https://{request.host}/billmgr"  # the spec's format; the admin confirms it
             )
+        values[backlink.FIELD] = stored_link or backlink.suggested(lang, values["redirect_uri"])
+        values[backend.CONF_VERSION] = read_version
         return Reply(form(request, values, messages=placeholder), result="opened")
     url = check_url(request, request.param("url").strip())
     client_id = request.param("client_id").strip()
@@ -105,7 +109,14 @@ def settings(request: PanelRequest) -> Reply:
         if stored.get(name, "").rstrip("/") != new
     )
     changed += (("client_secret",) if secret else ()) + (("code",) if code else ())
+    link = backlink.parse(request)
+    link_changed = link != stored_link
     if not code:
+        # the address alone needs no new authorization; saved again unchanged, it makes the worker
+        # look its url fields up again (one deleted in amoCRM is made anew)
+        if not changed and (link_changed or link):
+            backlink.save(request, link, backend.opened_version(request, read_version))
+            return Reply(ok(request), changed=(backlink.FIELD,) if link_changed else ())
         if not changed and _authorized(lang):
             return Reply(ok(request), result=t("settings_unchanged", "en"))
         raise PanelError(t("code_required", lang), obj="code", kind="missed")
@@ -116,6 +127,9 @@ def settings(request: PanelRequest) -> Reply:
     service = backend.service(lang)
     with backend.translated(lang, obj="code"):
         service.authorize(url, client_id, secret, redirect, code)
+    if link_changed:   # after the authorization, which wrote amocrm.conf itself
+        backlink.save(request, link, None)
+        changed += (backlink.FIELD,)
     return Reply(ok(request), changed=changed)
 
 

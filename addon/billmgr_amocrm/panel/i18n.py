@@ -88,6 +88,14 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "saved — leave empty to keep it",
     },
     "secret_missing": {"ru": "секретный ключ из amoCRM", "en": "secret key from amoCRM"},
+    "billmgr_url_invalid": {
+        "ru": "Адрес BILLmanager должен быть публичным адресом вида https://billing.example.com "
+        "(или https://billing.example.com/billmgr), без логина, параметров и якоря; оставьте поле "
+        "пустым, чтобы не давать ссылок.",
+        "en": "The BILLmanager address must be its public address, like https://billing.example.com "
+        "(or https://billing.example.com/billmgr), with no login, parameters or fragment; leave it "
+        "empty for no links.",
+    },
     "settings_unchanged": {
         "ru": "Настройки не изменились, авторизация действует.",
         "en": "Nothing changed; the authorization is still valid.",

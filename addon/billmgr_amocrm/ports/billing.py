@@ -34,6 +34,9 @@ class BillingReader(Protocol):
     def services_by_account(self, account_ids: Sequence[int]) -> dict[int, list[int]]:
         """account id -> its service ids, ascending; accounts without a service are absent."""
 
+    def item_statuses(self, batch: int = 1000) -> Iterator[list[tuple[int, int]]]:
+        """(item id, item.status) of every service, ascending, in pages (the lifecycle scan)."""
+
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items opened or prolonged (opendate/expiredate moved) since a time, for the reconciler."""
 

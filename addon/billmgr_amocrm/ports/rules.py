@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, FrozenSet, Mapping, Optional, Protocol
 
 from ..domain import Kind, ServiceEvent
@@ -37,6 +37,8 @@ class MappingContext:
     marker_field_ids: Mapping[Kind, int]
     event: Optional[ServiceEvent] = None
     default_responsible_user_id: Optional[int] = None
+    # the module's url fields linking back to BILLmanager (contacts, leads), once created
+    url_field_ids: Mapping[Kind, int] = field(default_factory=dict)
 
 
 class RuleSet(Protocol):

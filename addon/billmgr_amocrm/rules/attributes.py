@@ -35,7 +35,7 @@ ATTRIBUTE_KEYS: Dict[str, FrozenSet[str]] = {
     "service": frozenset({
         "id", "account_id", "name", "event", "type", "type_name", "pricelist", "pricelist_id", "status",
         "cost", "currency", "period", "createdate", "opendate", "expiredate", "autoprolong",
-        "processingmodule",
+        "processingmodule", "suspend_kind",
     }),
 }
 
@@ -161,6 +161,8 @@ def _service(service: Any, event: Optional[ServiceEvent]) -> Dict[str, Any]:
         "expiredate": _date(_get(service, "expiredate")),
         "autoprolong": None if autoprolong is None else autoprolong > 0,
         "processingmodule": _int(_get(service, "processingmodule")),
+        # abuse / employee / nonpayment for a suspended service whose reason is known, else None
+        "suspend_kind": _text(_get(service, "suspend_kind")) or None,
     }
     params = _get(service, "params")
     if isinstance(params, Mapping):

@@ -83,6 +83,11 @@ _FIX = {
         "creates the field anew.",
         "Укажите в amocrm.conf значение null и сохраните настройки интеграции ещё раз: модуль "
         "создаст поле заново."),
+    "url_field_missing": (
+        "Save the BILLmanager address in the integration settings again: the module then finds or "
+        "creates the field anew.",
+        "Сохраните адрес BILLmanager в настройках интеграции ещё раз: модуль найдёт или создаст поле "
+        "заново."),
     "user_missing": ("Choose an active amoCRM user as the responsible user, or leave it empty.",
                      "Выберите ответственным действующего пользователя amoCRM или оставьте поле пустым."),
     "user_inactive": ("Choose an active amoCRM user as the responsible user, or leave it empty.",
@@ -196,5 +201,11 @@ def check_against_catalog(config: ModuleConfig, custom_fields_by_entity: Mapping
             issues.append(Issue(f"sync.marker_field_ids.{kind.value}", "marker_field_missing",
                                 f"the BILLmanager ID field {marker_id} is gone from {kind.amo_entity}",
                                 f"поле «BILLmanager ID» {marker_id} удалено из {ENTITY_OF_RU[kind]}"))
+    for kind, url_id in config.sync.url_field_ids.as_map().items():
+        catalog = catalogs.get(kind)
+        if catalog is not None and url_id not in catalog:   # every write of the kind would be refused
+            issues.append(Issue(f"sync.url_field_ids.{kind.value}", "url_field_missing",
+                                f"the BILLmanager link field {url_id} is gone from {kind.amo_entity}",
+                                f"поле ссылки «BILLmanager» {url_id} удалено из {ENTITY_OF_RU[kind]}"))
     issues += _user_issues(config.sync.responsible_user_id, users)
     return issues

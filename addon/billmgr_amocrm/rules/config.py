@@ -10,7 +10,9 @@ Shape (JSON)::
      "auth": {"url": "https://example.amocrm.ru", "client_id": "...", "redirect_uri": "..."},
      "sync": {"rate_limit": 7, "batch_size": 50, "responsible_user_id": null,
               "marker_field_ids": {"contact": null, "company": null, "lead": null},
-              "recreate_deleted": true, "language": "ru"},
+              "recreate_deleted": true, "language": "ru",
+              "billmgr_url": "https://billing.example.com",
+              "url_field_ids": {"contact": null, "lead": null}},
      "conditions": {"contact": [], "company": [], "lead": [
          {"id": "c1", "value": "service.status", "validator": "equals", "argument": "2"}]},
      "tags": [{"id": "t1", "entity": "lead", "tag": "vps",
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Annotated, Any, Dict, Literal, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -44,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..domain import Kind
+from ..domain import URL_KINDS, Kind
 from .errors import ConfigError
 from .jsontext import validation_problems
 
@@ -54,6 +57,7 @@ FieldType = Literal["text", "textarea", "numeric", "checkbox", "select", "radiob
                     "date", "date_time", "birthday", "url", "streetaddress", "monetary"]
 SELECT_TYPES = frozenset({"select", "radiobutton", "multiselect"})
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _AMO_HOST = re.compile(r"^https://[a-z0-9][a-z0-9-]*\.(amocrm\.ru|amocrm\.com|kommo\.com)/?$")
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -113,6 +117,40 @@ class MarkerFieldIds(BaseModel):
         return {kind: getattr(self, kind.value) for kind in Kind if getattr(self, kind.value)}
 
 
+class UrlFieldIds(BaseModel):
+    """amoCRM ids of the module's "BILLmanager" link (url) field on contacts and leads, once created."""
+
+    model_config = _FROZEN
+
+    contact: Optional[PositiveInt] = None
+    lead: Optional[PositiveInt] = None
+
+    def as_map(self) -> Dict[Kind, int]:
+        return {kind: getattr(self, kind.value) for kind in URL_KINDS if getattr(self, kind.value)}
+
+
+def billmgr_base_url(value: str) -> str:
+    """BILLmanager's public address, normalized: ``https://host[:port][/prefix]`` without a trailing
+    ``/`` or ``/billmgr`` (the links add ``/billmgr?...``); '' stays '' (no link is written).
+    Raises ValueError for anything else (not https, credentials, a query, a fragment, no host)."""
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError("must be BILLmanager's public https:// address") from None
+    host = parts.hostname or ""
+    if (parts.scheme.lower() != "https" or not _HOST_NAME.match(host) or "." not in host
+            or parts.username or parts.password or parts.query or parts.fragment):
+        raise ValueError("must be BILLmanager's public https:// address, like https://billing.example.com")
+    path = parts.path.rstrip("/")
+    if path.endswith("/billmgr"):
+        path = path[: -len("/billmgr")]
+    return f"https://{parts.netloc.lower()}{path}"
+
+
 class SyncConfig(BaseModel):
     model_config = _FROZEN
 
@@ -133,6 +171,15 @@ class SyncConfig(BaseModel):
     # stay in flight at amoCRM (the client's 30 s read timeout plus a margin)
     settle_after: float = Field(default=60.0, ge=0, le=3600)
     language: Literal["ru", "en"] = "ru"                  # for enum labels written into text fields
+    # BILLmanager's public address: contacts and leads link back to the client and the service
+    # in its admin panel ('' writes no link and clears one written before)
+    billmgr_url: StrictStr = ""
+    url_field_ids: UrlFieldIds = UrlFieldIds()
+
+    @field_validator("billmgr_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return billmgr_base_url(value)
 
 
 class Condition(BaseModel):

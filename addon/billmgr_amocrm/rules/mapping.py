@@ -32,6 +32,7 @@ from ..markers import marker_value
 from ..ports import AmoPayload, JsonDict, MappingContext
 from ..unverified import PROFILE_TYPE_LEGAL
 from .attributes import PARAM_PREFIX, attribute, attributes_of
+from .backlinks import link_field
 from .conditions import Compiled, all_hold
 from .config import Condition, FieldRule, ModuleConfig, PipelineRule
 from .config_check import validated
@@ -247,6 +248,11 @@ class RuleSet:
             chosen[field_id] = field_values(plan.rule.field_type, attribute(attrs, plan.value.path),
                                             plan.value, plan.rule.enum_map, lang)
         fields.extend({"field_id": field_id, "values": values} for field_id, values in chosen.items())
+        url_id = ctx.url_field_ids.get(kind) or self.config.sync.url_field_ids.as_map().get(kind)
+        if url_id and url_id not in chosen and url_id != marker_id:   # a rule naming the field wins
+            link = link_field(url_id, self.config.sync.billmgr_url, kind, attrs.get("id"))
+            if link is not None:
+                fields.append(link)
         if marker_id and attrs.get("id") is not None:
             fields.append({"field_id": marker_id, "values": [{"value": marker_value(kind, attrs["id"])}]})
         return fields

@@ -44,7 +44,7 @@ from .errors import (
     translate,
 )
 from .export import resync_all, run_export, start_export
-from .overview import bindings, daily, status
+from .overview import bindings, daily, status, suggested_billmgr_url
 from .queueing import failed, reconcile, resync, retry_failed, sync_now, unlink
 from .results import (
     AuthResult,
@@ -67,5 +67,5 @@ __all__ = [
     "authorized", "bindings", "cached_catalog", "cached_catalog_health", "catalog", "catalog_health",
     "check_connection", "config_place", "log_catalog_health", "failed", "reconcile", "resync", "resync_all",
     "daily", "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret",
-    "sync_now", "token_status", "translate", "unlink",
+    "suggested_billmgr_url", "sync_now", "token_status", "translate", "unlink",
 ]

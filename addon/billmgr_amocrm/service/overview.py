@@ -64,3 +64,17 @@ def bindings(kind: Any = None, state: Optional[str] = None, search: Optional[str
     chosen = kind_of(kind) if kind else None
     with using(app) as live:
         return live.store.bindings(chosen, state, search, order, descending, limit, offset)
+
+
+def suggested_billmgr_url(*, app: Optional[App] = None) -> str:
+    """BILLmanager's public address as the module can read it (unverified.PUBLIC_URL_SOURCE: the
+    first project's billurl), normalized as the ``billmgr_url`` setting keeps it; '' when there
+    is none or it is not a usable https address. The admin confirms it in the form."""
+    from ..rules.config import billmgr_base_url
+
+    with using(app) as live:
+        found = live.billing.public_url()
+    try:
+        return billmgr_base_url(found)
+    except ValueError:
+        return ""

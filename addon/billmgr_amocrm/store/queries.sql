@@ -30,14 +30,17 @@ SELECT VERSION()
 -- and attempts 0, like retry_failed. last_error is kept.
 -- The assignments run left to right and later ones see earlier results, so the columns
 -- that read the old state come first (reason, attempts, age) and state comes last.
--- reason: FIELD gives open 2, prolong 1, the rest 0; the higher stays, among equals the
--- newest wins (a later edit/reconcile/export never erases a service event).
+-- reason: suspend, resume and close rank 3 (the service's newest status wins among them),
+-- FIELD gives open 2, prolong 1, the rest 0; the higher stays, among equals the newest
+-- wins (a later edit/reconcile/export never erases a service event).
 INSERT INTO amocrm_queue
     (kind, billmgr_id, reason, version, state, attempts, next_attempt_at,
      first_queued_at, updated_at, last_error)
   VALUES {rows}
   ON DUPLICATE KEY UPDATE
-    reason = IF(FIELD(VALUES(reason), 'prolong', 'open') >= FIELD(reason, 'prolong', 'open'),
+    reason = IF(IF(VALUES(reason) IN ('suspend', 'resume', 'close'), 3,
+                   FIELD(VALUES(reason), 'prolong', 'open'))
+                >= IF(reason IN ('suspend', 'resume', 'close'), 3, FIELD(reason, 'prolong', 'open')),
                 VALUES(reason), reason),
     attempts = IF(state = 'failed', 0, attempts),
     first_queued_at = IF(state = 'failed', VALUES(first_queued_at), first_queued_at),

@@ -6,11 +6,15 @@ Rules (the statements are in ``queries.sql``):
   * a failed (dead-letter) row is revived as pending with a fresh age and attempts 0
     (the same as ``retry_failed``), so the status screen's "oldest pending" is not
     an alarm about an old, already reported failure;
-  * reason precedence: ``open`` > ``prolong`` > the rest, failed rows included. The
-    service events say what happened to a service (the worker maps them to a pipeline
-    stage), so a later ``edit``/``reconcile``/``export`` must not erase them; ``open``
-    stays ``open`` until the row is done (the worker reads fresh data when it runs, so
-    a prolong folded into it loses nothing). Among the other reasons the newest wins;
+  * reason precedence: ``suspend``/``resume``/``close`` > ``open`` > ``prolong`` > the
+    rest, failed rows included. The service events say what happened to a service (the
+    worker maps them to a pipeline stage), so a later ``edit``/``reconcile``/``export``
+    must not erase them; ``open`` stays ``open`` until the row is done (the worker reads
+    fresh data when it runs, so a prolong folded into it loses nothing). The lifecycle
+    events follow the item's status, so among them the newest wins (a resume after a
+    suspend is the service's state now), and a service opened and suspended before the
+    worker ran is created where its suspension puts it. Among the other reasons the
+    newest wins;
   * ``complete_many`` deletes a row only if its version is the one claimed; a row that
     got a newer event stays pending with a clean slate (attempts 0, no error);
   * ``fail`` dead-letters a row only if no newer event came since its claim;

@@ -12,6 +12,9 @@ in the worker, it becomes ``(Kind, billmgr_id, reason)`` rows:
                                 contact exists before it links a company to it.
     service.postopen         -> lead, reason open
     service.postprolong      -> lead, reason prolong
+    service.postsuspend      -> lead, reason suspend
+    service.postresume       -> lead, reason resume
+    service.postclose        -> lead, reason close
 
 ``elid`` may be a list (``"1, 2, 3"`` on group operations). An event nothing can be
 resolved from is logged and dropped: the reconciler finds what it missed.
@@ -38,6 +41,15 @@ Target = tuple[Kind, int, str]
 EDIT = "edit"
 OPEN = "open"
 PROLONG = "prolong"
+
+# service.post<event> -> the queue row's reason (a ServiceEvent's value)
+SERVICE_EVENTS = {
+    "service.postopen": OPEN,
+    "service.postprolong": PROLONG,
+    "service.postsuspend": "suspend",
+    "service.postresume": "resume",
+    "service.postclose": "close",
+}
 
 
 def _ids(value: Any) -> list[int]:
@@ -132,8 +144,8 @@ def resolve_event(event: dict[str, Any], billing: BillingReader) -> list[Target]
         targets = [(Kind.CONTACT, i, EDIT) for i in _contacts_of_users(event, billing)]
     elif func == "profile.edit":
         targets = [(Kind.COMPANY, i, EDIT) for i in _companies(event, billing)]
-    elif func in ("service.postopen", "service.postprolong"):
-        reason = OPEN if func == "service.postopen" else PROLONG
+    elif func in SERVICE_EVENTS:
+        reason = SERVICE_EVENTS[func]
         targets = [(Kind.LEAD, i, reason) for i in _ids(event.get("elid")) or _ids(event.get("doc_id"))]
     else:
         log.warning("spool: event %r is not one the module handles; ignored", func)

@@ -98,8 +98,8 @@ def _record_history(ledger: Ledger, prepared: Prepared) -> None:
     Done when the batch is applied, whatever becomes of each row: the event happened in
     BILLmanager either way, and every later plan of the item must see it; a follow-up that
     finds nothing changed sends nothing."""
-    events = planner.new_events(prepared.kind, prepared.works)
     plan, store = prepared.plan, ledger.store
+    events = planner.new_events(prepared.kind, prepared.works) + plan.implied_events
     if not (events or plan.rechecks or plan.requeues):
         return
     with store.transaction():

@@ -2,7 +2,9 @@
 
 Every entity the module creates carries ``ports.marker_value(kind, id)`` in this
 text field; it is how an unanswered create is found again (see :mod:`.settle`).
-The field ids are recorded in amocrm.conf (``sync.marker_field_ids``).
+The field ids are recorded in amocrm.conf (``sync.marker_field_ids``). The url fields that
+link contacts and leads back to BILLmanager (``sync.url_field_ids``) are made the same way,
+once a base URL is set (:func:`ensure_url_fields`).
 
 A marker someone changes by hand in amoCRM breaks that (a lookup misses, a create
 repeats), so the fields are API-only (``is_api_only``: amoCRM's UI cannot change them):
@@ -17,7 +19,7 @@ import logging
 from datetime import timedelta
 from typing import Any, Mapping, Optional
 
-from ..domain import KIND_ORDER, Kind
+from ..domain import KIND_ORDER, URL_KINDS, Kind
 from ..errors import FixData
 from ..foundation.clock import utcnow
 from ..ports import AmoApi, Store
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MARKER_FIELD_NAME = "BILLmanager ID"
 MARKER_FIELD_CODE = "BILLMGR_ID"
+# the link back to the client / the service in BILLmanager's admin panel (rules/backlinks.py)
+URL_FIELD_NAME = "BILLmanager"
+URL_FIELD_CODE = "BILLMGR_URL"
 
 
 def _find(catalog: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
@@ -52,6 +57,24 @@ def ensure_marker_fields(amo: AmoApi) -> dict[Kind, int]:
             log.info("created the %r field on %s (id %s)", MARKER_FIELD_NAME, kind.amo_entity, field["id"])
         else:
             _make_api_only(amo, kind, field)
+        ids[kind] = int(field["id"])
+    return ids
+
+
+def ensure_url_fields(amo: AmoApi) -> dict[Kind, int]:
+    """Find or create the url field linking contacts and leads back to BILLmanager (issue 17.4),
+    as the marker fields are: by code, else by name and type; API-only, since the module
+    writes it and a hand-edited link would only be overwritten. The caller records the ids."""
+    ids: dict[Kind, int] = {}
+    for kind in URL_KINDS:
+        catalog = amo.custom_fields(kind.amo_entity)
+        field = next((f for f in catalog if f.get("code") == URL_FIELD_CODE), None) or next(
+            (f for f in catalog if f.get("name") == URL_FIELD_NAME and f.get("type") == "url"), None)
+        if field is None:
+            field = amo.create_custom_fields(kind.amo_entity, [{
+                "name": URL_FIELD_NAME, "type": "url", "code": URL_FIELD_CODE, "sort": 10001,
+                "is_api_only": True}])[0]
+            log.info("created the %r url field on %s (id %s)", URL_FIELD_NAME, kind.amo_entity, field["id"])
         ids[kind] = int(field["id"])
     return ids
 

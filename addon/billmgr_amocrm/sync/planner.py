@@ -7,7 +7,7 @@ decides is visible in the :class:`Plan`, so tests read it like a table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping, Optional, Sequence
 
@@ -15,7 +15,11 @@ from ..domain import Kind, Payer, Service, ServiceEvent
 from ..markers import marker_value
 from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet
 from ..unverified import PROFILE_TYPE_LEGAL
+from .events import event_of, implied_event, new_events, service_event
 from .payers import Payers, Unlink, main_companies_only, plan_unlink
+
+__all__ = ["Create", "Defer", "Inputs", "Link", "Plan", "Skip", "Update", "Work", "event_of", "new_events",
+           "plan_batch", "service_event"]
 
 # Skip reasons, shown in the log and returned to the CLI/panel.
 SKIP_GONE = "not found in BILLmanager (deleted)"
@@ -91,6 +95,9 @@ class Plan:
     # rows queued when the batch is applied: rechecks (only where no row waits) and edits
     rechecks: list[tuple[Kind, int]] = field(default_factory=list)
     requeues: list[tuple[Kind, int]] = field(default_factory=list)
+    # leads created with the event their status gives (suspended, deleted) and none of their
+    # own: recorded as their last event, so the reconciler does not tell it again
+    implied_events: list[tuple[int, ServiceEvent]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,31 +116,6 @@ class Inputs:
     events: Mapping[int, ServiceEvent] = field(default_factory=dict)
     # companies: the clients' legal payers, their companies and linked leads (the main company rule)
     payers: Payers = field(default_factory=Payers)
-
-
-# A dict, not ServiceEvent(reason): most reasons (export, edit, recheck) are not service
-# events, and Enum's failed lookup raises and catches an exception for each entity.
-_SERVICE_EVENTS: dict[str, ServiceEvent] = {event.value: event for event in ServiceEvent}
-
-
-def service_event(reason: str) -> Optional[ServiceEvent]:
-    return _SERVICE_EVENTS.get(reason)
-
-
-def event_of(kind: Kind, work: Work, inputs: Inputs) -> Optional[ServiceEvent]:
-    """The service event a lead is planned with: its row's own (a new event), else the item's
-    last recorded one, so a recheck or a resync gives rules keyed on the event the same answer."""
-    if kind is not Kind.LEAD:
-        return None
-    return service_event(work.reason) or inputs.events.get(work.billmgr_id)
-
-
-def new_events(kind: Kind, works: Sequence[Work]) -> list[tuple[int, ServiceEvent]]:
-    """(item id, event) for the rows that carry a service event: the history to record."""
-    if kind is not Kind.LEAD:
-        return []
-    found = [(w.billmgr_id, service_event(w.reason)) for w in works]
-    return [(item, event) for item, event in found if event is not None]
 
 
 def request_id(kind: Kind, billmgr_id: int) -> str:
@@ -181,6 +163,9 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
             plan.updates.append(Update(work, amocrm_id, payload))
         else:
             plan.creates.append(Create(work, payload, inputs.open_creates.get(work.billmgr_id)))
+            implied = implied_event(kind, work, inputs)
+            if implied is not None:
+                plan.implied_events.append((work.billmgr_id, implied))
     if kind is Kind.COMPANY:
         main_companies_only(plan, inputs)
     return plan
@@ -213,7 +198,7 @@ def _parents(kind: Kind, entity: Any, inputs: Inputs) -> list[Link]:
 def _with_event(ctx: MappingContext, event: Optional[ServiceEvent]) -> MappingContext:
     if event is None or ctx.event == event:
         return ctx
-    return MappingContext(ctx.marker_field_ids, event, ctx.default_responsible_user_id)
+    return replace(ctx, event=event)
 
 
 def _with_marker(kind: Kind, billmgr_id: int, payload: AmoPayload, ctx: MappingContext) -> AmoPayload:

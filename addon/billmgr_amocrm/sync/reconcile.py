@@ -5,7 +5,11 @@ Every run (the daemon: hourly):
 * entities with no link row whose sync conditions hold (a hook that never ran,
   a spool file lost with the disk, an install that predates the data);
 * services whose opendate/expiredate moved since the last run (opened or
-  prolonged by a path that skipped ``service.postopen``/``postprolong``).
+  prolonged by a path that skipped ``service.postopen``/``postprolong``);
+* linked services whose status (suspended, active, deleted) is not what the last
+  service event recorded says: the missing suspend, resume or close is queued
+  (:mod:`.lifecycle`). A suspended or deleted service found without a lead is queued
+  with its suspension or closure, so it is created where the rules put it.
 
 Once a day (``RECHECK_EVERY``, kept in the ``reconcile:recheck_at`` cursor in the
 database, so it holds whichever process runs the reconciler), and on demand
@@ -21,11 +25,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
 from ..domain import KIND_ORDER, Kind
 from ..foundation.clock import as_utc
 from ..ports import BillingReader, MappingContext, RuleSet, Store
+from .lifecycle import event_for_status, queue_lifecycle_changes
 from .recheck import recheck_linked
 from .snapshots import read_snapshots
 
@@ -59,13 +64,26 @@ def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetim
             if not missing:
                 continue
             entities = read_snapshots(billing, kind, missing, rules)
-            wanted = [i for i, e in entities.items() if rules.wants(kind, e)]
-            store.enqueue_many(kind, wanted, "reconcile")
-            queued[kind] += len(wanted)
+            for reason, wanted in _missing_by_reason(kind, entities, rules).items():
+                store.enqueue_many(kind, wanted, reason)
+                queued[kind] += len(wanted)
     queued[Kind.LEAD] += _changed_services(store, billing, now)
+    queued[Kind.LEAD] += queue_lifecycle_changes(store, billing)
     if any(queued.values()):
         log.info("reconcile: queued %s", ", ".join(f"{n} {k.amo_entity}" for k, n in queued.items() if n))
     return queued
+
+
+def _missing_by_reason(kind: Kind, entities: dict[int, Any], rules: RuleSet) -> dict[str, list[int]]:
+    """The unlinked entities the rules want, by the reason they are queued with: a service's
+    lifecycle event when its status gives one (so rules keyed on it answer at the create),
+    else ``reconcile``."""
+    found: dict[str, list[int]] = {}
+    for billmgr_id, entity in entities.items():
+        event = event_for_status(entity.status) if kind is Kind.LEAD else None
+        if rules.wants(kind, entity, event):
+            found.setdefault(event.value if event else "reconcile", []).append(billmgr_id)
+    return found
 
 
 def _recheck_due(store: Store, now: datetime) -> bool:
