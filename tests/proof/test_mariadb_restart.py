@@ -69,6 +69,15 @@ def _writes_reached(rig: ProofRig, target: int) -> bool:
     return _entity_writes(rig) >= target
 
 
+def _depth_below(rig: ProofRig, depth: int) -> bool:
+    """Some queue rows completed since ``depth`` was read (False while the server comes back)."""
+    try:
+        return rig.depth() < depth
+    except pymysql.err.MySQLError:
+        rig.sandbox.close()
+        return False
+
+
 def test_a_mariadb_crash_mid_batch_loses_and_duplicates_nothing(
         private_mariadb: PrivateMariaDB, mgr5_root: Path, amocrm_emulator_factory: Callable[..., Any],
         monkeypatch: pytest.MonkeyPatch, scale: Any) -> None:
@@ -93,9 +102,12 @@ def test_a_mariadb_crash_mid_batch_loses_and_duplicates_nothing(
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         pending_at_kill = []
         for _ in range(scale(1, 4)):
-            # two more writes answered: the worker is mid-batch, its next write in flight
+            # the worker is mid-pass: two more writes sent and a batch's rows completed since the
+            # last crash, while other batches (several are in flight at once) still wait for answers
             writes = _entity_writes(rig)
             _wait_for(functools.partial(_writes_reached, rig, writes + 2), 120, "the worker's next writes")
+            depth = pending_at_kill[-1] if pending_at_kill else queued
+            _wait_for(functools.partial(_depth_below, rig, depth), 120, "the worker to complete a batch")
             time.sleep(WRITE_DELAY / 2)
             pending_at_kill.append(rig.depth())
             rig.sandbox.close()
