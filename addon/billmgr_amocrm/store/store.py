@@ -8,6 +8,7 @@
     panel_view.py    the panel's read model: bindings list, link counts, last sync
     progress.py      the initial export's progress per kind, named cursors
     history.py       the last service event of each item (rules keyed on the event)
+    notes.py         payment notes and renewal tasks: their exactly-once rows (issue 17)
     queries.sql      every statement, by name (loaded by queries.py)
 
 Each part is a mixin over the same :class:`~.unit_of_work.UnitOfWork`, so they share one
@@ -20,15 +21,17 @@ from typing import TYPE_CHECKING
 
 from .history import History
 from .links import Links
+from .notes import ActivityRows
 from .panel_view import PanelView
 from .progress import Progress
 from .queue import Queue
 
 if TYPE_CHECKING:
     from ..ports import Store
+    from ..ports.activities import NoteStore, TaskStore
 
 
-class MySqlStore(Queue, Links, Progress, History, PanelView):
+class MySqlStore(Queue, Links, Progress, History, PanelView, ActivityRows):
     """``ports.Store`` over PyMySQL; also the read side for the status screen and the panel.
 
     ``MySqlStore(conn, clock=utcnow)``: ``conn`` a PyMySQL connection (autocommit or not:
@@ -39,3 +42,6 @@ if TYPE_CHECKING:
     def _implements_the_port(store: MySqlStore) -> Store:
         """mypy checks here that MySqlStore still matches ports.Store."""
         return store
+
+    def _implements_activities(store: MySqlStore) -> tuple[NoteStore, TaskStore]:
+        return store, store
