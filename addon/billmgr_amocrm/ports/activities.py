@@ -99,6 +99,8 @@ class NoteStore(Protocol):
 
 
 class TaskStore(Protocol):
+    def transaction(self) -> ContextManager[None]: ...
+
     def add_renewal_tasks(self, items: Sequence[tuple[int, date, str, datetime]]) -> int:
         """(item, expiredate, rule id, due) rows not there yet; how many were new."""
 

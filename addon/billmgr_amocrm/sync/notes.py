@@ -121,7 +121,8 @@ def note_payments(store: NoteStore, api: ActivityApi, billing: BillingDb, *, now
     rows = store.pending_payment_notes(PASS_LIMIT)
     if not rows:
         return report
-    found = payments(billing, sorted({r.payment_id for r in rows}))
+    with store.transaction():           # its BEGIN: a fresh snapshot of the payments too
+        found = payments(billing, sorted({r.payment_id for r in rows}))
     for row in rows:
         if row.token is not None:
             settled = _settle(store, api, row, now, settle_after)
