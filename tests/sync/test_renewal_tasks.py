@@ -45,7 +45,8 @@ def run(rig: Any) -> Any:
                         settle_after=float(app.config.sync.settle_after))
 
 
-def expiring_service(rig: Any, in_days: int, *, autoprolong: bool = False, domain: str = "shop.example") -> int:
+def expiring_service(rig: Any, in_days: int, *, autoprolong: bool = False,
+                     domain: str = "shop.example") -> int:
     """A linked service that expires in ``in_days`` days."""
     (account,), *_ = rig.sandbox.query("SELECT MIN(id) FROM account")
     expires = date.today() + timedelta(days=in_days)
@@ -75,7 +76,8 @@ def test_one_task_per_service_and_expiry_date_on_its_lead(rig):
     assert open_keys(rig) == {(str(soon), expires): 1}
     (task,) = tasks(rig)
     assert task["entity_type"] == "leads" and task["entity_id"] == rig.link(Kind.LEAD, soon)
-    assert task["text"].startswith("Продлить ") and "(shop.example)" in task["text"] and expires in task["text"]
+    assert task["text"].startswith("Продлить ") and "(shop.example)" in task["text"]
+    assert expires in task["text"] and "RUB" in task["text"]
     assert later not in {int(k[0]) for k in open_keys(rig)}
     # a rule that does not skip auto-renewing services covers the one that renews itself
     configure(rig, {**RULE, "skip_autoprolong": False})
