@@ -130,3 +130,26 @@ def test_an_intent_whose_post_never_left_is_sent_again_after_settling(rig):
     rig.sync()
     assert sum(keyed(rig).values()) == 1
     assert rig.sandbox.query("SELECT status FROM amocrm_payment2note") == [("done",)]
+
+
+def test_cli_lists_refused_notes_revives_them_and_notes_a_payment_on_demand(rig):
+    from tests.sync.test_cli import amocrm
+
+    account, item = linked_client_with_service(rig)
+    pid = rig.sandbox.add_payment(account, Decimal("42"), items=[item])
+    rig.emulator.control.add_fault(action="status", path="^/api/v4/leads/notes$", method="POST", status=400,
+                                   count=1)
+    event(rig, "payment.setpaid", pid)
+    assert amocrm("sync")[0] == 0
+    code, out, _ = amocrm("failed", "note")
+    assert code == 0 and f"note payment {pid} (paid) on lead {item} (attempts 1): amoCRM refused" in out
+    assert "payment notes: 1 made, 0 pending, 1 failed" in amocrm("status")[1]
+    assert amocrm("retry-failed", "note")[1] == "revived 1 failed notes\n"
+    amocrm("sync")
+    assert "payment notes: 2 made, 0 pending, 0 failed" in amocrm("status")[1]
+    # a payment from before the set-up, noted by hand; a second time changes nothing
+    old = rig.sandbox.add_payment(account, Decimal("1"), status=CANCELED)
+    assert amocrm("resync", "payment", str(old))[1] == "payment notes queued: 1\n"
+    assert amocrm("resync", "payment", str(old))[1] == "payment notes queued: 0\n"
+    amocrm("sync")
+    assert max(keyed(rig).values()) == 1 and {(p, s) for _, _, p, s in keyed(rig)} >= {(old, "canceled")}
