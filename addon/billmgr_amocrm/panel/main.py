@@ -47,6 +47,7 @@ FUNCTIONS: Mapping[str, Tuple[str, str]] = {
     "amocrm.pipelines.up": ("actions", "pipelines_up"),
     "amocrm.pipelines.down": ("actions", "pipelines_down"),
     "amocrm.syncsettings": ("syncsettings", "syncsettings"),
+    "amocrm.notesettings": ("notesettings", "notesettings"),
 }
 
 
