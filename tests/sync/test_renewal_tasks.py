@@ -131,3 +131,16 @@ def test_the_worker_runs_it_on_its_schedule_under_the_lease(rig):
         assert "renewals" not in run_due(app, duties(3600.0, 86400.0), holds_lease=True)   # not due again yet
     finally:
         app.lease().release()
+
+
+def test_a_task_deleted_in_amocrm_is_not_asked_about_again(rig):
+    service.run_export(app=rig.app)
+    configure(rig, RULE)
+    item = expiring_service(rig, 5)
+    run(rig)
+    (task,) = tasks(rig)
+    rig.emulator.control.delete_entity("tasks", task["id"])
+    rig.sandbox.set_service_status(item, 4)
+    run(rig)
+    ((status, why),) = rig.sandbox.query("SELECT status, last_error FROM amocrm_renewal_task")
+    assert status == "completed" and "deleted in amoCRM" in why

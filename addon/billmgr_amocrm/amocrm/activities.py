@@ -67,6 +67,8 @@ class AmoActivities:
             reply = self.client.request("PATCH", f"/api/v4/tasks/{int(task_id)}", body=body)
         if reply.status in (204, 404):
             return False
+        if reply.status == 400 and self.client._read(f"/api/v4/tasks/{int(task_id)}") is None:
+            return False     # deleted in amoCRM: amoCRM refuses a PATCH of it (the task is gone anyway)
         if reply.status >= 300:
             raise _refused(reply, "PATCH", "tasks")
         return True
