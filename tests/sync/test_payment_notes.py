@@ -153,3 +153,14 @@ def test_cli_lists_refused_notes_revives_them_and_notes_a_payment_on_demand(rig)
     assert amocrm("resync", "payment", str(old))[1] == "payment notes queued: 0\n"
     amocrm("sync")
     assert max(keyed(rig).values()) == 1 and {(p, s) for _, _, p, s in keyed(rig)} >= {(old, "canceled")}
+
+
+def test_the_real_hook_and_worker_carry_a_payment_event_to_its_note(rig):
+    from tests.harness import run_addon
+
+    account, _ = linked_client_with_service(rig)
+    pid = rig.sandbox.add_payment(account, Decimal("77"), status=FRAUD)
+    run = run_addon("amocrm_event", {"func": "payment.setfraud", "elid": str(pid)}, b"<doc><ok/></doc>")
+    assert run.returncode == 0
+    rig.sync()                                   # spool -> note rows -> the note
+    assert keyed(rig) == {("contacts", rig.link(Kind.CONTACT, account), pid, "fraud"): 1}
