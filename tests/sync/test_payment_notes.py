@@ -164,3 +164,15 @@ def test_the_real_hook_and_worker_carry_a_payment_event_to_its_note(rig):
     assert run.returncode == 0
     rig.sync()                                   # spool -> note rows -> the note
     assert keyed(rig) == {("contacts", rig.link(Kind.CONTACT, account), pid, "fraud"): 1}
+
+
+def test_only_one_of_two_senders_takes_a_rows_intent(rig):
+    account, _ = linked_client_with_service(rig)
+    pid = rig.sandbox.add_payment(account, Decimal("3"))
+    event(rig, "payment.setpaid", pid)
+    (row_id,) = [r[0] for r in rig.sandbox.query("SELECT id FROM amocrm_payment2note")]
+    contact = rig.link(Kind.CONTACT, account)
+    # both read the row with no intent; the first to change it sends, the other leaves it alone
+    assert rig.app.store.payment_note_intent(row_id, contact, "aaaaaaaaaaaa") is True
+    assert rig.app.store.payment_note_intent(row_id, contact, "bbbbbbbbbbbb") is False
+    assert rig.sandbox.query("SELECT token FROM amocrm_payment2note") == [("aaaaaaaaaaaa",)]

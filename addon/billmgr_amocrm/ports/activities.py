@@ -85,7 +85,8 @@ class NoteStore(Protocol):
 
     def has_pending_notes(self) -> bool: ...
 
-    def payment_note_intent(self, row_id: int, entity_id: int, token: str) -> None: ...
+    def payment_note_intent(self, row_id: int, entity_id: int, token: str) -> bool:
+        """Take the row's intent (committed); False when another process holds one (do not send)."""
 
     def payment_note_done(self, row_id: int, note_id: int, entity_id: int) -> None: ...
 
@@ -108,7 +109,8 @@ class TaskStore(Protocol):
 
     def live_renewal_tasks(self, after_id: int, limit: int) -> list[LiveTask]: ...
 
-    def renewal_task_intent(self, row_id: int, lead_id: int, token: str) -> None: ...
+    def renewal_task_intent(self, row_id: int, lead_id: int, token: str) -> bool:
+        """As :meth:`NoteStore.payment_note_intent`."""
 
     def renewal_task_open(self, row_id: int, task_id: int, lead_id: int) -> None: ...
 

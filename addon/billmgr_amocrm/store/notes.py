@@ -45,9 +45,10 @@ class ActivityRows(UnitOfWork):
         with self.transaction():
             return bool(self._rows(sql("has_pending_notes")))
 
-    def payment_note_intent(self, row_id: int, entity_id: int, token: str) -> None:
+    def payment_note_intent(self, row_id: int, entity_id: int, token: str) -> bool:
         with self.transaction():
-            self._exec(sql("payment_note_intent"), (token, int(entity_id), self._now(), int(row_id)))
+            args = (token, int(entity_id), self._now(), int(row_id))
+            return self._exec(sql("payment_note_intent"), args) == 1
 
     def payment_note_done(self, row_id: int, note_id: int, entity_id: int) -> None:
         with self.transaction():
@@ -98,9 +99,10 @@ class ActivityRows(UnitOfWork):
         return [LiveTask(id=int(r[0]), item_id=int(r[1]), expiredate=r[2], status=str(r[3]),
                          task_id=_opt_int(r[4]), token=r[5]) for r in found]
 
-    def renewal_task_intent(self, row_id: int, lead_id: int, token: str) -> None:
+    def renewal_task_intent(self, row_id: int, lead_id: int, token: str) -> bool:
         with self.transaction():
-            self._exec(sql("renewal_task_intent"), (token, int(lead_id), self._now(), int(row_id)))
+            args = (token, int(lead_id), self._now(), int(row_id))
+            return self._exec(sql("renewal_task_intent"), args) == 1
 
     def renewal_task_open(self, row_id: int, task_id: int, lead_id: int) -> None:
         with self.transaction():

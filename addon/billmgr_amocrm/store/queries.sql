@@ -413,7 +413,10 @@ SELECT 1 FROM amocrm_payment2note WHERE status = 'pending' LIMIT 1
 
 -- name: payment_note_intent
 -- The intent of a note: committed before its POST; the note's text carries the token.
-UPDATE amocrm_payment2note SET token = %s, entity_id = %s, intent_at = %s WHERE id = %s AND status = 'pending'
+-- Only a row with no intent takes one (compare and set): of two processes that read the row at
+-- once, one changes it (1 row) and sends; the other sees 0 rows and leaves it alone.
+UPDATE amocrm_payment2note SET token = %s, entity_id = %s, intent_at = %s
+  WHERE id = %s AND status = 'pending' AND token IS NULL
 
 -- name: payment_note_done
 -- The note exists in amoCRM (created, or found by its token after a lost answer).
@@ -465,7 +468,9 @@ SELECT t.id, t.item_id, t.expiredate, t.rule_id, t.lead_id, t.token, t.intent_at
 
 -- name: renewal_task_intent
 -- The intent of a task: committed before its POST; the task's text carries the token.
-UPDATE amocrm_renewal_task SET token = %s, lead_id = %s, intent_at = %s WHERE id = %s AND status = 'pending'
+-- Compare and set, as payment_note_intent: only the process that changed the row sends.
+UPDATE amocrm_renewal_task SET token = %s, lead_id = %s, intent_at = %s
+  WHERE id = %s AND status = 'pending' AND token IS NULL
 
 -- name: renewal_task_open
 -- The task exists in amoCRM (created, or found by its token after a lost answer).

@@ -11,7 +11,8 @@ Exactly once, as the creates are (``sync/creates.py``, ``sync/settle.py``):
   ``settle_after`` by reading the entity's notes changed since the intent: the note found is
   adopted; none found means the POST never took, and it is sent again with a new token;
 * the job runs only under the engine lease (``worker.sync_once``), so two engines never
-  send the same row at once.
+  send the same row at once; and an intent is taken only by the process that changes the
+  row from "no intent" (compare and set), so even two senders would not both POST it.
 
 Where payments come from: the hooked events ``payment.setpaid`` / ``setcanceled`` /
 ``setfraud`` (``store/resolve.py``), and the reconciler (:func:`reconcile_payments`), which
@@ -142,8 +143,10 @@ def note_payments(store: NoteStore, api: ActivityApi, billing: BillingDb, *, now
             report.failed += 1
             continue
         try:
-            _send(store, api, row, row.linked_id, payment, lang)
-            report.done += 1
+            if _send(store, api, row, row.linked_id, payment, lang):
+                report.done += 1
+            else:
+                report.waiting += 1     # another process took it first: it sends, or its intent settles
         except AmbiguousWriteError as exc:
             log.warning("payment %d note on %s %d: answer lost (%s); settled after %.0f s",
                         row.payment_id, row.target_kind, row.target_id, exc, settle_after)
@@ -161,11 +164,13 @@ def note_payments(store: NoteStore, api: ActivityApi, billing: BillingDb, *, now
 
 
 def _send(store: NoteStore, api: ActivityApi, row: PendingNote, entity_id: int, payment: Payment,
-          lang: str) -> None:
+          lang: str) -> bool:
     token = secrets.token_hex(6)
-    store.payment_note_intent(row.id, entity_id, token)        # committed before the POST
+    if not store.payment_note_intent(row.id, entity_id, token):    # committed before the POST
+        return False
     note_id = api.add_note(ENTITY[row.target_kind], entity_id, note_text(payment, row.state, token, lang))
     store.payment_note_done(row.id, note_id, entity_id)
+    return True
 
 
 def _settle(store: NoteStore, api: ActivityApi, row: PendingNote, now: datetime,

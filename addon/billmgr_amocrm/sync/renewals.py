@@ -191,7 +191,9 @@ def send(store: TaskStore, api: ActivityApi, billing: BillingDb, config: ModuleC
             store.renewal_task_completed(row.id, f"rule {row.rule_id} no longer exists")
             continue
         token = secrets.token_hex(6)
-        store.renewal_task_intent(row.id, row.linked_id, token)      # committed before the POST
+        if not store.renewal_task_intent(row.id, row.linked_id, token):   # committed before the POST
+            report.waiting += 1     # another process took it first (compare and set)
+            continue
         try:
             task_id = api.add_task(task_body(rule, service, row, row.linked_id, token,
                                              config.sync.responsible_user_id))
