@@ -107,11 +107,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         out.write(f"export {e.kind}: {e.queued} queued{' (finished)' if e.finished else ' (in progress)'}\n")
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
-    a = service.activity_status()
-    out.write(f"payment notes: {a.notes.get('done', 0)} made, {a.notes.get('pending', 0)} pending, "
-              f"{a.notes.get('failed', 0)} failed\n")
-    out.write(f"renewal tasks: {a.tasks.get('open', 0)} open, {a.tasks.get('pending', 0)} pending, "
-              f"{a.tasks.get('completed', 0)} completed, {a.tasks.get('failed', 0)} failed\n")
+    notes, tasks = s.payment_notes, s.renewal_tasks
+    out.write(f"payment notes: {notes.get('done', 0)} made, {notes.get('pending', 0)} pending, "
+              f"{notes.get('failed', 0)} failed\n")
+    out.write(f"renewal tasks: {tasks.get('open', 0)} open, {tasks.get('pending', 0)} pending, "
+              f"{tasks.get('completed', 0)} completed, {tasks.get('failed', 0)} failed\n")
     out.write(_catalog_lines(s.catalog))
     return ExitStatus.OK
 

@@ -222,7 +222,17 @@ def status_values(report: Any, lang: str) -> Dict[str, str]:
         "last_sync": _when(_get(report, "last_sync_at"), lang),
         "export_progress": export_text(report, lang),
         "catalog": catalog_text(_get(report, "catalog"), lang),
+        "activities": activities_text(report, lang),
     }
+
+
+def activities_text(report: Any, lang: str) -> str:
+    """Payment notes and renewal tasks in one line (issue 17)."""
+    notes = _get(report, "payment_notes", None) or {}
+    tasks = _get(report, "renewal_tasks", None) or {}
+    return t("activities_text", lang, notes_done=notes.get("done", 0), notes_pending=notes.get("pending", 0),
+             notes_failed=notes.get("failed", 0), tasks_open=tasks.get("open", 0),
+             tasks_completed=tasks.get("completed", 0), tasks_failed=tasks.get("failed", 0))
 
 
 def status(request: PanelRequest) -> Reply:

@@ -38,7 +38,8 @@ def status(*, app: Optional[App] = None) -> Status:
             failed_by_kind={k.value: n for k, n in stats.failed.items()},
             last_sync_at=live.store.last_sync_at(),
             linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
-            export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live))
+            export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live),
+            payment_notes=live.store.payment_note_counts(), renewal_tasks=live.store.renewal_task_counts())
 
 
 def bindings(kind: Any = None, state: Optional[str] = None, search: Optional[str] = None,
