@@ -186,6 +186,17 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
     return ExitStatus.OK
 
 
+def cmd_renewals(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
+    r = service.run_renewals_now()
+    if not r.ran:
+        out.write(f"the sync engine is busy ({r.holder or 'another process'}): its worker makes the renewal "
+                  "tasks within the hour\n")
+        return ExitStatus.BUSY
+    out.write(f"renewal tasks: {r.planned} planned, {r.created} created, {r.completed} completed, "
+              f"{r.failed} failed\n")
+    return ExitStatus.OK
+
+
 def cmd_resync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     if args.kind == "payment":
         out.write(f"payment notes queued: {service.note_payments(args.ids)}\n")
@@ -249,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
     rc.add_argument("--full", action="store_true",
                     help="also compare every linked entity with what was last sent now (else daily)")
     rc.set_defaults(func=cmd_reconcile)
+    sub.add_parser("renewals", help="make and complete renewal tasks now (else hourly)").set_defaults(
+        func=cmd_renewals)
     r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all | "
                                       "resync payment ID... (note payments as they are now)")
     r.add_argument("kind", choices=["contact", "company", "lead", "all", "payment"])

@@ -144,3 +144,20 @@ def test_a_task_deleted_in_amocrm_is_not_asked_about_again(rig):
     run(rig)
     ((status, why),) = rig.sandbox.query("SELECT status, last_error FROM amocrm_renewal_task")
     assert status == "completed" and "deleted in amoCRM" in why
+
+
+def test_amocrm_renewals_makes_them_now_and_leaves_them_to_a_running_engine(rig):
+    from tests.sync.test_cli import amocrm
+
+    service.run_export(app=rig.app)
+    configure(rig, RULE)
+    expiring_service(rig, 3)
+    code, out, _ = amocrm("renewals")
+    assert (code, out) == (0, "renewal tasks: 1 planned, 1 created, 0 completed, 0 failed\n")
+    assert len(open_keys(rig)) == 1
+    assert rig.app.lease().acquire()               # another engine runs the sync
+    try:
+        code, out, _ = amocrm("renewals")
+        assert code == 4 and out.startswith("the sync engine is busy")
+    finally:
+        rig.app.lease().release()

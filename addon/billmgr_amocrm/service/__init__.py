@@ -40,6 +40,7 @@ from .activities import (
     failed_activities,
     note_payments,
     retry_failed_activities,
+    run_renewals_now,
 )
 from .catalog_cache import CATALOG_TTL_SECONDS, cached_catalog, catalog
 from .catalog_health import cached_catalog_health, catalog_health, log_catalog_health
@@ -78,5 +79,5 @@ __all__ = [
     "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret", "sync_now",
     "token_status", "translate", "unlink",
     "ActivityStatus", "FailedActivity", "activity_status", "failed_activities", "note_payments",
-    "retry_failed_activities",
+    "retry_failed_activities", "run_renewals_now",
 ]

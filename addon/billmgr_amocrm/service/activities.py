@@ -59,3 +59,34 @@ def note_payments(ids: Sequence[int], *, app: Optional[App] = None) -> int:
 
     with using(app) as live:
         return queue_payments(live.store, live.billing, live.config.notes, [int(i) for i in ids])
+
+
+@dataclass(frozen=True)
+class RenewalRun:
+    ran: bool                # False: another engine holds the lease (its worker runs them hourly)
+    planned: int = 0
+    created: int = 0
+    completed: int = 0
+    failed: int = 0
+    holder: str = ""
+
+
+def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
+    """The renewal task duty now (after a rule was added, say), under the engine lease like every
+    sender; when another engine holds it, nothing is sent here (that worker runs it hourly)."""
+    from ..foundation.clock import utcnow
+    from ..sync.renewals import run_renewals
+
+    with using(app) as live:
+        lease = live.lease()
+        held_before = lease.held
+        if not lease.acquire():
+            holder = lease.holder()
+            return RenewalRun(ran=False, holder=holder.describe() if holder is not None else "")
+        try:
+            report = run_renewals(live.store, live.activities(), live.billing, live.config, live.presets,
+                                  now=utcnow(), settle_after=float(live.config.sync.settle_after))
+        finally:
+            if not held_before:
+                lease.release()
+        return RenewalRun(True, report.planned, report.created, report.completed, report.failed)
