@@ -108,6 +108,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         out.write(f"export {e.kind}: {e.queued} queued{' (finished)' if e.finished else ' (in progress)'}\n")
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
+    notes, tasks = s.payment_notes, s.renewal_tasks
+    out.write(f"payment notes: {notes.get('done', 0)} made, {notes.get('pending', 0)} pending, "
+              f"{notes.get('failed', 0)} failed\n")
+    out.write(f"renewal tasks: {tasks.get('open', 0)} open, {tasks.get('pending', 0)} pending, "
+              f"{tasks.get('completed', 0)} completed, {tasks.get('failed', 0)} failed\n")
     out.write(_catalog_lines(s.catalog))
     out.write(_daily_lines(s.daily))
     return ExitStatus.OK
@@ -190,8 +195,21 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
     return ExitStatus.OK
 
 
+def cmd_renewals(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
+    r = service.run_renewals_now()
+    if not r.ran:
+        out.write(f"the sync engine is busy ({r.holder or 'another process'}): its worker makes the renewal "
+                  "tasks within the hour\n")
+        return ExitStatus.BUSY
+    out.write(f"renewal tasks: {r.planned} planned, {r.created} created, {r.completed} completed, "
+              f"{r.failed} failed\n")
+    return ExitStatus.OK
+
+
 def cmd_resync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
-    if args.kind == "all":
+    if args.kind == "payment":
+        out.write(f"payment notes queued: {service.note_payments(args.ids)}\n")
+    elif args.kind == "all":
         service.resync_all()
         out.write("resync of everything requested\n")
     else:
@@ -200,15 +218,24 @@ def cmd_resync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
 
 
 def cmd_retry_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
+    if args.kind in ("note", "task"):
+        out.write(f"revived {service.retry_failed_activities(args.kind)} failed {args.kind}s\n")
+        return ExitStatus.OK
     out.write(f"revived {service.retry_failed(args.kind, args.ids or None)} failed rows\n")
+    if args.kind is None and not args.ids:
+        out.write(f"revived {service.retry_failed_activities()} failed notes and tasks\n")
     return ExitStatus.OK
 
 
 def cmd_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
-    rows = service.failed(args.kind, args.limit)
+    rows = [] if args.kind in ("note", "task") else service.failed(args.kind, args.limit)
     for r in rows:
         out.write(f"#{r.queue_id} {r.kind} {r.billmgr_id} (attempts {r.attempts}): {r.reason}\n")
-    if not rows:
+    others = [] if args.kind in ("contact", "company", "lead") else \
+        [a for a in service.failed_activities(args.limit) if args.kind in (None, a.what)]
+    for a in others:
+        out.write(f"{a.what} {a.about} (attempts {a.attempts}): {a.reason}\n")
+    if not rows and not others:
         out.write("no failed records\n")
     return ExitStatus.OK
 
@@ -242,16 +269,20 @@ def parser() -> argparse.ArgumentParser:
     rc.add_argument("--full", action="store_true",
                     help="also compare every linked entity with what was last sent now (else daily)")
     rc.set_defaults(func=cmd_reconcile)
-    r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all")
-    r.add_argument("kind", choices=["contact", "company", "lead", "all"])
+    sub.add_parser("renewals", help="make and complete renewal tasks now (else hourly)").set_defaults(
+        func=cmd_renewals)
+    r = sub.add_parser("resync", help="queue entities again: resync KIND ID... | resync all | "
+                                      "resync payment ID... (note payments as they are now)")
+    r.add_argument("kind", choices=["contact", "company", "lead", "all", "payment"])
     r.add_argument("ids", nargs="*", type=int)
     r.set_defaults(func=cmd_resync)
-    rf = sub.add_parser("retry-failed", help="revive failed records")
-    rf.add_argument("kind", nargs="?", choices=["contact", "company", "lead"])
+    rf = sub.add_parser("retry-failed", help="revive failed records (and payment notes, renewal tasks)")
+    rf.add_argument("kind", nargs="?", choices=["contact", "company", "lead", "note", "task"])
     rf.add_argument("--ids", nargs="*", type=int, help="queue row ids (from 'amocrm failed')")
     rf.set_defaults(func=cmd_retry_failed)
-    f = sub.add_parser("failed", help="list failed records with amoCRM's reasons")
-    f.add_argument("kind", nargs="?", choices=["contact", "company", "lead"])
+    f = sub.add_parser("failed", help="list failed records, payment notes and renewal tasks with amoCRM's "
+                                      "reasons")
+    f.add_argument("kind", nargs="?", choices=["contact", "company", "lead", "note", "task"])
     f.add_argument("--limit", type=int, default=100)
     f.set_defaults(func=cmd_failed)
     u = sub.add_parser("unlink", help="forget links: unlink KIND ID...")

@@ -1,14 +1,16 @@
 """The panel event hook: echo the document, note the event in the spool, nothing else.
 
 BILLmanager runs ``addon/amocrm_event`` synchronously inside the user's request for
-``register``, ``account.edit``, ``user.edit``, ``profile.edit`` and the service events
-``service.postopen``, ``postprolong``, ``postsuspend``, ``postresume``, ``postclose``
-(``after="yes"``, ``type="xml"``). With ``type="xml"`` our stdout replaces the panel's
-document, so the hook always writes stdin back byte for byte, never prints anything else,
-and always exits 0, whatever fails.
+``register``, ``account.edit``, ``user.edit``, ``profile.edit``, the service events
+``service.postopen``, ``postprolong``, ``postsuspend``, ``postresume``, ``postclose`` and the
+payment events ``payment.setpaid`` / ``setcanceled`` / ``setfraud`` (``after="yes"``,
+``type="xml"``). With ``type="xml"`` our stdout replaces the panel's document, so the hook
+always writes stdin back byte for byte, never prints anything else, and always exits 0,
+whatever fails.
 
 It records an event only for a real save (``PARAM_sok`` set and no ``<error>`` child of
-the document's root: an ``after`` handler also runs when a form is merely opened) and only
+the document's root: an ``after`` handler also runs when a form is merely opened; the payment
+actions have no form and come without ``sok``, ``unverified.EVENTS_WITHOUT_SOK``) and only
 the whitelisted parameters (``unverified.EVENT_PARAMS_KEPT``): never passwords. A created
 object's id comes from the root's own ``<id>`` child (``hookdoc``: never from a nested
 document). It opens no network or database connection and imports only the standard
@@ -33,7 +35,7 @@ import os
 import sys
 import time
 
-from .unverified import EVENT_PARAMS_KEPT, HOOKED_EVENTS
+from .unverified import EVENT_PARAMS_KEPT, EVENTS_WITHOUT_SOK, HOOKED_EVENTS
 
 EVENT_VERSION = 1
 
@@ -81,10 +83,10 @@ def _write(stdout: object, data: bytes) -> None:
 
 def build_event(environ: dict[str, str], doc: bytes, now: float) -> dict[str, object] | None:
     """The event to record, or None when this call is not a real save of a hooked function."""
-    if not environ.get("PARAM_sok"):
-        return None
     func = environ.get("PARAM_func") or environ.get("ACTION_NAME") or ""
     if func not in HOOKED_EVENTS:
+        return None
+    if not environ.get("PARAM_sok") and func not in EVENTS_WITHOUT_SOK:
         return None
     from .hookdoc import root_facts
 

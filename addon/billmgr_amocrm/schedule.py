@@ -4,7 +4,10 @@ Each duty's last run is kept where it belongs, never in a process's memory, so a
 ``--once`` that starts every minute does exactly what the daemon does:
 
     reconcile   every hour (``WorkerSettings.reconcile_every``); database-wide, so its last
-                run is a cursor in ``amocrm_cursor`` and only the engine lease holder runs it
+                run is a cursor in ``amocrm_cursor`` and only the engine lease holder runs it;
+                it also finds payments no event brought (sync/notes.py)
+    renewals    renewal tasks (sync/renewals.py), on the reconciler's cadence and scope: the
+                lease serializes it with every engine, so no two processes send one task
     keep-alive  every day (``keep_alive_every``); per host, because each host keeps its own
                 token pair: ``var/amocrm/schedule.json``
 
@@ -40,9 +43,22 @@ class Duty:
 
 
 def reconcile(app: App) -> None:
+    from .sync.notes import reconcile_payments
     from .sync.reconcile import reconcile as queue_missing
 
     queue_missing(app.store, app.billing, app.rules, utcnow(), app.stored_context())
+    reconcile_payments(app.store, app.billing, app.config.notes, utcnow())
+
+
+def renewals(app: App) -> None:
+    from .errors import Reauthorize, Stop
+    from .sync.renewals import run_renewals
+
+    try:
+        run_renewals(app.store, app.activities(), app.billing, app.config, app.presets, now=utcnow(),
+                     settle_after=float(app.config.sync.settle_after))
+    except (Reauthorize, Stop) as exc:
+        log.warning("renewal tasks skipped: %s", exc)
 
 
 def keep_alive(app: App) -> None:
@@ -57,6 +73,7 @@ def keep_alive(app: App) -> None:
 
 def duties(reconcile_every: float, keep_alive_every: float) -> tuple[Duty, ...]:
     return (Duty("reconcile", reconcile_every, DATABASE, reconcile),
+            Duty("renewals", reconcile_every, DATABASE, renewals),
             Duty("keep_alive", keep_alive_every, HOST, keep_alive))
 
 

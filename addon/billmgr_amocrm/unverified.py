@@ -47,6 +47,9 @@ HOOKED_EVENTS = (
     "service.postsuspend",
     "service.postresume",
     "service.postclose",
+    "payment.setpaid",
+    "payment.setcanceled",
+    "payment.setfraud",
 )
 
 # item.status -> the lifecycle event a service in that status last had ([C] codes 2, 3, 4;
@@ -65,6 +68,29 @@ ITEM_STATUS_DELETED = 4
 SUSPEND_KIND_COLUMNS = (("abusesuspend", "abuse"), ("employeesuspend", "employee"),
                         ("autosuspend", "nonpayment"))
 SUSPEND_FLAG_OFF = ("", "off", "0", "no", "0000-00-00", "0000-00-00 00:00:00")
+
+# [C] payment.status (section 12 of the reference): 4 paid, 6 refunded, 7 fraud, 9 canceled
+# are the states a payment note is made for (the others are steps on the way). The events
+# payment.setpaid / setcanceled / setfraud are [C]; a refund has no event the module knows,
+# so refunds are found by the reconciler. The worker reads the status when it handles an
+# event, never trusts the event's name: events can arrive late and out of order.
+PAYMENT_STATUS_STATE = {4: "paid", 6: "refunded", 7: "fraud", 9: "canceled"}
+PAYMENT_STATES = ("paid", "canceled", "refunded", "fraud")
+# [C] Payment modules call these as actions without sok (LocalQuery("payment.setpaid",
+# {"elid": ...}) in public payment modules): they have no form that could merely be opened,
+# so the hook records them without PARAM_sok.
+EVENTS_WITHOUT_SOK = ("payment.setpaid", "payment.setcanceled", "payment.setfraud")
+# [U] payment.account (the client; BILLmanager may reach it through subaccount), payment.createdate
+# and payment.paydate. Check: mysql billmgr -e 'SHOW COLUMNS FROM payment'
+# [U] The table tying a payment to the services it paid for: payment2item(payment, item). Looked
+# for at run time; without it payments are noted on contacts only.
+# Check: mysql billmgr -e "SHOW TABLES LIKE 'payment%'"
+PAYMENT_ITEM_TABLE = "payment2item"
+
+# [C] item.status 4 (ITEM_STATUS_DELETED above): deleted (closed). No renewal task is made for it,
+# and its open one is completed.
+# [U] item.autoprolong: the prolongation period in months when the service renews itself, NULL
+# or 0 when it does not. Check: compare the column with the service's "auto-renew" checkbox.
 
 # [U] Which request parameters identify the entity on each hooked event.
 # elid is the edited object; on a create it is empty and the object is resolved from

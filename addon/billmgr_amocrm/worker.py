@@ -64,7 +64,7 @@ def drain_spool(app: App) -> int:
     from .store import spool
     from .store.resolve import spool_handler
 
-    return int(spool.drain(str(app.paths.spool_dir), spool_handler(app.store, app.billing)))
+    return int(spool.drain(str(app.paths.spool_dir), spool_handler(app.store, app.billing, app.config.notes)))
 
 
 def run_requested_export(app: App) -> bool:
@@ -85,8 +85,6 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
     (one engine per database, store/lease.py): when another engine has it, the pass is left
     to that engine (``stopped == "busy"``). ``keep_lease``: the daemon keeps the lease
     between passes; everyone else gives it back."""
-    from .errors import FixData, Reauthorize, Stop
-    from .sync.fields import fail_pending
     from .sync.outcomes import Report
 
     drain_spool(app)
@@ -98,30 +96,61 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
         return Report(stopped="busy", stop_reason=f"the sync engine is busy: {who} is running it")
     try:
         run_requested_export(app)
-        stats = app.store.queue_stats()
-        if not stats.depth:
-            return Report()
-        try:
-            engine = app.engine(_chunk_for(app, stats.depth))
-        except (Reauthorize, Stop) as exc:
-            log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
-            return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
-                          stop_reason=str(exc))
-        except FixData as exc:
-            # amoCRM refused to set up the marker fields (400): asking again cannot help, so the
-            # records waiting for them fail now with amoCRM's words (an admin retries them)
-            failed = fail_pending(app.store, exc)
-            return Report(failed=failed, stopped="refused", stop_reason=str(exc))
-        if stop is not None:
-            engine.should_stop = stop
-        report = engine.run_pass()
-        if report.handled or report.retried or report.stopped:
-            log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
-                     report.failed, report.retried, f", stopped: {report.stopped}" if report.stopped else "")
+        report = _engine_pass(app, stop)
+        if not report.stopped:
+            # after the pass: a note waits for its contact or lead, which the pass may have made
+            note_payments(app)
         return report
     finally:
         if not keep_lease:
             lease.release()
+
+
+def note_payments(app: App) -> None:
+    """The pending payment notes (sync/notes.py), under the engine lease the caller holds."""
+    from .errors import AmoError
+    from .foundation.clock import utcnow
+    from .sync.notes import note_payments as make_notes
+
+    if not app.store.has_pending_notes():
+        return
+    try:
+        report = make_notes(app.store, app.activities(), app.billing, now=utcnow(),
+                            settle_after=float(app.config.sync.settle_after), lang=app.config.sync.language)
+    except AmoError as exc:    # not authorized, an outage, a refused read: the rows wait as they are
+        log.warning("payment notes wait: %s", exc)
+        return
+    if report.done or report.failed or report.retried:
+        log.info("payment notes: %d made, %d failed, %d retried, %d waiting", report.done, report.failed,
+                 report.retried, report.waiting)
+
+
+def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
+    from .errors import FixData, Reauthorize, Stop
+    from .sync.fields import fail_pending
+    from .sync.outcomes import Report
+
+    stats = app.store.queue_stats()
+    if not stats.depth:
+        return Report()
+    try:
+        engine = app.engine(_chunk_for(app, stats.depth))
+    except (Reauthorize, Stop) as exc:
+        log.warning("amoCRM cannot be used now; the queue is kept: %s", exc)
+        return Report(stopped="reauthorize" if isinstance(exc, Reauthorize) else "stopped",
+                      stop_reason=str(exc))
+    except FixData as exc:
+        # amoCRM refused to set up the marker fields (400): asking again cannot help, so the
+        # records waiting for them fail now with amoCRM's words (an admin retries them)
+        failed = fail_pending(app.store, exc)
+        return Report(failed=failed, stopped="refused", stop_reason=str(exc))
+    if stop is not None:
+        engine.should_stop = stop
+    report = engine.run_pass()
+    if report.handled or report.retried or report.stopped:
+        log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
+                 report.failed, report.retried, f", stopped: {report.stopped}" if report.stopped else "")
+    return report
 
 
 def _chunk_for(app: App, depth: int) -> int:

@@ -159,3 +159,12 @@ def test_a_create_without_an_id_anywhere_is_still_recorded(mgr5_root: Path) -> N
     (event,) = spooled(mgr5_root)
     assert (event["plid"], event["profiletype"]) == ("3", "2")
     assert "doc_id" not in event and "elid" not in event
+
+
+@pytest.mark.parametrize("func", ["payment.setpaid", "payment.setcanceled", "payment.setfraud"])
+def test_payment_actions_are_recorded_without_sok(mgr5_root: Path, func: str) -> None:
+    # payment modules call them as actions (LocalQuery without sok): there is no form to open
+    doc = b"<doc><ok/></doc>"
+    run = run_addon(HOOK, {"func": func, "elid": "31"}, doc)
+    assert (run.returncode, run.stdout) == (0, doc)
+    assert [(e["func"], e["elid"]) for e in spooled(mgr5_root)] == [(func, "31")]

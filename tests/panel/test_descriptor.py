@@ -146,7 +146,8 @@ def test_every_handler_message_exists_in_both_languages() -> None:
 
 def test_every_form_that_saves_amocrm_conf_carries_the_version_it_was_opened_from(
         root: etree._Element) -> None:
-    saving = ("amocrm.syncsettings", "amocrm.conditions.edit", "amocrm.tags.edit", "amocrm.fields.edit",
+    saving = ("amocrm.syncsettings", "amocrm.notesettings",
+              "amocrm.conditions.edit", "amocrm.tags.edit", "amocrm.fields.edit",
               "amocrm.pipelines.edit")
     for name in saving:
         meta = root.find(f"metadata[@name='{name}']")

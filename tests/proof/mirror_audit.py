@@ -4,11 +4,13 @@
 included (a field the rules clear must be empty in amoCRM; a price the rules leave empty
 reads as amoCRM's "no budget", 0). ``company_mismatches``: a client's contact and its
 leads are linked to the client's main company (its newest legal payer with a company) or,
-when it has none, to no company.
+when it has none, to no company. ``notes_twice`` and ``open_tasks_twice`` (issue 17): no
+payment noted twice on one entity, no two open tasks for one service and expiry date.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Set
 
 from billmgr_amocrm.domain import Kind
@@ -110,3 +112,31 @@ def company_mismatches(rig: ProofRig, accounts: Iterable[int]) -> List[str]:
                 found.append(f"client {account}: lead {lead} has company {edges['leads'].get(lead)}, "
                              f"not {main}")
     return found
+
+
+# ------------------------------------------------------------------ notes and tasks (issue 17)
+NOTE_KEY = re.compile(r"\[billmgr:payment:(\d+):(\w+) bmsync-\w+\]")
+TASK_KEY = re.compile(r"\[billmgr:renewal:(\d+):([\d-]+) bmsync-\w+\]")
+
+
+def notes_twice(state: Mapping[str, Any]) -> Dict[str, int]:
+    """"<entity> <id> payment <p> <state>" -> notes amoCRM holds, where more than one: a payment
+    noted twice on one contact or lead (always empty)."""
+    counts: Dict[str, int] = {}
+    for note in state.get("notes", ()):
+        found = NOTE_KEY.search(str((note.get("params") or {}).get("text") or ""))
+        if found and not note.get("_deleted"):
+            key = f"{note['_entity_type']} {note['entity_id']} payment {found.group(1)} {found.group(2)}"
+            counts[key] = counts.get(key, 0) + 1
+    return {k: n for k, n in counts.items() if n > 1}
+
+
+def open_tasks_twice(state: Mapping[str, Any]) -> Dict[str, int]:
+    """"service <item> expiring <date>" -> open tasks amoCRM holds, where more than one (always empty)."""
+    counts: Dict[str, int] = {}
+    for task in state.get("tasks", ()):
+        found = TASK_KEY.search(str(task.get("text") or ""))
+        if found and not task.get("is_completed") and not task.get("_deleted"):
+            key = f"service {found.group(1)} expiring {found.group(2)}"
+            counts[key] = counts.get(key, 0) + 1
+    return {k: n for k, n in counts.items() if n > 1}

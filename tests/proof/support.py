@@ -39,7 +39,7 @@ from billmgr_amocrm.sync.retry import RetryPolicy
 from tests.sandbox import Sandbox, create_sandbox
 from tests.sandbox.dbconf import render_db_conf
 
-from .mirror_audit import accounts_of, body_mismatches, company_mismatches
+from .mirror_audit import accounts_of, body_mismatches, company_mismatches, notes_twice, open_tasks_twice
 
 REPO = Path(__file__).resolve().parents[2]
 CI_CLIENTS = 60
@@ -133,16 +133,20 @@ class Audit:
     wrong_company: List[str] = field(default_factory=list)  # a contact or lead not on its main company
     pending: int = 0
     failed: List[str] = field(default_factory=list)
+    notes_twice: Dict[str, int] = field(default_factory=dict)       # a payment noted twice on one entity
+    tasks_twice: Dict[str, int] = field(default_factory=dict)       # two open tasks: one service and date
 
     @property
     def ok(self) -> bool:
         return not (self.duplicates or self.missing or self.dangling or self.wrong_marker or self.stale
-                    or self.wrong_company or self.pending or self.failed)
+                    or self.wrong_company or self.pending or self.failed or self.notes_twice
+                    or self.tasks_twice)
 
     def summary(self) -> str:
         return (f"duplicates={self.duplicates} missing={self.missing[:10]} dangling={self.dangling[:10]} "
                 f"wrong_marker={self.wrong_marker[:10]} stale={self.stale[:5]} "
-                f"wrong_company={self.wrong_company[:5]} pending={self.pending} failed={self.failed[:5]}")
+                f"wrong_company={self.wrong_company[:5]} pending={self.pending} failed={self.failed[:5]} "
+                f"notes_twice={self.notes_twice} tasks_twice={self.tasks_twice}")
 
 
 @dataclass
@@ -218,6 +222,9 @@ class ProofRig:
                  "WHERE state = 'pending'")
         self.sql("UPDATE amocrm_sync_state SET create_started_at = create_started_at - INTERVAL %s "
                  "MICROSECOND WHERE create_started_at IS NOT NULL", (int(SETTLE_AFTER * 1_000_000),))
+        for table in ("amocrm_payment2note", "amocrm_renewal_task"):     # notes' and tasks' intents too
+            self.sql(f"UPDATE {table} SET intent_at = intent_at - INTERVAL %s MICROSECOND "
+                     "WHERE intent_at IS NOT NULL", (int(SETTLE_AFTER * 1_000_000),))
 
     def depth(self) -> int:
         return int(self.sql("SELECT COUNT(*) FROM amocrm_queue WHERE state = 'pending'")[0][0])
@@ -371,6 +378,9 @@ class ProofRig:
         audit.failed = [f"{k} {b}: {e}" for k, b, e in
                         self.sql("SELECT kind, billmgr_id, last_error FROM amocrm_queue "
                                  "WHERE state = 'failed'")]
+        state = self.control.state()
+        audit.notes_twice = notes_twice(state)
+        audit.tasks_twice = open_tasks_twice(state)
         return audit
 
     # ------------------------------------------------------------------ emulator views

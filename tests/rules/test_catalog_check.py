@@ -80,6 +80,13 @@ def test_responsible_user_must_exist_and_be_active(presets: Presets) -> None:
         ("sync.responsible_user_id", "user_missing", None)]
 
 
+def test_a_renewal_rules_responsible_user_must_exist_and_be_active(presets: Presets) -> None:
+    rules = [{"id": "r1", "text": "t", "responsible_user_id": 2}, {"id": "r2", "text": "t"},
+             {"id": "r3", "text": "t", "responsible_user_id": 3}]
+    assert codes(presets, renewals=rules) == [("renewals.0.responsible_user_id", "user_inactive", "r1"),
+                                              ("renewals.2.responsible_user_id", "user_missing", "r3")]
+
+
 def test_issues_speak_both_languages(presets: Presets) -> None:
     issue = check_against_catalog(make_config(presets, pipelines=[
         {"id": "p1", "pipeline_id": 10, "status_id": 100}]), FIELDS, PIPELINES, USERS)[0]

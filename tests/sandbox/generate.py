@@ -1045,6 +1045,16 @@ class Sandbox:
     def set_service_name(self, item_id: int, name: Optional[str]) -> int:
         return set_service_name(self.conn, item_id, name)
 
+    def add_payment(self, account_id: int, amount: Decimal, **kw: Any) -> int:
+        from .payments import add_payment
+
+        return add_payment(self.conn, account_id, amount, **kw)
+
+    def set_payment_status(self, payment_id: int, status: int) -> int:
+        from .payments import set_payment_status
+
+        return set_payment_status(self.conn, payment_id, status)
+
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read-only helper for assertions in tests."""
         with self.conn.cursor() as cur:

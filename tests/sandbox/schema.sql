@@ -183,3 +183,38 @@ CREATE TABLE itemparam (
   PRIMARY KEY (id),
   KEY itemparam_item (item, intname)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- [C] Payment methods: id and name (payment.info carries paymethod id and name).
+CREATE TABLE paymethod (
+  id        INT NOT NULL AUTO_INCREMENT,
+  name      VARCHAR(255) NOT NULL DEFAULT '',     -- [C]
+  PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- [C] Payments: id, number, status (1 new, 2 being paid, 3 promised, 4 paid, 5 awaiting
+-- refund, 6 refunded, 7 fraud, 8 initiated, 9 canceled), paymethodamount, currency, paymethod
+-- (payment.info); [U] the client as a column `account` (it may be reached through
+-- `subaccount`), `createdate` and `paydate` as the dates.
+CREATE TABLE payment (
+  id               INT NOT NULL AUTO_INCREMENT,
+  account          INT NOT NULL,                  -- [U] -> account.id
+  number           VARCHAR(64) NULL,              -- [C]
+  paymethodamount  DECIMAL(20,4) NULL,            -- [C] the amount paid
+  currency         INT NULL,                      -- [C] -> currency.id
+  paymethod        INT NULL,                      -- [C] -> paymethod.id
+  status           INT NOT NULL DEFAULT 1,        -- [C]
+  createdate       DATETIME NULL,                 -- [U]
+  paydate          DATETIME NULL,                 -- [U]
+  PRIMARY KEY (id),
+  KEY payment_account (account),
+  KEY payment_createdate (createdate)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- [U] Which services a payment paid for (an order's payment). The module looks for this
+-- table at run time and notes payments on the client's contact alone when it is absent.
+CREATE TABLE payment2item (
+  payment   INT NOT NULL,                         -- [U] -> payment.id
+  item      INT NOT NULL,                         -- [U] -> item.id
+  PRIMARY KEY (payment, item),
+  KEY payment2item_item (item)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

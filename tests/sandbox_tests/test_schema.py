@@ -22,6 +22,10 @@ EXPECTED = {
     "currency": {"id", "name", "iso", "symbol", "code", "active"},
     "project": {"id", "name", "billurl"},
     "country": {"id", "name"},
+    "paymethod": {"id", "name"},
+    "payment": {"id", "account", "number", "paymethodamount", "currency", "paymethod", "status", "createdate",
+                "paydate"},
+    "payment2item": {"payment", "item"},
 }
 
 

@@ -4,6 +4,7 @@ state), link counts, the last sync."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,23 @@ def test_last_sync_of_any_entity_or_of_a_kind(store: MySqlStore, clock: FakeCloc
     moscow = timezone(timedelta(hours=3))
     store.record_synced_many(Kind.COMPANY, [(1, "")], datetime(2024, 5, 1, 18, 0, tzinfo=moscow))
     assert store.last_sync_at(Kind.COMPANY) == datetime(2024, 5, 1, 15, 0, tzinfo=timezone.utc)
+
+
+def test_each_binding_shows_the_notes_and_tasks_made_on_it(populated: MySqlStore, conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO amocrm_payment2note (payment_id, state, target_kind, target_id, status, queued_at) "
+            "VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6))",
+            [(10, "paid", "contact", 1, "done"), (10, "refunded", "contact", 1, "done"),
+             (11, "paid", "contact", 1, "pending"),          # not made yet: not counted
+             (11, "paid", "contact", 2, "failed"),
+             (10, "paid", "lead", 4, "done")])
+        cur.executemany(
+            "INSERT INTO amocrm_renewal_task (item_id, expiredate, rule_id, status, task_id, due_at, "
+            "created_at) VALUES (%s, %s, 'r1', %s, %s, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            [(4, "2026-12-20", "completed", 901), (4, "2027-01-20", "open", 902),
+             (4, "2027-02-20", "pending", None)])               # its intent was never sent: not counted
+    conn.commit()
+    by_key = {(b.kind, b.billmgr_id): (b.notes, b.tasks) for b in populated.bindings().rows}
+    assert by_key == {(Kind.CONTACT, 1): (2, 0), (Kind.CONTACT, 2): (0, 0), (Kind.COMPANY, 3): (0, 0),
+                      (Kind.LEAD, 4): (1, 2)}

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..billing import BillingDb
     from ..dbconf import DbSettings
     from ..ports import AmoApi
+    from ..ports.activities import ActivityApi
     from ..rules.config import ModuleConfig
     from ..rules.mapping import RuleSet
     from ..rules.presets import Presets
@@ -103,6 +104,16 @@ class App:
         sync = self.config.sync
         return build_amo_client(self.paths, rate=float(sync.rate_limit), chunk_size=chunk_size,
                                 network_margin=float(sync.network_margin))
+
+    def activities(self) -> ActivityApi:
+        """Notes and tasks over the amoCRM client (``Reauthorize`` when not authorized)."""
+        from ..amocrm.activities import AmoActivities
+        from ..amocrm.api import AmoClient
+
+        client = self.amo()
+        if not isinstance(client, AmoClient):
+            raise TypeError("notes and tasks need the amoCRM client, not a stand-in")
+        return AmoActivities(client)
 
     def marker_fields(self) -> dict[Kind, int]:
         return dict(self.config.sync.marker_field_ids.as_map())

@@ -176,11 +176,15 @@ def pipelines_delete(request: PanelRequest) -> Reply:
     return _delete(request, "pipelines")
 
 
-# --------------------------------------------------------------------------- rule order
-def _move(request: PanelRequest, step: int) -> Reply:
-    """Move every selected pipeline rule one place up (``step`` -1) or down (+1).
+def renewals_delete(request: PanelRequest) -> Reply:
+    return _delete(request, "renewals")
 
-    Pipeline rules are first-match-wins, so order is meaning. A block of selected rules moves
+
+# --------------------------------------------------------------------------- rule order
+def _move(request: PanelRequest, step: int, section: str = "pipelines") -> Reply:
+    """Move every selected pipeline (or renewal) rule one place up (``step`` -1) or down (+1).
+
+    Pipeline and renewal rules are first-match-wins, so order is meaning. A block of selected rules moves
     together; a rule already at the edge (or behind a selected rule that could not move) stays.
     An unknown id refuses the whole request, and amocrm.conf is written once, atomically.
     """
@@ -192,8 +196,8 @@ def _move(request: PanelRequest, step: int) -> Reply:
     wanted = list(dict.fromkeys(request.elids))
     with backend.translated(lang):
         for rule_id in wanted:
-            editing.get_rule(config, "pipelines", rule_id)
-        order = [rule.id for rule in editing.list_rules(config, "pipelines")]
+            editing.get_rule(config, section, rule_id)
+        order = [rule.id for rule in editing.list_rules(config, section)]
         stuck: Set[str] = set()
         moved: List[str] = []
         for rule_id in sorted(wanted, key=order.index, reverse=step > 0):
@@ -201,8 +205,8 @@ def _move(request: PanelRequest, step: int) -> Reply:
             if not 0 <= target < len(order) or order[target] in stuck:
                 stuck.add(rule_id)
                 continue
-            config = editing.move_rule(config, "pipelines", rule_id, target, presets)
-            order = [rule.id for rule in editing.list_rules(config, "pipelines")]
+            config = editing.move_rule(config, section, rule_id, target, presets)
+            order = [rule.id for rule in editing.list_rules(config, section)]
             moved.append(rule_id)
     if not moved:
         return Reply(ok(request), result="unchanged: already at the edge")
@@ -221,3 +225,11 @@ def pipelines_up(request: PanelRequest) -> Reply:
 
 def pipelines_down(request: PanelRequest) -> Reply:
     return _move(request, +1)
+
+
+def renewals_up(request: PanelRequest) -> Reply:
+    return _move(request, -1, "renewals")
+
+
+def renewals_down(request: PanelRequest) -> Reply:
+    return _move(request, +1, "renewals")

@@ -237,6 +237,7 @@ def status_values(report: Any, lang: str) -> Dict[str, str]:
         "export_progress": export_text(report, lang),
         "catalog": catalog_text(_get(report, "catalog"), lang),
         "daily": daily_text(_get(report, "daily", ()), lang),
+        "activities": activities_text(report, lang),
     }
 
 
@@ -250,6 +251,15 @@ def daily_text(days: Any, lang: str) -> str:
 def format_day(day: Any, lang: str) -> str:
     """A date as the page's language writes it (31.12.2026 / 2026-12-31)."""
     return f"{day:%d.%m.%Y}" if lang == "ru" else f"{day:%Y-%m-%d}"
+
+
+def activities_text(report: Any, lang: str) -> str:
+    """Payment notes and renewal tasks in one line (issue 17)."""
+    notes = _get(report, "payment_notes", None) or {}
+    tasks = _get(report, "renewal_tasks", None) or {}
+    return t("activities_text", lang, notes_done=notes.get("done", 0), notes_pending=notes.get("pending", 0),
+             notes_failed=notes.get("failed", 0), tasks_open=tasks.get("open", 0),
+             tasks_completed=tasks.get("completed", 0), tasks_failed=tasks.get("failed", 0))
 
 
 def status(request: PanelRequest) -> Reply:

@@ -188,6 +188,27 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     # pipelines list ---------------------------------------------------------------------------
     "and_join": {"ru": " и ", "en": " and "},
     "not_in_amocrm": {"ru": "{id} (нет в amoCRM)", "en": "{id} (not found in amoCRM)"},
+    "activities_text": {
+        "ru": "примечания о платежах: {notes_done} добавлено, {notes_pending} ждут, "
+        "{notes_failed} с ошибкой; задачи о продлении: {tasks_open} открыто, {tasks_completed} закрыто, "
+        "{tasks_failed} с ошибкой",
+        "en": "payment notes: {notes_done} made, {notes_pending} waiting, {notes_failed} failed; "
+        "renewal tasks: {tasks_open} open, {tasks_completed} completed, {tasks_failed} failed",
+    },
+    # renewal task rules ------------------------------------------------------------------------
+    "days_before_invalid": {
+        "ru": "«{field}» — целое число дней от 0 до 365.",
+        "en": '"{field}" is a whole number of days from 0 to 365.',
+    },
+    "placeholder_unknown": {
+        "ru": "«{field}»: неизвестная подстановка «{name}». Допустимы: {known}; чтобы написать фигурную "
+        "скобку, удвойте её.",
+        "en": '"{field}": unknown placeholder "{name}". Known: {known}; double a curly brace to write one.',
+    },
+    "renewal_text_default": {
+        "ru": "Продлить {service_name} ({domain}) до {expiredate}: {price}",
+        "en": "Renew {service_name} ({domain}) by {expiredate}: {price}",
+    },
     # sync settings ------------------------------------------------------------------------------
     "user_not_set": {
         "ru": "не задан (выбирает amoCRM)",

@@ -67,6 +67,8 @@ def binding_row(row: Any, names: Mapping[str, Mapping[int, str]], base_url: str,
         "amocrm_url": amocrm_url(base_url, kind, amocrm_id),
         "state": state_text(str(_get(row, "state", "")), str(_get(row, "last_error", "") or ""), lang),
         "last_sync": format_time(_get(row, "last_sync_at")),
+        "notes": int(_get(row, "notes", 0) or 0),
+        "tasks": int(_get(row, "tasks", 0) or 0),
     }
 
 

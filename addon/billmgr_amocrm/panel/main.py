@@ -48,6 +48,12 @@ FUNCTIONS: Mapping[str, Tuple[str, str]] = {
     "amocrm.pipelines.up": ("actions", "pipelines_up"),
     "amocrm.pipelines.down": ("actions", "pipelines_down"),
     "amocrm.syncsettings": ("syncsettings", "syncsettings"),
+    "amocrm.notesettings": ("notesettings", "notesettings"),
+    "amocrm.renewals": ("renewalforms", "renewals"),
+    "amocrm.renewals.edit": ("renewalforms", "renewals_edit"),
+    "amocrm.renewals.delete": ("actions", "renewals_delete"),
+    "amocrm.renewals.up": ("actions", "renewals_up"),
+    "amocrm.renewals.down": ("actions", "renewals_down"),
 }
 
 

@@ -63,6 +63,7 @@ _WHERE = {
     "pipelines": ("Pipeline rule", "Правило воронки"),
     "fields": ("Custom field rule", "Правило поля"),
     "sync": ("Sync settings", "Настройки синхронизации"),
+    "renewals": ("Renewal task rule", "Правило задачи о продлении"),
 }
 _PICK_PIPELINE = ("Choose an existing pipeline and status in the rule, or delete the rule.",
                   "Выберите в правиле существующие воронку и этап или удалите правило.")
@@ -170,17 +171,17 @@ def _field_issues(index: int, rule: FieldRule, catalog: Optional[Dict[int, JsonD
     return issues
 
 
-def _user_issues(user_id: Optional[int], users: Sequence[JsonDict]) -> List[Issue]:
+def _user_issues(user_id: Optional[int], users: Sequence[JsonDict], where: str = "sync.responsible_user_id",
+                 rule_id: Optional[str] = None) -> List[Issue]:
     if user_id is None:
         return []
-    where = "sync.responsible_user_id"
     user = next((u for u in users if u.get("id") == user_id), None)
     if user is None:
         return [Issue(where, "user_missing", f"amoCRM has no user {user_id}",
-                      f"в amoCRM нет пользователя {user_id}")]
+                      f"в amoCRM нет пользователя {user_id}", rule_id)]
     if (user.get("rights") or {}).get("is_active") is False:
         return [Issue(where, "user_inactive", f"amoCRM user {user_id} is deactivated",
-                      f"пользователь amoCRM {user_id} отключён")]
+                      f"пользователь amoCRM {user_id} отключён", rule_id)]
     return []
 
 
@@ -208,4 +209,7 @@ def check_against_catalog(config: ModuleConfig, custom_fields_by_entity: Mapping
                                 f"the BILLmanager link field {url_id} is gone from {kind.amo_entity}",
                                 f"поле ссылки «BILLmanager» {url_id} удалено из {ENTITY_OF_RU[kind]}"))
     issues += _user_issues(config.sync.responsible_user_id, users)
+    for index, renewal in enumerate(config.renewals):     # a task for a deactivated user goes unseen
+        issues += _user_issues(renewal.responsible_user_id, users, f"renewals.{index}.responsible_user_id",
+                               renewal.id)
     return issues

@@ -19,7 +19,11 @@ Shape (JSON)::
                "conditions": [{"value": "service.type", "validator": "equals", "argument": "vds"}]}],
      "fields": [{"id": "f1", "entity": "company", "field_id": 501, "field_type": "text",
                  "value": "payer.inn", "enum_map": {}, "conditions": []}],
-     "pipelines": [{"id": "p1", "pipeline_id": 10, "status_id": 11, "conditions": [...]}]}
+     "pipelines": [{"id": "p1", "pipeline_id": 10, "status_id": 11, "conditions": [...]}],
+     "notes": {"payment_states": ["paid", "canceled", "refunded", "fraud"], "on_leads": true},
+     "renewals": [{"id": "r1", "days_before": 14, "responsible_user_id": null,
+                   "text": "Renew {service_name} ({domain}) by {expiredate}: {price}",
+                   "skip_autoprolong": true, "conditions": [...]}]}
 
 Empty condition lists mean "always": by default every client, every legal-entity
 payer and every service is synced. Pipeline rules are tried in order; the first
@@ -248,6 +252,40 @@ class PipelineRule(BaseModel):
     conditions: Tuple[Condition, ...] = ()
 
 
+PaymentState = Literal["paid", "canceled", "refunded", "fraud"]
+# the placeholders a renewal task's text may use (sync/renewals.py fills them)
+RENEWAL_PLACEHOLDERS = ("service_name", "domain", "price", "expiredate")
+
+
+class NotesConfig(BaseModel):
+    """Payment notes (issue 17.2): which payment states make a note; none turns them off."""
+
+    model_config = _FROZEN
+
+    payment_states: Tuple[PaymentState, ...] = ("paid", "canceled", "refunded", "fraud")
+    # also on the leads of the services BILLmanager ties the payment to
+    on_leads: StrictBool = True
+
+    @field_validator("payment_states")
+    @classmethod
+    def _distinct(cls, value: Tuple[str, ...]) -> Tuple[str, ...]:
+        return tuple(dict.fromkeys(value))
+
+
+class RenewalRule(BaseModel):
+    """A renewal task rule (issue 17.3): for services whose conditions hold, a task on the lead
+    ``days_before`` their expiredate. Rules are tried in order; the first that holds wins."""
+
+    model_config = _FROZEN
+
+    id: RuleId
+    days_before: int = Field(default=14, ge=0, le=365)
+    responsible_user_id: Optional[PositiveInt] = None     # None: the sync's responsible user
+    text: StrictStr = Field(min_length=1, max_length=2000)
+    skip_autoprolong: StrictBool = True
+    conditions: Tuple[Condition, ...] = ()
+
+
 class ModuleConfig(BaseModel):
     model_config = _FROZEN
 
@@ -258,6 +296,8 @@ class ModuleConfig(BaseModel):
     tags: Tuple[TagRule, ...] = ()
     fields: Tuple[FieldRule, ...] = ()
     pipelines: Tuple[PipelineRule, ...] = ()
+    notes: NotesConfig = NotesConfig()
+    renewals: Tuple[RenewalRule, ...] = ()
 
 
 def rebuild(config: ModuleConfig, changes: Dict[str, Any]) -> ModuleConfig:

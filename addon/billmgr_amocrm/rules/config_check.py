@@ -8,12 +8,21 @@ inside the file (``tags.2.conditions.0.argument``) and what is wrong.
 
 from __future__ import annotations
 
+from string import Formatter
 from typing import Any, List, Optional
 
 from ..domain import Kind
 from .attributes import PRESET_KIND_OF
 from .conditions import ArgumentError
-from .config import SELECT_TYPES, Condition, FieldRule, ModuleConfig, config_json, default_config
+from .config import (
+    RENEWAL_PLACEHOLDERS,
+    SELECT_TYPES,
+    Condition,
+    FieldRule,
+    ModuleConfig,
+    config_json,
+    default_config,
+)
 from .errors import ConfigError, Problem
 from .jsontext import Document, model_from, parse_json_text
 from .presets import Presets, UnknownPresetError, preset_kind_of
@@ -85,7 +94,25 @@ def config_problems(config: ModuleConfig, presets: Presets) -> List[Problem]:
     for index, pipe in enumerate(config.pipelines):
         for c_index, cond in enumerate(pipe.conditions):
             problems += condition_problems(f"pipelines.{index}.conditions.{c_index}", "lead", cond, presets)
+    problems += _ids_unique("renewals", [r.id for r in config.renewals])
+    for index, renewal in enumerate(config.renewals):
+        problems += _placeholder_problems(f"renewals.{index}.text", renewal.text)
+        for c_index, cond in enumerate(renewal.conditions):
+            problems += condition_problems(f"renewals.{index}.conditions.{c_index}", "lead", cond, presets)
     return problems
+
+
+def _placeholder_problems(where: str, text: str) -> List[Problem]:
+    """A task text may name only the known placeholders (a typo would reach amoCRM as is)."""
+    try:
+        names = [name for _, name, _, _ in Formatter().parse(text) if name is not None]
+    except ValueError:
+        return [Problem(where, "unbalanced { or }; write {{ and }} for the characters themselves")]
+    unknown = sorted({n for n in names if n not in RENEWAL_PLACEHOLDERS})
+    if unknown:
+        return [Problem(where, f"unknown placeholder {{{unknown[0]}}}; known: "
+                               + ", ".join("{" + p + "}" for p in RENEWAL_PLACEHOLDERS))]
+    return []
 
 
 def validated(config: ModuleConfig, presets: Presets, source: str = DEFAULT_SOURCE) -> ModuleConfig:

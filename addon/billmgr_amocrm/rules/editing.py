@@ -1,8 +1,8 @@
 """Rule editing for the panel: pure functions from one ModuleConfig to the next.
 
 Sections: ``conditions.contact``, ``conditions.company``, ``conditions.lead``
-(sync conditions), ``tags``, ``fields``, ``pipelines`` (ordered: first match
-wins, hence ``move_rule``). Every change returns a new, fully validated config
+(sync conditions), ``tags``, ``fields``, ``pipelines`` and ``renewals`` (both ordered:
+first match wins, hence ``move_rule``). Every change returns a new, fully validated config
 (``ConfigError`` names the path of the offending part, e.g.
 ``tags.2.conditions.0.argument``); the caller then saves it (``settings.save_config``).
 ``describe_rule`` renders a rule as one sentence for lists and logs.
@@ -20,6 +20,7 @@ from .config import (
     FieldRule,
     ModuleConfig,
     PipelineRule,
+    RenewalRule,
     SyncCondition,
     TagRule,
     rebuild,
@@ -28,9 +29,10 @@ from .config_check import validated
 from .errors import ConfigError, Problem, UnknownRuleError
 from .presets import Presets
 
-Rule = Union[SyncCondition, TagRule, FieldRule, PipelineRule]
-SECTIONS = ("conditions.contact", "conditions.company", "conditions.lead", "tags", "fields", "pipelines")
-_PREFIX = {"tags": "t", "fields": "f", "pipelines": "p"}
+Rule = Union[SyncCondition, TagRule, FieldRule, PipelineRule, RenewalRule]
+SECTIONS = ("conditions.contact", "conditions.company", "conditions.lead", "tags", "fields", "pipelines",
+            "renewals")
+_PREFIX = {"tags": "t", "fields": "f", "pipelines": "p", "renewals": "r"}
 
 
 def _check_section(section: str) -> None:
@@ -127,9 +129,11 @@ def move_rule(config: ModuleConfig, section: str, rule_id: str, position: int,
 # --------------------------------------------------------------------------- describe
 _WORDS = {
     "ru": {"always": "всегда", "and": " и ", "tag": "тег", "field": "поле", "pipeline": "воронка",
-           "status": "этап", "if": "если", "contact": "Контакт", "company": "Компания", "lead": "Сделка"},
+           "status": "этап", "if": "если", "contact": "Контакт", "company": "Компания", "lead": "Сделка",
+           "task": "задача за {days} дн. до окончания"},
     "en": {"always": "always", "and": " and ", "tag": "tag", "field": "field", "pipeline": "pipeline",
-           "status": "status", "if": "if", "contact": "Contact", "company": "Company", "lead": "Lead"},
+           "status": "status", "if": "if", "contact": "Contact", "company": "Company", "lead": "Lead",
+           "task": "a task {days} days before expiry"},
 }
 
 
@@ -166,4 +170,6 @@ def describe_rule(rule: Rule, presets: Presets, lang: str = "ru") -> str:
         source = value.label.text(lang) if value else rule.value
         prefix = "" if not rule.conditions else f"{words['if']} {conditions}: "
         return f"{words[rule.entity]}: {prefix}{source} → {words['field']} #{rule.field_id}"
+    if isinstance(rule, RenewalRule):
+        return f"{conditions} → {words['task'].format(days=rule.days_before)}"
     return f"{conditions} → {words['pipeline']} #{rule.pipeline_id}, {words['status']} #{rule.status_id}"

@@ -13,6 +13,7 @@ into :class:`ServiceError` with Russian and English text and a hint::
     account         authorize, check the connection, token state, the secret key (files only)
     overview        status screen, bindings table
     queueing        sync now, reconcile, resync, failed records, retry, unlink
+    activities      payment notes and renewal tasks: counts, failures, retry, note a payment
     export          ask the worker for an export, or run one here with progress
     catalog_cache   amoCRM's fields, pipelines and users for the forms, cached
     catalog_health  the rules against amoCRM's catalog: what they name that amoCRM lacks
@@ -31,6 +32,15 @@ from .account import (
     secret_saved,
     stored_secret,
     token_status,
+)
+from .activities import (
+    ActivityStatus,
+    FailedActivity,
+    activity_status,
+    failed_activities,
+    note_payments,
+    retry_failed_activities,
+    run_renewals_now,
 )
 from .catalog_cache import CATALOG_TTL_SECONDS, cached_catalog, catalog
 from .catalog_health import cached_catalog_health, catalog_health, log_catalog_health
@@ -68,4 +78,6 @@ __all__ = [
     "check_connection", "config_place", "log_catalog_health", "failed", "reconcile", "resync", "resync_all",
     "daily", "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret",
     "suggested_billmgr_url", "sync_now", "token_status", "translate", "unlink",
+    "ActivityStatus", "FailedActivity", "activity_status", "failed_activities", "note_payments",
+    "retry_failed_activities", "run_renewals_now",
 ]

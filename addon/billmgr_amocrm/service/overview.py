@@ -40,6 +40,7 @@ def status(*, app: Optional[App] = None) -> Status:
             last_sync_at=live.store.last_sync_at(),
             linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
             export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live),
+            payment_notes=live.store.payment_note_counts(), renewal_tasks=live.store.renewal_task_counts(),
             daily=daily(STATUS_DAYS, app=live))
 
 

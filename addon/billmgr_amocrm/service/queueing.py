@@ -55,12 +55,18 @@ def engine_wait(app: App, busy_reason: str, started: float) -> EngineWait:
 
 
 def reconcile(*, full: bool = False, app: Optional[App] = None) -> dict[str, int]:
-    """The reconciler now (with its daily re-check of linked entities when due, or ``full``)."""
+    """The reconciler now (with its daily re-check of linked entities when due, or ``full``), and the
+    payments no event brought (``payment_notes``: new note rows, shown when there are any)."""
+    from ..sync.notes import reconcile_payments
     from ..sync.reconcile import reconcile as run
 
     with using(app) as live:
         queued = run(live.store, live.billing, live.rules, utcnow(), live.stored_context(), full=full)
-        return {k.value: n for k, n in queued.items()}
+        result = {k.value: n for k, n in queued.items()}
+        notes = reconcile_payments(live.store, live.billing, live.config.notes, utcnow())
+        if notes:
+            result["payment_notes"] = notes
+        return result
 
 
 def resync(kind: Any, ids: Sequence[int], *, app: Optional[App] = None) -> int:

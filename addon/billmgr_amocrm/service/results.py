@@ -76,6 +76,9 @@ class Status:
     export_requested: bool
     # the config against the last catalog fetched (None: never fetched)
     catalog: Optional[CatalogHealth] = None
+    # payment notes (pending | done | failed) and renewal tasks (pending | open | completed | failed)
+    payment_notes: dict[str, int] = field(default_factory=dict)
+    renewal_tasks: dict[str, int] = field(default_factory=dict)
     # the last days' counts, oldest first (``overview.daily``)
     daily: tuple[DayCounts, ...] = ()
 

@@ -35,6 +35,8 @@ class Binding:
     state: str                      # synced | queued | failed
     last_error: str
     last_sync_at: datetime | None
+    notes: int = 0                  # payment notes made on it (contacts and leads)
+    tasks: int = 0                  # renewal tasks made on it (leads)
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,26 @@ class PanelView(UnitOfWork):
         with self.transaction():
             total = int(self._rows(sql("bindings_count", matching=matching), args)[0][0])
             found = self._rows(page, (*args, int(limit), int(offset)))
+            notes, tasks = self._activity_counts([(Kind(r[0]), int(r[1])) for r in found])
         return BindingsPage(
             rows=[Binding(kind=Kind(r[0]), billmgr_id=int(r[1]),
                           amocrm_id=None if r[2] is None else int(r[2]),
-                          state=str(r[3]), last_error=str(r[4] or ""), last_sync_at=from_db(r[5]))
+                          state=str(r[3]), last_error=str(r[4] or ""), last_sync_at=from_db(r[5]),
+                          notes=notes.get((Kind(r[0]), int(r[1])), 0),
+                          tasks=tasks.get(int(r[1]), 0) if Kind(r[0]) is Kind.LEAD else 0)
                   for r in found],
             total=total)
+
+    def _activity_counts(self, keys: list[tuple[Kind, int]]
+                         ) -> tuple[dict[tuple[Kind, int], int], dict[int, int]]:
+        """Notes per (kind, id) and tasks per service, for one page of bindings (two small reads)."""
+        notes: dict[tuple[Kind, int], int] = {}
+        for kind in (Kind.CONTACT, Kind.LEAD):
+            ids = [i for k, i in keys if k is kind]
+            if ids:
+                for target, n in self._rows(sql("notes_per_target", ids=marks(len(ids))), (kind.value, *ids)):
+                    notes[(kind, int(target))] = int(n)
+        leads = [i for k, i in keys if k is Kind.LEAD]
+        tasks = {int(item): int(n) for item, n in
+                 self._rows(sql("tasks_per_item", ids=marks(len(leads))), leads)} if leads else {}
+        return notes, tasks

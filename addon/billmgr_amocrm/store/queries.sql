@@ -307,6 +307,16 @@ FROM (SELECT u.kind, u.billmgr_id, MAX(u.amocrm_id) AS amocrm_id,
     AND (%s IS NULL OR b.billmgr_id = %s OR b.amocrm_id = %s)
     AND (%s IS NULL OR b.last_error LIKE %s)
 
+-- name: notes_per_target
+-- Notes made on these entities of one kind (payment notes: contacts and leads); {ids}.
+SELECT target_id, COUNT(*) FROM amocrm_payment2note
+  WHERE status = 'done' AND target_kind = %s AND target_id IN ({ids}) GROUP BY target_id
+
+-- name: tasks_per_item
+-- Renewal tasks made on these services' leads (open or completed); {ids}.
+SELECT item_id, COUNT(*) FROM amocrm_renewal_task
+  WHERE task_id IS NOT NULL AND item_id IN ({ids}) GROUP BY item_id
+
 -- name: bindings_count
 -- How many bindings match (for paging); {matching}: bindings_matching.
 SELECT COUNT(*) {matching}
@@ -402,3 +412,128 @@ FROM amocrm_hosts WHERE seen_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND;
 -- name: engine_holder
 -- The registered holder of the engine lock.
 SELECT host, pid, command, connection_id, since, heartbeat_at FROM amocrm_engine WHERE id = 1;
+
+
+-- ---------------------------------------------------------------- payment notes (issue 17.2)
+
+-- name: add_payment_notes
+-- Note rows for (payment, state, target) not noted yet; one already there stays as it is (the exactly-once key); {rows}: add_payment_note_row per target.
+INSERT IGNORE INTO amocrm_payment2note (payment_id, state, target_kind, target_id, status, queued_at)
+  VALUES {rows}
+
+-- name: add_payment_note_row
+-- One row of add_payment_notes: payment, state, target kind and target id are bound.
+(%s, %s, %s, %s, 'pending', @amocrm_now)
+
+-- name: pending_payment_notes
+-- Pending note rows that can move, oldest first: an open intent, or a target linked now (its amoCRM id).
+-- Rows whose target is not linked (yet) are left out, so they never hold back the ones behind them.
+-- A row whose intent is open keeps the entity it was sent to (entity_id), whatever the link says now.
+SELECT n.id, n.payment_id, n.state, n.target_kind, n.target_id, n.entity_id, n.token, n.intent_at,
+       n.attempts, COALESCE(c.amocrm_id, l.amocrm_id)
+  FROM amocrm_payment2note n
+  LEFT JOIN amocrm_account2contact c ON n.target_kind = 'contact' AND c.billmgr_id = n.target_id
+  LEFT JOIN amocrm_item2lead l ON n.target_kind = 'lead' AND l.billmgr_id = n.target_id
+  WHERE n.status = 'pending' AND (n.token IS NOT NULL OR c.amocrm_id IS NOT NULL OR l.amocrm_id IS NOT NULL)
+  ORDER BY n.id LIMIT %s
+
+-- name: has_pending_notes
+-- Is any note row pending? (asked after every pass: one index probe)
+SELECT 1 FROM amocrm_payment2note WHERE status = 'pending' LIMIT 1
+
+-- name: payment_note_intent
+-- The intent of a note: committed before its POST; the note's text carries the token.
+-- Only a row with no intent takes one (compare and set): of two processes that read the row at
+-- once, one changes it (1 row) and sends; the other sees 0 rows and leaves it alone.
+UPDATE amocrm_payment2note SET token = %s, entity_id = %s, intent_at = %s
+  WHERE id = %s AND status = 'pending' AND token IS NULL
+
+-- name: payment_note_done
+-- The note exists in amoCRM (created, or found by its token after a lost answer).
+UPDATE amocrm_payment2note SET status = 'done', note_id = %s, entity_id = %s, noted_at = %s, last_error = NULL
+  WHERE id = %s
+
+-- name: payment_note_retry
+-- A note that could not be made now: forget the intent (its absence was settled or the request never left) and count the attempt.
+UPDATE amocrm_payment2note SET token = NULL, intent_at = NULL, attempts = attempts + 1, last_error = %s
+  WHERE id = %s
+
+-- name: payment_note_failed
+-- A note amoCRM refused (400), with its words: kept as failed until retried.
+UPDATE amocrm_payment2note SET status = 'failed', token = NULL, intent_at = NULL, attempts = attempts + 1,
+    last_error = %s WHERE id = %s
+
+-- name: payment_note_counts
+-- Note rows per status.
+SELECT status, COUNT(*) FROM amocrm_payment2note GROUP BY status
+
+-- name: failed_payment_notes
+-- Failed note rows, newest first, for amocrm failed.
+SELECT payment_id, state, target_kind, target_id, attempts, last_error FROM amocrm_payment2note
+  WHERE status = 'failed' ORDER BY id DESC LIMIT %s
+
+-- name: retry_failed_payment_notes
+-- Failed note rows become pending again.
+UPDATE amocrm_payment2note SET status = 'pending', attempts = 0 WHERE status = 'failed'
+
+
+-- ---------------------------------------------------------------- renewal tasks (issue 17.3)
+
+-- name: add_renewal_tasks
+-- Task rows for (service, expiry date) that have none; one already there stays (the exactly-once key); {rows}: add_renewal_task_row per service.
+INSERT IGNORE INTO amocrm_renewal_task (item_id, expiredate, rule_id, status, due_at, created_at)
+  VALUES {rows}
+
+-- name: add_renewal_task_row
+-- One row of add_renewal_tasks: item, expiredate, rule id and the task's due time are bound.
+(%s, %s, %s, 'pending', %s, @amocrm_now)
+
+-- name: pending_renewal_tasks
+-- Pending task rows that can move, oldest first: an open intent, or a service linked to a lead now.
+SELECT t.id, t.item_id, t.expiredate, t.rule_id, t.lead_id, t.token, t.intent_at, t.due_at, t.attempts,
+       l.amocrm_id
+  FROM amocrm_renewal_task t LEFT JOIN amocrm_item2lead l ON l.billmgr_id = t.item_id
+  WHERE t.status = 'pending' AND (t.token IS NOT NULL OR l.amocrm_id IS NOT NULL)
+  ORDER BY t.id LIMIT %s
+
+-- name: renewal_task_intent
+-- The intent of a task: committed before its POST; the task's text carries the token.
+-- Compare and set, as payment_note_intent: only the process that changed the row sends.
+UPDATE amocrm_renewal_task SET token = %s, lead_id = %s, intent_at = %s
+  WHERE id = %s AND status = 'pending' AND token IS NULL
+
+-- name: renewal_task_open
+-- The task exists in amoCRM (created, or found by its token after a lost answer).
+UPDATE amocrm_renewal_task SET status = 'open', task_id = %s, lead_id = %s, last_error = NULL WHERE id = %s
+
+-- name: renewal_task_retry
+-- A task that could not be made now: forget the intent and count the attempt.
+UPDATE amocrm_renewal_task SET token = NULL, intent_at = NULL, attempts = attempts + 1, last_error = %s
+  WHERE id = %s
+
+-- name: renewal_task_failed
+-- A task amoCRM refused (400), with its words: kept as failed until retried.
+UPDATE amocrm_renewal_task SET status = 'failed', token = NULL, intent_at = NULL, attempts = attempts + 1,
+    last_error = %s WHERE id = %s
+
+-- name: renewal_task_completed
+-- The task was completed in amoCRM (or never made: a pending row whose service moved on), with why.
+UPDATE amocrm_renewal_task SET status = 'completed', done_at = %s, last_error = %s WHERE id = %s
+
+-- name: live_renewal_tasks
+-- Open and pending task rows after an id (keyset pages): the ones the completion check looks at.
+SELECT id, item_id, expiredate, status, task_id, token FROM amocrm_renewal_task
+  WHERE status IN ('open', 'pending') AND id > %s ORDER BY id LIMIT %s
+
+-- name: renewal_task_counts
+-- Task rows per status.
+SELECT status, COUNT(*) FROM amocrm_renewal_task GROUP BY status
+
+-- name: failed_renewal_tasks
+-- Failed task rows, newest first, for amocrm failed.
+SELECT item_id, expiredate, rule_id, attempts, last_error FROM amocrm_renewal_task
+  WHERE status = 'failed' ORDER BY id DESC LIMIT %s
+
+-- name: retry_failed_renewal_tasks
+-- Failed task rows become pending again.
+UPDATE amocrm_renewal_task SET status = 'pending', attempts = 0 WHERE status = 'failed'

@@ -15,6 +15,9 @@ in the worker, it becomes ``(Kind, billmgr_id, reason)`` rows:
     service.postsuspend      -> lead, reason suspend
     service.postresume       -> lead, reason resume
     service.postclose        -> lead, reason close
+    payment.setpaid, payment.setcanceled, payment.setfraud
+                             -> no queue row: note rows of the payment's current state
+                                (sync/notes.py), in the same transaction as the drain's
 
 ``elid`` may be a list (``"1, 2, 3"`` on group operations). An event nothing can be
 resolved from is logged and dropped: the reconciler finds what it missed.
@@ -28,13 +31,18 @@ panels sent, is accepted only when exactly one client has a user with it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..domain import Kind
 from ..ports import BillingReader, Store
 from ..unverified import ADMIN_MIN_LEVEL, AUTH_USER_ROOT
 
+if TYPE_CHECKING:
+    from ..rules.config import NotesConfig
+
 log = logging.getLogger(__name__)
+
+PAYMENT_EVENTS = ("payment.setpaid", "payment.setcanceled", "payment.setfraud")
 
 Target = tuple[Kind, int, str]
 
@@ -147,6 +155,8 @@ def resolve_event(event: dict[str, Any], billing: BillingReader) -> list[Target]
     elif func in SERVICE_EVENTS:
         reason = SERVICE_EVENTS[func]
         targets = [(Kind.LEAD, i, reason) for i in _ids(event.get("elid")) or _ids(event.get("doc_id"))]
+    elif func in PAYMENT_EVENTS:
+        return []          # not a queue row: enqueue_event makes its note rows
     else:
         log.warning("spool: event %r is not one the module handles; ignored", func)
         return []
@@ -156,8 +166,21 @@ def resolve_event(event: dict[str, Any], billing: BillingReader) -> list[Target]
     return targets
 
 
-def enqueue_event(event: dict[str, Any], store: Store, billing: BillingReader) -> list[Target]:
-    """Resolve an event and queue its rows in one transaction (the spool drain's ``handle``)."""
+def enqueue_event(event: dict[str, Any], store: Store, billing: BillingReader,
+                  notes: Optional[NotesConfig] = None) -> list[Target]:
+    """Resolve an event and queue its rows in one transaction (the spool drain's ``handle``).
+
+    A payment event (with ``notes``, the settings) records the payment's note rows instead."""
+    if _text(event, "func") in PAYMENT_EVENTS:
+        ids = _ids(event.get("elid"))
+        if notes is not None and ids:
+            from ..sync.notes import queue_payments
+
+            queue_payments(store, billing, notes, ids)  # type: ignore[arg-type]
+        elif not ids:
+            log.warning("spool: event %s names no payment (elid=%r); the reconciler will pick it up",
+                        _text(event, "func"), event.get("elid"))
+        return []
     targets = resolve_event(event, billing)
     with store.transaction():
         for kind, billmgr_id, reason in targets:
@@ -165,8 +188,9 @@ def enqueue_event(event: dict[str, Any], store: Store, billing: BillingReader) -
     return targets
 
 
-def spool_handler(store: Store, billing: BillingReader) -> Callable[[dict[str, Any]], None]:
-    """``handle`` for ``spool.drain``: ``drain(dir, spool_handler(store, billing))``."""
+def spool_handler(store: Store, billing: BillingReader,
+                  notes: Optional[NotesConfig] = None) -> Callable[[dict[str, Any]], None]:
+    """``handle`` for ``spool.drain``: ``drain(dir, spool_handler(store, billing, notes))``."""
     def handle(event: dict[str, Any]) -> None:
-        enqueue_event(event, store, billing)
+        enqueue_event(event, store, billing, notes)
     return handle

@@ -175,10 +175,58 @@ STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
             event_at DATETIME(6) NOT NULL
         ) {TABLE_OPTIONS}""",
     )),
-    # Step 9: what the module did each day (the panel's 30-day report and the status view):
-    # one row per day and metric, counted up where the work is done. Steps 6-8 belong to the
-    # payment notes, renewal tasks and lifecycle work that lands beside this one.
-    (9, (
+    (6, (
+        # Payment notes (issue 17.2): one row per (payment, state, target), the target being
+        # the client's contact or one of the payment's services' leads. The unique key is what
+        # makes a note happen once per payment state on each entity, whichever path (event,
+        # reconciler) found it. token + intent_at are the intent, committed before the POST;
+        # the note's text carries bmsync-<token>, so a lost answer is settled by reading the
+        # entity's notes (sync/notes.py). note_id set = done.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_payment2note (
+            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            payment_id INT NOT NULL,
+            state VARCHAR(16) NOT NULL,
+            target_kind VARCHAR(16) NOT NULL,
+            target_id INT NOT NULL,
+            status ENUM('pending','done','failed') NOT NULL DEFAULT 'pending',
+            entity_id BIGINT NULL,
+            note_id BIGINT NULL,
+            token VARCHAR(32) NULL,
+            intent_at DATETIME(6) NULL,
+            queued_at DATETIME(6) NOT NULL,
+            noted_at DATETIME(6) NULL,
+            attempts INT NOT NULL DEFAULT 0,
+            last_error TEXT NULL,
+            UNIQUE KEY uq_amocrm_payment2note (payment_id, state, target_kind, target_id),
+            KEY ix_amocrm_payment2note_status (status, queued_at)
+        ) {TABLE_OPTIONS}""",
+    )),
+    (7, (
+        # Renewal tasks (issue 17.3): one task per (service, expiry date). Same intent/settle
+        # protocol as the notes (token in the task text); status open until the service is
+        # prolonged or closed, then the task is completed in amoCRM and the row says so.
+        f"""CREATE TABLE IF NOT EXISTS amocrm_renewal_task (
+            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            item_id INT NOT NULL,
+            expiredate DATE NOT NULL,
+            rule_id VARCHAR(64) NOT NULL,
+            status ENUM('pending','open','completed','failed') NOT NULL DEFAULT 'pending',
+            lead_id BIGINT NULL,
+            task_id BIGINT NULL,
+            token VARCHAR(32) NULL,
+            intent_at DATETIME(6) NULL,
+            due_at DATETIME(6) NOT NULL,
+            created_at DATETIME(6) NOT NULL,
+            done_at DATETIME(6) NULL,
+            attempts INT NOT NULL DEFAULT 0,
+            last_error TEXT NULL,
+            UNIQUE KEY uq_amocrm_renewal_task (item_id, expiredate),
+            KEY ix_amocrm_renewal_task_status (status, item_id)
+        ) {TABLE_OPTIONS}""",
+    )),
+    # Step 8: what the module did each day (the panel's 30-day report and the status view):
+    # one row per day and metric, counted up where the work is done.
+    (8, (
         f"""CREATE TABLE IF NOT EXISTS amocrm_daily_stats (
             day DATE NOT NULL,
             metric VARCHAR(16) NOT NULL,
@@ -194,6 +242,7 @@ LATEST_VERSION = STEPS[-1][0]
 MODULE_TABLES = (
     "amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead",
     "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
-    "amocrm_engine", "amocrm_hosts", "amocrm_service_event", "amocrm_daily_stats",
+    "amocrm_engine", "amocrm_hosts", "amocrm_service_event",
+    "amocrm_payment2note", "amocrm_renewal_task", "amocrm_daily_stats",
     "amocrm_schema_version",
 )

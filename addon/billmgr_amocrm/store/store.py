@@ -9,6 +9,7 @@
     progress.py      the initial export's progress per kind, named cursors
     history.py       the last service event of each item (rules keyed on the event)
     stats.py         what the module did each day (the panel's report, the status view)
+    notes.py         payment notes and renewal tasks: their exactly-once rows (issue 17)
     queries.sql      every statement, by name (loaded by queries.py)
 
 Each part is a mixin over the same :class:`~.unit_of_work.UnitOfWork`, so they share one
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .history import History
 from .links import Links
+from .notes import ActivityRows
 from .panel_view import PanelView
 from .progress import Progress
 from .queue import Queue
@@ -28,9 +30,10 @@ from .stats import Stats
 
 if TYPE_CHECKING:
     from ..ports import Store
+    from ..ports.activities import NoteStore, TaskStore
 
 
-class MySqlStore(Queue, Links, Progress, History, Stats, PanelView):
+class MySqlStore(Queue, Links, Progress, History, Stats, PanelView, ActivityRows):
     """``ports.Store`` over PyMySQL; also the read side for the status screen and the panel.
 
     ``MySqlStore(conn, clock=utcnow)``: ``conn`` a PyMySQL connection (autocommit or not:
@@ -41,3 +44,6 @@ if TYPE_CHECKING:
     def _implements_the_port(store: MySqlStore) -> Store:
         """mypy checks here that MySqlStore still matches ports.Store."""
         return store
+
+    def _implements_activities(store: MySqlStore) -> tuple[NoteStore, TaskStore]:
+        return store, store
