@@ -37,7 +37,11 @@ def start() -> Callable[[str], str]:
 
         return stop_cprofile
 
+    import threading
+
     yappi.set_clock_type("cpu")
+    # the thread's own name (lanes are "amocrm-lane_N"), not its class name
+    yappi.set_context_name_callback(lambda: threading.current_thread().name)
     yappi.start(builtins=True, profile_threads=True)
 
     def stop_yappi(path: str) -> str:
