@@ -24,7 +24,8 @@ SCENARIOS = ("hook", "limited", "settle", "pipeline", "mgrctl", "memory", "laten
 
 
 class Sizes:
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, margin: Optional[float] = None) -> None:
+        self.margin = margin   # sync.network_margin of figure 2's grid; None: the emulated network's worst
         self.hook_runs = 30 if quick else 40
         self.limited_entities = 10_000 if quick else 50_000
         self.backlog_entities = 2_000 if quick else 10_000
@@ -60,7 +61,8 @@ def limited(results: Any, sizes: Sizes) -> None:
     """Figure 2: the latency grid, then one entity per request against its answers-0 s export."""
     from . import grid, throughput
 
-    rows = grid.grid(results, sizes.limited_entities, sizes.backlog_entities, sizes.delays)
+    rows = grid.grid(results, sizes.limited_entities, sizes.backlog_entities, sizes.delays,
+                     grid.NETWORK[1] if sizes.margin is None else sizes.margin)
     export0 = [r for r in rows if r.what == "export" and r.delay == 0]
     throughput.single(results, sizes.single_entities, export0[0].rate if export0 else 0.0)
 
@@ -93,6 +95,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also profile the pipeline (figure 3, a separate run) over all the export "
                              "process's threads (yappi, CPU clock): the top items")
+    parser.add_argument("--network-margin", type=float, default=None,
+                        help="sync.network_margin for figure 2's grid (default: the emulated network's "
+                             "worst one-way delay, 0.05 s)")
     parser.add_argument("--no-write", action="store_true", help="do not write tests/bench/last-results.md")
     args = parser.parse_args(argv)
     chosen: List[str] = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -102,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .report import Figure, Results, text_table, write_markdown
 
-    sizes = Sizes(args.quick)
+    sizes = Sizes(args.quick, args.network_margin)
     results = Results()
     started = time.monotonic()
     speed_before = machine_speed_ms()
