@@ -83,17 +83,22 @@ def analyse(entries: Sequence[Dict[str, Any]]) -> Arrivals:
     return out
 
 
-def explain(arr: Arrivals, started: float, ended: float, batch: int, rate: float = 7.0) -> str:
+def explain(arr: Arrivals, started: float, ended: float, batch: int, rate: float = 7.0,
+            margin: float = 0.0) -> str:
     """Where a run's entities/s went against ``rate`` x ``batch``: the four factors.
 
-    ``started``/``ended`` are the wall clock at the start and end of the measured run."""
+    ``started``/``ended`` are the wall clock at the start and end of the measured run. With
+    answers slower than ``margin`` a rate slot is free again ``1 + margin`` s after its request
+    was sent (amocrm/ratelimit.py), so the limiter's own ceiling is ``rate / (1 + margin)``."""
     wall = max(ended - started, 1e-9)
     startup = max(0.0, arr.first_arrival - started) if arr.count else wall
     tail = max(0.0, ended - arr.last_arrival) if arr.count else 0.0
     sending = max(wall - startup - tail, 1e-9)
     per_write = arr.items_sent / arr.entity_writes if arr.entity_writes else 0.0
     per_second = arr.count / sending
-    return (f"{arr.count} requests, {per_second:.2f}/s while sending ({per_second / rate:.0%} of {rate:g}); "
+    return (f"{arr.count} requests, {per_second:.2f}/s while sending ({per_second / rate:.0%} of {rate:g}; "
+            f"the limiter's ceiling with margin {margin:g} s is {rate / (1 + margin):.2f}/s = "
+            f"{1 / (1 + margin):.0%}); "
             f"{arr.no_entity_share:.0%} carry no entity ({_no_entity(arr)}); "
             f"{per_write:.0f} entities per entity write (of {batch}); start-up to the first arrival "
             f"{startup:.1f} s and the last arrival to the end {tail:.1f} s of {wall:.1f} s; "

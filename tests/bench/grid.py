@@ -49,6 +49,7 @@ class Row:
     ended: float
     arrivals: Arrivals
     problems: str = ""
+    margin: float = NETWORK[1]
 
     @property
     def rate(self) -> float:
@@ -88,7 +89,7 @@ def export_row(entities: int, delay: float, margin: float) -> Row:
         run = export_in_child(site)
         log = site.emulator.control.requests(since)
     return Row("export", delay, EXPORT_BATCH, run.entities, run.seconds, run.raw["started_wall"],
-               run.raw["ended_wall"], analyse(log), run.problems())
+               run.raw["ended_wall"], analyse(log), run.problems(), margin)
 
 
 def spool_backlog(site: Site) -> int:
@@ -136,7 +137,7 @@ def backlog_row(entities: int, delay: float, margin: float) -> Row:
     return Row("backlog", delay, int(raw["batch"]), int(raw["done"]) + int(raw["skipped"]),
                float(raw["seconds"]), float(raw["started_wall"]), float(raw["ended_wall"]), analyse(log),
                "; ".join(problems) + (f" (events {raw['events']} moved to {raw['queued']} queue rows in "
-                                      f"{raw['spool_seconds']:.1f} s before the pass)"))
+                                      f"{raw['spool_seconds']:.1f} s before the pass)"), margin)
 
 
 def add(results: Results, row: Row) -> None:
@@ -150,7 +151,7 @@ def add(results: Results, row: Row) -> None:
         f">= {LIMITED_TARGET:.0%} ({LIMITED_TARGET * row.ceiling:,.0f}/s), no 429", row.ok))
     results.note(f"{row.what} at answers {row.delay:g} s: "
                  + ("ok" if row.ok else "MISS, because") + ": "
-                 + explain(arr, row.started, row.ended, row.batch, MAX_RATE)
+                 + explain(arr, row.started, row.ended, row.batch, MAX_RATE, row.margin)
                  + (f"; {row.problems}" if row.problems else "") + f"; calls {arr.calls}.")
 
 
