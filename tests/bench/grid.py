@@ -50,6 +50,7 @@ class Row:
     arrivals: Arrivals
     problems: str = ""
     margin: float = NETWORK[1]
+    complete: bool = True     # the pass was not stopped and left nothing queued
 
     @property
     def rate(self) -> float:
@@ -61,7 +62,8 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return self.rate >= LIMITED_TARGET * self.ceiling and self.arrivals.refused_429 == 0
+        return (self.complete and self.rate >= LIMITED_TARGET * self.ceiling
+                and self.arrivals.refused_429 == 0)
 
 
 def latency(delay: float) -> Dict[str, Any]:
@@ -89,7 +91,8 @@ def export_row(entities: int, delay: float, margin: float) -> Row:
         run = export_in_child(site)
         log = site.emulator.control.requests(since)
     return Row("export", delay, EXPORT_BATCH, run.entities, run.seconds, run.raw["started_wall"],
-               run.raw["ended_wall"], analyse(log), run.problems(), margin)
+               run.raw["ended_wall"], analyse(log), run.problems(), margin,
+               complete=not run.raw.get("stopped") and run.entities >= int(run.raw.get("queued", 0)))
 
 
 def spool_backlog(site: Site) -> int:
@@ -137,7 +140,8 @@ def backlog_row(entities: int, delay: float, margin: float) -> Row:
     return Row("backlog", delay, int(raw["batch"]), int(raw["done"]) + int(raw["skipped"]),
                float(raw["seconds"]), float(raw["started_wall"]), float(raw["ended_wall"]), analyse(log),
                "; ".join(problems) + (f" (events {raw['events']} moved to {raw['queued']} queue rows in "
-                                      f"{raw['spool_seconds']:.1f} s before the pass)"), margin)
+                                      f"{raw['spool_seconds']:.1f} s before the pass)"), margin,
+               complete=not raw.get("stopped") and not raw.get("left_queued"))
 
 
 def add(results: Results, row: Row) -> None:

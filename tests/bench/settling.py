@@ -75,7 +75,8 @@ def run(results: Results, entities: int) -> None:
     left = int(run_.raw.get("left_queued", 0))
     ok = per_write < TARGET and not any(twice.values()) and left == 0
     results.add(Figure(
-        f"7. settling lost answers: export of {run_.entities:,} entities, {LOSS:.0%} of write answers lost",
+        f"7. settling lost answers: export of {int(run_.raw.get('queued', run_.entities)):,} entities, "
+        f"{LOSS:.0%} of write answers lost",
         f"{per_write:.3f} lookups per write ({arr.lookups} lookups / {arr.writes} writes); "
         f"duplicates {sum(twice.values())}",
         f"< {TARGET:g}, no duplicate", ok))
