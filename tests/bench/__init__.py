@@ -8,7 +8,10 @@ One table is printed and written to ``tests/bench/last-results.md``. Benchmarks
 report; they never fail (exit 0 even when a target is missed).
 
 Modules: ``sitesetup`` (temp MGR5_ROOT + sandbox database + emulator subprocess),
-``hook_cost``, ``throughput`` (export figures, run in ``export_child`` processes),
+``hook_cost``, ``grid`` (figure 2 at several answer delays: the export and a spooled
+backlog, ``drain_child``), ``arrivals`` (what the emulator's request log says about a run),
+``settling`` (lost answers: lookups per write), ``throughput`` (export figures, run in
+``export_child`` processes), ``profiling`` (``--profile``: every thread, yappi),
 ``latency`` (daemon), ``report`` (table, machine, markdown), ``naive_hook`` (the
 inline hook a naive module would ship, for comparison).
 """

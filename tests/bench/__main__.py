@@ -1,5 +1,5 @@
-"""``python -m tests.bench [--quick] [--only NAME,...] [--profile]``; names: hook, limited, pipeline,
-mgrctl, memory, latency, recheck.
+"""``python -m tests.bench [--quick] [--only NAME,...] [--profile]``; names: hook, limited, settle,
+pipeline, mgrctl, memory, latency, recheck.
 
 Prints one table (figure, value, target, ok/MISS) and writes it with the machine to
 ``tests/bench/last-results.md``. Always exits 0: a missed target is reported, not
@@ -14,19 +14,23 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "addon") not in sys.path:
     sys.path.insert(0, str(REPO / "addon"))
 
-SCENARIOS = ("hook", "limited", "pipeline", "mgrctl", "memory", "latency", "recheck")
+SCENARIOS = ("hook", "limited", "settle", "pipeline", "mgrctl", "memory", "latency", "recheck")
 
 
 class Sizes:
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, margin: Optional[float] = None) -> None:
+        self.margin = margin   # sync.network_margin of figure 2's grid; None: the emulated network's worst
         self.hook_runs = 30 if quick else 40
         self.limited_entities = 10_000 if quick else 50_000
+        self.backlog_entities = 2_000 if quick else 10_000
+        self.delays = (0.0, 1.0) if quick else (0.0, 0.3, 1.0, 2.0)
+        self.settle_entities = 3_000 if quick else 10_000
         self.single_entities = 50 if quick else 100
         self.pipeline_services = 5_000 if quick else 20_000
         self.mgrctl_clients = 200 if quick else 600
@@ -36,21 +40,31 @@ class Sizes:
 
 
 def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[..., None]]:
-    from . import hook_cost, latency, payers_mgrctl, recheck, throughput
+    from . import hook_cost, latency, payers_mgrctl, recheck, settling, throughput
 
     def profile(name: str) -> Optional[str]:
         return str(profile_dir / f"{name}.prof") if profile_dir is not None else None
 
     return {
         "hook": lambda r: hook_cost.run(r, sizes.hook_runs),
-        "limited": lambda r: throughput.limited(r, sizes.limited_entities, sizes.single_entities,
-                                                 profile("limited")),
+        "limited": lambda r: limited(r, sizes),
+        "settle": lambda r: settling.run(r, sizes.settle_entities),
         "pipeline": lambda r: throughput.pipeline(r, sizes.pipeline_services, profile("pipeline")),
         "mgrctl": lambda r: payers_mgrctl.run(r, sizes.mgrctl_clients),
         "memory": lambda r: throughput.memory(r, sizes.memory_services),
         "latency": lambda r: latency.run(r, sizes.latency_events),
         "recheck": lambda r: recheck.run(r, *sizes.recheck),
     }
+
+
+def limited(results: Any, sizes: Sizes) -> None:
+    """Figure 2: the latency grid, then one entity per request against its answers-0 s export."""
+    from . import grid, throughput
+
+    rows = grid.grid(results, sizes.limited_entities, sizes.backlog_entities, sizes.delays,
+                     grid.NETWORK[1] if sizes.margin is None else sizes.margin)
+    export0 = [r for r in rows if r.what == "export" and r.delay == 0]
+    throughput.single(results, sizes.single_entities, export0[0].rate if export0 else 0.0)
 
 
 REFERENCE_LOOP = 2_000_000
@@ -79,8 +93,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help="comma-separated: " + ", ".join(SCENARIOS))
     parser.add_argument("--profile", action="store_true",
-                        help="also profile the export at the limit and the pipeline (separate runs): "
-                             "where the time goes and the hot spots")
+                        help="also profile the pipeline (figure 3, a separate run) over all the export "
+                             "process's threads (yappi, CPU clock): the top items")
+    parser.add_argument("--network-margin", type=float, default=None,
+                        help="sync.network_margin for figure 2's grid (default: the emulated network's "
+                             "worst one-way delay, 0.05 s)")
     parser.add_argument("--no-write", action="store_true", help="do not write tests/bench/last-results.md")
     args = parser.parse_args(argv)
     chosen: List[str] = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -90,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .report import Figure, Results, text_table, write_markdown
 
-    sizes = Sizes(args.quick)
+    sizes = Sizes(args.quick, args.network_margin)
     results = Results()
     started = time.monotonic()
     speed_before = machine_speed_ms()

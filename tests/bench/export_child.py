@@ -1,6 +1,6 @@
 """The export process the throughput and memory figures measure (run by ``throughput``).
 
-    python -m tests.bench.export_child [--unthrottled] [--request-size N] [--profile FILE]
+    python -m tests.bench.export_child [--unthrottled] [--request-size N] [--profile FILE] [--until-empty S]
 
 Runs ``service.run_export`` (queue everything, then sync it) against the site that
 ``MGR5_ROOT`` points at and prints one JSON line: the export's counts and seconds,
@@ -8,6 +8,10 @@ and this process's peak RSS (``ru_maxrss`` and ``VmHWM``). ``--unthrottled`` swa
 client's shared limiter for the same limiter class at 1,000 requests/s (the product
 refuses a configured rate above 7; the limiter's file locking still runs, so its
 cost is measured). ``--request-size 1`` makes the client send one entity per request.
+``--profile`` profiles every thread of this process (``profiling.py``). ``--until-empty S``:
+after the export, run the worker's passes (``worker.sync_once``) until the queue is empty
+or S seconds have passed: rows whose answer was lost wait ``settle_after`` before their
+lookup, after the export's own pass has ended.
 """
 
 from __future__ import annotations
@@ -46,11 +50,25 @@ def amo_factory(paths: Any, rate: float, unthrottled: bool, request_size: Option
     return make
 
 
+def drain_rest(app: Any, seconds: float) -> int:
+    """Worker passes until the queue is empty or ``seconds`` are up; how many passes ran."""
+    from billmgr_amocrm.worker import sync_once
+
+    deadline = time.monotonic() + seconds
+    passes = 0
+    while seconds > 0 and app.store.queue_stats().depth and time.monotonic() < deadline:
+        sync_once(app)
+        passes += 1
+        time.sleep(0.5)   # rows waiting for settle_after are not due yet: poll as the daemon does
+    return passes
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--unthrottled", action="store_true")
     parser.add_argument("--request-size", type=int, default=None)
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--until-empty", type=float, default=0.0)
     args = parser.parse_args(argv)
 
     from billmgr_amocrm import service
@@ -61,27 +79,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app = build(paths)
     rate = float(app.config.sync.rate_limit)
     app.amo_factory = amo_factory(paths, rate, args.unthrottled, args.request_size)
-    profiler = None
+    stop_profile = None
     if args.profile:
-        import cProfile
+        from .profiling import start
 
-        profiler = cProfile.Profile()
-        profiler.enable()
-    started = time.monotonic()
+        stop_profile = start()
+    started, started_wall = time.monotonic(), time.time()
+    profiler = ""
+    passes = 0
     try:
         result = service.run_export(app=app)
+        passes = drain_rest(app, args.until_empty)
     finally:
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
+        if stop_profile is not None:
+            profiler = stop_profile(args.profile)
+        depth = app.store.queue_stats().depth
         app.close()
-    wall = time.monotonic() - started
+    wall, ended_wall = time.monotonic() - started, time.time()
     out: Dict[str, Any] = {
         "done": result.done, "skipped": result.skipped, "failed": result.failed, "retried": result.retried,
         "queued": sum(result.queued.values()), "queued_by_kind": result.queued,
         "seconds": result.seconds, "wall": wall, "stopped": result.stopped, "stop_reason": result.stop_reason,
         "rate": rate, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "vmhwm_kib": vm_hwm_kib(),
+        "vmhwm_kib": vm_hwm_kib(), "started_wall": started_wall, "ended_wall": ended_wall,
+        "profiler": profiler, "passes_after": passes, "left_queued": depth,
     }
     print(json.dumps(out), flush=True)
     return 0

@@ -51,18 +51,21 @@ class Site:
     sync: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, *, rate_limit: Optional[float] = None, batch_size: Optional[int] = None) -> Site:
+    def create(cls, *, rate_limit: Optional[float] = None, batch_size: Optional[int] = None,
+               sync: Optional[Dict[str, Any]] = None) -> Site:
         from tests.fixtures.mgr5 import make_root
 
         tmp = Path(tempfile.mkdtemp(prefix="amocrm-bench-"))
         root = make_root(tmp)
         site = cls(tmp=tmp, root=root)
-        site.write_config(rate_limit=rate_limit, batch_size=batch_size)
+        site.write_config(rate_limit=rate_limit, batch_size=batch_size, sync=sync)
         return site
 
-    def write_config(self, *, rate_limit: Optional[float] = None, batch_size: Optional[int] = None) -> None:
-        """amocrm.conf = the shipped default with the sync settings under test."""
+    def write_config(self, *, rate_limit: Optional[float] = None, batch_size: Optional[int] = None,
+                     sync: Optional[Dict[str, Any]] = None) -> None:
+        """amocrm.conf = the shipped default with the sync settings under test (``sync``: any others)."""
         conf = json.loads((REPO / "etc" / "amocrm" / "amocrm.conf.default").read_text(encoding="utf-8"))
+        conf["sync"].update(sync or {})
         if rate_limit is not None:
             conf["sync"]["rate_limit"] = rate_limit
         if batch_size is not None:

@@ -1,9 +1,7 @@
 """Figures 2-4: the initial export, each run in its own child process (``export_child``).
 
-2. At amoCRM's real limit: the emulator enforces 7 requests/s, the client runs at
-   the highest rate the product accepts (``sync.rate_limit`` = 7) and the export's
-   batch of 250; entities/s against the ceiling 7 x 250. Beside it, the same export
-   with one entity per request (what common clients do), on a small sandbox.
+2. At amoCRM's real limit: the rows at several answer delays are ``grid.py``; here the
+   same export with one entity per request (what common clients do), on a small sandbox.
 3. The pipeline with limits off (emulator limit disabled, client limiter at 1,000/s):
    database read, mapping, HTTP to the emulator subprocess, link writes.
 4. Peak RSS of the export process at two sizes, from the child's ``ru_maxrss``/VmHWM.
@@ -13,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pstats
 import resource
 import subprocess
 import sys
@@ -94,54 +91,24 @@ def last_seq(site: Site) -> int:
     return int(log[-1]["seq"]) if log else 0
 
 
-def limited(results: Results, entities: int, single_entities: int,
-            profile: Optional[str] = None) -> None:
-    """Figure 2 and its one-entity-per-request comparison (and, with ``profile``, where the time goes)."""
-    ceiling = MAX_RATE * EXPORT_BATCH
-    with Site.create(rate_limit=float(MAX_RATE)) as site:
-        clients, services = sandbox_for(entities, 4.0)
-        site.sandbox(clients=clients, services=services)
-        site.start_emulator(limit=True)
-        site.authorize()
-        since = last_seq(site)
-        run = export_in_child(site)
-        sent = request_stats(site, since)
-    share = run.rate / ceiling
-    results.add(Figure(f"2. export at 7 req/s limit, {run.entities:,} entities (batch {EXPORT_BATCH})",
-                       f"{run.rate:,.0f} entities/s = {share:.0%} of {ceiling:,}",
-                       f">= {LIMITED_TARGET:.0%} ({LIMITED_TARGET * ceiling:,.0f}/s)",
-                       share >= LIMITED_TARGET))
-    per_request = run.entities / sent["count"] if sent["count"] else 0.0
-    results.note(f"export at the limit: client rate_limit {run.raw['rate']:g} req/s (amocrm.conf; the "
-                 f"product accepts at most {MAX_RATE}); {run.entities:,} entities in {run.seconds:.1f} s; "
-                 f"{sent['count']} requests ({per_request:.0f} entities/request, "
-                 f"{sent['count'] / run.seconds:.2f} req/s average, busiest 1 s window "
-                 f"{sent['max_per_second']}), statuses {sent['statuses']}, calls {sent['paths']}"
-                 + (f"; {run.problems()}" if run.problems() else "") + ".")
+def single(results: Results, single_entities: int, batched_rate: float) -> None:
+    """Figure 2's comparison: the same export at the limit, one entity per request (no answer delay)."""
     with Site.create(rate_limit=float(MAX_RATE)) as site:
         clients, services = sandbox_for(single_entities, 1.0)
         site.sandbox(clients=clients, services=services)
         site.start_emulator(limit=True)
         site.authorize()
         since = last_seq(site)
-        single = export_in_child(site, "--request-size", "1")
+        single_run = export_in_child(site, "--request-size", "1")
         sent_single = request_stats(site, since)
-    results.add(Figure(f"2b. same, one entity per request ({single.entities} entities)",
-                       f"{single.rate:.1f} entities/s; batched export is "
-                       f"{run.rate / single.rate:,.0f}x faster" if single.rate else "no entities handled"))
-    if profile:
-        with Site.create(rate_limit=float(MAX_RATE)) as site:
-            clients, services = sandbox_for(min(entities, 10_000), 4.0)
-            site.sandbox(clients=clients, services=services)
-            site.start_emulator(limit=True)
-            site.authorize()
-            profiled = export_in_child(site, "--profile", profile)
-        results.note(f"export-at-limit profile (separate cProfile run, {profiled.entities:,} entities, "
-                     f"{profiled.rate:,.0f}/s): {breakdown(profile)}; module functions by cumulative "
-                     "time: " + "; ".join(product_hot_spots(profile, 6)) + ".")
-    results.note(f"one entity per request: {single.entities} entities, {sent_single['count']} requests in "
-                 f"{single.seconds:.1f} s, statuses {sent_single['statuses']}"
-                 + (f"; {single.problems()}" if single.problems() else "") + ".")
+    faster = f"; batched export (answers 0 s) is {batched_rate / single_run.rate:,.0f}x faster" \
+        if single_run.rate and batched_rate else ""
+    value = f"{single_run.rate:.1f} entities/s{faster}" if single_run.rate else "no entities handled"
+    results.add(Figure(f"2c. export, one entity per request ({single_run.entities} entities, answers 0 s)",
+                       value))
+    results.note(f"one entity per request: {single_run.entities} entities, {sent_single['count']} requests "
+                 f"in {single_run.seconds:.1f} s, statuses {sent_single['statuses']}"
+                 + (f"; {single_run.problems()}" if single_run.problems() else "") + ".")
 
 
 def pipeline(results: Results, services: int, profile: Optional[str]) -> None:
@@ -156,11 +123,11 @@ def pipeline(results: Results, services: int, profile: Optional[str]) -> None:
         results.note(f"pipeline: {cpu_note(run)}; the export process's time includes its start-up "
                      "(imports, configuration).")
     if profile:
+        from .profiling import summary
+
         profiled = _unlimited_export(services, services // 4, "--profile", profile)
-        results.note(f"pipeline profile (separate cProfile run, {profiled.rate:,.0f} entities/s under the "
-                     f"profiler): {breakdown(profile)}; module functions by cumulative time: "
-                     + "; ".join(product_hot_spots(profile)) + "; by own time: "
-                     + "; ".join(hot_spots(profile, 5)) + ".")
+        results.note(f"pipeline profile (a separate run, {profiled.rate:,.0f} entities/s under the profiler; "
+                     f"{cpu_note(profiled)}): {summary(profile, str(profiled.raw.get('profiler')))}.")
 
 
 def _unlimited_export(services: int, clients: int, *flags: str) -> ExportRun:
@@ -211,58 +178,6 @@ def cpu_note(run: ExportRun) -> str:
         return ""
     parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.cpu.items())
     return f"CPU time during the run: {parts} (wall {run.seconds:.1f} s, {os.cpu_count()} cores)"
-
-
-# Where an export's wall time goes: (label, file suffix, function names), cumulative time.
-BREAKDOWN = (
-    ("rate-limiter wait", "amocrm/ratelimit.py", ("acquire",)),
-    ("HTTP round trips", "requests/sessions.py", ("send",)),
-    ("MySQL", "pymysql/connections.py", ("query", "commit")),
-    ("mapping", "rules/mapping.py", ("payload",)),
-)
-
-
-def breakdown(profile: str) -> str:
-    """Shares of the export's time in the limiter, HTTP, MySQL and mapping (cumulative, cProfile)."""
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    total = max((v[3] for (path, _, name), v in stats.items()
-                 if path.endswith("billmgr_amocrm/service.py") and name == "run_export"), default=0.0)
-    if not total:
-        return "no run_export in the profile"
-    parts = []
-    for label, suffix, names in BREAKDOWN:
-        spent = sum(v[3] for (path, _, name), v in stats.items() if path.endswith(suffix) and name in names)
-        parts.append(f"{label} {spent / total:.0%}")
-    return (f"{total:.1f} s profiled (main thread only: the engine's read-ahead thread shows as lock "
-            "waits): " + ", ".join(parts))
-
-
-WRAPPERS = frozenset({"run_export", "run_pass", "_drain_kind", "sync", "main", "<module>"})
-
-
-def product_hot_spots(profile: str, top: int = 8) -> List[str]:
-    """The module's own functions by cumulative time (outer loops left out), with call counts."""
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    total = max((v[3] for (_, _, name), v in stats.items() if name == "run_export"), default=0.0) or 1.0
-    rows = [((path, line, name), v) for (path, line, name), v in stats.items()
-            if "/billmgr_amocrm/" in path and name not in WRAPPERS]
-    rows.sort(key=lambda kv: kv[1][3], reverse=True)
-    out = []
-    for (path, _line, name), (_, ncalls, _, cumtime, _) in rows[:top]:
-        module = path.split("/billmgr_amocrm/", 1)[1]
-        out.append(f"{module} {name} {cumtime / total:.0%} ({ncalls} calls)")
-    return out
-
-
-def hot_spots(profile: str, top: int = 8) -> List[str]:
-    stats = pstats.Stats(profile)
-    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
-    total = sum(v[2] for _, v in rows) or 1.0
-    out = []
-    for (path, line, name), (_, _, tottime, _, _) in rows[:top]:
-        where = os.path.basename(path) if path != "~" else "builtin"
-        out.append(f"{where}:{line} {name} {tottime / total:.0%}")
-    return out
 
 
 def memory(results: Results, sizes: Sequence[int]) -> None:

@@ -1,0 +1,58 @@
+"""Figure 2's rows from a request log: every column is printed, and a miss says why.
+
+No database, emulator or clock: a synthetic log in the emulator's shape, so this is fast
+and deterministic (the bench itself measures; this only checks what it prints).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from tests.bench.arrivals import analyse, explain
+from tests.bench.grid import Row, add
+from tests.bench.report import Results, text_table
+
+
+def entry(at: float, method: str, path: str, status: Any = 200, items: int = 0,
+          refused: Optional[int] = None) -> Dict[str, Any]:
+    return {"method": method, "path": path, "status": status, "refused": refused, "arrival_time": at,
+            "wall_time": 1000.0 + at, "body": [{"name": str(i)} for i in range(items)] if items else None}
+
+
+def log() -> List[Dict[str, Any]]:
+    out = [entry(i * 0.15, "POST", "/api/v4/contacts", items=250) for i in range(7)]
+    out.append(entry(0.5, "POST", "/api/v4/companies/link"))
+    out.append(entry(0.6, "POST", "/api/v4/contacts", status=429, refused=429))
+    out.append(entry(1.2, "GET", "/api/v4/leads"))
+    out.append(entry(2.5, "POST", "/api/v4/leads", status="drop", items=10))
+    return out
+
+
+def test_the_log_is_read_by_arrival():
+    arr = analyse(log())
+    assert (arr.count, arr.entity_writes, arr.links, arr.lookups) == (11, 9, 1, 1)
+    assert arr.refused_429 == 1 and arr.dropped == 1
+    assert arr.busiest_second == 9            # 7 writes, the /link and the 429 within 0.9 s
+    assert arr.per_second == [9, 1, 1]
+    assert arr.items_sent == 7 * 250 + 10
+    assert arr.calls["POST companies/link"] == 1
+
+
+def test_a_row_prints_every_column_and_says_why_it_misses():
+    arr = analyse(log())
+    results = Results()
+    add(results, Row("export", 1.0, 250, 1760, 2.0, 999.5, 1003.0, arr, margin=0.05))
+    [figure] = results.figures
+    assert figure.name.startswith("2a. export (batch 250), answers 1 s")
+    for column in ("880 entities/s", "= 50% of 1,750", "busiest 1 s 9", "429s 1"):
+        assert column in figure.value
+    assert figure.verdict == "MISS"
+    [note] = results.notes
+    for why in ("MISS, because", "carry no entity", "1 /link", "start-up to the first arrival 0.5 s",
+                "the last arrival to the end 0.5 s", "ceiling with margin 0.05 s"):
+        assert why in note
+    assert "2a. export" in text_table(results.figures)
+
+
+def test_explain_without_requests():
+    assert "0 requests" in explain(analyse([]), 0.0, 1.0, 50)
