@@ -332,6 +332,11 @@ class ProofRig:
     def audit(self, keys: Optional[Iterable[Key]] = None) -> Audit:
         """Check every key (default: everything touched) against amoCRM and the tables."""
         keys = set(self.touched if keys is None else keys)
+        # The App reads BILLmanager on the store's connection (REPEATABLE READ, autocommit off):
+        # a billing read outside a store unit opens a snapshot that lasts until the next unit
+        # begins, e.g. from the previous audit's company check to this one. Without this commit
+        # the audit compared amoCRM with BILLmanager as it was then (edits made since unseen).
+        self.app.conn.commit()
         audit = Audit()
         ctx = self.app.context()
         for kind in KIND_ORDER:
