@@ -89,12 +89,12 @@ class Operator:
                 proc.kill()
                 proc.communicate(timeout=30)
 
-    def save(self, rig: ProofRig, key: Key) -> None:
+    def save(self, rig: ProofRig, key: Key, extra: Optional[Dict[str, str]] = None) -> None:
         """The panel's save of an entity on this host: the real hook writes its event into this
         host's spool (the worker of this host moves it into the queue)."""
         func, elid = SAVE_EVENTS[key[0]], str(key[1])
         run = run_addon("amocrm_event", {"func": func, "elid": elid, "sok": "ok"}, SAVED,
-                        extra={"MGR5_ROOT": str(self.root)})
+                        extra={"MGR5_ROOT": str(self.root), **(extra or {})})
         assert run.returncode == 0 and run.stdout == SAVED, run.stderr
         rig.touched.add(key)
 
@@ -116,6 +116,23 @@ def second_host(rig: ProofRig, base: Path) -> Operator:
     host = Operator(root)
     host.authorize(rig)
     return host
+
+
+# libfaketime (Debian package ``faketime``; .ci/run installs it): the product reads the wall clock
+# (time.time, datetime.now) and has no clock setting, so a process is moved in time from outside.
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/faketime/libfaketime.so.1", "/usr/local/lib/faketime/libfaketime.so.1")
+
+
+def faketime_library() -> Optional[str]:
+    return next((lib for lib in FAKETIME_LIBS if Path(lib).exists()), None)
+
+
+def clock_ahead(library: str, seconds: float) -> Dict[str, str]:
+    """The environment of a process whose wall clock runs ``seconds`` ahead. The monotonic clock
+    stays real: the host-wide rate limiter and the lock waits compare it across processes."""
+    return {"LD_PRELOAD": library, "FAKETIME": f"+{int(seconds)}", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 class Cron:
