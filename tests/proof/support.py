@@ -259,6 +259,12 @@ class ProofRig:
 
     def random_event(self, rng: random.Random, serial: int) -> Key:
         """One panel-like change in BILLmanager and the event the hook would record for it."""
+        key, reason = self.random_change(rng, serial)
+        self.enqueue(key[0], key[1], reason)
+        return key
+
+    def random_change(self, rng: random.Random, serial: int) -> Tuple[Key, str]:
+        """One panel-like change in BILLmanager: the entity and the event's reason (not queued)."""
         roll = rng.random()
         if roll < 0.30:
             account = rng.choice(self._pool("users"))
@@ -297,8 +303,7 @@ class ProofRig:
             item = self.sandbox.open_service(account)
             key, reason = (Kind.LEAD, item), "open"
             self._pool("lead").append(item)
-        self.enqueue(key[0], key[1], reason)
-        return key
+        return key, reason
 
     # ------------------------------------------------------------------ audits
     def links(self, kind: Kind) -> Dict[int, int]:
