@@ -43,7 +43,11 @@ def test_a_hundred_idle_days_under_cron_keep_the_refresh_token_alive(
         proof_rig_factory: Callable[..., ProofRig], scale: Any) -> None:
     """Scenario 6: after the export nothing changes for 100 days; cron runs ``amocrm_task --once``
     while the clock moves (every 5 days at CI scale, every 6 hours at full scale). Then a client
-    is saved in the panel and cron delivers it without a new authorization."""
+    is saved in the panel and cron delivers it without a new authorization.
+
+    Checked by hand on 2026-12-06 with the keep-alive off (``BILLMGR_AMOCRM_KEEP_ALIVE_EVERY=1e12``):
+    no refresh in the 100 days, and the last cron run exits 3 (not authorized: amoCRM answered
+    "Token has expired" to the 100-day-old refresh token)."""
     library = faketime_library()
     if library is None:
         pytest.skip("libfaketime is not installed (Debian: apt-get install faketime; .ci/run installs it): "
