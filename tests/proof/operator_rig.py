@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.paths import HostPaths
@@ -208,3 +208,26 @@ def lead_contact_mismatches(rig: ProofRig, accounts: List[int]) -> List[str]:
                 found.append(f"client {account}: lead {lead} has contacts {sorted(edges.get(lead, set()))}, "
                              f"not {contacts.get(account)}")
     return found
+
+
+def orphan_leads(rig: ProofRig) -> List[int]:
+    """Live amoCRM leads linked to no live contact."""
+    contacts = {int(c["id"]) for c in rig.control.entities("contacts", include_deleted=False)}
+    with_contact = {int(e["entity_id"]) for e in rig.control.state()["links"]
+                    if e["entity_type"] == "leads" and e["to_entity_type"] == "contacts"
+                    and int(e["to_entity_id"]) in contacts}
+    return [int(lead["id"]) for lead in rig.control.entities("leads", include_deleted=False)
+            if int(lead["id"]) not in with_contact]
+
+
+def record_figures(rig: ProofRig, started: float, **extra: Any) -> Dict[str, Any]:
+    """The figures RESULTS.md records for a scenario, after a passed audit (so no duplicate), printed
+    (``pytest -rA`` shows them); fails on an orphan lead, which the audit's company check cannot
+    see (a lead may rightly have no company, never no contact)."""
+    live = {kind.amo_entity: len(rig.live_entities(kind)) for kind in Kind}
+    orphans = orphan_leads(rig)
+    figures = dict(live, events=rig.events, **extra, duplicates=0, orphans=len(orphans),
+                   seconds=round(time.monotonic() - started, 1))
+    print(f"figures: {figures}")
+    assert not orphans, f"leads linked to no contact: {orphans[:10]}"
+    return figures

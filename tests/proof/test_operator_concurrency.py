@@ -23,7 +23,7 @@ import pymysql
 
 from billmgr_amocrm.bootstrap import token_status
 
-from .operator_rig import Cron, Operator, drained_by_worker, second_host, wait_until
+from .operator_rig import Cron, Operator, drained_by_worker, record_figures, second_host, wait_until
 from .support import CI_CLIENTS, CI_SERVICES, ProofRig, all_keys
 
 FULL_CLIENTS, FULL_SERVICES = 300, 1500
@@ -51,15 +51,17 @@ def _rig(factory: Callable[..., ProofRig], scale: Any) -> ProofRig:
     return factory(clients=scale(CI_CLIENTS, FULL_CLIENTS), services=scale(CI_SERVICES, FULL_SERVICES))
 
 
-def _assert_consistent(rig: ProofRig) -> None:
+def _assert_consistent(rig: ProofRig, started: float, **extra: Any) -> None:
     audit = rig.audit(all_keys(rig))
     assert audit.ok, audit.summary()
+    record_figures(rig, started, **extra)
 
 
 def test_two_syncs_started_at_once_send_everything_once(proof_rig_factory: Callable[..., ProofRig],
                                                          scale: Any) -> None:
     """Scenario 1: an admin runs ``amocrm sync`` twice, 0.5 s apart, over a backlog (the
     initial export the authorization asked for, plus edits), round after round."""
+    started = time.monotonic()
     rig = _rig(proof_rig_factory, scale)
     admin = Operator(rig.root)
     rng, serial, overlapped = random.Random(1), 0, 0
@@ -76,7 +78,7 @@ def test_two_syncs_started_at_once_send_everything_once(proof_rig_factory: Calla
             while rig.depth():        # a retry put off by a transient answer: time passes
                 rig.make_due()
                 admin.cli("sync")
-        _assert_consistent(rig)
+        _assert_consistent(rig, started, overlapping_rounds=overlapped)
         assert overlapped, "the two commands never met: the scenario proved nothing"
     finally:
         admin.kill_all()
@@ -86,6 +88,7 @@ def test_daemon_and_export_at_once_send_everything_once(proof_rig_factory: Calla
                                                          scale: Any) -> None:
     """Scenario 2: the daemon runs (systemd) while an admin runs ``amocrm export``: the export
     is handed to the daemon, which holds the engine, and the command follows it to the end."""
+    started = time.monotonic()
     rig = _rig(proof_rig_factory, scale)
     admin = Operator(rig.root)
     rng = random.Random(2)
@@ -97,7 +100,7 @@ def test_daemon_and_export_at_once_send_everything_once(proof_rig_factory: Calla
         _events(rig, scale(100, 1000), rng, 0)           # live edits after the export
         wait_until(drained_by_worker(rig), scale(120, 900), "the daemon to drain the queue")
         Operator.stop(daemon)
-        _assert_consistent(rig)
+        _assert_consistent(rig, started)
     finally:
         admin.kill_all()
 
@@ -106,6 +109,7 @@ def test_cron_every_few_seconds_and_sync_send_everything_once(proof_rig_factory:
                                                                scale: Any) -> None:
     """Scenario 3: cron starts ``amocrm_task --once`` every 2 s (a minute in production) while
     edits arrive and an admin runs ``amocrm sync`` now and then."""
+    started = time.monotonic()
     rig = _rig(proof_rig_factory, scale)
     admin = Operator(rig.root)
     rng, serial = random.Random(3), 0
@@ -123,7 +127,7 @@ def test_cron_every_few_seconds_and_sync_send_everything_once(proof_rig_factory:
             wait_until(drained_by_worker(rig), scale(120, 900), "cron to drain the queue")
         assert not cron.errors, cron.errors
         assert cron.runs >= 2, "cron never ran beside the admin: the scenario proved nothing"
-        _assert_consistent(rig)
+        _assert_consistent(rig, started, cron_runs=cron.runs)
     finally:
         admin.kill_all()
 
@@ -132,6 +136,7 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
         proof_rig_factory: Callable[..., ProofRig], tmp_path: Path, scale: Any) -> None:
     """Scenario 4: two BILLmanager roots (two hosts: own tokens, spool, worker lock) on one
     database and one amoCRM account, each with its daemon; edits arrive on both."""
+    started = time.monotonic()
     rig = _rig(proof_rig_factory, scale)
     host_a = Operator(rig.root)
     # An authorization is not counted by the other host's limiter (only running workers publish
@@ -182,7 +187,7 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
         # two workers together within amoCRM's limit
         refused = [r["seq"] for r in rig.control.requests(since=since) if r["status"] == 429]
         assert not refused, f"the hosts' shares overran amoCRM's limit: 429 at {refused}"
-        _assert_consistent(rig)
+        _assert_consistent(rig, started)
     finally:
         host_a.kill_all()
         host_b.kill_all()

@@ -9,13 +9,14 @@ a repair that did nothing, or an audit blind to the damage, fails the test.
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 from typing import Any, Callable, Dict, List
 
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.foundation.clock import utcnow
 
-from .operator_rig import Operator, lead_contact_mismatches
+from .operator_rig import Operator, lead_contact_mismatches, record_figures
 from .support import CI_CLIENTS, CI_SERVICES, ProofRig, all_keys
 
 FULL_CLIENTS, FULL_SERVICES = 1000, 5000
@@ -60,6 +61,7 @@ def test_contact_and_company_deleted_in_amocrm_come_back_with_their_links_after_
     """Scenario 5: a manager deletes contacts and their companies in amoCRM's UI; the admin runs
     ``amocrm resync contact IDS`` and ``amocrm sync``: both are re-created, and the client's
     leads point at the new contact and company."""
+    started = time.monotonic()
     rig, admin = _synced(proof_rig_factory, scale)
     chosen = _clients_with_company_and_leads(rig, scale(3, 30))
     contacts, companies = rig.links(Kind.CONTACT), rig.links(Kind.COMPANY)
@@ -81,6 +83,7 @@ def test_contact_and_company_deleted_in_amocrm_come_back_with_their_links_after_
     assert lead_contact_mismatches(rig, sorted(chosen)) == []
     audit = rig.audit(all_keys(rig))       # company links of contacts and leads included
     assert audit.ok, audit.summary()
+    record_figures(rig, started, deleted_contacts=len(chosen), deleted_companies=len(chosen))
 
 
 def _lose_edits(rig: ProofRig, rng: random.Random, count: int) -> List[Any]:
@@ -113,6 +116,7 @@ def test_lost_edits_of_linked_clients_are_repaired_by_cron_a_day_later(
         proof_rig_factory: Callable[..., ProofRig], scale: Any) -> None:
     """Scenario 7: clients, payers and services are edited with no event reaching the spool; cron's
     ``amocrm_task --once`` (hourly reconcile, daily re-check of linked entities) repairs them."""
+    started = time.monotonic()
     rig, admin = _synced(proof_rig_factory, scale)
     admin.once({"BILLMGR_AMOCRM_RECONCILE_EVERY": "3600"})     # the cursors exist: the repair ran today
     edited = _lose_edits(rig, random.Random(7), scale(10, 100))
@@ -134,3 +138,4 @@ def test_lost_edits_of_linked_clients_are_repaired_by_cron_a_day_later(
     assert done.returncode == 0
     audit = rig.audit(all_keys(rig))
     assert audit.ok, audit.summary()
+    record_figures(rig, started, lost_edits=len(edited))

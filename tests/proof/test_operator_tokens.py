@@ -21,7 +21,14 @@ from billmgr_amocrm.amocrm.tokens import TokenStore
 from billmgr_amocrm.bootstrap import token_status
 from billmgr_amocrm.domain import Kind
 
-from .operator_rig import Operator, clock_ahead, drained_by_worker, faketime_library, wait_until
+from .operator_rig import (
+    Operator,
+    clock_ahead,
+    drained_by_worker,
+    faketime_library,
+    record_figures,
+    wait_until,
+)
 from .support import ProofRig, all_keys
 
 DAY = 86400
@@ -48,6 +55,7 @@ def test_a_hundred_idle_days_under_cron_keep_the_refresh_token_alive(
     Checked by hand on 2026-12-06 with the keep-alive off (``BILLMGR_AMOCRM_KEEP_ALIVE_EVERY=1e12``):
     no refresh in the 100 days, and the last cron run exits 3 (not authorized: amoCRM answered
     "Token has expired" to the 100-day-old refresh token)."""
+    started = time.monotonic()
     library = faketime_library()
     if library is None:
         pytest.skip("libfaketime is not installed (Debian: apt-get install faketime; .ci/run installs it): "
@@ -60,11 +68,12 @@ def test_a_hundred_idle_days_under_cron_keep_the_refresh_token_alive(
         cron.once(PRODUCTION_DUTIES)
     since = _last_seq(rig)
     step = scale(5 * DAY, DAY // 4)
-    ahead = 0
+    ahead = runs = 0
     while ahead < IDLE_DAYS * DAY:
         ahead += step
         rig.control.set_time(time.time() + ahead)       # amoCRM's clock and the host's move together
         cron.once(dict(PRODUCTION_DUTIES, **clock_ahead(library, ahead)))
+        runs += 1
     refreshes = [g for g in _grants(rig, since) if g.get("grant_type") == "refresh_token"]
     # the weekly keep-alive rotated the pair all along: never older than a week plus one step
     assert len(refreshes) >= IDLE_DAYS // (7 + step // DAY), len(refreshes)
@@ -79,6 +88,7 @@ def test_a_hundred_idle_days_under_cron_keep_the_refresh_token_alive(
     assert max(rig.control.refresh_token_uses().values(), default=0) <= 1
     audit = rig.audit(all_keys(rig))                    # the saved client shows its new name
     assert audit.ok, audit.summary()
+    record_figures(rig, started, idle_days=ahead // DAY, cron_runs=runs, refreshes=len(refreshes))
 
 
 def _entity_writes(rig: ProofRig) -> int:
@@ -91,6 +101,7 @@ def test_authorize_again_while_the_worker_drains_a_backlog(
     """Scenario 8: the daemon drains the export (writes answered slowly) when the admin runs
     ``amocrm authorize`` with a fresh code; then the access tokens expire at amoCRM: the
     daemon must refresh with the NEW pair (the old refresh token is never presented)."""
+    started = time.monotonic()
     rig = proof_rig_factory()
     admin = Operator(rig.root)
     admin.once()                                         # the initial export
@@ -113,7 +124,8 @@ def test_authorize_again_while_the_worker_drains_a_backlog(
         admin.authorize(rig)
         new = TokenStore(rig.paths).read()
         assert old is not None and new is not None and new.refresh != old.refresh
-        assert rig.depth(), "the backlog was drained before the authorization: the scenario proved nothing"
+        backlog = rig.depth()
+        assert backlog, "the backlog was drained before the authorization: the scenario proved nothing"
         rig.control.advance(DAY + 60)                    # every access token issued so far expires
         wait_until(drained_by_worker(rig), scale(180, 1200), "the daemon to drain the backlog")
         Operator.stop(daemon)
@@ -126,5 +138,6 @@ def test_authorize_again_while_the_worker_drains_a_backlog(
         assert token_status(rig.paths).state not in ("reauthorize", "revoked"), token_status(rig.paths)
         audit = rig.audit(all_keys(rig))
         assert audit.ok, audit.summary()
+        record_figures(rig, started, pending_at_authorize=backlog)
     finally:
         admin.kill_all()
