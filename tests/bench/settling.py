@@ -35,7 +35,7 @@ DRAIN_SECONDS = 300.0
 
 def duplicates(site: Site) -> Dict[str, int]:
     """Per entity type: records beyond the first with the same marker value (should be 0)."""
-    from billmgr_amocrm.ports import marker_identity
+    from billmgr_amocrm.markers import marker_identity
 
     out: Dict[str, int] = {}
     state = site.emulator.control.state()["entities"]

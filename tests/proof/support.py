@@ -266,6 +266,12 @@ class ProofRig:
 
     def random_event(self, rng: random.Random, serial: int) -> Key:
         """One panel-like change in BILLmanager and the event the hook would record for it."""
+        key, reason = self.random_change(rng, serial)
+        self.enqueue(key[0], key[1], reason)
+        return key
+
+    def random_change(self, rng: random.Random, serial: int) -> Tuple[Key, str]:
+        """One panel-like change in BILLmanager: the entity and the event's reason (not queued)."""
         roll = rng.random()
         if roll < 0.30:
             account = rng.choice(self._pool("users"))
@@ -304,8 +310,7 @@ class ProofRig:
             item = self.sandbox.open_service(account)
             key, reason = (Kind.LEAD, item), "open"
             self._pool("lead").append(item)
-        self.enqueue(key[0], key[1], reason)
-        return key
+        return key, reason
 
     # ------------------------------------------------------------------ audits
     def links(self, kind: Kind) -> Dict[int, int]:
@@ -339,6 +344,11 @@ class ProofRig:
     def audit(self, keys: Optional[Iterable[Key]] = None) -> Audit:
         """Check every key (default: everything touched) against amoCRM and the tables."""
         keys = set(self.touched if keys is None else keys)
+        # The App reads BILLmanager on the store's connection (REPEATABLE READ, autocommit off):
+        # a billing read outside a store unit opens a snapshot that lasts until the next unit
+        # begins, e.g. from the previous audit's company check to this one. Without this commit
+        # the audit compared amoCRM with BILLmanager as it was then (edits made since unseen).
+        self.app.conn.commit()
         audit = Audit()
         ctx = self.app.context()
         for kind in KIND_ORDER:

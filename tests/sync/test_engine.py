@@ -277,3 +277,33 @@ def test_a_pass_adds_what_it_synced_and_what_failed_to_the_days_counts():
     engine.run_pass()
     (counts,) = store.daily_counts(date(2000, 1, 1)).values()
     assert counts == {"contact": 4, "lead": 1, "failed": 1}
+
+
+def test_a_payer_legal_again_before_its_leads_recheck_gets_its_leads_linked_back():
+    """Found by the operator proof (scenario 4 at full scale): a payer goes 2 -> 1 and, before the
+    recheck of its client's leads runs, back to 2. The unlink took the lead off the company in
+    amoCRM, but the lead's fingerprint still named it, so every later recheck found "nothing
+    changed" and the lead stayed without its company. The unlink now clears those fingerprints."""
+    engine, amo, billing, store = build(1)
+    billing.payers_[6] = payer(6, account=1)
+    billing.services_[7] = service(7, account=1)
+    for kind, i in ((Kind.CONTACT, 1), (Kind.COMPANY, 6), (Kind.LEAD, 7)):
+        store.enqueue(kind, i, "export")
+    engine.run_pass()
+    company6, lead = store.link_rows[Kind.COMPANY][6], store.link_rows[Kind.LEAD][7]
+    billing.payers_[6] = payer(6, account=1, profiletype=1)
+    store.enqueue(Kind.COMPANY, 6, "edit")
+    plain_unlink = amo.unlink
+
+    def unlink_then_saved_as_legal_again(entity, links):
+        answer = plain_unlink(entity, links)
+        billing.payers_[6] = payer(6, account=1)           # the admin's next save, before the recheck
+        return answer
+
+    amo.unlink = unlink_then_saved_as_legal_again
+    engine.run_pass()
+    store.enqueue(Kind.COMPANY, 6, "edit")                 # that save's event
+    engine.run_pass()
+    assert ("companies", company6, "leads", lead) in amo.unlinked
+    assert ("leads", lead, "companies", company6) in amo.links, "the lead was never linked back"
+    assert not store.queue

@@ -51,6 +51,7 @@ class Unlink:
     work: Work
     amocrm_id: int
     targets: tuple[tuple[str, int], ...]   # (to_entity_type, to_entity_id)
+    lead_items: tuple[int, ...] = ()       # the item ids of the leads among the targets
 
 
 def main_payer(account: int, payers: Payers, writing: AbstractSet[int] = frozenset()) -> Optional[int]:
@@ -70,8 +71,9 @@ def unlink_of(work: Work, account: int, company: int, contact: Optional[int],
     """The unlink of a former legal payer's company from the contact and the leads (None: nothing
     is linked to it that the module knows of)."""
     targets = [("contacts", contact)] if contact is not None else []
-    targets += [("leads", lead) for _, lead in sorted(payers.leads.get(account, {}).items())]
-    return Unlink(work, company, tuple(targets)) if targets else None
+    leads = sorted(payers.leads.get(account, {}).items())
+    targets += [("leads", lead) for _, lead in leads]
+    return Unlink(work, company, tuple(targets), tuple(item for item, _ in leads)) if targets else None
 
 
 def plan_unlink(plan: Plan, work: Work, entity: Any, inputs: Inputs) -> bool:

@@ -2,7 +2,9 @@
 
 The company itself stays in amoCRM, untouched (people may have history on it), and keeps its
 binding, so it is the one used again should the payer become a legal entity again
-(:mod:`.payers`). Unlinking is idempotent: an answer lost on the way is simply retried.
+(:mod:`.payers`). Unlinking is idempotent: an answer lost on the way is simply retried. The
+unlinked leads' fingerprints are cleared, so the next push of each (the recheck an unlink or a
+new main company queues) sends it and links it to whatever company is main then.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData
+from ..foundation.clock import utcnow
 from ..ports import AmoApi, Store
 from .outcomes import Ledger
 from .payers import Unlink
@@ -55,3 +58,8 @@ class Unlinker:
                          kind.value, unlink.work.billmgr_id, kind.amo_entity, unlink.amocrm_id,
                          ", ".join(f"{entity} {target}" for entity, target in unlink.targets))
                 ledger.done(unlink.work)
+                # amoCRM no longer shows these leads on the company: forget what was sent to them
+                # (their fingerprints name it), or a recheck planned once the payer is a legal
+                # entity again finds "nothing changed" and never links them back
+                self.store.record_synced_many(Kind.LEAD, [(item, "") for item in unlink.lead_items],
+                                              utcnow())
