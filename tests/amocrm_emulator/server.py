@@ -193,20 +193,25 @@ class Emulator:
 
     # --- the amoCRM pipeline -------------------------------------------------------
     def handle(
-        self, method: str, path: str, query: Dict[str, List[str]], raw: bytes, headers: Any
+        self, method: str, path: str, query: Dict[str, List[str]], raw: bytes, headers: Any,
+        received_at: Optional[float] = None,
     ) -> Tuple[Outcome, str]:
-        """One amoCRM request, received in full ("sent") just now; returns when its answer may
-        be written. The waits (``latency.py``) are slept here, outside every lock."""
-        sent = time.monotonic()
+        """One amoCRM request, taken in at ``received_at`` ("sent": its request line read; now
+        when not given); returns when its answer may be written. The waits (``latency.py``) are
+        slept here, outside every lock, and the inbound wait counts from ``received_at``."""
+        sent = time.monotonic() if received_at is None else received_at
         request_id = secrets.token_hex(8)
         content_type = headers.get("Content-Type", "")
         integration = _integration_key(path, headers, raw, content_type)
         delays = self.latency.draw(method)
         if delays.inbound:
-            time.sleep(delays.inbound)  # still on its way to amoCRM
+            # still on its way to amoCRM: what is left of the inbound wait once the body is read
+            time.sleep(max(0.0, sent + delays.inbound - time.monotonic()))
         with self.gateway:
-            # Arrival: the moment the gateway counts the request (limit and log alike).
-            arrival = time.monotonic()
+            # Arrival: the moment the gateway counts the request (limit and log alike): when
+            # it was taken in plus its way in, not when this thread got the CPU back (a busy
+            # emulator wakes it late, which a real gateway would not).
+            arrival = sent + delays.inbound
             refusal = self.limiter.check(integration, arrival)
             fault = None if refusal else self.faults.pick(method, path)
             entry = self.log.add(

@@ -11,6 +11,7 @@ import json
 import secrets
 import socket
 import struct
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,6 +54,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    def parse_request(self) -> bool:
+        # The request line has just been read: the moment a gateway such as amoCRM's nginx
+        # takes the request in. The body is read after the headers are parsed, and on a busy
+        # emulator its thread may get the CPU late; stamping after that would count the
+        # emulator's own lag as network time and see windows the client never made.
+        self.received_at = time.monotonic()
+        return super().parse_request()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr
         return
 
@@ -66,7 +75,8 @@ class Handler(BaseHTTPRequestHandler):
             status, body = emulator.control(method, split.path, query, raw)
             self._send(status, body, JSON, secrets.token_hex(8))
             return
-        outcome, request_id = emulator.handle(method, split.path, query, raw, self.headers)
+        outcome, request_id = emulator.handle(method, split.path, query, raw, self.headers,
+                                              received_at=self.received_at)
         if outcome.close:
             self._close(reset=outcome.close == "reset")
             return
