@@ -4,8 +4,12 @@
 2. starts the emulator as a subprocess, 7 req/s limit on;
 3. authorizes through ``service.authorize`` (what the settings form calls);
 4. runs the initial export with its progress line;
-5. fires live events through the real hook ``addon/amocrm_event`` and runs the worker once;
-6. prints what is where: bindings per kind, queue, duplicates (by marker, from the emulator).
+5. adds a renewal rule (a task 14 days before a service's expiry);
+6. fires live events through the real hook ``addon/amocrm_event`` (an edit, a new client with a
+   payer and a service due in 10 days, a suspension, a closure, a paid payment) and runs the
+   worker once, then the renewal duty;
+7. prints what is where: bindings per kind, queue, duplicates (by marker, from the emulator),
+   the suspended and the closed service's leads, the payment note and the renewal task.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from billmgr_amocrm.markers import marker_identity
@@ -28,6 +34,8 @@ sys.path.insert(0, str(REPO / "addon"))
 DEMO_ROOT = REPO / "demo-root"
 CLIENTS = 1000
 SERVICES = 3000
+RENEWAL_RULE = {"id": "demo", "days_before": 14, "skip_autoprolong": True, "conditions": [],
+                "text": "Продлить {service_name} ({domain}) до {expiredate}: {price}"}
 
 
 def say(text: str) -> None:
@@ -79,7 +87,13 @@ def main() -> int:
         say(f"export: {result.done} sent, {result.skipped} skipped, {result.failed} failed "
             f"in {result.seconds:.1f} s ({rate:.0f} entities/s)")
 
-        say("live events through the real hook, then the worker (--once)")
+        main = next(p for p in emulator.control.state()["pipelines"] if p["is_main"])
+        on_hold = next(s for s in main["statuses"] if s["name"] == "Принимают решение")
+        say(f"rules: a renewal task {RENEWAL_RULE['days_before']} days before a service's expiry; "
+            f"a suspended service's lead to «{on_hold['name']}», a closed one's to lost (143)")
+        _add_rules(main["id"], on_hold["id"])
+
+        say("live events through the real hook, then the worker (--once) and the renewal duty")
         from tests.sandbox import Sandbox
 
         box = Sandbox(settings)
@@ -88,15 +102,29 @@ def main() -> int:
         box.edit_user(user, realname="Демо Переименован")
         fresh = box.add_client(name="Демо Клиент", email="demo@example.com").account_id
         payer = box.add_payer(fresh, name="ООО Демо")
-        item = box.open_service(fresh)
+        item = box.open_service(fresh, params={"domain": "demo.example"})
+        due = date.today() + timedelta(days=10)
+        with box.conn.cursor() as cur:
+            cur.execute("UPDATE item SET expiredate = %s, autoprolong = NULL WHERE id = %s", (due, item))
+        box.conn.commit()
+        suspended, closed = (int(r[0]) for r in box.query(
+            "SELECT id FROM item WHERE status = 2 AND account <> %s ORDER BY id LIMIT 2", (fresh,)))
+        box.set_service_status(suspended, 3, suspended_by="autosuspend")
+        box.set_service_status(closed, 4)
+        paid = box.add_payment(fresh, Decimal("1500"), items=[item], method="Банковская карта")
         events = [("user.edit", {"elid": str(user)}), ("register", {"email": "demo@example.com"}),
-                  ("profile.edit", {"elid": str(payer)}), ("service.postopen", {"elid": str(item)})]
+                  ("profile.edit", {"elid": str(payer)}), ("service.postopen", {"elid": str(item)}),
+                  ("service.postsuspend", {"elid": str(suspended)}),
+                  ("service.postclose", {"elid": str(closed)}),
+                  ("payment.setpaid", {"elid": str(paid)})]
         for func, params in events:
             run_addon("amocrm_event", dict(params, func=func, sok="ok"), "<doc/>", event_type="after")
         box.close()
         worker = subprocess.run([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--once"],
                                 env=dict(os.environ), check=False)
         say(f"worker exit code {worker.returncode}")
+        renewals = service.run_renewals_now()
+        say(f"renewal duty: {renewals}")
 
         status = service.status()
         duplicates = _duplicates(emulator)
@@ -106,14 +134,32 @@ def main() -> int:
         print(f"    duplicates: {duplicates} (entities sharing a BILLmanager ID marker in amoCRM)")
         print(f"    new client {fresh}: contact {_link(Kind.CONTACT, fresh)}, payer {payer}: company "
               f"{_link(Kind.COMPANY, payer)}, service {item}: lead {_link(Kind.LEAD, item)}")
+        state = emulator.control.state()
+        leads = {lead["id"]: lead for lead in state["entities"]["leads"]}
+        for label, sid in (("suspended", suspended), ("closed", closed)):
+            lead = leads.get(_link(Kind.LEAD, sid))
+            where = "-" if lead is None else \
+                f"pipeline {lead.get('pipeline_id')}, status {lead.get('status_id')}"
+            print(f"    {label} service {sid}: lead {_link(Kind.LEAD, sid)} now in {where}")
+        notes = [n for n in state.get("notes", [])
+                 if f"payment:{paid}:" in (n.get("params") or {}).get("text", "")]
+        tasks = [k for k in state.get("tasks", []) if f"renewal:{item}:" in (k.get("text") or "")]
+        for note in notes:
+            first = note["params"]["text"].splitlines()[0]
+            print(f"    payment {paid}: note on {note.get('_entity_type')} {note.get('entity_id')}: {first}")
+        for task in tasks:
+            words = task["text"].splitlines()[0]
+            print(f"    renewal task {task['id']} on lead {task.get('entity_id')}: {words}")
+        print(f"    see them: {emulator.url}/_emulator/state (notes, tasks, leads); `amocrm status`; "
+              "the panel's bindings (notes, tasks per entity) and Statistics")
         snapshot = DEMO_ROOT / "emulator-state.json"
-        snapshot.write_text(json.dumps(emulator.control.state(), ensure_ascii=False, indent=1),
-                            encoding="utf-8")
+        snapshot.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"    amoCRM state: {snapshot} (a snapshot of everything the emulator holds)")
         print(f"    logs: {root / 'var' / 'amocrm_task.log'}, {root / 'var' / 'amocrm_action.log'}")
         print(f"    CLI:  MGR5_ROOT={root} BILLMGR_AMOCRM_ALLOW_LOOPBACK=1 "
               ".venv/bin/python sbin/amocrm status")
-        ok = status.queue_depth == 0 and duplicates == 0 and worker.returncode == 0
+        ok = (status.queue_depth == 0 and duplicates == 0 and worker.returncode == 0 and len(notes) >= 1
+              and len(tasks) == 1)
         if ok and os.environ.get("DEMO_KEEP") == "1":
             print(f"    emulator still running at {emulator.url}/_emulator/state; Ctrl-C to stop", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
@@ -122,6 +168,25 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         emulator.stop()
+
+
+def _add_rules(pipeline_id: int, on_hold_status_id: int) -> None:
+    """What the panel's Renewal tasks and Pipelines forms save (README: Service lifecycle)."""
+    from billmgr_amocrm.bootstrap import build
+    from billmgr_amocrm.rules.config import rebuild
+    from billmgr_amocrm.settings import save_config
+
+    def on(event: str, status_id: int) -> dict:
+        return {"id": event, "pipeline_id": pipeline_id, "status_id": status_id,
+                "conditions": [{"value": "service.event", "validator": "equals", "argument": event}]}
+
+    app = build()
+    try:
+        changes = {"renewals": [RENEWAL_RULE],
+                   "pipelines": [on("close", 143), on("suspend", on_hold_status_id)]}
+        save_config(rebuild(app.config, changes), app.paths, app.presets)
+    finally:
+        app.close()
 
 
 def _link(kind: object, billmgr_id: int) -> object:
