@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import pymysql
 
 from billmgr_amocrm.bootstrap import token_status
+from billmgr_amocrm.rules.config import rebuild
+from billmgr_amocrm.settings import save_config
+from billmgr_amocrm.sync.notes import queue_payments
+from tests.sandbox.generate import add_months
 
+from .mirror_audit import NOTE_KEY, TASK_KEY
 from .operator_rig import Cron, Operator, drained_by_worker, record_figures, second_host, wait_until
 from .support import CI_CLIENTS, CI_SERVICES, ProofRig, all_keys
 
@@ -45,6 +52,38 @@ def _events(rig: ProofRig, count: int, rng: random.Random, serial: int) -> int:
                 if exc.args[0] != DEADLOCK or attempt == 4:
                     raise
     return serial + count
+
+
+def _due_renewals_and_payments(rig: ProofRig, rng: random.Random, scale: Any) -> tuple[list[int], list[int]]:
+    """Issue 17 in the race: a renewal rule (saved before a second host copies amocrm.conf) and
+    services due inside its window, and payments by their owners, some paying for them."""
+    app = rig.app
+    rule = {"id": "r1", "days_before": 10, "text": "Продлить {service_name} до {expiredate}",
+            "skip_autoprolong": False, "conditions": []}
+    save_config(rebuild(app.config, {"renewals": [rule]}), app.paths, app.presets)
+    app.reload_rules()
+    accounts = [int(a) for (a,) in rig.sql("SELECT id FROM account ORDER BY id")]
+    soon, payments = [], []
+    for _ in range(scale(6, 40)):
+        expires = date.today() + timedelta(days=rng.randint(0, 9))
+        owner = rng.choice(accounts)
+        item = rig.sandbox.open_service(owner, opendate=add_months(expires, -1), period=1)
+        rig.sql("UPDATE item SET expiredate = %s WHERE id = %s", (expires, item))
+        soon.append(item)
+        payments.append(rig.sandbox.add_payment(owner, Decimal(rng.randint(100, 9999)), items=[item]))
+    payments += [rig.sandbox.add_payment(rng.choice(accounts), Decimal(rng.randint(100, 9999)))
+                 for _ in range(scale(10, 100))]
+    return soon, payments
+
+
+def _activities_done(rig: ProofRig) -> Callable[[], bool]:
+    def check() -> bool:
+        left = rig.sql("SELECT (SELECT COUNT(*) FROM amocrm_payment2note WHERE status <> 'done') + "
+                       "(SELECT COUNT(*) FROM amocrm_renewal_task WHERE status <> 'open')")[0][0]
+        if left:
+            rig.make_due()
+        return not left
+    return check
 
 
 def _rig(factory: Callable[..., ProofRig], scale: Any) -> ProofRig:
@@ -146,9 +185,11 @@ def test_cron_every_few_seconds_and_sync_send_everything_once(proof_rig_factory:
 def test_two_hosts_with_their_own_workers_send_everything_once(
         proof_rig_factory: Callable[..., ProofRig], tmp_path: Path, scale: Any) -> None:
     """Scenario 4: two BILLmanager roots (two hosts: own tokens, spool, worker lock) on one
-    database and one amoCRM account, each with its daemon; edits arrive on both."""
+    database and one amoCRM account, each with its daemon; edits arrive on both; payments wait
+    to be noted and services' renewal tasks come due while the engine moves between hosts."""
     started = time.monotonic()
     rig = _rig(proof_rig_factory, scale)
+    soon, payments = _due_renewals_and_payments(rig, random.Random(40), scale)
     host_a = Operator(rig.root)
     # An authorization is not counted by the other host's limiter (only running workers publish
     # their shares, hosts.py), so its ~5 requests and another host's traffic can meet in one
@@ -164,9 +205,12 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
         # has just taken the engine sends one request per second until the previous holder's
         # share lapses, hosts.SHARE_TTL: 30 s, too slow for an export at CI scale)
         rig.enqueue_everything()          # the export, queued: "drained" below means it was sent
-        daemons = [host_a.start_daemon()]
+        # the renewal duty every few seconds (in production: hourly), on whichever host holds the engine
+        duties = {"BILLMGR_AMOCRM_RECONCILE_EVERY": "5"}
+        daemons = [host_a.start_daemon(duties)]
+        queue_payments(rig.app.store, rig.app.billing, rig.app.config.notes, payments)
         wait_until(drained_by_worker(rig, host_a), scale(120, 900), "host A's worker to export")
-        daemons.append(host_b.start_daemon())
+        daemons.append(host_b.start_daemon(duties))
         rounds = scale(4, 12)
         for n in range(rounds):
             last = n == rounds - 1
@@ -182,10 +226,11 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
                 assert holder is not None, "no worker runs the engine"
                 which = [d.pid for d in daemons].index(holder.pid)
                 Operator.stop(daemons[which])
-                daemons[which] = (host_a, host_b)[which].start_daemon()
+                daemons[which] = (host_a, host_b)[which].start_daemon(duties)
             time.sleep(rng.uniform(0.5, 2.0))
         wait_until(drained_by_worker(rig, host_a, host_b), scale(180, 1200),
                    "the two hosts' workers to drain their spools and the queue")
+        wait_until(_activities_done(rig), scale(120, 600), "the workers to make every note and task")
         for daemon in daemons:
             Operator.stop(daemon)
         for host in (host_a, host_b):
@@ -198,7 +243,21 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
         # two workers together within amoCRM's limit
         refused = [r["seq"] for r in rig.control.requests(since=since) if r["status"] == 429]
         assert not refused, f"the hosts' shares overran amoCRM's limit: 429 at {refused}"
-        _assert_consistent(rig, started)
+        # every payment noted on its contact, every due service with its one open task (the
+        # audit fails on a payment noted twice on one entity or two open tasks for one date)
+        state = rig.control.state()
+        noted = {int(m.group(1)) for n in state["notes"] if n["_entity_type"] == "contacts"
+                 and (m := NOTE_KEY.search(n["params"].get("text", "")))}
+        assert noted == set(payments)
+        tasked = {int(m.group(1)) for k in state["tasks"] if not k["is_completed"]
+                  and (m := TASK_KEY.search(k.get("text") or ""))}
+        # the events may have prolonged or closed some: those have their task completed, and one
+        # due again inside the window has a new one
+        due = {int(i) for (i,) in rig.sql(
+            "SELECT id FROM item WHERE status <> 4 AND expiredate BETWEEN CURDATE() AND CURDATE() + "
+            f"INTERVAL 10 DAY AND id IN ({', '.join(map(str, soon))})")}
+        assert tasked == due and due, (tasked, due)
+        _assert_consistent(rig, started, notes=len(noted), tasks=len(tasked))
     finally:
         host_a.kill_all()
         host_b.kill_all()
