@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import pymysql
 
 from billmgr_amocrm.bootstrap import token_status
-from billmgr_amocrm.rules.config import rebuild
-from billmgr_amocrm.settings import save_config
 from billmgr_amocrm.sync.notes import queue_payments
-from tests.sandbox.generate import add_months
 
-from .mirror_audit import NOTE_KEY, TASK_KEY
+from .activity_rig import activities_done, due_renewals_and_payments, noted_and_tasked, still_due
 from .operator_rig import Cron, Operator, drained_by_worker, record_figures, second_host, wait_until
 from .support import CI_CLIENTS, CI_SERVICES, ProofRig, all_keys
 
@@ -52,38 +47,6 @@ def _events(rig: ProofRig, count: int, rng: random.Random, serial: int) -> int:
                 if exc.args[0] != DEADLOCK or attempt == 4:
                     raise
     return serial + count
-
-
-def _due_renewals_and_payments(rig: ProofRig, rng: random.Random, scale: Any) -> tuple[list[int], list[int]]:
-    """Issue 17 in the race: a renewal rule (saved before a second host copies amocrm.conf) and
-    services due inside its window, and payments by their owners, some paying for them."""
-    app = rig.app
-    rule = {"id": "r1", "days_before": 10, "text": "Продлить {service_name} до {expiredate}",
-            "skip_autoprolong": False, "conditions": []}
-    save_config(rebuild(app.config, {"renewals": [rule]}), app.paths, app.presets)
-    app.reload_rules()
-    accounts = [int(a) for (a,) in rig.sql("SELECT id FROM account ORDER BY id")]
-    soon, payments = [], []
-    for _ in range(scale(6, 40)):
-        expires = date.today() + timedelta(days=rng.randint(0, 9))
-        owner = rng.choice(accounts)
-        item = rig.sandbox.open_service(owner, opendate=add_months(expires, -1), period=1)
-        rig.sql("UPDATE item SET expiredate = %s WHERE id = %s", (expires, item))
-        soon.append(item)
-        payments.append(rig.sandbox.add_payment(owner, Decimal(rng.randint(100, 9999)), items=[item]))
-    payments += [rig.sandbox.add_payment(rng.choice(accounts), Decimal(rng.randint(100, 9999)))
-                 for _ in range(scale(10, 100))]
-    return soon, payments
-
-
-def _activities_done(rig: ProofRig) -> Callable[[], bool]:
-    def check() -> bool:
-        left = rig.sql("SELECT (SELECT COUNT(*) FROM amocrm_payment2note WHERE status <> 'done') + "
-                       "(SELECT COUNT(*) FROM amocrm_renewal_task WHERE status <> 'open')")[0][0]
-        if left:
-            rig.make_due()
-        return not left
-    return check
 
 
 def _rig(factory: Callable[..., ProofRig], scale: Any) -> ProofRig:
@@ -189,7 +152,7 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
     to be noted and services' renewal tasks come due while the engine moves between hosts."""
     started = time.monotonic()
     rig = _rig(proof_rig_factory, scale)
-    soon, payments = _due_renewals_and_payments(rig, random.Random(40), scale)
+    soon, payments = due_renewals_and_payments(rig, random.Random(40), scale)
     host_a = Operator(rig.root)
     # An authorization is not counted by the other host's limiter (only running workers publish
     # their shares, hosts.py), so its ~5 requests and another host's traffic can meet in one
@@ -230,7 +193,7 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
             time.sleep(rng.uniform(0.5, 2.0))
         wait_until(drained_by_worker(rig, host_a, host_b), scale(180, 1200),
                    "the two hosts' workers to drain their spools and the queue")
-        wait_until(_activities_done(rig), scale(120, 600), "the workers to make every note and task")
+        wait_until(activities_done(rig), scale(120, 600), "the workers to make every note and task")
         for daemon in daemons:
             Operator.stop(daemon)
         for host in (host_a, host_b):
@@ -245,17 +208,9 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
         assert not refused, f"the hosts' shares overran amoCRM's limit: 429 at {refused}"
         # every payment noted on its contact, every due service with its one open task (the
         # audit fails on a payment noted twice on one entity or two open tasks for one date)
-        state = rig.control.state()
-        noted = {int(m.group(1)) for n in state["notes"] if n["_entity_type"] == "contacts"
-                 and (m := NOTE_KEY.search(n["params"].get("text", "")))}
+        noted, tasked = noted_and_tasked(rig)
         assert noted == set(payments)
-        tasked = {int(m.group(1)) for k in state["tasks"] if not k["is_completed"]
-                  and (m := TASK_KEY.search(k.get("text") or ""))}
-        # the events may have prolonged or closed some: those have their task completed, and one
-        # due again inside the window has a new one
-        due = {int(i) for (i,) in rig.sql(
-            "SELECT id FROM item WHERE status <> 4 AND expiredate BETWEEN CURDATE() AND CURDATE() + "
-            f"INTERVAL 10 DAY AND id IN ({', '.join(map(str, soon))})")}
+        due = still_due(rig, soon)
         assert tasked == due and due, (tasked, due)
         _assert_consistent(rig, started, notes=len(noted), tasks=len(tasked))
     finally:
