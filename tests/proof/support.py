@@ -403,3 +403,9 @@ class ProofRig:
 
 def all_keys(rig: ProofRig) -> Set[Key]:
     return {(kind, i) for kind in KIND_ORDER for i in rig.ids(kind)}
+
+
+# token_status() states in which the module still works without a new authorization code (an
+# expired access token is refreshed on the next request); anything else ("needs_reauth", a stop)
+# means the admin must act.
+USABLE_TOKEN_STATES = ("ok", "expiring", "expired")

@@ -1,8 +1,6 @@
 """Scenario 3: the worker (``sbin/amocrm_task --once``) killed with SIGKILL at random points,
-including between amoCRM's answer and the link commit (slow writes widen that window), in
-the middle of a token refresh (a slow token endpoint) and while payments are noted and renewal
-tasks made (slow notes and tasks widen those windows too): after restarts the state is
-consistent, every payment noted once, every due service with one open task."""
+including between amoCRM's answer and the link commit (slow writes widen that window) and in
+the middle of a token refresh (a slow token endpoint): after restarts the state is consistent."""
 
 from __future__ import annotations
 
@@ -15,27 +13,20 @@ import time
 from typing import Any
 
 from billmgr_amocrm.bootstrap import token_status
-from billmgr_amocrm.sync.notes import queue_payments
 
-from .activity_rig import activities_done, due_renewals_and_payments, noted_and_tasked, still_due
-from .support import REPO, ProofRig
+from .support import REPO, USABLE_TOKEN_STATES, ProofRig
 
 
 def test_sigkilled_worker_loses_and_duplicates_nothing(proof_rig: ProofRig, scale: Any) -> None:
     rig = proof_rig
     kills = scale(15, 200)
     rng = random.Random(5)
-    soon, payments = due_renewals_and_payments(rig, random.Random(30), scale)
     rig.enqueue_everything()
-    queue_payments(rig.app.store, rig.app.billing, rig.app.config.notes, payments)
     # slow answers: the write is applied first, the answer (and so the link commit) comes later
     rig.control.add_fault("delay", path="^/api/v4/(contacts|companies|leads)(/link)?$", method="POST",
                           delay=0.4, probability=0.5)
     rig.control.add_fault("delay", path="^/oauth2/access_token$", delay=0.6)
-    rig.control.add_fault("delay", path="^/api/v4/((contacts|leads)/notes|tasks)$", method="POST",
-                          delay=0.4, probability=0.5)
-    # every run also runs the renewal duty (in production: hourly)
-    env = dict(os.environ, BILLMGR_AMOCRM_RECONCILE_EVERY="1")
+    env = dict(os.environ)
     worker = [sys.executable, str(REPO / "sbin" / "amocrm_task"), "--once"]
     killed_mid_refresh = 0
     for n in range(kills):
@@ -54,15 +45,11 @@ def test_sigkilled_worker_loses_and_duplicates_nothing(proof_rig: ProofRig, scal
     for _ in range(30):
         done = subprocess.run(worker, env=env, capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
-        if not rig.depth() and activities_done(rig)():
+        if not rig.depth():
             break
         rig.make_due()
-    assert token_status(rig.paths).state not in ("reauthorize", "revoked"), token_status(rig.paths)
+    assert token_status(rig.paths).state in USABLE_TOKEN_STATES, token_status(rig.paths)
     uses = rig.control.refresh_token_uses()
     assert max(uses.values(), default=0) <= 1       # no refresh token presented twice
     audit = rig.audit()
     assert audit.ok, audit.summary()
-    noted, tasked = noted_and_tasked(rig)
-    assert noted == set(payments)
-    due = still_due(rig, soon)
-    assert tasked == due and due, (tasked, due)
