@@ -208,6 +208,8 @@ def test_two_hosts_with_their_own_workers_send_everything_once(
         assert not refused, f"the hosts' shares overran amoCRM's limit: 429 at {refused}"
         # every payment noted on its contact, every due service with its one open task (the
         # audit fails on a payment noted twice on one entity or two open tasks for one date)
+        assert rig.sql("SELECT (SELECT COUNT(*) FROM amocrm_payment2note WHERE status = 'failed') + "
+                       "(SELECT COUNT(*) FROM amocrm_renewal_task WHERE status = 'failed')") == [(0,)]
         noted, tasked = noted_and_tasked(rig)
         assert noted == set(payments)
         due = still_due(rig, soon)
