@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from ..unverified import PAYMENT_ITEM_TABLE, PAYMENT_STATUS_STATE
-from .values import as_datetime, as_int, as_opt_decimal, text
+from .values import as_datetime, as_int, as_opt_decimal, id_pages, text
 
 if TYPE_CHECKING:
     from .reader import BillingDb
@@ -83,26 +83,13 @@ def max_payment_id(billing: BillingDb) -> int:
 def recent_payment_ids(billing: BillingDb, after_id: int, since: datetime,
                        batch: int = 1000) -> Iterator[list[int]]:
     """Ids of payments above ``after_id`` created on or after ``since``, ascending pages."""
-    last = after_id
-    while True:
-        page = [int(r[0]) for r in billing._rows(RECENT_PAYMENTS, (last, since, batch))]
-        if not page:
-            return
-        yield page
-        if len(page) < batch:
-            return
-        last = page[-1]
+    yield from id_pages(lambda last: billing._rows(RECENT_PAYMENTS, (last, since, batch)), after_id, batch)
 
 
 def expiring_service_ids(billing: BillingDb, first: date, last: date, deleted_status: int,
                          batch: int = 1000) -> Iterator[list[int]]:
     """Ids of services not deleted whose expiredate falls in [first, last], ascending pages."""
-    after = 0
-    while True:
-        page = [int(r[0]) for r in billing._rows(EXPIRING_ITEMS, (after, first, last, deleted_status, batch))]
-        if not page:
-            return
-        yield page
-        if len(page) < batch:
-            return
-        after = page[-1]
+    def page(after: int) -> list:
+        return billing._rows(EXPIRING_ITEMS, (after, first, last, deleted_status, batch))
+
+    yield from id_pages(page, 0, batch)

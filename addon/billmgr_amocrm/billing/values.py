@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..domain import SuspendKind
 from ..unverified import ITEM_STATUS_SUSPENDED, SUSPEND_FLAG_OFF, SUSPEND_KIND_COLUMNS
@@ -115,3 +115,18 @@ def suspend_kind(status: int, flags: Sequence[Any]) -> Optional[SuspendKind]:
             continue
         return SuspendKind(kind)
     return None
+
+
+def id_pages(fetch: Callable[[int], Sequence[Any]], after_id: int, batch: int) -> Iterator[list[int]]:
+    """Keyset pagination over ids: ``fetch(last)`` returns up to ``batch`` rows whose first column
+    is an id above ``last``, ascending. Each page is its own short query, so nothing stays open
+    between pages and rows added meanwhile with higher ids are still seen."""
+    last = after_id
+    while True:
+        page = [int(r[0]) for r in fetch(last)]
+        if not page:
+            return
+        yield page
+        if len(page) < batch:
+            return
+        last = page[-1]
