@@ -20,6 +20,7 @@ from .values import (
     as_opt_decimal,
     as_opt_int,
     chunks,
+    id_pages,
     placeholders,
     suspend_kind,
     text,
@@ -161,18 +162,8 @@ class BillingDb:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         sql = q.ID_PAGE[kind]
-        last = max(0, int(after_id))
-        while True:
-            args: tuple[Any, ...] = (last, batch)
-            if kind is Kind.COMPANY:
-                args = (PROFILE_TYPE_LEGAL, *args)
-            page = [int(r[0]) for r in self._rows(sql, args)]
-            if not page:
-                return
-            yield page
-            if len(page) < batch:
-                return
-            last = page[-1]
+        legal: tuple[Any, ...] = (PROFILE_TYPE_LEGAL,) if kind is Kind.COMPANY else ()
+        yield from id_pages(lambda last: self._rows(sql, (*legal, last, batch)), max(0, int(after_id)), batch)
 
     def public_url(self) -> str:
         """The first project's ``billurl`` (BILLmanager's public address, as its storefront links
