@@ -111,6 +111,14 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                        "en": "{path} is damaged ({count} problems); authorize the module again"},
     "tokens_empty": {"ru": "файлы токенов в {path} пусты; авторизуйте модуль заново",
                      "en": "the token files in {path} are empty; authorize the module again"},
+    "token_refresh_slow": {"ru": "обновление токена не закончилось за {seconds} с; оно продолжается в "
+                                 "отдельном процессе, повторите позже",
+                           "en": "the token refresh did not finish within {seconds} s; it goes on in its own "
+                                 "process: try again later"},
+    "token_refresh_failed": {"ru": "процесс обновления токена завершился без результата (код {status}); "
+                                   "подробности в журнале модуля",
+                             "en": "the token refresh process ended without a result (exit {status}); "
+                                   "details in the module's log"},
     "token_lock_busy": {"ru": "токены сейчас обновляет другой процесс; повторите позже",
                         "en": "{holder} holds {path} (token refresh): not ours after {seconds} s"},
     "not_authorized": {"ru": "одноразовый код ещё не вводился: введите его в настройках модуля",

@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
@@ -283,9 +284,22 @@ def test_installed_copy_authorizes_exports_hooks_and_lists(rig: Rig) -> None:
     assert "queue: 0 pending" in status
     assert f"'lead': {wanted[Kind.LEAD] + 1}" in status
 
+    # 7. A day later the access token has expired: the installed worker refreshes the pair (in
+    # its own child process, see amocrm/detached.py) and the files hold the new one.
+    meta = json.loads((host.etc / "token.json").read_text(encoding="utf-8"))
+    meta["expires_at"] = time.time() - 1
+    (host.etc / "token.json").write_text(json.dumps(meta), encoding="utf-8")
+    control.advance(86400 + 60)
+    assert "queued 1" in rig.run(host.sbin("amocrm"), "resync", "contact", str(account)).stdout
+    rig.worker()
+    renewed = (host.etc / "refresh_token").read_text().strip()
+    assert renewed != refresh and control.refresh_token_uses()[refresh] == 1
+    assert stat.S_IMODE((host.etc / "refresh_token").stat().st_mode) == 0o600
+    assert "token pair rotated" in (host.root / "var" / "amocrm_task.log").read_text(encoding="utf-8")
+
     # No secret reached a log or the state directory on the way.
     access = (host.etc / "access_token").read_text().strip()
     written = [p for p in (host.root / "var").rglob("*") if p.is_file()]
     assert any(p.name == "amocrm_task.log" for p in written)
-    leaked = [p for p in written for s in (secret, refresh, access) if s.encode() in p.read_bytes()]
+    leaked = [p for p in written for s in (secret, refresh, renewed, access) if s.encode() in p.read_bytes()]
     assert leaked == []

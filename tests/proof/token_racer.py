@@ -43,11 +43,11 @@ def main() -> int:
     lock_wait = [0.0]
 
     @contextmanager
-    def timed_lock(*args: Any, **kw: Any) -> Iterator[None]:
+    def timed_lock(*args: Any, **kw: Any) -> Iterator[int]:
         asked = time.monotonic()
-        with plain_lock(*args, **kw):
+        with plain_lock(*args, **kw) as lock_fd:
             lock_wait[0] += time.monotonic() - asked
-            yield
+            yield lock_fd
 
     store.lock = timed_lock  # type: ignore[method-assign]
     done, errors, slow = 0, [], []

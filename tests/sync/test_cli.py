@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from billmgr_amocrm import cli, service
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.foundation.exitstatus import ExitStatus
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
@@ -33,16 +33,6 @@ def run_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(REPO / "sbin" / "amocrm"), *args], env=dict(os.environ),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-
-
-def wait_for(what: str, check) -> object:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_an_export_killed_mid_way_resumes_without_duplicates(rig):

@@ -7,13 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.paths import host_paths
+from tests import waiting
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0   # a generous bound for waiting on the daemon, not a speed assertion
@@ -21,12 +21,8 @@ LINE = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \[\d+\] amocrm_task
 
 
 def wait_for(what: str, check: Callable[[], object]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the daemon did not get there: {what}\n{task_log()[-3000:]}")
+    waiting.wait_for(f"the daemon gets there: {what}", check, timeout=DEADLINE, every=0.2,
+                     explain=lambda: task_log()[-3000:])
 
 
 def task_log() -> str:

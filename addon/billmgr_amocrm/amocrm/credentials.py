@@ -2,8 +2,10 @@
 
 Every refresh runs under ``token.lock`` (all processes of the host): after taking
 it the files are read again, and if a peer already rotated the pair we use
-theirs instead of spending our (now dead) refresh token. The new pair is written
-before it is used. A revoked refresh token (checked against a fresh read of the
+theirs instead of spending our (now dead) refresh token. The exchange itself is
+``rotate``'s (in production :class:`.detached.DetachedRefresh`: a child process that
+writes the new pair even if this process is killed while amoCRM answers); the new
+pair is on disk before it is used. A revoked refresh token (checked against a fresh read of the
 files once) records the persistent re-authorize state and raises; the token
 files are never deleted and an old authorization code is never reused.
 """
@@ -13,15 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 from ..errors import AuthorizationRefused, Reauthorize
 from ..foundation.files import InsecureFileError, check_private, write_atomic
 from ..logsetup import register_secret
 from .circuit import ClientState
-from .oauth import refresh_pair
 from .tokens import TokenSet, TokenStore
-from .transport import Transport
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
 
@@ -64,16 +64,22 @@ class ClientSecret:
             return False
 
 
+class Rotate(Protocol):
+    """Spends ``current``'s refresh token and returns the new pair, already written to the files;
+    called with ``token.lock`` held through the descriptor ``lock_fd``."""
+
+    def __call__(self, current: TokenSet, *, lock_fd: int, requested_at: float) -> TokenSet: ...
+
+
 class Credentials:
     """Hands out access tokens for one host's token files."""
 
-    def __init__(self, transport: Transport, *, store: TokenStore, state: ClientState,
-                 secret: Callable[[], str], expected_base_url: Optional[str] = None,
+    def __init__(self, rotate: Rotate, *, store: TokenStore, state: ClientState,
+                 expected_base_url: Optional[str] = None,
                  margin: float = DEFAULT_REFRESH_MARGIN, clock: Callable[[], float] = time.time) -> None:
-        self.transport = transport
+        self.rotate = rotate
         self.store = store
         self.state = state
-        self.secret = secret
         self.expected_base_url = expected_base_url
         self.margin = margin
         self.clock = clock
@@ -117,17 +123,16 @@ class Credentials:
         """Rotate the pair under the host-wide lock if ``needed`` still holds for the files read
         under the lock (a peer may have rotated it meanwhile; files read without the lock may
         even be half-written by that peer, so the decision is taken again here)."""
-        with self.store.lock():
+        with self.store.lock() as lock_fd:
             current = self.current()
             if not needed(current):
                 log.debug("token pair already rotated by another process")
                 return current
             log.info("refreshing the amoCRM token pair: %s", why)
             try:
-                new = refresh_pair(self.transport, current, client_secret=self.secret(), clock=self.clock)
+                new = self.rotate(current, lock_fd=lock_fd, requested_at=self.clock())
             except AuthorizationRefused as exc:
                 return self._refused(current, exc)
-            self.store.write(new)  # persisted before anyone uses it
             log.info("amoCRM token pair rotated; access token valid until %s",
                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(new.meta.expires_at)))
             return new

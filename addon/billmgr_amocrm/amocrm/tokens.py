@@ -90,8 +90,9 @@ class TokenStore:
 
     @contextmanager
     def lock(self, timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
-        """Hold ``token.lock`` exclusively; RetryLater when it is not ours within ``timeout``.
+             sleep: Callable[[float], None] = time.sleep) -> Iterator[int]:
+        """Hold ``token.lock`` exclusively, yielding its descriptor (a child that inherits it holds
+        the lock too, until both have closed it); RetryLater when it is not ours within ``timeout``.
 
         Waiters take fair turns through ``token.queue`` (see :mod:`..foundation.locks`): a
         refresh loop that runs late must not starve its peers. The lock file names its
@@ -101,8 +102,8 @@ class TokenStore:
         lock = FileLock(path, turnstile=path.with_suffix(".queue"), note_holder=True, clock=clock,
                         sleep=sleep)
         try:
-            with lock.held(timeout):
-                yield
+            with lock.held(timeout) as held:
+                yield held.fd
         except LockTimeout as exc:
             raise RetryLater(code="token_lock_busy",
                              params={"holder": exc.holder, "path": str(path),

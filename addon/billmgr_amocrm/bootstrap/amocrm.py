@@ -32,6 +32,7 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
     from ..amocrm.batch import DEFAULT_CHUNK
     from ..amocrm.circuit import DEFAULT_PROBE_INTERVAL, ClientState
     from ..amocrm.credentials import DEFAULT_REFRESH_MARGIN, Credentials
+    from ..amocrm.detached import DetachedRefresh
     from ..amocrm.ratelimit import DEFAULT_MARGIN, DEFAULT_RATE, MAX_SAFE_RATE, RateLimiter
     from ..amocrm.tokens import TokenStore
     from ..amocrm.transport import Transport
@@ -53,7 +54,7 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
     transport = Transport(base_url, limiter=limiter, state=state,
                           timeout=timeout, max_attempts=max_attempts, backoff=backoff, session=session,
                           clock=clock, sleep=sleep)
-    credentials = Credentials(transport, store=tokens, state=state, secret=client_secret(paths).read,
+    credentials = Credentials(DetachedRefresh(transport, tokens), store=tokens, state=state,
                               expected_base_url=base_url, clock=clock,
                               margin=DEFAULT_REFRESH_MARGIN if refresh_margin is None else refresh_margin)
     return AmoClient(transport, credentials, state, chunk_size=chunk_size or DEFAULT_CHUNK)
