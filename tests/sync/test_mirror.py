@@ -265,3 +265,44 @@ def test_after_the_export_every_client_with_legal_payers_has_its_newest_ones_com
         assert contact_company.get(contacts[account]) == companies[newest], account
         checked += 1
     assert checked >= len(several)
+
+
+def test_the_responsible_user_is_set_on_create_and_a_managers_reassignment_stands(rig):
+    from billmgr_amocrm.rules.config import rebuild
+    from billmgr_amocrm.settings import save_config
+
+    app = rig.app
+    sync = dict(app.config.sync.model_dump(mode="json"), responsible_user_id=504144)
+    save_config(rebuild(app.config, {"sync": sync}), app.paths, app.presets)
+    app.reload_rules()
+    box = rig.sandbox
+    account = box.add_client(name="Ответственный", email="owner@example.ru").account_id
+    item = box.open_service(account, params={"domain": "owner.ru"})
+    exported(rig)
+    contact_id, lead_id = rig.link(Kind.CONTACT, account), rig.link(Kind.LEAD, item)
+    assert shown(rig, Kind.CONTACT, account)["responsible_user_id"] == 504144
+    assert shown(rig, Kind.LEAD, item)["responsible_user_id"] == 504144
+    # a manager hands both to a colleague in amoCRM
+    session = rig.emulator.session()
+    for entity, amocrm_id in (("contacts", contact_id), ("leads", lead_id)):
+        for _ in range(3):
+            answer = session.patch(f"{rig.emulator.url}/api/v4/{entity}/{amocrm_id}",
+                                   json={"responsible_user_id": 504147})
+            if answer.status_code != 429:
+                break
+            time.sleep(1.0)
+        assert answer.status_code == 200, answer.text
+    # billing edits, a prolongation, a resync of everything: the colleague keeps them
+    seq = rig.request_seq()
+    box.edit_client(account, realname="Ответственный Второй")
+    rig.app.store.enqueue(Kind.CONTACT, account, "edit")
+    box.prolong_service(item)
+    rig.app.store.enqueue(Kind.LEAD, item, "prolong")
+    exported(rig)
+    service.resync_all(app=rig.app)
+    exported(rig)
+    assert "Второй" in shown(rig, Kind.CONTACT, account)["name"]   # the edit did arrive
+    assert shown(rig, Kind.CONTACT, account)["responsible_user_id"] == 504147
+    assert shown(rig, Kind.LEAD, item)["responsible_user_id"] == 504147
+    writes = [i for r in rig.requests_since(seq, "PATCH") for i in r["body"] if isinstance(r["body"], list)]
+    assert writes and all("responsible_user_id" not in w for w in writes)

@@ -259,10 +259,16 @@ def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str
     return body
 
 
+# Set when the module creates an entity, then the sales team's: a manager who hands a client
+# to a colleague must not see it handed back by the next edit in billing.
+CREATE_ONLY = frozenset({"_embedded", "responsible_user_id"})
+
+
 def update_body(kind: Kind, update: Update) -> dict[str, Any]:
     """PATCH item: every owned field, cleared ones included; tags added/removed incrementally,
-    hand-made tags stay; pipeline and status only with a service event (:func:`moves`)."""
-    body = {k: v for k, v in update.payload.body.items() if k != "_embedded"}
+    hand-made tags stay; pipeline and status only with a service event (:func:`moves`); the
+    responsible user never (:data:`CREATE_ONLY`)."""
+    body = {k: v for k, v in update.payload.body.items() if k not in CREATE_ONLY}
     if moves(kind, update.work):
         _placed(body, update.payload.placement)
     body["id"] = update.amocrm_id
