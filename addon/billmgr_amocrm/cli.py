@@ -110,6 +110,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         out.write("export requested: waiting for the worker\n")
     notes, tasks = s.payment_notes, s.renewal_tasks
     out.write(f"payment notes: {notes.get('done', 0)} made, {notes.get('pending', 0)} pending, "
+              f"{notes.get('unlinked', 0)} waiting for their contact or lead in amoCRM, "
               f"{notes.get('failed', 0)} failed\n")
     out.write(f"renewal tasks: {tasks.get('open', 0)} open, {tasks.get('pending', 0)} pending, "
               f"{tasks.get('completed', 0)} completed, {tasks.get('failed', 0)} failed\n")

@@ -98,12 +98,18 @@ def test_the_states_that_make_notes_are_a_setting(rig):
 
 
 def test_a_note_for_a_client_not_linked_yet_waits_for_its_contact(rig):
+    from tests.sync.test_cli import amocrm
+
     new = rig.sandbox.add_client(name="Плательщик")
     pid = rig.sandbox.add_payment(new.account_id, Decimal("99"))
     event(rig, "payment.setpaid", pid)
+    # the status says why it waits: its contact is not in amoCRM yet (nothing is wrong)
+    assert rig.app.store.payment_note_counts().get("unlinked") == 1
+    assert "1 waiting for their contact or lead in amoCRM" in amocrm("status")[1]
     enqueue_event({"func": "register", "elid": str(new.account_id)}, rig.app.store, rig.app.billing)
     rig.sync()
     assert keyed(rig) == {("contacts", rig.link(Kind.CONTACT, new.account_id), pid, "paid"): 1}
+    assert "unlinked" not in rig.app.store.payment_note_counts()
 
 
 def test_a_lost_answer_still_makes_exactly_one_note(rig, caplog):
@@ -147,10 +153,11 @@ def test_cli_lists_refused_notes_revives_them_and_notes_a_payment_on_demand(rig)
     assert amocrm("sync")[0] == 0
     code, out, _ = amocrm("failed", "note")
     assert code == 0 and f"note payment {pid} (paid) on lead {item} (attempts 1): amoCRM refused" in out
-    assert "payment notes: 1 made, 0 pending, 1 failed" in amocrm("status")[1]
+    made = "payment notes: {} made, 0 pending, 0 waiting for their contact or lead in amoCRM, {} failed"
+    assert made.format(1, 1) in amocrm("status")[1]
     assert amocrm("retry-failed", "note")[1] == "revived 1 failed notes\n"
     amocrm("sync")
-    assert "payment notes: 2 made, 0 pending, 0 failed" in amocrm("status")[1]
+    assert made.format(2, 0) in amocrm("status")[1]
     # a payment from before the set-up, noted by hand; a second time changes nothing
     old = rig.sandbox.add_payment(account, Decimal("1"), status=CANCELED)
     assert amocrm("resync", "payment", str(old))[1] == "payment notes queued: 1\n"

@@ -258,6 +258,7 @@ def activities_text(report: Any, lang: str) -> str:
     notes = _get(report, "payment_notes", None) or {}
     tasks = _get(report, "renewal_tasks", None) or {}
     return t("activities_text", lang, notes_done=notes.get("done", 0), notes_pending=notes.get("pending", 0),
+             notes_unlinked=notes.get("unlinked", 0),
              notes_failed=notes.get("failed", 0), tasks_open=tasks.get("open", 0),
              tasks_completed=tasks.get("completed", 0), tasks_failed=tasks.get("failed", 0))
 

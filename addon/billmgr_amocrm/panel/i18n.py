@@ -189,10 +189,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "and_join": {"ru": " и ", "en": " and "},
     "not_in_amocrm": {"ru": "{id} (нет в amoCRM)", "en": "{id} (not found in amoCRM)"},
     "activities_text": {
-        "ru": "примечания о платежах: {notes_done} добавлено, {notes_pending} ждут, "
+        "ru": "примечания о платежах: {notes_done} добавлено, {notes_pending} ждут отправки, "
+        "{notes_unlinked} ждут своего контакта или сделки в amoCRM, "
         "{notes_failed} с ошибкой; задачи о продлении: {tasks_open} открыто, {tasks_completed} закрыто, "
         "{tasks_failed} с ошибкой",
-        "en": "payment notes: {notes_done} made, {notes_pending} waiting, {notes_failed} failed; "
+        "en": "payment notes: {notes_done} made, {notes_pending} to send, {notes_unlinked} waiting for "
+        "their contact or lead in amoCRM, {notes_failed} failed; "
         "renewal tasks: {tasks_open} open, {tasks_completed} completed, {tasks_failed} failed",
     },
     # renewal task rules ------------------------------------------------------------------------

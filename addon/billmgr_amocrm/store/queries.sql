@@ -464,8 +464,14 @@ UPDATE amocrm_payment2note SET status = 'failed', token = NULL, intent_at = NULL
     last_error = %s WHERE id = %s
 
 -- name: payment_note_counts
--- Note rows per status.
-SELECT status, COUNT(*) FROM amocrm_payment2note GROUP BY status
+-- Note rows per status; pending rows whose contact or lead is not in amoCRM (not synced yet, or
+-- left out by the sync conditions) count as 'unlinked': they wait for it, nothing is wrong.
+SELECT CASE WHEN n.status = 'pending' AND n.token IS NULL AND c.amocrm_id IS NULL AND l.amocrm_id IS NULL
+            THEN 'unlinked' ELSE n.status END, COUNT(*)
+  FROM amocrm_payment2note n
+  LEFT JOIN amocrm_account2contact c ON n.target_kind = 'contact' AND c.billmgr_id = n.target_id
+  LEFT JOIN amocrm_item2lead l ON n.target_kind = 'lead' AND l.billmgr_id = n.target_id
+  GROUP BY 1
 
 -- name: failed_payment_notes
 -- Failed note rows, newest first, for amocrm failed.
