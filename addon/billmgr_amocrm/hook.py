@@ -2,7 +2,8 @@
 
 BILLmanager runs ``addon/amocrm_event`` synchronously inside the user's request for
 ``register``, ``account.edit``, ``user.edit``, ``profile.edit``, the service events
-``service.postopen``, ``postprolong``, ``postsuspend``, ``postresume``, ``postclose`` and the
+``service.postopen``, ``postprolong``, ``postsuspend``, ``postresume``, ``postclose``,
+``postreopen``, ``postsetparam`` and the
 payment events ``payment.setpaid`` / ``setcanceled`` / ``setfraud`` (``after="yes"``,
 ``type="xml"``). With ``type="xml"`` our stdout replaces the panel's document, so the hook
 always writes stdin back byte for byte, never prints anything else, and always exits 0,

@@ -31,8 +31,9 @@ ITEM_STATUS = {1: "ordered", 2: "active", 3: "suspended", 4: "deleted", 5: "proc
 # [C] profile.profiletype (openprovider's Api.php): 1 individual, 2 legal entity, 3 sole proprietor.
 PROFILE_TYPE_LEGAL = 2
 
-# [C] Processing modules call service.postopen, postprolong, postsuspend, postresume and
-# postclose with elid=<item>&sok=ok (ISPsystem's pmthesslstore.cpp, pmregistrar.php).
+# [C] Processing modules call service.postopen, postprolong, postsuspend, postresume,
+# postclose, postreopen and postsetparam with elid=<item>&sok=ok (ISPsystem's
+# pmthesslstore.cpp, pmregistrar.php).
 # [U] Events the module hooks (after="yes", type="xml"). Whether every path that opens,
 # prolongs, suspends, resumes or closes a service reaches them (an admin's manual action,
 # renewal or suspension by the billing's own cron, closure by expiry) is unverified: the
@@ -47,6 +48,8 @@ HOOKED_EVENTS = (
     "service.postsuspend",
     "service.postresume",
     "service.postclose",
+    "service.postreopen",
+    "service.postsetparam",
     "payment.setpaid",
     "payment.setcanceled",
     "payment.setfraud",

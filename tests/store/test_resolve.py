@@ -58,6 +58,8 @@ CASES = [
     ({"func": "service.postresume", "elid": "55, 56"},
      [(Kind.LEAD, 55, "resume"), (Kind.LEAD, 56, "resume")]),
     ({"func": "service.postclose", "elid": "55"}, [(Kind.LEAD, 55, "close")]),
+    ({"func": "service.postreopen", "elid": "55"}, [(Kind.LEAD, 55, "resume")]),
+    ({"func": "service.postsetparam", "elid": "55"}, [(Kind.LEAD, 55, "edit")]),
     # Unresolvable: logged, nothing queued, no crash.
     ({"func": "profile.edit", "plid": "20"}, []),
     ({"func": "profile.edit", "user": "client@example.com", "level": 30}, []),   # an admin is not the client

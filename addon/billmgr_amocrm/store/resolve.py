@@ -15,6 +15,10 @@ in the worker, it becomes ``(Kind, billmgr_id, reason)`` rows:
     service.postsuspend      -> lead, reason suspend
     service.postresume       -> lead, reason resume
     service.postclose        -> lead, reason close
+    service.postreopen       -> lead, reason resume (a closed service running again: what the
+                                reconciler would queue for status 4 -> 2, without the wait)
+    service.postsetparam     -> lead, reason edit (its parameters, the domain among them, changed;
+                                not an event the rules place a lead on)
     payment.setpaid, payment.setcanceled, payment.setfraud
                              -> no queue row: note rows of the payment's current state
                                 (sync/notes.py), in the same transaction as the drain's
@@ -57,6 +61,8 @@ SERVICE_EVENTS = {
     "service.postsuspend": "suspend",
     "service.postresume": "resume",
     "service.postclose": "close",
+    "service.postreopen": "resume",
+    "service.postsetparam": EDIT,
 }
 
 
