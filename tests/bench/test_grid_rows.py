@@ -46,7 +46,8 @@ def test_a_row_prints_every_column_and_says_why_it_misses():
     add(results, Row("export", 1.0, 250, 1760, 2.0, 999.5, 1003.0, arr, margin=0.05))
     [figure] = results.figures
     assert figure.name.startswith("2a. export (batch 250), answers 1 s")
-    for column in ("880 entities/s", "= 50% of 1,750", "busiest 1 s 9", "429s 1"):
+    requests = f"requests {arr.count / 2.0:.2f}/s = {arr.count / 2.0 / 7:.0%} of 7"
+    for column in ("880 entities/s", "= 50% of 1,750", "busiest 1 s 9", "429s 1", requests):
         assert column in figure.value
     assert figure.verdict == "MISS"
     [note] = results.notes
