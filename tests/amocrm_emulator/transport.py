@@ -3,6 +3,12 @@
 The handler reads a whole request, hands it to the :class:`~.server.Emulator` (amoCRM
 requests) or its control API (``/_emulator/…``), and writes what comes back: a response,
 or a closed connection (FIN for ``drop``, RST for ``reset``).
+
+A request is taken in ("sent", from which its arrival is modelled) when the kernel received
+the first bytes of its request line (``SO_TIMESTAMPNS``), not when this process's thread got
+round to reading them: on a busy 2-core machine the emulator's threads wake tens of
+milliseconds late, and a gateway counting that lag as network time sees windows the client
+never made (issue 16). Where the kernel gives no stamp, the moment the line is read.
 """
 
 from __future__ import annotations
@@ -13,13 +19,38 @@ import socket
 import struct
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from .server import Emulator
 
 JSON = "application/json"
+# Linux: a receive timestamp (struct timespec, CLOCK_REALTIME) with each message read
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+
+
+def kernel_received_at(sock: socket.socket) -> Optional[float]:
+    """When the kernel received the next unread bytes of ``sock``, on ``time.monotonic``'s clock;
+    blocks until there are some. None at end of stream or when the kernel gives no stamp.
+
+    Peeks only: the request is then read as usual. The connection must carry no unread
+    buffered request (HTTP/1.1 clients without pipelining: the next request is written
+    after the previous answer was read)."""
+    try:
+        data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_TIMESPEC.size), socket.MSG_PEEK)
+    except (OSError, NotImplementedError):   # NotImplementedError: a TLS socket
+        return None
+    if not data:
+        return None
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
+            now_mono, now_wall = time.monotonic(), time.time()
+            # realtime -> monotonic: the two clocks read together; never later than now
+            return now_mono - max(0.0, now_wall - (seconds + nanoseconds / 1e9))
+    return None
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -38,6 +69,20 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "nginx"
     sys_version = ""
     server: EmulatorServer
+    _stamp: Optional[float] = None
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self._kernel_stamps = True
+        except OSError:
+            self._kernel_stamps = False
+
+    def handle_one_request(self) -> None:
+        # wait here, not in the request line's readline, so the moment the bytes came is known
+        self._stamp = kernel_received_at(self.connection) if self._kernel_stamps else None
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -55,11 +100,13 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def parse_request(self) -> bool:
-        # The request line has just been read: the moment a gateway such as amoCRM's nginx
-        # takes the request in. The body is read after the headers are parsed, and on a busy
-        # emulator its thread may get the CPU late; stamping after that would count the
-        # emulator's own lag as network time and see windows the client never made.
-        self.received_at = time.monotonic()
+        # The request line has just been read; it reached this host when the kernel stamped
+        # its first bytes: the moment a gateway such as amoCRM's nginx takes the request in.
+        # This thread may have got the CPU tens of milliseconds later (see the module
+        # docstring); without a kernel stamp, now is the best bound.
+        now = time.monotonic()
+        self.received_at = now if self._stamp is None else min(self._stamp, now)
+        self._stamp = None
         return super().parse_request()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr

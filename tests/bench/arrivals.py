@@ -37,6 +37,7 @@ class Arrivals:
     items_sent: int = 0             # entities in the bodies of the entity writes
     calls: Dict[str, int] = field(default_factory=dict)
     per_second: List[int] = field(default_factory=list)   # arrivals in each whole second from the first
+    times: List[float] = field(default_factory=list)      # every arrival (the gateway's clock), ascending
 
     @property
     def writes(self) -> int:
@@ -72,6 +73,7 @@ def analyse(entries: Sequence[Dict[str, Any]]) -> Arrivals:
         else:
             out.other += 1
     out.busiest_second = max_in_window(times, 1.0) if times else 0
+    out.times = sorted(times)
     if times:
         first = min(times)
         out.per_second = [0] * (int(max(times) - first) + 1)
@@ -83,13 +85,24 @@ def analyse(entries: Sequence[Dict[str, Any]]) -> Arrivals:
     return out
 
 
+def rhythm(arr: Arrivals, rate: float = 7.0) -> float:
+    """The median time ``rate`` arrivals take (arrival i to arrival i + rate): the period the
+    limiter's slots cycle in while the lanes keep it busy. Its floor is ``1 + margin``."""
+    n = int(rate)
+    spans = sorted(b - a for a, b in zip(arr.times, arr.times[n:]))
+    return spans[len(spans) // 2] if spans else 0.0
+
+
 def explain(arr: Arrivals, started: float, ended: float, batch: int, rate: float = 7.0,
             margin: float = 0.0) -> str:
     """Where a run's entities/s went against ``rate`` x ``batch``: the four factors.
 
     ``started``/``ended`` are the wall clock at the start and end of the measured run. With
     answers slower than ``margin`` a rate slot is free again ``1 + margin`` s after its request
-    was sent (amocrm/ratelimit.py), so the limiter's own ceiling is ``rate / (1 + margin)``."""
+    was sent (amocrm/ratelimit.py), so the limiter's own ceiling is ``rate / (1 + margin)``,
+    and the slots cycle in that period (:func:`rhythm`), not in whole seconds: slow periods
+    are counted in periods of ``1 + margin`` s, or whole seconds would show the rhythm
+    itself (a second with none of a period's burst, every 1 / margin periods) as stalls."""
     wall = max(ended - started, 1e-9)
     startup = max(0.0, arr.first_arrival - started) if arr.count else wall
     tail = max(0.0, ended - arr.last_arrival) if arr.count else 0.0
@@ -102,18 +115,26 @@ def explain(arr: Arrivals, started: float, ended: float, batch: int, rate: float
             f"{arr.no_entity_share:.0%} carry no entity ({_no_entity(arr)}); "
             f"{per_write:.0f} entities per entity write (of {batch}); start-up to the first arrival "
             f"{startup:.1f} s and the last arrival to the end {tail:.1f} s of {wall:.1f} s; "
-            f"{_slow_seconds(arr, rate)}")
+            f"{int(rate)} arrivals took {rhythm(arr, rate):.3f} s (median; the floor 1 + margin is "
+            f"{1 + margin:.3f} s); {_slow_periods(arr, rate, 1.0 + margin)}")
 
 
-def _slow_seconds(arr: Arrivals, rate: float) -> str:
-    """Seconds (from the first arrival, the last one left out: it is partial) that saw fewer than
-    ``rate`` - 1 arrivals: where lanes were waiting on each other rather than on the limit."""
-    whole = arr.per_second[:-1]
+def _slow_periods(arr: Arrivals, rate: float, period: float) -> str:
+    """Periods of ``period`` s (from the first arrival, the last one left out: it is partial)
+    that saw fewer than ``rate`` - 1 arrivals: where lanes were waiting on each other rather
+    than on the limit."""
+    if not arr.times:
+        return "no whole period"
+    first = arr.times[0]
+    counts = [0] * (int((arr.times[-1] - first) / period) + 1)
+    for stamp in arr.times:
+        counts[int((stamp - first) / period)] += 1
+    whole = counts[:-1]
     slow = [i for i, n in enumerate(whole) if n < rate - 1]
     if not whole:
-        return "no whole second"
-    shown = ", ".join(f"s{i}:{whole[i]}" for i in slow[:12]) + (" ..." if len(slow) > 12 else "")
-    said = f"{len(slow)} of {len(whole)} whole seconds had < {rate - 1:g} arrivals"
+        return "no whole period"
+    shown = ", ".join(f"p{i}:{whole[i]}" for i in slow[:12]) + (" ..." if len(slow) > 12 else "")
+    said = f"{len(slow)} of {len(whole)} whole {period:g}-s periods had < {rate - 1:g} arrivals"
     return said + (f" ({shown})" if slow else "")
 
 

@@ -37,14 +37,20 @@ def vm_hwm_kib() -> Optional[int]:
     return None
 
 
-def amo_factory(paths: Any, rate: float, unthrottled: bool, request_size: Optional[int]) -> Any:
+def amo_factory(app: Any, unthrottled: bool, request_size: Optional[int]) -> Any:
+    """The product's client (``App._amo_client``: the configured rate and ``sync.network_margin``),
+    with the limiter swapped (``unthrottled``) or the request size forced when asked.
+
+    Built here with the product's own settings, not from ``build_amo_client``'s defaults: a
+    client built without ``network_margin`` counts a request as arrived 25 ms after it was sent,
+    and the grid's network takes up to 50 ms one way (the export rows' 429s, issue 16)."""
     from billmgr_amocrm.amocrm.ratelimit import RateLimiter
-    from billmgr_amocrm.bootstrap import build_amo_client
 
     def make(size: int) -> Any:
-        client = build_amo_client(paths, rate=rate, chunk_size=request_size or size)
+        client = app._amo_client(request_size or size)
         if unthrottled:
-            client.transport.limiter = RateLimiter(paths.rate_state, UNTHROTTLED_RATE)
+            client.transport.limiter = RateLimiter(app.paths.rate_state, UNTHROTTLED_RATE,
+                                                   margin=client.transport.limiter.margin)
         return client
 
     return make
@@ -78,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     paths = host_paths()
     app = build(paths)
     rate = float(app.config.sync.rate_limit)
-    app.amo_factory = amo_factory(paths, rate, args.unthrottled, args.request_size)
+    app.amo_factory = amo_factory(app, args.unthrottled, args.request_size)
     stop_profile = None
     if args.profile:
         from .profiling import start

@@ -148,10 +148,12 @@ def add(results: Results, row: Row) -> None:
     label = ("2a. export (batch 250)" if row.what == "export"
              else f"2b. backlog of queued events (batch {row.batch})")
     arr = row.arrivals
+    requests = arr.count / row.seconds if row.seconds else 0.0
     results.add(Figure(
         f"{label}, answers {row.delay:g} s, {row.entities:,} entities",
         f"{row.rate:,.0f} entities/s = {row.rate / row.ceiling:.0%} of {row.ceiling:,}; busiest 1 s "
-        f"{arr.busiest_second}; 429s {arr.refused_429}",
+        f"{arr.busiest_second}; 429s {arr.refused_429}; requests {requests:.2f}/s = "
+        f"{requests / MAX_RATE:.0%} of {MAX_RATE} ({arr.no_entity_share:.1%} of them carry no entity)",
         f">= {LIMITED_TARGET:.0%} ({LIMITED_TARGET * row.ceiling:,.0f}/s), no 429", row.ok))
     results.note(f"{row.what} at answers {row.delay:g} s: "
                  + ("ok" if row.ok else "MISS, because") + ": "

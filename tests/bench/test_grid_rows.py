@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from tests.bench.arrivals import analyse, explain
+import pytest
+
+from tests.bench.arrivals import analyse, explain, rhythm
 from tests.bench.grid import Row, add
 from tests.bench.report import Results, text_table
 
@@ -44,7 +46,8 @@ def test_a_row_prints_every_column_and_says_why_it_misses():
     add(results, Row("export", 1.0, 250, 1760, 2.0, 999.5, 1003.0, arr, margin=0.05))
     [figure] = results.figures
     assert figure.name.startswith("2a. export (batch 250), answers 1 s")
-    for column in ("880 entities/s", "= 50% of 1,750", "busiest 1 s 9", "429s 1"):
+    requests = f"requests {arr.count / 2.0:.2f}/s = {arr.count / 2.0 / 7:.0%} of 7"
+    for column in ("880 entities/s", "= 50% of 1,750", "busiest 1 s 9", "429s 1", requests):
         assert column in figure.value
     assert figure.verdict == "MISS"
     [note] = results.notes
@@ -56,3 +59,22 @@ def test_a_row_prints_every_column_and_says_why_it_misses():
 
 def test_explain_without_requests():
     assert "0 requests" in explain(analyse([]), 0.0, 1.0, 50)
+
+
+def bursts(periods: int, period: float, skip: tuple = ()) -> List[Dict[str, Any]]:
+    """The limiter at its ceiling: 7 arrivals 10 ms apart every ``period`` s (none in ``skip``)."""
+    return [entry(p * period + i * 0.01, "POST", "/api/v4/leads", items=250)
+            for p in range(periods) if p not in skip for i in range(7)]
+
+
+def test_the_limiters_rhythm_is_not_reported_as_stalls():
+    """Slots cycle every 1 + margin s, so whole seconds alias against the bursts: one second in
+    twenty sees none of them. Periods of 1 + margin s show only real stalls (issue 16)."""
+    arr = analyse(bursts(40, 1.05))
+    assert min(arr.per_second[:-1]) < 6                       # what whole seconds would call a stall
+    assert rhythm(arr) == pytest.approx(1.05)
+    said = explain(arr, 999.9, 1000.0 + 40 * 1.05, 250, margin=0.05)
+    assert "7 arrivals took 1.050 s (median; the floor 1 + margin is 1.050 s)" in said
+    assert "0 of 39 whole 1.05-s periods had < 6 arrivals" in said
+    stalled = explain(analyse(bursts(40, 1.05, skip=(20, 21))), 999.9, 1042.0, 250, margin=0.05)
+    assert "2 of 39 whole 1.05-s periods had < 6 arrivals (p20:0, p21:0)" in stalled

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import http.client
+import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -239,3 +244,60 @@ def test_subprocess_takes_the_delay_flags() -> None:
         started = time.monotonic()
         assert caller(emu)().status_code == 200
         assert 0.4 <= time.monotonic() - started < 2.0
+
+
+def test_the_kernel_stamp_is_when_the_bytes_came_not_when_they_were_read() -> None:
+    from tests.amocrm_emulator.transport import SO_TIMESTAMPNS, kernel_received_at
+
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as client:
+        conn, _ = server.accept()
+        with conn:
+            conn.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            sent = time.monotonic()
+            client.sendall(b"GET / HTTP/1.1\r\n")
+            time.sleep(0.3)
+            stamp = kernel_received_at(conn)
+            assert stamp is not None and sent - 0.01 <= stamp < sent + 0.1
+            assert conn.recv(100) == b"GET / HTTP/1.1\r\n"      # only peeked
+            client.close()
+            assert kernel_received_at(conn) is None               # end of stream
+
+
+def test_a_request_is_taken_in_when_it_came_even_if_the_emulator_reads_it_late(emu: EmulatorHandle) -> None:
+    """The emulator's thread waking late (a busy machine) is not network time: the gateway
+    counts the request from when its bytes reached the host (issue 16). Another process
+    writes the request while this one (the emulator's) holds the GIL for half a second."""
+    token = emu.tokens()["access_token"]
+    host, port = emu.url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    headers = {"Authorization": f"Bearer {token}"}
+    request = (f"GET /api/v4/account HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+               "\r\n").encode()
+    writer = ("import socket, sys, time\n"
+              "time.sleep(0.15)\n"
+              "socket.socket(fileno=int(sys.argv[1])).sendall(sys.stdin.buffer.read())\n"
+              "print(time.monotonic(), flush=True)\n")
+    try:
+        conn.request("GET", "/api/v4/account", headers=headers)   # the connection's thread is up
+        assert conn.getresponse().read()
+        fd = conn.sock.fileno()
+        child = subprocess.Popen([sys.executable, "-c", writer, str(fd)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, pass_fds=[fd])
+        child.stdin.write(request)
+        child.stdin.close()
+        held_from = time.monotonic()
+        ctypes.PyDLL(None).usleep(500_000)   # a foreign call that keeps the GIL: no thread here runs
+        held_until = time.monotonic()
+        sent = float(child.stdout.read())
+        assert child.wait(10) == 0
+        response = http.client.HTTPResponse(conn.sock)   # the answer to the child's request
+        response.begin()
+        assert response.status == 200 and response.read()
+    finally:
+        conn.close()
+    assert held_from < sent < held_until - 0.1, "the request was written while the GIL was held"
+    entry = [e for e in emu.control.requests() if e["path"] == "/api/v4/account"][-1]
+    assert entry["sent_time"] < held_until - 0.05, "stamped when read, not when it came"
+    assert sent - 0.01 <= entry["sent_time"] <= sent + 0.05
+    assert entry["arrival_time"] == entry["sent_time"]                      # no network delay set
