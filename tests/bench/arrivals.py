@@ -85,6 +85,26 @@ def analyse(entries: Sequence[Dict[str, Any]]) -> Arrivals:
     return out
 
 
+def fastest_seconds(requests: int, answer: float, rate: float = 7.0, margin: float = 0.0) -> float:
+    """The least time ``requests`` can take from the first arrival to the last answer: with an
+    empty window the first ``rate`` arrive at once; after that a slot is free again ``1 + margin``
+    s after its request (the margin covers the network's jitter, so no client that keeps amoCRM's
+    window on that network can do better), and the last answer takes ``answer``. No start-up,
+    no request waiting for another's answer: a bound, not an estimate."""
+    if requests <= 0:
+        return 0.0
+    return ((requests - 1) // int(rate)) * (1.0 + margin) + answer
+
+
+def bound(arr: Arrivals, entities: int, batch: int, answer: float, rate: float = 7.0,
+          margin: float = 0.0, without_links: bool = False) -> float:
+    """The share of ``rate`` x ``batch`` that a run with these requests cannot exceed
+    (:func:`fastest_seconds`); ``without_links``: as if its ``/link`` calls were not needed."""
+    requests = arr.count - (arr.links if without_links else 0)
+    seconds = fastest_seconds(requests, answer, rate, margin)
+    return entities / seconds / (rate * batch) if seconds > 0 else 0.0
+
+
 def rhythm(arr: Arrivals, rate: float = 7.0) -> float:
     """The median time ``rate`` arrivals take (arrival i to arrival i + rate): the period the
     limiter's slots cycle in while the lanes keep it busy. Its floor is ``1 + margin``."""

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence
 
-from .arrivals import Arrivals, analyse, explain
+from .arrivals import Arrivals, analyse, bound, explain
 from .report import Figure, Results
 from .sitesetup import REPO, Site, child_env
 from .throughput import EXPORT_BATCH, LIMITED_TARGET, MAX_RATE, export_in_child, last_seq, sandbox_for
@@ -55,6 +55,11 @@ class Row:
     @property
     def rate(self) -> float:
         return self.entities / self.seconds if self.seconds else 0.0
+
+    def bound(self, without_links: bool = False) -> float:
+        """The share of the ceiling these requests could reach at best (``arrivals.bound``)."""
+        return bound(self.arrivals, self.entities, self.batch, self.delay, MAX_RATE, self.margin,
+                     without_links)
 
     @property
     def ceiling(self) -> int:
@@ -153,11 +158,16 @@ def add(results: Results, row: Row) -> None:
         f"{label}, answers {row.delay:g} s, {row.entities:,} entities",
         f"{row.rate:,.0f} entities/s = {row.rate / row.ceiling:.0%} of {row.ceiling:,}; busiest 1 s "
         f"{arr.busiest_second}; 429s {arr.refused_429}; requests {requests:.2f}/s = "
-        f"{requests / MAX_RATE:.0%} of {MAX_RATE} ({arr.no_entity_share:.1%} of them carry no entity)",
+        f"{requests / MAX_RATE:.0%} of {MAX_RATE} ({arr.no_entity_share:.1%} of them carry no entity); "
+        f"bound for these {arr.count} requests {row.bound():.0%}",
         f">= {LIMITED_TARGET:.0%} ({LIMITED_TARGET * row.ceiling:,.0f}/s), no 429", row.ok))
     results.note(f"{row.what} at answers {row.delay:g} s: "
                  + ("ok" if row.ok else "MISS, because") + ": "
                  + explain(arr, row.started, row.ended, row.batch, MAX_RATE, row.margin)
+                 + f"; the bound (no client keeping the window on this network does better with "
+                   f"these requests: the first {MAX_RATE} at once, then {MAX_RATE} per "
+                   f"{1 + row.margin:g} s, then the last answer) is {row.bound():.1%}, "
+                   f"{row.bound(without_links=True):.1%} without the {arr.links} /link calls"
                  + (f"; {row.problems}" if row.problems else "") + f"; calls {arr.calls}.")
 
 

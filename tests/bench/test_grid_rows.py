@@ -78,3 +78,21 @@ def test_the_limiters_rhythm_is_not_reported_as_stalls():
     assert "0 of 39 whole 1.05-s periods had < 6 arrivals" in said
     stalled = explain(analyse(bursts(40, 1.05, skip=(20, 21))), 999.9, 1042.0, 250, margin=0.05)
     assert "2 of 39 whole 1.05-s periods had < 6 arrivals (p20:0, p21:0)" in stalled
+
+
+def test_the_bound_is_the_fastest_these_requests_can_go():
+    """215 requests at a 50 ms margin: the first 7 at once, 30 more periods of 1.05 s, then the
+    last answer; 50,000 entities in that time, against 7 x 250 per second."""
+    from tests.bench.arrivals import bound, fastest_seconds
+
+    assert fastest_seconds(215, 2.0, 7, 0.05) == pytest.approx(30 * 1.05 + 2.0)
+    assert fastest_seconds(7, 0.0, 7, 0.05) == 0.0 and fastest_seconds(8, 0.3, 7, 0.05) == pytest.approx(1.35)
+    arr = analyse([entry(i, "POST", "/api/v4/leads", items=250) for i in range(201)]
+                  + [entry(300 + i, "POST", "/api/v4/companies/link") for i in range(14)])
+    assert bound(arr, 50_000, 250, 2.0, 7, 0.05) == pytest.approx(50_000 / 33.5 / 1750)
+    no_links = bound(arr, 50_000, 250, 2.0, 7, 0.05, without_links=True)
+    assert no_links == pytest.approx(50_000 / (28 * 1.05 + 2.0) / 1750)
+    results = Results()
+    add(results, Row("export", 2.0, 250, 50_000, 35.0, 0.0, 35.0, arr, margin=0.05))
+    assert "bound for these 215 requests 85%" in results.figures[0].value
+    assert "is 85.3%, 91.0% without the 14 /link calls" in results.notes[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from billmgr_amocrm import service
-from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.domain import Kind, Payer
 from billmgr_amocrm.foundation.clock import utcnow
 from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.reconcile import RECHECK_EVERY, reconcile
@@ -89,3 +89,45 @@ def test_a_lost_edit_of_a_linked_client_payer_and_service_reaches_amocrm_at_the_
     box.edit_client(account, realname="Second Lost Edit")
     assert service.reconcile(app=rig.app)["contact"] == 1
     assert service.reconcile(app=rig.app)["contact"] == 0       # due again only tomorrow
+
+
+def test_an_older_payers_company_replaced_as_the_contacts_company_is_not_resent_by_the_recheck():
+    """Figure 6's two rows: a client's older legal payer's company is linked to the contact by
+    an earlier batch, then the newer payer's company replaces it (amoCRM keeps one company per
+    contact). What the older one was sent is still what it should be: nothing is queued."""
+    billing = FakeBilling()
+    billing.clients_[1] = client(1)
+    billing.payers_[5] = payer(5, account=1)
+    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
+    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    store.enqueue(Kind.CONTACT, 1, "edit")
+    store.enqueue(Kind.COMPANY, 5, "edit")
+    engine.run_pass()
+    billing.payers_[6] = payer(6, account=1)   # the newer payer: its company becomes the main one
+    store.enqueue(Kind.COMPANY, 6, "edit")
+    engine.run_pass()
+    contact = store.link_rows[Kind.CONTACT][1]
+    assert company_of_contact(amo, contact) == store.link_rows[Kind.COMPANY][6]
+    now = utcnow()
+    assert reconcile(store, billing, rules, now, context(), full=True) == {k: 0 for k in Kind}
+    # an edit of the older payer is still found, and sent without linking it again
+    billing.payers_[5] = Payer(id=5, account_id=1, name="LLC 5 renamed", profiletype=2)
+    assert reconcile(store, billing, rules, now, context(), full=True)[Kind.COMPANY] == 1
+    engine.run_pass()
+    assert amo.entities["companies"][store.link_rows[Kind.COMPANY][5]]["name"] == "LLC 5 renamed"
+    assert company_of_contact(amo, contact) == store.link_rows[Kind.COMPANY][6]
+    assert reconcile(store, billing, rules, now, context(), full=True) == {k: 0 for k in Kind}
+    # the newer payer stops being a legal entity: the older company is the main one again
+    billing.payers_[6] = payer(6, account=1, profiletype=1)
+    store.enqueue(Kind.COMPANY, 6, "edit")
+    engine.run_pass()
+    engine.run_pass()
+    assert company_of_contact(amo, contact) == store.link_rows[Kind.COMPANY][5]
+    assert reconcile(store, billing, rules, now, context(), full=True) == {k: 0 for k in Kind}
+
+
+def company_of_contact(amo: FakeAmo, contact: int) -> int:
+    """The contact's company as amoCRM keeps it: the last one linked (one per contact)."""
+    linked = [c for (entity, c, to, to_id) in amo.links if entity == "companies" and to == "contacts"
+              and to_id == contact]
+    return linked[-1]

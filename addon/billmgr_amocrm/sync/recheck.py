@@ -10,8 +10,11 @@ fingerprint stored when it was last sent. Only the entities that differ are queu
 
 A lead's payload may depend on the service event (open, prolong) it was last sent for,
 which a re-check cannot know: a lead whose only difference is the event counts as
-unchanged. Records that failed, entities the rules no longer want, and children whose
-contact is not linked are left alone (the hourly part of the reconciler, the panel's
+unchanged; so does an older payer's company that was linked to the contact while it was
+the client's main company and has since been replaced there by the newer payer's (amoCRM
+keeps one company per contact, so it already holds what the plan wants). Records that
+failed, entities the rules no longer want, and children whose contact is not linked are
+left alone (the hourly part of the reconciler, the panel's
 "retry failed" and the engine handle those).
 """
 
@@ -71,6 +74,9 @@ def changed_since_sent(store: Store, billing: BillingReader, rules: RuleSet, ctx
     plan = planner.plan_batch(works, inputs, rules, ctx)
     sent = store.fingerprints(kind, [u.work.billmgr_id for u in plan.updates])
     changed = [i for i, now in _fingerprints(plan).items() if sent.get(i) != now]
+    if kind is Kind.COMPANY and changed:
+        replaced = _replaced_as_contacts_company(plan, inputs)
+        return [i for i in changed if sent.get(i) != replaced.get(i)]
     if kind is not Kind.LEAD or not changed:
         return changed
     for event in ServiceEvent:
@@ -80,6 +86,22 @@ def changed_since_sent(store: Store, billing: BillingReader, rules: RuleSet, ctx
         same = {i for i, now in _fingerprints(again).items() if sent.get(i) == now}
         changed = [i for i in changed if i not in same]
     return changed
+
+
+def _replaced_as_contacts_company(plan: planner.Plan, inputs: planner.Inputs) -> dict[int, str]:
+    """billmgr_id -> the fingerprint an older payer's company was sent with while it was the
+    client's main company: linked to the contact. A newer payer's company linked since has
+    replaced it in amoCRM (one company per contact), so that is not a change to send."""
+    out: dict[int, str] = {}
+    for update in plan.updates:
+        payer_id = update.work.billmgr_id
+        if plan.parents.get(payer_id):
+            continue   # the main company: its link is part of what must match
+        contact = inputs.contact_links.get(int(inputs.snapshots[payer_id].account_id))
+        if contact is not None:
+            was_linked = planner.Link(Kind.COMPANY, payer_id, "contacts", contact)
+            out[payer_id] = fingerprint(update.payload, (was_linked,))
+    return out
 
 
 def _fingerprints(plan: planner.Plan) -> dict[int, str]:
