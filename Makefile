@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 MGR5_ROOT ?= /usr/local/mgr5
 PYTEST_WORKERS ?= 2
 
-.PHONY: all venv mariadb test test-fast lint typecheck demo bench sandbox emulator \
+.PHONY: all venv mariadb test test-py39 test-fast lint typecheck demo bench sandbox emulator \
         install uninstall package proof lock clean
 
 all: test
@@ -27,6 +27,11 @@ mariadb:
 
 test: venv mariadb
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+	PYTEST_WORKERS=$(PYTEST_WORKERS) tests/tools/test-on-python39
+
+# the module's own suites on Python 3.9 (AlmaLinux 8/9 hosts); make test runs it too
+test-py39: mariadb
+	PYTEST_WORKERS=$(PYTEST_WORKERS) tests/tools/test-on-python39
 
 test-fast: venv
 	$(PY) -m pytest -q -x -m 'not slow'
