@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import AbstractSet, Sequence
 
 from ..domain import KIND_ORDER, Kind, ServiceEvent
 from ..ports import BillingReader, MappingContext, RuleSet, Store
@@ -75,7 +75,7 @@ def changed_since_sent(store: Store, billing: BillingReader, rules: RuleSet, ctx
     sent = store.fingerprints(kind, [u.work.billmgr_id for u in plan.updates])
     changed = [i for i, now in _fingerprints(plan).items() if sent.get(i) != now]
     if kind is Kind.COMPANY and changed:
-        replaced = _replaced_as_contacts_company(plan, inputs)
+        replaced = _replaced_as_contacts_company(plan, inputs, set(changed))
         return [i for i in changed if sent.get(i) != replaced.get(i)]
     if kind is not Kind.LEAD or not changed:
         return changed
@@ -88,15 +88,16 @@ def changed_since_sent(store: Store, billing: BillingReader, rules: RuleSet, ctx
     return changed
 
 
-def _replaced_as_contacts_company(plan: planner.Plan, inputs: planner.Inputs) -> dict[int, str]:
-    """billmgr_id -> the fingerprint an older payer's company was sent with while it was the
-    client's main company: linked to the contact. A newer payer's company linked since has
-    replaced it in amoCRM (one company per contact), so that is not a change to send."""
+def _replaced_as_contacts_company(plan: planner.Plan, inputs: planner.Inputs,
+                                  changed: AbstractSet[int]) -> dict[int, str]:
+    """billmgr_id (of ``changed``) -> the fingerprint an older payer's company was sent with while
+    it was the client's main company: linked to the contact. A newer payer's company linked since
+    has replaced it in amoCRM (one company per contact), so that is not a change to send."""
     out: dict[int, str] = {}
     for update in plan.updates:
         payer_id = update.work.billmgr_id
-        if plan.parents.get(payer_id):
-            continue   # the main company: its link is part of what must match
+        if payer_id not in changed or plan.parents.get(payer_id):
+            continue   # unchanged, or the main company (its link is part of what must match)
         contact = inputs.contact_links.get(int(inputs.snapshots[payer_id].account_id))
         if contact is not None:
             was_linked = planner.Link(Kind.COMPANY, payer_id, "contacts", contact)
