@@ -41,3 +41,52 @@ def test_a_request_that_never_left_frees_its_slot_at_once(setup: Setup) -> None:
     assert [e for e in _entries(setup) if e[0] == ticket]
     limiter.release(ticket, left_host=False)
     assert not [e for e in _entries(setup) if e[0] == ticket]
+
+
+def test_threads_waiting_for_a_slot_take_them_in_rank_order_not_by_lock_race(tmp_path) -> None:
+    """The engine ranks a batch's requests by the batch's place in the pass: when slots free,
+    this process's waiting requests get them lowest rank first, so a batch that later ones
+    depend on is not starved by them (the lock race used to decide)."""
+    from billmgr_amocrm.amocrm.ratelimit import RateLimiter, requests_ranked
+
+    now = [0.0]
+    everyone_waits = threading.Event()
+
+    def sleep(seconds: float) -> None:   # only the first in line sleeps; the clock moves when all wait
+        everyone_waits.wait(10)
+        now[0] += seconds
+
+    limiter = RateLimiter(tmp_path / "rate.state", 7.0, margin=0.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(7):                   # the window is full until t = 1
+        limiter.sent(limiter.acquire())
+    taken: list[int] = []
+
+    def ask(rank: int) -> None:
+        with requests_ranked(rank):
+            ticket = limiter.acquire()
+        taken.append(rank)
+        limiter.sent(ticket)
+
+    ranks = [5, 3, 9, 1, 7]
+    threads = [threading.Thread(target=ask, args=(rank,)) for rank in ranks]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(limiter._waiting) < len(ranks) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    everyone_waits.set()
+    for thread in threads:
+        thread.join(10)
+    assert taken == sorted(ranks)
+    assert not limiter._waiting
+
+
+def test_a_ranked_block_restores_the_rank_around_it() -> None:
+    from billmgr_amocrm.amocrm.ratelimit import DEFAULT_RANK, current_rank, requests_ranked
+
+    assert current_rank() == DEFAULT_RANK
+    with requests_ranked(4):
+        with requests_ranked(20):
+            assert current_rank() == 20
+        assert current_rank() == 4
+    assert current_rank() == DEFAULT_RANK

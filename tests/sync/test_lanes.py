@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from billmgr_amocrm.amocrm.ratelimit import DEFAULT_RANK, current_rank
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.errors import Halted
 from billmgr_amocrm.sync.engine import Engine
@@ -123,19 +124,24 @@ class SlowAmo(FakeAmo):
         return self._slow(super().link, entity, links)
 
 
-def test_batches_are_written_several_at_once_and_children_wait_for_their_parents():
-    billing = FakeBilling()
-    for i in range(1, 21):
+def queued_export(amo: FakeAmo, clients: int, lanes: int) -> tuple[Engine, FakeStore]:
+    """``clients`` clients, each with a legal payer and a service, all queued; batches of 4 on ``lanes``."""
+    billing, store = FakeBilling(), FakeStore()
+    for i in range(1, clients + 1):
         billing.clients_[i] = client(i)
         billing.payers_[100 + i] = payer(100 + i, account=i)
         billing.services_[200 + i] = service(200 + i, account=i)
-    amo, store = SlowAmo(0.05), FakeStore()
-    engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=4, jitter=lambda: 0.0,
-                    lanes=Lanes(lambda: Lane(billing, store), 6))
-    for i in range(1, 21):
         store.enqueue(Kind.CONTACT, i, "export")
         store.enqueue(Kind.COMPANY, 100 + i, "export")
         store.enqueue(Kind.LEAD, 200 + i, "export")
+    engine = Engine(amo, billing, store, FakeRules(), context(), batch_size=4, jitter=lambda: 0.0,
+                    lanes=Lanes(lambda: Lane(billing, store), lanes))
+    return engine, store
+
+
+def test_batches_are_written_several_at_once_and_children_wait_for_their_parents():
+    amo = SlowAmo(0.05)
+    engine, store = queued_export(amo, 20, 6)
     report = engine.run_pass()
     assert report.done == 60 and report.failed == report.deferred == 0 and not store.queue
     assert amo.most_in_flight > 1                               # answers awaited at once
@@ -147,6 +153,35 @@ def test_batches_are_written_several_at_once_and_children_wait_for_their_parents
     linked_to_contacts = {e for entity, e, to, _ in amo.links if entity == "companies" and to == "contacts"}
     assert linked_to_contacts == set(store.link_rows[Kind.COMPANY].values())
     assert len(amo.entities["contacts"]) == 20 and len(amo.entities["companies"]) == 20
+
+
+class RankedAmo(FakeAmo):
+    """Records the rate rank each write asks its slot with (``ratelimit.requests_ranked``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranks: list[tuple[str, str, float]] = []
+
+    def create(self, entity, items):
+        self.ranks.append(("create", entity, current_rank()))
+        return super().create(entity, items)
+
+    def link(self, entity, links):
+        self.ranks.append(("link", entity, current_rank()))
+        return super().link(entity, links)
+
+
+def test_a_batch_asks_for_rate_slots_at_its_place_in_the_pass_and_its_link_calls_give_way():
+    amo, lanes = RankedAmo(), 6
+    engine, _ = queued_export(amo, 8, lanes)
+    assert engine.run_pass().done == 24
+    creates = {entity: sorted(r for call, e, r in amo.ranks if call == "create" and e == entity)
+               for entity in ("contacts", "companies", "leads")}
+    # two batches of each kind, dispatched in kind order: their writes rank 0-1, 2-3, 4-5
+    assert creates == {"contacts": [0, 1], "companies": [2, 3], "leads": [4, 5]}
+    links = sorted(r for call, e, r in amo.ranks if call == "link")
+    assert links == [2 + lanes, 3 + lanes]    # behind the writes of the next set of lanes' batches
+    assert current_rank() == DEFAULT_RANK      # the dispatching thread's own requests are unranked
 
 
 def test_an_outage_met_by_one_batch_stops_the_others_before_they_send():

@@ -19,6 +19,13 @@ transport raises it to the slowest TCP handshake it has seen, an upper bound of 
 one-way delay on the route in use. A slot taken by a request that is still being sent
 stays busy: its arrival is not bounded yet.
 
+Within one process, requests waiting for a slot take the free ones in rank order (then in
+the order they asked, :func:`requests_ranked`): the engine ranks each batch's requests by
+the batch's place in the pass, so a batch that later ones wait for is never starved by
+them. Without an order, whichever waiting thread won the lock race when a slot freed
+went first, and an early contact batch could wait seconds while the company batches
+that depend on it waited with it.
+
 Times are ``CLOCK_MONOTONIC`` (``time.monotonic``): system-wide on Linux, so every process
 of the host shares it, and immune to NTP steps. The state file
 (``var/amocrm/ratelimit.state``) records the boot id; state from another boot is
@@ -34,13 +41,17 @@ that knew of others falls back to 1, so a host whose worker stopped cannot keep 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import math
 import os
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from ..foundation.locks import FileLock
 
@@ -49,6 +60,10 @@ MAX_SAFE_RATE = 7.0
 DEFAULT_MARGIN = 0.025
 INFLIGHT_TTL = 300.0
 POLL = 0.01
+# a request asked for outside any ranking waits as the first batch of a pass does
+DEFAULT_RANK = 0.0
+# a waiting request that is not first looks again at least this often (it is also woken at once)
+TURN_POLL = 0.5
 QUIET_POLL = 0.5
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -73,6 +88,26 @@ class Budget:
             capacity = int(math.ceil(rate))
             return cls(capacity=capacity, window=max(1.0 + slack, capacity / rate))
         return cls(capacity=1, window=1.0 / rate + slack)
+
+
+_rank = threading.local()
+
+
+@contextmanager
+def requests_ranked(rank: float) -> Iterator[None]:
+    """On this thread, requests wait for a slot behind this process's requests of a lower
+    ``rank`` (the module docstring)."""
+    previous = getattr(_rank, "value", None)
+    _rank.value = float(rank)
+    try:
+        yield
+    finally:
+        _rank.value = previous
+
+
+def current_rank() -> float:
+    value: Optional[float] = getattr(_rank, "value", None)
+    return DEFAULT_RANK if value is None else value
 
 
 def _pid_alive(pid: int) -> bool:
@@ -154,6 +189,10 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._boot = boot_id()
+        # this process's requests waiting for a slot, (rank, arrival); the first may take one
+        self._waiting: List[Tuple[float, int]] = []
+        self._turn = threading.Condition()
+        self._arrivals = itertools.count()
 
     def raise_margin(self, seconds: float) -> None:
         """The route to amoCRM can delay a request at least this long one way."""
@@ -166,19 +205,42 @@ class RateLimiter:
                            "until": self.clock() + ttl}
 
     def acquire(self) -> float:
-        """Reserve a slot; returns its ticket (pass it to the other methods)."""
-        while True:
-            with self._state() as state:
-                now = self.clock()
-                capacity = shared_capacity(self.budget.capacity, state.share, now)
-                budget = Budget(capacity, self.budget.window)
-                state.entries, wait = decide(state.entries, now, budget, state.pause_until, self.margin)
-                if capacity == 0:     # this host just joined others: it waits until they know of it
-                    wait = max(wait, QUIET_POLL)
-                if wait <= 0:
-                    state.entries.append([now, None, None, float(os.getpid())])
-                    return now
-            self.sleep(wait)
+        """Reserve a slot, after this process's requests that rank before this thread's
+        (:func:`requests_ranked`); returns its ticket (pass it to the other methods)."""
+        place = (current_rank(), next(self._arrivals))
+        with self._turn:
+            heapq.heappush(self._waiting, place)
+        try:
+            while True:
+                self._await_turn(place)
+                ticket, wait = self._take_slot()
+                if ticket is not None:
+                    return ticket
+                self.sleep(wait)
+        finally:
+            with self._turn:
+                self._waiting.remove(place)
+                heapq.heapify(self._waiting)
+                self._turn.notify_all()
+
+    def _await_turn(self, place: Tuple[float, int]) -> None:
+        with self._turn:
+            while self._waiting[0] != place:
+                self._turn.wait(TURN_POLL)
+
+    def _take_slot(self) -> Tuple[Optional[float], float]:
+        """(the ticket of a slot taken now, 0) or (None, seconds until one may be free)."""
+        with self._state() as state:
+            now = self.clock()
+            capacity = shared_capacity(self.budget.capacity, state.share, now)
+            budget = Budget(capacity, self.budget.window)
+            state.entries, wait = decide(state.entries, now, budget, state.pause_until, self.margin)
+            if capacity == 0:     # this host just joined others: it waits until they know of it
+                wait = max(wait, QUIET_POLL)
+            if wait <= 0:
+                state.entries.append([now, None, None, float(os.getpid())])
+                return now, 0.0
+        return None, wait
 
     def sent(self, ticket: float) -> None:
         """The request that got ``ticket`` has been written out completely."""

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import AbstractSet, Callable, Iterator, Mapping, Optional
 
+from ..amocrm.ratelimit import requests_ranked
 from ..amocrm.transport import cancelled_when
 from ..domain import KIND_ORDER, Kind
 from ..errors import Halted
@@ -202,12 +203,24 @@ class Order:
 
 
 class Gate:
-    """What one batch tells the :class:`Order` and waits for, from inside its steps."""
+    """What one batch tells the :class:`Order` and waits for, from inside its steps.
 
-    def __init__(self, order: Order, ticket: int, halted: Callable[[], bool]) -> None:
+    ``link_rank`` is where the batch's ``/link`` calls wait for a rate slot
+    (:func:`~..amocrm.ratelimit.requests_ranked`; its other requests rank by its ticket).
+    A ``/link`` call carries no entity and no batch waits for it (dependents are planned
+    once the link rows are committed, before the calls), so it gives its turn to the
+    entity writes of the batches dispatched up to one set of lanes after its own. That
+    matters where companies hand over to leads: a client's services are spread over the
+    whole queue, so every lead batch waits for every company batch in flight; the last
+    company writes now leave first and the ``/link`` calls fill the wait for their
+    answers, where before the leads waited behind both."""
+
+    def __init__(self, order: Order, ticket: int, halted: Callable[[], bool],
+                 link_rank: Optional[float] = None) -> None:
         self.order = order
         self.ticket = ticket
         self.halted = halted
+        self.link_rank = float(ticket) if link_rank is None else link_rank
 
     def plan_after(self, clients: Mapping[int, int]) -> None:
         self.order.wait_to_plan(self.ticket, clients, self.halted)
@@ -215,8 +228,11 @@ class Gate:
     def linked(self) -> None:
         self.order.linked(self.ticket)
 
-    def before_links(self) -> None:
+    @contextmanager
+    def linking(self) -> Iterator[None]:
         self.order.wait_to_link(self.ticket, self.halted)
+        with requests_ranked(self.link_rank):
+            yield
 
 
 class HaltingAmo:

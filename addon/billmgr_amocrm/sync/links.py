@@ -45,7 +45,6 @@ class Linker:
                 wanted.append((work, link))
         if not wanted:
             return
-        ledger.gate.before_links()   # a company's links follow those of earlier batches of its client
         owners = {w.billmgr_id: w for w, _ in wanted}
         links = self.store.links(kind, sorted(owners))
         items = []
@@ -55,19 +54,21 @@ class Linker:
             if link.is_main:
                 item["metadata"] = {"is_main": True}
             items.append(item)
-        try:
-            refused = self.amo.link(kind.amo_entity, items)
-        except AmbiguousWriteError as exc:
-            # a lost answer to a link is an outage (linking twice is harmless): it must not count
-            # against the record like amoCRM refusing the link does
-            with self.store.transaction():
-                for work in owners.values():
-                    ledger.retry(work, f"linking failed: {exc}", outage=True)
-            ledger.strike(exc)
-            return
-        except FixData as exc:
-            # amoCRM refused the call as a whole: the same call would be refused again
-            refused = {n: str(exc) for n in range(len(items))}
+        # a company's links follow those of earlier batches of its client (lanes.Gate.linking)
+        with ledger.gate.linking():
+            try:
+                refused = self.amo.link(kind.amo_entity, items)
+            except AmbiguousWriteError as exc:
+                # a lost answer to a link is an outage (linking twice is harmless): it must not
+                # count against the record like amoCRM refusing the link does
+                with self.store.transaction():
+                    for work in owners.values():
+                        ledger.retry(work, f"linking failed: {exc}", outage=True)
+                ledger.strike(exc)
+                return
+            except FixData as exc:
+                # amoCRM refused the call as a whole: the same call would be refused again
+                refused = {n: str(exc) for n in range(len(items))}
         ledger.answered()
         reasons: dict[int, list[str]] = {}
         for index, reason in refused.items():

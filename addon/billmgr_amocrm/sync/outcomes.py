@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Optional, Protocol, Sequence
 
 from ..domain import Kind
 from ..errors import AmbiguousWriteError, FixData, RetryLater
@@ -93,8 +93,8 @@ class BatchGate(Protocol):
     def linked(self) -> None:
         """The batch's new link rows are committed."""
 
-    def before_links(self) -> None:
-        """Return once the batch may make its ``/link`` calls."""
+    def linking(self) -> ContextManager[None]:
+        """Entered once the batch may make its ``/link`` calls; the calls are made inside it."""
 
 
 class OpenGate:
@@ -106,8 +106,8 @@ class OpenGate:
     def linked(self) -> None:
         return None
 
-    def before_links(self) -> None:
-        return None
+    def linking(self) -> ContextManager[None]:
+        return nullcontext()
 
 
 @dataclass(frozen=True)

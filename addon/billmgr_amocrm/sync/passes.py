@@ -21,6 +21,7 @@ import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
+from ..amocrm.ratelimit import requests_ranked
 from ..domain import KIND_ORDER, Kind
 from ..ports import QueueItem
 from .lanes import Gate, Order
@@ -119,10 +120,12 @@ class Flight:
 
     def _in_lane(self, ticket: int, kind: Kind, works: list[Work]) -> Report:
         assert self.engine.lanes is not None
+        # its requests take rate slots in dispatch order: later batches may wait for this one
+        gate = Gate(self.order, ticket, self.engine.halt.is_set,
+                    link_rank=ticket + self.engine.concurrency)
         try:
-            with self.engine.lanes.borrowed() as lane:
-                return self.engine.write_batch(lane, kind, works,
-                                               Gate(self.order, ticket, self.engine.halt.is_set))
+            with self.engine.lanes.borrowed() as lane, requests_ranked(ticket):
+                return self.engine.write_batch(lane, kind, works, gate)
         finally:
             self.order.done(ticket)
 
