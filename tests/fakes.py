@@ -19,6 +19,7 @@ from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
 from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater
 from billmgr_amocrm.markers import SYNC_TAG_PREFIX, MarkerSearch, marker_identity
 from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext
+from billmgr_amocrm.sync.engine import Engine
 from tests.fake_store import FakeStore as FakeStore  # the store's fake has a module of its own
 
 MARKER_NAME = "BILLmanager ID"
@@ -307,3 +308,11 @@ def service(i: int, account: int, cost: int = 100) -> Service:
     from decimal import Decimal
     return Service(id=i, account_id=account, status=2, pricelist_id=1, pricelist_name="VPS",
                    cost=Decimal(cost))
+
+
+def engine_on(billing: FakeBilling) -> tuple[Engine, FakeAmo, FakeStore, FakeRules]:
+    """An engine on fresh fakes over ``billing``: no retry jitter, open creates looked up at once.
+    Returns (engine, amo, store, rules)."""
+    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
+    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    return engine, amo, store, rules

@@ -20,11 +20,10 @@ import pytest
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind, ServiceEvent
 from billmgr_amocrm.sync import planner
-from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.lifecycle import missing_event
 from billmgr_amocrm.sync.reconcile import reconcile
 from billmgr_amocrm.sync.snapshots import gather
-from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context
+from tests.fakes import FakeBilling, FakeStore, client, engine_on
 from tests.fakes import service as item
 
 from .test_mirror import exported, lead_writes, manager_moves, placement, shown, stages, tags_of
@@ -51,8 +50,7 @@ def test_the_reconciler_queues_status_changes_no_event_reported_once() -> None:
     billing = FakeBilling()
     billing.clients_[1] = client(1)
     billing.services_.update({i: item(i, account=1) for i in (7, 8, 9, 10)})
-    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
-    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    engine, amo, store, rules = engine_on(billing)
     store.enqueue(Kind.CONTACT, 1, "edit")
     store.enqueue_many(Kind.LEAD, [7, 8, 9, 10], "open")
     engine.run_pass()
@@ -83,8 +81,7 @@ def test_an_export_creates_suspended_and_deleted_leads_with_their_event_and_reco
     billing.clients_[1] = client(1)
     billing.services_.update({7: replace(item(7, account=1), status=3),
                               8: replace(item(8, account=1), status=4), 9: item(9, account=1)})
-    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
-    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    engine, amo, store, rules = engine_on(billing)
     store.enqueue(Kind.CONTACT, 1, "export")
     store.enqueue_many(Kind.LEAD, [7, 8, 9], "export")
     works = [planner.Work(Kind.LEAD, i, "export") for i in (7, 8, 9)]
@@ -101,8 +98,7 @@ def test_a_failed_record_is_left_to_retry_failed() -> None:
     billing = FakeBilling()
     billing.clients_[1] = client(1)
     billing.services_[7] = item(7, account=1)
-    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
-    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    engine, amo, store, rules = engine_on(billing)
     store.enqueue(Kind.CONTACT, 1, "edit")
     store.enqueue(Kind.LEAD, 7, "open")
     engine.run_pass()

@@ -12,9 +12,8 @@ from datetime import date, timedelta
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind, Payer
 from billmgr_amocrm.foundation.clock import utcnow
-from billmgr_amocrm.sync.engine import Engine
 from billmgr_amocrm.sync.reconcile import RECHECK_EVERY, reconcile
-from tests.fakes import FakeAmo, FakeBilling, FakeRules, FakeStore, client, context, payer
+from tests.fakes import FakeAmo, FakeBilling, client, context, engine_on, payer
 from tests.fakes import service as item
 
 from .test_scenarios import exported
@@ -25,8 +24,7 @@ def test_only_the_entities_whose_payload_changed_are_queued_and_amocrm_is_not_as
     billing.clients_.update({1: client(1), 2: client(2)})
     billing.payers_[5] = payer(5, account=1)
     billing.services_.update({7: item(7, account=1), 8: item(8, account=2)})
-    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
-    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    engine, amo, store, rules = engine_on(billing)
     store.enqueue_many(Kind.CONTACT, [1, 2], "edit")
     store.enqueue(Kind.COMPANY, 5, "edit")
     store.enqueue_many(Kind.LEAD, [7, 8], "open")
@@ -98,8 +96,7 @@ def test_an_older_payers_company_replaced_as_the_contacts_company_is_not_resent_
     billing = FakeBilling()
     billing.clients_[1] = client(1)
     billing.payers_[5] = payer(5, account=1)
-    amo, store, rules = FakeAmo(), FakeStore(), FakeRules()
-    engine = Engine(amo, billing, store, rules, context(), jitter=lambda: 0.0, settle_after=0)
+    engine, amo, store, rules = engine_on(billing)
     store.enqueue(Kind.CONTACT, 1, "edit")
     store.enqueue(Kind.COMPANY, 5, "edit")
     engine.run_pass()

@@ -41,7 +41,6 @@ that knew of others falls back to 1, so a host whose worker stopped cannot keep 
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import math
@@ -189,7 +188,8 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._boot = boot_id()
-        # this process's requests waiting for a slot, (rank, arrival); the first may take one
+        # this process's requests waiting for a slot, (rank, arrival); the least may take one
+        # (a list: no more wait at once than there are lanes)
         self._waiting: List[Tuple[float, int]] = []
         self._turn = threading.Condition()
         self._arrivals = itertools.count()
@@ -209,7 +209,7 @@ class RateLimiter:
         (:func:`requests_ranked`); returns its ticket (pass it to the other methods)."""
         place = (current_rank(), next(self._arrivals))
         with self._turn:
-            heapq.heappush(self._waiting, place)
+            self._waiting.append(place)
         try:
             while True:
                 self._await_turn(place)
@@ -220,12 +220,11 @@ class RateLimiter:
         finally:
             with self._turn:
                 self._waiting.remove(place)
-                heapq.heapify(self._waiting)
                 self._turn.notify_all()
 
     def _await_turn(self, place: Tuple[float, int]) -> None:
         with self._turn:
-            while self._waiting[0] != place:
+            while min(self._waiting) != place:
                 self._turn.wait(TURN_POLL)
 
     def _take_slot(self) -> Tuple[Optional[float], float]:

@@ -215,12 +215,11 @@ class Gate:
     company writes now leave first and the ``/link`` calls fill the wait for their
     answers, where before the leads waited behind both."""
 
-    def __init__(self, order: Order, ticket: int, halted: Callable[[], bool],
-                 link_rank: Optional[float] = None) -> None:
+    def __init__(self, order: Order, ticket: int, halted: Callable[[], bool], link_rank: float) -> None:
         self.order = order
         self.ticket = ticket
         self.halted = halted
-        self.link_rank = float(ticket) if link_rank is None else link_rank
+        self.link_rank = link_rank
 
     def plan_after(self, clients: Mapping[int, int]) -> None:
         self.order.wait_to_plan(self.ticket, clients, self.halted)
