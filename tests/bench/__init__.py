@@ -4,7 +4,8 @@ Five figures, each a ratio or a rate measured in the same run on the same (share
 noisy) machine: the event hook's cost against a bare interpreter start, export
 throughput at amoCRM's real limit, the end-to-end pipeline with limits off, peak
 memory of the export process, and event-to-amoCRM latency with the worker daemon.
-One table is printed and written to ``tests/bench/last-results.md``. Benchmarks
+One table is printed and written to ``tests/bench/last-results.md`` (a partial run to
+``last-partial-results.md``). Benchmarks
 report; they never fail (exit 0 even when a target is missed).
 
 Modules: ``sitesetup`` (temp MGR5_ROOT + sandbox database + emulator subprocess),

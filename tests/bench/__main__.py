@@ -2,8 +2,10 @@
 pipeline, mgrctl, memory, latency, recheck.
 
 Prints one table (figure, value, target, ok/MISS) and writes it with the machine to
-``tests/bench/last-results.md``. Always exits 0: a missed target is reported, not
-raised; a scenario that crashes is reported as a row too.
+``tests/bench/last-results.md`` (the committed record of a whole run); a partial run
+(``--only`` a part, or ``--quick``) goes to ``tests/bench/last-partial-results.md`` instead,
+so it never replaces the whole run's figures. Always exits 0: a missed target is
+reported, not raised; a scenario that crashes is reported as a row too.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ def machine_speed_ms() -> float:
     return best * 1000
 
 
+def results_file(chosen: Sequence[str], *, quick: bool) -> Path:
+    """Where a run's table goes: the committed record only for a whole, full-size run."""
+    from .report import PARTIAL_RESULTS, RESULTS
+
+    return RESULTS if set(chosen) == set(SCENARIOS) and not quick else PARTIAL_RESULTS
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute and a half)")
@@ -98,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--network-margin", type=float, default=None,
                         help="sync.network_margin for figure 2's grid (default: the emulated network's "
                              "worst one-way delay, 0.05 s)")
-    parser.add_argument("--no-write", action="store_true", help="do not write tests/bench/last-results.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = parser.parse_args(argv)
     chosen: List[str] = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -132,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for note in results.notes:
         print(f"  * {note}")
     if not args.no_write:
-        path = write_markdown(results, command.strip(), seconds)
+        path = write_markdown(results, command.strip(), seconds, results_file(chosen, quick=args.quick))
         print(f"written to {path} ({seconds:.0f} s)")
     return 0
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 RESULTS = Path(__file__).resolve().parent / "last-results.md"
+# a run of some scenarios only (or --quick): kept apart, so the whole run's record stands
+PARTIAL_RESULTS = RESULTS.with_name("last-partial-results.md")
 
 
 @dataclass(frozen=True)
