@@ -115,6 +115,17 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                                  "отдельном процессе, повторите позже",
                            "en": "the token refresh did not finish within {seconds} s; it goes on in its own "
                                  "process: try again later"},
+    "code_exchange_slow": {"ru": "обмен кода авторизации не закончился за {seconds} с; он продолжается "
+                                 "в отдельном процессе: через минуту сохраните настройки ещё раз с тем "
+                                 "же кодом",
+                           "en": "the code exchange did not finish within {seconds} s; it goes on in its "
+                                 "own process: save the settings again with the same code in a minute"},
+    "code_exchange_failed": {"ru": "процесс обмена кода завершился без токенов (код {status}); подробности "
+                                   "в журнале модуля; сохраните настройки ещё раз с тем же кодом, а если "
+                                   "amoCRM ответит, что код использован, скопируйте новый",
+                             "en": "the code exchange process ended without tokens (exit {status}); details "
+                                   "in the module's log; save the settings again with the same code, and if "
+                                   "amoCRM then says the code was used, copy a fresh one"},
     "token_refresh_failed": {"ru": "процесс обновления токена завершился без результата (код {status}); "
                                    "подробности в журнале модуля",
                              "en": "the token refresh process ended without a result (exit {status}); "

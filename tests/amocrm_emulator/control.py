@@ -49,6 +49,11 @@ class EmulatorControl:
         records = self.state()["entities"][entity]
         return [r for r in records if include_deleted or not r["is_deleted"]]
 
+    def token_grants(self, grant_type: str = "authorization_code") -> List[Dict[str, Any]]:
+        """The logged requests to the token endpoint of ``grant_type`` (refused ones too), in order."""
+        return [r for r in self.requests() if r["path"] == "/oauth2/access_token"
+                and (r.get("body") or {}).get("grant_type") == grant_type]
+
     def refresh_token_uses(self) -> Dict[str, int]:
         """Per issued refresh token: how many times it was presented to the token endpoint."""
         return self.state()["token_stats"]["refresh_token_presentations"]

@@ -46,8 +46,7 @@ def test_four_processes_racing_one_expiry_refresh_once(setup: Setup) -> None:
     results = _race(setup, processes=4, calls=2, rate=6.0)
     assert [r["errors"] for r in results] == [[]] * 4
     assert sum(r["ok"] for r in results) == 8
-    grants = [r for r in setup.api_requests() if r["path"] == "/oauth2/access_token"
-              and r["body"].get("grant_type") == "refresh_token"]
+    grants = setup.emu.control.token_grants("refresh_token")
     assert len(grants) == 1 and grants[0]["status"] == 200
     uses = setup.emu.control.refresh_token_uses()
     assert max(uses.values()) == 1            # no refresh token was ever presented twice

@@ -23,6 +23,7 @@ from billmgr_amocrm.amocrm.tokens import TokenStore, fingerprint
 from billmgr_amocrm.bootstrap import token_status
 from billmgr_amocrm.errors import RetryLater
 from billmgr_amocrm.foundation.locks import FileLock
+from tests.token_processes import token_processes
 from tests.waiting import wait_for
 
 from .conftest import Setup
@@ -36,17 +37,6 @@ def lock_holder_pid(path: Path) -> int:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def refresh_children() -> list:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"billmgr_amocrm.amocrm.detached" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_a_refresh_killed_mid_answer_still_lands_in_the_token_files(setup: Setup) -> None:
@@ -63,12 +53,12 @@ def test_a_refresh_killed_mid_answer_still_lands_in_the_token_files(setup: Setup
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     wait_for("the process takes token.lock",
-             lambda: lock_holder_pid(paths.token_lock) in (proc.pid, *refresh_children()), timeout=20,
-             every=0.05)
+             lambda: lock_holder_pid(paths.token_lock) in (proc.pid, *token_processes(paths.root)),
+             timeout=20, every=0.05)
     time.sleep(1.0)                               # the refresh is on its way, its answer is not
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    helpers = refresh_children()
+    helpers = token_processes(paths.root)
     assert helpers, "no refresh process outlived the killed one"
     for pid in helpers:                           # systemd's stop: SIGTERM to every process left
         os.kill(pid, signal.SIGTERM)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+import requests
 from lxml import etree
 
 from billmgr_amocrm.db import connect
@@ -91,17 +92,33 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
     assert placeholder is not None and placeholder.text.startswith("saved")
     assert secret.encode() not in etree.tostring(reopened)
 
-    # the code is single-use: amoCRM's refusal shows in the form, the stored secret is reused
+    # saved again with the same code (as after a set-up that stopped past the exchange): the
+    # stored pair is that code's, so the save finishes with the stored secret, amoCRM not asked
+    grants = len(amocrm_emulator.control.token_grants())
     again = ui(
         "amocrm.settings",
         settings_params(amocrm_emulator, integration, client_secret=""),
         lang="en",
         env=LOOPBACK,
     )
-    assert "code" in error_text(again).lower()
+    assert_ok(again)
+    assert len(amocrm_emulator.control.token_grants()) == grants
+
+    # a code spent elsewhere is single-use: amoCRM's refusal shows in the form
+    spent = amocrm_emulator.control.auth_code(integration["client_id"])
+    assert requests.post(amocrm_emulator.url + "/oauth2/access_token", timeout=10, json={
+        "client_id": integration["client_id"], "client_secret": secret, "grant_type": "authorization_code",
+        "code": spent, "redirect_uri": REDIRECT}).status_code == 200
+    refused = ui(
+        "amocrm.settings",
+        settings_params(amocrm_emulator, integration, client_secret="", code=spent),
+        lang="en",
+        env=LOOPBACK,
+    )
+    assert "code" in error_text(refused).lower()
 
     log = (mgr5_root / "var/amocrm_action.log").read_text()
-    assert secret not in log and code not in log
+    assert secret not in log and code not in log and spent not in log
     assert "changed=client_id,client_secret,code,redirect_uri,url result=ok" in log
 
     status = ui("amocrm.status")

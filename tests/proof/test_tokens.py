@@ -35,8 +35,7 @@ def test_four_processes_racing_expiry_use_every_refresh_token_once(setup: Setup,
     assert [r["errors"] for r in results] == [[]] * RACERS, [r["slowest"] for r in results]
     assert sum(r["done"] for r in results) == RACERS * rounds
 
-    grants = [r for r in setup.api_requests() if r["path"] == "/oauth2/access_token"
-              and (r.get("body") or {}).get("grant_type") == "refresh_token"]
+    grants = setup.emu.control.token_grants("refresh_token")
     assert len(grants) == rounds, "one expiry per round must cost exactly one refresh"
     assert all(g["status"] == 200 for g in grants), [g["status"] for g in grants if g["status"] != 200]
     uses = setup.emu.control.refresh_token_uses()

@@ -3,7 +3,7 @@
 Public surface (``bootstrap`` builds every part from the host's paths and passes it in)::
 
     AmoClient(transport, credentials, state, chunk_size=50)
-    authorize(base_url, client_id, client_secret, redirect_uri, code, *, connect, tokens, state,
+    authorize(base_url, client_id, client_secret, redirect_uri, code, *, exchange, tokens, state,
               secret_file) -> TokenInfo
     token_status(tokens, state) -> TokenStatus
     ClientSecret(path).read() / .write(secret) / .saved()

@@ -3,51 +3,104 @@
 :func:`authorize` is what the panel's settings form and the CLI both call (through
 ``service.authorize``); :func:`token_status` feeds the status screen. Both get the
 host's token files, shared state and secret file from ``bootstrap``.
+
+The code works once, and what follows the exchange (the marker fields, the first export)
+can still fail: amoCRM busy, the process stopped. So the pair records which code it came
+from (a fingerprint), and the same code given again finds its pair on disk instead of
+being refused by amoCRM as spent: the admin saves the form again and the set-up finishes.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Protocol
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Reauthorize
 from ..logsetup import register_secret
 from .circuit import ClientState
 from .credentials import DEFAULT_REFRESH_MARGIN, ClientSecret
 from .models import TokenMeta
 from .oauth import exchange_code
-from .tokens import TokenStore
+from .tokens import TokenStore, fingerprint
 from .transport import Transport
 from .urls import AccountUrl, parse_account_url
+
+log = logging.getLogger("billmgr_amocrm.amocrm")
 
 TokenInfo = TokenMeta
 REFRESH_LIFETIME = 90 * 86400.0   # amoCRM refresh tokens die after 3 months unused
 
 
-def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
-              connect: Callable[[str], Transport], tokens: TokenStore, state: ClientState,
-              secret_file: ClientSecret, clock: Callable[[], float] = time.time) -> TokenInfo:
-    """Exchange a one-time code, store secret + tokens (0600, atomic), clear re-authorize/stop states.
+class Exchange(Protocol):
+    """Exchanges the form's code and stores the secret key and the pair (0600, atomic), with
+    ``token.lock`` held through ``lock_fd``; the stored pair's metadata. In production
+    :class:`.detached.DetachedExchange`: a child process that stores the pair even if the
+    caller is killed while amoCRM answers."""
 
-    ``connect(base_url)`` gives a transport to the account once its URL is checked.
+    def __call__(self, form: AuthForm, *, lock_fd: int, requested_at: float) -> TokenMeta: ...
+
+
+def authorize(base_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
+              exchange: Exchange, tokens: TokenStore, state: ClientState, secret_file: ClientSecret,
+              clock: Callable[[], float] = time.time) -> TokenInfo:
+    """Exchange a one-time code, store secret + tokens, clear re-authorize/stop states.
+
+    A code whose pair is already stored (:func:`exchanged_before`) is not sent again.
     Raises ConfigError (bad URL or input, unreachable host, not an amoCRM account),
     AuthorizationRefused (reason bad_client or bad_code), RetryLater, Stop.
     """
     form = check_form(base_url, client_id, client_secret, redirect_uri, code)
-    transport = connect(form.account.base_url)
-    try:
-        with tokens.lock():
-            pair = exchange_code(transport, account=form.account, client_id=form.client_id,
-                                 client_secret=form.client_secret, redirect_uri=form.redirect_uri,
-                                 code=form.code, clock=clock)
-            secret_file.write(form.client_secret)
-            tokens.write(pair)
-    finally:
-        transport.session.close()
+    with tokens.lock() as lock_fd:
+        meta = exchanged_before(form, tokens, secret_file, state)
+        if meta is None:
+            meta = exchange(form, lock_fd=lock_fd, requested_at=clock())
+        else:
+            log.info("this one-time code was exchanged before and its token pair is stored: "
+                     "finishing the set-up with it")
     state.clear_reauth()
     state.clear_stop()
+    return meta
+
+
+def exchange_and_store(transport: Transport, form: AuthForm, *, tokens: TokenStore,
+                       secret_file: ClientSecret, requested_at: float) -> TokenMeta:
+    """The exchange itself (in the child of :class:`.detached.DetachedExchange`): the pair is
+    written as soon as amoCRM has answered, the secret key with it."""
+    pair = exchange_code(transport, account=form.account, client_id=form.client_id,
+                         client_secret=form.client_secret, redirect_uri=form.redirect_uri,
+                         code=form.code, clock=lambda: requested_at)
+    secret_file.write(form.client_secret)
+    tokens.write(pair)
     return pair.meta
+
+
+def exchanged_before(form: AuthForm, tokens: TokenStore, secret_file: ClientSecret,
+                     state: ClientState) -> Optional[TokenMeta]:
+    """The stored pair's metadata when that pair came from this very form: the same code, for
+    the same account and integration, with the secret key stored then; None otherwise.
+
+    Not once the pair was refreshed (the fingerprint goes with the first pair) or amoCRM
+    refused it (a re-authorize state recorded since it was issued; one from before is what
+    this code came to mend, left by a caller stopped before it cleared it): then the code
+    goes to amoCRM, which says what it is.
+    """
+    try:
+        stored = tokens.read()
+        if stored is None or not secret_file.saved():
+            return None
+        secret = secret_file.read()
+    except Reauthorize:
+        return None     # unreadable or unsafe files: the exchange writes them anew
+    meta = stored.meta
+    same = (meta.code_fingerprint == fingerprint(form.code) and meta.client_id == form.client_id
+            and meta.base_url == form.account.base_url and meta.redirect_uri == form.redirect_uri
+            and secret == form.client_secret)
+    reauth = state.read().get("reauth")
+    since = reauth.get("since") if isinstance(reauth, dict) else None
+    refused = bool(reauth) and not (isinstance(since, (int, float)) and since < meta.issued_at)
+    return meta if same and not refused else None
 
 
 @dataclass(frozen=True)

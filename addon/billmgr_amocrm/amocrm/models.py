@@ -41,6 +41,9 @@ class TokenMeta(BaseModel):
     expires_at: float           # access token expiry (local clock)
     refresh_issued_at: float    # the refresh token rotates with every pair
     refresh_fingerprint: str = ""   # short hash: tells a peer's refresh from ours
+    # short hash of the one-time code this pair was exchanged for; empty once it is refreshed.
+    # The same code given again finds its pair here instead of being refused as spent.
+    code_fingerprint: str = ""
 
 
 class Link(_Loose):

@@ -76,8 +76,9 @@ def request_tokens(transport: Transport, body: Dict[str, str], *, bypass_gate: b
 
 
 def token_set(resp: TokenResponse, *, account: AccountUrl, client_id: str, redirect_uri: str,
-              requested_at: float) -> TokenSet:
-    """Pair + metadata; expiry from ``expires_in`` on our clock (the server's clock may differ)."""
+              requested_at: float, code: str = "") -> TokenSet:
+    """Pair + metadata; expiry from ``expires_in`` on our clock (the server's clock may differ).
+    ``code``: the one-time code the pair was exchanged for (none for a refresh)."""
     claims = jwt_claims(resp.access_token)
     account_id = claims.get("account_id")
     meta = TokenMeta(
@@ -86,7 +87,8 @@ def token_set(resp: TokenResponse, *, account: AccountUrl, client_id: str, redir
         api_domain=str(claims.get("api_domain") or ""),
         account_id=account_id if isinstance(account_id, int) else None,
         issued_at=requested_at, expires_at=requested_at + resp.expires_in,
-        refresh_issued_at=requested_at, refresh_fingerprint=fingerprint(resp.refresh_token))
+        refresh_issued_at=requested_at, refresh_fingerprint=fingerprint(resp.refresh_token),
+        code_fingerprint=fingerprint(code) if code else "")
     return TokenSet(access=resp.access_token, refresh=resp.refresh_token, meta=meta)
 
 
@@ -107,7 +109,7 @@ def exchange_code(transport: Transport, *, account: AccountUrl, client_id: str, 
                               method=exc.method, path=exc.path) from None
         raise
     return token_set(resp, account=account, client_id=client_id, redirect_uri=redirect_uri,
-                     requested_at=requested_at)
+                     requested_at=requested_at, code=code)
 
 
 def refresh_pair(transport: Transport, current: TokenSet, *, client_secret: str,

@@ -62,24 +62,20 @@ def build_amo_client(paths: HostPaths, *, rate: Optional[float] = None, chunk_si
 
 def authorize(paths: HostPaths, url: str, client_id: str, secret: str, redirect_uri: str, code: str, *,
               rate: Optional[float] = None, timeout: Tuple[float, float] = (5.0, 30.0),
-              session: Optional[requests.Session] = None, clock: Callable[[], float] = time.time,
-              sleep: Callable[[float], None] = time.sleep) -> TokenInfo:
-    """Exchange the one-time code (``amocrm.authorize``) with this host's files and rate limit."""
+              clock: Callable[[], float] = time.time) -> TokenInfo:
+    """Exchange the one-time code (``amocrm.authorize``) with this host's files and rate limit,
+    in a child process that stores the pair even if this one is killed meanwhile."""
     from ..amocrm import authorize as exchange
     from ..amocrm.circuit import ClientState
-    from ..amocrm.ratelimit import DEFAULT_RATE, RateLimiter
+    from ..amocrm.detached import DetachedExchange
+    from ..amocrm.ratelimit import DEFAULT_MARGIN, DEFAULT_RATE
     from ..amocrm.tokens import TokenStore
-    from ..amocrm.transport import Transport
 
-    state = ClientState(paths.client_state, clock=clock)
-    limiter = RateLimiter(paths.rate_state, DEFAULT_RATE if rate is None else rate, sleep=sleep)
-
-    def connect(base_url: str) -> Transport:
-        return Transport(base_url, limiter=limiter, state=state, timeout=timeout, session=session,
-                         clock=clock, sleep=sleep)
-
-    return exchange(url, client_id, secret, redirect_uri, code, connect=connect, tokens=TokenStore(paths),
-                    state=state, secret_file=client_secret(paths), clock=clock)
+    detached = DetachedExchange(paths, rate=DEFAULT_RATE if rate is None else rate, margin=DEFAULT_MARGIN,
+                                timeout=timeout)
+    return exchange(url, client_id, secret, redirect_uri, code, exchange=detached, tokens=TokenStore(paths),
+                    state=ClientState(paths.client_state, clock=clock), secret_file=client_secret(paths),
+                    clock=clock)
 
 
 def token_status(paths: HostPaths, *, clock: Callable[[], float] = time.time) -> TokenStatus:

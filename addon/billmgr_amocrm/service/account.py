@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 from ..domain import Kind
 from ..exportrequest import request_export
 from .app import paths_of, using
-from .errors import translate
+from .errors import ServiceError, translate
 from .results import AuthResult, ConnectionResult
 
 if TYPE_CHECKING:
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("billmgr_amocrm.service")
 
+SAVE_AGAIN_RU = ("Код авторизации уже обменян, токены сохранены: сохраните настройки ещё раз с тем же "
+                 "кодом (или повторите amocrm authorize), и настройка завершится.")
+SAVE_AGAIN_EN = ("The authorization code was exchanged and the tokens are saved: save the settings "
+                 "again with the same code (or run amocrm authorize again) to finish the set-up.")
 # token states in which the module counts as authorized ("expired" refreshes by itself)
 AUTHORIZED_STATES = ("ok", "expiring", "expired")
 
@@ -31,7 +35,9 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     """Exchange the one-time code, store secret + tokens, create the marker fields, queue the first export.
 
     Everything local is checked first (:mod:`.preflight`: the form, the settings files, the
-    directories written, the database): the code is spent only when nothing here can fail."""
+    directories written, the database): the code is spent only when nothing here can fail.
+    What comes after the exchange can still fail (amoCRM busy); the error then says to save
+    again with the same code, which finds its stored pair and finishes (``amocrm.authorize``)."""
     from ..bootstrap import authorize as amo_authorize
     from . import preflight
 
@@ -44,10 +50,25 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
             meta = amo_authorize(paths, url, client_id, client_secret, redirect_uri, code)
         except Exception as exc:  # noqa: BLE001 - translated for the admin
             raise translate(exc) from exc
-        return _after_exchange(built, meta, client_id, redirect_uri)
+        try:
+            return _after_exchange(built, meta, client_id, redirect_uri)
+        except Exception as exc:  # noqa: BLE001 - translated for the admin, with what to do
+            raise _unfinished(translate(exc)) from exc
     finally:
         if app is None:
             built.close()
+
+
+def _unfinished(error: ServiceError) -> ServiceError:
+    """``error`` of a set-up that stopped after the code was exchanged: saying so, and that the
+    same code finishes it (otherwise the admin would fetch a new code for nothing)."""
+    return type(error)(_then(error.message_ru, SAVE_AGAIN_RU), _then(error.message_en, SAVE_AGAIN_EN),
+                       error.hint, error.code, _then(error.shown_en, SAVE_AGAIN_EN))
+
+
+def _then(sentence: str, more: str) -> str:
+    sentence = sentence.rstrip()
+    return f"{sentence}{'' if sentence.endswith(('.', '!', '?')) else '.'} {more}"
 
 
 def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str) -> AuthResult:
