@@ -135,6 +135,12 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "not_authorized": {"ru": "одноразовый код ещё не вводился: введите его в настройках модуля",
                        "en": "the module is not authorized in amoCRM yet: enter the one-time code in the "
                              "module settings"},
+    "tokens_not_bound_account": {"ru": "токены этого сервера выданы для аккаунта amoCRM {stored}, а связки "
+                                       "модуля (общие для всех серверов этой базы) принадлежат {bound}: "
+                                       "авторизуйте этот сервер в {bound}",
+                                 "en": "this host's tokens are for amoCRM account {stored}, but the module's "
+                                       "bindings (shared by every host on this database) belong to {bound}: "
+                                       "authorize this host for {bound}"},
     "tokens_other_account": {"ru": "сохранённые токены выданы для {stored}, а модуль настроен на "
                                    "{configured}: авторизуйте модуль заново",
                              "en": "the stored tokens belong to {stored}, but the module is configured for "

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 import pytest
 
 from billmgr_amocrm import service
+from billmgr_amocrm.boundaccount import CURSOR as BOUND_ACCOUNT
 from billmgr_amocrm.domain import Kind
 from tests.harness import run_addon
 
@@ -195,9 +196,12 @@ def test_an_amocrm_redirect_to_a_foreign_host_is_not_followed_and_loses_nothing(
     meta_path = rig.paths.token_meta
     real_meta = meta_path.read_text(encoding="utf-8")
     meta = json.loads(real_meta)
-    # the account's address now answers with a redirect to another host (hijacked DNS, a proxy)
+    # the account's address now answers with a redirect to another host (hijacked DNS, a proxy);
+    # the redirector stands in for that address, so it is the account the bindings belong to
     meta_path.write_text(json.dumps(dict(meta, base_url=redirector)), encoding="utf-8")
     rig.rebuild()
+    bound = rig.app.store.get_cursor(BOUND_ACCOUNT)
+    rig.app.store.set_cursor(BOUND_ACCOUNT, redirector)
     account = rig.accounts_with_user()[0]
     rig.sandbox.edit_client(account, realname="Во время перенаправления")
     rig.enqueue(Kind.CONTACT, account, "edit")
@@ -214,6 +218,7 @@ def test_an_amocrm_redirect_to_a_foreign_host_is_not_followed_and_loses_nothing(
 
     meta_path.write_text(real_meta, encoding="utf-8")           # the address is right again
     rig.rebuild()
+    rig.app.store.set_cursor(BOUND_ACCOUNT, bound or "")
     service.retry_failed(app=rig.app)
     rig.make_due()
     rig.drain()

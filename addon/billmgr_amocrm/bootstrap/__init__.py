@@ -93,12 +93,31 @@ class App:
         return self.settings.rules
 
     def amo(self, chunk_size: Optional[int] = None) -> AmoApi:
-        """The amoCRM client (raises ``Reauthorize`` when the module is not authorized)."""
+        """The amoCRM client (raises ``Reauthorize`` when the module is not authorized, or when
+        this host's tokens are for another account than the one the bindings belong to)."""
         size = chunk_size or int(self.config.sync.batch_size)
         if size not in self._clients:
+            self._check_account()
             make = self.amo_factory or self._amo_client
             self._clients[size] = make(size)
         return self._clients[size]
+
+    def _check_account(self) -> None:
+        """This host's tokens are for the account the database's bindings belong to
+        (``boundaccount``); the first client after an upgrade records theirs."""
+        from ..amocrm.tokens import TokenStore
+        from ..boundaccount import bind_account, bound_account, key_of_url
+        from ..errors import Reauthorize
+
+        meta = TokenStore(self.paths).read_meta()
+        if meta is None:
+            return          # not authorized: the client says so
+        ours = key_of_url(meta.base_url)
+        bound = bound_account(self.store)
+        if bound is None:
+            bind_account(self.store, ours)
+        elif bound != ours:
+            raise Reauthorize(code="tokens_not_bound_account", params={"stored": ours, "bound": bound})
 
     def _amo_client(self, chunk_size: int) -> AmoApi:
         sync = self.config.sync
@@ -233,6 +252,9 @@ class App:
         from ..sync.engine import Engine
 
         size = chunk_size or int(self.config.sync.batch_size)
+        # every pass, not only when a client is built: a daemon's client outlives an
+        # authorization of the module for another account on another host
+        self._check_account()
         engine = Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
                         recreate_deleted=bool(self.config.sync.recreate_deleted), lanes=self.lanes(),
                         settle_after=float(self.config.sync.settle_after), lease=self.lease())

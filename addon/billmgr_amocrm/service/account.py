@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from ..amocrm.urls import parse_account_url
+from ..boundaccount import account_key, bind_account, bound_account, key_of_url
 from ..domain import Kind
 from ..exportrequest import request_export
 from .app import paths_of, using
-from .errors import ServiceError, translate
+from .errors import BadInput, ServiceError, translate
 from .results import AuthResult, ConnectionResult
 
 if TYPE_CHECKING:
@@ -46,17 +48,57 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     preflight.check_files(paths)
     built = app if app is not None else preflight.build_checked(paths)
     try:
+        target = account_key(parse_account_url(url))
+        previous = _account_of(built)
+        _refuse_another_account(built, previous, target)
         try:
             meta = amo_authorize(paths, url, client_id, client_secret, redirect_uri, code)
         except Exception as exc:  # noqa: BLE001 - translated for the admin
             raise translate(exc) from exc
         try:
-            return _after_exchange(built, meta, client_id, redirect_uri)
+            return _after_exchange(built, meta, client_id, redirect_uri,
+                                   moved=previous is not None and previous != target)
         except Exception as exc:  # noqa: BLE001 - translated for the admin, with what to do
             raise _unfinished(translate(exc)) from exc
     finally:
         if app is None:
             built.close()
+
+
+def _account_of(app: App) -> Optional[str]:
+    """The account the module's bindings belong to: recorded in the database, or (a module
+    authorized before it was recorded) the one this host's tokens are for."""
+    from ..amocrm.tokens import TokenStore
+
+    bound = bound_account(app.store)
+    if bound is not None:
+        return bound
+    meta = TokenStore(app.paths).read_meta()
+    return key_of_url(meta.base_url) if meta is not None else None
+
+
+def _refuse_another_account(app: App, bound: Optional[str], target: str) -> None:
+    """Another account than the bindings' own: refused while there are bindings, before the
+    code is spent (``boundaccount``), saying what they are and what the admin can do."""
+    if bound is None or bound == target:
+        return
+    counts = app.store.link_counts()
+    linked = sum(counts.values())
+    if not linked:
+        return
+    what = ", ".join(f"{counts[k]} {k.value}" for k in counts if counts[k])
+    raise BadInput(
+        f"Модуль уже связан с аккаунтом amoCRM {bound} ({what}); эти связки относятся только к нему. "
+        f"Авторизация в {target} отправила бы обновления сущностям, которых там нет, и создала бы "
+        f"остальное заново. Чтобы остаться в {bound}, укажите его адрес. Чтобы перейти в {target}, "
+        "удалите данные модуля (/usr/local/mgr5/lib/amocrm/amocrm-purge --yes), установите модуль "
+        f"заново и авторизуйте его: в {bound} всё останется как есть. Код авторизации не использован.",
+        f"The module is bound to amoCRM account {bound} ({what}); those bindings are ids in that "
+        f"account only. Authorizing {target} would send updates to entities that are not there and "
+        f"create the rest again. To stay with {bound}, enter its address. To move to {target}, remove "
+        "the module's data (/usr/local/mgr5/lib/amocrm/amocrm-purge --yes), install the module again "
+        f"and authorize it: {bound} keeps everything it has. The authorization code was not used.",
+        code="another_account")
 
 
 def _unfinished(error: ServiceError) -> ServiceError:
@@ -71,17 +113,24 @@ def _then(sentence: str, more: str) -> str:
     return f"{sentence}{'' if sentence.endswith(('.', '!', '?')) else '.'} {more}"
 
 
-def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str) -> AuthResult:
-    """Record the account, set the marker fields up, ask for the first export (the code is spent)."""
+def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str, *,
+                    moved: bool = False) -> AuthResult:
+    """Record the account, set the marker fields up, ask for the first export (the code is spent).
+
+    ``moved``: the module had no bindings and now serves another account: the old account's
+    field ids are forgotten (made anew in this one) and everything is exported to it."""
     from ..sync.fields import secure_marker_fields
 
     with using(app) as live:
-        _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri)
-        ids = live.ensure_marker_fields()
-        secure_marker_fields(live.amo(), ids)   # fields known from before may still be editable by hand
-        first = live.store.export_progress(Kind.CONTACT) is None
+        _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri, forget_field_ids=moved)
+        bind_account(live.store, key_of_url(str(meta.base_url)))
+        # asked for before the fields are made: if that fails, the same code saved again finds
+        # the account already bound and would no longer see that it moved
+        first = moved or live.store.export_progress(Kind.CONTACT) is None
         if first:
             request_export(live.store)
+        ids = live.ensure_marker_fields()
+        secure_marker_fields(live.amo(), ids)   # fields known from before may still be editable by hand
         log.info("authorized in amoCRM %s; marker fields %s%s", meta.subdomain, ids,
                  "; initial export requested" if first else "")
         return AuthResult(subdomain=str(meta.subdomain), base_url=str(meta.base_url),
@@ -89,23 +138,34 @@ def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str
                           marker_field_ids={k.value: v for k, v in ids.items()}, export_requested=first)
 
 
-def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: str) -> None:
-    """Record the account in amocrm.conf: the address amoCRM answered on, normalized by the client.
+def _save_auth_settings(app: App, base_url: str, client_id: str, redirect_uri: str, *,
+                        forget_field_ids: bool = False) -> None:
+    """Record the account in amocrm.conf: the address amoCRM answered on, normalized by the client;
+    ``forget_field_ids``: the marker and url field ids are another account's, dropped.
 
     The one exception is the emulator's loopback address (tests and the demo opt in with
     ``BILLMGR_AMOCRM_ALLOW_LOOPBACK=1``), which amocrm.conf's validator does not accept: the
     previous URL is kept there, and a warning says so (token.json holds the real one).
     """
-    from ..amocrm.urls import parse_account_url
-    from ..rules.config import rebuild
-    from ..settings import update_config
+    from ..rules.config import ModuleConfig, rebuild
+    from ..settings import Settings, update_config
 
     auth = {"url": base_url, "client_id": client_id.strip(), "redirect_uri": redirect_uri.strip()}
     loopback = parse_account_url(base_url).subdomain == "emulator"
     if loopback:
         log.warning("amocrm.conf keeps no loopback account URL (%s); token.json records it", base_url)
-    app.settings = update_config(app.paths, lambda current: rebuild(
-        current.config, {"auth": dict(auth, url=current.config.auth.url) if loopback else auth}))
+
+    def record(current: Settings) -> ModuleConfig:
+        changes: dict[str, Any] = {"auth": dict(auth, url=current.config.auth.url) if loopback else auth}
+        if forget_field_ids:
+            sync = current.config.sync.model_dump(mode="json")
+            sync["marker_field_ids"], sync["url_field_ids"] = {}, {}
+            changes["sync"] = sync
+            log.warning("the module moves to amoCRM account %s: the previous account's field ids are "
+                        "dropped and everything is exported anew", base_url)
+        return rebuild(current.config, changes)
+
+    app.settings = update_config(app.paths, record)
 
 
 def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
