@@ -345,3 +345,24 @@ def test_the_report_shows_thirty_days_with_their_counts_and_the_status_the_last_
     assert "notes 4, tasks 1" in lines[1]
     ru = ui("amocrm.status", lang="ru").findtext("daily") or ""
     assert ru.startswith(f"{local_day(now):%d.%m.%Y}: контактов 3, компаний 0, сделок 250")
+
+
+def test_authorizing_another_account_while_bound_is_refused_at_the_url_field(
+    mgr5_root: Path, sandbox_db: Any, amocrm_emulator: Any, amocrm_emulator_factory: Any
+) -> None:
+    first = amocrm_emulator.control.new_integration(redirect_uri=REDIRECT)
+    assert_ok(ui("amocrm.settings", settings_params(amocrm_emulator, first), env=LOOPBACK))
+    conn = connect(sandbox_db.settings)
+    try:
+        with conn.cursor() as cur:      # one client linked in the first account
+            cur.execute("INSERT INTO amocrm_account2contact (billmgr_id, amocrm_id) VALUES (1, 4242)")
+        conn.commit()
+    finally:
+        conn.close()
+    other = amocrm_emulator_factory()
+    second = other.control.new_integration(redirect_uri=REDIRECT)
+    refused = ui("amocrm.settings", settings_params(other, second), lang="en", env=LOOPBACK)
+    error = refused.find("error")
+    assert error is not None and error.get("object") == "url", etree.tostring(refused)
+    assert f"bound to amoCRM account {amocrm_emulator.url} (1 contact)" in error_text(refused)
+    assert other.control.state()["auth_codes"][second["auth_code"]]["used"] is False

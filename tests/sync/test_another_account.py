@@ -118,3 +118,23 @@ def test_a_running_worker_stops_writing_once_the_module_serves_another_account(r
         rig.app.engine()
     assert caught.value.code == "tokens_not_bound_account"
     assert "belong to another.amocrm.ru" in str(caught.value)
+
+
+def test_a_move_that_fails_after_the_exchange_still_exports_everything_once_finished(
+        sandbox_db: Any, amocrm_emulator_factory: Any, mgr5_root: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLMGR_AMOCRM_ALLOW_LOOPBACK", "1")
+    trial, real = amocrm_emulator_factory(), amocrm_emulator_factory()
+    service.authorize(**form_of(trial))
+    app = build()
+    try:
+        app.store.export_begin(Kind.CONTACT)       # the trial account had its export
+    finally:
+        app.close()
+    real.control.add_fault("status", path="custom_fields$", method="POST", status=400)
+    with pytest.raises(service.ServiceError, match="save the settings again with the same code"):
+        service.authorize(**form_of(real))
+    real.control.clear_faults()
+    result = service.authorize(**form_of(real))
+    assert result.export_requested                 # the move is not forgotten by the failure
+    assert len(fields_made(real)) == len(fields_made(trial))

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 # the hidden form field that carries amocrm.conf's version from a form's opening to its save
 CONF_VERSION = "conf_version"
+# a service error that is about another field than the one the form names for its action
+FIELD_OF_ERROR = {"another_account": "url"}
 
 
 def _module(name: str, lang: str) -> ModuleType:
@@ -89,7 +91,8 @@ def translated(lang: str, obj: str = "") -> Iterator[None]:
     except PanelError:
         raise
     except ServiceError as exc:
-        raise PanelError(service_message(exc, lang), obj=obj, detail=exc.message_en) from None
+        raise PanelError(service_message(exc, lang), obj=FIELD_OF_ERROR.get(exc.code, obj),
+                         detail=exc.message_en) from None
     except ConfigError as exc:
         raise PanelError(t("config_error", lang, detail=str(exc), place=_service.config_place(exc)), obj=obj,
                          detail=str(exc)) from None

@@ -124,13 +124,15 @@ def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str
     with using(app) as live:
         _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri, forget_field_ids=moved)
         bind_account(live.store, key_of_url(str(meta.base_url)))
-        # asked for before the fields are made: if that fails, the same code saved again finds
-        # the account already bound and would no longer see that it moved
-        first = moved or live.store.export_progress(Kind.CONTACT) is None
-        if first:
-            request_export(live.store)
+        if moved:
+            # nothing was exported to this account: the export is asked for below, or, if the
+            # fields fail first, when the same code is saved again (the account is bound by then)
+            live.store.export_forget()
         ids = live.ensure_marker_fields()
         secure_marker_fields(live.amo(), ids)   # fields known from before may still be editable by hand
+        first = live.store.export_progress(Kind.CONTACT) is None
+        if first:
+            request_export(live.store)
         log.info("authorized in amoCRM %s; marker fields %s%s", meta.subdomain, ids,
                  "; initial export requested" if first else "")
         return AuthResult(subdomain=str(meta.subdomain), base_url=str(meta.base_url),

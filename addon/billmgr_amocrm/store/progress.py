@@ -35,6 +35,11 @@ class Progress(UnitOfWork):
         with self.transaction():
             self._exec(sql("export_finish"), (self._now(), kind.value))
 
+    def export_forget(self) -> None:
+        """No export has reached the account the module now serves (it moved to another)."""
+        with self.transaction():
+            self._exec(sql("export_forget"))
+
     def export_progress(self, kind: Kind) -> ExportProgress | None:
         with self.transaction():
             found = self._rows(sql("export_progress"), (kind.value,))

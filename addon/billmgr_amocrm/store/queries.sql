@@ -349,6 +349,10 @@ UPDATE amocrm_export_progress SET last_id = %s, enqueued = enqueued + %s WHERE k
 -- The export of a kind is complete.
 UPDATE amocrm_export_progress SET finished_at = %s WHERE kind = %s
 
+-- name: export_forget
+-- The module moved to another amoCRM account: no export has reached it yet.
+DELETE FROM amocrm_export_progress
+
 -- name: export_progress
 -- How far the export of a kind got.
 SELECT kind, started_at, last_id, enqueued, finished_at FROM amocrm_export_progress WHERE kind = %s
