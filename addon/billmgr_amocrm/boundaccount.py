@@ -9,10 +9,11 @@ database authorized on its own, would do exactly that. So the account is recorde
 bindings live, in the database (the ``amocrm:account`` cursor), and checked on both sides:
 
 * an authorization for another account is refused before its code is spent while the
-  module has bindings (``service.authorize``); with none, the module moves to the new account
-  and forgets the old account's field ids;
-* a client for amoCRM is built only from tokens of the recorded account (``App.amo``), so
-  an engine on any host that shares the database writes to that account or not at all.
+  module has bindings (``service.authorize``); with none, the module moves to the new account,
+  forgets the old account's field ids and export progress, and exports everything there;
+* a client for amoCRM is built only from tokens of the recorded account (``App.amo``, and
+  again at every pass: ``App.engine``), so an engine on any host that shares the database
+  writes to that account or not at all.
 
 An account is named by its subdomain and its platform: ``amocrm.ru`` accounts are one
 platform, ``amocrm.com`` and ``kommo.com`` (the same platform renamed) another, and the same
@@ -22,19 +23,14 @@ its address.
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Optional
 
 from .amocrm.urls import AccountUrl, parse_account_url
+from .exportrequest import Cursors
 
 CURSOR = "amocrm:account"
 RU_DOMAIN = "amocrm.ru"
 COM_DOMAIN = "kommo.com"   # amocrm.com is the same platform under its former name
-
-
-class Cursors(Protocol):
-    def get_cursor(self, name: str) -> Optional[str]: ...
-
-    def set_cursor(self, name: str, value: str) -> None: ...
 
 
 def account_key(account: AccountUrl) -> str:
