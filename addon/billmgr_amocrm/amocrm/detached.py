@@ -186,20 +186,26 @@ def run_child(order: Dict[str, Any]) -> Dict[str, Any]:
     return _refresh(order, paths)
 
 
+def _transport(order: Dict[str, Any], paths: HostPaths, base_url: str) -> Transport:
+    """The host's transport to ``base_url`` with the parent's rate settings and timeouts."""
+    from ..bootstrap.amocrm import build_amo_client
+
+    return build_amo_client(paths, base_url=base_url, rate=float(order["rate"]),
+                            network_margin=float(order["margin"]),
+                            timeout=(float(order["timeout"][0]), float(order["timeout"][1])),
+                            max_attempts=int(order["max_attempts"])).transport
+
+
 def _refresh(order: Dict[str, Any], paths: HostPaths) -> Dict[str, Any]:
-    from ..bootstrap.amocrm import build_amo_client, client_secret
+    from ..bootstrap.amocrm import client_secret
     from .oauth import refresh_pair
 
-    client = build_amo_client(paths, base_url=order["base_url"], rate=float(order["rate"]),
-                              network_margin=float(order["margin"]),
-                              timeout=(float(order["timeout"][0]), float(order["timeout"][1])),
-                              max_attempts=int(order["max_attempts"]))
     store = TokenStore(paths)
     current = store.read()
     if current is None or fingerprint(current.refresh) != order["fingerprint"]:
         return {"outcome": "changed"}
-    new = refresh_pair(client.transport, current, client_secret=client_secret(paths).read(),
-                       clock=lambda: float(order["requested_at"]))
+    new = refresh_pair(_transport(order, paths, order["base_url"]), current,
+                       client_secret=client_secret(paths).read(), clock=lambda: float(order["requested_at"]))
     store.write(new)    # before anything else can fail: the old refresh token is dead now
     return {"outcome": "rotated"}
 
@@ -207,14 +213,9 @@ def _refresh(order: Dict[str, Any], paths: HostPaths) -> Dict[str, Any]:
 def _exchange(order: Dict[str, Any], paths: HostPaths) -> Dict[str, Any]:
     from ..bootstrap.amocrm import client_secret
     from .authorization import check_form, exchange_and_store
-    from .circuit import ClientState
-    from .ratelimit import RateLimiter
 
     form = check_form(**order["form"])     # also registers the secret key and code for redaction
-    limiter = RateLimiter(paths.rate_state, float(order["rate"]), margin=float(order["margin"]))
-    transport = Transport(form.account.base_url, limiter=limiter, state=ClientState(paths.client_state),
-                          timeout=(float(order["timeout"][0]), float(order["timeout"][1])),
-                          max_attempts=int(order["max_attempts"]))
+    transport = _transport(order, paths, form.account.base_url)
     try:
         exchange_and_store(transport, form, tokens=TokenStore(paths), secret_file=client_secret(paths),
                            requested_at=float(order["requested_at"]))

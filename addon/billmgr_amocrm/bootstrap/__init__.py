@@ -102,21 +102,32 @@ class App:
             self._clients[size] = make(size)
         return self._clients[size]
 
-    def _check_account(self) -> None:
-        """This host's tokens are for the account the database's bindings belong to
-        (``boundaccount``); the first client after an upgrade records theirs."""
+    def bound_account(self) -> Optional[str]:
+        """The amoCRM account the database's bindings belong to (``boundaccount``); when none is
+        recorded yet (an install from before), this host's tokens' account, recorded now; None
+        before the first authorization."""
         from ..amocrm.tokens import TokenStore
         from ..boundaccount import bind_account, bound_account, key_of_url
+
+        bound = bound_account(self.store)
+        if bound is None:
+            meta = TokenStore(self.paths).read_meta()
+            if meta is not None:
+                bound = key_of_url(meta.base_url)
+                bind_account(self.store, bound)
+        return bound
+
+    def _check_account(self) -> None:
+        """This host's tokens are for the account the database's bindings belong to."""
+        from ..amocrm.tokens import TokenStore
+        from ..boundaccount import key_of_url
         from ..errors import Reauthorize
 
         meta = TokenStore(self.paths).read_meta()
         if meta is None:
             return          # not authorized: the client says so
-        ours = key_of_url(meta.base_url)
-        bound = bound_account(self.store)
-        if bound is None:
-            bind_account(self.store, ours)
-        elif bound != ours:
+        ours, bound = key_of_url(meta.base_url), self.bound_account()
+        if bound != ours:
             raise Reauthorize(code="tokens_not_bound_account", params={"stored": ours, "bound": bound})
 
     def _amo_client(self, chunk_size: int) -> AmoApi:

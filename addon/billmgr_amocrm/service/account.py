@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..amocrm.urls import parse_account_url
-from ..boundaccount import account_key, bind_account, bound_account, key_of_url
+from ..boundaccount import account_key, bind_account, key_of_url
 from ..domain import Kind
 from ..exportrequest import request_export
 from .app import paths_of, using
@@ -49,7 +49,7 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     built = app if app is not None else preflight.build_checked(paths)
     try:
         target = account_key(parse_account_url(url))
-        previous = _account_of(built)
+        previous = built.bound_account()
         _refuse_another_account(built, previous, target)
         try:
             meta = amo_authorize(paths, url, client_id, client_secret, redirect_uri, code)
@@ -63,18 +63,6 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     finally:
         if app is None:
             built.close()
-
-
-def _account_of(app: App) -> Optional[str]:
-    """The account the module's bindings belong to: recorded in the database, or (a module
-    authorized before it was recorded) the one this host's tokens are for."""
-    from ..amocrm.tokens import TokenStore
-
-    bound = bound_account(app.store)
-    if bound is not None:
-        return bound
-    meta = TokenStore(app.paths).read_meta()
-    return key_of_url(meta.base_url) if meta is not None else None
 
 
 def _refuse_another_account(app: App, bound: Optional[str], target: str) -> None:
