@@ -63,13 +63,36 @@ class ProgressLine:
 
 
 def cmd_authorize(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
-    result = service.authorize(args.url, args.client_id, _secret(args, stdin), args.redirect_uri, args.code)
-    out.write(f"authorized: {result.subdomain} ({result.base_url}); access token until "
-              f"{_when(result.access_expires_at)}\n")
+    if args.long_lived_token_file:
+        token = _long_lived_token(args.long_lived_token_file, stdin)
+        result = service.authorize_long_lived(args.url, token, client_id=args.client_id or "",
+                                              redirect_uri=args.redirect_uri or "")
+        out.write(f"authorized: {result.subdomain} ({result.base_url}) with a long-lived token valid until "
+                  f"{_when(result.access_expires_at)}; make a new one in amoCRM before then\n")
+    else:
+        missing = [f"--{name.replace('_', '-')}" for name in ("client_id", "redirect_uri", "code")
+                   if not getattr(args, name)]
+        if missing:
+            err.write(f"error: {', '.join(missing)} needed (or --long-lived-token-file instead of --code)\n")
+            return ExitStatus.USAGE
+        result = service.authorize(args.url, args.client_id, _secret(args, stdin), args.redirect_uri,
+                                   args.code)
+        out.write(f"authorized: {result.subdomain} ({result.base_url}); access token until "
+                  f"{_when(result.access_expires_at)}\n")
     out.write(f"marker fields: {result.marker_field_ids}\n")
     if result.export_requested:
         out.write("initial export requested: the worker sends everything now (or run: amocrm export)\n")
     return ExitStatus.OK
+
+
+def _long_lived_token(source: str, stdin: TextIO) -> str:
+    """The token from a file, or from standard input for ``-`` (never from the command line,
+    where every user of the host can read it)."""
+    if source != "-":
+        return Path(source).read_text(encoding="utf-8")
+    if stdin.isatty():
+        return getpass.getpass("Long-lived token: ")
+    return stdin.read()
 
 
 def _catalog_lines(health: Optional[service.CatalogHealth]) -> str:
@@ -98,9 +121,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     s = service.status()
     age = f"{s.oldest_pending_age:.0f} s" if s.oldest_pending_age is not None else "-"
-    out.write(f"token: {s.token_state}{' (' + s.token_reason + ')' if s.token_reason else ''}; "
-              f"account {s.subdomain or '-'}; access until {_when(s.access_expires_at)}; "
-              f"refresh until {_when(s.refresh_expires_at)}\n")
+    if s.token_kind == "long_lived":  # noqa: S105 - a kind; no refresh token: its own end is what matters
+        reason = f"long-lived, until {_when(s.access_expires_at)}"
+        reason += f"; {s.token_reason}" if s.token_reason else ""
+        out.write(f"token: {s.token_state} ({reason}); account {s.subdomain or '-'}\n")
+    else:
+        out.write(f"token: {s.token_state}{' (' + s.token_reason + ')' if s.token_reason else ''}; "
+                  f"account {s.subdomain or '-'}; access until {_when(s.access_expires_at)}; "
+                  f"refresh until {_when(s.refresh_expires_at)}\n")
     out.write(f"queue: {s.queue_depth} pending {s.queue_by_kind}; oldest {age}\n")
     out.write(f"failed: {s.failed} {s.failed_by_kind}\n")
     out.write(f"linked: {s.linked}\nlast sync: {s.last_sync_at or '-'}\n")
@@ -249,11 +277,16 @@ def cmd_unlink(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amocrm", description="BILLmanager -> amoCRM module: admin commands")
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("authorize", help="exchange the one-time code from amoCRM")
+    a = sub.add_parser("authorize", help="exchange the one-time code from amoCRM "
+                                            "(or store a long-lived token)")
     a.add_argument("--url", required=True, help="https://yourcompany.amocrm.ru")
-    a.add_argument("--client-id", required=True)
-    a.add_argument("--redirect-uri", required=True)
-    a.add_argument("--code", required=True, help="the authorization code (valid 20 minutes)")
+    a.add_argument("--client-id", help="the integration ID (needed with --code)")
+    a.add_argument("--redirect-uri", help="the integration's redirect URL (needed with --code)")
+    how = a.add_mutually_exclusive_group(required=True)
+    how.add_argument("--code", help="the authorization code (valid 20 minutes)")
+    how.add_argument("--long-lived-token-file", metavar="FILE",
+                     help="a private integration's long-lived token, from FILE or - for stdin "
+                          "(instead of --code: no refresh token, nothing to lapse)")
     a.add_argument("--secret-file", help="file holding the secret key (else prompt or stdin)")
     a.set_defaults(func=cmd_authorize)
     sub.add_parser("check", help="check the connection to amoCRM").set_defaults(func=cmd_check)

@@ -73,6 +73,32 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                            "the module again in the panel"},
     "auth_refused": {"ru": "amoCRM отклонил запрос токена ({status})",
                      "en": "amoCRM refused the token request ({status})"},
+    # the long-lived token (amocrm/longlived.py, credentials.py) ---------------------------------
+    "long_lived_empty": {"ru": "не указан долгосрочный токен", "en": "the long-lived token is empty"},
+    "long_lived_not_token": {"ru": "это не долгосрочный токен amoCRM; скопируйте его заново в amoCRM "
+                                   "(Настройки, Интеграции, ваша интеграция, Ключи и доступы)",
+                             "en": "this is not an amoCRM long-lived token; copy it again in amoCRM "
+                                   "(Settings, Integrations, your integration, Keys and scopes)"},
+    "long_lived_ended": {"ru": "срок действия долгосрочного токена закончился {until}; создайте новый в "
+                               "amoCRM (Ключи и доступы интеграции)",
+                         "en": "the long-lived token ended on {until}; make a new one in amoCRM (the "
+                               "integration's Keys and scopes)"},
+    "long_lived_other_account": {"ru": "долгосрочный токен выдан для аккаунта amoCRM {account}, а не для "
+                                       "{url}; укажите адрес этого аккаунта или токен из {url}",
+                                 "en": "the long-lived token is for amoCRM account {account}, not {url}; "
+                                       "enter that account's address, or a token made in {url}"},
+    "auth_long_lived_bad": {"ru": "{url} не принял долгосрочный токен (401): он отозван, закончился или "
+                                  "создан в другом аккаунте; создайте новый в интеграции этого аккаунта. "
+                                  "Сохранённые токены не изменены",
+                            "en": "{url} refused the long-lived token (401): it was revoked, has ended, or "
+                                  "was made in another account; make a new one in this account's "
+                                  "integration. The stored tokens are unchanged"},
+    "auth_long_lived_refused": {"ru": "amoCRM больше не принимает долгосрочный токен (он отозван или его "
+                                      "срок, {until}, закончился): создайте новый в amoCRM (Ключи и доступы "
+                                      "интеграции) и введите его в настройках модуля",
+                                "en": "amoCRM no longer accepts the long-lived token (revoked, or its end "
+                                      "date {until} has passed): make a new one in amoCRM (the integration's "
+                                      "Keys and scopes) and enter it in the module settings"},
     "not_amocrm_status": {"ru": "{url} ответил {status} на запрос токена: это не похоже на аккаунт amoCRM",
                           "en": "{url} answered {status} at the token endpoint: it does not look like an "
                                 "amoCRM account"},
@@ -132,9 +158,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                                    "details in the module's log"},
     "token_lock_busy": {"ru": "токены сейчас обновляет другой процесс; повторите позже",
                         "en": "{holder} holds {path} (token refresh): not ours after {seconds} s"},
-    "not_authorized": {"ru": "одноразовый код ещё не вводился: введите его в настройках модуля",
-                       "en": "the module is not authorized in amoCRM yet: enter the one-time code in the "
-                             "module settings"},
+    "not_authorized": {"ru": "модуль ещё не авторизован: введите одноразовый код (или долгосрочный токен) в "
+                             "настройках модуля",
+                       "en": "the module is not authorized in amoCRM yet: enter the one-time code (or a "
+                             "long-lived token) in the module settings"},
     "tokens_not_bound_account": {"ru": "токены этого сервера выданы для аккаунта amoCRM {stored}, а связки "
                                        "модуля (общие для всех серверов этой базы) принадлежат {bound}: "
                                        "авторизуйте этот сервер в {bound}",

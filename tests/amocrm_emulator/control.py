@@ -85,6 +85,17 @@ class EmulatorControl:
         """A token pair issued directly (no code exchange, not logged as a request)."""
         return self._call("POST", "tokens", {"client_id": client_id} if client_id else {})
 
+    def long_lived_token(self, seconds: int = 365 * 86400, client_id: Optional[str] = None) -> str:
+        """A private integration's long-lived token, valid ``seconds`` on the emulator's clock."""
+        body: Dict[str, Any] = {"seconds": seconds}
+        if client_id:
+            body["client_id"] = client_id
+        return str(self._call("POST", "long_lived_token", body)["access_token"])
+
+    def revoke_token(self, token: str) -> bool:
+        """Revoke an access token as the integration's owner would in amoCRM."""
+        return bool(self._call("POST", "revoke_token", {"token": token})["revoked"])
+
     # faults
     def add_fault(
         self,

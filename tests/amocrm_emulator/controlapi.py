@@ -35,10 +35,12 @@ def dispatch(emu: Emulator, method: str, name: str, query: Dict[str, List[str]],
         if "set" in body:
             emu.clock.set(float(body["set"]))
         return 200, {"now": emu.clock.now(), "offset": emu.clock.offset}
-    if parts[0] in ("integration", "auth_code", "tokens") and method == "POST":
+    if parts[0] in ("integration", "auth_code", "tokens", "long_lived_token") and method == "POST":
         return _oauth(emu, name, body)
     if name == "faults":
         return _faults(emu, method, body)
+    if (method, name) == ("POST", "revoke_token"):
+        return 200, {"revoked": emu.oauth.revoke(str(body.get("token") or ""))}
     if (method, name) == ("POST", "delete"):
         return _delete(emu, body)
     if (method, name) == ("POST", "edit"):
@@ -82,6 +84,8 @@ def _oauth(emu: Emulator, name: str, body: Any) -> Reply:
         return 200, {"client_id": client_id, "auth_code": emu.oauth.new_auth_code(client_id)}
     if name == "tokens":
         return 200, emu.oauth.issue_pair(client_id)
+    if name == "long_lived_token":
+        return 200, emu.oauth.issue_long_lived(client_id, int(body.get("seconds") or 365 * 86400))
     return 404, {"error": f"unknown control endpoint POST /_emulator/{name}"}
 
 

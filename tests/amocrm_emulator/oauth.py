@@ -3,6 +3,8 @@
 * Authorization codes: single use, 20 minutes.
 * Access tokens: HS256 JWTs, 24 hours; an old access token stays valid until its
   ``exp`` even after a refresh (reference "Open questions": assumed).
+* Long-lived tokens (private integrations): access JWTs of 1 day to 5 years, no refresh
+  token; the owner can revoke one (control ``revoke_token``), after which it gets 401.
 * Refresh tokens: ``def50200…``, single use, 3 months. Reuse → 401 "Token has been
   revoked". Every presentation is counted per token so tests can assert that each
   refresh token was used exactly once.
@@ -16,7 +18,7 @@ import hmac
 import json
 import secrets
 import uuid
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import errors
 from .clock import Clock
@@ -25,6 +27,8 @@ from .state import State
 CODE_LIFETIME = 20 * 60
 ACCESS_LIFETIME = 86400
 REFRESH_LIFETIME = 90 * 86400
+LONG_LIVED_MIN = 86400            # a long-lived token: one day ...
+LONG_LIVED_MAX = 5 * 365 * 86400  # ... to five years
 BASE_DOMAIN = "amocrm.ru"
 API_DOMAIN = "api-b.amocrm.ru"
 
@@ -67,35 +71,9 @@ class OAuth:
         return code
 
     def issue_pair(self, client_id: str) -> Dict[str, Any]:
+        access, jti = self._access_token(client_id, ACCESS_LIFETIME)
         now = self.clock.now_int()
-        jti = uuid.uuid4().hex
-        claims = {
-            "aud": client_id,
-            "jti": jti,
-            "iat": now,
-            "nbf": now,
-            "exp": now + ACCESS_LIFETIME,
-            "sub": str(self.state.account["current_user_id"]),
-            "grant_type": "",
-            "account_id": self.state.account["id"],
-            "base_domain": BASE_DOMAIN,
-            "version": 2,
-            "scopes": ["crm", "files", "files_delete", "notifications", "push_notifications"],
-            "hash_uuid": str(uuid.uuid4()),
-            "api_domain": API_DOMAIN,
-        }
-        header = _b64(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        signature = _b64(
-            hmac.new(self.state.jwt_key.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-        )
-        access = f"{header}.{payload}.{signature}"
         refresh = _opaque_token()
-        self.state.access_tokens[jti] = {
-            "client_id": client_id,
-            "issued_at": now,
-            "expires_at": now + ACCESS_LIFETIME,
-        }
         self.state.refresh_tokens[refresh] = {
             "client_id": client_id,
             "issued_at": now,
@@ -111,6 +89,49 @@ class OAuth:
             "refresh_token": refresh,
             "server_time": now,
         }
+
+    def issue_long_lived(self, client_id: str, lifetime: int) -> Dict[str, Any]:
+        """A private integration's long-lived token (reference §2: 1 day to 5 years, no refresh
+        token): an access JWT like any other, only with a longer ``exp``."""
+        if not LONG_LIVED_MIN <= lifetime <= LONG_LIVED_MAX:
+            raise ValueError(f"a long-lived token lives {LONG_LIVED_MIN} to {LONG_LIVED_MAX} seconds")
+        access, _ = self._access_token(client_id, lifetime)
+        return {"access_token": access, "expires_at": self.clock.now_int() + lifetime}
+
+    def revoke(self, token: str) -> bool:
+        """The integration's owner revoked this access token in amoCRM: every call with it is a 401."""
+        claims = jwt_claims_unverified(token) or {}
+        return self.state.access_tokens.pop(str(claims.get("jti")), None) is not None
+
+    def _access_token(self, client_id: str, lifetime: int) -> Tuple[str, str]:
+        now = self.clock.now_int()
+        jti = uuid.uuid4().hex
+        claims = {
+            "aud": client_id,
+            "jti": jti,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "sub": str(self.state.account["current_user_id"]),
+            "grant_type": "",
+            "account_id": self.state.account["id"],
+            "base_domain": BASE_DOMAIN,
+            "version": 2,
+            "scopes": ["crm", "files", "files_delete", "notifications", "push_notifications"],
+            "hash_uuid": str(uuid.uuid4()),
+            "api_domain": API_DOMAIN,
+        }
+        header = _b64(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        signature = _b64(
+            hmac.new(self.state.jwt_key.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        )
+        self.state.access_tokens[jti] = {
+            "client_id": client_id,
+            "issued_at": now,
+            "expires_at": now + lifetime,
+        }
+        return f"{header}.{payload}.{signature}", jti
 
     # --- token endpoint ---------------------------------------------------
     def token_endpoint(self, params: Mapping[str, Any]) -> Dict[str, Any]:

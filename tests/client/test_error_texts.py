@@ -22,7 +22,8 @@ SAMPLE = {"url": "https://abc.amocrm.ru", "example": "https://yourcompany.amocrm
           "kind": "ReadTimeout",
           "target": "https://other.example.com", "mode": "0644", "holder": "12345 1795633500.123",
           "seconds": "60", "stored": "https://a.amocrm.ru", "configured": "https://b.amocrm.ru",
-          "bound": "b.amocrm.ru",
+          "bound": "b.amocrm.ru", "until": "2027-12-01",
+          "account": "trial.amocrm.ru",
           "next_probe": "2026-12-01 10:15:00", "reason": "amoCRM refused the refresh token"}
 
 

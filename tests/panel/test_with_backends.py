@@ -347,6 +347,45 @@ def test_the_report_shows_thirty_days_with_their_counts_and_the_status_the_last_
     assert ru.startswith(f"{local_day(now):%d.%m.%Y}: контактов 3, компаний 0, сделок 250")
 
 
+def test_a_long_lived_token_authorizes_from_the_settings_form_without_the_integration_keys(
+    mgr5_root: Path, sandbox_db: Any, amocrm_emulator: Any
+) -> None:
+    control = amocrm_emulator.control
+    token = control.long_lived_token(365 * 86400)
+    opened = ui("amocrm.settings", lang="en")
+    assert opened.findtext("long_lived_token") == ""
+    only_token = {"sok": "ok", "url": amocrm_emulator.url, "client_id": "", "client_secret": "",
+                  "redirect_uri": "", "code": ""}
+
+    both = ui("amocrm.settings", dict(only_token, code="def50200abc", long_lived_token=token), lang="en",
+              env=LOOPBACK)
+    assert both.find("error") is not None and both.find("error").get("object") == "code"
+    revoked = control.long_lived_token(30 * 86400)
+    control.revoke_token(revoked)
+    refused = ui("amocrm.settings", dict(only_token, long_lived_token=revoked), lang="en", env=LOOPBACK)
+    error = refused.find("error")
+    assert error is not None and error.get("object") == "long_lived_token", etree.tostring(refused)
+    assert "refused the long-lived token" in error_text(refused)
+    for answer in (both, refused):
+        assert token.encode() not in etree.tostring(answer) and revoked.encode() not in etree.tostring(answer)
+    assert not (mgr5_root / "etc/amocrm/access_token").exists()
+
+    # pasted as the amoCRM page shows it, wrapped over lines
+    saved = ui("amocrm.settings", dict(only_token, long_lived_token=f"{token[:60]}\n{token[60:]}"),
+               env=LOOPBACK)
+    assert_ok(saved)
+    assert token.encode() not in etree.tostring(saved)
+    etc = mgr5_root / "etc/amocrm"
+    assert (etc / "access_token").read_text().strip() == token and (etc / "refresh_token").read_text() == "\n"
+    assert stat.S_IMODE((etc / "access_token").stat().st_mode) == 0o600
+    assert not (etc / "client_secret").exists()           # nothing else secret was needed
+    assert not control.token_grants("authorization_code") and not control.token_grants("refresh_token")
+    assert ui("amocrm.status", lang="en").findtext("auth_state") == "authorized"
+    log = (mgr5_root / "var/amocrm_action.log").read_text()
+    assert token not in log and revoked not in log
+    assert "changed=long_lived_token,url result=ok" in log
+
+
 def test_authorizing_another_account_while_bound_is_refused_at_the_url_field(
     mgr5_root: Path, sandbox_db: Any, amocrm_emulator: Any, amocrm_emulator_factory: Any
 ) -> None:

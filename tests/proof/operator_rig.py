@@ -63,12 +63,12 @@ class Operator:
         assert done.returncode == 0, f"amocrm {' '.join(args)} exited {done.returncode}: {out}\n{err[-3000:]}"
         return done
 
-    def once(self, extra: Optional[Dict[str, str]] = None,
-             timeout: float = 300) -> subprocess.CompletedProcess:
-        """``amocrm_task --once`` as cron runs it; fails the test unless it exits 0."""
+    def once(self, extra: Optional[Dict[str, str]] = None, timeout: float = 300,
+             expect: int = 0) -> subprocess.CompletedProcess:
+        """``amocrm_task --once`` as cron runs it; fails the test unless it exits ``expect``."""
         proc = self._popen([TASK, "--once"], dict(QUIET_DUTIES, **(extra or {})))
         out, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, f"amocrm_task --once exited {proc.returncode}: {err[-3000:]}"
+        assert proc.returncode == expect, f"amocrm_task --once exited {proc.returncode}: {err[-3000:]}"
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def start_daemon(self, extra: Optional[Dict[str, str]] = None) -> subprocess.Popen:

@@ -83,6 +83,14 @@ class Rig:
 
 
 @pytest.fixture
+def emulator(sandbox_db: Any, amocrm_emulator_factory: Any, mgr5_root: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fresh emulator account beside a seeded sandbox, the module not yet authorized."""
+    monkeypatch.setenv("BILLMGR_AMOCRM_ALLOW_LOOPBACK", "1")
+    return amocrm_emulator_factory()
+
+
+@pytest.fixture
 def rig(sandbox_db: Any, amocrm_emulator_factory: Any, mgr5_root: Path,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     """An authorized module (service.authorize, as the settings form does) over a seeded sandbox."""

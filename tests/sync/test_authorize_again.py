@@ -32,13 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 SLOW_TOKEN_ANSWER = 3.0
 
 
-@pytest.fixture
-def emulator(sandbox_db: Any, amocrm_emulator_factory: Any, mgr5_root: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("BILLMGR_AMOCRM_ALLOW_LOOPBACK", "1")
-    return amocrm_emulator_factory()
-
-
 def form_of(emulator: Any) -> Dict[str, str]:
     integ = emulator.integration
     return {"url": emulator.url, "client_id": integ["client_id"], "client_secret": integ["client_secret"],

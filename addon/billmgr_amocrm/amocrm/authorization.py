@@ -21,6 +21,7 @@ from ..errors import ConfigError, Reauthorize
 from ..logsetup import register_secret
 from .circuit import ClientState
 from .credentials import DEFAULT_REFRESH_MARGIN, ClientSecret
+from .longlived import RENEW_AHEAD, day_of
 from .models import TokenMeta
 from .oauth import exchange_code
 from .tokens import TokenStore, fingerprint
@@ -140,9 +141,11 @@ def _require(value: str, what: str) -> None:
 @dataclass(frozen=True)
 class TokenStatus:
     """What the status screen shows. ``state``: not_authorized | ok | expiring | expired |
-    needs_reauth | blocked | unpaid."""
+    ending (a long-lived token's last two weeks) | needs_reauth | blocked | unpaid.
+    ``kind``: oauth | long_lived (no refresh token: ``refresh_*`` are None)."""
 
     state: str
+    kind: str = "oauth"
     base_url: str = ""
     subdomain: str = ""
     access_expires_at: Optional[float] = None
@@ -157,21 +160,38 @@ def token_status(tokens: TokenStore, state: ClientState, *, clock: Callable[[], 
     meta = tokens.read_meta()
     shared = state.read()
     if meta is None:
-        return TokenStatus("not_authorized", reason="enter the one-time code in the module settings")
+        return TokenStatus("not_authorized", reason="enter the one-time code (or a long-lived token) in "
+                                                       "the module settings")
     common: Dict[str, Any] = {
-        "base_url": meta.base_url, "subdomain": meta.subdomain, "access_expires_at": meta.expires_at,
-        "refresh_issued_at": meta.refresh_issued_at,
-        "refresh_expires_at": meta.refresh_issued_at + REFRESH_LIFETIME}
+        "kind": meta.kind, "base_url": meta.base_url, "subdomain": meta.subdomain,
+        "access_expires_at": meta.expires_at}
+    if not meta.long_lived:
+        common.update(refresh_issued_at=meta.refresh_issued_at,
+                      refresh_expires_at=meta.refresh_issued_at + REFRESH_LIFETIME)
     if shared.get("reauth"):
         return TokenStatus("needs_reauth", reason=str(shared["reauth"].get("reason", "")), **common)
     stop = shared.get("stop")
     if stop:
         return TokenStatus(str(stop.get("reason", "blocked")), reason=str(stop.get("detail", "")), **common)
     now = clock()
+    if meta.long_lived:
+        return _long_lived_status(meta, now, common)
     if now >= meta.refresh_issued_at + REFRESH_LIFETIME:
         return TokenStatus("needs_reauth", reason="the refresh token is older than 3 months", **common)
     if now >= meta.expires_at:
         return TokenStatus("expired", reason="refreshed automatically on the next request", **common)
     if meta.expires_at - now < margin:
         return TokenStatus("expiring", **common)
+    return TokenStatus("ok", **common)
+
+
+def _long_lived_status(meta: TokenMeta, now: float, common: Dict[str, Any]) -> TokenStatus:
+    """A long-lived token is never renewed by the module: its end is the admin's to act on."""
+    until = day_of(meta.expires_at)
+    if now >= meta.expires_at:
+        return TokenStatus("needs_reauth", reason=f"the long-lived token ended on {until}: make a new one in "
+                           "amoCRM and enter it in the module settings", **common)
+    if meta.expires_at - now < RENEW_AHEAD:
+        return TokenStatus("ending", reason=f"the long-lived token ends on {until}: make a new one in amoCRM "
+                           "and enter it in the module settings before then", **common)
     return TokenStatus("ok", **common)

@@ -8,6 +8,10 @@ writes the new pair even if this process is killed while amoCRM answers); the ne
 pair is on disk before it is used. A revoked refresh token (checked against a fresh read of the
 files once) records the persistent re-authorize state and raises; the token
 files are never deleted and an old authorization code is never reused.
+
+A long-lived token (:mod:`.longlived`) is never refreshed: ahead of its expiry nothing is
+done (the status screen warns two weeks before), and a 401 for it records the re-authorize
+state with what to do (make a new token in amoCRM), exactly as a revoked refresh token does.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ..errors import AuthorizationRefused, Reauthorize
 from ..foundation.files import InsecureFileError, check_private, write_atomic
 from ..logsetup import register_secret
 from .circuit import ClientState
+from .longlived import RENEW_AHEAD, day_of
 from .tokens import TokenSet, TokenStore
 
 log = logging.getLogger("billmgr_amocrm.amocrm")
@@ -105,19 +110,33 @@ class Credentials:
         return self.refresh(lambda t: t.access == rejected_access, why="amoCRM answered 401").access
 
     def keep_alive(self, max_age_days: float = DEFAULT_KEEP_ALIVE_DAYS) -> bool:
-        """Rotate the pair when the refresh token is older than ``max_age_days``; True if rotated."""
+        """Rotate the pair when the refresh token is older than ``max_age_days``; True if rotated.
+        A long-lived token is never rotated (its end, when near, is logged)."""
         before = self.current()
 
         def old(tokens: TokenSet) -> bool:
             return self.clock() - tokens.meta.refresh_issued_at >= max_age_days * 86400
 
+        if before.meta.long_lived:
+            self._announce_end(before)
+            return False
         if not old(before):
             return False
         return self.refresh(old, why=f"keep-alive (refresh token older than {max_age_days:g} days)"
                             ).refresh != before.refresh
 
+    def _announce_end(self, tokens: TokenSet) -> None:
+        """The daily keep-alive of a long-lived token: nothing to rotate, but its last two weeks are
+        said in the worker's log every day (an admin may read the log, not the status screen)."""
+        left = tokens.meta.expires_at - self.clock()
+        if left < RENEW_AHEAD:
+            log.warning("the long-lived amoCRM token ends on %s (in %.0f days): make a new one in amoCRM "
+                        "(the integration's Keys and scopes) and enter it in the module settings",
+                        day_of(tokens.meta.expires_at), max(left, 0) / 86400)
+
     def _expiring(self, tokens: TokenSet) -> bool:
-        return tokens.meta.expires_at - self.clock() < self.margin
+        # a long-lived token cannot be renewed from here: it is used until amoCRM refuses it
+        return not tokens.meta.long_lived and tokens.meta.expires_at - self.clock() < self.margin
 
     def refresh(self, needed: Callable[[TokenSet], bool], *, why: str) -> TokenSet:
         """Rotate the pair under the host-wide lock if ``needed`` still holds for the files read
@@ -128,6 +147,8 @@ class Credentials:
             if not needed(current):
                 log.debug("token pair already rotated by another process")
                 return current
+            if current.meta.long_lived:
+                return self._refused(current, long_lived_refused(current))
             log.info("refreshing the amoCRM token pair: %s", why)
             try:
                 new = self.rotate(current, lock_fd=lock_fd, requested_at=self.clock())
@@ -139,9 +160,15 @@ class Credentials:
 
     def _refused(self, used: TokenSet, exc: AuthorizationRefused) -> TokenSet:
         again = self.store.read()
-        if again is not None and again.refresh != used.refresh:
+        if again is not None and (again.refresh, again.access) != (used.refresh, used.access):
             return again  # someone wrote a new pair meanwhile (e.g. a fresh authorization)
         self.state.record_reauth(exc.message, exc.code, exc.params)
-        log.error("amoCRM refused the token refresh: %s; sync stops until the module is authorized again",
-                  exc)
+        log.error("amoCRM refused the %s: %s; sync stops until the module is authorized again",
+                  "long-lived token" if used.meta.long_lived else "token refresh", exc)
         raise exc
+
+
+def long_lived_refused(tokens: TokenSet) -> AuthorizationRefused:
+    """amoCRM refused the long-lived token (revoked, or past its expiry): only a new one helps."""
+    return AuthorizationRefused(code="auth_long_lived_refused",
+                                params={"until": day_of(tokens.meta.expires_at)}, reason="revoked")

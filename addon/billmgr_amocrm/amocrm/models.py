@@ -6,7 +6,7 @@ hosts run Python 3.9.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,11 +25,21 @@ class TokenResponse(_Loose):
     server_time: Optional[int] = None
 
 
+TokenKind = Literal["oauth", "long_lived"]
+OAUTH: TokenKind = "oauth"
+LONG_LIVED: TokenKind = "long_lived"
+
+
 class TokenMeta(BaseModel):
-    """``token.json``: everything that belongs with the token pair, but no secret."""
+    """``token.json``: everything that belongs with the token pair, but no secret.
+
+    ``kind``: ``oauth`` (a pair from a one-time code, refreshed every day) or ``long_lived``
+    (a private integration's long-lived token, 1 day to 5 years, never refreshed: its
+    ``expires_at`` is the token's own ``exp`` and the refresh token file stays empty)."""
 
     model_config = ConfigDict(extra="ignore")
 
+    kind: TokenKind = OAUTH
     base_url: str
     client_id: str
     redirect_uri: str
@@ -44,6 +54,10 @@ class TokenMeta(BaseModel):
     # short hash of the one-time code this pair was exchanged for; empty once it is refreshed.
     # The same code given again finds its pair here instead of being refused as spent.
     code_fingerprint: str = ""
+
+    @property
+    def long_lived(self) -> bool:
+        return self.kind == LONG_LIVED
 
 
 class Link(_Loose):

@@ -2,7 +2,8 @@
 
 Files (under the root ``bootstrap`` passes in): ``etc/amocrm/access_token``, ``refresh_token``
 (the secrets, root-only 0600, each written atomically) and ``token.json``
-(:class:`TokenMeta`: expiry, domains, no secret). A new pair is written refresh
+(:class:`TokenMeta`: expiry, domains, no secret). A long-lived token leaves ``refresh_token``
+empty (there is nothing to refresh). A new pair is written refresh
 token first: the old refresh token is already dead once amoCRM answered, so it
 is the one thing that must survive a crash. ``token.lock`` beside them is held
 (``fcntl.flock``, exclusive) around every refresh; ``token.queue`` keeps its
@@ -70,7 +71,7 @@ class TokenStore:
         except ValidationError as exc:
             raise Reauthorize(code="tokens_damaged",
                               params={"path": str(p.token_meta), "count": exc.error_count()}) from None
-        if not access or not refresh:
+        if not access or not (refresh or meta.long_lived):   # a long-lived token has no refresh token
             raise Reauthorize(code="tokens_empty", params={"path": str(p.amocrm_etc)})
         return TokenSet(access=access, refresh=refresh, meta=meta)
 

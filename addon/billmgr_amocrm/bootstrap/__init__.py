@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional
 from ..domain import URL_KINDS, Kind
 from ..paths import HostPaths, host_paths
 from ..ports import MappingContext
-from .amocrm import authorize, build_amo_client, client_secret, token_status
+from .amocrm import authorize, authorize_long_lived, build_amo_client, client_secret, token_status
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from ..sync.engine import Engine
     from ..sync.lanes import Lane, Lanes
 
-__all__ = ["App", "EXPORT_CHUNK", "SideConnection", "authorize", "build", "build_amo_client",
+__all__ = ["App", "EXPORT_CHUNK", "SideConnection", "authorize", "authorize_long_lived", "build",
+           "build_amo_client",
            "client_secret", "token_status"]
 
 log = logging.getLogger(__name__)

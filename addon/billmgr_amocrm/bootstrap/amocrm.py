@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from ..amocrm import AmoClient, ClientSecret, TokenInfo, TokenStatus
     from ..amocrm.backoff import Backoff
+    from ..amocrm.transport import Reply
+    from ..amocrm.urls import AccountUrl
     from ..paths import HostPaths
 
 
@@ -76,6 +78,28 @@ def authorize(paths: HostPaths, url: str, client_id: str, secret: str, redirect_
     return exchange(url, client_id, secret, redirect_uri, code, exchange=detached, tokens=TokenStore(paths),
                     state=ClientState(paths.client_state, clock=clock), secret_file=client_secret(paths),
                     clock=clock)
+
+
+def authorize_long_lived(paths: HostPaths, url: str, token: str, *, rate: Optional[float] = None,
+                         timeout: Tuple[float, float] = (5.0, 30.0),
+                         clock: Callable[[], float] = time.time) -> TokenInfo:
+    """Store a long-lived token (``amocrm.longlived``) once the account has accepted it, asking
+    through this host's rate limit. Nothing is spent, so this runs in-process."""
+    from ..amocrm.circuit import ClientState
+    from ..amocrm.longlived import ACCOUNT_PATH
+    from ..amocrm.longlived import authorize_long_lived as store
+    from ..amocrm.tokens import TokenStore
+
+    def probe(account: AccountUrl, token: str) -> Reply:
+        client = build_amo_client(paths, rate=rate, base_url=account.base_url, timeout=timeout,
+                                  max_attempts=2, clock=clock)
+        try:
+            return client.transport.send("GET", ACCOUNT_PATH, token=token, bypass_gate=True)
+        finally:
+            client.close()
+
+    return store(url, token, probe=probe, tokens=TokenStore(paths),
+                 state=ClientState(paths.client_state, clock=clock), clock=clock)
 
 
 def token_status(paths: HostPaths, *, clock: Callable[[], float] = time.time) -> TokenStatus:

@@ -2,7 +2,9 @@
 
 The settings form never sends the secret key back to the browser: the password field is
 always empty and its placeholder says whether a key is saved; an empty field on save keeps
-the stored key. Saving exchanges the one-time code through ``service.authorize``.
+the stored key. Saving exchanges the one-time code through ``service.authorize``, or, when a
+long-lived token is given instead, stores that token through ``service.authorize_long_lived``
+(the integration keys are then optional: kept in amocrm.conf if given, unused).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from .i18n import t
 from .protocol import PanelRequest
 from .responses import PanelError, Reply, form, ok
 
-SETTINGS_FIELDS = ("url", "client_id", "client_secret", "redirect_uri", "code", "billmgr_url")
+SETTINGS_FIELDS = ("url", "client_id", "client_secret", "redirect_uri", "code", "long_lived_token",
+                   "billmgr_url")
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$")
 
@@ -84,7 +87,7 @@ def settings(request: PanelRequest) -> Reply:
         "placeholder_client_secret": t("secret_saved" if _secret_saved(lang) else "secret_missing", lang)
     }
     if not request.is_save:
-        values = dict(stored, client_secret="", code="")
+        values = dict(stored, client_secret="", code="", long_lived_token="")
         if not values["redirect_uri"] and request.host:
             values["redirect_uri"] = (
                 f"https://{request.host}/billmgr"  # the spec's format; the admin confirms it
@@ -93,6 +96,9 @@ def settings(request: PanelRequest) -> Reply:
         values[backend.CONF_VERSION] = read_version
         return Reply(form(request, values, messages=placeholder), result="opened")
     url = check_url(request, request.param("url").strip())
+    token = "".join(request.param("long_lived_token").split())
+    if token:
+        return _save_long_lived(request, url, token, stored, stored_link)
     client_id = request.param("client_id").strip()
     if not client_id:
         raise PanelError(
@@ -128,6 +134,31 @@ def settings(request: PanelRequest) -> Reply:
     with backend.translated(lang, obj="code"):
         service.authorize(url, client_id, secret, redirect, code)
     if link_changed:   # after the authorization, which wrote amocrm.conf itself
+        backlink.save(request, link, None)
+        changed += (backlink.FIELD,)
+    return Reply(ok(request), changed=changed)
+
+
+def _save_long_lived(request: PanelRequest, url: str, token: str, stored: Dict[str, str],
+                     stored_link: str) -> Reply:
+    """Authorize with a long-lived token: no code, no secret key; an integration ID and redirect URL
+    given are checked and kept (for a later switch back to the code), none needed."""
+    lang = request.lang
+    if "".join(request.param("code").split()):
+        raise PanelError(t("code_and_token", lang), obj="code")
+    client_id = request.param("client_id").strip()
+    if client_id and not _CLIENT_ID_RE.match(client_id):
+        raise PanelError(t("client_id_invalid", lang), obj="client_id")
+    redirect = request.param("redirect_uri").strip()
+    redirect = check_redirect(request, redirect) if redirect else ""
+    link = backlink.parse(request)
+    service = backend.service(lang)
+    with backend.translated(lang, obj="long_lived_token"):
+        service.authorize_long_lived(url, token, client_id=client_id, redirect_uri=redirect)
+    changed: Tuple[str, ...] = tuple(
+        name for name, new in (("url", url), ("client_id", client_id), ("redirect_uri", redirect))
+        if new and stored.get(name, "").rstrip("/") != new) + ("long_lived_token",)
+    if link != stored_link:   # after the authorization, which wrote amocrm.conf itself
         backlink.save(request, link, None)
         changed += (backlink.FIELD,)
     return Reply(ok(request), changed=changed)
@@ -178,6 +209,7 @@ def _age(seconds: Any, lang: str) -> str:
 TOKEN_STATES = {
     "ok": "auth_ok",
     "expiring": "auth_ok",
+    "ending": "auth_ending",
     "expired": "auth_ok",
     "not_authorized": "auth_none",
     "needs_reauth": "auth_reauthorize",

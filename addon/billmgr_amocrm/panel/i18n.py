@@ -79,6 +79,10 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": 'Paste a fresh authorization code from amoCRM (the "Keys and scopes" tab): a code works '
         "once and only for 20 minutes.",
     },
+    "code_and_token": {
+        "ru": "Заполните что-то одно: код авторизации или долгосрочный токен.",
+        "en": "Fill in one of them: the authorization code or the long-lived token.",
+    },
     "secret_required": {
         "ru": "Введите секретный ключ интеграции из amoCRM: сохранённого ключа нет.",
         "en": "Enter the integration's secret key from amoCRM: no key is stored yet.",
@@ -104,8 +108,15 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "auth_ok": {"ru": "авторизован", "en": "authorized"},
     "auth_none": {"ru": "не настроена", "en": "not configured"},
     "auth_reauthorize": {
-        "ru": "требуется повторная авторизация: введите новый код в настройках интеграции",
-        "en": "re-authorization needed: enter a new code in the integration settings",
+        "ru": "требуется повторная авторизация: введите новый код или долгосрочный токен в настройках "
+        "интеграции",
+        "en": "re-authorization needed: enter a new code or long-lived token in the integration settings",
+    },
+    "auth_ending": {
+        "ru": "авторизован, но срок долгосрочного токена скоро закончится: создайте новый в amoCRM и "
+        "введите его в настройках интеграции",
+        "en": "authorized, but the long-lived token ends soon: make a new one in amoCRM and enter it in "
+        "the integration settings",
     },
     "auth_blocked": {"ru": "заблокирован amoCRM (403)", "en": "blocked by amoCRM (403)"},
     "auth_unpaid": {"ru": "аккаунт amoCRM не оплачен (402)", "en": "the amoCRM account is not paid (402)"},

@@ -22,7 +22,8 @@ _ANSWER_TAGS = ("ok", "error", "elem", "slist", "p_elems", "p_num", "p_cnt", "p_
 # Request parameters whose values must never travel back to the browser (the panel echoes the
 # request in <tparams>; an error answer built on that document would otherwise return them).
 SECRET_FIELDS = frozenset(
-    {"client_secret", "code", "secret", "password", "passwd", "token", "access_token", "refresh_token"}
+    {"client_secret", "code", "secret", "password", "passwd", "token", "access_token", "refresh_token",
+     "long_lived_token"}
 )
 
 

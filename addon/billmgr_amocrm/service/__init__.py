@@ -27,6 +27,7 @@ from __future__ import annotations
 from .account import (
     account_url,
     authorize,
+    authorize_long_lived,
     authorized,
     check_connection,
     secret_saved,
@@ -74,7 +75,8 @@ __all__ = [
     "CATALOG_TTL_SECONDS", "AmoUnavailable", "AuthResult", "BadInput", "Catalog", "CatalogHealth",
     "CatalogProblem", "ConnectionResult", "DatabaseError", "EngineWait", "ExportKindProgress", "ExportResult",
     "FailedRow", "NotAuthorized", "Progress", "ServiceError", "Status", "account_url", "authorize",
-    "authorized", "bindings", "cached_catalog", "cached_catalog_health", "catalog", "catalog_health",
+    "authorize_long_lived", "authorized", "bindings", "cached_catalog", "cached_catalog_health", "catalog",
+    "catalog_health",
     "check_connection", "config_place", "log_catalog_health", "failed", "reconcile", "resync", "resync_all",
     "daily", "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret",
     "suggested_billmgr_url", "sync_now", "token_status", "translate", "unlink",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..amocrm.urls import parse_account_url
 from ..boundaccount import account_key, bind_account, key_of_url
@@ -29,7 +29,7 @@ SAVE_AGAIN_RU = ("Код авторизации уже обменян, токе�
 SAVE_AGAIN_EN = ("The authorization code was exchanged and the tokens are saved: save the settings "
                  "again with the same code (or run amocrm authorize again) to finish the set-up.")
 # token states in which the module counts as authorized ("expired" refreshes by itself)
-AUTHORIZED_STATES = ("ok", "expiring", "expired")
+AUTHORIZED_STATES = ("ok", "expiring", "expired", "ending")
 
 
 def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, *,
@@ -43,23 +43,55 @@ def authorize(url: str, client_id: str, client_secret: str, redirect_uri: str, c
     from ..bootstrap import authorize as amo_authorize
     from . import preflight
 
-    paths = paths_of(app)
     preflight.check_form(url, client_id, client_secret, redirect_uri, code)
-    preflight.check_files(paths)
-    built = app if app is not None else preflight.build_checked(paths)
+    paths = paths_of(app)
+    return _set_up(app, url, lambda: amo_authorize(paths, url, client_id, client_secret, redirect_uri, code),
+                   client_id=client_id, redirect_uri=redirect_uri, single_use=True)
+
+
+def authorize_long_lived(url: str, token: str, *, client_id: str = "", redirect_uri: str = "",
+                         app: Optional[App] = None) -> AuthResult:
+    """Store a private integration's long-lived token (tried on the account first, the stored
+    tokens untouched if it fails), then the same set-up as after a code exchange. Nothing
+    single-use is spent, so a set-up stopped midway is finished by saving the token again.
+    ``client_id``, ``redirect_uri``: kept in amocrm.conf when given (for a later switch back
+    to the code), else the recorded ones stay."""
+    from ..bootstrap import authorize_long_lived as store_token
+    from . import preflight
+
+    preflight.check_long_lived(url, token)
+    paths = paths_of(app)
+    return _set_up(app, url, lambda: store_token(paths, url, token), client_id=client_id,
+                   redirect_uri=redirect_uri, single_use=False)
+
+
+def _set_up(app: Optional[App], url: str, obtain: Callable[[], TokenInfo], *, client_id: str,
+            redirect_uri: str, single_use: bool) -> AuthResult:
+    """The settings files, the directories and the database checked, another account refused,
+    then ``obtain`` (the tokens, stored) and what follows it. ``single_use``: ``obtain`` spends
+    the one-time code, so a failure after it says that the same code finishes the set-up."""
+    from . import preflight
+
+    paths = paths_of(app)
+    preflight.check_files(paths, code=single_use)
+    built = app if app is not None else preflight.build_checked(paths, code=single_use)
     try:
         target = account_key(parse_account_url(url))
         previous = built.bound_account()
         _refuse_another_account(built, previous, target)
         try:
-            meta = amo_authorize(paths, url, client_id, client_secret, redirect_uri, code)
+            meta = obtain()
         except Exception as exc:  # noqa: BLE001 - translated for the admin
             raise translate(exc) from exc
+        if not single_use:
+            client_id = client_id or built.config.auth.client_id
+            redirect_uri = redirect_uri or built.config.auth.redirect_uri
         try:
             return _after_exchange(built, meta, client_id, redirect_uri,
                                    moved=previous is not None and previous != target)
         except Exception as exc:  # noqa: BLE001 - translated for the admin, with what to do
-            raise _unfinished(translate(exc)) from exc
+            error = translate(exc)
+            raise (_unfinished(error) if single_use else error) from exc
     finally:
         if app is None:
             built.close()

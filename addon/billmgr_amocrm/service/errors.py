@@ -95,13 +95,18 @@ def _amo(exc: AmoError) -> ServiceError:
         return {"message_ru": f"{head_ru}: {said}" if said else head_ru,
                 "message_en": f"{head_en}: {exc}", "shown_en": f"{head_en}: {shown}"}
 
+    if isinstance(exc, AuthorizationRefused) and exc.code.startswith("auth_long_lived"):
+        return NotAuthorized(**words("amoCRM отклонил авторизацию", "amoCRM refused the authorization"),
+                             hint="Создайте новый долгосрочный токен в amoCRM (вкладка «Ключи и доступы» "
+                             "интеграции) и введите его в настройках модуля.")
     if isinstance(exc, AuthorizationRefused):
         return NotAuthorized(**words("amoCRM отклонил авторизацию", "amoCRM refused the authorization"),
                              hint="Получите новый код авторизации в amoCRM (он живёт 20 минут) и проверьте "
                              "ID интеграции, секретный ключ и адрес перенаправления.")
     if isinstance(exc, Reauthorize):
         return NotAuthorized(**words("Модуль не авторизован в amoCRM", "The module is not authorized"),
-                             hint="Введите новый код авторизации в настройках модуля.")
+                             hint="Введите новый код авторизации (или долгосрочный токен) в настройках "
+                             "модуля.")
     if isinstance(exc, Stop):
         stopped = words("amoCRM остановил обслуживание аккаунта", "amoCRM stopped serving the account")
         return AmoUnavailable(**stopped,

@@ -41,7 +41,7 @@ def status(*, app: Optional[App] = None) -> Status:
             linked={k.value: n for k, n in live.store.link_counts().items()}, export=export,
             export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live),
             payment_notes=live.store.payment_note_counts(), renewal_tasks=live.store.renewal_task_counts(),
-            daily=daily(STATUS_DAYS, app=live))
+            daily=daily(STATUS_DAYS, app=live), token_kind=tokens.kind)
 
 
 STATUS_DAYS = 7     # the status view's window; the panel's report shows REPORT_DAYS

@@ -81,6 +81,8 @@ class Status:
     renewal_tasks: dict[str, int] = field(default_factory=dict)
     # the last days' counts, oldest first (``overview.daily``)
     daily: tuple[DayCounts, ...] = ()
+    # oauth (a refreshed pair) | long_lived (a private integration's token: no refresh token)
+    token_kind: str = "oauth"  # noqa: S105 - a kind, not a secret
 
 
 # What the daily counts hold, in the order the report and the status show them.
