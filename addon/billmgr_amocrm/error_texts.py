@@ -68,9 +68,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                       "en": "amoCRM refused the authorization code ({status}): it is expired (codes live 20 "
                             "minutes) or already used; copy a fresh code from the integration settings"},
     "auth_revoked": {"ru": "amoCRM не принял токен обновления (он отозван, истёк или уже использован): "
-                           "авторизуйте модуль заново в панели",
+                           "авторизуйте модуль заново в панели (приватной интеграции подойдёт долгосрочный "
+                           "токен: его не нужно обновлять)",
                      "en": "amoCRM refused the refresh token (revoked, expired or already used): authorize "
-                           "the module again in the panel"},
+                           "the module again in the panel (a private integration can use a long-lived "
+                           "token, which needs no refresh)"},
     "auth_refused": {"ru": "amoCRM отклонил запрос токена ({status})",
                      "en": "amoCRM refused the token request ({status})"},
     # the long-lived token (amocrm/longlived.py, credentials.py) ---------------------------------
