@@ -52,6 +52,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "code_spaces": {"ru": "в коде авторизации есть пробелы; скопируйте его из настроек интеграции заново",
                     "en": "the authorization code contains spaces; copy it again from the integration "
                           "settings"},
+    "code_is_token": {"ru": "в поле кода вставлен токен доступа, а не одноразовый код; долгосрочный токен "
+                            "вставьте в поле «Долгосрочный токен», а код оставьте пустым",
+                      "en": "an access token was pasted as the code, not a one-time code; paste a long-lived "
+                            "token into the Long-lived token field and leave the code empty"},
     "redirect_not_url": {"ru": "адрес перенаправления должен быть полным адресом, указанным в интеграции, "
                                "например https://billing.example.com/billmgr",
                          "en": "the redirect URL must be the full address set in the integration, like "
@@ -81,6 +85,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                                    "(Настройки, Интеграции, ваша интеграция, Ключи и доступы)",
                              "en": "this is not an amoCRM long-lived token; copy it again in amoCRM "
                                    "(Settings, Integrations, your integration, Keys and scopes)"},
+    "long_lived_is_code": {"ru": "это одноразовый код авторизации, а не долгосрочный токен; вставьте его в "
+                                 "поле «Код авторизации»",
+                           "en": "this is a one-time authorization code, not a long-lived token; paste it "
+                                 "into the Authorization code field"},
     "long_lived_ended": {"ru": "срок действия долгосрочного токена закончился {until}; создайте новый в "
                                "amoCRM (Ключи и доступы интеграции)",
                          "en": "the long-lived token ended on {until}; make a new one in amoCRM (the "

@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 import pytest
 
+from billmgr_amocrm.amocrm.authorization import check_form
 from billmgr_amocrm.amocrm.longlived import account_answer, check_long_lived_form
 from billmgr_amocrm.amocrm.tokens import TokenStore
 from billmgr_amocrm.amocrm.transport import Reply
@@ -37,7 +38,8 @@ def test_the_token_is_taken_as_pasted_and_refused_with_what_is_wrong() -> None:
     token = jwt({"exp": int(now) + 30 * DAY, "aud": "abc"})
     pasted = f"  Bearer {token[:30]}\r\n{token[30:]}\n"
     assert check_long_lived_form("https://hoster.amocrm.ru", pasted, now=now).token == token
-    for bad, code in (("", "long_lived_empty"), ("def50200abcdef", "long_lived_not_token"),
+    for bad, code in (("", "long_lived_empty"), ("abc.def", "long_lived_not_token"),
+                      ("def50200" + "ab" * 200, "long_lived_is_code"),        # the code, in the wrong field
                       (jwt({"aud": "abc"}), "long_lived_not_token"),           # no end date
                       (jwt({"exp": "soon"}), "long_lived_not_token"),
                       (jwt({"exp": int(now) - 1}), "long_lived_ended")):
@@ -48,6 +50,15 @@ def test_the_token_is_taken_as_pasted_and_refused_with_what_is_wrong() -> None:
         check_long_lived_form("https://example.com", token, now=now)
     assert caught.value.code == "url_foreign_host"
     assert token not in repr(check_long_lived_form("https://hoster.amocrm.ru", token, now=now))
+
+
+def test_a_long_lived_token_pasted_as_the_code_is_caught_before_amocrm_is_asked() -> None:
+    token = jwt({"exp": int(time.time()) + 30 * DAY})
+    with pytest.raises(ConfigError) as caught:
+        check_form("https://hoster.amocrm.ru", "client", "secret", "https://b.example/billmgr", token)
+    assert caught.value.code == "code_is_token" and "Long-lived token field" in str(caught.value)
+    assert check_form("https://hoster.amocrm.ru", "client", "secret", "https://b.example/billmgr",
+                      "def50200" + "ab" * 200).code.startswith("def50200")
 
 
 def _reply(status: int, body: Any) -> Reply:

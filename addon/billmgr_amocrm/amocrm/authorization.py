@@ -23,7 +23,7 @@ from .circuit import ClientState
 from .credentials import DEFAULT_REFRESH_MARGIN, ClientSecret
 from .longlived import RENEW_AHEAD, day_of
 from .models import TokenMeta
-from .oauth import exchange_code
+from .oauth import exchange_code, is_jwt
 from .tokens import TokenStore, fingerprint
 from .transport import Transport
 from .urls import AccountUrl, parse_account_url
@@ -125,6 +125,8 @@ def check_form(base_url: str, client_id: str, client_secret: str, redirect_uri: 
     _require(client_id, "client_id")
     _require(client_secret, "secret")
     _require(code, "code")
+    if is_jwt(code):     # amoCRM's codes are opaque (def50200…); a JWT is an access token
+        raise ConfigError(code="code_is_token")
     if not redirect_uri.startswith(("https://", "http://")):
         raise ConfigError(code="redirect_not_url")
     return AuthForm(account, client_id, client_secret, redirect_uri, code)

@@ -31,6 +31,7 @@ from .urls import AccountUrl, parse_account_url
 log = logging.getLogger("billmgr_amocrm.amocrm")
 
 ACCOUNT_PATH = "/api/v4/account"
+OPAQUE_PREFIX = "def50200"      # amoCRM's codes and refresh tokens (league/oauth2-server's encryption)
 RENEW_AHEAD = 14 * 86400.0      # the status screen asks for a new token this long before the end
 
 
@@ -65,6 +66,8 @@ def check_long_lived_form(base_url: str, token: str, *, now: float) -> LongLived
         raise ConfigError(code="long_lived_empty")
     claims = jwt_claims(token)
     expires = claims.get("exp")
+    if token.startswith(OPAQUE_PREFIX):      # what amoCRM's one-time codes look like
+        raise ConfigError(code="long_lived_is_code")
     if not claims or not isinstance(expires, (int, float)) or isinstance(expires, bool):
         raise ConfigError(code="long_lived_not_token")
     if expires <= now:

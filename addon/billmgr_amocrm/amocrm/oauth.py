@@ -38,6 +38,12 @@ def jwt_claims(token: str) -> Dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def is_jwt(text: str) -> bool:
+    """An access token (amoCRM's are JWTs with an end date), as opposed to an opaque code or
+    refresh token (``def50200…``)."""
+    return isinstance(jwt_claims(text).get("exp"), (int, float))
+
+
 def _refused(reply: Reply, grant: str) -> AuthorizationRefused:
     problem = reply.problem()
     text = " ".join((problem.title, problem.detail, problem.hint)).lower()
