@@ -108,8 +108,9 @@ def _catalog_lines(health: Optional[service.CatalogHealth]) -> str:
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     r = service.check_connection()
+    kind = " (long-lived: make a new one before it ends)" if r.token_kind == "long_lived" else ""  # noqa: S105
     out.write(f"account: {r.account_name} ({r.subdomain})\ntoken: {r.token_state}, expires "
-              f"{_when(r.token_expires_at)}\nlatency: {r.latency_ms:.0f} ms\n"
+              f"{_when(r.token_expires_at)}{kind}\nlatency: {r.latency_ms:.0f} ms\n"
               f"rate limit: {r.rate_limit:g} req/s\n")
     for problem in r.marker_problems:
         err.write(f"warning: {problem}\n")

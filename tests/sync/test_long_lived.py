@@ -84,6 +84,8 @@ def test_a_long_lived_token_exports_everything_and_no_token_is_ever_requested(
     status = amocrm_cli(mgr5_root, "status")
     assert status.returncode == 0, status.stderr
     assert "token: ok (long-lived" in status.stdout and "refresh until" not in status.stdout
+    check = amocrm_cli(mgr5_root, "check")
+    assert "expires" in check.stdout and "(long-lived: make a new one before it ends)" in check.stdout, check
 
 
 def test_months_without_events_need_no_refresh_and_the_end_is_announced_two_weeks_ahead(

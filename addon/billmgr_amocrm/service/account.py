@@ -208,7 +208,8 @@ def check_connection(*, app: Optional[App] = None) -> ConnectionResult:
                                 subdomain=str(account.get("subdomain", "")), token_state=tokens.state,
                                 token_expires_at=tokens.access_expires_at, latency_ms=round(latency, 1),
                                 rate_limit=float(live.config.sync.rate_limit),
-                                marker_problems=tuple(problems), catalog=catalog_health(app=live))
+                                marker_problems=tuple(problems), catalog=catalog_health(app=live),
+                                token_kind=tokens.kind)
 
 
 def token_status(*, app: Optional[App] = None) -> TokenStatus:

@@ -49,6 +49,7 @@ class ConnectionResult:
     # what is wrong with the marker fields (one sentence each; empty: they are fine)
     marker_problems: tuple[str, ...] = ()
     catalog: Optional[CatalogHealth] = None
+    token_kind: str = "oauth"  # noqa: S105 - a kind (oauth | long_lived), not a secret
 
 
 @dataclass(frozen=True)
