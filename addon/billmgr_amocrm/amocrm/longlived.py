@@ -7,6 +7,10 @@ two hosts cannot race for one refresh token, and months without events cannot le
 pair lapse. What is left to the admin is the token's end date, which the status screen
 shows and warns about two weeks ahead (:func:`.authorization.token_status`).
 
+The token is a JWT whose ``exp`` claim is its end: amoCRM's own PHP SDK reads it the same way
+(``AmoCRM\Client\LongLivedAccessToken`` parses the JWT and takes ``exp``), so a pasted value
+without one is refused before any request.
+
 The token is tried on the account (``GET /api/v4/account``) before anything is stored: a
 revoked token, one of another account or a mistyped address leaves the stored tokens as
 they were. The previous pair (if any) is replaced; its refresh token is not spent.
