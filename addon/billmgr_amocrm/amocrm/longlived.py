@@ -8,7 +8,7 @@ pair lapse. What is left to the admin is the token's end date, which the status 
 shows and warns about two weeks ahead (:func:`.authorization.token_status`).
 
 The token is a JWT whose ``exp`` claim is its end: amoCRM's own PHP SDK reads it the same way
-(``AmoCRM\Client\LongLivedAccessToken`` parses the JWT and takes ``exp``), so a pasted value
+(amocrm-api-php's ``LongLivedAccessToken`` parses the JWT and takes ``exp``), so a pasted value
 without one is refused before any request.
 
 The token is tried on the account (``GET /api/v4/account``) before anything is stored: a
