@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 import time
 from pathlib import Path
@@ -348,3 +349,8 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None, 
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        # the reader left (`amocrm status | head`): no traceback for that, and the flush at exit
+        # must not hit the closed pipe again (the Python documentation's recipe for SIGPIPE)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.ERROR

@@ -184,3 +184,15 @@ def test_check_and_status_report_what_the_rules_name_and_amocrm_no_longer_has(ri
     health = service.log_catalog_health(rig.app)
     assert health is not None and {p.code for p in health.problems} == {"pipeline_missing", "user_inactive"}
     assert sum("amoCRM no longer matches amocrm.conf" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(rig):
+    """``amocrm status | head -1``: the pipe closes under the command; it ends quietly."""
+    rig.sync()
+    proc = run_cli("status")
+    proc.stdout.close()                        # the reader is gone before the first line
+    err = proc.stderr.read()
+    proc.wait(timeout=DEADLINE)
+    proc.stderr.close()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert proc.returncode == 1
