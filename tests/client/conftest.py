@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Iterator, Type
 
 import pytest
 
@@ -14,6 +17,19 @@ from billmgr_amocrm.amocrm.backoff import Backoff
 from billmgr_amocrm.amocrm.urls import LOOPBACK_ENV
 from billmgr_amocrm.paths import HostPaths
 from tests.amocrm_emulator import EmulatorHandle
+
+
+@contextmanager
+def serving(handler: Type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A plain HTTP server on a free loopback port answering with ``handler``; its base URL."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def authorize(url: str, client_id: str, secret: str, redirect_uri: str, code: str, paths: HostPaths,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from billmgr_amocrm.errors import AuthorizationRefused, ConfigError, Reauthorize
 from billmgr_amocrm.paths import HostPaths
 from tests.amocrm_emulator import EmulatorHandle
 
-from .conftest import FakeClock, Setup, authorize
+from .conftest import FakeClock, Setup, authorize, serving
 
 
 def _mode(path) -> int:  # type: ignore[no-untyped-def]
@@ -82,12 +81,8 @@ def not_amocrm() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_unreachable_host_and_foreign_site_are_config_errors(paths: HostPaths, not_amocrm: str) -> None:

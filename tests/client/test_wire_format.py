@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator, List
 
 import pytest
 
 from billmgr_amocrm.bootstrap import build_amo_client
 from billmgr_amocrm.paths import HostPaths
+
+from .conftest import serving
 
 
 @pytest.fixture
@@ -28,12 +29,8 @@ def received() -> Iterator[tuple]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", bodies
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, bodies
 
 
 def test_a_body_goes_as_compact_utf8_json_exactly(received: tuple, mgr5_root: object) -> None:

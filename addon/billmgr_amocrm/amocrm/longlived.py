@@ -27,7 +27,7 @@ from ..errors import AuthorizationRefused, ConfigError, RetryLater
 from ..logsetup import register_secret
 from .circuit import ClientState
 from .models import LONG_LIVED, TokenMeta
-from .oauth import jwt_claims
+from .oauth import jwt_claims, unreachable
 from .tokens import TokenSet, TokenStore
 from .transport import Reply
 from .urls import AccountUrl, parse_account_url
@@ -100,11 +100,7 @@ def _probed(probe: Probe, form: LongLivedForm) -> Reply:
     try:
         return probe(form.account, form.token)
     except RetryLater as exc:
-        if exc.status is None:   # nothing answered at all: the address or this host's network
-            raise ConfigError(code="unreachable_account",
-                              params={"url": form.account.base_url, "reason": exc.message},
-                              method=exc.method, path=exc.path) from None
-        raise
+        raise unreachable(exc, form.account) from None
 
 
 def account_answer(reply: Reply, account: AccountUrl) -> Dict[str, Any]:

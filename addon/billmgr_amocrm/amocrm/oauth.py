@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
-from ..errors import AmbiguousWriteError, AuthorizationRefused, ConfigError, RetryLater
+from ..errors import AmbiguousWriteError, AmoError, AuthorizationRefused, ConfigError, RetryLater
 from ..logsetup import register_secret
 from .models import TokenMeta, TokenResponse
 from .tokens import TokenSet, fingerprint
@@ -109,13 +109,18 @@ def exchange_code(transport: Transport, *, account: AccountUrl, client_id: str, 
         raise RetryLater(code="code_exchange_lost", method=exc.method, path=exc.path, status=exc.status,
                          request_id=exc.request_id) from None
     except RetryLater as exc:
-        if exc.status is None:
-            raise ConfigError(code="unreachable_account",
-                              params={"url": account.base_url, "reason": exc.message},
-                              method=exc.method, path=exc.path) from None
-        raise
+        raise unreachable(exc, account) from None
     return token_set(resp, account=account, client_id=client_id, redirect_uri=redirect_uri,
                      requested_at=requested_at, code=code)
+
+
+def unreachable(exc: RetryLater, account: AccountUrl) -> AmoError:
+    """An authorization's request that got no answer at all says the address or this host's
+    network is wrong (ConfigError); one amoCRM answered (429, 5xx) stays a RetryLater."""
+    if exc.status is not None:
+        return exc
+    return ConfigError(code="unreachable_account", params={"url": account.base_url, "reason": exc.message},
+                       method=exc.method, path=exc.path)
 
 
 def refresh_pair(transport: Transport, current: TokenSet, *, client_secret: str,

@@ -109,11 +109,7 @@ def settings(request: PanelRequest) -> Reply:
     redirect = check_redirect(request, request.param("redirect_uri").strip())
     secret = request.param("client_secret").strip()
     code = "".join(request.param("code").split())
-    changed = tuple(
-        name
-        for name, new in (("url", url), ("client_id", client_id), ("redirect_uri", redirect))
-        if stored.get(name, "").rstrip("/") != new
-    )
+    changed = _auth_changed(stored, url, client_id, redirect)
     changed += (("client_secret",) if secret else ()) + (("code",) if code else ())
     link = backlink.parse(request)
     link_changed = link != stored_link
@@ -133,10 +129,7 @@ def settings(request: PanelRequest) -> Reply:
     service = backend.service(lang)
     with backend.translated(lang, obj="code"):
         service.authorize(url, client_id, secret, redirect, code)
-    if link_changed:   # after the authorization, which wrote amocrm.conf itself
-        backlink.save(request, link, None)
-        changed += (backlink.FIELD,)
-    return Reply(ok(request), changed=changed)
+    return _saved(request, changed, link, stored_link)
 
 
 def _save_long_lived(request: PanelRequest, url: str, token: str, stored: Dict[str, str],
@@ -155,10 +148,21 @@ def _save_long_lived(request: PanelRequest, url: str, token: str, stored: Dict[s
     service = backend.service(lang)
     with backend.translated(lang, obj="long_lived_token"):
         service.authorize_long_lived(url, token, client_id=client_id, redirect_uri=redirect)
-    changed: Tuple[str, ...] = tuple(
-        name for name, new in (("url", url), ("client_id", client_id), ("redirect_uri", redirect))
-        if new and stored.get(name, "").rstrip("/") != new) + ("long_lived_token",)
-    if link != stored_link:   # after the authorization, which wrote amocrm.conf itself
+    return _saved(request, _auth_changed(stored, url, client_id, redirect) + ("long_lived_token",), link,
+                  stored_link)
+
+
+def _auth_changed(stored: Dict[str, str], url: str, client_id: str, redirect: str) -> Tuple[str, ...]:
+    """The account fields saved with a value other than the recorded one (an empty one, which a
+    long-lived token allows, keeps the recorded value)."""
+    return tuple(name for name, new in (("url", url), ("client_id", client_id), ("redirect_uri", redirect))
+                 if new and stored.get(name, "").rstrip("/") != new)
+
+
+def _saved(request: PanelRequest, changed: Tuple[str, ...], link: str, stored_link: str) -> Reply:
+    """An authorization's answer; the BILLmanager address saved after it (the authorization wrote
+    amocrm.conf itself, so the address goes on top of that)."""
+    if link != stored_link:
         backlink.save(request, link, None)
         changed += (backlink.FIELD,)
     return Reply(ok(request), changed=changed)
