@@ -17,7 +17,7 @@ from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
 from billmgr_amocrm.domain import Client, Kind, Payer, Service, ServiceEvent
 from billmgr_amocrm.errors import AmbiguousWriteError, RetryLater
-from billmgr_amocrm.markers import SYNC_TAG_PREFIX, MarkerSearch, marker_identity
+from billmgr_amocrm.markers import SYNC_TAG_PREFIX, MarkedEntity, MarkedPage, MarkerSearch, marker_identity
 from billmgr_amocrm.ports import AmoPayload, BatchOutcome, MappingContext
 from billmgr_amocrm.sync.engine import Engine
 from tests.fake_store import FakeStore as FakeStore  # the store's fake has a module of its own
@@ -134,6 +134,24 @@ class FakeAmo:
                     if marker in markers:
                         found.setdefault(marker, amo_id)
         return MarkerSearch(found, complete=True)
+
+    def marked_since(self, entity: str, marker_field_id: int, created_since: int = 0,
+                     page_size: int = 250) -> Iterator[MarkedPage]:
+        """The list in id order, a page at a time, as amoCRM pages it (each page a request)."""
+        page = 1
+        while True:
+            with self._lock:
+                self._guard("GET", entity + "?created_since", page_size)
+                rows = sorted((i, e) for i, e in self.entities[entity].items()
+                              if (entity, i) not in self.deleted and e["created_at"] >= created_since)
+            chunk = rows[(page - 1) * page_size:page * page_size]
+            if not chunk:
+                return
+            marked = [MarkedEntity(marker_identity(str(cf["values"][0]["value"])), amo_id)
+                      for amo_id, stored in chunk for cf in stored.get("custom_fields_values") or []
+                      if cf.get("field_id") == marker_field_id]
+            yield MarkedPage(marked, max(int(e["created_at"]) for _, e in chunk))
+            page += 1
 
     @_serialized
     def custom_fields(self, entity: str) -> list[dict[str, Any]]:
@@ -262,7 +280,10 @@ class FakeBilling:
             yield ids
 
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
-        return {i: f"{kind.value} {i}" for i in ids}
+        """Ids that do not exist are absent, as in the real reader."""
+        source: dict[int, Any] = {Kind.CONTACT: self.clients_, Kind.COMPANY: self.payers_,
+                                  Kind.LEAD: self.services_}[kind]
+        return {i: f"{kind.value} {i}" for i in ids if i in source}
 
 
 # --------------------------------------------------------------------------- rules

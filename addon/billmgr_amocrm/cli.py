@@ -136,6 +136,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     out.write(f"linked: {s.linked}\nlast sync: {s.last_sync_at or '-'}\n")
     for e in s.export:
         out.write(f"export {e.kind}: {e.queued} queued{' (finished)' if e.finished else ' (in progress)'}\n")
+    if s.adopting:
+        out.write(f"adopting what amoCRM holds with the module's marker: {', '.join(s.adopting)} (before "
+                  "anything of them is sent)\n")
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
     notes, tasks = s.payment_notes, s.renewal_tasks
@@ -271,6 +274,14 @@ def cmd_failed(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     return ExitStatus.OK
 
 
+def cmd_adopt(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
+    service.adopt()
+    out.write("adoption requested: before it sends anything, the next sync pass (the worker's, or "
+              "'amocrm sync' now) binds every contact, company and lead amoCRM holds with this "
+              "module's marker to its billing entity, where neither is bound yet\n")
+    return ExitStatus.OK
+
+
 def cmd_unlink(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> ExitStatus:
     out.write(f"unlinked {service.unlink(args.kind, args.ids)}\n")
     return ExitStatus.OK
@@ -321,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("kind", nargs="?", choices=["contact", "company", "lead", "note", "task"])
     f.add_argument("--limit", type=int, default=100)
     f.set_defaults(func=cmd_failed)
+    sub.add_parser("adopt", help="bind what amoCRM holds with this module's marker when the module's "
+                                 "tables lost it (moved without them)").set_defaults(func=cmd_adopt)
     u = sub.add_parser("unlink", help="forget links: unlink KIND ID...")
     u.add_argument("kind", choices=["contact", "company", "lead"])
     u.add_argument("ids", nargs="+", type=int)

@@ -7,7 +7,7 @@ answer was lost is found again (``sync/settle.py``) and the audit can count dupl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 from .domain import Kind
 
@@ -41,3 +41,25 @@ class MarkerSearch:
     found: Mapping[str, int]
     complete: bool
     resume_from: Optional[int] = None
+
+
+class MarkedEntity(NamedTuple):
+    """An amoCRM entity carrying a marker, as a list of them reads it (``AmoApi.marked_since``)."""
+
+    marker: str
+    amocrm_id: int
+
+
+class MarkedPage(NamedTuple):
+    """One page of such a list: its marked entities, and the newest creation time (unix) on it,
+    marked or not, from where a scan stopped after it goes on."""
+
+    marked: Sequence[MarkedEntity]
+    last_created: int
+
+
+def billmgr_id_of(kind: Kind, marker: str) -> Optional[int]:
+    """The BILLmanager id a marker of ``kind`` names; None for another kind's or no marker."""
+    prefix = marker_value(kind, 0)[:-1]
+    tail = marker[len(prefix):] if marker.startswith(prefix) else ""
+    return int(tail) if tail.isascii() and tail.isdigit() and not tail.startswith("0") else None

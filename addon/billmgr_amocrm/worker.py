@@ -127,12 +127,13 @@ def note_payments(app: App) -> None:
 
 def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
     from .errors import FixData, Reauthorize, Stop
+    from .sync.adopt import adoption_pending
     from .sync.fields import fail_pending
     from .sync.outcomes import Report
 
     stats = app.store.queue_stats()
-    if not stats.depth:
-        return Report()
+    if not stats.depth and not adoption_pending(app.store):
+        return Report()   # an adoption asked for (``amocrm adopt``) runs even with nothing queued
     try:
         engine = app.engine(_chunk_for(app, stats.depth))
     except (Reauthorize, Stop) as exc:

@@ -74,6 +74,8 @@ class App:
     # what runs the engine, for "the engine is busy: <command> (pid ..., host ...)" messages
     command: str = field(default_factory=lambda: " ".join(
         [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:2]))
+    # the kinds whose marker field this process made in amoCRM (the set-up adopts the others)
+    marker_fields_made: set[Kind] = field(default_factory=set)
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
     _lanes: Optional[Lanes] = None
@@ -156,9 +158,10 @@ class App:
             return known
         from ..rules.config import rebuild
         from ..settings import update_config
-        from ..sync.fields import ensure_marker_fields
+        from ..sync.fields import set_up_marker_fields
 
-        ids = ensure_marker_fields(self.amo())
+        ids, made = set_up_marker_fields(self.amo())
+        self.marker_fields_made |= made
 
         def record(current: Settings) -> ModuleConfig:
             # the latest amocrm.conf, not the one this process read: an admin may have saved since

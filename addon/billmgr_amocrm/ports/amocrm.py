@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Optional, Protocol, Sequence
 
-from ..markers import MarkerSearch
+from ..markers import MarkedPage, MarkerSearch
 
 JsonDict = dict[str, Any]
 
@@ -53,6 +53,10 @@ class AmoApi(Protocol):
         then holds every marker that carries the token, wanted or not. What that does not
         find (the search index lags) is looked for among the entities created since
         ``created_since`` (unix time), ordered by id, at most ``max_pages`` pages a call."""
+
+    def marked_since(self, entity: str, marker_field_id: int, created_since: int = 0) -> Iterator[MarkedPage]:
+        """Every entity created since ``created_since`` (unix time) that carries a marker, a
+        page at a time in id order: read from the list, not the lagging search index."""
 
     def custom_fields(self, entity: str) -> list[JsonDict]:
         """The whole custom-field catalog of an entity type (every page of 50)."""

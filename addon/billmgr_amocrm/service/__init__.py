@@ -12,7 +12,7 @@ into :class:`ServiceError` with Russian and English text and a hint::
     app             the caller's app or one built for the call
     account         authorize, check the connection, token state, the secret key (files only)
     overview        status screen, bindings table
-    queueing        sync now, reconcile, resync, failed records, retry, unlink
+    queueing        sync now, reconcile, resync, adopt, failed records, retry, unlink
     activities      payment notes and renewal tasks: counts, failures, retry, note a payment
     export          ask the worker for an export, or run one here with progress
     catalog_cache   amoCRM's fields, pipelines and users for the forms, cached
@@ -56,7 +56,7 @@ from .errors import (
 )
 from .export import resync_all, run_export, start_export
 from .overview import bindings, daily, status, suggested_billmgr_url
-from .queueing import failed, reconcile, resync, retry_failed, sync_now, unlink
+from .queueing import adopt, failed, reconcile, resync, retry_failed, sync_now, unlink
 from .results import (
     AuthResult,
     Catalog,
@@ -76,7 +76,7 @@ __all__ = [
     "CatalogProblem", "ConnectionResult", "DatabaseError", "EngineWait", "ExportKindProgress", "ExportResult",
     "FailedRow", "NotAuthorized", "Progress", "ServiceError", "Status", "account_url", "authorize",
     "authorize_long_lived", "authorized", "bindings", "cached_catalog", "cached_catalog_health", "catalog",
-    "catalog_health",
+    "catalog_health", "adopt",
     "check_connection", "config_place", "log_catalog_health", "failed", "reconcile", "resync", "resync_all",
     "daily", "retry_failed", "run_export", "secret_saved", "start_export", "status", "stored_secret",
     "suggested_billmgr_url", "sync_now", "token_status", "translate", "unlink",

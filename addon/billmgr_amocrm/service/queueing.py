@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
+from ..domain import KIND_ORDER
 from ..foundation.clock import utcnow
 from .app import kind_of, using
 from .results import EngineWait, FailedRow
@@ -90,6 +91,16 @@ def failed(kind: Any = None, limit: int = 100, *, app: Optional[App] = None) -> 
     with using(app) as live:
         return [FailedRow(f.id, f.kind.value, f.billmgr_id, f.attempts, f.last_error)
                 for f in live.store.failed(chosen, limit=limit)]
+
+
+def adopt(*, app: Optional[App] = None) -> None:
+    """Ask the next sync pass to bind, before it sends anything, every entity amoCRM holds with
+    this module's marker whose billing entity exists and is bound to nothing (``sync/adopt.py``):
+    after the module's tables were lost while billing and amoCRM kept their data."""
+    from ..sync.adopt import request_adoption
+
+    with using(app) as live:
+        request_adoption(live.store, KIND_ORDER)
 
 
 def unlink(kind: Any, ids: Sequence[int], *, app: Optional[App] = None) -> int:

@@ -84,6 +84,8 @@ class Status:
     daily: tuple[DayCounts, ...] = ()
     # oauth (a refreshed pair) | long_lived (a private integration's token: no refresh token)
     token_kind: str = "oauth"  # noqa: S105 - a kind, not a secret
+    # amoCRM entity types still to adopt before the sync sends them (``sync/adopt.py``)
+    adopting: tuple[str, ...] = ()
 
 
 # What the daily counts hold, in the order the report and the status show them.

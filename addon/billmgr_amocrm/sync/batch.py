@@ -18,7 +18,9 @@ untouched; ``RetryLater`` reschedules what the batch had not handled and ends th
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 from ..domain import Kind
 from ..errors import LeaseLost, Reauthorize, RetryLater, Stop
@@ -70,13 +72,22 @@ def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
     _apply_skips(ledger, plan)
     _apply_defers(ledger, plan, steps.defer_seconds)
     pending = [c.work for c in plan.creates] + [u.work for u in plan.updates] + [u.work for u in plan.unlinks]
-    try:
+    with pass_stops(lambda exc: ledger.reschedule_unfinished(pending, exc)):
         steps.unlinker.unlink(ledger, kind, plan.unlinks, plan)
         creates = steps.settler.settle(ledger, kind, plan)
         recreate = steps.updater.update(ledger, kind, plan.updates, plan)
         steps.creator.create(ledger, kind, creates + recreate, plan)
+    return ledger.report
+
+
+@contextmanager
+def pass_stops(on_retry_later: Callable[[RetryLater], None] = lambda exc: None) -> Iterator[None]:
+    """amoCRM's "not now" answers (and a lost lease) raised inside become :class:`PassStopped`,
+    the queue kept; ``on_retry_later`` reschedules what was not handled before the pass ends."""
+    try:
+        yield
     except RetryLater as exc:
-        ledger.reschedule_unfinished(pending, exc)
+        on_retry_later(exc)
         raise PassStopped("retry_later", exc) from exc
     except Reauthorize as exc:
         log.error("amoCRM needs re-authorization; the queue is kept: %s", exc)
@@ -88,7 +99,6 @@ def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
         # nothing more is sent: open intents are settled by the marker by whoever runs next
         log.error("%s", exc)
         raise PassStopped("lease_lost", exc) from exc
-    return ledger.report
 
 
 def _record_history(ledger: Ledger, prepared: Prepared) -> None:

@@ -3,6 +3,7 @@
 The parts, each in a module named for its job:
 
     passes.py     the pass loop: kinds in order, claims, the export's feed, batches in flight
+    adopt.py      before a pass sends: bind what amoCRM holds of ours that the tables lost
     lanes.py      the connections batches are written on at once, and what orders them
     snapshots.py  what a batch is planned from (BILLmanager's state, links, intents)
     planner.py    the pure decisions: create, update, skip, defer, parent links
@@ -35,7 +36,8 @@ from ..errors import Halted, LeaseLost
 from ..foundation.clock import utcnow
 from ..ports import AmoApi, BillingReader, Lease, MappingContext, RuleSet, Store
 from . import planner
-from .batch import Prepared, Steps, apply_batch
+from .adopt import Adopter, adoption_pending
+from .batch import Prepared, Steps, apply_batch, pass_stops
 from .creates import Creator
 from .fingerprint import fingerprint
 from .lanes import HaltingAmo, Lane, Lanes
@@ -108,6 +110,16 @@ class Engine:
             self.state = PassState()
             self.halt.clear()
             return run_pass(self, max_rounds)
+
+    def adopt(self) -> int:
+        """Before anything is sent: bind what amoCRM holds of ours that the tables lost, if an
+        adoption is pending (:mod:`.adopt`); how many were bound. Raises :class:`PassStopped`."""
+        if not adoption_pending(self.store):
+            return 0
+        adopter = Adopter(self.amo, self.billing, self.store, self.ctx.marker_field_ids,
+                          between_pages=self.heartbeat, should_stop=self.should_stop)
+        with pass_stops():
+            return adopter.run()
 
     def heartbeat(self) -> None:
         """Between batches: renew what a long pass must keep fresh."""

@@ -46,19 +46,28 @@ def _find(catalog: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
 def ensure_marker_fields(amo: AmoApi) -> dict[Kind, int]:
     """Find or create the marker field of each entity type (API-only); the caller records the ids
     (amocrm.conf). An existing field that is not API-only is made so where amoCRM allows it."""
+    return set_up_marker_fields(amo)[0]
+
+
+def set_up_marker_fields(amo: AmoApi) -> tuple[dict[Kind, int], frozenset[Kind]]:
+    """:func:`ensure_marker_fields`, and the kinds whose field was made now: no entity can carry
+    those yet, while a field found may already be on entities a former install made
+    (``sync/adopt.py``)."""
     ids: dict[Kind, int] = {}
+    made: set[Kind] = set()
     for kind in KIND_ORDER:
         field = _find(amo.custom_fields(kind.amo_entity))
         if field is None:
-            made = amo.create_custom_fields(kind.amo_entity, [{
+            created = amo.create_custom_fields(kind.amo_entity, [{
                 "name": MARKER_FIELD_NAME, "type": "text", "code": MARKER_FIELD_CODE, "sort": 10000,
                 "is_api_only": True}])
-            field = made[0]
+            field = created[0]
+            made.add(kind)
             log.info("created the %r field on %s (id %s)", MARKER_FIELD_NAME, kind.amo_entity, field["id"])
         else:
             _make_api_only(amo, kind, field)
         ids[kind] = int(field["id"])
-    return ids
+    return ids, frozenset(made)
 
 
 def ensure_url_fields(amo: AmoApi) -> dict[Kind, int]:

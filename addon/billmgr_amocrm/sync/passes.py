@@ -206,6 +206,7 @@ def run_pass(engine: Engine, max_rounds: int = 1000) -> Report:
     report = Report()
     flight = Flight(engine, report)
     try:
+        report.adopted += engine.adopt()
         for _ in range(max_rounds):
             if engine.should_stop():
                 break

@@ -1,0 +1,125 @@
+"""Adopting what amoCRM already holds: the module's own entities whose bindings this database lost.
+
+When the module's data was removed and it was installed again (``amocrm-purge``, then
+``amocrm-install``), or the billing moved to a server without the module's tables, amoCRM
+still holds every contact, company and lead the module made, each carrying its
+"BILLmanager ID" marker, while the tables bind none of them: the export that follows the
+authorization would create every one of them a second time.
+
+So the set-up that asks for the first export of this database also asks for an adoption of
+each kind whose marker field it found in amoCRM rather than made (a field made just now
+cannot be on any entity): :func:`request_adoption`. The next engine pass, before it sends
+anything, reads that kind's entities in amoCRM (the list, in creation order; not the
+search, whose index lags) and binds each marker to its billing entity when the billing
+entity exists and neither side is bound yet; the two of an amoCRM duplicate, the older
+one. Adopted entities are queued, so the export brings them up to date with PATCHes
+(``clear``-ing what billing no longer holds, as any update) instead of creating them again.
+
+The scan is resumable (the ``adopt:<kind>`` cursor holds the creation time it reached,
+saved with each page's bindings) and runs under the engine lease like every write.
+An admin can ask for it again with ``amocrm adopt``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping, Sequence
+
+from ..domain import KIND_ORDER, Kind
+from ..markers import MarkedPage, billmgr_id_of
+from ..ports import AmoApi, BillingReader, Store
+
+log = logging.getLogger(__name__)
+
+CURSOR = "adopt:{kind}"
+# the queue reason adopted entities are sent with (an update, as a resync's)
+REASON = "resync"
+
+
+def _cursor(kind: Kind) -> str:
+    return CURSOR.format(kind=kind.value)
+
+
+def request_adoption(store: Store, kinds: Sequence[Kind]) -> None:
+    """Adopt these kinds before anything more of them is sent (from the oldest entity on)."""
+    for kind in kinds:
+        store.set_cursor(_cursor(kind), "0")
+
+
+def adoption_pending(store: Store) -> dict[Kind, int]:
+    """Kind -> the creation time (unix) its scan goes on from, for the kinds still to adopt."""
+    pending: dict[Kind, int] = {}
+    for kind in KIND_ORDER:
+        value = store.get_cursor(_cursor(kind)) or ""
+        if value.isdigit():
+            pending[kind] = int(value)
+    return pending
+
+
+class Adopter:
+    """Binds what amoCRM holds to billing, a page at a time (see the module docstring)."""
+
+    def __init__(self, amo: AmoApi, billing: BillingReader, store: Store,
+                 marker_field_ids: Mapping[Kind, int], *,
+                 between_pages: Callable[[], None] = lambda: None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.amo = amo
+        self.billing = billing
+        self.store = store
+        self.marker_field_ids = marker_field_ids
+        # renews the engine lease through a long scan (raises when it was lost)
+        self.between_pages = between_pages
+        self.should_stop = should_stop
+
+    def run(self) -> int:
+        """Adopt every pending kind, contacts first; how many entities were bound. A scan stopped
+        (SIGTERM, or amoCRM's error raised to the caller) goes on from its cursor next time."""
+        adopted = 0
+        for kind, since in adoption_pending(self.store).items():
+            field_id = self.marker_field_ids.get(kind)
+            if field_id is None:
+                continue   # no marker field known yet: nothing to read it by; the set-up comes first
+            bound, finished = self._scan(kind, field_id, since)
+            adopted += bound
+            if not finished:
+                break
+        return adopted
+
+    def _scan(self, kind: Kind, field_id: int, since: int) -> tuple[int, bool]:
+        """How many were bound, and whether the scan reached the end of the list."""
+        log.info("adopting the %s amoCRM already holds with a marker (from creation time %d): "
+                 "the module's tables do not bind them", kind.amo_entity, since)
+        bound = pages = 0
+        for page in self.amo.marked_since(kind.amo_entity, field_id, since):
+            bound += self._bind(kind, page)
+            pages += 1
+            self.between_pages()
+            if self.should_stop():
+                log.info("adopting %s stopped after %d pages (%d bound); it goes on next time",
+                         kind.amo_entity, pages, bound)
+                return bound, False
+        self.store.set_cursor(_cursor(kind), "")
+        log.info("adopted %d %s amoCRM already held (%d pages read)", bound, kind.amo_entity, pages)
+        return bound, True
+
+    def _bind(self, kind: Kind, page: MarkedPage) -> int:
+        wanted: dict[int, int] = {}
+        for entity in page.marked:   # id order: of two entities with one marker, the older wins
+            billmgr_id = billmgr_id_of(kind, entity.marker)
+            if billmgr_id is not None:
+                wanted.setdefault(billmgr_id, entity.amocrm_id)
+        if wanted:
+            existing = self.billing.names(kind, sorted(wanted))
+            bound = self.store.links(kind, sorted(wanted))
+            taken = self.store.linked_to(kind, sorted(set(wanted.values())))
+            pairs = [(b, a) for b, a in sorted(wanted.items())
+                     if b in existing and b not in bound and a not in taken]
+        else:
+            pairs = []
+        with self.store.transaction():
+            refused = self.store.put_links(kind, pairs)
+            adopted = [b for b, _ in pairs if b not in refused]
+            if adopted:
+                self.store.enqueue_many(kind, adopted, REASON)
+            self.store.set_cursor(_cursor(kind), str(page.last_created))
+        return len(adopted)
