@@ -147,11 +147,21 @@ class FakeAmo:
             chunk = rows[(page - 1) * page_size:page * page_size]
             if not chunk:
                 return
-            marked = [MarkedEntity(marker_identity(str(cf["values"][0]["value"])), amo_id)
-                      for amo_id, stored in chunk for cf in stored.get("custom_fields_values") or []
-                      if cf.get("field_id") == marker_field_id]
-            yield MarkedPage(marked, max(int(e["created_at"]) for _, e in chunk))
+            marked = [self._marked(entity, amo_id, stored, marker_field_id) for amo_id, stored in chunk]
+            newest = max(int(e["created_at"]) for _, e in chunk)
+            yield MarkedPage([m for m in marked if m is not None], newest)
             page += 1
+
+    def _marked(self, entity: str, amo_id: int, stored: dict[str, Any],
+                field_id: int) -> Optional[MarkedEntity]:
+        values = {cf.get("field_id") or cf.get("field_code"): [str(v["value"]) for v in cf["values"]]
+                  for cf in stored.get("custom_fields_values") or []}
+        if not values.get(field_id):
+            return None
+        contacts = tuple(c for e, i, to, c in self.links if (e, i, to) == (entity, amo_id, "contacts"))
+        contacts += tuple(int(c["id"]) for c in (stored.get("_embedded") or {}).get("contacts", []))
+        return MarkedEntity(marker_identity(values[field_id][0]), amo_id, str(stored.get("name") or ""),
+                            tuple(values.get("EMAIL", ())), tuple(values.get("PHONE", ())), contacts)
 
     @_serialized
     def custom_fields(self, entity: str) -> list[dict[str, Any]]:

@@ -44,10 +44,15 @@ class MarkerSearch:
 
 
 class MarkedEntity(NamedTuple):
-    """An amoCRM entity carrying a marker, as a list of them reads it (``AmoApi.marked_since``)."""
+    """An amoCRM entity carrying a marker, as a list of them reads it (``AmoApi.marked_since``),
+    with what tells whether it is still its billing entity's (``sync/adopt.py``)."""
 
     marker: str
     amocrm_id: int
+    name: str = ""
+    emails: tuple[str, ...] = ()        # a contact's EMAIL values
+    phones: tuple[str, ...] = ()        # a contact's PHONE values
+    contact_ids: tuple[int, ...] = ()   # a company's or lead's linked contacts
 
 
 class MarkedPage(NamedTuple):

@@ -15,18 +15,20 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
 from billmgr_amocrm import service
 from billmgr_amocrm.bootstrap import build
-from billmgr_amocrm.domain import KIND_ORDER, Kind
+from billmgr_amocrm.domain import KIND_ORDER, ClientUser, Kind
 from billmgr_amocrm.markers import billmgr_id_of, marker_value
 from billmgr_amocrm.store.migrations import drop_all
 from billmgr_amocrm.sync.adopt import Adopter, adoption_pending, request_adoption
 from tests.fakes import MARKERS, FakeAmo, FakeBilling, FakeStore, client, payer
+from tests.fakes import service as item
 from tests.fixtures.mgr5 import make_root
 
 from .conftest import Rig
@@ -133,10 +135,14 @@ def test_a_first_install_makes_its_fields_and_reads_nothing_to_adopt(emulator: A
 
 
 # ----------------------------------------------------------------------------- the scan, on fakes
-def made_in_amocrm(amo: FakeAmo, entity: str, kind: Kind, billmgr_id: Any) -> int:
+def made_in_amocrm(amo: FakeAmo, entity: str, kind: Kind, billmgr_id: Any, name: str = "",
+                   contacts: Sequence[int] = (), phone: str = "") -> int:
     value = billmgr_id if isinstance(billmgr_id, str) else marker_value(kind, billmgr_id)
-    outcome = amo.create(entity, [{"request_id": "r", "name": f"made {value}", "custom_fields_values": [
-        {"field_id": MARKERS[kind], "values": [{"value": value}]}]}])
+    fields = [{"field_id": MARKERS[kind], "values": [{"value": value}]}]
+    fields += [{"field_code": "PHONE", "values": [{"value": phone}]}] if phone else []
+    outcome = amo.create(entity, [{"request_id": "r", "name": name or f"Client {billmgr_id}",
+                                   "custom_fields_values": fields,
+                                   "_embedded": {"contacts": [{"id": c} for c in contacts]}}])
     return int(outcome.ids["r"])
 
 
@@ -149,24 +155,53 @@ def test_the_scan_binds_the_older_of_two_and_leaves_what_is_bound_foreign_or_gon
     two = made_in_amocrm(amo, "contacts", Kind.CONTACT, 2)
     store.put_links(Kind.CONTACT, [(2, 9999)])                          # bound already: stays as it is
     made_in_amocrm(amo, "contacts", Kind.CONTACT, 77)                  # no such client in billing
-    made_in_amocrm(amo, "contacts", Kind.CONTACT, "billmgr:contact:03")   # not a marker we write
-    made_in_amocrm(amo, "contacts", Kind.CONTACT, "billmgr:lead:3")       # another kind's marker
-    amo.create("contacts", [{"request_id": "m", "name": "a manager's own"}])
+    made_in_amocrm(amo, "contacts", Kind.CONTACT, 3, name="Another billing's client 3")
+    made_in_amocrm(amo, "contacts", Kind.CONTACT, "billmgr:contact:04", name="Client 4")  # not our marker
+    made_in_amocrm(amo, "contacts", Kind.CONTACT, "billmgr:lead:4", name="Client 4")      # another kind's
+    amo.create("contacts", [{"request_id": "m", "name": "Client 4"}])                    # a manager's own
     request_adoption(store, [Kind.CONTACT])
 
     adopted = Adopter(amo, billing, store, MARKERS).run()
 
     assert adopted == 1
-    assert store.links(Kind.CONTACT, [1, 2, 3, 77]) == {1: older, 2: 9999}
+    assert store.links(Kind.CONTACT, [1, 2, 3, 4, 77]) == {1: older, 2: 9999}
     assert two not in store.linked_to(Kind.CONTACT, [two])
-    assert [(i.billmgr_id, i.reason) for i in store.claim_after(Kind.CONTACT, 10, store_now(), None)] == \
+    assert [(i.billmgr_id, i.reason) for i in store.claim_after(Kind.CONTACT, 10, later(), None)] == \
         [(1, "resync")]
     assert not adoption_pending(store)
 
 
-def store_now() -> Any:
+def later() -> Any:
     from datetime import datetime, timedelta, timezone
     return datetime.now(timezone.utc) + timedelta(hours=1)
+
+
+def test_only_what_is_provably_this_billings_is_adopted_when_two_billings_share_the_account() -> None:
+    """Client 1 of this billing is "Client 1" with phone +7 999 000-11-22; another BILLmanager
+    writing to the same account has its own client 1 and lead 10 (same markers, other people)."""
+    billing = FakeBilling()
+    ours = client(1, name="ООО Ромашка")
+    billing.clients_[1] = replace(ours, users=(ClientUser(id=1, login="r", realname="Иван Петров",
+                                                          phone="8 (999) 000-11-22"),))
+    billing.clients_[2] = client(2)
+    billing.payers_.update({5: payer(5, account=1), 6: payer(6, account=2)})
+    billing.services_.update({10: item(10, account=1), 11: item(11, account=1), 12: item(12, account=2)})
+    amo, store = FakeAmo(), FakeStore()
+    mine = made_in_amocrm(amo, "contacts", Kind.CONTACT, 1, name="Петров Иван", phone="+79990001122")
+    theirs = made_in_amocrm(amo, "contacts", Kind.CONTACT, 2, name="Somebody Else")
+    company = made_in_amocrm(amo, "companies", Kind.COMPANY, 5, name="LLC 6")        # linked to our contact
+    amo.link("companies", [{"entity_id": company, "to_entity_id": mine, "to_entity_type": "contacts"}])
+    named = made_in_amocrm(amo, "companies", Kind.COMPANY, 6, name=" llc  6 ")          # its payer's name
+    lead = made_in_amocrm(amo, "leads", Kind.LEAD, 10, name="x", contacts=[mine])
+    made_in_amocrm(amo, "leads", Kind.LEAD, 11, name="x", contacts=[theirs])   # another client's lead
+    made_in_amocrm(amo, "leads", Kind.LEAD, 12, name="x", contacts=[theirs])   # its contact was not ours
+    request_adoption(store, KIND_ORDER)
+
+    assert Adopter(amo, billing, store, MARKERS).run() == 4
+
+    assert store.links(Kind.CONTACT, [1, 2]) == {1: mine}
+    assert store.links(Kind.COMPANY, [5, 6]) == {5: company, 6: named}
+    assert store.links(Kind.LEAD, [10, 11, 12]) == {10: lead}
 
 
 def test_a_stopped_scan_goes_on_from_its_cursor_and_kinds_wait_for_their_field() -> None:
@@ -175,7 +210,7 @@ def test_a_stopped_scan_goes_on_from_its_cursor_and_kinds_wait_for_their_field()
     billing.payers_[5] = payer(5, account=1)
     amo, store = FakeAmo(), FakeStore()
     ids = {i: made_in_amocrm(amo, "contacts", Kind.CONTACT, i) for i in range(1, 8)}
-    company = made_in_amocrm(amo, "companies", Kind.COMPANY, 5)
+    company = made_in_amocrm(amo, "companies", Kind.COMPANY, 5, name="LLC 5")
     request_adoption(store, [Kind.CONTACT, Kind.COMPANY])
     pages: list[tuple[str, int]] = []
     real = amo.marked_since

@@ -280,6 +280,8 @@ class AmoClient:
         at a time in id order (the list, not the search: its index lags; ``sync/adopt.py``)."""
         check_entity(entity)
         params = [("filter[created_at][from]", int(created_since)), ("order[id]", "asc")]
+        if entity != "contacts":
+            params.append(("with", "contacts"))
         for rows in self.pages(f"/api/v4/{entity}", entity, params):
             marked: List[MarkedEntity] = []
             last_created = created_since
@@ -287,8 +289,11 @@ class AmoClient:
                 ent = Entity.model_validate(row)
                 if isinstance(row.get("created_at"), int):
                     last_created = max(last_created, int(row["created_at"]))
-                marked += [MarkedEntity(marker_identity(value), ent.id)
-                           for value in ent.field_values(marker_field_id)[:1]]
+                markers = ent.field_values(marker_field_id)
+                if markers:
+                    marked.append(MarkedEntity(
+                        marker_identity(markers[0]), ent.id, ent.name or "", tuple(ent.coded_values("EMAIL")),
+                        tuple(ent.coded_values("PHONE")), tuple(ent.embedded_ids("contacts"))))
             yield MarkedPage(marked, last_created)
 
     def custom_fields(self, entity: str) -> List[JsonDict]:

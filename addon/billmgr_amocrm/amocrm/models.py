@@ -6,7 +6,7 @@ hosts run Python 3.9.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -95,10 +95,24 @@ class Entity(_Loose):
     custom_fields_values: Optional[List[CustomFieldValue]] = None
     is_deleted: Optional[bool] = None
 
+    embedded: Dict[str, Any] = Field(default_factory=dict, alias="_embedded")
+
     def field_values(self, field_id: int) -> List[str]:
+        return self._values(lambda cf: cf.field_id == field_id)
+
+    def coded_values(self, field_code: str) -> List[str]:
+        """The values of the predefined field ``field_code`` (``PHONE``, ``EMAIL``)."""
+        return self._values(lambda cf: cf.field_code == field_code)
+
+    def embedded_ids(self, key: str) -> List[int]:
+        """Ids of the linked entities ``_embedded`` lists under ``key`` (read ``with`` them)."""
+        refs = self.embedded.get(key) if isinstance(self.embedded, dict) else None
+        return [int(r["id"]) for r in refs or [] if isinstance(r, dict) and isinstance(r.get("id"), int)]
+
+    def _values(self, chosen: Callable[[CustomFieldValue], bool]) -> List[str]:
         out: List[str] = []
         for cf in self.custom_fields_values or []:
-            if cf.field_id == field_id:
+            if chosen(cf):
                 out.extend(str(v.get("value")) for v in cf.values if v.get("value") is not None)
         return out
 

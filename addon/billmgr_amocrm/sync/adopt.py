@@ -11,9 +11,11 @@ each kind whose marker field it found in amoCRM rather than made (a field made j
 cannot be on any entity): :func:`request_adoption`. The next engine pass, before it sends
 anything, reads that kind's entities in amoCRM (the list, in creation order; not the
 search, whose index lags) and binds each marker to its billing entity when the billing
-entity exists and neither side is bound yet; the two of an amoCRM duplicate, the older
-one. Adopted entities are queued, so the export brings them up to date with PATCHes
-(``clear``-ing what billing no longer holds, as any update) instead of creating them again.
+entity exists, neither side is bound yet and the entity is provably that billing entity's
+(:meth:`Adopter._still_ours`: a marker names an id, not a billing, and two BILLmanagers may
+write to one account); of two amoCRM entities with one marker, the older. Adopted entities
+are queued, so the export brings them up to date with PATCHes (clearing what billing no
+longer holds, as any update) instead of creating them again.
 
 The scan is resumable (the ``adopt:<kind>`` cursor holds the creation time it reached,
 saved with each page's bindings) and runs under the engine lease like every write.
@@ -23,11 +25,12 @@ An admin can ask for it again with ``amocrm adopt``.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from ..domain import KIND_ORDER, Kind
-from ..markers import MarkedPage, billmgr_id_of
+from ..domain import KIND_ORDER, Client, Kind
+from ..markers import MarkedEntity, MarkedPage, billmgr_id_of
 from ..ports import AmoApi, BillingReader, Store
+from ..rules.contacts import normalize_emails, normalize_phones
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +106,22 @@ class Adopter:
         return bound, True
 
     def _bind(self, kind: Kind, page: MarkedPage) -> int:
-        wanted: dict[int, int] = {}
+        wanted: dict[int, MarkedEntity] = {}
         for entity in page.marked:   # id order: of two entities with one marker, the older wins
             billmgr_id = billmgr_id_of(kind, entity.marker)
             if billmgr_id is not None:
-                wanted.setdefault(billmgr_id, entity.amocrm_id)
+                wanted.setdefault(billmgr_id, entity)
+        pairs: list[tuple[int, int]] = []
         if wanted:
-            existing = self.billing.names(kind, sorted(wanted))
             bound = self.store.links(kind, sorted(wanted))
-            taken = self.store.linked_to(kind, sorted(set(wanted.values())))
-            pairs = [(b, a) for b, a in sorted(wanted.items())
-                     if b in existing and b not in bound and a not in taken]
-        else:
-            pairs = []
+            taken = self.store.linked_to(kind, sorted({e.amocrm_id for e in wanted.values()}))
+            free = {b: e for b, e in wanted.items() if b not in bound and e.amocrm_id not in taken}
+            ours = self._still_ours(kind, free)
+            pairs = [(b, free[b].amocrm_id) for b in sorted(ours)]
+            if len(ours) < len(free):
+                log.info("%d %s carry a marker this billing would write but look like another "
+                         "billing's (%s): not adopted", len(free) - len(ours), kind.amo_entity,
+                         ", ".join(str(free[b].amocrm_id) for b in sorted(set(free) - ours)[:10]))
         with self.store.transaction():
             refused = self.store.put_links(kind, pairs)
             adopted = [b for b, _ in pairs if b not in refused]
@@ -123,3 +129,55 @@ class Adopter:
                 self.store.enqueue_many(kind, adopted, REASON)
             self.store.set_cursor(_cursor(kind), str(page.last_created))
         return len(adopted)
+
+    def _still_ours(self, kind: Kind, free: Mapping[int, MarkedEntity]) -> set[int]:
+        """The billing ids whose entity exists and whose amoCRM entity is provably its own.
+
+        A marker alone says "billing entity N", not which billing: two BILLmanagers writing to
+        one account share the marker fields, and their ids overlap. So a contact is adopted when
+        it shares an e-mail, a phone or the name with its client; a company or a lead when it is
+        linked to the contact of its client (adopted first), or a company when it bears its
+        payer's name. What differs is left alone, and its billing entity is created anew."""
+        if not free:
+            return set()
+        ids = sorted(free)
+        if kind is Kind.CONTACT:
+            clients = self.billing.clients(ids)
+            return {b for b, client in clients.items() if contact_keys_of(client) & entity_keys(free[b])}
+        owners: dict[int, int] = {}
+        names: dict[int, str] = {}
+        if kind is Kind.COMPANY:
+            for b, payer in self.billing.payers(ids).items():
+                owners[b], names[b] = payer.account_id, payer.name
+        else:
+            owners = {b: service.account_id for b, service in self.billing.services(ids).items()}
+        contacts = self.store.links(Kind.CONTACT, sorted(set(owners.values())))
+        return {b for b, owner in owners.items()
+                if contacts.get(owner) in free[b].contact_ids
+                or (b in names and same_name(names[b], free[b].name))}
+
+
+def same_name(ours: str, theirs: str) -> bool:
+    return bool(_name(ours)) and _name(ours) == _name(theirs)
+
+
+def contact_keys_of(client: Client) -> set[str]:
+    """What identifies a client's contact: the account's name and its users' names, e-mails and
+    phones, normalized as the module writes them to amoCRM (``rules/contacts.py``)."""
+    users = client.users
+    return _keys([client.name, *(u.realname for u in users)], [u.email for u in users],
+                 [p for u in users for p in normalize_phones(u.phone, client.country)])
+
+
+def entity_keys(entity: MarkedEntity) -> set[str]:
+    return _keys([entity.name], entity.emails, [p for raw in entity.phones for p in normalize_phones(raw)])
+
+
+def _keys(names: Iterable[str], emails: Iterable[str], phones: Iterable[str]) -> set[str]:
+    return ({f"name:{n}" for n in map(_name, names) if n}
+            | {f"email:{e}" for raw in emails for e in normalize_emails(raw)}
+            | {f"phone:{p}" for p in phones})
+
+
+def _name(value: str) -> str:
+    return " ".join(value.split()).casefold()
