@@ -30,7 +30,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 from ..domain import KIND_ORDER, Client, Kind
 from ..markers import MarkedEntity, MarkedPage, billmgr_id_of
 from ..ports import AmoApi, BillingReader, Store
+from ..rules.attributes import attributes_of
 from ..rules.contacts import normalize_emails, normalize_phones
+from ..rules.mapping import lead_name
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +138,8 @@ class Adopter:
         A marker alone says "billing entity N", not which billing: two BILLmanagers writing to
         one account share the marker fields, and their ids overlap. So a contact is adopted when
         it shares an e-mail, a phone or the name with its client; a company or a lead when it is
-        linked to the contact of its client (adopted first), or a company when it bears its
-        payer's name. What differs is left alone, and its billing entity is created anew."""
+        linked to the contact of its client (adopted first) or bears the name the module gives
+        it. What differs is left alone, and its billing entity is created anew."""
         if not free:
             return set()
         ids = sorted(free)
@@ -150,7 +152,9 @@ class Adopter:
             for b, payer in self.billing.payers(ids).items():
                 owners[b], names[b] = payer.account_id, payer.name
         else:
-            owners = {b: service.account_id for b, service in self.billing.services(ids).items()}
+            for b, service in self.billing.services(ids).items():
+                # the name the module gives it: type, tariff, what it serves and its id
+                owners[b], names[b] = service.account_id, lead_name(attributes_of(Kind.LEAD, service))
         contacts = self.store.links(Kind.CONTACT, sorted(set(owners.values())))
         return {b for b, owner in owners.items()
                 if contacts.get(owner) in free[b].contact_ids
@@ -165,8 +169,9 @@ def contact_keys_of(client: Client) -> set[str]:
     """What identifies a client's contact: the account's name and its users' names, e-mails and
     phones, normalized as the module writes them to amoCRM (``rules/contacts.py``)."""
     users = client.users
-    return _keys([client.name, *(u.realname for u in users)], [u.email for u in users],
-                 [p for u in users for p in normalize_phones(u.phone, client.country)])
+    names = [client.name, *(u.realname for u in users), *(u.login for u in users)]
+    phones = [p for u in users for p in normalize_phones(u.phone, client.country)]
+    return _keys(names, [u.email for u in users], phones)
 
 
 def entity_keys(entity: MarkedEntity) -> set[str]:
