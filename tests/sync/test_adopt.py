@@ -156,6 +156,7 @@ def test_the_scan_binds_the_older_of_two_and_leaves_what_is_bound_foreign_or_gon
     store.put_links(Kind.CONTACT, [(2, 9999)])                          # bound already: stays as it is
     made_in_amocrm(amo, "contacts", Kind.CONTACT, 77)                  # no such client in billing
     made_in_amocrm(amo, "contacts", Kind.CONTACT, 3, name="Another billing's client 3")
+    three = made_in_amocrm(amo, "contacts", Kind.CONTACT, 3)           # newer, but the one that is ours
     made_in_amocrm(amo, "contacts", Kind.CONTACT, "billmgr:contact:04", name="Client 4")  # not our marker
     made_in_amocrm(amo, "contacts", Kind.CONTACT, "billmgr:lead:4", name="Client 4")      # another kind's
     amo.create("contacts", [{"request_id": "m", "name": "Client 4"}])                    # a manager's own
@@ -163,11 +164,11 @@ def test_the_scan_binds_the_older_of_two_and_leaves_what_is_bound_foreign_or_gon
 
     adopted = Adopter(amo, billing, store, MARKERS).run()
 
-    assert adopted == 1
-    assert store.links(Kind.CONTACT, [1, 2, 3, 4, 77]) == {1: older, 2: 9999}
+    assert adopted == 2
+    assert store.links(Kind.CONTACT, [1, 2, 3, 4, 77]) == {1: older, 2: 9999, 3: three}
     assert two not in store.linked_to(Kind.CONTACT, [two])
     assert [(i.billmgr_id, i.reason) for i in store.claim_after(Kind.CONTACT, 10, later(), None)] == \
-        [(1, "resync")]
+        [(1, "resync"), (3, "resync")]
     assert not adoption_pending(store)
 
 

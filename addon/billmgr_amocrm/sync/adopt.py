@@ -12,7 +12,7 @@ cannot be on any entity): :func:`request_adoption`. The next engine pass, before
 anything, reads that kind's entities in amoCRM (the list, in creation order; not the
 search, whose index lags) and binds each marker to its billing entity when the billing
 entity exists, neither side is bound yet and the entity is provably that billing entity's
-(:meth:`Adopter._still_ours`: a marker names an id, not a billing, and two BILLmanagers may
+(:meth:`Adopter._evidence`: a marker names an id, not a billing, and two BILLmanagers may
 write to one account); of two amoCRM entities with one marker, the older. Adopted entities
 are queued, so the export brings them up to date with PATCHes (clearing what billing no
 longer holds, as any update) instead of creating them again.
@@ -108,22 +108,23 @@ class Adopter:
         return bound, True
 
     def _bind(self, kind: Kind, page: MarkedPage) -> int:
-        wanted: dict[int, MarkedEntity] = {}
-        for entity in page.marked:   # id order: of two entities with one marker, the older wins
-            billmgr_id = billmgr_id_of(kind, entity.marker)
-            if billmgr_id is not None:
-                wanted.setdefault(billmgr_id, entity)
+        candidates = [(b, e) for e in page.marked if (b := billmgr_id_of(kind, e.marker)) is not None]
         pairs: list[tuple[int, int]] = []
-        if wanted:
-            bound = self.store.links(kind, sorted(wanted))
-            taken = self.store.linked_to(kind, sorted({e.amocrm_id for e in wanted.values()}))
-            free = {b: e for b, e in wanted.items() if b not in bound and e.amocrm_id not in taken}
-            ours = self._still_ours(kind, free)
-            pairs = [(b, free[b].amocrm_id) for b in sorted(ours)]
-            if len(ours) < len(free):
-                log.info("%d %s carry a marker this billing would write but look like another "
-                         "billing's (%s): not adopted", len(free) - len(ours), kind.amo_entity,
-                         ", ".join(str(free[b].amocrm_id) for b in sorted(set(free) - ours)[:10]))
+        if candidates:
+            bound = self.store.links(kind, sorted({b for b, _ in candidates}))
+            taken = self.store.linked_to(kind, sorted({e.amocrm_id for _, e in candidates}))
+            free = [(b, e) for b, e in candidates if b not in bound and e.amocrm_id not in taken]
+            ours = self._evidence(kind, sorted({b for b, _ in free}))
+            chosen: dict[int, int] = {}
+            for b, entity in free:   # id order: of two entities with one marker, the older of ours
+                if b not in chosen and ours(b, entity):
+                    chosen[b] = entity.amocrm_id
+            pairs = sorted(chosen.items())
+            left = sorted({e.amocrm_id for b, e in free if chosen.get(b) != e.amocrm_id})
+            if left:
+                log.info("%d %s carry a marker of this billing but nothing else of what it holds now "
+                         "(another billing's, changed beyond recognition since, or a second copy): not "
+                         "adopted: %s", len(left), kind.amo_entity, ", ".join(map(str, left[:10])))
         with self.store.transaction():
             refused = self.store.put_links(kind, pairs)
             adopted = [b for b, _ in pairs if b not in refused]
@@ -132,20 +133,19 @@ class Adopter:
             self.store.set_cursor(_cursor(kind), str(page.last_created))
         return len(adopted)
 
-    def _still_ours(self, kind: Kind, free: Mapping[int, MarkedEntity]) -> set[int]:
-        """The billing ids whose entity exists and whose amoCRM entity is provably its own.
+    def _evidence(self, kind: Kind, ids: Sequence[int]) -> Callable[[int, MarkedEntity], bool]:
+        """Whether an amoCRM entity is provably its billing entity's (which must exist).
 
         A marker alone says "billing entity N", not which billing: two BILLmanagers writing to
         one account share the marker fields, and their ids overlap. So a contact is adopted when
-        it shares an e-mail, a phone or the name with its client; a company or a lead when it is
-        linked to the contact of its client (adopted first) or bears the name the module gives
-        it. What differs is left alone, and its billing entity is created anew."""
-        if not free:
-            return set()
-        ids = sorted(free)
+        it shares an e-mail, a phone, the name or the login with its client; a company or a lead
+        when it is linked to the contact of its client (adopted first) or bears the name the
+        module gives it. What differs is left alone, and its billing entity is made anew."""
+        if not ids:
+            return lambda b, entity: False
         if kind is Kind.CONTACT:
-            clients = self.billing.clients(ids)
-            return {b for b, client in clients.items() if contact_keys_of(client) & entity_keys(free[b])}
+            keys = {b: contact_keys_of(client) for b, client in self.billing.clients(ids).items()}
+            return lambda b, entity: b in keys and bool(keys[b] & entity_keys(entity))
         owners: dict[int, int] = {}
         names: dict[int, str] = {}
         if kind is Kind.COMPANY:
@@ -156,9 +156,8 @@ class Adopter:
                 # the name the module gives it: type, tariff, what it serves and its id
                 owners[b], names[b] = service.account_id, lead_name(attributes_of(Kind.LEAD, service))
         contacts = self.store.links(Kind.CONTACT, sorted(set(owners.values())))
-        return {b for b, owner in owners.items()
-                if contacts.get(owner) in free[b].contact_ids
-                or (b in names and same_name(names[b], free[b].name))}
+        return lambda b, entity: b in owners and (
+            contacts.get(owners[b]) in entity.contact_ids or same_name(names[b], entity.name))
 
 
 def same_name(ours: str, theirs: str) -> bool:
