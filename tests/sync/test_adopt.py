@@ -27,7 +27,7 @@ from billmgr_amocrm.domain import KIND_ORDER, ClientUser, Kind
 from billmgr_amocrm.markers import billmgr_id_of, marker_value
 from billmgr_amocrm.store.migrations import drop_all
 from billmgr_amocrm.sync.adopt import Adopter, adoption_pending, request_adoption
-from tests.fakes import MARKERS, FakeAmo, FakeBilling, FakeStore, client, payer
+from tests.fakes import MARKERS, FakeAmo, FakeBilling, FakeStore, client, engine_on, payer
 from tests.fakes import service as item
 from tests.fixtures.mgr5 import make_root
 
@@ -262,3 +262,25 @@ def test_amocrm_adopt_on_a_healthy_install_reads_and_changes_nothing_and_status_
     assert listed == {"/api/v4/contacts", "/api/v4/companies", "/api/v4/leads"}
     code, out, _ = amocrm("status")
     assert "adopting" not in out
+
+
+def test_an_outage_during_the_scan_stops_the_pass_before_anything_is_sent_and_the_next_one_goes_on() -> None:
+    billing = FakeBilling()
+    billing.clients_.update({i: client(i) for i in (1, 2)})
+    engine, amo, store, _ = engine_on(billing)
+    held = {i: made_in_amocrm(amo, "contacts", Kind.CONTACT, i) for i in (1, 2)}
+    store.enqueue_many(Kind.CONTACT, [1, 2], "export")
+    request_adoption(store, [Kind.CONTACT])
+    amo.outage = True
+    setup = len(amo.calls)
+
+    stopped = engine.run_pass()
+
+    assert stopped.stopped == "retry_later" and stopped.done == 0
+    assert adoption_pending(store) == {Kind.CONTACT: 0} and not store.links(Kind.CONTACT, [1, 2])
+    assert [c[0] for c in amo.calls[setup:]] == ["GET"]   # the first page, refused: nothing else
+    amo.outage = False
+    report = engine.run_pass()
+    assert report.stopped is None and report.adopted == 2 and report.done == 2
+    assert store.links(Kind.CONTACT, [1, 2]) == held and len(amo.entities["contacts"]) == 2
+    assert not [c for c in amo.calls[setup:] if c[0] == "POST"]
