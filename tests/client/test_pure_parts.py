@@ -229,3 +229,13 @@ def test_hosts_share_the_integrations_rate_and_a_lapsed_share_falls_back_to_one(
     assert shared_capacity(7, {"capacity": 6, "hosts": 2, "until": 9.0}, 10.0) == 1      # lapsed
     assert shared_capacity(7, {"capacity": 7, "hosts": 1, "until": 9.0}, 10.0) == 7      # alone
     assert shared_capacity(7, {"capacity": 0, "hosts": 2, "until": 11.0}, 10.0) == 0
+
+
+def test_an_entity_read_tolerates_an_empty_embedded_encoded_as_a_list() -> None:
+    """PHP encodes an empty array as ``[]``: an entity whose ``_embedded`` is one still reads,
+    and its linked ids are those of well-formed references only."""
+    from billmgr_amocrm.amocrm.models import Entity
+
+    assert Entity.model_validate({"id": 1, "_embedded": []}).embedded_ids("contacts") == []
+    linked = Entity.model_validate({"id": 1, "_embedded": {"contacts": [{"id": 5}, {"id": "x"}, 3]}})
+    assert linked.embedded_ids("contacts") == [5] and linked.embedded_ids("companies") == []

@@ -94,8 +94,9 @@ class Entity(_Loose):
     request_id: Optional[Union[str, List[str]]] = None
     custom_fields_values: Optional[List[CustomFieldValue]] = None
     is_deleted: Optional[bool] = None
-
-    embedded: Dict[str, Any] = Field(default_factory=dict, alias="_embedded")
+    # Any, not a dict: PHP encodes an empty array as [], and a shape this client only reads
+    # from must never fail the lookups that read it
+    embedded: Any = Field(default=None, alias="_embedded")
 
     def field_values(self, field_id: int) -> List[str]:
         return self._values(lambda cf: cf.field_id == field_id)
