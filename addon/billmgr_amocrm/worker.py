@@ -93,7 +93,8 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
         holder = lease.holder()
         who = holder.describe() if holder is not None else "another process"
         log.debug("sync engine busy: %s runs it; queued events wait for it", who)
-        return Report(stopped="busy", stop_reason=f"the sync engine is busy: {who} is running it")
+        return Report(stopped="busy", stop_reason=f"the sync engine is busy: {who} is running it",
+                      busy_with=who)
     try:
         run_requested_export(app)
         report = _engine_pass(app, stop)

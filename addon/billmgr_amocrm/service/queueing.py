@@ -34,7 +34,8 @@ def sync_now(*, wait: bool = True, on_wait: Optional[Callable[[EngineWait], None
                 if waited_for and not (report.handled or report.retried or report.stopped):
                     report.by_other = waited_for     # it finished just before this pass began
                 return report
-            waited = engine_wait(live, report.stop_reason, started)
+            # named as the busy answer named it: the lease may be free again by the time it is read
+            waited = engine_wait(live, report.busy_with or report.stop_reason, started)
             waited_for = waited.holder
             if waited.due == 0:
                 report.stopped, report.by_other = None, waited.holder

@@ -56,6 +56,8 @@ class Report:
     failures: list[str] = field(default_factory=list)
     # when another engine sent the queue while this command waited: who it was
     by_other: str = ""
+    # stopped "busy": the engine that held the lease, as it registered itself
+    busy_with: str = ""
 
     def add(self, other: Report) -> None:
         for name in ("done", "skipped", "failed", "retried", "deferred", "recreated", "adopted"):
