@@ -62,10 +62,10 @@ def test_threads_waiting_for_a_slot_take_them_in_rank_order_not_by_lock_race(tmp
     taken: list[int] = []
     take_slot = limiter._take_slot
 
-    def recorded() -> tuple:
+    def recorded(place: tuple) -> tuple:
         # the order slots are granted in, noted while the thread still holds its turn (noting it
         # after acquire() returned raced the next thread's note: a flaky order under load)
-        ticket, wait = take_slot()
+        ticket, wait = take_slot(place)
         if ticket is not None:
             taken.append(int(current_rank()))
         return ticket, wait
@@ -89,6 +89,55 @@ def test_threads_waiting_for_a_slot_take_them_in_rank_order_not_by_lock_race(tmp
         thread.join(10)
     assert taken == sorted(ranks)
     assert not limiter._waiting
+
+
+def test_a_thread_that_passed_its_turn_gives_way_to_a_request_ranked_before_it_that_came_meanwhile(
+        tmp_path) -> None:
+    """Rank 5 passes its turn while alone and is descheduled before it takes the free slot; rank 1
+    asks meanwhile. The slot is rank 1's: the turn is checked again with the slot (without that,
+    rank 5 took it: the order once seen in CI)."""
+    from billmgr_amocrm.amocrm.ratelimit import RateLimiter, current_rank, requests_ranked
+
+    limiter = RateLimiter(tmp_path / "rate.state", 7.0, margin=0.0, clock=lambda: 5.0, sleep=time.sleep)
+    passed, go_on = threading.Event(), threading.Event()
+    await_turn, take_slot = limiter._await_turn, limiter._take_slot
+    taken: list[int] = []
+
+    def descheduled(place: tuple) -> None:
+        rank = current_rank()
+        if rank == 1:
+            go_on.wait(10)
+            time.sleep(0.2)          # rank 5 is let go first
+        await_turn(place)
+        if rank == 5 and not passed.is_set():
+            passed.set()
+            go_on.wait(10)           # past its turn, not yet at the slot
+
+    def recorded(place: tuple) -> tuple:
+        ticket, wait = take_slot(place)
+        if ticket is not None:
+            taken.append(int(current_rank()))
+        return ticket, wait
+
+    limiter._await_turn = descheduled   # type: ignore[method-assign]
+    limiter._take_slot = recorded       # type: ignore[method-assign]
+
+    def ask(rank: int) -> None:
+        with requests_ranked(rank):
+            limiter.sent(limiter.acquire())
+
+    five = threading.Thread(target=ask, args=(5,))
+    five.start()
+    assert passed.wait(10)
+    one = threading.Thread(target=ask, args=(1,))
+    one.start()
+    deadline = time.monotonic() + 10
+    while len(limiter._waiting) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go_on.set()
+    five.join(10)
+    one.join(10)
+    assert taken == [1, 5]
 
 
 def test_a_ranked_block_restores_the_rank_around_it() -> None:

@@ -213,10 +213,11 @@ class RateLimiter:
         try:
             while True:
                 self._await_turn(place)
-                ticket, wait = self._take_slot()
+                ticket, wait = self._take_slot(place)
                 if ticket is not None:
                     return ticket
-                self.sleep(wait)
+                if wait > 0:
+                    self.sleep(wait)
         finally:
             with self._turn:
                 self._waiting.remove(place)
@@ -227,8 +228,9 @@ class RateLimiter:
             while min(self._waiting) != place:
                 self._turn.wait(TURN_POLL)
 
-    def _take_slot(self) -> Tuple[Optional[float], float]:
-        """(the ticket of a slot taken now, 0) or (None, seconds until one may be free)."""
+    def _take_slot(self, place: Tuple[float, int]) -> Tuple[Optional[float], float]:
+        """(the ticket of a slot taken now, 0), or (None, seconds until one may be free), or
+        (None, 0) when a request ranked before ``place`` came meanwhile: its turn first."""
         with self._state() as state:
             now = self.clock()
             capacity = shared_capacity(self.budget.capacity, state.share, now)
@@ -237,6 +239,12 @@ class RateLimiter:
             if capacity == 0:     # this host just joined others: it waits until they know of it
                 wait = max(wait, QUIET_POLL)
             if wait <= 0:
+                # the turn is checked again here, with the slot: a thread that passed its turn
+                # and was descheduled before this point must not take the slot from a request
+                # ranked before it that asked meanwhile (seen: rank 5 served before rank 1)
+                with self._turn:
+                    if min(self._waiting) != place:
+                        return None, 0.0
                 state.entries.append([now, None, None, float(os.getpid())])
                 return now, 0.0
         return None, wait
