@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 from tests.client.conftest import Setup
 
@@ -43,11 +44,29 @@ def test_a_request_that_never_left_frees_its_slot_at_once(setup: Setup) -> None:
     assert not [e for e in _entries(setup) if e[0] == ticket]
 
 
+def record_grants(limiter: Any) -> list:
+    """The ranks slots are granted to, in order: noted while the thread still holds its turn (noting
+    it after acquire() returned raced the next thread's note: a flaky order under load)."""
+    from billmgr_amocrm.amocrm.ratelimit import current_rank
+
+    taken: list = []
+    take_slot = limiter._take_slot
+
+    def recorded(place: tuple) -> tuple:
+        ticket, wait = take_slot(place)
+        if ticket is not None:
+            taken.append(int(current_rank()))
+        return ticket, wait
+
+    limiter._take_slot = recorded
+    return taken
+
+
 def test_threads_waiting_for_a_slot_take_them_in_rank_order_not_by_lock_race(tmp_path) -> None:
     """The engine ranks a batch's requests by the batch's place in the pass: when slots free,
     this process's waiting requests get them lowest rank first, so a batch that later ones
     depend on is not starved by them (the lock race used to decide)."""
-    from billmgr_amocrm.amocrm.ratelimit import RateLimiter, current_rank, requests_ranked
+    from billmgr_amocrm.amocrm.ratelimit import RateLimiter, requests_ranked
 
     now = [0.0]
     everyone_waits = threading.Event()
@@ -59,18 +78,7 @@ def test_threads_waiting_for_a_slot_take_them_in_rank_order_not_by_lock_race(tmp
     limiter = RateLimiter(tmp_path / "rate.state", 7.0, margin=0.0, clock=lambda: now[0], sleep=sleep)
     for _ in range(7):                   # the window is full until t = 1
         limiter.sent(limiter.acquire())
-    taken: list[int] = []
-    take_slot = limiter._take_slot
-
-    def recorded(place: tuple) -> tuple:
-        # the order slots are granted in, noted while the thread still holds its turn (noting it
-        # after acquire() returned raced the next thread's note: a flaky order under load)
-        ticket, wait = take_slot(place)
-        if ticket is not None:
-            taken.append(int(current_rank()))
-        return ticket, wait
-
-    limiter._take_slot = recorded   # type: ignore[method-assign]
+    taken = record_grants(limiter)
 
     def ask(rank: int) -> None:
         with requests_ranked(rank):
@@ -100,8 +108,7 @@ def test_a_thread_that_passed_its_turn_gives_way_to_a_request_ranked_before_it_t
 
     limiter = RateLimiter(tmp_path / "rate.state", 7.0, margin=0.0, clock=lambda: 5.0, sleep=time.sleep)
     passed, go_on = threading.Event(), threading.Event()
-    await_turn, take_slot = limiter._await_turn, limiter._take_slot
-    taken: list[int] = []
+    await_turn = limiter._await_turn
 
     def descheduled(place: tuple) -> None:
         rank = current_rank()
@@ -113,14 +120,8 @@ def test_a_thread_that_passed_its_turn_gives_way_to_a_request_ranked_before_it_t
             passed.set()
             go_on.wait(10)           # past its turn, not yet at the slot
 
-    def recorded(place: tuple) -> tuple:
-        ticket, wait = take_slot(place)
-        if ticket is not None:
-            taken.append(int(current_rank()))
-        return ticket, wait
-
     limiter._await_turn = descheduled   # type: ignore[method-assign]
-    limiter._take_slot = recorded       # type: ignore[method-assign]
+    taken = record_grants(limiter)
 
     def ask(rank: int) -> None:
         with requests_ranked(rank):
