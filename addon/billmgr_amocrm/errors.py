@@ -152,13 +152,17 @@ class Stop(AmoError):
 
 
 # --------------------------------------------------------------------------- the engine lease
+# who holds the engine when its registration could not be read (it may have just ended)
+UNKNOWN_HOLDER = "another process"
+
+
 class EngineBusy(Exception):
     """Another engine holds the sync; nothing was run beside it."""
 
     def __init__(self, holder: Optional[EngineHolder]) -> None:
         self.holder = holder
-        who = holder.describe() if holder is not None else "another process"
-        super().__init__(f"the sync engine is busy: {who} is running it")
+        self.who = holder.describe() if holder is not None else UNKNOWN_HOLDER
+        super().__init__(f"the sync engine is busy: {self.who} is running it")
 
 
 class LeaseLost(Exception):

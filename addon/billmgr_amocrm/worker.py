@@ -85,16 +85,15 @@ def sync_once(app: App, stop: Optional[Callable[[], bool]] = None, *, keep_lease
     (one engine per database, store/lease.py): when another engine has it, the pass is left
     to that engine (``stopped == "busy"``). ``keep_lease``: the daemon keeps the lease
     between passes; everyone else gives it back."""
+    from .errors import EngineBusy
     from .sync.outcomes import Report
 
     drain_spool(app)
     lease = app.lease()
     if not lease.acquire():
-        holder = lease.holder()
-        who = holder.describe() if holder is not None else "another process"
-        log.debug("sync engine busy: %s runs it; queued events wait for it", who)
-        return Report(stopped="busy", stop_reason=f"the sync engine is busy: {who} is running it",
-                      busy_with=who)
+        busy = EngineBusy(lease.holder())
+        log.debug("sync engine busy: %s runs it; queued events wait for it", busy.who)
+        return Report(stopped="busy", stop_reason=str(busy), busy_with=busy.who)
     try:
         run_requested_export(app)
         report = _engine_pass(app, stop)

@@ -71,12 +71,16 @@ def run_export(progress: Optional[Callable[[Progress], None]] = None, *, wait: b
 def _hand_over(app: App, wait: bool, on_wait: Optional[Callable[[EngineWait], None]], poll: float,
                started: float) -> Optional[ExportResult]:
     """Ask the running engine to export; follow it. None: it stopped and the lease is now ours."""
+    from ..errors import UNKNOWN_HOLDER
     from ..exportrequest import export_requested
     from .queueing import engine_wait
 
     request_export(app.store)
+    holder = UNKNOWN_HOLDER
     while True:
-        waited = engine_wait(app, "another engine runs the sync", started)
+        # the holder last seen is named if it ends before the lease is read again
+        waited = engine_wait(app, started, holder)
+        holder = waited.holder
         if not wait:
             return ExportResult(queued={}, done=0, skipped=0, failed=0, retried=0, seconds=0.0,
                                 stopped="busy", stop_reason=f"the sync engine is busy: {waited.holder} "

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..domain import KIND_ORDER
+from ..errors import UNKNOWN_HOLDER
 from ..foundation.clock import utcnow
 from .app import kind_of, using
 from .results import EngineWait, FailedRow
@@ -35,7 +36,7 @@ def sync_now(*, wait: bool = True, on_wait: Optional[Callable[[EngineWait], None
                     report.by_other = waited_for     # it finished just before this pass began
                 return report
             # named as the busy answer named it: the lease may be free again by the time it is read
-            waited = engine_wait(live, report.busy_with or report.stop_reason, started)
+            waited = engine_wait(live, started, report.busy_with or UNKNOWN_HOLDER)
             waited_for = waited.holder
             if waited.due == 0:
                 report.stopped, report.by_other = None, waited.holder
@@ -45,13 +46,14 @@ def sync_now(*, wait: bool = True, on_wait: Optional[Callable[[EngineWait], None
             time.sleep(poll)
 
 
-def engine_wait(app: App, busy_reason: str, started: float) -> EngineWait:
-    """Where the queue stands while another engine runs the sync."""
+def engine_wait(app: App, started: float, known_holder: str = UNKNOWN_HOLDER) -> EngineWait:
+    """Where the queue stands while another engine runs the sync. ``known_holder``: who held
+    the lease when last seen, named when it has ended before the lease is read again."""
     from ..exportrequest import export_requested
 
     holder = app.lease().holder()
     stats = app.store.queue_stats()
-    return EngineWait(holder=holder.describe() if holder is not None else busy_reason,
+    return EngineWait(holder=holder.describe() if holder is not None else known_holder,
                       due=app.store.due_count(utcnow()), pending=stats.depth,
                       export_requested=export_requested(app.store), elapsed=time.monotonic() - started)
 
