@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from .foundation.clock import as_utc, seconds_between, utcnow
 from .foundation.files import write_atomic
+from .store.connection_loss import log_failure
 
 if TYPE_CHECKING:
     from .bootstrap import App
@@ -91,8 +92,8 @@ def run_due(app: App, plan: tuple[Duty, ...], *, holds_lease: bool,
             continue
         try:
             duty.run(app)
-        except Exception:  # noqa: BLE001 - one duty failing must not stop the worker or the others
-            log.exception("periodic %s failed; it is tried again at the next run", duty.name)
+        except Exception as exc:  # noqa: BLE001 - one duty failing must not stop the worker or the others
+            log_failure(log, f"periodic {duty.name} failed, tried again at the next run", exc)
             continue
         stamp = as_utc(clock()).isoformat()
         if duty.scope == DATABASE:

@@ -32,6 +32,7 @@ from .foundation.exitstatus import ExitStatus
 from .foundation.locks import FileLock
 from .logsetup import setup_logging
 from .paths import host_paths
+from .store.connection_loss import log_failure
 
 if TYPE_CHECKING:
     from .bootstrap import App
@@ -190,7 +191,7 @@ class Daemon:
                 self.tick(self.app)
                 self.stop.wait(POLL_SECONDS)
             except Exception as exc:  # noqa: BLE001 - the daemon outlives MySQL restarts and outages
-                log.exception("worker error (retrying in %.0f s): %s", ERROR_PAUSE, exc)
+                log_failure(log, f"worker error, retrying in {ERROR_PAUSE:.0f} s", exc)
                 self._drop_app()
                 self.stop.wait(ERROR_PAUSE)
         self._drop_app()
@@ -275,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> ExitStatus:
             return daemon.run()
         return run_once(lambda: build(paths), settings)
     except Exception as exc:  # noqa: BLE001 - one line in the log, not a traceback on cron's mail
-        log.exception("amocrm_task --once failed: %s", exc)
+        log_failure(log, "amocrm_task --once failed", exc)
         return ExitStatus.ERROR
     finally:
         lock.release()

@@ -297,8 +297,8 @@ class App:
             self._lease = None
         try:
             self.conn.close()
-        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-            log.debug("closing the MySQL connection failed", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - closing a dead connection must not mask the real error
+            log.debug("closing the MySQL connection failed: %r", exc)
 
 
 def build(paths: Optional[HostPaths] = None, *,

@@ -126,8 +126,8 @@ class UnitOfWork:
     def _rollback_quietly(self) -> None:
         try:
             self._conn.rollback()
-        except Exception:  # noqa: BLE001 - the original error matters, a dead link cannot roll back
-            log.debug("rollback failed (connection lost?)", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the original error matters, a dead link cannot roll back
+            log.debug("rollback failed (connection lost?): %r", exc)
 
     def _now(self) -> datetime:
         """The store's clock, as a DATETIME column stores it."""

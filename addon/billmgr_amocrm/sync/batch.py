@@ -96,8 +96,10 @@ def pass_stops(on_retry_later: Callable[[RetryLater], None] = lambda exc: None) 
         log.error("amoCRM stopped serving the account (%s); the queue is kept: %s", exc.reason, exc)
         raise PassStopped("stopped", exc) from exc
     except LeaseLost as exc:
-        # nothing more is sent: open intents are settled by the marker by whoever runs next
-        log.error("%s", exc)
+        # nothing more is sent: open intents are settled by the marker by whoever runs next.
+        # A warning, not an error: the engine is fenced as designed and nothing is asked of the
+        # admin (a MariaDB restart or a KILL of the lease's session lands here)
+        log.warning("%s; this pass stops, the queue is kept", exc)
         raise PassStopped("lease_lost", exc) from exc
 
 

@@ -100,8 +100,8 @@ class Lanes:
 def _close_quietly(lane: Lane) -> None:
     try:
         lane.close()
-    except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-        log.debug("closing a lane's connection failed", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - closing a dead connection must not mask the real error
+        log.debug("closing a lane's connection failed: %r", exc)
 
 
 def waits_for(kind: Kind, earlier: Kind) -> bool:
