@@ -123,6 +123,8 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
 
     status = ui("amocrm.status")
     assert status.findtext("auth_state") == "авторизован"
+    # the first export is asked for and no worker has run: the page says so, not "not started"
+    assert status.findtext("export_progress") == "запрошена, ждёт обработчика очереди (amocrm_task)"
     golden(
         "status_after_authorize_ru", status, volatile_tags=("queue_depth", "oldest_age", "export_progress")
     )

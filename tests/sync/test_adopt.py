@@ -177,6 +177,24 @@ def later() -> Any:
     return datetime.now(timezone.utc) + timedelta(hours=1)
 
 
+def test_a_set_up_saved_again_before_the_export_finds_its_own_fields_and_adopts_nothing(
+        emulator: Any) -> None:
+    """The fields the first save made are found by the second (the same code saved again, as after
+    a set-up that stopped midway): this database made them, so there is nothing to adopt (the
+    panel's status said "first binding what amoCRM already holds" on a fresh install)."""
+    integ = emulator.integration
+    args = (emulator.url, integ["client_id"], integ["client_secret"], integ["redirect_uri"],
+            integ["auth_code"])
+    service.authorize(*args)
+    again = service.authorize(*args)
+    assert again.export_requested
+    app = build()
+    try:
+        assert not adoption_pending(app.store)
+    finally:
+        app.close()
+
+
 def test_only_what_is_provably_this_billings_is_adopted_when_two_billings_share_the_account() -> None:
     """Client 1 of this billing is "Client 1" with phone +7 999 000-11-22; another BILLmanager
     writing to the same account has its own client 1 and lead 10 (same markers, other people)."""

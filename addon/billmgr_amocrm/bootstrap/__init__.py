@@ -74,8 +74,6 @@ class App:
     # what runs the engine, for "the engine is busy: <command> (pid ..., host ...)" messages
     command: str = field(default_factory=lambda: " ".join(
         [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:2]))
-    # the kinds whose marker field this process made in amoCRM (the set-up adopts the others)
-    marker_fields_made: set[Kind] = field(default_factory=set)
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
     _lanes: Optional[Lanes] = None
@@ -158,10 +156,11 @@ class App:
             return known
         from ..rules.config import rebuild
         from ..settings import update_config
+        from ..sync.adopt import note_fields_made
         from ..sync.fields import set_up_marker_fields
 
         ids, made = set_up_marker_fields(self.amo())
-        self.marker_fields_made |= made
+        note_fields_made(self.store, {kind: ids[kind] for kind in made})
 
         def record(current: Settings) -> ModuleConfig:
             # the latest amocrm.conf, not the one this process read: an admin may have saved since

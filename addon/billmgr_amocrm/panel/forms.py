@@ -232,14 +232,28 @@ def auth_text(state: str, reason: str, lang: str) -> str:
 
 
 def export_text(report: Any, lang: str) -> str:
-    """``service.Status.export``: one ``ExportKindProgress(kind, queued, finished)`` per started kind."""
+    """``service.Status.export``: one ``ExportKindProgress(kind, queued, finished)`` per started kind;
+    before them, the adoption a pass runs first (after the module was installed again), and a
+    requested export the worker has not begun yet (``amocrm status`` says both too)."""
+    from ..domain import Kind
+
     parts = []
+    kind_of_entity = {kind.amo_entity: kind.value for kind in Kind}   # Status.adopting names entities
+    adopting = [t(f"kind_{kind_of_entity.get(name, 'any')}", lang)
+                for name in _get(report, "adopting", ()) or ()]
+    if adopting:
+        parts.append(t("export_adopting", lang, kinds=", ".join(adopting)))
+    queueing = False
     for item in _get(report, "export", ()) or ():
         kind = t(f"kind_{_get(item, 'kind')}", lang)
         if _get(item, "finished"):
             parts.append(f"{kind}: {t('export_done', lang)} ({_get(item, 'queued', 0)})")
         else:
+            queueing = True
             parts.append(t("export_progress", lang, kind=kind, done=_get(item, "queued", 0), total="…"))
+    # the request stands until everything is queued: it waits for the worker only when nothing is
+    if _get(report, "export_requested", False) and not queueing:
+        parts.append(t("export_requested", lang))
     if not parts:
         return t("export_not_started", lang)
     return "; ".join(parts)

@@ -125,6 +125,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "seconds_ago": {"ru": "{value} с назад", "en": "{value} s ago"},
     "export_done": {"ru": "завершена", "en": "finished"},
     "export_not_started": {"ru": "не начиналась", "en": "not started"},
+    "export_requested": {"ru": "запрошена, ждёт обработчика очереди (amocrm_task)",
+                         "en": "requested, waiting for the worker (amocrm_task)"},
+    "export_adopting": {
+        "ru": "сначала связываются записи, которые уже есть в amoCRM с меткой модуля: {kinds}",
+        "en": "first binding what amoCRM already holds with the module's marker: {kinds}",
+    },
     "export_progress": {"ru": "{kind}: {done} из {total}", "en": "{kind}: {done} of {total}"},
     "check_ok": {
         "ru": "Связь с amoCRM есть: аккаунт «{account}» ({subdomain}), ответ за {latency} мс, "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..amocrm.urls import parse_account_url
 from ..boundaccount import account_key, bind_account, key_of_url
-from ..domain import KIND_ORDER, Kind
+from ..domain import Kind
 from ..exportrequest import request_export
 from .app import paths_of, using
 from .errors import BadInput, ServiceError, translate
@@ -139,7 +139,7 @@ def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str
 
     ``moved``: the module had no bindings and now serves another account: the old account's
     field ids are forgotten (made anew in this one) and everything is exported to it."""
-    from ..sync.adopt import request_adoption
+    from ..sync.adopt import kinds_to_adopt, request_adoption
     from ..sync.fields import secure_marker_fields
 
     with using(app) as live:
@@ -153,8 +153,8 @@ def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str
         secure_marker_fields(live.amo(), ids)   # fields known from before may still be editable by hand
         first = live.store.export_progress(Kind.CONTACT) is None
         if first:
-            # marker fields found, not made: amoCRM may hold what an earlier install made
-            found = [kind for kind in KIND_ORDER if kind not in live.marker_fields_made]
+            # marker fields this database did not make: amoCRM may hold what an earlier install made
+            found = kinds_to_adopt(live.store, ids)
             if found:
                 request_adoption(live.store, found)
                 log.info("the marker fields of %s were already in amoCRM: what they mark is adopted "

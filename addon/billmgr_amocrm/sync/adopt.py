@@ -7,8 +7,10 @@ still holds every contact, company and lead the module made, each carrying its
 authorization would create every one of them a second time.
 
 So the set-up that asks for the first export of this database also asks for an adoption of
-each kind whose marker field it found in amoCRM rather than made (a field made just now
-cannot be on any entity): :func:`request_adoption`. The next engine pass, before it sends
+each kind whose marker field it found in amoCRM and this database did not make (a field this
+install made cannot be on an earlier install's entity; :func:`note_fields_made` keeps their
+ids, so a set-up saved twice before the export does not scan for nothing):
+:func:`request_adoption`. The next engine pass, before it sends
 anything, reads that kind's entities in amoCRM (the list, in creation order; not the
 search, whose index lags) and binds each marker to its billing entity when the billing
 entity exists, neither side is bound yet and the entity is provably that billing entity's
@@ -37,12 +39,29 @@ from ..rules.mapping import lead_name
 log = logging.getLogger(__name__)
 
 CURSOR = "adopt:{kind}"
+# the id of a marker field this database's install made (``note_fields_made``)
+MADE_HERE = "marker-field-made:{kind}"
 # the queue reason adopted entities are sent with (an update, as a resync's)
 REASON = "resync"
 
 
 def _cursor(kind: Kind) -> str:
     return CURSOR.format(kind=kind.value)
+
+
+def note_fields_made(store: Store, ids: Mapping[Kind, int]) -> None:
+    """The marker fields this database's install made in amoCRM (kind -> field id): no earlier
+    install can have marked anything with them. Noted in the database, not the process: a
+    set-up saved again before the export (the same code, a fixed field) finds them made."""
+    for kind, field_id in ids.items():
+        store.set_cursor(MADE_HERE.format(kind=kind.value), str(field_id))
+
+
+def kinds_to_adopt(store: Store, ids: Mapping[Kind, int]) -> list[Kind]:
+    """The kinds whose marker field (kind -> id in use) this database did not make: found in
+    amoCRM, so an earlier install (purged, or on another server) may have marked entities."""
+    return [kind for kind in KIND_ORDER
+            if store.get_cursor(MADE_HERE.format(kind=kind.value)) != str(ids[kind])]
 
 
 def request_adoption(store: Store, kinds: Sequence[Kind]) -> None:
