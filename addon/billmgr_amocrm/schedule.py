@@ -41,13 +41,16 @@ class Duty:
     every: float                 # seconds
     scope: str                   # database (lease holder only, cursor) | host (state file)
     run: Callable[[App], None]
+    # due now whatever its interval when this says so (None: by the interval alone)
+    due_now: Optional[Callable[[App], bool]] = None
 
 
 def reconcile(app: App) -> None:
     from .sync.notes import reconcile_payments
     from .sync.reconcile import reconcile as queue_missing
 
-    queue_missing(app.store, app.billing, app.rules, utcnow(), app.stored_context())
+    queue_missing(app.store, app.billing, app.rules, utcnow(), app.stored_context(),
+                  settings_version=app.settings.source_version)
     reconcile_payments(app.store, app.billing, app.config.notes, utcnow())
 
 
@@ -72,8 +75,16 @@ def keep_alive(app: App) -> None:
         log.warning("token keep-alive skipped: %s", exc)
 
 
+def settings_unchecked(app: App) -> bool:
+    """Settings saved since the last re-check (sync/reconcile.py): the reconciler runs now, not
+    within the hour, and brings what was sent to them."""
+    from .sync.reconcile import settings_unchecked as unchecked
+
+    return app.stored_context() is not None and unchecked(app.store, app.settings.source_version)
+
+
 def duties(reconcile_every: float, keep_alive_every: float) -> tuple[Duty, ...]:
-    return (Duty("reconcile", reconcile_every, DATABASE, reconcile),
+    return (Duty("reconcile", reconcile_every, DATABASE, reconcile, due_now=settings_unchecked),
             Duty("renewals", reconcile_every, DATABASE, renewals),
             Duty("keep_alive", keep_alive_every, HOST, keep_alive))
 
@@ -88,7 +99,8 @@ def run_due(app: App, plan: tuple[Duty, ...], *, holds_lease: bool,
         if duty.scope == DATABASE and not holds_lease:
             continue
         last = _last(app, duty, host_times)
-        if last is not None and seconds_between(last, clock()) < duty.every:
+        if last is not None and seconds_between(last, clock()) < duty.every and \
+                not (duty.due_now is not None and duty.due_now(app)):
             continue
         try:
             duty.run(app)

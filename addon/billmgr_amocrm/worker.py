@@ -198,6 +198,7 @@ class Daemon:
         return ExitStatus.OK
 
     def tick(self, app: App) -> None:
+        app.refresh_settings()      # the panel saves while the daemon runs: its next pass works by it
         self._keep_lease_alive(app)
         report = sync_once(app, stop=self.stop.is_set, keep_lease=True)
         self._say_busy(report)

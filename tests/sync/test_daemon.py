@@ -7,8 +7,9 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
@@ -30,9 +31,22 @@ def task_log() -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def worker(*args: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "sbin" / "amocrm_task"), *args],
-                            env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+@contextmanager
+def daemon_running(**env: str) -> Iterator[subprocess.Popen]:
+    """``amocrm_task --daemon`` for the block, which ends by stopping it as systemd does
+    (SIGTERM, exit 0); killed if the block fails."""
+    daemon = subprocess.Popen([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--daemon"],
+                              env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield daemon
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=DEADLINE) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        daemon.stdout.close()
+        daemon.stderr.close()
 
 
 def connections_of(rig) -> set[int]:
@@ -49,8 +63,7 @@ def synced(rig) -> bool:
 def test_the_daemon_exports_survives_a_lost_mysql_connection_reconciles_and_stops_on_sigterm(rig):
     host_paths().debug_conf.write_text("amocrm_task 9\n", encoding="utf-8")   # ISPsystem's debug level
     before = connections_of(rig)
-    daemon = worker("--daemon", BILLMGR_AMOCRM_RECONCILE_EVERY="1")
-    try:
+    with daemon_running(BILLMGR_AMOCRM_RECONCILE_EVERY="1") as daemon:
         wait_for("initial export", lambda: synced(rig))
         # one instance per host: a second worker (cron's) steps aside at once
         second = subprocess.run([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--once"],
@@ -66,15 +79,6 @@ def test_the_daemon_exports_survives_a_lost_mysql_connection_reconciles_and_stop
         fresh = rig.sandbox.add_client(name="Found By Reconcile", email="recon@example.com").account_id
         wait_for("the reconciler's client", lambda: rig.link(Kind.CONTACT, fresh))
         assert daemon.poll() is None
-
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=DEADLINE) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        daemon.stdout.close()
-        daemon.stderr.close()
     text = task_log()
     assert "amocrm_task daemon started" in text and "signal 15: finishing the current batch" in text
     assert "reconcile: queued 1 contacts" in text
@@ -88,3 +92,33 @@ def test_the_daemon_exports_survives_a_lost_mysql_connection_reconciles_and_stop
     for kind in Kind:
         counts = rig.marker_counts(kind.amo_entity)
         assert max(counts.values()) == 1 and len(counts) == len(rig.all_links(kind))
+
+
+def contact_tags(rig, ids) -> dict[int, set[str]]:
+    """The tags amoCRM shows on these contacts (read through the API, as a manager's screen shows them)."""
+    held = rig.app.amo().get("contacts", sorted(ids))
+    return {i: {t["name"] for t in held[i]["_embedded"]["tags"]} for i in ids}
+
+
+def test_a_rule_saved_while_the_daemon_runs_reaches_what_it_already_sent_without_an_event(rig):
+    """The panel saves amocrm.conf; the daemon (systemd's, running for weeks) must work by it from
+    then on, and what it sent before must be brought to it: no admin thinks of restarting the
+    worker or of `amocrm reconcile --full` after adding a tag or a field mapping. It used its
+    start-up copy of the rules until restarted."""
+    with daemon_running():              # the shipped schedule: the reconciler hourly, the re-check daily
+        wait_for("initial export", lambda: synced(rig))
+        linked = set(rig.all_links(Kind.CONTACT).values())
+        assert linked
+        assert not any("saved-while-running" in tags for tags in contact_tags(rig, linked).values())
+
+        rig.add_rule("tags", {"entity": "contact", "tag": "saved-while-running"})   # as the panel saves
+
+        wait_for("the new rule's tag on every contact sent before it",
+                 lambda: all("saved-while-running" in tags for tags in contact_tags(rig, linked).values()))
+        # and what is sent from now on goes by it too
+        fresh = rig.sandbox.add_client(name="After The Save", email="after@example.com").account_id
+        rig.app.store.enqueue(Kind.CONTACT, fresh, "edit")
+        wait_for("the newcomer, tagged", lambda: rig.link(Kind.CONTACT, fresh) is not None and
+                 "saved-while-running" in contact_tags(rig, [rig.link(Kind.CONTACT, fresh)]).popitem()[1])
+    assert " amocrm_task ERROR " not in task_log()
+    assert "the settings changed (amocrm.conf or presets): the worker works by them from now on" in task_log()

@@ -74,6 +74,9 @@ class App:
     # what runs the engine, for "the engine is busy: <command> (pid ..., host ...)" messages
     command: str = field(default_factory=lambda: " ".join(
         [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:2]))
+    # the settings files' stamps when ``settings`` was read (refresh_settings)
+    settings_stamp: tuple[Any, ...] = ()
+    _refused_stamp: tuple[Any, ...] = ()
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
     _lanes: Optional[Lanes] = None
@@ -194,6 +197,36 @@ class App:
         self.settings = update_config(self.paths, record)
         return ids
 
+    def refresh_settings(self) -> bool:
+        """Read the settings again if amocrm.conf or a presets file changed since they were read;
+        True when what they hold changed. A daemon runs for weeks while the panel saves: it works
+        by each save from its next tick on (between passes, never inside one). A file that no
+        longer checks (an editor's half-made change) leaves the settings in use as they are,
+        said once per version of the files; the panel and ``amocrm check`` say what is wrong."""
+        from .. import settings
+        from ..rules.errors import ConfigError
+
+        stamp = settings.files_stamp(self.paths)
+        if stamp == self.settings_stamp:
+            return False
+        try:
+            loaded = settings.load(self.paths)
+        except ConfigError as exc:
+            if stamp != self._refused_stamp:
+                self._refused_stamp = stamp
+                log.error("the settings were changed and do not check: %s; the worker goes on by the "
+                          "settings it read before until the file is fixed", exc)
+            return False
+        self.settings_stamp = stamp
+        if loaded.source_version == self.settings.source_version:
+            return False        # touched, saved unchanged, or this process's own write
+        self.settings = loaded
+        for client in self._clients.values():    # built with the old rate, margin and batch size
+            client.close()
+        self._clients.clear()
+        log.info("the settings changed (amocrm.conf or presets): the worker works by them from now on")
+        return True
+
     def reload_rules(self, config: Optional[ModuleConfig] = None) -> None:
         """After a save: ``config`` compiled with the presets in use, or all the settings read again."""
         from .. import settings
@@ -202,7 +235,8 @@ class App:
         if config is None:
             self.settings = settings.load(self.paths)
         else:
-            self.settings = settings.Settings(config, self.presets, RuleSet(config, self.presets))
+            self.settings = settings.Settings(config, self.presets, RuleSet(config, self.presets),
+                                              presets_version=self.settings.presets_version)
 
     def context(self) -> MappingContext:
         markers = self.ensure_marker_fields()
@@ -316,6 +350,7 @@ def build(paths: Optional[HostPaths] = None, *,
     conn = connect(db)
     try:
         migrate(conn)
+        stamp = settings.files_stamp(paths)
         loaded = settings.load(paths)
     except BaseException:
         conn.close()
@@ -323,4 +358,4 @@ def build(paths: Optional[HostPaths] = None, *,
     units = threading.RLock()
     return App(paths=paths, db=db, conn=conn, store=MySqlStore(conn, units=units),
                billing=BillingDb(conn, mgrctl=Mgrctl.on_host(paths)),
-               settings=loaded, amo_factory=amo_factory, units=units)
+               settings=loaded, amo_factory=amo_factory, units=units, settings_stamp=stamp)

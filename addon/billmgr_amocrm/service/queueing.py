@@ -65,7 +65,8 @@ def reconcile(*, full: bool = False, app: Optional[App] = None) -> dict[str, int
     from ..sync.reconcile import reconcile as run
 
     with using(app) as live:
-        queued = run(live.store, live.billing, live.rules, utcnow(), live.stored_context(), full=full)
+        queued = run(live.store, live.billing, live.rules, utcnow(), live.stored_context(), full=full,
+                     settings_version=live.settings.source_version)
         result = {k.value: n for k, n in queued.items()}
         notes = reconcile_payments(live.store, live.billing, live.config.notes, utcnow())
         if notes:

@@ -13,8 +13,8 @@ compiles the result. ``load`` does all three for a host root; bootstrap, the pan
 
 from __future__ import annotations
 
-from .files import SettingsFiles, read_files
+from .files import SettingsFiles, files_stamp, read_files
 from .loading import Settings, SettingsChanged, compile_settings, load, save_config, update_config
 
-__all__ = ["Settings", "SettingsChanged", "SettingsFiles", "compile_settings", "load", "read_files",
-           "save_config", "update_config"]
+__all__ = ["Settings", "SettingsChanged", "SettingsFiles", "compile_settings", "files_stamp", "load",
+           "read_files", "save_config", "update_config"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from ..paths import HostPaths
 from ..rules.errors import ConfigError, Problem
@@ -38,6 +38,25 @@ def read_document(path: Path) -> Document:
 
 def read_if_present(path: Path) -> Optional[Document]:
     return read_document(path) if path.exists() else None
+
+
+# a file's identity and change stamp, as os.stat gives them; None while it does not exist
+FileStamp = Optional[Tuple[int, int, int, int]]
+
+
+def files_stamp(paths: HostPaths) -> Tuple[FileStamp, ...]:
+    """The three files' stamps: a running worker notices a save (the panel's, an admin's editor,
+    an atomic replace) without reading them. Taken before a read, so a save during the read
+    shows as a change next time (read once more, not missed)."""
+    return tuple(_stamp(path) for path in (paths.presets_default, paths.presets_custom, paths.amocrm_conf))
+
+
+def _stamp(path: Path) -> FileStamp:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def read_files(paths: HostPaths) -> SettingsFiles:

@@ -45,6 +45,13 @@ class Settings:
     rules: RuleSet
     # amocrm.conf as it was read (see version_of)
     version: str = ""
+    # presets.default and presets.custom as they were read (see version_of)
+    presets_version: str = ""
+
+    @property
+    def source_version(self) -> str:
+        """All three files as they were read: what a running worker compares to notice a save."""
+        return f"{self.version}+{self.presets_version}"
 
 
 # the version of an amocrm.conf that does not exist yet (the defaults apply)
@@ -60,8 +67,11 @@ def compile_settings(files: SettingsFiles) -> Settings:
     """The files as read -> checked config and presets -> the compiled rule set (pure)."""
     presets = presets_from(files.presets_default, files.presets_custom)
     config = config_from(files.config, presets)
+    custom = files.presets_custom.text if files.presets_custom is not None else ""
     return Settings(config=config, presets=presets, rules=RuleSet(config, presets),
-                    version=version_of(files.config.text if files.config is not None else None))
+                    version=version_of(files.config.text if files.config is not None else None),
+                    presets_version=version_of(f"{len(files.presets_default.text)}:{files.presets_default.text}"
+                                               f"{custom}"))
 
 
 def load(paths: HostPaths) -> Settings:
@@ -86,7 +96,8 @@ def update_config(paths: HostPaths, change: Callable[[Settings], ModuleConfig]) 
         current = load(paths)
         config = change(current)
         version = _write(config, paths, current.presets, current.version)
-        return Settings(config, current.presets, RuleSet(config, current.presets), version)
+        return Settings(config, current.presets, RuleSet(config, current.presets), version,
+                        current.presets_version)
 
 
 def _locked(paths: HostPaths) -> ContextManager[FileLock]:

@@ -12,8 +12,11 @@ Every run (the daemon: hourly):
   with its suspension or closure, so it is created where the rules put it.
 
 Once a day (``RECHECK_EVERY``, kept in the ``reconcile:recheck_at`` cursor in the
-database, so it holds whichever process runs the reconciler), and on demand
-(``amocrm reconcile --full``): every linked entity whose current payload differs from
+database, so it holds whichever process runs the reconciler), as soon as the settings differ
+from those the last re-check ran by (a tag, a field mapping or a condition saved in the panel
+changes what every linked entity should hold, and no event follows such a save; the
+``reconcile:settings_rechecked`` cursor), and on demand (``amocrm reconcile --full``): every
+linked entity whose current payload differs from
 what was last sent, i.e. edits whose event was lost (:mod:`.recheck`; database reads
 only, no amoCRM call). It needs the mapping context (the marker field ids from
 amocrm.conf): without one it is skipped.
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CURSOR = "reconcile:services_since"
 RECHECK_CURSOR = "reconcile:recheck_at"
+# the settings (``Settings.source_version``) the last re-check ran by
+SETTINGS_CURSOR = "reconcile:settings_rechecked"
 # how often every linked entity is compared with what was sent (see the README for its cost)
 RECHECK_EVERY = timedelta(days=1)
 SCAN_CHUNK = 1000
@@ -46,14 +51,18 @@ OVERLAP = timedelta(days=1)
 
 
 def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetime,
-              ctx: Optional[MappingContext] = None, *, full: bool = False) -> dict[Kind, int]:
+              ctx: Optional[MappingContext] = None, *, full: bool = False,
+              settings_version: Optional[str] = None) -> dict[Kind, int]:
     """Queue the missing and the silently changed; return how many rows per kind were queued.
 
-    With ``ctx``, also the daily re-check of linked entities when it is due (or ``full``)."""
+    With ``ctx``, also the re-check of linked entities when it is due: daily, when the settings
+    (``settings_version``, of ``rules``) are not those it last ran by, or ``full``."""
     queued = {kind: 0 for kind in KIND_ORDER}
-    if ctx is not None and (full or _recheck_due(store, now)):
+    if ctx is not None and (full or _recheck_due(store, now) or settings_unchecked(store, settings_version)):
         rechecked = recheck_linked(store, billing, rules, ctx)
         store.set_cursor(RECHECK_CURSOR, as_utc(now).isoformat())
+        if settings_version is not None:
+            store.set_cursor(SETTINGS_CURSOR, settings_version)
         for kind, count in rechecked.queued.items():
             queued[kind] += count
     for kind in KIND_ORDER:
@@ -84,6 +93,11 @@ def _missing_by_reason(kind: Kind, entities: dict[int, Any], rules: RuleSet) -> 
         if rules.wants(kind, entity, event):
             found.setdefault(event.value if event else "reconcile", []).append(billmgr_id)
     return found
+
+
+def settings_unchecked(store: Store, settings_version: Optional[str]) -> bool:
+    """The last re-check ran by other settings than these: what was sent may not be what they make."""
+    return settings_version is not None and store.get_cursor(SETTINGS_CURSOR) != settings_version
 
 
 def _recheck_due(store: Store, now: datetime) -> bool:
