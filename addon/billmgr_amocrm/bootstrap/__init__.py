@@ -77,6 +77,8 @@ class App:
     # the settings files' stamps when ``settings`` was read (refresh_settings)
     settings_stamp: tuple[Any, ...] = ()
     _refused_stamp: tuple[Any, ...] = ()
+    # (settings version, day, retired tags) as _retired_tags last noted them
+    _tags_noted: tuple[Any, ...] = (None, None, {})
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
     _lanes: Optional[Lanes] = None
@@ -239,9 +241,21 @@ class App:
                                               presets_version=self.settings.presets_version)
 
     def context(self) -> MappingContext:
+        """What the engine maps with: the marker and url fields (made in amoCRM when missing) and the
+        tags the rules gave before, still the module's to take off (noted once per settings read)."""
         markers = self.ensure_marker_fields()
         return MappingContext(marker_field_ids=markers, url_field_ids=self.ensure_url_fields(),
-                              default_responsible_user_id=self.config.sync.responsible_user_id)
+                              default_responsible_user_id=self.config.sync.responsible_user_id,
+                              retired_tags=self._retired_tags())
+
+    def _retired_tags(self) -> dict[Kind, tuple[str, ...]]:
+        from ..foundation.clock import utcnow
+        from ..sync.given_tags import retired_tags
+
+        version, day = self.settings.source_version, utcnow().date()
+        if self._tags_noted[:2] != (version, day):      # a retired tag is forgotten by the day
+            self._tags_noted = (version, day, retired_tags(self.store, self.rules, utcnow()))
+        return self._tags_noted[2]
 
     def stored_context(self) -> Optional[MappingContext]:
         """:meth:`context` from amocrm.conf alone (no amoCRM call); None until every marker field is known."""

@@ -18,12 +18,12 @@ class AmoPayload:
     an empty value is there as its clearing (``"values": None`` for a custom field,
     ``None`` for a price, ``""`` for a first or last name), so an update clears what
     BILLmanager no longer holds; a create leaves the clearings out. ``tags``: tags the
-    rules put on it now. ``managed_tags``: every tag any rule could put on this kind, so
-    the worker can remove the ones that no longer apply and leave tags people added by
-    hand. ``placement``: the (pipeline_id, status_id) the pipeline rules give a lead now
-    (None: no rule matches). It is not a state kept in step like the body: it is sent
-    when the lead is created and with a service event, never otherwise, so a manager's
-    move stands until the next event.
+    rules put on it now. ``managed_tags``: every tag any rule could put on this kind, and
+    those rules gave before (``MappingContext.retired_tags``), so the worker can remove the
+    ones that no longer apply and leave tags people added by hand. ``placement``: the
+    (pipeline_id, status_id) the pipeline rules give a lead now (None: no rule matches). It
+    is not a state kept in step like the body: it is sent when the lead is created and with
+    a service event, never otherwise, so a manager's move stands until the next event.
     """
 
     body: JsonDict
@@ -39,6 +39,8 @@ class MappingContext:
     default_responsible_user_id: Optional[int] = None
     # the module's url fields linking back to BILLmanager (contacts, leads), once created
     url_field_ids: Mapping[Kind, int] = field(default_factory=dict)
+    # tags the rules gave before and give no more, still the module's to take off (sync/given_tags.py)
+    retired_tags: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
 
 
 class RuleSet(Protocol):

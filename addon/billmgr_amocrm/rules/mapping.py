@@ -192,8 +192,12 @@ class RuleSet:
         if fields:
             body["custom_fields_values"] = fields
         tags = unique(name for name, conds in self._tags[kind] if all_hold(conds, attrs))
-        managed = unique(name for name, _ in self._tags[kind])
+        managed = unique([*self.managed_tags(kind), *ctx.retired_tags.get(kind, ())])
         return AmoPayload(body=body, tags=tuple(tags), managed_tags=tuple(managed), placement=placement)
+
+    def managed_tags(self, kind: Kind) -> tuple[str, ...]:
+        """Every tag a rule could put on this kind: the worker takes off those it does not give."""
+        return tuple(unique(name for name, _ in self._tags[kind]))
 
     def pipeline_for(self, attrs: Dict[str, Any]) -> Optional[PipelineRule]:
         """The first pipeline rule whose conditions hold, or None for amoCRM's default."""

@@ -367,6 +367,22 @@ INSERT INTO amocrm_cursor (name, value, updated_at) VALUES (%s, %s, %s)
   ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)
 
 
+-- ---------------------------------------------------------------- tags given (tags.py)
+
+-- name: given_tags
+-- Every tag a rule has given to a kind, and when it left the rules (NULL: a rule gives it now).
+SELECT name, retired_at FROM amocrm_given_tag WHERE kind = %s FOR UPDATE
+
+-- name: give_tag
+-- A rule gives this tag now (again, if it had been retired).
+INSERT INTO amocrm_given_tag (kind, name, retired_at) VALUES (%s, %s, NULL)
+  ON DUPLICATE KEY UPDATE retired_at = NULL
+
+-- name: retire_tag
+-- No rule gives this tag any more.
+UPDATE amocrm_given_tag SET retired_at = %s WHERE kind = %s AND name = %s AND retired_at IS NULL
+
+
 -- ---------------------------------------------------------------- engine lease (lease.py)
 
 -- name: current_database

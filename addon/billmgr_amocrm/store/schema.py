@@ -234,6 +234,17 @@ STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
             PRIMARY KEY (day, metric)
         ) {TABLE_OPTIONS}""",
     )),
+    # Step 9: every tag a tag rule has given (sync/given_tags.py): a rule deleted or renamed
+    # leaves its tag on entities, and it stays the module's to take off (retired_at: when it
+    # left the rules) rather than a tag people added by hand.
+    (9, (
+        f"""CREATE TABLE IF NOT EXISTS amocrm_given_tag (
+            kind VARCHAR(16) NOT NULL,
+            name VARCHAR(255) NOT NULL,
+            retired_at DATETIME(6) NULL,
+            PRIMARY KEY (kind, name)
+        ) {TABLE_OPTIONS}""",
+    )),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -243,6 +254,6 @@ MODULE_TABLES = (
     "amocrm_account2contact", "amocrm_profile2company", "amocrm_item2lead",
     "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
     "amocrm_engine", "amocrm_hosts", "amocrm_service_event",
-    "amocrm_payment2note", "amocrm_renewal_task", "amocrm_daily_stats",
+    "amocrm_payment2note", "amocrm_renewal_task", "amocrm_daily_stats", "amocrm_given_tag",
     "amocrm_schema_version",
 )

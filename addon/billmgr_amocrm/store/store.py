@@ -27,13 +27,14 @@ from .panel_view import PanelView
 from .progress import Progress
 from .queue import Queue
 from .stats import Stats
+from .tags import GivenTags
 
 if TYPE_CHECKING:
     from ..ports import Store
     from ..ports.activities import NoteStore, TaskStore
 
 
-class MySqlStore(Queue, Links, Progress, History, Stats, PanelView, ActivityRows):
+class MySqlStore(Queue, Links, Progress, History, Stats, PanelView, ActivityRows, GivenTags):
     """``ports.Store`` over PyMySQL; also the read side for the status screen and the panel.
 
     ``MySqlStore(conn, clock=utcnow)``: ``conn`` a PyMySQL connection (autocommit or not:
