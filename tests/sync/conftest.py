@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import pytest
 
@@ -29,6 +29,12 @@ class Rig:
 
     def all_links(self, kind: Kind) -> dict[int, int]:
         return self.app.store.links(kind, list(range(1, 100000)))
+
+    def tag_names(self, entity: str, amocrm_ids: Iterable[int]) -> dict[int, set[str]]:
+        """amoCRM id -> the tags amoCRM shows on it, read through the API as a manager's screen shows them."""
+        ids = sorted(set(amocrm_ids))
+        held = self.app.amo().get(entity, ids)
+        return {i: {t["name"] for t in held[i]["_embedded"]["tags"]} for i in ids}
 
     def entity(self, entity: str, amocrm_id: int) -> dict[str, Any]:
         (found,) = [e for e in self.entities(entity) if e["id"] == amocrm_id]

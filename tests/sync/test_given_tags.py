@@ -11,11 +11,6 @@ from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.sync.given_tags import KEEP_RETIRED
 
 
-def tags_of(rig, amocrm_ids) -> dict[int, set[str]]:
-    held = rig.app.amo().get("contacts", sorted(amocrm_ids))
-    return {i: {t["name"] for t in held[i]["_embedded"]["tags"]} for i in amocrm_ids}
-
-
 def by_hand(rig, amocrm_id: int, tag: str) -> None:
     """A manager adds a tag in amoCRM."""
     outcome = rig.app.amo().update("contacts", [{"id": amocrm_id, "tags_to_add": [{"name": tag}],
@@ -33,7 +28,7 @@ def test_a_deleted_or_renamed_tag_rule_takes_its_tag_off_and_leaves_hand_made_ta
     old_rule = rig.add_rule("tags", {"entity": "contact", "tag": "old-name"})
     assert rig.sync().failed == 0
     contacts = set(rig.all_links(Kind.CONTACT).values())
-    assert all(tags == {"old-name"} for tags in tags_of(rig, contacts).values())
+    assert all(tags == {"old-name"} for tags in rig.tag_names("contacts", contacts).values())
     handled = sorted(contacts)[0]
     by_hand(rig, handled, "vip-by-hand")
 
@@ -42,7 +37,7 @@ def test_a_deleted_or_renamed_tag_rule_takes_its_tag_off_and_leaves_hand_made_ta
     rig.add_rule("tags", {"entity": "contact", "tag": "new-name"})
     after_a_save(rig)
 
-    held = tags_of(rig, contacts)
+    held = rig.tag_names("contacts", contacts)
     assert held.pop(handled) == {"new-name", "vip-by-hand"}
     assert all(tags == {"new-name"} for tags in held.values())
 
@@ -53,7 +48,7 @@ def test_a_month_after_it_left_the_rules_the_name_is_the_managers_again(rig):
     rig.delete_rule("tags", rule)
     after_a_save(rig)
     contacts = set(rig.all_links(Kind.CONTACT).values())
-    assert not any("retired" in tags for tags in tags_of(rig, contacts).values())
+    assert not any("retired" in tags for tags in rig.tag_names("contacts", contacts).values())
 
     rig.sandbox.query("UPDATE amocrm_given_tag SET retired_at = retired_at - INTERVAL %s DAY",
                       (KEEP_RETIRED.days + 1,))
@@ -68,7 +63,7 @@ def test_a_month_after_it_left_the_rules_the_name_is_the_managers_again(rig):
     finally:
         worker.close()
     assert rig.entity("contacts", handled)["name"] == "Edited after a month"
-    assert "retired" in tags_of(rig, [handled])[handled]
+    assert "retired" in rig.tag_names("contacts", [handled])[handled]
 
 
 def test_a_tag_given_again_is_the_rules_and_only_the_rules_tags_are_noted(rig):
@@ -79,6 +74,6 @@ def test_a_tag_given_again_is_the_rules_and_only_the_rules_tags_are_noted(rig):
     rig.add_rule("tags", {"entity": "contact", "tag": "back-again"})
     after_a_save(rig)
     contacts = set(rig.all_links(Kind.CONTACT).values())
-    assert all("back-again" in tags for tags in tags_of(rig, contacts).values())
+    assert all("back-again" in tags for tags in rig.tag_names("contacts", contacts).values())
     rows = rig.sandbox.query("SELECT kind, name, retired_at FROM amocrm_given_tag")
     assert rows == [("contact", "back-again", None)]
