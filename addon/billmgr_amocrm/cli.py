@@ -18,6 +18,7 @@ from . import service
 from .foundation.exitstatus import ExitStatus
 from .service import EngineWait, Progress, ServiceError
 from .service.results import DAILY_METRICS, DayCounts
+from .sync.outcomes import unchanged_words
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], ExitStatus]
 
@@ -218,7 +219,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
     if r.by_other:
         out.write(f"sync: everything due was sent by {r.by_other}\n")
         return ExitStatus.OK
-    out.write(f"sync: {r.done} sent, {r.skipped} skipped, {r.failed} failed, {r.retried} to retry\n")
+    out.write(f"sync: {r.done} sent, {r.skipped} skipped, {r.failed} failed, {r.retried} to retry"
+              f"{unchanged_words(r)}\n")
     if r.stopped:
         err.write(f"stopped: {r.stopped}: {r.stop_reason}\n")
     return ExitStatus.ERROR if r.stopped else ExitStatus.OK

@@ -130,7 +130,7 @@ def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
     from .errors import FixData, Reauthorize, Stop
     from .sync.adopt import adoption_pending
     from .sync.fields import fail_pending
-    from .sync.outcomes import Report
+    from .sync.outcomes import Report, unchanged_words
 
     stats = app.store.queue_stats()
     if not stats.depth and not adoption_pending(app.store):
@@ -150,8 +150,9 @@ def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
         engine.should_stop = stop
     report = engine.run_pass()
     if report.handled or report.retried or report.stopped:
-        log.info("pass: %d done, %d skipped, %d failed, %d retried%s", report.done, report.skipped,
-                 report.failed, report.retried, f", stopped: {report.stopped}" if report.stopped else "")
+        log.info("pass: %d done, %d skipped, %d failed, %d retried%s%s", report.done, report.skipped,
+                 report.failed, report.retried, unchanged_words(report),
+                 f", stopped: {report.stopped}" if report.stopped else "")
     return report
 
 

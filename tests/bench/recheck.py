@@ -43,6 +43,11 @@ def describe(run: Dict[str, Any]) -> str:
             f"by the server, {db['Bytes_sent'] / 1e6:.1f} MB; {run['cpu']:.1f} CPU-s in the process{server}")
 
 
+def describe_hourly(run: Dict[str, Any]) -> str:
+    return (f"queued {sum(run['queued'].values()):,}; the pass: {run['done']:,} sent, {run['unchanged']:,} "
+            f"re-checked unchanged; {run['seconds']:.1f} s, {run['cpu']:.1f} CPU-s in the process")
+
+
 def run(results: Results, clients: int, services: int) -> None:
     with Site.create(rate_limit=float(MAX_RATE)) as site:
         site.sandbox(clients=clients, services=services)
@@ -51,6 +56,7 @@ def run(results: Results, clients: int, services: int) -> None:
         export = export_in_child(site, "--unthrottled")
         requests_before = len(site.emulator.control.requests())
         quiet = recheck_in_child(site)
+        hourly = recheck_in_child(site, "--hourly")
         edited = recheck_in_child(site, "--edit", str(LOST_EDITS))
         asked = len(site.emulator.control.requests()) - requests_before
     queued = sum(quiet["queued"].values())
@@ -60,6 +66,11 @@ def run(results: Results, clients: int, services: int) -> None:
     name = (f"6. full re-check of linked entities ({clients:,} clients, {services:,} services; "
             "reconciler, daily)")
     results.add(Figure(name, describe(quiet), "0 amoCRM calls; queues only lost edits", exact))
+    results.add(Figure(f"6b. the reconciler's hourly run after the export, {hourly['candidates']:,} live "
+                       "services among its candidates (no change times in BILLmanager), then the "
+                       "worker's pass",
+                       describe_hourly(hourly), "queues nothing unchanged",
+                       sum(hourly["queued"].values()) == 0 and hourly["done"] == 0))
     results.note(f"re-check: after the export ({export.entities:,} entities) nothing changed: queued "
                  f"{queued}; after {LOST_EDITS} lost client and {LOST_EDITS} lost service edits: queued "
                  f"{found}, {describe(edited)}; amoCRM requests during both: {asked}.")

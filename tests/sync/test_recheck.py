@@ -7,7 +7,7 @@ and nothing is asked of amoCRM. Against the fakes, and against MariaDB and the e
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind, Payer
@@ -128,3 +128,46 @@ def company_of_contact(amo: FakeAmo, contact: int) -> int:
     linked = [c for (entity, c, to, to_id) in amo.links if entity == "companies" and to == "contacts"
               and to_id == contact]
     return linked[-1]
+
+
+def test_the_hourly_run_queues_only_the_services_prolonged_without_their_event(rig):
+    """BILLmanager keeps no change times: the hourly part's candidates are every live service.
+    Queued, each went through the engine every hour for nothing, and the queue, ``amocrm sync``
+    ("2205 sent") and the day's counts said so; only a prolongation that changes what is sent
+    may be queued."""
+    from billmgr_amocrm.foundation.clock import local_day
+
+    from .test_cli import amocrm
+
+    ends = next(f for f in rig.app.amo().custom_fields("leads") if f["name"] == "Дата окончания")
+    rig.add_rule("fields", {"entity": "lead", "field_id": ends["id"], "field_type": "date",
+                            "value": "service.expiredate"})
+    # the suite's sandbox lives in the past; a host's live services end in the months ahead
+    rig.sandbox.query("UPDATE item SET expiredate = DATE_ADD(CURDATE(), INTERVAL 1 + id %% 300 DAY) "
+                      "WHERE id %% 3 = 0")
+    exported(rig)
+    service.reconcile(app=rig.app)          # the first run (and the one after a save) re-checks all
+    live = {i for ids in rig.app.billing.services_changed_since(utcnow() - timedelta(days=1)) for i in ids}
+    linked = rig.all_links(Kind.LEAD)
+    assert len(live & set(linked)) >= 10    # the hourly part has candidates to compare
+    assert service.reconcile(app=rig.app) == {"contact": 0, "company": 0, "lead": 0}
+    # a prolongation by a path that skipped service.postprolong
+    prolonged = min(live & set(linked))
+    rig.sandbox.prolong_service(prolonged, months=12)
+    today = local_day(utcnow())
+    before = rig.app.store.daily_counts(today).get(today, {}).get("lead", 0)
+    assert service.reconcile(app=rig.app) == {"contact": 0, "company": 0, "lead": 1}
+    code, out, _ = amocrm("sync")
+    assert code == 0 and out.startswith("sync: 1 sent, 0 skipped, 0 failed"), out
+    expires = rig.sandbox.query("SELECT expiredate FROM item WHERE id = %s", (prolonged,))[0][0]
+    values = rig.entity("leads", linked[prolonged])["custom_fields_values"]
+    stamp = next(v["values"][0]["value"] for v in values if v["field_id"] == ends["id"])
+    assert datetime.fromtimestamp(stamp).date() == expires
+    # a re-check that reaches the engine unchanged is not counted as sent, anywhere
+    other = max(live & set(linked))
+    rig.app.store.enqueue(Kind.LEAD, other, "reconcile")
+    seq = rig.request_seq()
+    code, out, _ = amocrm("sync")
+    assert out.startswith("sync: 0 sent") and "1 re-checked, already up to date" in out, out
+    assert not rig.requests_since(seq)
+    assert rig.app.store.daily_counts(today)[today]["lead"] == before + 1

@@ -143,7 +143,7 @@ def _drop_unchanged(ledger: Ledger, plan: Plan) -> None:
     with ledger.unit():
         for update in rechecks:
             if update.work.billmgr_id in same:
-                ledger.done(update.work)
+                ledger.unchanged(update.work)
 
 
 def _apply_skips(ledger: Ledger, plan: Plan) -> None:

@@ -45,6 +45,8 @@ class Report:
     """What one pass or batch did (counts per outcome, and why it stopped if it did)."""
 
     done: int = 0
+    # re-checks that found amoCRM already holding what would be sent: completed, nothing sent
+    unchanged: int = 0
     skipped: int = 0
     failed: int = 0
     retried: int = 0
@@ -60,13 +62,19 @@ class Report:
     busy_with: str = ""
 
     def add(self, other: Report) -> None:
-        for name in ("done", "skipped", "failed", "retried", "deferred", "recreated", "adopted"):
+        for name in ("done", "unchanged", "skipped", "failed", "retried", "deferred", "recreated", "adopted"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.extend(other.failures)
 
     @property
     def handled(self) -> int:
-        return self.done + self.skipped + self.failed
+        return self.done + self.unchanged + self.skipped + self.failed
+
+
+def unchanged_words(report: Report) -> str:
+    """", N re-checked, already up to date" for a summary line, or nothing: re-checks that found
+    amoCRM holding what billing holds are neither sent nor skipped."""
+    return f", {report.unchanged} re-checked, already up to date" if report.unchanged else ""
 
 
 @dataclass
@@ -157,6 +165,14 @@ class Ledger:
         if work.item is not None:
             self._completing.append(work.item)
         self.report.done += 1
+
+    def unchanged(self, work: Work) -> None:
+        """Inside :meth:`unit`: a re-check found what was sent still right; the row is completed
+        with the unit, and nothing counts as sent (the day's counts are what amoCRM received)."""
+        self.finished.add((work.kind, work.billmgr_id))
+        if work.item is not None:
+            self._completing.append(work.item)
+        self.report.unchanged += 1
 
     def skipped(self, work: Work) -> None:
         """Inside :meth:`unit`: nothing to send; the row is completed with the unit."""

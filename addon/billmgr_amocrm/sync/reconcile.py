@@ -34,7 +34,7 @@ from ..domain import KIND_ORDER, Kind
 from ..foundation.clock import as_utc
 from ..ports import BillingReader, MappingContext, RuleSet, Store
 from .lifecycle import event_for_status, queue_lifecycle_changes
-from .recheck import recheck_linked
+from .recheck import changed_since_sent, recheck_linked
 from .snapshots import read_snapshots
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,9 @@ def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetim
     With ``ctx``, also the re-check of linked entities when it is due: daily, when the settings
     (``settings_version``, of ``rules``) are not those it last ran by, or ``full``."""
     queued = {kind: 0 for kind in KIND_ORDER}
-    if ctx is not None and (full or _recheck_due(store, now) or settings_unchecked(store, settings_version)):
+    rechecked_all = ctx is not None and (full or _recheck_due(store, now)
+                                         or settings_unchecked(store, settings_version))
+    if ctx is not None and rechecked_all:
         rechecked = recheck_linked(store, billing, rules, ctx)
         store.set_cursor(RECHECK_CURSOR, as_utc(now).isoformat())
         if settings_version is not None:
@@ -76,7 +78,10 @@ def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetim
             for reason, wanted in _missing_by_reason(kind, entities, rules).items():
                 store.enqueue_many(kind, wanted, reason)
                 queued[kind] += len(wanted)
-    queued[Kind.LEAD] += _changed_services(store, billing, now)
+    if rechecked_all:
+        store.set_cursor(CURSOR, as_utc(now).isoformat())   # every linked service was just compared
+    else:
+        queued[Kind.LEAD] += _changed_services(store, billing, now, rules, ctx)
     queued[Kind.LEAD] += queue_lifecycle_changes(store, billing)
     if any(queued.values()):
         log.info("reconcile: queued %s", ", ".join(f"{n} {k.amo_entity}" for k, n in queued.items() if n))
@@ -105,7 +110,16 @@ def _recheck_due(store: Store, now: datetime) -> bool:
     return last is None or as_utc(now) - as_utc(datetime.fromisoformat(last)) >= RECHECK_EVERY
 
 
-def _changed_services(store: Store, billing: BillingReader, now: datetime) -> int:
+def _changed_services(store: Store, billing: BillingReader, now: datetime, rules: RuleSet,
+                      ctx: Optional[MappingContext]) -> int:
+    """Queue the linked services opened or prolonged by a path that skipped the event.
+
+    BILLmanager keeps no change times, so the candidates are every service whose dates are on
+    or after the last run's day: every live one. Only those whose payload now differs from what
+    was sent are queued (the re-check's comparison; database reads only): queueing them all
+    would put every live service through the engine each hour, for nothing, and make the queue
+    and the day's counts say so. Without a mapping context (no marker fields yet) nothing can
+    be compared and every candidate is queued; the engine sends only what changed."""
     last = store.get_cursor(CURSOR)
     since = as_utc(datetime.fromisoformat(last)) - OVERLAP if last else as_utc(now) - OVERLAP
     failed = store.failed_ids(Kind.LEAD)
@@ -113,6 +127,8 @@ def _changed_services(store: Store, billing: BillingReader, now: datetime) -> in
     for ids in billing.services_changed_since(since):
         linked = store.links(Kind.LEAD, ids)
         recheck = [i for i in ids if i in linked and i not in failed]
+        if ctx is not None and recheck:
+            recheck = changed_since_sent(store, billing, rules, ctx, Kind.LEAD, recheck)
         store.enqueue_many(Kind.LEAD, recheck, "reconcile")
         count += len(recheck)
     store.set_cursor(CURSOR, as_utc(now).isoformat())
