@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
+from .failures import log_failure
 from .foundation.clock import as_utc, seconds_between, utcnow
 from .foundation.files import write_atomic
-from .store.connection_loss import log_failure
 
 if TYPE_CHECKING:
     from .bootstrap import App

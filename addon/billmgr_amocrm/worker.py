@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
+from .failures import RepeatedFailures, log_failure
 from .foundation.exitstatus import ExitStatus
 from .foundation.locks import FileLock
 from .logsetup import setup_logging
 from .paths import host_paths
-from .store.connection_loss import log_failure
 
 if TYPE_CHECKING:
     from .bootstrap import App
@@ -179,6 +179,8 @@ class Daemon:
         self.app: Optional[App] = None
         self.last_heartbeat = -1e9
         self.said_busy = False
+        # a failure repeating every few seconds (MySQL down, a wrong password) is said once
+        self.failures = RepeatedFailures(log)
 
     def handle_signal(self, signum: int, frame: Optional[FrameType]) -> None:
         log.info("signal %d: finishing the current batch, then exiting", signum)
@@ -190,9 +192,10 @@ class Daemon:
                 if self.app is None:
                     self.app = self.build()
                 self.tick(self.app)
+                self.failures.recovered("the worker works again")
                 self.stop.wait(POLL_SECONDS)
             except Exception as exc:  # noqa: BLE001 - the daemon outlives MySQL restarts and outages
-                log_failure(log, f"worker error, retrying in {ERROR_PAUSE:.0f} s", exc)
+                self.failures.failed(f"worker error, retrying every {ERROR_PAUSE:.0f} s", exc)
                 self._drop_app()
                 self.stop.wait(ERROR_PAUSE)
         self._drop_app()

@@ -3,13 +3,11 @@
 MariaDB restarts, an admin's ``KILL``, ``wait_timeout`` and the network end a session now and
 then. The work in hand is lost (its transaction rolled back with the session) and the loop
 starts again on a new connection: that is one warning line for the log, not an error with a
-traceback, which would send an admin looking for a bug that is not there. Anything else
-keeps its traceback.
+traceback, which would send an admin looking for a bug that is not there (``failures.py``
+says it).
 """
 
 from __future__ import annotations
-
-import logging
 
 import pymysql.err
 from pymysql.constants import CR, ER
@@ -29,21 +27,3 @@ def connection_lost(exc: BaseException) -> bool:
         return True     # PyMySQL's answer to any use of a connection it already closed
     return (isinstance(exc, pymysql.err.OperationalError) and bool(exc.args)
             and exc.args[0] in LOST_SESSION_CODES)
-
-
-def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
-    """``what`` failed with ``exc``: a lost session is a warning line, anything else an error
-    with its traceback."""
-    if connection_lost(exc):
-        logger.warning("%s: the MySQL connection was lost (%s)", what, _why(exc))
-    else:
-        logger.error("%s: %s", what, exc, exc_info=exc)
-
-
-def _why(exc: BaseException) -> str:
-    """``2013: Lost connection to MySQL server during query``; the class name when PyMySQL
-    gives no code (an ``InterfaceError(0, "")`` says only that the connection was closed)."""
-    code, text = (list(exc.args) + [None, None])[:2]
-    if isinstance(code, int) and code and text:
-        return f"{code}: {text}"
-    return type(exc).__name__
