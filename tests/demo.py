@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from billmgr_amocrm.markers import marker_identity
 
@@ -34,6 +35,8 @@ sys.path.insert(0, str(REPO / "addon"))
 DEMO_ROOT = REPO / "demo-root"
 CLIENTS = 1000
 SERVICES = 3000
+# contacts the sales team made by hand before the module came (e-mails of as many clients)
+MANAGERS_CONTACTS = 40
 RENEWAL_RULE = {"id": "demo", "days_before": 14, "skip_autoprolong": True, "conditions": [],
                 "text": "Продлить {service_name} ({domain}) до {expiredate}: {price}"}
 
@@ -74,6 +77,9 @@ def main() -> int:
     emulator = start_emulator(subprocess_mode=True, rate_limit=7)
     try:
         say(f"amoCRM emulator at {emulator.url} (7 req/s)")
+        made_by_hand = _managers_contacts(emulator, settings)
+        say(f"the sales team's own contacts already in amoCRM: {len(made_by_hand)} (e-mails of "
+            f"{MANAGERS_CONTACTS} clients; the export binds them instead of making second copies)")
         integ = emulator.integration
         auth = service.authorize(emulator.url, integ["client_id"], integ["client_secret"],
                                  integ["redirect_uri"], integ["auth_code"])
@@ -132,6 +138,9 @@ def main() -> int:
         print(f"    bindings:   {status.linked}")
         print(f"    queue:      {status.queue_depth} pending, {status.failed} failed")
         print(f"    duplicates: {duplicates} (entities sharing a BILLmanager ID marker in amoCRM)")
+        bound = set(_all_links(Kind.CONTACT).values()) & set(made_by_hand)
+        print(f"    the sales team's contacts bound to their clients: {len(bound)} of {len(made_by_hand)} "
+              "(a mailbox several clients share binds none of them)")
         print(f"    new client {fresh}: contact {_link(Kind.CONTACT, fresh)}, payer {payer}: company "
               f"{_link(Kind.COMPANY, payer)}, service {item}: lead {_link(Kind.LEAD, item)}")
         state = emulator.control.state()
@@ -185,6 +194,38 @@ def _add_rules(pipeline_id: int, on_hold_status_id: int) -> None:
         changes = {"renewals": [RENEWAL_RULE],
                    "pipelines": [on("close", 143), on("suspend", on_hold_status_id)]}
         save_config(rebuild(app.config, changes), app.paths, app.presets)
+    finally:
+        app.close()
+
+
+def _managers_contacts(emulator: Any, settings: Any) -> list[int]:
+    """Contacts the sales team made by hand before the module came: the e-mails of the first
+    clients that have one, in other letter cases, under the names people gave them."""
+    from tests.sandbox import Sandbox
+
+    box = Sandbox(settings)
+    try:
+        rows = box.query("SELECT account, MIN(email) FROM user WHERE email LIKE %s GROUP BY account "
+                         "ORDER BY account LIMIT %s", ("%@%", MANAGERS_CONTACTS))
+    finally:
+        box.close()
+    def by_hand(account: int, email: str) -> dict[str, Any]:
+        value = {"value": email.strip().upper(), "enum_code": "WORK"}
+        return {"name": f"Клиент с сайта {account}",
+                "custom_fields_values": [{"field_code": "EMAIL", "values": [value]}]}
+
+    body = [by_hand(int(account), str(email)) for account, email in rows]
+    reply = emulator.session().post(f"{emulator.url}/api/v4/contacts", json=body, timeout=30)
+    reply.raise_for_status()
+    return [int(c["id"]) for c in reply.json()["_embedded"]["contacts"]]
+
+
+def _all_links(kind: Any) -> dict[int, int]:
+    from billmgr_amocrm.bootstrap import build
+
+    app = build()
+    try:
+        return app.store.links(kind, list(range(1, CLIENTS * 10)))
     finally:
         app.close()
 

@@ -149,7 +149,9 @@ class FakeAmo:
                 return
             marked = [self._marked(entity, amo_id, stored, marker_field_id) for amo_id, stored in chunk]
             newest = max(int(e["created_at"]) for _, e in chunk)
-            yield MarkedPage([m for m in marked if m is not None], newest)
+            unmarked = [self._unmarked(amo_id, stored) for (amo_id, stored), m in zip(chunk, marked)
+                        if m is None and entity == "contacts"]
+            yield MarkedPage([m for m in marked if m is not None], newest, unmarked)
             page += 1
 
     def _marked(self, entity: str, amo_id: int, stored: dict[str, Any],
@@ -162,6 +164,13 @@ class FakeAmo:
         contacts += tuple(int(c["id"]) for c in (stored.get("_embedded") or {}).get("contacts", []))
         return MarkedEntity(marker_identity(values[field_id][0]), amo_id, str(stored.get("name") or ""),
                             tuple(values.get("EMAIL", ())), tuple(values.get("PHONE", ())), contacts)
+
+    @staticmethod
+    def _unmarked(amo_id: int, stored: dict[str, Any]) -> MarkedEntity:
+        values = {cf.get("field_code"): [str(v["value"]) for v in cf["values"]]
+                  for cf in stored.get("custom_fields_values") or []}
+        return MarkedEntity("", amo_id, str(stored.get("name") or ""), tuple(values.get("EMAIL", ())),
+                            tuple(values.get("PHONE", ())))
 
     @_serialized
     def custom_fields(self, entity: str) -> list[dict[str, Any]]:

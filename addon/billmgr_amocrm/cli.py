@@ -140,6 +140,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     if s.adopting:
         out.write(f"adopting what amoCRM holds with the module's marker: {', '.join(s.adopting)} (before "
                   "anything of them is sent)\n")
+    if s.matching:
+        out.write("binding clients to the contacts already in amoCRM (same e-mail or phone) before the "
+                  "first export\n")
     if s.export_requested:
         out.write("export requested: waiting for the worker\n")
     notes, tasks = s.payment_notes, s.renewal_tasks

@@ -61,6 +61,9 @@ class MarkedPage(NamedTuple):
 
     marked: Sequence[MarkedEntity]
     last_created: int
+    # contacts only: those without a marker (people made them), with their e-mails and phones,
+    # for binding clients to what the managers already hold (``sync/match.py``)
+    unmarked: Sequence[MarkedEntity] = ()
 
 
 def billmgr_id_of(kind: Kind, marker: str) -> Optional[int]:

@@ -130,10 +130,11 @@ def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
     from .errors import FixData, Reauthorize, Stop
     from .sync.adopt import adoption_pending
     from .sync.fields import fail_pending
+    from .sync.match import matching_pending
     from .sync.outcomes import Report, unchanged_words
 
     stats = app.store.queue_stats()
-    if not stats.depth and not adoption_pending(app.store):
+    if not stats.depth and not adoption_pending(app.store) and not matching_pending(app.store):
         return Report()   # an adoption asked for (``amocrm adopt``) runs even with nothing queued
     try:
         engine = app.engine(_chunk_for(app, stats.depth))

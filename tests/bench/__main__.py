@@ -1,5 +1,5 @@
 """``python -m tests.bench [--quick] [--only NAME,...] [--profile]``; names: hook, limited, settle,
-pipeline, mgrctl, memory, latency, recheck.
+pipeline, mgrctl, memory, latency, recheck, match.
 
 Prints one table (figure, value, target, ok/MISS) and writes it with the machine to
 ``tests/bench/last-results.md`` (the committed record of a whole run); a partial run
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "addon") not in sys.path:
     sys.path.insert(0, str(REPO / "addon"))
 
-SCENARIOS = ("hook", "limited", "settle", "pipeline", "mgrctl", "memory", "latency", "recheck")
+SCENARIOS = ("hook", "limited", "settle", "pipeline", "mgrctl", "memory", "latency", "recheck", "match")
 
 
 class Sizes:
@@ -39,10 +39,11 @@ class Sizes:
         self.memory_services = (2_000, 20_000) if quick else (10_000, 100_000)
         self.latency_events = 20 if quick else 40
         self.recheck = (250, 5_000) if quick else (1_000, 20_000)   # clients, services
+        self.match = (250, 2_500) if quick else (2_000, 20_000)     # clients, contacts people made
 
 
 def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[..., None]]:
-    from . import hook_cost, latency, payers_mgrctl, recheck, settling, throughput
+    from . import hook_cost, latency, matching, payers_mgrctl, recheck, settling, throughput
 
     def profile(name: str) -> Optional[str]:
         return str(profile_dir / f"{name}.prof") if profile_dir is not None else None
@@ -56,6 +57,7 @@ def scenarios(sizes: Sizes, profile_dir: Optional[Path]) -> Dict[str, Callable[.
         "memory": lambda r: throughput.memory(r, sizes.memory_services),
         "latency": lambda r: latency.run(r, sizes.latency_events),
         "recheck": lambda r: recheck.run(r, *sizes.recheck),
+        "match": lambda r: matching.run(r, *sizes.match),
     }
 
 

@@ -99,7 +99,8 @@ def test_sync_settings_save_limits_without_amocrm_and_refuse_what_cannot_be_chec
     }
 
     before = conf_path(mgr5_root).read_bytes()
-    valid = {"sok": "ok", "responsible_user_id": "504144", "rate_limit": "5", "batch_size": "50"}
+    valid = {"sok": "ok", "responsible_user_id": "504144", "rate_limit": "5", "batch_size": "50",
+             "match_existing": "on"}
     refused = [
         ({"rate_limit": "8"}, "rate_limit"),
         ({"rate_limit": "0"}, "rate_limit"),
@@ -121,6 +122,7 @@ def test_sync_settings_save_limits_without_amocrm_and_refuse_what_cannot_be_chec
     assert_ok(ui("amocrm.syncsettings", saved))
     sync = conf(mgr5_root)["sync"]
     assert (sync["rate_limit"], sync["batch_size"], sync["recreate_deleted"]) == (2.5, 100, False)
+    assert sync["match_existing"] is True
     assert sync["responsible_user_id"] == 504144 and sync["marker_field_ids"] == markers
     assert conf(mgr5_root)["auth"]["client_id"] == "x"
     reopened = ui("amocrm.syncsettings")
@@ -132,10 +134,15 @@ def test_sync_settings_save_limits_without_amocrm_and_refuse_what_cannot_be_chec
     assert_ok(ui("amocrm.syncsettings", {**saved, "responsible_user_id": "", "recreate_deleted": "on"}))
     assert conf(mgr5_root)["sync"]["responsible_user_id"] is None
     assert conf(mgr5_root)["sync"]["recreate_deleted"] is True
+    assert_ok(ui("amocrm.syncsettings", {**saved, "responsible_user_id": "", "recreate_deleted": "on",
+                                         "match_existing": "off"}))
+    assert conf(mgr5_root)["sync"]["match_existing"] is False
+    assert ui("amocrm.syncsettings").findtext("match_existing") == "off"
 
     log = (mgr5_root / "var/amocrm_action.log").read_text()
     assert "func=amocrm.syncsettings elid=- changed=batch_size,rate_limit,recreate_deleted result=ok" in log
     assert "changed=recreate_deleted,responsible_user_id result=ok" in log
+    assert "changed=match_existing result=ok" in log
 
 
 def test_a_stored_user_amocrm_no_longer_offers_stays_visible_with_the_reason() -> None:

@@ -123,8 +123,11 @@ def test_settings_authorize_then_status_check_and_amocrm_backed_rule_forms(
 
     status = ui("amocrm.status")
     assert status.findtext("auth_state") == "авторизован"
-    # the first export is asked for and no worker has run: the page says so, not "not started"
-    assert status.findtext("export_progress") == "запрошена, ждёт обработчика очереди (amocrm_task)"
+    # the first export is asked for and no worker has run: the page says so, not "not started",
+    # and that clients are first bound to the contacts the managers made
+    assert status.findtext("export_progress") == (
+        "сначала клиенты связываются с контактами, которые уже есть в amoCRM (тот же e-mail или телефон); "
+        "запрошена, ждёт обработчика очереди (amocrm_task)")
     golden(
         "status_after_authorize_ru", status, volatile_tags=("queue_depth", "oldest_age", "export_progress")
     )

@@ -284,17 +284,22 @@ class AmoClient:
             params.append(("with", "contacts"))
         for rows in self.pages(f"/api/v4/{entity}", entity, params):
             marked: List[MarkedEntity] = []
+            unmarked: List[MarkedEntity] = []
             last_created = created_since
             for row in rows:
                 ent = Entity.model_validate(row)
                 if isinstance(row.get("created_at"), int):
                     last_created = max(last_created, int(row["created_at"]))
                 markers = ent.field_values(marker_field_id)
+                found = MarkedEntity(
+                    marker_identity(markers[0]) if markers else "", ent.id, ent.name or "",
+                    tuple(ent.coded_values("EMAIL")), tuple(ent.coded_values("PHONE")),
+                    tuple(ent.embedded_ids("contacts")))
                 if markers:
-                    marked.append(MarkedEntity(
-                        marker_identity(markers[0]), ent.id, ent.name or "", tuple(ent.coded_values("EMAIL")),
-                        tuple(ent.coded_values("PHONE")), tuple(ent.embedded_ids("contacts"))))
-            yield MarkedPage(marked, last_created)
+                    marked.append(found)
+                elif entity == "contacts":
+                    unmarked.append(found)
+            yield MarkedPage(marked, last_created, unmarked)
 
     def custom_fields(self, entity: str) -> List[JsonDict]:
         check_entity(entity)

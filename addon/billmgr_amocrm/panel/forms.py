@@ -243,6 +243,8 @@ def export_text(report: Any, lang: str) -> str:
                 for name in _get(report, "adopting", ()) or ()]
     if adopting:
         parts.append(t("export_adopting", lang, kinds=", ".join(adopting)))
+    if _get(report, "matching", False):
+        parts.append(t("export_matching", lang))
     queueing = False
     for item in _get(report, "export", ()) or ():
         kind = t(f"kind_{_get(item, 'kind')}", lang)

@@ -131,6 +131,11 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "ru": "сначала связываются записи, которые уже есть в amoCRM с меткой модуля: {kinds}",
         "en": "first binding what amoCRM already holds with the module's marker: {kinds}",
     },
+    "export_matching": {
+        "ru": "сначала клиенты связываются с контактами, которые уже есть в amoCRM "
+              "(тот же e-mail или телефон)",
+        "en": "first binding clients to the contacts already in amoCRM (same e-mail or phone)",
+    },
     "export_progress": {"ru": "{kind}: {done} из {total}", "en": "{kind}: {done} of {total}"},
     "check_ok": {
         "ru": "Связь с amoCRM есть: аккаунт «{account}» ({subdomain}), ответ за {latency} мс, "

@@ -20,7 +20,7 @@ from .protocol import PanelRequest
 from .responses import Options, PanelError, Reply, form, ok
 from .ruleinputs import unknown_choice
 
-FIELDS = ("responsible_user_id", "rate_limit", "batch_size", "recreate_deleted")
+FIELDS = ("responsible_user_id", "rate_limit", "batch_size", "recreate_deleted", "match_existing")
 MAX_RATE = 7.0  # amoCRM: 7 requests per second per integration
 BATCH_RANGE = (1, 250)  # amoCRM: at most 250 entities per request
 # [U] BILLmanager posts a checkbox as "on"/"off"; the other spellings are accepted defensively.
@@ -115,6 +115,7 @@ def stored_values(sync: Any) -> Dict[str, str]:
         "rate_limit": rate_text(float(sync.rate_limit)),
         "batch_size": str(sync.batch_size),
         "recreate_deleted": checkbox(bool(sync.recreate_deleted)),
+        "match_existing": checkbox(bool(sync.match_existing)),
     }
 
 
@@ -132,6 +133,7 @@ def syncsettings(request: PanelRequest) -> Reply:
     rate = parse_rate(request)
     batch = parse_batch(request)
     recreate = request.param("recreate_deleted").strip().lower() in CHECKED
+    match_existing = request.param("match_existing").strip().lower() in CHECKED
     # amoCRM is asked only when there is a user to check (the input above is refused without it)
     cat, why = _catalog(lang) if user is not None else (None, "")
     if user is not None and cat is None and user != sync.responsible_user_id:
@@ -143,6 +145,7 @@ def syncsettings(request: PanelRequest) -> Reply:
         "rate_limit": rate,
         "batch_size": batch,
         "recreate_deleted": recreate,
+        "match_existing": match_existing,
     }
     with backend.translated(lang):
         new = backend.rules_config(lang).rebuild(config, {"sync": new_sync})

@@ -10,7 +10,7 @@ Shape (JSON)::
      "auth": {"url": "https://example.amocrm.ru", "client_id": "...", "redirect_uri": "..."},
      "sync": {"rate_limit": 7, "batch_size": 50, "responsible_user_id": null,
               "marker_field_ids": {"contact": null, "company": null, "lead": null},
-              "recreate_deleted": true, "language": "ru",
+              "recreate_deleted": true, "match_existing": true, "language": "ru",
               "billmgr_url": "https://billing.example.com",
               "url_field_ids": {"contact": null, "lead": null}},
      "conditions": {"contact": [], "company": [], "lead": [
@@ -171,6 +171,9 @@ class SyncConfig(BaseModel):
     responsible_user_id: Optional[PositiveInt] = None
     marker_field_ids: MarkerFieldIds = MarkerFieldIds()
     recreate_deleted: StrictBool = True
+    # the first export binds clients to the contacts people already made in amoCRM (same
+    # e-mail or phone, one candidate each way: sync/match.py) instead of making second copies
+    match_existing: StrictBool = True
     # seconds an unanswered create waits before its marker lookup: longer than a write can
     # stay in flight at amoCRM (the client's 30 s read timeout plus a margin)
     settle_after: float = Field(default=60.0, ge=0, le=3600)

@@ -141,6 +141,7 @@ def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str
     field ids are forgotten (made anew in this one) and everything is exported to it."""
     from ..sync.adopt import kinds_to_adopt, request_adoption
     from ..sync.fields import secure_marker_fields
+    from ..sync.match import request_matching
 
     with using(app) as live:
         _save_auth_settings(live, str(meta.base_url), client_id, redirect_uri, forget_field_ids=moved)
@@ -159,6 +160,8 @@ def _after_exchange(app: App, meta: TokenInfo, client_id: str, redirect_uri: str
                 request_adoption(live.store, found)
                 log.info("the marker fields of %s were already in amoCRM: what they mark is adopted "
                          "before the export", ", ".join(k.amo_entity for k in found))
+            if live.config.sync.match_existing:
+                request_matching(live.store)
             request_export(live.store)
         log.info("authorized in amoCRM %s; marker fields %s%s", meta.subdomain, ids,
                  "; initial export requested" if first else "")

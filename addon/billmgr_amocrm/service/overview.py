@@ -9,6 +9,7 @@ from ..domain import KIND_ORDER
 from ..exportrequest import export_requested
 from ..foundation.clock import local_day, utcnow
 from ..sync.adopt import adoption_pending
+from ..sync.match import matching_pending
 from .account import token_status
 from .app import kind_of, using
 from .results import DAILY_METRICS, DayCounts, ExportKindProgress, Status
@@ -43,7 +44,8 @@ def status(*, app: Optional[App] = None) -> Status:
             export_requested=export_requested(live.store), catalog=cached_catalog_health(app=live),
             payment_notes=live.store.payment_note_counts(), renewal_tasks=live.store.renewal_task_counts(),
             daily=daily(STATUS_DAYS, app=live), token_kind=tokens.kind,
-            adopting=tuple(kind.amo_entity for kind in adoption_pending(live.store)))
+            adopting=tuple(kind.amo_entity for kind in adoption_pending(live.store)),
+            matching=matching_pending(live.store))
 
 
 STATUS_DAYS = 7     # the status view's window; the panel's report shows REPORT_DAYS

@@ -86,6 +86,8 @@ class Status:
     token_kind: str = "oauth"  # noqa: S105 - a kind, not a secret
     # amoCRM entity types still to adopt before the sync sends them (``sync/adopt.py``)
     adopting: tuple[str, ...] = ()
+    # clients are bound to the contacts people made in amoCRM before the first export (``sync/match.py``)
+    matching: bool = False
 
 
 # What the daily counts hold, in the order the report and the status show them.

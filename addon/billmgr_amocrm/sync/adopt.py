@@ -183,17 +183,19 @@ def same_name(ours: str, theirs: str) -> bool:
     return bool(_name(ours)) and _name(ours) == _name(theirs)
 
 
-def contact_keys_of(client: Client) -> set[str]:
+def contact_keys_of(client: Client, *, names: bool = True) -> set[str]:
     """What identifies a client's contact: the account's name and its users' names, e-mails and
-    phones, normalized as the module writes them to amoCRM (``rules/contacts.py``)."""
+    phones, normalized as the module writes them to amoCRM (``rules/contacts.py``); without the
+    names when ``names`` is off (``sync/match.py``: a name is no evidence without a marker)."""
     users = client.users
-    names = [client.name, *(u.realname for u in users), *(u.login for u in users)]
+    named = [client.name, *(u.realname for u in users), *(u.login for u in users)] if names else []
     phones = [p for u in users for p in normalize_phones(u.phone, client.country)]
-    return _keys(names, [u.email for u in users], phones)
+    return _keys(named, [u.email for u in users], phones)
 
 
-def entity_keys(entity: MarkedEntity) -> set[str]:
-    return _keys([entity.name], entity.emails, [p for raw in entity.phones for p in normalize_phones(raw)])
+def entity_keys(entity: MarkedEntity, *, names: bool = True) -> set[str]:
+    return _keys([entity.name] if names else [], entity.emails,
+                 [p for raw in entity.phones for p in normalize_phones(raw)])
 
 
 def _keys(names: Iterable[str], emails: Iterable[str], phones: Iterable[str]) -> set[str]:

@@ -42,6 +42,7 @@ from .creates import Creator
 from .fingerprint import fingerprint
 from .lanes import HaltingAmo, Lane, Lanes
 from .links import Linker
+from .match import Matcher, matching_pending
 from .outcomes import BatchGate, Bookkeeping, Ledger, OpenGate, PassState, PassStopped, Report
 from .passes import Feed, run_pass
 from .planner import Work
@@ -114,12 +115,20 @@ class Engine:
     def adopt(self) -> int:
         """Before anything is sent: bind what amoCRM holds of ours that the tables lost, if an
         adoption is pending (:mod:`.adopt`); how many were bound. Raises :class:`PassStopped`."""
-        if not adoption_pending(self.store):
-            return 0
-        adopter = Adopter(self.amo, self.billing, self.store, self.ctx.marker_field_ids,
-                          between_pages=self.heartbeat, should_stop=self.should_stop)
-        with pass_stops():
-            return adopter.run()
+        adopted = 0
+        if adoption_pending(self.store):
+            adopter = Adopter(self.amo, self.billing, self.store, self.ctx.marker_field_ids,
+                              between_pages=self.heartbeat, should_stop=self.should_stop)
+            with pass_stops():
+                adopted += adopter.run()
+        # after the adoption: a contact the module made is bound by its marker, never by its e-mail
+        field_id = self.ctx.marker_field_ids.get(Kind.CONTACT)
+        if matching_pending(self.store) and not adoption_pending(self.store) and field_id is not None:
+            matcher = Matcher(self.amo, self.billing, self.store, self.rules, field_id,
+                              between_pages=self.heartbeat, should_stop=self.should_stop)
+            with pass_stops():
+                adopted += matcher.run()
+        return adopted
 
     def heartbeat(self) -> None:
         """Between batches: renew what a long pass must keep fresh."""
