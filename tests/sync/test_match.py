@@ -86,9 +86,11 @@ def authorize(emulator: Any, mgr5_root: Path, *, match_existing: bool) -> None:
                       integ["auth_code"])
 
 
-@pytest.mark.parametrize("match_existing", [True, False], ids=["on (the default)", "off"])
+@pytest.mark.parametrize("setting", ["on", "off", "off after the set-up"],
+                         ids=["on (the default)", "off", "turned off after the set-up asked for it"])
 def test_the_first_export_binds_clients_to_the_contacts_the_managers_made(emulator, sandbox_db, mgr5_root,
-                                                                          match_existing):
+                                                                          setting):
+    match_existing = setting == "on"
     box = sandbox_db
     anna = box.add_client(name="Анна Петрова", email="Anna.Petrova@Example.ru", phone="8 (912) 000-11-22")
     dima = box.add_client(name="Дмитрий", phone="+7 912 333-44-55")
@@ -105,11 +107,15 @@ def test_the_first_export_binds_clients_to_the_contacts_the_managers_made(emulat
     deal_id = int(deal["_embedded"]["leads"][0]["id"])
     managers = {anna_made, dima_made, office_made, *borises, stranger}
 
-    authorize(emulator, mgr5_root, match_existing=match_existing)
+    authorize(emulator, mgr5_root, match_existing=setting != "off")
+    if setting == "off after the set-up":      # the admin unticks it in Sync settings before the worker runs
+        conf = mgr5_root / "etc" / "amocrm" / "amocrm.conf"
+        conf.write_text(conf.read_text(encoding="utf-8").replace('"match_existing": true',
+                                                                 '"match_existing": false'), encoding="utf-8")
     app = build()
     try:
-        assert matching_pending(app.store) is match_existing
-        assert service.status(app=app).matching is match_existing
+        assert matching_pending(app.store) is (setting != "off")
+        assert service.status(app=app).matching is (setting != "off")
         report = service.sync_now(app=app)
         assert report.stopped is None and report.failed == 0, report
         assert not matching_pending(app.store)

@@ -319,7 +319,8 @@ class App:
         self._check_account()
         engine = Engine(self.amo(size), self.billing, self.store, self.rules, self.context(), batch_size=size,
                         recreate_deleted=bool(self.config.sync.recreate_deleted), lanes=self.lanes(),
-                        settle_after=float(self.config.sync.settle_after), lease=self.lease())
+                        settle_after=float(self.config.sync.settle_after), lease=self.lease(),
+                        match_existing=bool(self.config.sync.match_existing))
         engine.on_heartbeat = self.heartbeat
         return engine
 

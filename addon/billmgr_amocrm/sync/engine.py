@@ -42,7 +42,7 @@ from .creates import Creator
 from .fingerprint import fingerprint
 from .lanes import HaltingAmo, Lane, Lanes
 from .links import Linker
-from .match import Matcher, matching_pending
+from .match import Matcher, cancel_matching, matching_pending
 from .outcomes import BatchGate, Bookkeeping, Ledger, OpenGate, PassState, PassStopped, Report
 from .passes import Feed, run_pass
 from .planner import Work
@@ -67,7 +67,7 @@ class Engine:
                  policy: Optional[RetryPolicy] = None, clock: Callable[[], datetime] = utcnow,
                  jitter: Callable[[], float] = random.random, recreate_deleted: bool = True,
                  settle_after: float = DEFAULT_SETTLE_AFTER, lanes: Optional[Lanes] = None,
-                 lease: Optional[Lease] = None) -> None:
+                 lease: Optional[Lease] = None, match_existing: bool = True) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
@@ -81,6 +81,9 @@ class Engine:
         self.lease = lease
         self.books = Bookkeeping(store, policy or RetryPolicy(), clock, jitter)
         self.recreate_deleted = recreate_deleted
+        # amocrm.conf sync.match_existing as it is now: turned off after the set-up asked for
+        # the binding to people's contacts, no binding is done
+        self.match_existing = match_existing
         # amocrm.conf sync.settle_after: an open create intent younger than this is not looked up yet
         self.settle_after = max(0.0, float(settle_after))
         self.state = PassState()
@@ -123,7 +126,9 @@ class Engine:
                 adopted += adopter.run()
         # after the adoption: a contact the module made is bound by its marker, never by its e-mail
         field_id = self.ctx.marker_field_ids.get(Kind.CONTACT)
-        if matching_pending(self.store) and not adoption_pending(self.store) and field_id is not None:
+        if matching_pending(self.store) and not self.match_existing:
+            cancel_matching(self.store)
+        elif matching_pending(self.store) and not adoption_pending(self.store) and field_id is not None:
             matcher = Matcher(self.amo, self.billing, self.store, self.rules, field_id,
                               between_pages=self.heartbeat, should_stop=self.should_stop)
             with pass_stops():

@@ -45,6 +45,13 @@ def matching_pending(store: Store) -> bool:
     return store.get_cursor(CURSOR) == PENDING
 
 
+def cancel_matching(store: Store) -> None:
+    """The admin turned it off (``sync.match_existing``) before the first pass: every client
+    gets a contact of its own."""
+    store.set_cursor(CURSOR, "")
+    log.info("clients are not bound to the contacts already in amoCRM: sync.match_existing is off")
+
+
 @dataclass
 class Matches:
     """What :func:`match` found: client -> contact, and how many clients a shared key left out."""
