@@ -21,6 +21,8 @@ from billmgr_amocrm.bootstrap import build
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.sync.match import match, matching_pending
 
+from .test_cli import amocrm
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -116,6 +118,9 @@ def test_the_first_export_binds_clients_to_the_contacts_the_managers_made(emulat
     try:
         assert matching_pending(app.store) is (setting != "off")
         assert service.status(app=app).matching is (setting != "off")
+        said = amocrm("status")[1]
+        assert ("binding clients to the contacts already in amoCRM (same e-mail or phone)" in said) is \
+            (setting != "off")
         report = service.sync_now(app=app)
         assert report.stopped is None and report.failed == 0, report
         assert not matching_pending(app.store)
