@@ -117,7 +117,8 @@ class Engine:
 
     def adopt(self) -> int:
         """Before anything is sent: bind what amoCRM holds of ours that the tables lost, if an
-        adoption is pending (:mod:`.adopt`); how many were bound. Raises :class:`PassStopped`."""
+        adoption is pending (:mod:`.adopt`), then, before a first export, the clients to the
+        contacts people made (:mod:`.match`); how many were bound. Raises :class:`PassStopped`."""
         adopted = 0
         if adoption_pending(self.store):
             adopter = Adopter(self.amo, self.billing, self.store, self.ctx.marker_field_ids,
