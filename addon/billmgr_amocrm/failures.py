@@ -11,8 +11,8 @@ Three kinds, told apart so that the log sends an admin to the right place:
   would only show where the module noticed, every minute from cron);
 * anything else: an ERROR with its traceback, a bug to report.
 
-:func:`log_failure` returns the line it logged, so a loop that meets the same failure again
-and again (the daemon, every 5 s) can say it once (:class:`RepeatedFailures`).
+:func:`describe` gives the line, so a loop that meets the same failure again and again (the
+daemon, every 5 s) can say it once (:class:`RepeatedFailures`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def describe(what: str, exc: BaseException) -> Said:
 
 def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> str:
     """Logs ``describe(what, exc)``; returns the line."""
-    said = describe(what, exc)
+    return _say(logger, describe(what, exc), exc)
+
+
+def _say(logger: logging.Logger, said: Said, exc: BaseException) -> str:
     logger.log(said.level, "%s", said.text, exc_info=exc if said.traceback else None)
     return said.text
 
@@ -91,8 +94,7 @@ class RepeatedFailures:
         if said.text == self.last:
             self.logger.debug("%s (again)", said.text)
             return
-        self.logger.log(said.level, "%s", said.text, exc_info=exc if said.traceback else None)
-        self.last = said.text
+        self.last = _say(self.logger, said, exc)
 
     def recovered(self, what: str) -> None:
         if self.last is not None:

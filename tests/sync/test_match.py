@@ -143,8 +143,7 @@ def test_the_first_export_binds_clients_to_the_contacts_the_managers_made(emulat
     # a contact is bound to one client at most, and the module's contacts are its clients'
     assert len(set(links.values())) == len(links)
     everyone = emulator.control.state()["entities"]["contacts"]
-    alive = {int(c["id"]) for c in (everyone.values() if isinstance(everyone, dict) else everyone)
-             if not c.get("is_deleted")}
+    alive = {int(c["id"]) for c in everyone if not c.get("is_deleted")}
     made = len(clients) - (2 if match_existing else 0)
     assert len(alive) == len(managers) + made
     assert contact(emulator, stranger)["name"] == "Незнакомец"

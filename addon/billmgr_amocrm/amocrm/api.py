@@ -291,14 +291,13 @@ class AmoClient:
                 if isinstance(row.get("created_at"), int):
                     last_created = max(last_created, int(row["created_at"]))
                 markers = ent.field_values(marker_field_id)
+                if not markers and entity != "contacts":
+                    continue   # only a contact without a marker is of use (people's: sync/match.py)
                 found = MarkedEntity(
                     marker_identity(markers[0]) if markers else "", ent.id, ent.name or "",
                     tuple(ent.coded_values("EMAIL")), tuple(ent.coded_values("PHONE")),
                     tuple(ent.embedded_ids("contacts")))
-                if markers:
-                    marked.append(found)
-                elif entity == "contacts":
-                    unmarked.append(found)
+                (marked if markers else unmarked).append(found)
             yield MarkedPage(marked, last_created, unmarked)
 
     def custom_fields(self, entity: str) -> List[JsonDict]:

@@ -139,4 +139,3 @@ class Matcher:
                     keys = contact_keys_of(client, names=False)
                     if keys:
                         yield client_id, keys
-

@@ -58,9 +58,9 @@ def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetim
     With ``ctx``, also the re-check of linked entities when it is due: daily, when the settings
     (``settings_version``, of ``rules``) are not those it last ran by, or ``full``."""
     queued = {kind: 0 for kind in KIND_ORDER}
-    rechecked_all = ctx is not None and (full or _recheck_due(store, now)
-                                         or settings_unchecked(store, settings_version))
-    if ctx is not None and rechecked_all:
+    rechecked_all = False
+    if ctx is not None and (full or _recheck_due(store, now) or settings_unchecked(store, settings_version)):
+        rechecked_all = True
         rechecked = recheck_linked(store, billing, rules, ctx)
         store.set_cursor(RECHECK_CURSOR, as_utc(now).isoformat())
         if settings_version is not None:
