@@ -16,7 +16,8 @@ A bound contact is queued like an adopted one: the export brings it to what bill
 (its name, e-mails and phones, the mapped fields, the rules' tags); its deals, notes, tasks,
 hand-made tags and unmapped fields stay. The scan is read whole before anything is bound
 (uniqueness is a property of the whole account) and is not resumable: stopped, it starts
-over at the next pass (about 30 s for 50,000 contacts at 7 requests/s).
+over at the next pass (pages are read one after another: 20,000 contacts took 30 s with
+amoCRM answering in 0.3 s, bench figure 8).
 """
 
 from __future__ import annotations
