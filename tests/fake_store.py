@@ -80,6 +80,8 @@ class FakeStore:
     named_locks: dict[str, int] = field(default_factory=dict)
     events: dict[int, tuple[ServiceEvent, datetime]] = field(default_factory=dict)
     daily: dict[tuple[date, str], int] = field(default_factory=dict)
+    # (kind, amoCRM id) -> (the BILLmanager id its marker named, when it was unlinked)
+    unmark_rows: dict[tuple[Kind, int], tuple[int, datetime]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -292,10 +294,27 @@ class FakeStore:
         deleted = 0
         with self._unit():
             for billmgr_id in {int(i) for i in ids}:
+                amocrm_id = self.link_rows[kind].get(billmgr_id)
+                if amocrm_id is not None:
+                    self._put(self.unmark_rows, (kind, amocrm_id), (billmgr_id, as_utc(self.clock())))
                 deleted += self._drop(self.link_rows[kind], billmgr_id)
                 for table in (self.intents, self.synced, self.sent):
                     self._drop(table, (kind, billmgr_id))
         return deleted
+
+    def unmarks(self, kind: Kind, limit: int) -> list[tuple[int, int]]:
+        with self._unit():
+            rows = sorted(((at, a, b) for (k, a), (b, at) in self.unmark_rows.items() if k is kind))
+            return [(a, b) for _, a, b in rows[:limit]]
+
+    def unmarks_pending(self) -> bool:
+        with self._unit():
+            return bool(self.unmark_rows)
+
+    def forget_unmarks(self, kind: Kind, amocrm_ids: Sequence[int]) -> None:
+        with self._unit():
+            for amocrm_id in amocrm_ids:
+                self._drop(self.unmark_rows, (kind, int(amocrm_id)))
 
     def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime, token: str = "") -> None:
         with self._unit():

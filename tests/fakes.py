@@ -114,6 +114,18 @@ class FakeAmo:
                 if i in self.entities[entity] and (entity, i) not in self.deleted}
 
     @_serialized
+    def markers_of(self, entity: str, marker_field_id: int, ids: Sequence[int]) -> dict[int, str]:
+        self._guard("GET", entity, len(ids))
+        found: dict[int, str] = {}
+        for amo_id in ids:
+            if amo_id in self.entities[entity] and (entity, amo_id) not in self.deleted:
+                fields = self.entities[entity][amo_id].get("custom_fields_values") or []
+                values = [str(v["value"]) for cf in fields if cf.get("field_id") == marker_field_id
+                          for v in cf.get("values") or []]
+                found[amo_id] = marker_identity(values[0]) if values else ""
+        return found
+
+    @_serialized
     def find_by_marker(self, entity: str, marker_field_id: int, markers: Sequence[str], *,
                        token: str = "", created_since: Optional[int] = None,
                        max_pages: int = 4) -> MarkerSearch:

@@ -134,7 +134,8 @@ def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
     from .sync.outcomes import Report, unchanged_words
 
     stats = app.store.queue_stats()
-    if not stats.depth and not adoption_pending(app.store) and not matching_pending(app.store):
+    if not (stats.depth or adoption_pending(app.store) or matching_pending(app.store)
+            or app.store.unmarks_pending()):
         return Report()   # an adoption asked for (``amocrm adopt``) runs even with nothing queued
     try:
         engine = app.engine(_chunk_for(app, stats.depth))

@@ -49,6 +49,31 @@ def test_links_upsert_read_drop_and_unbind(any_store: Any, clock: FakeClock) -> 
     assert any_store.open_creates(Kind.LEAD) == {}
 
 
+def test_an_unbinding_notes_the_entities_whose_marker_is_to_come_off(any_store: Any,
+                                                                     clock: FakeClock) -> None:
+    any_store.put_links(Kind.CONTACT, [(1, 1001), (2, 1002), (3, 1003)])
+    any_store.put_links(Kind.LEAD, [(1, 9001)])
+    assert not any_store.unmarks_pending()
+    assert any_store.delete_links(Kind.CONTACT, [2, 1, 77]) == 2
+    clock.advance(1)
+    assert any_store.delete_links(Kind.LEAD, [1]) == 1
+    assert any_store.unmarks_pending()
+    assert sorted(any_store.unmarks(Kind.CONTACT, 10)) == [(1001, 1), (1002, 2)]
+    assert len(any_store.unmarks(Kind.CONTACT, 1)) == 1
+    assert any_store.unmarks(Kind.LEAD, 10) == [(9001, 1)]
+    assert any_store.unmarks(Kind.COMPANY, 10) == []
+    any_store.forget_unmarks(Kind.CONTACT, [1001, 1002, 5])
+    assert any_store.unmarks(Kind.CONTACT, 10) == []
+    any_store.forget_unmarks(Kind.LEAD, [9001])
+    assert not any_store.unmarks_pending()
+    # a unit of work that fails notes nothing
+    with suppress(RuntimeError), any_store.transaction():
+        any_store.delete_links(Kind.CONTACT, [3])
+        raise RuntimeError("the caller's unit of work fails")
+    assert any_store.links(Kind.CONTACT, [3]) == {3: 1003}
+    assert not any_store.unmarks_pending()
+
+
 def test_one_amocrm_entity_is_linked_to_one_billmanager_entity(any_store: Any, clock: FakeClock) -> None:
     any_store.put_links(Kind.LEAD, [(1, 901), (2, 902)])
     any_store.begin_create(Kind.LEAD, [3, 4, 5], clock.now)

@@ -73,13 +73,18 @@ def test_status_failed_retry_unlink_resync_and_reconcile_commands(rig):
 
     account = int(rig.sandbox.query("SELECT MIN(id) FROM account")[0][0])
     contact = rig.link(Kind.CONTACT, account)
+    billing = rig.app.billing
+    services, payers = billing.services_by_account([account]), billing.legal_payers_by_account([account])
+    deals = len(rig.app.store.links(Kind.LEAD, services.get(account, [])))
+    companies = len(rig.app.store.links(Kind.COMPANY, payers.get(account, [])))
     assert amocrm("unlink", "contact", str(account))[1] == "unlinked 1\n"
     assert rig.link(Kind.CONTACT, account) is None
     # unlink means "forget it": the next sync makes a new contact (the old one stays in amoCRM)
+    # and links the client's company and deals to it (tests/sync/test_unlink.py)
     code, out, _ = amocrm("resync", "contact", str(account))
     assert (code, out) == (0, "queued 1\n")
     code, out, _ = amocrm("sync")
-    assert code == 0 and out.startswith("sync: 1 sent")
+    assert code == 0 and out.startswith("sync: ") and " 0 failed" in out, out
     assert rig.link(Kind.CONTACT, account) not in (None, contact)
 
     # a failure, listed with amoCRM's reason, then revived
@@ -93,9 +98,11 @@ def test_status_failed_retry_unlink_resync_and_reconcile_commands(rig):
     assert code == 0 and f"contact {account} (attempts 1): amoCRM refused contacts" in out
     status = amocrm("status")[1]
     assert "failed: 1 {'contact': 1" in status
-    # today's line: the export (30 contacts, 12 companies, 200 leads), the resynced contact, the refusal
+    # today's line: the export (30 contacts, 12 companies, 200 leads), the unlinked contact made
+    # anew with its company and deals linked to it, the refusal
     today = status.split("sent per day (host's local days):\n", 1)[1].splitlines()[0]
-    assert "contact 31, company 12, lead 200, note 0, task 0, failed 1" in today, status
+    expected = f"contact 31, company {12 + companies}, lead {200 + deals}, note 0, task 0, failed 1"
+    assert expected in today, status
     rig.sandbox.edit_client(account, name="Accepted Name")
     assert amocrm("retry-failed", "contact")[1] == "revived 1 failed rows\n"
     assert amocrm("sync")[1].startswith("sync: 1 sent, 0 skipped, 0 failed")

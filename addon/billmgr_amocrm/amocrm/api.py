@@ -275,6 +275,13 @@ class AmoClient:
                 return MarkerSearch(found, complete=False, resume_from=last_created)
         return MarkerSearch(found, complete=True)
 
+    def markers_of(self, entity: str, marker_field_id: int, ids: Sequence[int]) -> Dict[int, str]:
+        """amoCRM id -> the marker its marker field holds now ("" for none), for the ids amoCRM
+        still holds (a GET per 50)."""
+        return {amocrm_id: next((marker_identity(v) for v in Entity.model_validate(row).field_values(
+                    marker_field_id)), "")
+                for amocrm_id, row in self.get(entity, ids).items()}
+
     def marked_since(self, entity: str, marker_field_id: int, created_since: int = 0) -> Iterator[MarkedPage]:
         """Every entity created since ``created_since`` (unix time) that carries a marker, a page
         at a time in id order (the list, not the search: its index lags; ``sync/adopt.py``)."""

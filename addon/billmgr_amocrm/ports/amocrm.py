@@ -54,6 +54,10 @@ class AmoApi(Protocol):
         find (the search index lags) is looked for among the entities created since
         ``created_since`` (unix time), ordered by id, at most ``max_pages`` pages a call."""
 
+    def markers_of(self, entity: str, marker_field_id: int, ids: Sequence[int]) -> Mapping[int, str]:
+        """amoCRM id -> the marker (``markers.marker_identity``) its marker field holds now, ""
+        for none; ids amoCRM no longer holds are absent."""
+
     def marked_since(self, entity: str, marker_field_id: int, created_since: int = 0) -> Iterator[MarkedPage]:
         """Every entity created since ``created_since`` (unix time) that carries a marker, a
         page at a time in id order: read from the list, not the lagging search index."""

@@ -119,6 +119,16 @@ class Store(Protocol):
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None: ...
 
+    # Unlinked by an admin (``amocrm unlink``): the amoCRM entities whose marker the next pass
+    # takes off (sync/unmark.py), as (amoCRM id, the BILLmanager id the marker named).
+    def unmarks(self, kind: Kind, limit: int) -> list[tuple[int, int]]:
+        """The oldest unlinks of a kind whose marker is still to be taken off."""
+
+    def unmarks_pending(self) -> bool: ...
+
+    def forget_unmarks(self, kind: Kind, amocrm_ids: Sequence[int]) -> None:
+        """Their marker is off, or is not the unlinked record's to take off."""
+
     # Exactly-once create protocol: an intent row is written (and committed) before the
     # POST; a link clears it. An intent without a link after a crash or an ambiguous
     # answer means "may exist in amoCRM": settle it by the marker before creating again.

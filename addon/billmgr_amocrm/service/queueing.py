@@ -108,7 +108,18 @@ def adopt(*, app: Optional[App] = None) -> None:
 
 
 def unlink(kind: Any, ids: Sequence[int], *, app: Optional[App] = None) -> int:
-    """Forget the amoCRM entities of these BILLmanager ids (the next sync creates new ones)."""
+    """Forget the amoCRM entities of these BILLmanager ids: the next sync takes the module's
+    marker off them and the links of the module's companies and leads to an old contact
+    (``sync/unmark.py``; people's work on them stays), makes new ones for what the rules want
+    and links those. How many were linked."""
+    from ..sync.relink import requeue_children
+
     chosen = kind_of(kind)
-    with using(app) as live:
-        return int(live.store.delete_links(chosen, [int(i) for i in ids]))
+    wanted = [int(i) for i in ids]
+    with using(app) as live, live.store.transaction():
+        linked = sorted(live.store.links(chosen, wanted))
+        # what the module linked to the old entities is linked to the new ones in the same pass
+        requeue_children(live.billing, live.store, chosen, linked, "unlinked")
+        unlinked = int(live.store.delete_links(chosen, linked))
+        live.store.enqueue_many(chosen, linked, "resync")
+    return unlinked

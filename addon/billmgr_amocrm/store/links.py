@@ -102,15 +102,34 @@ class Links(UnitOfWork):
             self._exec(sql("delete_links", link_table=link_table(kind), ids=marks(1)), (int(billmgr_id),))
 
     def delete_links(self, kind: Kind, ids: Sequence[int]) -> int:
-        """Unbind: forget the links and sync state of these entities (amoCRM keeps its records);
-        how many links there were."""
+        """Unbind: forget the links and sync state of these entities (amoCRM keeps its records,
+        and the next pass takes the module's marker off them: ``unmarks``); how many links there
+        were."""
         total = 0
+        table = link_table(kind)
         with self.transaction():
+            now = self._now()
             for chunk in chunks(ids):
-                total += self._exec(sql("delete_links", link_table=link_table(kind), ids=marks(len(chunk))),
-                                    chunk)
-                self._exec(sql("delete_sync_state", ids=marks(len(chunk))), (kind.value, *chunk))
+                some = marks(len(chunk))
+                self._exec(sql("note_unmarks", link_table=table, ids=some), (kind.value, now, *chunk))
+                total += self._exec(sql("delete_links", link_table=table, ids=some), chunk)
+                self._exec(sql("delete_sync_state", ids=some), (kind.value, *chunk))
         return total
+
+    def unmarks(self, kind: Kind, limit: int) -> list[tuple[int, int]]:
+        """(amoCRM id, the BILLmanager id its marker named) of unlinked entities whose marker is
+        to be taken off, oldest first."""
+        with self.transaction():
+            return [(int(a), int(b)) for a, b in self._rows(sql("unmarks"), (kind.value, int(limit)))]
+
+    def unmarks_pending(self) -> bool:
+        with self.transaction():
+            return bool(self._rows(sql("any_unmark")))
+
+    def forget_unmarks(self, kind: Kind, amocrm_ids: Sequence[int]) -> None:
+        with self.transaction():
+            for chunk in chunks(amocrm_ids):
+                self._exec(sql("forget_unmarks", ids=marks(len(chunk))), (kind.value, *chunk))
 
     def begin_create(self, kind: Kind, billmgr_ids: Sequence[int], now: datetime, token: str = "") -> None:
         """Record the intents (with the create request's ``token``); an earlier open intent keeps

@@ -180,6 +180,25 @@ DELETE FROM {link_table} WHERE billmgr_id IN ({ids})
 -- Forget the sync state (last sync, fingerprint, create intent) of these entities; {ids}.
 DELETE FROM amocrm_sync_state WHERE kind = %s AND billmgr_id IN ({ids})
 
+-- name: note_unmarks
+-- The amoCRM entities of these links, before they are forgotten: their marker is to be taken
+-- off (sync/unmark.py); {link_table}, {ids}. Params: kind, requested_at, then the ids.
+INSERT INTO amocrm_unmark (kind, amocrm_id, billmgr_id, requested_at)
+  SELECT %s, amocrm_id, billmgr_id, %s FROM {link_table} WHERE billmgr_id IN ({ids})
+  ON DUPLICATE KEY UPDATE billmgr_id = VALUES(billmgr_id), requested_at = VALUES(requested_at)
+
+-- name: unmarks
+-- The next unlinked amoCRM entities of a kind whose marker is to be taken off, oldest request first.
+SELECT amocrm_id, billmgr_id FROM amocrm_unmark WHERE kind = %s ORDER BY requested_at, amocrm_id LIMIT %s
+
+-- name: any_unmark
+-- Whether a marker is waiting to be taken off.
+SELECT 1 FROM amocrm_unmark LIMIT 1
+
+-- name: forget_unmarks
+-- These entities' markers are off (or need not be taken off); {ids}.
+DELETE FROM amocrm_unmark WHERE kind = %s AND amocrm_id IN ({ids})
+
 -- name: begin_create
 -- Record create intents; {rows}: begin_create_row per entity; @amocrm_reason: the request's token.
 -- An earlier open intent keeps its (earlier) time and its token, so a marker search from it

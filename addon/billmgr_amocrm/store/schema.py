@@ -245,6 +245,18 @@ STEPS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
             PRIMARY KEY (kind, name)
         ) {TABLE_OPTIONS}""",
     )),
+    # Step 10: the amoCRM entities an admin unlinked (amocrm unlink, the panel's Unlink), whose
+    # marker the next pass takes off (sync/unmark.py): billmgr_id is the billing entity the
+    # marker named, so a marker that names another record by then is left alone.
+    (10, (
+        f"""CREATE TABLE IF NOT EXISTS amocrm_unmark (
+            kind VARCHAR(16) NOT NULL,
+            amocrm_id BIGINT UNSIGNED NOT NULL,
+            billmgr_id BIGINT UNSIGNED NOT NULL,
+            requested_at DATETIME(6) NOT NULL,
+            PRIMARY KEY (kind, amocrm_id)
+        ) {TABLE_OPTIONS}""",
+    )),
 )
 
 LATEST_VERSION = STEPS[-1][0]
@@ -255,5 +267,5 @@ MODULE_TABLES = (
     "amocrm_queue", "amocrm_sync_state", "amocrm_export_progress", "amocrm_cursor",
     "amocrm_engine", "amocrm_hosts", "amocrm_service_event",
     "amocrm_payment2note", "amocrm_renewal_task", "amocrm_daily_stats", "amocrm_given_tag",
-    "amocrm_schema_version",
+    "amocrm_unmark", "amocrm_schema_version",
 )

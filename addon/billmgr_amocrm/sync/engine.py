@@ -3,6 +3,7 @@
 The parts, each in a module named for its job:
 
     passes.py     the pass loop: kinds in order, claims, the export's feed, batches in flight
+    unmark.py     before a pass sends: the marker off what an admin unlinked
     adopt.py      before a pass sends: bind what amoCRM holds of ours that the tables lost
     lanes.py      the connections batches are written on at once, and what orders them
     snapshots.py  what a batch is planned from (BILLmanager's state, links, intents)
@@ -51,6 +52,7 @@ from .retry import RetryPolicy
 from .settle import Settler
 from .snapshots import clients_of, gather, read_snapshots
 from .unlinks import Unlinker
+from .unmark import Unmarker
 from .updates import Updater
 
 DEFAULT_BATCH = 50
@@ -118,7 +120,14 @@ class Engine:
     def adopt(self) -> int:
         """Before anything is sent: bind what amoCRM holds of ours that the tables lost, if an
         adoption is pending (:mod:`.adopt`), then, before a first export, the clients to the
-        contacts people made (:mod:`.match`); how many were bound. Raises :class:`PassStopped`."""
+        contacts people made (:mod:`.match`); how many were bound. First of all, the marker
+        comes off what an admin unlinked (:mod:`.unmark`), so that neither binds it again.
+        Raises :class:`PassStopped`."""
+        if self.store.unmarks_pending():
+            unmarker = Unmarker(self.amo, self.billing, self.store, self.ctx.marker_field_ids,
+                                between_chunks=self.heartbeat, should_stop=self.should_stop)
+            with pass_stops():
+                unmarker.run()
         adopted = 0
         if adoption_pending(self.store):
             adopter = Adopter(self.amo, self.billing, self.store, self.ctx.marker_field_ids,

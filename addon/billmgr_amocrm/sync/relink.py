@@ -33,51 +33,79 @@ log = logging.getLogger(__name__)
 RELINK_REASON = "relink"
 
 
+def children_by_parent(billing: BillingReader, store: Store, kind: Kind,
+                       billmgr_ids: Sequence[int]) -> dict[int, dict[Kind, list[int]]]:
+    """Each of these entities -> the linked entities that point at it in amoCRM, per kind."""
+    if kind is Kind.CONTACT:
+        account_of = {int(i): int(i) for i in billmgr_ids}
+        payers = billing.legal_payers_by_account(sorted(account_of))
+        companies = store.links(Kind.COMPANY, [p for ps in payers.values() for p in ps])
+    elif kind is Kind.COMPANY:
+        account_of = {int(i): p.account_id for i, p in billing.payers(billmgr_ids).items()}
+        payers, companies = {}, {}
+    else:
+        return {}
+    services = billing.services_by_account(sorted(set(account_of.values())))
+    leads = store.links(Kind.LEAD, [s for ss in services.values() for s in ss])
+    found: dict[int, dict[Kind, list[int]]] = {}
+    for parent, account in sorted(account_of.items()):
+        mine = {Kind.COMPANY: sorted(p for p in payers.get(account, ()) if p in companies),
+                Kind.LEAD: sorted(s for s in services.get(account, ()) if s in leads)}
+        found[parent] = {k: ids for k, ids in mine.items() if ids}
+    return found
+
+
+def linked_children(billing: BillingReader, store: Store, kind: Kind,
+                    billmgr_ids: Sequence[int]) -> dict[Kind, list[int]]:
+    """The linked entities that point at these ones in amoCRM, per kind."""
+    merged: dict[Kind, set[int]] = {}
+    for children in children_by_parent(billing, store, kind, billmgr_ids).values():
+        for child_kind, ids in children.items():
+            merged.setdefault(child_kind, set()).update(ids)
+    return {k: sorted(merged[k]) for k in (Kind.COMPANY, Kind.LEAD) if k in merged}
+
+
+def requeue_children(billing: BillingReader, store: Store, kind: Kind, billmgr_ids: Sequence[int],
+                     why: str) -> dict[Kind, list[int]]:
+    """Queue what points at these entities to point at their new ones (inside the caller's
+    transaction: re-created, or unlinked by an admin); returns it."""
+    found = linked_children(billing, store, kind, billmgr_ids)
+    for child_kind, ids in found.items():
+        store.enqueue_many(child_kind, ids, RELINK_REASON)
+        log.info("%s %s %s: %d %s queued to be linked to the new one", kind.value,
+                 ", ".join(map(str, billmgr_ids)), why, len(ids), child_kind.amo_entity)
+    return found
+
+
 class Relinker:
     def __init__(self, amo: AmoApi, billing: BillingReader, store: Store) -> None:
         self.amo = amo
         self.billing = billing
         self.store = store
 
-    def children(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[Kind, list[int]]:
-        """The linked entities that point at these (re-created) ones, per kind."""
-        if kind is Kind.CONTACT:
-            accounts = sorted(set(billmgr_ids))
-            payers = self.billing.legal_payers_by_account(accounts)
-            companies = sorted(self.store.links(Kind.COMPANY, [p for ps in payers.values() for p in ps]))
-        elif kind is Kind.COMPANY:
-            accounts = sorted({p.account_id for p in self.billing.payers(billmgr_ids).values()})
-            companies = []
-        else:
-            return {}
-        services = self.billing.services_by_account(accounts)
-        leads = sorted(self.store.links(Kind.LEAD, [s for ss in services.values() for s in ss]))
-        return {k: ids for k, ids in ((Kind.COMPANY, companies), (Kind.LEAD, leads)) if ids}
-
     def requeue(self, kind: Kind, billmgr_ids: Sequence[int]) -> dict[Kind, list[int]]:
         """Queue what points at these entities (inside the caller's transaction); returns it."""
-        found = self.children(kind, billmgr_ids)
-        for child_kind, ids in found.items():
-            self.store.enqueue_many(child_kind, ids, RELINK_REASON)
-            log.info("%s %s re-created: %d %s queued to be linked to it again", kind.value,
-                     ", ".join(map(str, billmgr_ids)), len(ids), child_kind.amo_entity)
-        return found
+        return requeue_children(self.billing, self.store, kind, billmgr_ids, "re-created")
 
-    def unlink_old(self, kind: Kind, old_ids: Sequence[int], children: dict[Kind, list[int]]) -> None:
-        """Remove the links of ``children`` to the deleted contacts ``old_ids`` (best effort)."""
-        if kind is not Kind.CONTACT or not old_ids:
+    def unlink_old(self, kind: Kind, old: Sequence[tuple[int, int]]) -> None:
+        """Remove the links of the module's companies and leads to the old contacts in ``old``,
+        (old amoCRM id, client id) pairs: deleted, or unlinked by an admin (best effort)."""
+        if kind is not Kind.CONTACT or not old:
             return
-        for child_kind, ids in children.items():
-            linked = self.store.links(child_kind, ids)
-            items = [{"entity_id": amocrm_id, "to_entity_id": old, "to_entity_type": kind.amo_entity}
-                     for amocrm_id in sorted(linked.values()) for old in old_ids]
-            if not items:
-                continue
+        old_of = dict((b, a) for a, b in old)
+        items: dict[Kind, list[dict[str, object]]] = {}
+        for parent, children in children_by_parent(self.billing, self.store, kind, sorted(old_of)).items():
+            for child_kind, ids in children.items():
+                items.setdefault(child_kind, []).extend(
+                    {"entity_id": amocrm_id, "to_entity_id": old_of[parent],
+                     "to_entity_type": kind.amo_entity}
+                    for amocrm_id in sorted(self.store.links(child_kind, ids).values()))
+        for child_kind, links in items.items():
             try:
-                refused = self.amo.unlink(child_kind.amo_entity, items)
+                refused = self.amo.unlink(child_kind.amo_entity, links)
             except (FixData, AmbiguousWriteError, RetryLater) as exc:
-                log.warning("removing the links of %s to the deleted %s %s failed: %s", child_kind.amo_entity,
-                            kind.amo_entity, ", ".join(map(str, old_ids)), exc)
+                log.warning("removing the links of %s to the old %s %s failed: %s", child_kind.amo_entity,
+                            kind.amo_entity, ", ".join(str(a) for a, _ in old), exc)
                 continue
             for reason in refused.values():
-                log.info("not unlinked (amoCRM may no longer know the deleted entity): %s", reason)
+                log.info("not unlinked (amoCRM may no longer know the old entity): %s", reason)

@@ -63,7 +63,6 @@ class Updater:
                 patched_all.append(patched)
         now = ledger.books.clock()
         recreate = []
-        children: dict[Kind, list[int]] = {}
         # What was sent is recorded when the record is done: after its links for one that needs
         # them. A fingerprint recorded before a link that then failed would tell a later
         # re-check that the link is made, and it would never be made.
@@ -83,11 +82,11 @@ class Updater:
                 if gone is not None:
                     recreate += self._gone(ledger, kind, gone)
             if recreate:
-                children = self.relinker.requeue(kind, [c.work.billmgr_id for c in recreate])
+                self.relinker.requeue(kind, [c.work.billmgr_id for c in recreate])
         if recreate:
             coming_back = {c.work.billmgr_id for c in recreate}
-            self.relinker.unlink_old(kind, [u.amocrm_id for u in updates if u.work.billmgr_id in coming_back],
-                                     children)
+            self.relinker.unlink_old(kind, [(u.amocrm_id, u.work.billmgr_id) for u in updates
+                                            if u.work.billmgr_id in coming_back])
         self.linker.link(ledger, kind, [u.work for u in patched_all], plan, created=False,
                          sent={b: f for b, f in sent.items() if b in linking})
         return recreate
