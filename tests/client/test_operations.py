@@ -149,3 +149,20 @@ def test_unlink_removes_a_link(setup: Setup) -> None:
     assert client.link("leads", [link]) == {}
     assert client.unlink("leads", [link]) == {}
     assert not client.get("leads", [lead], with_=["contacts"])[lead]["_embedded"].get("contacts")
+
+
+def test_a_write_naming_a_field_amocrm_no_longer_has_says_which_field(setup: Setup) -> None:
+    client = setup.client()
+    [made] = client.create_custom_fields("leads", [{"name": "Тариф 2", "type": "text"}])
+    select = next(f for f in client.custom_fields("leads") if f["type"] == "select")
+    setup.emu.control.delete_custom_field("leads", made["id"])
+    outcome = client.create("leads", [
+        {"name": "names the deleted field", "request_id": "gone",
+         "custom_fields_values": [
+             {"field_id": select["id"], "values": [{"enum_id": select["enums"][0]["id"]}]},
+             {"field_id": made["id"], "values": [{"value": "x"}]}]},
+        {"name": "a bad option of a field amoCRM has", "request_id": "option",
+         "custom_fields_values": [{"field_id": select["id"], "values": [{"enum_id": 1}]}]},
+        {"name": "fine", "request_id": "fine"}])
+    assert set(outcome.ids) == {"fine"} and set(outcome.rejected) == {"gone", "option"}
+    assert dict(outcome.unknown_fields) == {"gone": frozenset({made["id"]})}

@@ -40,6 +40,7 @@ from .batch import (
     check_items,
     chunks,
     describe,
+    unknown_field_ids,
 )
 from .circuit import ClientState
 from .credentials import DEFAULT_KEEP_ALIVE_DAYS, Credentials
@@ -204,6 +205,9 @@ class AmoClient:
                 log.info("amoCRM %s %s (request %s) no longer exists", entity, item["id"], rid)
             else:
                 done.rejected[rid] = describe(entity, found[rid])
+                unknown = unknown_field_ids(item, found[rid])
+                if unknown:
+                    done.unknown_fields[rid] = unknown
                 log.warning("%s", done.rejected[rid])
 
     def _shrink(self) -> None:

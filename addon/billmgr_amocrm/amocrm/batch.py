@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+import re
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ItemIssue
 from ..ports import BatchOutcome
@@ -75,6 +76,26 @@ def attribute_issues(problem: ProblemBody, pending: Sequence[JsonDict], *,
     return found, complete and bool(found)
 
 
+# where amoCRM says a custom field id is not one of the account's (the field was deleted)
+_FIELD_ID_PATH = re.compile(r"custom_fields_values\.(\d+)\.field_id")
+NOT_A_CHOICE = "NotSupportedChoice"
+
+
+def unknown_field_ids(item: JsonDict, issues: Sequence[ItemIssue]) -> FrozenSet[int]:
+    """The custom field ids of ``item`` amoCRM refused as none of the account's: a field deleted
+    in amoCRM since its id was read (the module sends no other)."""
+    fields = item.get("custom_fields_values") or []
+    found = set()
+    for issue in issues:
+        match = _FIELD_ID_PATH.fullmatch(issue.path)
+        if match is None or issue.code != NOT_A_CHOICE or int(match.group(1)) >= len(fields):
+            continue
+        field_id = fields[int(match.group(1))].get("field_id")
+        if isinstance(field_id, int):
+            found.add(field_id)
+    return frozenset(found)
+
+
 def describe(entity: str, issues: Sequence[ItemIssue]) -> str:
     """One line a person can act on: entity, item, field, amoCRM's words."""
     rid = issues[0].request_id if issues else "?"
@@ -118,9 +139,11 @@ class BatchProgress:
         self.ids: Dict[str, int] = {}
         self.rejected: Dict[str, str] = {}
         self.missing: List[str] = []
+        self.unknown_fields: Dict[str, FrozenSet[int]] = {}
 
     def outcome(self) -> BatchOutcome:
-        return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing))
+        return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing),
+                            unknown_fields=dict(self.unknown_fields))
 
 
 def check_entity(entity: str) -> None:

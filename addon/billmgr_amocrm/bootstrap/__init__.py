@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Optional
 
 from ..domain import URL_KINDS, Kind
 from ..paths import HostPaths, host_paths
@@ -241,12 +241,68 @@ class App:
                                               presets_version=self.settings.presets_version)
 
     def context(self) -> MappingContext:
-        """What the engine maps with: the marker and url fields (made in amoCRM when missing) and the
-        tags the rules gave before, still the module's to take off (noted once per settings read)."""
+        """What the engine maps with: the marker and url fields (made in amoCRM when missing), the
+        tags the rules gave before, still the module's to take off (noted once per settings read),
+        and the rules' fields amoCRM no longer has (``sync/gone_fields.py``)."""
+        from ..sync.gone_fields import gone_fields
+
         markers = self.ensure_marker_fields()
         return MappingContext(marker_field_ids=markers, url_field_ids=self.ensure_url_fields(),
                               default_responsible_user_id=self.config.sync.responsible_user_id,
-                              retired_tags=self._retired_tags())
+                              retired_tags=self._retired_tags(), gone_field_ids=gone_fields(self.store))
+
+    def fields_gone(self, gone: Mapping[Kind, frozenset[int]]) -> MappingContext:
+        """Custom fields deleted in amoCRM while the engine wrote them (kind -> ids; the engine read
+        the catalog): the module's marker and link fields are made anew and their ids recorded in
+        amocrm.conf, the rules' fields noted as not to be sent; the context to map with from now
+        on (``sync/gone_fields.py``)."""
+        from ..rules.config import rebuild
+        from ..settings import update_config
+        from ..sync.gone_fields import note_gone_fields
+
+        sync = self.config.sync
+        markers, urls = sync.marker_field_ids.as_map(), sync.url_field_ids.as_map()
+        lost_markers = sorted((k for k in gone if markers.get(k) in gone[k]), key=list(Kind).index)
+        lost_urls = sorted((k for k in gone if urls.get(k) in gone[k]), key=list(Kind).index)
+        for kind in lost_markers:
+            log.warning('amoCRM no longer has the module\'s "BILLmanager ID" field %d of %s (deleted there): '
+                        "made anew; the entities sent before get their marker back at the re-check that "
+                        "follows", markers[kind], kind.amo_entity)
+        for kind in lost_urls:
+            log.warning('amoCRM no longer has the module\'s "BILLmanager" link field %d of %s '
+                        "(deleted there): made anew", urls[kind], kind.amo_entity)
+        ours = set(markers.values()) | set(urls.values())
+        theirs = sorted({i for ids in gone.values() for i in ids} - ours)
+        if theirs:
+            rules = [r for r in self.config.fields if r.field_id in theirs]
+            note_gone_fields(self.store, theirs, {r.field_id for r in self.config.fields})
+            log.warning("amoCRM no longer has custom field %s (deleted there), which custom field rule %s "
+                        "maps: its values are not sent until the rule names another field (Custom fields; "
+                        "amocrm check names it); the rest of each entity is",
+                        ", ".join(map(str, theirs)), ", ".join(r.id for r in rules) or "(none now)")
+        if lost_markers or lost_urls:
+            def record(current: Settings) -> ModuleConfig:
+                # the latest amocrm.conf: a field id set to null is made anew by context()
+                latest = current.config.sync.model_dump(mode="json")
+                for kind in lost_markers:
+                    latest["marker_field_ids"][kind.value] = None
+                for kind in lost_urls:
+                    latest["url_field_ids"][kind.value] = None
+                return rebuild(current.config, {"sync": latest})
+
+            self.settings = update_config(self.paths, record)
+        self._read_catalog_again()
+        return self.context()
+
+    def _read_catalog_again(self) -> None:
+        """The status and the panel judge the rules by the catalog last read: read it now."""
+        from ..errors import AmoError
+        from ..service.catalog_cache import catalog
+
+        try:
+            catalog(refresh=True, app=self)
+        except AmoError as exc:
+            log.info("the amoCRM catalog was not read again (%s); amocrm check reads it", exc)
 
     def _retired_tags(self) -> dict[Kind, tuple[str, ...]]:
         from ..foundation.clock import utcnow
@@ -262,9 +318,12 @@ class App:
         known = self.marker_fields()
         if len(known) < len(Kind):
             return None
+        from ..sync.gone_fields import gone_fields
+
         sync = self.config.sync
         return MappingContext(marker_field_ids=known, url_field_ids=dict(sync.url_field_ids.as_map()),
-                              default_responsible_user_id=sync.responsible_user_id)
+                              default_responsible_user_id=sync.responsible_user_id,
+                              gone_field_ids=gone_fields(self.store))
 
     def side_connection(self, *, read_committed: bool = False) -> SideConnection:
         """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.
@@ -322,6 +381,7 @@ class App:
                         settle_after=float(self.config.sync.settle_after), lease=self.lease(),
                         match_existing=bool(self.config.sync.match_existing))
         engine.on_heartbeat = self.heartbeat
+        engine.on_fields_gone = self.fields_gone
         return engine
 
     def heartbeat(self) -> None:

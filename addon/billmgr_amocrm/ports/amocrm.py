@@ -18,12 +18,14 @@ class BatchOutcome:
     ``rejected``: request_id -> human-readable reason (entity, field path, amoCRM's
     detail) for items amoCRM refused with a 400; they were not written and must not
     be resent unchanged. ``missing``: request_ids of updates whose entity no longer
-    exists in amoCRM (deleted in the UI).
+    exists in amoCRM (deleted in the UI). ``unknown_fields``: request_id -> the custom field ids
+    among a rejected item's reasons that amoCRM said are none of the account's (deleted).
     """
 
     ids: Mapping[str, int] = field(default_factory=dict)
     rejected: Mapping[str, str] = field(default_factory=dict)
     missing: Sequence[str] = ()
+    unknown_fields: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 class AmoApi(Protocol):

@@ -41,6 +41,9 @@ class MappingContext:
     url_field_ids: Mapping[Kind, int] = field(default_factory=dict)
     # tags the rules gave before and give no more, still the module's to take off (sync/given_tags.py)
     retired_tags: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
+    # custom fields rules name that amoCRM no longer has (deleted there; sync/gone_fields.py):
+    # their values are not sent, so the rest of the entity still is
+    gone_field_ids: FrozenSet[int] = frozenset()
 
 
 class RuleSet(Protocol):

@@ -80,15 +80,13 @@ _FIX = {
     "option_missing": ("Map the value to an existing option of the field in the rule.",
                        "Сопоставьте значению существующий вариант поля в правиле."),
     "marker_field_missing": (
-        "Set it to null in amocrm.conf and save the integration settings again: the module then "
-        "creates the field anew.",
-        "Укажите в amocrm.conf значение null и сохраните настройки интеграции ещё раз: модуль "
-        "создаст поле заново."),
+        "Nothing to do: the worker makes the field anew at its next write of these entities, and "
+        "the re-check that follows writes the marker back onto every entity it sent.",
+        "Делать ничего не нужно: модуль создаст поле заново при следующей записи этих сущностей, "
+        "а следующая за этим перепроверка вернёт метку на все отправленные сущности."),
     "url_field_missing": (
-        "Save the BILLmanager address in the integration settings again: the module then finds or "
-        "creates the field anew.",
-        "Сохраните адрес BILLmanager в настройках интеграции ещё раз: модуль найдёт или создаст поле "
-        "заново."),
+        "Nothing to do: the worker makes the field anew at its next write of these entities.",
+        "Делать ничего не нужно: модуль создаст поле заново при следующей записи этих сущностей."),
     "user_missing": ("Choose an active amoCRM user as the responsible user, or leave it empty.",
                      "Выберите ответственным действующего пользователя amoCRM или оставьте поле пустым."),
     "user_inactive": ("Choose an active amoCRM user as the responsible user, or leave it empty.",

@@ -244,7 +244,7 @@ class RuleSet:
         chosen: Dict[int, Optional[List[Any]]] = {}
         for plan in self._fields[kind]:
             field_id = plan.rule.field_id
-            if field_id == marker_id:
+            if field_id == marker_id or field_id in ctx.gone_field_ids:
                 continue
             chosen.setdefault(field_id, None)
             if chosen[field_id] is not None or not all_hold(plan.conditions, attrs):

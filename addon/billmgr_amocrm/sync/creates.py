@@ -84,7 +84,8 @@ class Creator:
                 refused = by_request.get(rid)
                 if refused is not None:
                     self.store.clear_create(kind, refused.work.billmgr_id)
-                    ledger.fail(refused.work, refusal(kind, reason))
+                    ledger.refused(refused.work, refusal(kind, reason),
+                                   outcome.unknown_fields.get(rid, frozenset()))
         if not ledger.isolating:
             ledger.gate.linked()   # batches in flight that wait for these links may be planned now
         self.linker.link(ledger, kind, [c.work for c, _ in created], plan, created=True)

@@ -4,6 +4,7 @@ The parts, each in a module named for its job:
 
     passes.py     the pass loop: kinds in order, claims, the export's feed, batches in flight
     unmark.py     before a pass sends: the marker off what an admin unlinked
+    gone_fields.py  custom fields deleted in amoCRM: the module's made anew, the rules' left out
     adopt.py      before a pass sends: bind what amoCRM holds of ours that the tables lost
     lanes.py      the connections batches are written on at once, and what orders them
     snapshots.py  what a batch is planned from (BILLmanager's state, links, intents)
@@ -24,16 +25,17 @@ and, with :class:`.lanes.Lanes`, writes several batches at once.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable, ContextManager, Optional, Sequence, cast
+from typing import Callable, ContextManager, Mapping, Optional, Sequence, cast
 
-from ..domain import Kind
-from ..errors import Halted, LeaseLost
+from ..domain import KIND_ORDER, Kind
+from ..errors import FixData, Halted, LeaseLost
 from ..foundation.clock import utcnow
 from ..ports import AmoApi, BillingReader, Lease, MappingContext, RuleSet, Store
 from . import planner
@@ -54,6 +56,8 @@ from .snapshots import clients_of, gather, read_snapshots
 from .unlinks import Unlinker
 from .unmark import Unmarker
 from .updates import Updater
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 50
 HEARTBEAT_EVERY = 10.0
@@ -91,6 +95,10 @@ class Engine:
         self.state = PassState()
         # set when the pass stops: batches still in flight send nothing more
         self.halt = threading.Event()
+        # the settings' answer to custom fields deleted in amoCRM (kind -> their ids): makes the
+        # module's own anew, notes the rules' ones and returns the context to map with from
+        # now on (bootstrap sets it; None: the records refused for them fail, :mod:`.gone_fields`)
+        self.on_fields_gone: Optional[Callable[[Mapping[Kind, frozenset[int]]], MappingContext]] = None
         # progress hook for the export's progress line: called after every batch
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None
         # checked between batches: SIGTERM ends a long pass after the batches in flight
@@ -144,6 +152,31 @@ class Engine:
             with pass_stops():
                 adopted += matcher.run()
         return adopted
+
+    def look_at_refused_fields(self) -> None:
+        """Between rounds, no batch in flight: read the catalog of every kind whose records were
+        held back for a refused custom field, and have the settings answer for the fields amoCRM
+        really no longer has (:mod:`.gone_fields`); the held records go again in the next round.
+        Raises :class:`PassStopped`."""
+        with self.state.lock:
+            suspects, self.state.suspect_fields = self.state.suspect_fields, {}
+            self.state.judged_fields.update(i for ids in suspects.values() for i in ids)
+        gone: dict[Kind, frozenset[int]] = {}
+        with pass_stops():
+            for kind, ids in sorted(suspects.items(), key=lambda pair: KIND_ORDER.index(pair[0])):
+                held = {f.get("id") for f in self.amo.custom_fields(kind.amo_entity)}
+                present = sorted(i for i in ids if i in held)
+                if present:
+                    log.info("amoCRM refused field %s of %s but still has it: the records are sent "
+                             "again, and fail with amoCRM's words if refused again",
+                             ", ".join(map(str, present)), kind.amo_entity)
+                if len(present) < len(ids):
+                    gone[kind] = frozenset(i for i in ids if i not in held)
+            if gone and self.on_fields_gone is not None:
+                try:
+                    self.ctx = self.on_fields_gone(gone)
+                except FixData as exc:   # amoCRM refused to make a field anew: the records fail with it
+                    log.error("the fields amoCRM no longer has could not be set up again: %s", exc)
 
     def heartbeat(self) -> None:
         """Between batches: renew what a long pass must keep fresh."""

@@ -91,6 +91,12 @@ class PassState:
     # (kind, create token) -> marker -> amoCRM id: what one search for a lost create's token
     # found, for the other batches of the same pass that hold rows of that create
     token_hits: dict[tuple[Kind, str], dict[str, int]] = field(default_factory=dict)
+    # custom field ids amoCRM refused as none of the account's, per kind, not judged yet: the
+    # pass holds their records back and reads the catalog once its batches land (gone_fields.py)
+    suspect_fields: dict[Kind, set[int]] = field(default_factory=dict)
+    # judged in this pass (deleted and set up anew, or still in amoCRM): a refusal naming one
+    # again is the record's own
+    judged_fields: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -199,6 +205,21 @@ class Ledger:
         else:
             # a unit of a direct run has no row yet: queue it, the worker retries and records it
             self.store.enqueue(work.kind, work.billmgr_id, work.reason)
+
+    def refused(self, work: Work, reason: str, unknown_fields: frozenset[int] = frozenset()) -> None:
+        """amoCRM refused the record (``reason``). When the refusal named a custom field amoCRM
+        says is none of its own and this pass has not judged that field yet, the record waits
+        instead: the field may have been deleted in amoCRM, and the pass sets its fields up again
+        before it sends the record anew (:mod:`.gone_fields`)."""
+        with self.state.lock:
+            unjudged = set(unknown_fields) - self.state.judged_fields
+            if unjudged:
+                self.state.suspect_fields.setdefault(work.kind, set()).update(unjudged)
+        if not unjudged:
+            self.fail(work, reason)
+            return
+        fields = ", ".join(map(str, sorted(unjudged)))
+        self.wait(work, f"amoCRM knows no field {fields} any more; sent again once the fields are read", 0)
 
     def wait(self, work: Work, why: str, seconds: float) -> None:
         """Reschedule without judging the record: nothing failed, it is not time yet."""

@@ -92,8 +92,9 @@ class Flight:
 
     @property
     def halting(self) -> bool:
-        """Nothing more is claimed in this round."""
-        return self.deferred or self.stop is not None or self.error is not None
+        """Nothing more is claimed in this round (a refused field to look at ends it too)."""
+        return (self.deferred or self.stop is not None or self.error is not None
+                or bool(self.engine.state.suspect_fields))
 
     def should_stop(self) -> bool:
         """For waits between claims: land what has landed, and say whether to stop claiming."""
@@ -216,6 +217,10 @@ def run_pass(engine: Engine, max_rounds: int = 1000) -> Report:
                 if flight.halting:
                     break
             flight.land()
+            if engine.state.suspect_fields:
+                engine.look_at_refused_fields()   # then the held records go again, contacts first
+                flight.deferred = False
+                continue
             if flight.deferred:
                 flight.deferred = False   # their contacts were queued: start over with contacts
                 continue

@@ -76,7 +76,8 @@ class Updater:
                     ledger.done(patched.work)
             for rid, reason in outcome.rejected.items():
                 if rid in by_request:
-                    ledger.fail(by_request[rid].work, refusal(kind, reason))
+                    ledger.refused(by_request[rid].work, refusal(kind, reason),
+                                   outcome.unknown_fields.get(rid, frozenset()))
             for rid in outcome.missing:
                 gone = by_request.get(rid)
                 if gone is not None:
