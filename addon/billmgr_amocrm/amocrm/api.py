@@ -40,6 +40,7 @@ from .batch import (
     check_items,
     chunks,
     describe,
+    owner_refused,
     unknown_field_ids,
 )
 from .circuit import ClientState
@@ -208,6 +209,8 @@ class AmoClient:
                 unknown = unknown_field_ids(item, found[rid])
                 if unknown:
                     done.unknown_fields[rid] = unknown
+                if owner_refused(found[rid]):
+                    done.owner_refused.append(rid)
                 log.warning("%s", done.rejected[rid])
 
     def _shrink(self) -> None:

@@ -96,6 +96,13 @@ def unknown_field_ids(item: JsonDict, issues: Sequence[ItemIssue]) -> FrozenSet[
     return frozenset(found)
 
 
+def owner_refused(issues: Sequence[ItemIssue]) -> bool:
+    """amoCRM refused the item's responsible user as none it takes: a user deactivated (or
+    removed) since, whether the item named it (a create) or the entity has it (a PATCH of
+    an entity a deactivated user owns is refused until someone active owns it)."""
+    return any(i.code == NOT_A_CHOICE and i.path == "responsible_user_id" for i in issues)
+
+
 def describe(entity: str, issues: Sequence[ItemIssue]) -> str:
     """One line a person can act on: entity, item, field, amoCRM's words."""
     rid = issues[0].request_id if issues else "?"
@@ -140,10 +147,12 @@ class BatchProgress:
         self.rejected: Dict[str, str] = {}
         self.missing: List[str] = []
         self.unknown_fields: Dict[str, FrozenSet[int]] = {}
+        self.owner_refused: List[str] = []
 
     def outcome(self) -> BatchOutcome:
         return BatchOutcome(ids=dict(self.ids), rejected=dict(self.rejected), missing=tuple(self.missing),
-                            unknown_fields=dict(self.unknown_fields))
+                            unknown_fields=dict(self.unknown_fields),
+                            owner_refused=frozenset(self.owner_refused))
 
 
 def check_entity(entity: str) -> None:

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Sequence
 
 from ..domain import URL_KINDS, Kind
 from ..paths import HostPaths, host_paths
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..store.lease import EngineLease
     from ..store.store import MySqlStore
     from ..sync.engine import Engine
+    from ..sync.gone_fields import Gone
     from ..sync.lanes import Lane, Lanes
 
 __all__ = ["App", "EXPORT_CHUNK", "SideConnection", "authorize", "authorize_long_lived", "build",
@@ -243,27 +244,37 @@ class App:
     def context(self) -> MappingContext:
         """What the engine maps with: the marker and url fields (made in amoCRM when missing), the
         tags the rules gave before, still the module's to take off (noted once per settings read),
-        and the rules' fields amoCRM no longer has (``sync/gone_fields.py``)."""
-        from ..sync.gone_fields import gone_fields
+        and the rules' fields and stages amoCRM no longer has (``sync/gone_fields.py``)."""
+        from ..sync.gone_fields import gone_fields, gone_placements
 
         markers = self.ensure_marker_fields()
         return MappingContext(marker_field_ids=markers, url_field_ids=self.ensure_url_fields(),
-                              default_responsible_user_id=self.config.sync.responsible_user_id,
-                              retired_tags=self._retired_tags(), gone_field_ids=gone_fields(self.store))
+                              default_responsible_user_id=self._responsible_user(),
+                              retired_tags=self._retired_tags(), gone_field_ids=gone_fields(self.store),
+                              gone_placements=gone_placements(self.store))
 
-    def fields_gone(self, gone: Mapping[Kind, frozenset[int]]) -> MappingContext:
-        """Custom fields deleted in amoCRM while the engine wrote them (kind -> ids; the engine read
-        the catalog): the module's marker and link fields are made anew and their ids recorded in
-        amocrm.conf, the rules' fields noted as not to be sent; the context to map with from now
-        on (``sync/gone_fields.py``)."""
-        from ..rules.config import rebuild
-        from ..settings import update_config
-        from ..sync.gone_fields import note_gone_fields
+    def _responsible_user(self) -> Optional[int]:
+        """The responsible user of what the module makes: Sync settings' one; while amoCRM has
+        it deactivated, or none is chosen, the integration's own user, once a refused owner had
+        it read (``sync/gone_fields.py``; amoCRM gives it what the module makes anyway)."""
+        from ..sync.gone_fields import inactive_users, stand_in
+
+        chosen = self.config.sync.responsible_user_id
+        if chosen and chosen not in inactive_users(self.store):
+            return chosen
+        return stand_in(self.store)
+
+    def catalog_gone(self, gone: Gone) -> MappingContext:
+        """What amoCRM deleted while the engine wrote it (the engine read the catalog): the
+        module's marker and link fields are made anew and their ids recorded in amocrm.conf,
+        the rules' fields and stages noted as gone; the context to map with from now on
+        (``sync/gone_fields.py``)."""
+        from ..sync.gone_fields import note_gone_fields, note_gone_placements
 
         sync = self.config.sync
         markers, urls = sync.marker_field_ids.as_map(), sync.url_field_ids.as_map()
-        lost_markers = sorted((k for k in gone if markers.get(k) in gone[k]), key=list(Kind).index)
-        lost_urls = sorted((k for k in gone if urls.get(k) in gone[k]), key=list(Kind).index)
+        lost_markers = [k for k in Kind if markers.get(k) in gone.fields.get(k, ())]
+        lost_urls = [k for k in Kind if urls.get(k) in gone.fields.get(k, ())]
         for kind in lost_markers:
             log.warning('amoCRM no longer has the module\'s "BILLmanager ID" field %d of %s (deleted there): '
                         "made anew; the entities sent before get their marker back at the re-check that "
@@ -272,27 +283,60 @@ class App:
             log.warning('amoCRM no longer has the module\'s "BILLmanager" link field %d of %s '
                         "(deleted there): made anew", urls[kind], kind.amo_entity)
         ours = set(markers.values()) | set(urls.values())
-        theirs = sorted({i for ids in gone.values() for i in ids} - ours)
+        theirs = sorted({i for ids in gone.fields.values() for i in ids} - ours)
         if theirs:
-            rules = [r for r in self.config.fields if r.field_id in theirs]
+            rules = [r.id for r in self.config.fields if r.field_id in theirs]
             note_gone_fields(self.store, theirs, {r.field_id for r in self.config.fields})
             log.warning("amoCRM no longer has custom field %s (deleted there), which custom field rule %s "
                         "maps: its values are not sent until the rule names another field (Custom fields; "
                         "amocrm check names it); the rest of each entity is",
-                        ", ".join(map(str, theirs)), ", ".join(r.id for r in rules) or "(none now)")
+                        ", ".join(map(str, theirs)), ", ".join(rules) or "(none now)")
+        if gone.placements:
+            rules = [r.id for r in self.config.pipelines if (r.pipeline_id, r.status_id) in gone.placements]
+            note_gone_placements(self.store, gone.placements,
+                                 {(r.pipeline_id, r.status_id) for r in self.config.pipelines})
+            log.warning("amoCRM no longer has stage %s (deleted there), where pipeline rule %s places "
+                        "deals: the rule is passed over until it names another stage (Pipelines; amocrm "
+                        "check names it), and the next rule that holds, or amoCRM's default, places them",
+                        ", ".join(f"{s} of pipeline {p}" for p, s in sorted(gone.placements)),
+                        ", ".join(rules) or "(none now)")
+        if gone.inactive_users is not None:
+            self._note_inactive_users(gone.inactive_users)
         if lost_markers or lost_urls:
-            def record(current: Settings) -> ModuleConfig:
-                # the latest amocrm.conf: a field id set to null is made anew by context()
-                latest = current.config.sync.model_dump(mode="json")
-                for kind in lost_markers:
-                    latest["marker_field_ids"][kind.value] = None
-                for kind in lost_urls:
-                    latest["url_field_ids"][kind.value] = None
-                return rebuild(current.config, {"sync": latest})
-
-            self.settings = update_config(self.paths, record)
+            self._forget_field_ids(lost_markers, lost_urls)
         self._read_catalog_again()
         return self.context()
+
+    def _note_inactive_users(self, inactive: frozenset[int]) -> None:
+        """amoCRM refused a responsible user: note which of the settings' users it has deactivated
+        (the renewal tasks' too) and who stands in for the Sync settings' one."""
+        from ..sync.gone_fields import note_inactive_users
+
+        chosen = self.config.sync.responsible_user_id
+        named = {int(u) for u in (chosen, *(r.responsible_user_id for r in self.config.renewals)) if u}
+        current = self.amo().account().get("current_user_id")
+        stand_in_id = current if isinstance(current, int) else None
+        if chosen in inactive:
+            log.warning("amoCRM user %d, the module's responsible user (Sync settings), is deactivated: "
+                        "what the module makes goes to the integration's user %s instead, and an entity a "
+                        "deactivated user owns is given over when billing changes it (amoCRM takes no change "
+                        "otherwise); choose an active user in Sync settings", chosen, stand_in_id)
+        note_inactive_users(self.store, inactive, named, stand_in_id)
+
+    def _forget_field_ids(self, markers: Sequence[Kind], urls: Sequence[Kind]) -> None:
+        """Set these field ids to null in the latest amocrm.conf: :meth:`context` makes them anew."""
+        from ..rules.config import rebuild
+        from ..settings import update_config
+
+        def record(current: Settings) -> ModuleConfig:
+            latest = current.config.sync.model_dump(mode="json")
+            for kind in markers:
+                latest["marker_field_ids"][kind.value] = None
+            for kind in urls:
+                latest["url_field_ids"][kind.value] = None
+            return rebuild(current.config, {"sync": latest})
+
+        self.settings = update_config(self.paths, record)
 
     def _read_catalog_again(self) -> None:
         """The status and the panel judge the rules by the catalog last read: read it now."""
@@ -318,12 +362,13 @@ class App:
         known = self.marker_fields()
         if len(known) < len(Kind):
             return None
-        from ..sync.gone_fields import gone_fields
+        from ..sync.gone_fields import gone_fields, gone_placements
 
         sync = self.config.sync
         return MappingContext(marker_field_ids=known, url_field_ids=dict(sync.url_field_ids.as_map()),
-                              default_responsible_user_id=sync.responsible_user_id,
-                              gone_field_ids=gone_fields(self.store))
+                              default_responsible_user_id=self._responsible_user(),
+                              gone_field_ids=gone_fields(self.store),
+                              gone_placements=gone_placements(self.store))
 
     def side_connection(self, *, read_committed: bool = False) -> SideConnection:
         """BILLmanager reader + store on a connection of their own (autocommit); the caller closes it.
@@ -381,7 +426,7 @@ class App:
                         settle_after=float(self.config.sync.settle_after), lease=self.lease(),
                         match_existing=bool(self.config.sync.match_existing))
         engine.on_heartbeat = self.heartbeat
-        engine.on_fields_gone = self.fields_gone
+        engine.on_gone = self.catalog_gone
         return engine
 
     def heartbeat(self) -> None:

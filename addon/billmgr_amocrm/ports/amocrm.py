@@ -20,12 +20,15 @@ class BatchOutcome:
     be resent unchanged. ``missing``: request_ids of updates whose entity no longer
     exists in amoCRM (deleted in the UI). ``unknown_fields``: request_id -> the custom field ids
     among a rejected item's reasons that amoCRM said are none of the account's (deleted).
+    ``owner_refused``: request_ids of rejected items whose responsible user amoCRM does not
+    take (deactivated: the one a create named, or the one a PATCHed entity has).
     """
 
     ids: Mapping[str, int] = field(default_factory=dict)
     rejected: Mapping[str, str] = field(default_factory=dict)
     missing: Sequence[str] = ()
     unknown_fields: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    owner_refused: frozenset[str] = frozenset()
 
 
 class AmoApi(Protocol):

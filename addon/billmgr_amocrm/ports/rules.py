@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, FrozenSet, Mapping, Optional, Protocol
+from typing import Any, FrozenSet, Mapping, Optional, Protocol, Tuple
 
 from ..domain import Kind, ServiceEvent
 from .amocrm import JsonDict
@@ -44,6 +44,9 @@ class MappingContext:
     # custom fields rules name that amoCRM no longer has (deleted there; sync/gone_fields.py):
     # their values are not sent, so the rest of the entity still is
     gone_field_ids: FrozenSet[int] = frozenset()
+    # (pipeline, status) pairs pipeline rules name that amoCRM no longer has (a stage or a
+    # pipeline deleted there): those rules are passed over, the next one or amoCRM's default places
+    gone_placements: FrozenSet[Tuple[int, int]] = frozenset()
 
 
 class RuleSet(Protocol):

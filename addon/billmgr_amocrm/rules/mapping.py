@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Collection, Dict, FrozenSet, List, Optional, Tuple
 
 from .. import ports
 from ..domain import Kind, ServiceEvent
@@ -182,7 +182,7 @@ class RuleSet:
             body.update(self._company_head(attrs))
         else:
             body.update(self._lead_head(attrs))
-            rule = self.pipeline_for(attrs)
+            rule = self.pipeline_for(attrs, ctx.gone_placements)
             if rule is not None:
                 placement = (rule.pipeline_id, rule.status_id)
         responsible = ctx.default_responsible_user_id or self.config.sync.responsible_user_id
@@ -199,9 +199,12 @@ class RuleSet:
         """Every tag a rule could put on this kind: the worker takes off those it does not give."""
         return tuple(unique(name for name, _ in self._tags[kind]))
 
-    def pipeline_for(self, attrs: Dict[str, Any]) -> Optional[PipelineRule]:
-        """The first pipeline rule whose conditions hold, or None for amoCRM's default."""
-        return next((p.rule for p in self._pipelines if all_hold(p.conditions, attrs)), None)
+    def pipeline_for(self, attrs: Dict[str, Any],
+                     gone: Collection[Tuple[int, int]] = ()) -> Optional[PipelineRule]:
+        """The first pipeline rule whose conditions hold and whose stage amoCRM still has
+        (``gone``: the pairs it no longer has), or None for amoCRM's default."""
+        return next((p.rule for p in self._pipelines if (p.rule.pipeline_id, p.rule.status_id) not in gone
+                     and all_hold(p.conditions, attrs)), None)
 
     # ------------------------------------------------------------------ heads
     def _contact_head(self, client: Any, attrs: Dict[str, Any]) -> JsonDict:

@@ -85,7 +85,8 @@ class Creator:
                 if refused is not None:
                     self.store.clear_create(kind, refused.work.billmgr_id)
                     ledger.refused(refused.work, refusal(kind, reason),
-                                   outcome.unknown_fields.get(rid, frozenset()))
+                                   outcome.unknown_fields.get(rid, frozenset()), refused.payload.placement,
+                                   owner=rid in outcome.owner_refused)
         if not ledger.isolating:
             ledger.gate.linked()   # batches in flight that wait for these links may be planned now
         self.linker.link(ledger, kind, [c.work for c, _ in created], plan, created=True)

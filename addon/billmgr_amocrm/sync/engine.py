@@ -43,6 +43,7 @@ from .adopt import Adopter, adoption_pending
 from .batch import Prepared, Steps, apply_batch, pass_stops
 from .creates import Creator
 from .fingerprint import fingerprint
+from .gone_fields import Gone
 from .lanes import HaltingAmo, Lane, Lanes
 from .links import Linker
 from .match import Matcher, cancel_matching, matching_pending
@@ -95,10 +96,10 @@ class Engine:
         self.state = PassState()
         # set when the pass stops: batches still in flight send nothing more
         self.halt = threading.Event()
-        # the settings' answer to custom fields deleted in amoCRM (kind -> their ids): makes the
-        # module's own anew, notes the rules' ones and returns the context to map with from
-        # now on (bootstrap sets it; None: the records refused for them fail, :mod:`.gone_fields`)
-        self.on_fields_gone: Optional[Callable[[Mapping[Kind, frozenset[int]]], MappingContext]] = None
+        # the settings' answer to what amoCRM deleted (custom fields, pipeline stages): makes the
+        # module's fields anew, notes the rules' and returns the context to map with from now on
+        # (bootstrap sets it; None: the records refused for them fail, :mod:`.gone_fields`)
+        self.on_gone: Optional[Callable[[Gone], MappingContext]] = None
         # progress hook for the export's progress line: called after every batch
         self.on_batch: Optional[Callable[[Kind, Report], None]] = None
         # checked between batches: SIGTERM ends a long pass after the batches in flight
@@ -153,30 +154,55 @@ class Engine:
                 adopted += matcher.run()
         return adopted
 
-    def look_at_refused_fields(self) -> None:
+    def look_at_refusals(self) -> None:
         """Between rounds, no batch in flight: read the catalog of every kind whose records were
-        held back for a refused custom field, and have the settings answer for the fields amoCRM
-        really no longer has (:mod:`.gone_fields`); the held records go again in the next round.
-        Raises :class:`PassStopped`."""
+        held back for a refused custom field, the pipelines if deals were held back for their
+        stage, the users if a responsible user was refused, and have the settings answer for
+        what amoCRM really no longer has
+        (:mod:`.gone_fields`); the held records go again in the next round. Raises
+        :class:`PassStopped`."""
         with self.state.lock:
-            suspects, self.state.suspect_fields = self.state.suspect_fields, {}
-            self.state.judged_fields.update(i for ids in suspects.values() for i in ids)
-        gone: dict[Kind, frozenset[int]] = {}
+            fields, self.state.suspect_fields = self.state.suspect_fields, {}
+            stages, self.state.suspect_placements = self.state.suspect_placements, set()
+            users, self.state.suspect_users = self.state.suspect_users, False
+            self.state.judged_fields.update(i for ids in fields.values() for i in ids)
+            self.state.judged_placements.update(stages)
+            self.state.judged_users = self.state.judged_users or users
         with pass_stops():
-            for kind, ids in sorted(suspects.items(), key=lambda pair: KIND_ORDER.index(pair[0])):
-                held = {f.get("id") for f in self.amo.custom_fields(kind.amo_entity)}
-                present = sorted(i for i in ids if i in held)
-                if present:
-                    log.info("amoCRM refused field %s of %s but still has it: the records are sent "
-                             "again, and fail with amoCRM's words if refused again",
-                             ", ".join(map(str, present)), kind.amo_entity)
-                if len(present) < len(ids):
-                    gone[kind] = frozenset(i for i in ids if i not in held)
-            if gone and self.on_fields_gone is not None:
+            gone = Gone(self._gone_fields(fields), self._gone_stages(stages),
+                        self._inactive_users() if users else None)
+            if gone and self.on_gone is not None:
                 try:
-                    self.ctx = self.on_fields_gone(gone)
+                    self.ctx = self.on_gone(gone)
                 except FixData as exc:   # amoCRM refused to make a field anew: the records fail with it
-                    log.error("the fields amoCRM no longer has could not be set up again: %s", exc)
+                    log.error("what amoCRM no longer has could not be set up again: %s", exc)
+
+    def _gone_fields(self, suspects: Mapping[Kind, set[int]]) -> dict[Kind, frozenset[int]]:
+        gone: dict[Kind, frozenset[int]] = {}
+        for kind in KIND_ORDER:
+            ids = suspects.get(kind)
+            if not ids:
+                continue
+            held = {f.get("id") for f in self.amo.custom_fields(kind.amo_entity)}
+            present = sorted(i for i in ids if i in held)
+            if present:
+                log.info("amoCRM refused field %s of %s but still has it: the records are sent "
+                         "again, and fail with amoCRM's words if refused again",
+                         ", ".join(map(str, present)), kind.amo_entity)
+            if len(present) < len(ids):
+                gone[kind] = frozenset(i for i in ids if i not in held)
+        return gone
+
+    def _inactive_users(self) -> frozenset[int]:
+        return frozenset(u["id"] for u in self.amo.users() if isinstance(u.get("id"), int)
+                         and not (u.get("rights") or {}).get("is_active", True))
+
+    def _gone_stages(self, suspects: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        if not suspects:
+            return frozenset()
+        held = {(p.get("id"), s.get("id")) for p in self.amo.pipelines()
+                for s in (p.get("_embedded") or {}).get("statuses") or []}
+        return frozenset(pair for pair in suspects if pair not in held)
 
     def heartbeat(self) -> None:
         """Between batches: renew what a long pass must keep fresh."""

@@ -97,7 +97,21 @@ class PassState:
     # judged in this pass (deleted and set up anew, or still in amoCRM): a refusal naming one
     # again is the record's own
     judged_fields: set[int] = field(default_factory=set)
+    # the same for the (pipeline, status) of refused deals that carried one
+    suspect_placements: set[tuple[int, int]] = field(default_factory=set)
+    judged_placements: set[tuple[int, int]] = field(default_factory=set)
+    # a record was refused for its responsible user: the users are read once the batches land
+    suspect_users: bool = False
+    judged_users: bool = False
+    # entities whose PATCH amoCRM refused for their deactivated owner: sent again with the
+    # module's responsible user as their owner, once
+    reassign: set[tuple[Kind, int]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def has_suspects(self) -> bool:
+        """Records were held back for something amoCRM may have deleted: the pass looks first."""
+        return bool(self.suspect_fields or self.suspect_placements or self.suspect_users)
 
 
 class BatchGate(Protocol):
@@ -206,20 +220,41 @@ class Ledger:
             # a unit of a direct run has no row yet: queue it, the worker retries and records it
             self.store.enqueue(work.kind, work.billmgr_id, work.reason)
 
-    def refused(self, work: Work, reason: str, unknown_fields: frozenset[int] = frozenset()) -> None:
+    def refused(self, work: Work, reason: str, unknown_fields: frozenset[int] = frozenset(),
+                placement: Optional[tuple[int, int]] = None, *, owner: bool = False,
+                patched: bool = False) -> None:
         """amoCRM refused the record (``reason``). When the refusal named a custom field amoCRM
-        says is none of its own and this pass has not judged that field yet, the record waits
-        instead: the field may have been deleted in amoCRM, and the pass sets its fields up again
-        before it sends the record anew (:mod:`.gone_fields`)."""
+        says is none of its own, or the record is a deal sent with a pipeline stage, or amoCRM
+        refused its responsible user (``owner``; ``patched``: an entity's own, on a PATCH), and
+        this pass has not judged that field, stage or owner yet, the record waits instead:
+        amoCRM may have deleted or deactivated it, and the pass looks before it sends the record
+        anew (:mod:`.gone_fields`)."""
+        key = (work.kind, work.billmgr_id)
         with self.state.lock:
-            unjudged = set(unknown_fields) - self.state.judged_fields
-            if unjudged:
-                self.state.suspect_fields.setdefault(work.kind, set()).update(unjudged)
-        if not unjudged:
+            fields = set(unknown_fields) - self.state.judged_fields
+            if fields:
+                self.state.suspect_fields.setdefault(work.kind, set()).update(fields)
+            stage = placement if placement not in self.state.judged_placements else None
+            if stage is not None:
+                self.state.suspect_placements.add(stage)
+            # a PATCH refused for its owner goes once more, given to the module's responsible user
+            handover = owner and patched and key not in self.state.reassign
+            if handover:
+                self.state.reassign.add(key)
+            users = owner and (handover or not self.state.judged_users)
+            if users and not self.state.judged_users:
+                self.state.suspect_users = True
+        if users:
+            self.wait(work, f"{reason}; sent again once amoCRM's users are read"
+                            + (", to the module's responsible user" if handover else ""), 0)
+        elif fields:
+            named = ", ".join(map(str, sorted(fields)))
+            self.wait(work, f"amoCRM knows no field {named} any more; sent again once the fields are read", 0)
+        elif stage is not None:
+            self.wait(work, f"{reason}; sent again once the pipelines are read (stage {stage[1]} of "
+                            f"pipeline {stage[0]} may be gone)", 0)
+        else:
             self.fail(work, reason)
-            return
-        fields = ", ".join(map(str, sorted(unjudged)))
-        self.wait(work, f"amoCRM knows no field {fields} any more; sent again once the fields are read", 0)
 
     def wait(self, work: Work, why: str, seconds: float) -> None:
         """Reschedule without judging the record: nothing failed, it is not time yet."""

@@ -92,9 +92,9 @@ class Flight:
 
     @property
     def halting(self) -> bool:
-        """Nothing more is claimed in this round (a refused field to look at ends it too)."""
+        """Nothing more is claimed in this round (a refusal to look at ends it too)."""
         return (self.deferred or self.stop is not None or self.error is not None
-                or bool(self.engine.state.suspect_fields))
+                or self.engine.state.has_suspects)
 
     def should_stop(self) -> bool:
         """For waits between claims: land what has landed, and say whether to stop claiming."""
@@ -217,8 +217,8 @@ def run_pass(engine: Engine, max_rounds: int = 1000) -> Report:
                 if flight.halting:
                     break
             flight.land()
-            if engine.state.suspect_fields:
-                engine.look_at_refused_fields()   # then the held records go again, contacts first
+            if engine.state.has_suspects:
+                engine.look_at_refusals()   # then the held records go again, contacts first
                 flight.deferred = False
                 continue
             if flight.deferred:

@@ -264,11 +264,13 @@ def create_body(kind: Kind, create: Create, parents: Sequence[Link]) -> dict[str
 CREATE_ONLY = frozenset({"_embedded", "responsible_user_id"})
 
 
-def update_body(kind: Kind, update: Update) -> dict[str, Any]:
+def update_body(kind: Kind, update: Update, *, hand_over: bool = False) -> dict[str, Any]:
     """PATCH item: every owned field, cleared ones included; tags added/removed incrementally,
     hand-made tags stay; pipeline and status only with a service event (:func:`moves`); the
-    responsible user never (:data:`CREATE_ONLY`)."""
-    body = {k: v for k, v in update.payload.body.items() if k not in CREATE_ONLY}
+    responsible user never (:data:`CREATE_ONLY`), but when amoCRM refused the entity for its
+    deactivated owner (``hand_over``: the module's responsible user takes it over)."""
+    body = {k: v for k, v in update.payload.body.items()
+            if k not in CREATE_ONLY or (hand_over and k == "responsible_user_id")}
     if moves(kind, update.work):
         _placed(body, update.payload.placement)
     body["id"] = update.amocrm_id

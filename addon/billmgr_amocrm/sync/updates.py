@@ -39,8 +39,11 @@ class Updater:
         if not updates:
             return []
         by_request = {planner.request_id(kind, u.work.billmgr_id): u for u in updates}
+        handed = ledger.state.reassign
+        bodies = [planner.update_body(kind, u, hand_over=(kind, u.work.billmgr_id) in handed)
+                  for u in updates]
         try:
-            outcome = self.amo.update(kind.amo_entity, [planner.update_body(kind, u) for u in updates])
+            outcome = self.amo.update(kind.amo_entity, bodies)
         except FixData as exc:
             recreate: list[Create] = []
             ledger.one_by_one(kind, updates, exc, plan,
@@ -75,9 +78,12 @@ class Updater:
                 if patched.work.billmgr_id not in linking:
                     ledger.done(patched.work)
             for rid, reason in outcome.rejected.items():
-                if rid in by_request:
-                    ledger.refused(by_request[rid].work, refusal(kind, reason),
-                                   outcome.unknown_fields.get(rid, frozenset()))
+                refused = by_request.get(rid)
+                if refused is not None:
+                    placed = refused.payload.placement if planner.moves(kind, refused.work) else None
+                    ledger.refused(refused.work, refusal(kind, reason),
+                                   outcome.unknown_fields.get(rid, frozenset()), placed,
+                                   owner=rid in outcome.owner_refused, patched=True)
             for rid in outcome.missing:
                 gone = by_request.get(rid)
                 if gone is not None:
