@@ -245,21 +245,30 @@ class Ledger:
             if users and not self.state.judged_users:
                 self.state.suspect_users = True
         if users:
-            self.wait(work, f"{reason}; sent again once amoCRM's users are read"
-                            + (", to the module's responsible user" if handover else ""), 0)
+            self._hold(work, f"{reason}; sent again once amoCRM's users are read"
+                             + (", to the module's responsible user" if handover else ""))
         elif fields:
             named = ", ".join(map(str, sorted(fields)))
-            self.wait(work, f"amoCRM knows no field {named} any more; sent again once the fields are read", 0)
+            self._hold(work, f"amoCRM knows no field {named} any more; sent again once the fields are read")
         elif stage is not None:
-            self.wait(work, f"{reason}; sent again once the pipelines are read (stage {stage[1]} of "
-                            f"pipeline {stage[0]} may be gone)", 0)
+            self._hold(work, f"{reason}; sent again once the pipelines are read (stage {stage[1]} of "
+                             f"pipeline {stage[0]} may be gone)")
         else:
             self.fail(work, reason)
 
+    def _hold(self, work: Work, why: str) -> None:
+        """Like :meth:`wait`, for a record the same pass sends again (:mod:`.gone_fields`): not
+        counted as one to retry, since it is left for later only if the pass stops first (and
+        then the queue shows it)."""
+        self._postpone(work, why, 0.0)
+
     def wait(self, work: Work, why: str, seconds: float) -> None:
         """Reschedule without judging the record: nothing failed, it is not time yet."""
-        self.finished.add((work.kind, work.billmgr_id))
         self.report.retried += 1
+        self._postpone(work, why, seconds)
+
+    def _postpone(self, work: Work, why: str, seconds: float) -> None:
+        self.finished.add((work.kind, work.billmgr_id))
         if work.item is None:
             self.store.enqueue(work.kind, work.billmgr_id, work.reason)
             return
