@@ -214,6 +214,15 @@ def test_a_responsible_user_deactivated_in_amocrm_hands_over_to_the_integrations
     seq = rig.request_seq()
     code, out, _ = amocrm("sync")
     assert code == 0 and " 0 failed" in out and not refusals(rig, seq), out
+    # activated again: the periodic catalog check (amocrm check reads the same) gives the
+    # settings' choice back
+    rig.emulator.control.activate_user(504147)
+    amocrm("check")
+    back = rig.sandbox.add_client(name="Signed up after the user came back").account_id
+    rig.app.store.enqueue(Kind.CONTACT, back, "open")
+    code, out, _ = amocrm("sync")
+    assert code == 0 and " 0 failed" in out, out
+    assert rig.entity("contacts", rig.all_links(Kind.CONTACT)[back])["responsible_user_id"] == 504147
 
 
 def test_an_entity_a_deactivated_manager_owns_is_given_to_the_modules_responsible_user(rig: Rig) -> None:

@@ -34,8 +34,11 @@ def _judged(config: Any, fields: Mapping[str, Any], pipelines: Any, users: Any,
 
 def catalog_health(*, app: Optional[App] = None) -> CatalogHealth:
     """The config against the catalog read from amoCRM now (the cache is refreshed)."""
+    from ..sync.gone_fields import renote_inactive_users
+
     with using(app) as live:
         fresh = catalog(refresh=True, app=live)
+        renote_inactive_users(live.store, fresh.users)
         return _judged(live.config, fresh.fields, fresh.pipelines, fresh.users, fresh.fetched_at)
 
 

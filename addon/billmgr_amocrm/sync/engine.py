@@ -43,7 +43,7 @@ from .adopt import Adopter, adoption_pending
 from .batch import Prepared, Steps, apply_batch, pass_stops
 from .creates import Creator
 from .fingerprint import fingerprint
-from .gone_fields import Gone
+from .gone_fields import Gone, deactivated
 from .lanes import HaltingAmo, Lane, Lanes
 from .links import Linker
 from .match import Matcher, cancel_matching, matching_pending
@@ -170,7 +170,7 @@ class Engine:
             self.state.judged_users = self.state.judged_users or users
         with pass_stops():
             gone = Gone(self._gone_fields(fields), self._gone_stages(stages),
-                        self._inactive_users() if users else None)
+                        deactivated(self.amo.users()) if users else None)
             if gone and self.on_gone is not None:
                 try:
                     self.ctx = self.on_gone(gone)
@@ -192,10 +192,6 @@ class Engine:
             if len(present) < len(ids):
                 gone[kind] = frozenset(i for i in ids if i not in held)
         return gone
-
-    def _inactive_users(self) -> frozenset[int]:
-        return frozenset(u["id"] for u in self.amo.users() if isinstance(u.get("id"), int)
-                         and not (u.get("rights") or {}).get("is_active", True))
 
     def _gone_stages(self, suspects: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         if not suspects:

@@ -29,7 +29,9 @@ and then, on the pass's own thread (``Engine.look_at_refusals``):
    one is, the integration's own user (whom amoCRM gives API-made entities anyway) stands in
    for new entities, and an entity whose PATCH was refused for its deactivated owner is sent
    once more with the module's responsible user as its owner (``PassState.reassign``); what
-   billing does not change stays as the amoCRM admin left it;
+   billing does not change stays as the amoCRM admin left it; the worker's periodic catalog
+   check (and ``amocrm check``) reads the users again, and a user activated again is the
+   settings' choice again;
 
 and goes on with the pass, which sends the held records again as things are now.
 """
@@ -37,7 +39,7 @@ and goes on with the pass, which sends the held records again as things are now.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Mapping, Optional
+from typing import Any, Collection, Iterable, Mapping, Optional
 
 from ..domain import Kind
 from ..ports import Store
@@ -91,6 +93,20 @@ def note_gone_placements(store: Store, pairs: Iterable[Placement],
     kept = sorted((gone_placements(store) | set(pairs)) & set(named))
     _note(store, PLACEMENTS_CURSOR, [f"{p}:{s}" for p, s in kept])
     return gone_placements(store)
+
+
+def deactivated(users: Iterable[Mapping[str, Any]]) -> frozenset[int]:
+    """The ids of the users amoCRM lists as deactivated (``GET /api/v4/users``)."""
+    return frozenset(u["id"] for u in users if isinstance(u.get("id"), int)
+                     and not (u.get("rights") or {}).get("is_active", True))
+
+
+def renote_inactive_users(store: Store, users: Iterable[Mapping[str, Any]]) -> None:
+    """A fresh read of the users (the worker's periodic catalog check): a noted user amoCRM
+    activated again leaves the note, so the settings' choice is theirs again."""
+    noted = inactive_users(store)
+    if noted:
+        note_inactive_users(store, deactivated(users), noted, stand_in(store))
 
 
 def inactive_users(store: Store) -> frozenset[int]:
