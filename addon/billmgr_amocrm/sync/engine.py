@@ -4,7 +4,7 @@ The parts, each in a module named for its job:
 
     passes.py     the pass loop: kinds in order, claims, the export's feed, batches in flight
     unmark.py     before a pass sends: the marker off what an admin unlinked
-    gone_fields.py  custom fields deleted in amoCRM: the module's made anew, the rules' left out
+    gone_fields.py  fields, stages and users amoCRM took away: noted, made anew or stood in for
     adopt.py      before a pass sends: bind what amoCRM holds of ours that the tables lost
     lanes.py      the connections batches are written on at once, and what orders them
     snapshots.py  what a batch is planned from (BILLmanager's state, links, intents)
@@ -96,7 +96,7 @@ class Engine:
         self.state = PassState()
         # set when the pass stops: batches still in flight send nothing more
         self.halt = threading.Event()
-        # the settings' answer to what amoCRM deleted (custom fields, pipeline stages): makes the
+        # the settings' answer to what amoCRM took away (fields, stages, users): makes the
         # module's fields anew, notes the rules' and returns the context to map with from now on
         # (bootstrap sets it; None: the records refused for them fail, :mod:`.gone_fields`)
         self.on_gone: Optional[Callable[[Gone], MappingContext]] = None

@@ -75,24 +75,25 @@ def gone_fields(store: Store) -> frozenset[int]:
 
 def gone_placements(store: Store) -> frozenset[Placement]:
     """The pipeline rules' stages noted deleted in amoCRM."""
-    pairs = (part.split(":") for part in _parts(store, PLACEMENTS_CURSOR))
-    return frozenset((int(p), int(s)) for p, s in (pair for pair in pairs if len(pair) == 2)
-                     if p.isdigit() and s.isdigit())
+    found = set()
+    for part in _parts(store, PLACEMENTS_CURSOR):
+        pipeline, _, status = part.partition(":")
+        if pipeline.isdigit() and status.isdigit():
+            found.add((int(pipeline), int(status)))
+    return frozenset(found)
 
 
-def note_gone_fields(store: Store, ids: Iterable[int], named: Collection[int]) -> frozenset[int]:
+def note_gone_fields(store: Store, ids: Iterable[int], named: Collection[int]) -> None:
     """Add deleted fields to the note, keeping only those a rule names now (``named``): a field
-    no rule names is never sent, and the note must fit its cursor. Returns the note."""
+    no rule names is never sent, and the note must fit its cursor."""
     _note(store, FIELDS_CURSOR, [str(i) for i in sorted((gone_fields(store) | set(ids)) & set(named))])
-    return gone_fields(store)
 
 
 def note_gone_placements(store: Store, pairs: Iterable[Placement],
-                         named: Collection[Placement]) -> frozenset[Placement]:
+                         named: Collection[Placement]) -> None:
     """:func:`note_gone_fields` for pipeline rules' stages."""
     kept = sorted((gone_placements(store) | set(pairs)) & set(named))
     _note(store, PLACEMENTS_CURSOR, [f"{p}:{s}" for p, s in kept])
-    return gone_placements(store)
 
 
 def deactivated(users: Iterable[Mapping[str, Any]]) -> frozenset[int]:
@@ -121,12 +122,11 @@ def stand_in(store: Store) -> Optional[int]:
 
 
 def note_inactive_users(store: Store, inactive: Iterable[int], named: Collection[int],
-                        stand_in_id: Optional[int]) -> frozenset[int]:
+                        stand_in_id: Optional[int]) -> None:
     """Replace the note by the deactivated users among ``named`` (a user activated again
-    leaves it) and who stands in for them. Returns the note."""
+    leaves it) and who stands in for them."""
     _note(store, INACTIVE_CURSOR, [str(i) for i in sorted(set(inactive) & set(named))])
     store.set_cursor(STAND_IN_CURSOR, str(stand_in_id) if stand_in_id else "")
-    return inactive_users(store)
 
 
 def _parts(store: Store, cursor: str) -> list[str]:
