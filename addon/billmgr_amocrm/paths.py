@@ -120,6 +120,11 @@ class HostPaths:
         return self.state_dir / "ratelimit.state"
 
     @property
+    def timeline_file(self) -> Path:
+        """What this host last stamped the database with (sync/timeline.py): never in its backup."""
+        return self.state_dir / "timeline.json"
+
+    @property
     def client_state(self) -> Path:
         """Shared amoCRM client state: re-authorize, 403 block / 402 stop and the next probe."""
         return self.state_dir / "client_state.json"

@@ -274,6 +274,24 @@ def test_the_kernel_stamp_is_when_the_bytes_came_not_when_they_were_read() -> No
             assert kernel_received_at(conn) is None               # end of stream
 
 
+def test_a_kernel_stamp_is_converted_with_clocks_read_together_even_if_the_thread_stalls_between(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread descheduled between reading the two clocks would stamp a request as early as it
+    stalled; the conversion takes the tightest of a few pairs of reads."""
+    from tests.amocrm_emulator import transport
+
+    real_time = time.time
+    truth = real_time() - time.monotonic()
+    stalls = iter([0.05, 0.05])
+
+    def stalling_time() -> float:
+        time.sleep(next(stalls, 0.0))     # the first two reads stall 50 ms, as a busy machine does
+        return real_time()
+
+    monkeypatch.setattr(transport.time, "time", stalling_time)
+    assert abs(transport.wall_ahead_of_monotonic() - truth) < 0.005
+
+
 def test_a_request_is_taken_in_when_it_came_even_if_the_emulator_reads_it_late(emu: EmulatorHandle) -> None:
     """The emulator's thread waking late (a busy machine) is not network time: the gateway
     counts the request from when its bytes reached the host (issue 16). Another process

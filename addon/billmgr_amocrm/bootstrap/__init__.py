@@ -416,6 +416,7 @@ class App:
 
     def engine(self, chunk_size: Optional[int] = None) -> Engine:
         from ..sync.engine import Engine
+        from ..sync.timeline import Timeline
 
         size = chunk_size or int(self.config.sync.batch_size)
         # every pass, not only when a client is built: a daemon's client outlives an
@@ -427,6 +428,7 @@ class App:
                         match_existing=bool(self.config.sync.match_existing))
         engine.on_heartbeat = self.heartbeat
         engine.on_gone = self.catalog_gone
+        engine.timeline = Timeline(self.store, self.billing, self.paths.timeline_file)
         return engine
 
     def heartbeat(self) -> None:

@@ -64,10 +64,13 @@ def kinds_to_adopt(store: Store, ids: Mapping[Kind, int]) -> list[Kind]:
             if store.get_cursor(MADE_HERE.format(kind=kind.value)) != str(ids[kind])]
 
 
-def request_adoption(store: Store, kinds: Sequence[Kind]) -> None:
-    """Adopt these kinds before anything more of them is sent (from the oldest entity on)."""
+def request_adoption(store: Store, kinds: Sequence[Kind], since: int = 0) -> None:
+    """Adopt these kinds before anything more of them is sent: the entities made from
+    ``since`` (unix time; 0: the oldest) on. A scan already asked for from earlier stays so."""
+    pending = adoption_pending(store)
     for kind in kinds:
-        store.set_cursor(_cursor(kind), "0")
+        start = max(0, int(since))
+        store.set_cursor(_cursor(kind), str(min(start, pending.get(kind, start))))
 
 
 def adoption_pending(store: Store) -> dict[Kind, int]:

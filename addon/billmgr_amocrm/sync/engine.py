@@ -54,6 +54,7 @@ from .relink import Relinker
 from .retry import RetryPolicy
 from .settle import Settler
 from .snapshots import clients_of, gather, read_snapshots
+from .timeline import Timeline
 from .unlinks import Unlinker
 from .unmark import Unmarker
 from .updates import Updater
@@ -109,6 +110,9 @@ class Engine:
         # called between batches at most every HEARTBEAT_EVERY seconds: the lease's heartbeat and
         # this host's rate share (bootstrap sets it) stay fresh through a long pass
         self.on_heartbeat: Optional[Callable[[], None]] = None
+        # stamps the database after each pass and notices a restored backup before the next
+        # (:mod:`.timeline`; bootstrap sets it; None: tests on fakes)
+        self.timeline: Optional[Timeline] = None
         self._last_heartbeat = time.monotonic()
 
     @property
@@ -124,7 +128,12 @@ class Engine:
         with self._engaged():
             self.state = PassState()
             self.halt.clear()
-            return run_pass(self, max_rounds)
+            if self.timeline is not None:
+                self.timeline.begin()
+            report = run_pass(self, max_rounds)
+            if self.timeline is not None:
+                self.timeline.end()
+            return report
 
     def adopt(self) -> int:
         """Before anything is sent: bind what amoCRM holds of ours that the tables lost, if an

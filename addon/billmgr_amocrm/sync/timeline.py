@@ -1,0 +1,213 @@
+"""A database that went back in time: a restored backup, a fail-over to a replica behind.
+
+BILLmanager's database holds the module's bindings, create intents and what each entity was
+last sent as; amoCRM holds what the module made. Restore the database from a backup
+(mysqldump, BILLmanager's own backup, a replica promoted without its last writes) and every
+binding committed after the backup is gone while amoCRM keeps those entities, each with the
+module's marker: the next pass would make them a second time. And an entity updated after the
+backup shows data billing no longer holds (billing went back too).
+
+A database cannot tell it went back; something that did not go back with it can: this host's
+state directory (``var/amocrm``: not BILLmanager's data, and ``amocrm-purge`` removes it with
+the tables). Every engine pass ends by stamping the database (the ``db:timeline`` cursor: the
+database's own id and a stamp that only grows), then writes the same into this host's
+``var/amocrm/timeline.json``. A backup taken before a pass ended holds an older stamp than the
+file, whatever that pass made; one taken after holds all of it.
+
+Before the next pass sends anything, :func:`judge` compares the two. A database older than
+what this host last wrote into it went back (to its stamp's time; to before the stamps when it
+holds none), and the pass, in one unit with a new id for the database, asks
+
+* for the adoption of each kind's entities made since then, less :data:`CLOCK_SLACK` for the
+  two clocks (:mod:`.adopt`: an amoCRM entity carrying a marker is bound again when it is
+  provably its billing record's, so a client id BILLmanager hands out again after the restore
+  is not bound to the old client's contact);
+* for an export: everything is queued, so every entity is sent once more and amoCRM shows
+  what billing holds now (an update carries only the module's fields: the sales team's work
+  stays).
+
+The new id keeps one restore from being taken for two: another host's file names the old id,
+which is another database to it. This host's file remembers the ids it left
+(:data:`LEFT_KEPT` of them), so the same backup restored a second time is caught too. A file
+naming another database (db.conf now points elsewhere) is not compared, and a host that has
+not run a pass lately holds an older stamp, never taken for a restore.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+from ..domain import KIND_ORDER
+from ..exportrequest import request_export, run_requested_export
+from ..foundation.files import write_atomic
+from ..ports import BillingReader, Store
+from .adopt import request_adoption
+
+log = logging.getLogger(__name__)
+
+CURSOR = "db:timeline"
+# amoCRM stamps created_at by its clock, the stamp is this host's: an hour covers any sane skew
+CLOCK_SLACK = 3600
+MICROSECONDS = 1_000_000
+# the database ids this host moved away from, newest kept
+LEFT_KEPT = 8
+# the file's mode: no secret in it, but nobody else's business either
+FILE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A database's id and when a pass last ended on it (unix microseconds: a whole number, so
+    the database's copy and the file's compare exactly)."""
+
+    database: str
+    at: int
+
+    def text(self) -> str:
+        return f"{self.database} {self.at}"
+
+    @classmethod
+    def parse(cls, text: Optional[str]) -> Optional[Stamp]:
+        database, _, at = (text or "").partition(" ")
+        return cls(database, int(at)) if database and at.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What this host last wrote into a database (its file), and the ids it moved away from."""
+
+    stamp: Stamp
+    left: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WentBack:
+    """The database went back to ``since`` (unix microseconds; 0: to before the stamps) from
+    ``last_seen``."""
+
+    since: int
+    last_seen: int
+
+    def adopt_since(self) -> int:
+        """Unix seconds: what amoCRM made since then may be the lost bindings'."""
+        return max(0, self.since // MICROSECONDS - CLOCK_SLACK) if self.since else 0
+
+
+def judge(db: Optional[Stamp], seen: Optional[Seen]) -> Optional[WentBack]:
+    """Pure: whether the database went back since this host last wrote into it."""
+    if seen is None:
+        return None
+    if db is None:
+        return WentBack(0, seen.stamp.at)
+    if db.database == seen.stamp.database and db.at < seen.stamp.at:
+        return WentBack(db.at, seen.stamp.at)
+    if db.database in seen.left:
+        return WentBack(db.at, seen.left[db.database])
+    return None
+
+
+def after(db: Optional[Stamp], seen: Optional[Seen], now: int) -> Stamp:
+    """Pure: the stamp a pass ends with, never below one before it (a database without one gets
+    its id now)."""
+    if db is None:
+        return Stamp(new_id(), now)
+    floor = db.at
+    if seen is not None and seen.stamp.database == db.database:
+        floor = max(floor, seen.stamp.at)
+    return Stamp(db.database, max(now, floor + 1))
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _iso(seconds: float) -> str:
+    return (datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if seconds else "the start")
+
+
+class Timeline:
+    """Stamps the database at the end of every pass and notices when it went back (see above)."""
+
+    def __init__(self, store: Store, billing: BillingReader, path: Path,
+                 clock: Callable[[], int] = now_us) -> None:
+        self.store = store
+        self.billing = billing
+        self.path = path
+        self.clock = clock
+        # the database's stamp when the pass began: a pass ends by stamping only that database
+        self._began: Optional[Stamp] = None
+
+    def begin(self) -> Optional[WentBack]:
+        """Before the pass sends anything: if the database went back, ask for the adoption and
+        the export, then queue everything (see the module docstring)."""
+        seen = self._read_seen()
+        with self.store.transaction():
+            db = Stamp.parse(self.store.get_cursor(CURSOR))
+            went_back = judge(db, seen)
+            if went_back is not None:
+                request_adoption(self.store, KIND_ORDER, went_back.adopt_since())
+                request_export(self.store)
+                db = Stamp(new_id(), max(self.clock(), went_back.last_seen + 1))
+                self.store.set_cursor(CURSOR, db.text())
+        self._began = db
+        if went_back is None:
+            return None
+        left: dict[str, int] = dict(seen.left) if seen is not None else {}
+        if seen is not None:
+            left[seen.stamp.database] = seen.stamp.at
+        assert db is not None
+        self._write(db, left)
+        log.warning(
+            "the database went back in time: it was last stamped at %s, but this host ended a "
+            "pass on it at %s (restored from a backup, or a replica without the last writes?). "
+            "amoCRM keeps what the module made since: adopting the entities made since %s that "
+            "carry the module's marker, then sending everything once more so amoCRM shows what "
+            "billing holds now", _iso(went_back.since / MICROSECONDS),
+            _iso(went_back.last_seen / MICROSECONDS), _iso(went_back.adopt_since()))
+        counts = run_requested_export(self.store, self.billing)
+        if counts is not None:
+            log.info("after the database went back: %d entities queued", counts.total)
+        return went_back
+
+    def end(self) -> None:
+        """After the pass: stamp the database, then this host's file. A database that is not the
+        one the pass began on (restored under it) is left for the next pass to judge."""
+        seen = self._read_seen()
+        with self.store.transaction():
+            db = Stamp.parse(self.store.get_cursor(CURSOR))
+            if db != self._began:
+                return
+            stamp = after(db, seen, self.clock())
+            self.store.set_cursor(CURSOR, stamp.text())
+        self._write(stamp, dict(seen.left) if seen is not None else {})
+
+    def _read_seen(self) -> Optional[Seen]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            stamp = Stamp(str(data["database"]), int(data["at"]))
+            left = {str(k): int(v) for k, v in dict(data.get("left") or {}).items()}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # a damaged file is no evidence of anything: the pass stamps it anew
+            log.warning("%s cannot be read (%s): written anew after this pass", self.path, exc)
+            return None
+        return Seen(stamp, left) if stamp.database else None
+
+    def _write(self, stamp: Stamp, left: Mapping[str, int]) -> None:
+        newest = dict(sorted(left.items(), key=lambda item: item[1])[-LEFT_KEPT:])
+        newest.pop(stamp.database, None)
+        body = {"database": stamp.database, "at": stamp.at, "left": newest}
+        write_atomic(self.path, json.dumps(body, sort_keys=True) + "\n", FILE_MODE)

@@ -1,0 +1,196 @@
+"""BILLmanager's database restored from a backup: nothing made twice, amoCRM back to what billing holds.
+
+An admin restores the database (a mysqldump, BILLmanager's own backup, a replica promoted
+without its last writes) while cron keeps running the module. Everything the module committed
+after the backup is gone from the database, while amoCRM keeps what it made: the bindings of
+the entities made since, and what they were last sent as. ``sync/timeline.py`` notices it from
+this host's ``var/amocrm/timeline.json`` and has the next pass adopt and re-send. Against
+MariaDB (``mysqldump`` and ``mysql`` as an admin types them), the emulator and cron's real
+``amocrm_task --once``; the rules of the judging in pure tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from billmgr_amocrm.bootstrap import build
+from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.markers import marker_value
+from billmgr_amocrm.sync.timeline import CLOCK_SLACK, Seen, Stamp, WentBack, after, judge
+
+from .conftest import Rig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mysql_args(tool: str, settings: Any) -> list[str]:
+    args = [tool, "-h", settings.host, "-P", str(settings.port), "-u", settings.user]
+    return args + ([f"-p{settings.password}"] if settings.password else [])
+
+
+def backup(rig: Rig) -> bytes:
+    settings = rig.sandbox.settings
+    command = [*mysql_args("mysqldump", settings), "--single-transaction", settings.database]
+    return subprocess.run(command, check=True, capture_output=True, timeout=120).stdout
+
+
+def restore(rig: Rig, dump: bytes) -> None:
+    rig.app.close()          # the module's process holds no table open while the dump drops them
+    rig.sandbox.close()
+    settings = rig.sandbox.settings
+    subprocess.run([*mysql_args("mysql", settings), settings.database], input=dump, check=True,
+                   capture_output=True, timeout=120)
+
+
+def cron_once() -> str:
+    proc = subprocess.run([sys.executable, str(REPO / "sbin" / "amocrm_task"), "--once"],
+                          env=dict(os.environ),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_a_restored_backup_makes_nothing_twice_and_amocrm_shows_what_billing_holds_again(rig: Rig) -> None:
+    assert rig.sync().failed == 0
+    store, sandbox = rig.app.store, rig.sandbox
+    # signed up just before the backup, sent just after it: the backup has them queued, unbound
+    late = sandbox.add_client(name="Поздний Клиент", email="late@example.com",
+                              realname="Поздний Клиент").account_id
+    late_service = sandbox.open_service(late)
+    store.enqueue(Kind.CONTACT, late, "edit")
+    store.enqueue(Kind.LEAD, late_service, "open")
+    renamed = sorted(rig.all_links(Kind.CONTACT))[0]
+    old_name = rig.entity("contacts", rig.link(Kind.CONTACT, renamed) or 0)["name"]
+    dump = backup(rig)
+
+    # after the backup: both sent, a client renamed and sent, a client who later vanishes
+    sandbox.edit_client(renamed, realname="Renamed After The Backup")
+    store.enqueue(Kind.CONTACT, renamed, "edit")
+    gone = sandbox.add_client(name="Ушедший Клиент", email="gone@example.com", realname="Ушедший").account_id
+    store.enqueue(Kind.CONTACT, gone, "edit")
+    assert rig.sync().failed == 0
+    late_contact, late_lead = rig.link(Kind.CONTACT, late), rig.link(Kind.LEAD, late_service)
+    gone_contact = rig.link(Kind.CONTACT, gone)
+    assert late_contact and late_lead and gone_contact
+    assert rig.entity("contacts", rig.link(Kind.CONTACT, renamed) or 0)["name"] == "Renamed After The Backup"
+    timeline = json.loads((rig.root / "var" / "amocrm" / "timeline.json").read_text(encoding="utf-8"))
+
+    restore(rig, dump)
+    # BILLmanager hands the vanished client's id to the next sign-up: someone else entirely
+    stranger = sandbox.add_client(name="Другой Человек", email="other@example.org",
+                                  realname="Другой").account_id
+    assert stranger == gone
+    app = build()
+    try:
+        app.store.enqueue(Kind.CONTACT, stranger, "edit")
+    finally:
+        app.close()
+    seq = rig.request_seq()
+
+    log = cron_once()
+
+    task_log = (rig.root / "var" / "amocrm_task.log").read_text(encoding="utf-8")
+    assert "the database went back in time" in task_log
+    app = build()
+    try:
+        # bound again, not made again: one entity per marker, the late client's very contact and deal
+        assert max(rig.marker_counts("companies").values()) == 1
+        assert max(rig.marker_counts("leads").values()) == 1
+        counts = rig.marker_counts("contacts")
+        # the vanished client's old contact keeps its marker beside the stranger's (left for people)
+        assert {m: n for m, n in counts.items() if n > 1} == {marker_value(Kind.CONTACT, gone): 2}
+        assert app.store.links(Kind.CONTACT, [late]) == {late: late_contact}
+        assert app.store.links(Kind.LEAD, [late_service]) == {late_service: late_lead}
+        # the stranger got a contact of their own; the vanished client's stays theirs, untouched
+        stranger_contact = app.store.links(Kind.CONTACT, [stranger])[stranger]
+        assert stranger_contact != gone_contact
+        assert rig.entity("contacts", gone_contact)["name"] != "Другой Человек"
+        # amoCRM shows what billing holds now: the rename was undone by the restore
+        assert rig.entity("contacts", rig.link(Kind.CONTACT, renamed) or 0)["name"] == old_name
+        # nothing but the stranger was created
+        made = [r for r in rig.requests_since(seq, method="POST") if r["path"] in (
+            "/api/v4/contacts", "/api/v4/companies", "/api/v4/leads")]
+        assert sum(len(r.get("body") or []) for r in made) == 1, log
+        assert app.store.queue_stats().depth == 0
+    finally:
+        app.close()
+    after_file = json.loads((rig.root / "var" / "amocrm" / "timeline.json").read_text(encoding="utf-8"))
+    assert after_file["database"] != timeline["database"] and timeline["database"] in after_file["left"]
+
+    # the next run finds nothing to redo: no second adoption, nothing re-sent
+    seq = rig.request_seq()
+    cron_once()
+    assert rig.requests_since(seq, method="PATCH") == [] and rig.requests_since(seq, method="POST") == []
+
+
+def test_the_same_backup_restored_twice_is_noticed_twice(rig: Rig) -> None:
+    assert rig.sync().failed == 0
+    dump = backup(rig)
+    client = rig.sandbox.add_client(name="Первый Раз", email="first@example.com").account_id
+    rig.app.store.enqueue(Kind.CONTACT, client, "edit")
+    assert rig.sync().failed == 0
+    first = rig.link(Kind.CONTACT, client)
+
+    restore(rig, dump)
+    cron_once()                                   # noticed: adopted nothing (the client is gone too)
+    rig.sandbox.add_client(name="Первый Раз", email="first@example.com")   # signs up again: the same id
+    app = build()
+    try:
+        app.store.enqueue(Kind.CONTACT, client, "edit")
+    finally:
+        app.close()
+    cron_once()                                   # the same person: adopted by e-mail, not made again
+    app = build()
+    try:
+        assert app.store.links(Kind.CONTACT, [client]) == {client: first}
+    finally:
+        app.close()
+
+    restore(rig, dump)                            # the same backup once more
+    rig.sandbox.add_client(name="Первый Раз", email="first@example.com")
+    app = build()
+    try:
+        app.store.enqueue(Kind.CONTACT, client, "edit")
+    finally:
+        app.close()
+    cron_once()
+    assert rig.marker_counts("contacts")[marker_value(Kind.CONTACT, client)] == 1
+
+
+# ------------------------------------------------------------------------------ the judging
+
+S = 1_000_000   # a second in the stamps' microseconds
+
+
+def test_a_database_older_than_this_hosts_last_stamp_went_back_to_its_own() -> None:
+    seen = Seen(Stamp("a1", 2000 * S))
+    assert judge(Stamp("a1", 2000 * S - 1), seen) == WentBack(2000 * S - 1, 2000 * S)
+    assert judge(Stamp("a1", 2000 * S), seen) is None          # what this host left
+    assert judge(Stamp("a1", 2500 * S), seen) is None          # another host ran a pass since
+    assert WentBack((1500 + CLOCK_SLACK) * S, 0).adopt_since() == 1500
+
+
+def test_a_database_without_a_stamp_went_back_to_before_the_stamps_unless_this_host_never_wrote_one() -> None:
+    assert judge(None, Seen(Stamp("a1", 2000 * S))) == WentBack(0, 2000 * S)
+    assert WentBack(0, 2000 * S).adopt_since() == 0
+    assert judge(None, None) is None and judge(Stamp("a1", 1), None) is None
+
+
+def test_another_database_is_not_compared_but_one_this_host_left_is() -> None:
+    seen = Seen(Stamp("b2", 3000 * S), left={"a1": 2000 * S})
+    assert judge(Stamp("c3", 10 * S), seen) is None            # db.conf names another database now
+    assert judge(Stamp("a1", 1500 * S), seen) == WentBack(1500 * S, 2000 * S)   # the old backup once more
+
+
+def test_a_stamp_only_grows_whatever_the_clock_says() -> None:
+    assert after(Stamp("a1", 2000 * S), Seen(Stamp("a1", 2500 * S)), now=1000 * S).at == 2500 * S + 1
+    assert after(Stamp("a1", 2000 * S), None, now=3000 * S) == Stamp("a1", 3000 * S)
+    fresh = after(None, None, now=5 * S)
+    assert fresh.at == 5 * S and fresh.database
+    assert Stamp.parse(fresh.text()) == fresh
+    assert Stamp.parse("") is None and Stamp.parse("x y") is None and Stamp.parse("x 1.5") is None
