@@ -57,10 +57,17 @@ def reconcile(app: App) -> None:
 def renewals(app: App) -> None:
     from .errors import Reauthorize, Stop
     from .sync.renewals import run_renewals
+    from .sync.timeline import made_since
 
+    now = utcnow()
+    timeline = app.timeline()
     try:
-        run_renewals(app.store, app.activities(), app.billing, app.config, app.presets, now=utcnow(),
-                     settle_after=float(app.config.sync.settle_after))
+        timeline.begin()   # a task made before the database went back is not made again
+        report = run_renewals(app.store, app.activities(), app.billing, app.config, app.presets, now=now,
+                              settle_after=float(app.config.sync.settle_after),
+                              made_since=made_since(app.store, now))
+        if report.created or report.completed:
+            timeline.end()
     except (Reauthorize, Stop) as exc:
         log.warning("renewal tasks skipped: %s", exc)
 

@@ -112,15 +112,22 @@ def note_payments(app: App) -> None:
     from .errors import AmoError
     from .foundation.clock import utcnow
     from .sync.notes import note_payments as make_notes
+    from .sync.timeline import made_since
 
     if not app.store.has_pending_notes():
         return
+    timeline = app.timeline()
+    timeline.begin()       # a note made before the database went back is not made again
+    now = utcnow()
     try:
-        report = make_notes(app.store, app.activities(), app.billing, now=utcnow(),
-                            settle_after=float(app.config.sync.settle_after), lang=app.config.sync.language)
+        report = make_notes(app.store, app.activities(), app.billing, now=now,
+                            settle_after=float(app.config.sync.settle_after), lang=app.config.sync.language,
+                            made_since=made_since(app.store, now))
     except AmoError as exc:    # not authorized, an outage, a refused read: the rows wait as they are
         log.warning("payment notes wait: %s", exc)
         return
+    if report.done:
+        timeline.end()
     if report.done or report.failed or report.retried:
         log.info("payment notes: %d made, %d failed, %d retried, %d waiting", report.done, report.failed,
                  report.retried, report.waiting)

@@ -15,15 +15,21 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from billmgr_amocrm.bootstrap import build
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.markers import marker_value
+from billmgr_amocrm.service import run_renewals_now
 from billmgr_amocrm.sync.timeline import CLOCK_SLACK, Seen, Stamp, WentBack, after, judge
 
 from .conftest import Rig
+from .test_cli import amocrm
+from .test_payment_notes import event, keyed, linked_client_with_service
+from .test_renewal_tasks import RULE, expiring_service, open_keys
+from .test_renewal_tasks import configure as renewal_rules
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -137,14 +143,13 @@ def test_the_same_backup_restored_twice_is_noticed_twice(rig: Rig) -> None:
     first = rig.link(Kind.CONTACT, client)
 
     restore(rig, dump)
-    cron_once()                                   # noticed: adopted nothing (the client is gone too)
     rig.sandbox.add_client(name="Первый Раз", email="first@example.com")   # signs up again: the same id
     app = build()
     try:
         app.store.enqueue(Kind.CONTACT, client, "edit")
     finally:
         app.close()
-    cron_once()                                   # the same person: adopted by e-mail, not made again
+    cron_once()                                   # noticed; the same person: adopted by e-mail
     app = build()
     try:
         assert app.store.links(Kind.CONTACT, [client]) == {client: first}
@@ -162,6 +167,35 @@ def test_the_same_backup_restored_twice_is_noticed_twice(rig: Rig) -> None:
     assert rig.marker_counts("contacts")[marker_value(Kind.CONTACT, client)] == 1
 
 
+def test_payment_notes_and_renewal_tasks_made_after_the_backup_are_found_not_made_again(rig: Rig) -> None:
+    account, item = linked_client_with_service(rig)
+    renewal_rules(rig, RULE)
+    expiring = expiring_service(rig, 5)
+    # paid just before the backup, noted just after it: the backup holds the notes still to make
+    paid = rig.sandbox.add_payment(account, Decimal("990"), items=[item], method="Карта")
+    event(rig, "payment.setpaid", paid)
+    dump = backup(rig)
+
+    assert rig.sync().failed == 0                     # the notes are made
+    assert run_renewals_now(app=rig.app).created == 1  # and the renewal task
+    made_notes, made_tasks = keyed(rig), open_keys(rig)
+    assert sorted(made_notes.values()) == [1, 1] and list(made_tasks.values()) == [1]
+
+    restore(rig, dump)
+    cron_once()                                       # notices the restore, finds the notes
+    code, out, _ = amocrm("renewals")                 # the admin's command: finds the task
+    assert code == 0, out
+
+    assert keyed(rig) == made_notes and open_keys(rig) == made_tasks
+    app = build()
+    try:
+        assert app.store.renewal_task_counts().get("open") == 1 and expiring
+        assert app.store.payment_note_counts().get("done") == 2
+    finally:
+        app.close()
+
+
+# ------------------------------------------------------------------------------ the judging
 # ------------------------------------------------------------------------------ the judging
 
 S = 1_000_000   # a second in the stamps' microseconds

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..sync.engine import Engine
     from ..sync.gone_fields import Gone
     from ..sync.lanes import Lane, Lanes
+    from ..sync.timeline import Timeline
 
 __all__ = ["App", "EXPORT_CHUNK", "SideConnection", "authorize", "authorize_long_lived", "build",
            "build_amo_client",
@@ -83,6 +84,7 @@ class App:
     _clients: dict[int, AmoApi] = field(default_factory=dict)
     _lease: Optional[EngineLease] = None
     _lanes: Optional[Lanes] = None
+    _timeline: Optional[Timeline] = None
     # shared by every store of this App: one unit of work at a time holds row locks
     # (store/unit_of_work.py says why); their reads and amoCRM requests still overlap
     units: ContextManager[Any] = field(default_factory=threading.RLock)
@@ -416,7 +418,6 @@ class App:
 
     def engine(self, chunk_size: Optional[int] = None) -> Engine:
         from ..sync.engine import Engine
-        from ..sync.timeline import Timeline
 
         size = chunk_size or int(self.config.sync.batch_size)
         # every pass, not only when a client is built: a daemon's client outlives an
@@ -428,8 +429,16 @@ class App:
                         match_existing=bool(self.config.sync.match_existing))
         engine.on_heartbeat = self.heartbeat
         engine.on_gone = self.catalog_gone
-        engine.timeline = Timeline(self.store, self.billing, self.paths.timeline_file)
+        engine.timeline = self.timeline()
         return engine
+
+    def timeline(self) -> Timeline:
+        """This process's stamps of the database (sync/timeline.py): one, shared by whatever sends."""
+        from ..sync.timeline import Timeline
+
+        if self._timeline is None:
+            self._timeline = Timeline(self.store, self.billing, self.paths.timeline_file)
+        return self._timeline
 
     def heartbeat(self) -> None:
         """Keep the engine lease's connection and registry fresh, and this host's rate share."""

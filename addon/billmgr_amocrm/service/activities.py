@@ -76,6 +76,7 @@ def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
     sender; when another engine holds it, nothing is sent here (that worker runs it hourly)."""
     from ..foundation.clock import utcnow
     from ..sync.renewals import run_renewals
+    from ..sync.timeline import made_since
 
     with using(app) as live:
         lease = live.lease()
@@ -84,8 +85,14 @@ def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
             holder = lease.holder()
             return RenewalRun(ran=False, holder=holder.describe() if holder is not None else "")
         try:
+            now = utcnow()
+            timeline = live.timeline()
+            timeline.begin()
             report = run_renewals(live.store, live.activities(), live.billing, live.config, live.presets,
-                                  now=utcnow(), settle_after=float(live.config.sync.settle_after))
+                                  now=now, settle_after=float(live.config.sync.settle_after),
+                                  made_since=made_since(live.store, now))
+            if report.created or report.completed:
+                timeline.end()
         finally:
             if not held_before:
                 lease.release()

@@ -116,8 +116,11 @@ def reconcile_payments(store: NoteStore, billing: BillingDb, config: NotesConfig
 
 
 def note_payments(store: NoteStore, api: ActivityApi, billing: BillingDb, *, now: datetime,
-                  settle_after: float, lang: str = "ru") -> NoteReport:
-    """Make the pending notes (the engine lease held): settle open intents, send the rest."""
+                  settle_after: float, lang: str = "ru", made_since: Optional[int] = None) -> NoteReport:
+    """Make the pending notes (the engine lease held): settle open intents, send the rest.
+
+    ``made_since`` (unix time; after the database went back, ``sync/timeline.py``): a note is
+    first looked for on its entity by its key, made since then, and adopted if found."""
     report = NoteReport()
     rows = store.pending_payment_notes(PASS_LIMIT)
     if not rows:
@@ -143,7 +146,8 @@ def note_payments(store: NoteStore, api: ActivityApi, billing: BillingDb, *, now
             report.failed += 1
             continue
         try:
-            if _send(store, api, row, row.linked_id, payment, lang):
+            made = made_since is not None and _found(store, api, row, row.linked_id, made_since)
+            if made or _send(store, api, row, row.linked_id, payment, lang):
                 report.done += 1
             else:
                 report.waiting += 1     # another process took it first: it sends, or its intent settles
@@ -170,6 +174,17 @@ def _send(store: NoteStore, api: ActivityApi, row: PendingNote, entity_id: int, 
     if not store.payment_note_intent(row.id, entity_id, token):    # committed before the POST
         return False
     note_id = api.add_note(ENTITY[row.target_kind], entity_id, note_text(payment, row.state, token, lang))
+    store.payment_note_done(row.id, note_id, entity_id)
+    return True
+
+
+def _found(store: NoteStore, api: ActivityApi, row: PendingNote, entity_id: int, since: int) -> bool:
+    """The note made before the database went back (its row went back with it), adopted."""
+    note_id = api.find_note(ENTITY[row.target_kind], entity_id, note_key(row.payment_id, row.state), since)
+    if note_id is None:
+        return False
+    log.info("payment %d note on %s %d: made before the database went back, adopted (%d)", row.payment_id,
+             row.target_kind, row.target_id, note_id)
     store.payment_note_done(row.id, note_id, entity_id)
     return True
 
@@ -202,4 +217,9 @@ def note_text(payment: Payment, state: str, token: str, lang: str = "ru") -> str
         number=payment.number or payment.id, state=words.get(state, state), amount=amount,
         currency=payment.currency_iso, method=payment.method or "—",
         date=f"{when:%Y-%m-%d %H:%M}" if when else "—")
-    return f"{head}\n[billmgr:payment:{payment.id}:{state} {SYNC_TAG_PREFIX}{token}]"
+    return f"{head}\n{note_key(payment.id, state)}{SYNC_TAG_PREFIX}{token}]"
+
+
+def note_key(payment_id: int, state: str) -> str:
+    """The part of a note's last line that names its row (payment and state), whatever its token."""
+    return f"[billmgr:payment:{int(payment_id)}:{state} "

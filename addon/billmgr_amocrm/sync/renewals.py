@@ -83,14 +83,17 @@ def rule_for(rules: Sequence[_Rule], service: Service) -> Optional[RenewalRule]:
 
 
 def run_renewals(store: TaskStore, api: ActivityApi, billing: BillingDb, config: ModuleConfig,
-                 presets: Presets, *, now: datetime, settle_after: float) -> RenewalReport:
-    """One run of the duty: complete, plan, send (see the module's docstring)."""
+                 presets: Presets, *, now: datetime, settle_after: float,
+                 made_since: Optional[int] = None) -> RenewalReport:
+    """One run of the duty: complete, plan, send (see the module's docstring). ``made_since``:
+    as for the payment notes (``sync/notes.py``), a task is first looked for by its key."""
     report = RenewalReport()
     lang = config.sync.language
     report.completed = complete_moved_on(store, api, billing, lang)
     if config.renewals:
         report.planned = plan(store, billing, compiled(config, presets), as_utc(now).date())
-    send(store, api, billing, config, now=now, settle_after=settle_after, report=report)
+    send(store, api, billing, config, now=now, settle_after=settle_after, report=report,
+         made_since=made_since)
     store.count_daily({"task": report.created, "failed": report.failed}, now)
     if report.planned or report.created or report.completed or report.failed:
         log.info("renewal tasks: %d planned, %d created, %d completed, %d failed, %d waiting",
@@ -168,7 +171,7 @@ def _moved_on(service: Optional[Service], expiredate: date) -> Optional[tuple[st
 
 
 def send(store: TaskStore, api: ActivityApi, billing: BillingDb, config: ModuleConfig, *, now: datetime,
-         settle_after: float, report: RenewalReport) -> None:
+         settle_after: float, report: RenewalReport, made_since: Optional[int] = None) -> None:
     rows = store.pending_renewal_tasks(PASS_LIMIT)
     if not rows:
         return
@@ -190,6 +193,9 @@ def send(store: TaskStore, api: ActivityApi, billing: BillingDb, config: ModuleC
             continue
         if rule is None:
             store.renewal_task_completed(row.id, f"rule {row.rule_id} no longer exists")
+            continue
+        if made_since is not None and _found(store, api, row, row.linked_id, made_since):
+            report.created += 1
             continue
         token = secrets.token_hex(6)
         if not store.renewal_task_intent(row.id, row.linked_id, token):   # committed before the POST
@@ -213,6 +219,17 @@ def send(store: TaskStore, api: ActivityApi, billing: BillingDb, config: ModuleC
             return
         store.renewal_task_open(row.id, task_id, row.linked_id)
         report.created += 1
+
+
+def _found(store: TaskStore, api: ActivityApi, row: PendingTask, lead_id: int, since: int) -> bool:
+    """The task made before the database went back (its row went back with it), adopted."""
+    task_id = api.find_task(lead_id, task_key(row.item_id, row.expiredate), since)
+    if task_id is None:
+        return False
+    log.info("renewal task of service %d: made before the database went back, adopted (%d)", row.item_id,
+             task_id)
+    store.renewal_task_open(row.id, task_id, lead_id)
+    return True
 
 
 def _settle(store: TaskStore, api: ActivityApi, row: PendingTask, now: datetime,
@@ -250,4 +267,9 @@ def task_text(rule: RenewalRule, service: Service, expiredate: date, token: str)
     price = "—" if service.cost is None else f"{service.cost:.2f} {service.currency_iso}".strip()
     text = rule.text.format(service_name=lead_name(attrs), domain=service.params.get("domain", ""),
                             price=price, expiredate=f"{expiredate:%Y-%m-%d}")
-    return f"{text}\n[billmgr:renewal:{service.id}:{expiredate:%Y-%m-%d} {SYNC_TAG_PREFIX}{token}]"
+    return f"{text}\n{task_key(service.id, expiredate)}{SYNC_TAG_PREFIX}{token}]"
+
+
+def task_key(item_id: int, expiredate: date) -> str:
+    """The part of a task's last line that names its row (service and expiry date), whatever its token."""
+    return f"[billmgr:renewal:{int(item_id)}:{expiredate:%Y-%m-%d} "

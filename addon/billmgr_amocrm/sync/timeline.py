@@ -24,7 +24,11 @@ holds none), and the pass, in one unit with a new id for the database, asks
   is not bound to the old client's contact);
 * for an export: everything is queued, so every entity is sent once more and amoCRM shows
   what billing holds now (an update carries only the module's fields: the sales team's work
-  stays).
+  stays);
+* and it notes the restore (the ``db:restored`` cursor): for :data:`VERIFY_FOR` after it, a
+  payment note or renewal task about to be made is first looked for on its entity (its key,
+  made since the database's stamp), since the row that said it was made went back with the
+  database (:func:`made_since`).
 
 The new id keeps one restore from being taken for two: another host's file names the old id,
 which is another database to it. This host's file remembers the ids it left
@@ -53,6 +57,11 @@ from .adopt import request_adoption
 log = logging.getLogger(__name__)
 
 CURSOR = "db:timeline"
+# "<since> <noticed>" (unix seconds) of the last restore noticed
+RESTORED = "db:restored"
+# how long after a restore a note or task is looked for before it is made: the renewal duty and
+# the payment reconciler (hourly) plan again what the restore took from their tables within it
+VERIFY_FOR = 3 * 86400
 # amoCRM stamps created_at by its clock, the stamp is this host's: an hour covers any sane skew
 CLOCK_SLACK = 3600
 MICROSECONDS = 1_000_000
@@ -128,6 +137,15 @@ def new_id() -> str:
     return secrets.token_hex(8)
 
 
+def made_since(store: Store, now: datetime) -> Optional[int]:
+    """While a restore is recent (:data:`VERIFY_FOR`): the unix time from which a payment note
+    or renewal task about to be made may already be in amoCRM; otherwise None."""
+    since, _, noticed = (store.get_cursor(RESTORED) or "").partition(" ")
+    if not (since.isdigit() and noticed.isdigit()):
+        return None
+    return int(since) if now.timestamp() - int(noticed) < VERIFY_FOR else None
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
@@ -138,7 +156,11 @@ def _iso(seconds: float) -> str:
 
 
 class Timeline:
-    """Stamps the database at the end of every pass and notices when it went back (see above)."""
+    """Stamps the database at the end of every pass and notices when it went back (see above).
+
+    One per process (``App.timeline``), used under the engine lease: the engine's pass, the
+    payment notes and the renewal tasks each begin with :meth:`begin` (a no-op once judged:
+    the database then carries a new id) and end with :meth:`end` when they sent something."""
 
     def __init__(self, store: Store, billing: BillingReader, path: Path,
                  clock: Callable[[], int] = now_us) -> None:
@@ -159,6 +181,7 @@ class Timeline:
             if went_back is not None:
                 request_adoption(self.store, KIND_ORDER, went_back.adopt_since())
                 request_export(self.store)
+                self.store.set_cursor(RESTORED, f"{went_back.adopt_since()} {self.clock() // MICROSECONDS}")
                 db = Stamp(new_id(), max(self.clock(), went_back.last_seen + 1))
                 self.store.set_cursor(CURSOR, db.text())
         self._began = db
@@ -182,8 +205,9 @@ class Timeline:
         return went_back
 
     def end(self) -> None:
-        """After the pass: stamp the database, then this host's file. A database that is not the
-        one the pass began on (restored under it) is left for the next pass to judge."""
+        """After the pass (or payment notes, renewal tasks made): stamp the database, then this
+        host's file. A database that is not the one this began on or last stamped (restored under
+        the pass) is left for the next :meth:`begin` to judge."""
         seen = self._read_seen()
         with self.store.transaction():
             db = Stamp.parse(self.store.get_cursor(CURSOR))
@@ -191,6 +215,7 @@ class Timeline:
                 return
             stamp = after(db, seen, self.clock())
             self.store.set_cursor(CURSOR, stamp.text())
+        self._began = stamp
         self._write(stamp, dict(seen.left) if seen is not None else {})
 
     def _read_seen(self) -> Optional[Seen]:
