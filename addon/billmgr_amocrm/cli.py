@@ -240,6 +240,9 @@ def cmd_renewals(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
         out.write(f"the sync engine is busy ({r.holder or 'another process'}): its worker makes the renewal "
                   "tasks within the hour\n")
         return ExitStatus.BUSY
+    if r.waiting:
+        err.write(f"renewal tasks wait: {r.waiting}\n")
+        return ExitStatus.ERROR
     out.write(f"renewal tasks: {r.planned} planned, {r.created} created, {r.completed} completed, "
               f"{r.failed} failed\n")
     return ExitStatus.OK

@@ -62,7 +62,10 @@ def renewals(app: App) -> None:
     now = utcnow()
     timeline = app.timeline()
     try:
-        timeline.begin()   # a task made before the database went back is not made again
+        held = timeline.begin()
+        if held is not None:
+            log.info("renewal tasks wait: %s", held)
+            return
         report = run_renewals(app.store, app.activities(), app.billing, app.config, app.presets, now=now,
                               settle_after=float(app.config.sync.settle_after),
                               made_since=made_since(app.store, now))

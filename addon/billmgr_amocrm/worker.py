@@ -117,7 +117,8 @@ def note_payments(app: App) -> None:
     if not app.store.has_pending_notes():
         return
     timeline = app.timeline()
-    timeline.begin()       # a note made before the database went back is not made again
+    if timeline.begin() is not None:
+        return             # the database went back and its restore is not over: nothing is sent
     now = utcnow()
     try:
         report = make_notes(app.store, app.activities(), app.billing, now=now,

@@ -15,15 +15,28 @@ import json
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import pytest
 
 from billmgr_amocrm.bootstrap import build
 from billmgr_amocrm.domain import Kind
 from billmgr_amocrm.markers import marker_value
 from billmgr_amocrm.service import run_renewals_now
-from billmgr_amocrm.sync.timeline import CLOCK_SLACK, Seen, Stamp, WentBack, after, judge
+from billmgr_amocrm.sync.timeline import (
+    CLOCK_SLACK,
+    QUIET_ENV,
+    Restore,
+    Seen,
+    Stamp,
+    WentBack,
+    after,
+    judge,
+    restore_over,
+)
 
 from .conftest import Rig
 from .test_cli import amocrm
@@ -39,10 +52,14 @@ def mysql_args(tool: str, settings: Any) -> list[str]:
     return args + ([f"-p{settings.password}"] if settings.password else [])
 
 
-def backup(rig: Rig) -> bytes:
+def backup(rig: Rig, tables: Sequence[str] = ()) -> bytes:
     settings = rig.sandbox.settings
-    command = [*mysql_args("mysqldump", settings), "--single-transaction", settings.database]
+    command = [*mysql_args("mysqldump", settings), "--single-transaction", settings.database, *tables]
     return subprocess.run(command, check=True, capture_output=True, timeout=120).stdout
+
+
+def table_names(rig: Rig) -> list[str]:
+    return sorted(str(name) for (name,) in rig.sandbox.query("SHOW TABLES"))
 
 
 def restore(rig: Rig, dump: bytes) -> None:
@@ -59,6 +76,13 @@ def cron_once() -> str:
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
+
+
+@pytest.fixture(autouse=True)
+def restore_over_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore here is over when ``mysql`` returns; the wait for a restore still running has
+    its own test."""
+    monkeypatch.setenv(QUIET_ENV, "0")
 
 
 def test_a_restored_backup_makes_nothing_twice_and_amocrm_shows_what_billing_holds_again(rig: Rig) -> None:
@@ -167,6 +191,47 @@ def test_the_same_backup_restored_twice_is_noticed_twice(rig: Rig) -> None:
     assert rig.marker_counts("contacts")[marker_value(Kind.CONTACT, client)] == 1
 
 
+def test_a_restore_still_running_under_cron_sends_nothing_until_the_tables_stay_as_they_are(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mysql restores a dump a table at a time while cron goes on: a run that meets the restored
+    ``amocrm_cursor`` while the leads' bindings and the queue are still the newer ones must not
+    adopt or queue yet (the rest of the restore would overwrite both)."""
+    monkeypatch.setenv(QUIET_ENV, "3")
+    assert rig.sync().failed == 0
+    store = rig.app.store
+    client = rig.sandbox.add_client(name="Поздний", email="late2@example.com", realname="Поздний").account_id
+    item = rig.sandbox.open_service(client)
+    store.enqueue(Kind.CONTACT, client, "edit")
+    store.enqueue(Kind.LEAD, item, "open")
+    names = table_names(rig)
+    first = [n for n in names if n <= "amocrm_cursor"]       # the order mysqldump writes them in
+    dump_first, dump_rest = backup(rig, first), backup(rig, [n for n in names if n > "amocrm_cursor"])
+    assert rig.sync().failed == 0
+    made = rig.link(Kind.CONTACT, client), rig.link(Kind.LEAD, item)
+
+    restore(rig, dump_first)                  # half-way through the restore, cron runs
+    seq = rig.request_seq()
+    cron_once()
+    assert rig.requests_since(seq, method="POST") == [] and rig.requests_since(seq, method="PATCH") == []
+    restore(rig, dump_rest)                   # the rest: the leads' bindings and the queue go back too
+    cron_once()                               # the tables changed a moment ago: still nothing
+    assert rig.requests_since(seq, method="POST") == [] and rig.requests_since(seq, method="PATCH") == []
+    time.sleep(3.5)
+    cron_once()
+
+    app = build()
+    try:
+        assert (app.store.links(Kind.CONTACT, [client]).get(client),
+                app.store.links(Kind.LEAD, [item]).get(item)) == made
+        assert app.store.queue_stats().depth == 0
+    finally:
+        app.close()
+    assert max(rig.marker_counts("contacts").values()) == 1
+    assert max(rig.marker_counts("leads").values()) == 1
+    task_log = (rig.root / "var" / "amocrm_task.log").read_text(encoding="utf-8")
+    assert "nothing is sent until then" in task_log and "have stayed as they are" in task_log
+
+
 def test_payment_notes_and_renewal_tasks_made_after_the_backup_are_found_not_made_again(rig: Rig) -> None:
     account, item = linked_client_with_service(rig)
     renewal_rules(rig, RULE)
@@ -219,6 +284,15 @@ def test_another_database_is_not_compared_but_one_this_host_left_is() -> None:
     seen = Seen(Stamp("b2", 3000 * S), left={"a1": 2000 * S})
     assert judge(Stamp("c3", 10 * S), seen) is None            # db.conf names another database now
     assert judge(Stamp("a1", 1500 * S), seen) == WentBack(1500 * S, 2000 * S)   # the old backup once more
+
+
+def test_a_restore_is_over_once_the_tables_stayed_as_they_are_and_as_long_passed_since_the_notice() -> None:
+    noticed = Restore(since=10, noticed=1000, pending=True)
+    assert Restore.parse(noticed.text()) == noticed and Restore.parse("10 1000") == Restore(10, 1000)
+    assert not restore_over(noticed, now=1100, unchanged_for=500, quiet=120)   # noticed too lately
+    assert not restore_over(noticed, now=1200, unchanged_for=30, quiet=120)    # a table made 30 s ago
+    assert restore_over(noticed, now=1200, unchanged_for=150, quiet=120)
+    assert restore_over(noticed, now=1200, unchanged_for=None, quiet=120)      # the server cannot say
 
 
 def test_a_stamp_only_grows_whatever_the_clock_says() -> None:

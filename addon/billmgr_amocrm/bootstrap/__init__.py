@@ -434,10 +434,12 @@ class App:
 
     def timeline(self) -> Timeline:
         """This process's stamps of the database (sync/timeline.py): one, shared by whatever sends."""
-        from ..sync.timeline import Timeline
+        from ..sync.timeline import Timeline, quiet_seconds
 
         if self._timeline is None:
-            self._timeline = Timeline(self.store, self.billing, self.paths.timeline_file)
+            self._timeline = Timeline(self.store, self.billing, self.paths.timeline_file,
+                                      unchanged_for=self.store.tables_unchanged_for,
+                                      quiet=quiet_seconds(os.environ))
         return self._timeline
 
     def heartbeat(self) -> None:

@@ -69,6 +69,8 @@ class RenewalRun:
     completed: int = 0
     failed: int = 0
     holder: str = ""
+    # why nothing was sent although the lease was free (a restore of the database not over yet)
+    waiting: str = ""
 
 
 def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
@@ -87,7 +89,9 @@ def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
         try:
             now = utcnow()
             timeline = live.timeline()
-            timeline.begin()
+            held = timeline.begin()
+            if held is not None:
+                return RenewalRun(ran=True, waiting=held)
             report = run_renewals(live.store, live.activities(), live.billing, live.config, live.presets,
                                   now=now, settle_after=float(live.config.sync.settle_after),
                                   made_since=made_since(live.store, now))

@@ -57,3 +57,11 @@ class Progress(UnitOfWork):
     def set_cursor(self, name: str, value: str) -> None:
         with self.transaction():
             self._exec(sql("set_cursor"), (name, value, self._now()))
+
+    def tables_unchanged_for(self) -> float | None:
+        """Seconds since a table of this database was last created or altered, by the server's
+        clock (a restore from a dump creates every table anew); None when the server cannot say."""
+        with self.transaction():
+            found = self._rows(sql("tables_unchanged_for"))
+        value = found[0][0] if found else None
+        return None if value is None else float(value)

@@ -376,6 +376,11 @@ DELETE FROM amocrm_export_progress
 -- How far the export of a kind got.
 SELECT kind, started_at, last_id, enqueued, finished_at FROM amocrm_export_progress WHERE kind = %s
 
+-- name: tables_unchanged_for
+-- [U] CREATE_TIME: a dump's restore creates each table anew (sync/timeline.py)
+SELECT TIMESTAMPDIFF(MICROSECOND, MAX(create_time), NOW()) / 1000000 FROM information_schema.tables
+WHERE table_schema = DATABASE()
+
 -- name: get_cursor
 -- The value of a named bookmark.
 SELECT value FROM amocrm_cursor WHERE name = %s

@@ -128,8 +128,9 @@ class Engine:
         with self._engaged():
             self.state = PassState()
             self.halt.clear()
-            if self.timeline is not None:
-                self.timeline.begin()
+            held = self.timeline.begin() if self.timeline is not None else None
+            if held is not None:
+                return Report(stopped="restoring", stop_reason=held)
             report = run_pass(self, max_rounds)
             if self.timeline is not None:
                 self.timeline.end()

@@ -16,7 +16,13 @@ file, whatever that pass made; one taken after holds all of it.
 
 Before the next pass sends anything, :func:`judge` compares the two. A database older than
 what this host last wrote into it went back (to its stamp's time; to before the stamps when it
-holds none), and the pass, in one unit with a new id for the database, asks
+holds none). The pass notes it (the ``db:restored`` cursor, pending) with a new id for the
+database and sends nothing: a dump is restored a table at a time while cron goes on running
+the module, and the tables after ``amocrm_cursor`` (the leads' and companies' bindings, the
+queue, billing's ``item``, ``payment``, ``profile``) may still be the newer ones. Nothing is
+sent (passes, payment notes, renewal tasks) until no table of the database was created or
+altered for :data:`QUIET` seconds (the server's ``information_schema``; a restore creates
+every table anew), and :data:`QUIET` have passed since the notice. Then one unit asks
 
 * for the adoption of each kind's entities made since then, less :data:`CLOCK_SLACK` for the
   two clocks (:mod:`.adopt`: an amoCRM entity carrying a marker is bound again when it is
@@ -25,10 +31,10 @@ holds none), and the pass, in one unit with a new id for the database, asks
 * for an export: everything is queued, so every entity is sent once more and amoCRM shows
   what billing holds now (an update carries only the module's fields: the sales team's work
   stays);
-* and it notes the restore (the ``db:restored`` cursor): for :data:`VERIFY_FOR` after it, a
-  payment note or renewal task about to be made is first looked for on its entity (its key,
-  made since the database's stamp), since the row that said it was made went back with the
-  database (:func:`made_since`).
+* and the restore is no longer pending: for :data:`VERIFY_FOR` after the notice, a payment
+  note or renewal task about to be made is first looked for on its entity (its key, made since
+  the database's stamp), since the row that said it was made went back with the database
+  (:func:`made_since`).
 
 The new id keeps one restore from being taken for two: another host's file names the old id,
 which is another database to it. This host's file remembers the ids it left
@@ -57,8 +63,13 @@ from .adopt import request_adoption
 log = logging.getLogger(__name__)
 
 CURSOR = "db:timeline"
-# "<since> <noticed>" (unix seconds) of the last restore noticed
+# "<since> <noticed>[ pending]" (unix seconds) of the last restore noticed
 RESTORED = "db:restored"
+PENDING = "pending"
+# a restore is over once no table was created or altered for this long (and as long has passed
+# since it was noticed); tests set the environment variable
+QUIET = 120.0
+QUIET_ENV = "BILLMGR_AMOCRM_RESTORE_QUIET"
 # how long after a restore a note or task is looked for before it is made: the renewal duty and
 # the payment reconciler (hourly) plan again what the restore took from their tables within it
 VERIFY_FOR = 3 * 86400
@@ -137,13 +148,47 @@ def new_id() -> str:
     return secrets.token_hex(8)
 
 
+@dataclass(frozen=True)
+class Restore:
+    """The last restore noticed: made since ``since`` (unix seconds, for the adoption), noticed at
+    ``noticed``; ``pending`` until the restore is over and the adoption and export are asked."""
+
+    since: int
+    noticed: int
+    pending: bool = False
+
+    def text(self) -> str:
+        return f"{self.since} {self.noticed}" + (f" {PENDING}" if self.pending else "")
+
+    @classmethod
+    def parse(cls, text: Optional[str]) -> Optional[Restore]:
+        parts = (text or "").split()
+        if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+            return None
+        return cls(int(parts[0]), int(parts[1]), parts[2:] == [PENDING])
+
+
+def restore_over(restore: Restore, now: float, unchanged_for: Optional[float], quiet: float) -> bool:
+    """Pure: whether a restore noticed is over (see the module docstring). A server that cannot
+    say when its tables changed is taken at the notice's age alone."""
+    settled = unchanged_for is None or unchanged_for >= quiet
+    return settled and now - restore.noticed >= quiet
+
+
 def made_since(store: Store, now: datetime) -> Optional[int]:
     """While a restore is recent (:data:`VERIFY_FOR`): the unix time from which a payment note
     or renewal task about to be made may already be in amoCRM; otherwise None."""
-    since, _, noticed = (store.get_cursor(RESTORED) or "").partition(" ")
-    if not (since.isdigit() and noticed.isdigit()):
+    restore = Restore.parse(store.get_cursor(RESTORED))
+    if restore is None:
         return None
-    return int(since) if now.timestamp() - int(noticed) < VERIFY_FOR else None
+    return restore.since if now.timestamp() - restore.noticed < VERIFY_FOR else None
+
+
+def quiet_seconds(environ: Mapping[str, str]) -> float:
+    try:
+        return max(0.0, float(environ.get(QUIET_ENV, QUIET)))
+    except ValueError:
+        return QUIET
 
 
 def now_us() -> int:
@@ -159,50 +204,68 @@ class Timeline:
     """Stamps the database at the end of every pass and notices when it went back (see above).
 
     One per process (``App.timeline``), used under the engine lease: the engine's pass, the
-    payment notes and the renewal tasks each begin with :meth:`begin` (a no-op once judged:
-    the database then carries a new id) and end with :meth:`end` when they sent something."""
+    payment notes and the renewal tasks each begin with :meth:`begin` (nothing to do once a
+    restore was dealt with: the database then carries a new id) and end with :meth:`end` when
+    they sent something."""
 
-    def __init__(self, store: Store, billing: BillingReader, path: Path,
+    def __init__(self, store: Store, billing: BillingReader, path: Path, *,
+                 unchanged_for: Callable[[], Optional[float]] = lambda: None, quiet: float = QUIET,
                  clock: Callable[[], int] = now_us) -> None:
         self.store = store
         self.billing = billing
         self.path = path
+        # seconds since a table of the database was created or altered (the store asks the server)
+        self.unchanged_for = unchanged_for
+        self.quiet = quiet
         self.clock = clock
-        # the database's stamp when the pass began: a pass ends by stamping only that database
+        # the database's stamp when this began or last stamped: only that database is stamped
         self._began: Optional[Stamp] = None
 
-    def begin(self) -> Optional[WentBack]:
-        """Before the pass sends anything: if the database went back, ask for the adoption and
-        the export, then queue everything (see the module docstring)."""
+    def begin(self) -> Optional[str]:
+        """Before anything is sent: None to go on, or why nothing may be sent now (a restore
+        noticed and not over yet). A restore over asks for the adoption and the export, and
+        queues everything (see the module docstring)."""
         seen = self._read_seen()
         with self.store.transaction():
             db = Stamp.parse(self.store.get_cursor(CURSOR))
             went_back = judge(db, seen)
+            restore = Restore.parse(self.store.get_cursor(RESTORED))
             if went_back is not None:
-                request_adoption(self.store, KIND_ORDER, went_back.adopt_since())
-                request_export(self.store)
-                self.store.set_cursor(RESTORED, f"{went_back.adopt_since()} {self.clock() // MICROSECONDS}")
+                restore = Restore(went_back.adopt_since(), self.clock() // MICROSECONDS, pending=True)
+                self.store.set_cursor(RESTORED, restore.text())
                 db = Stamp(new_id(), max(self.clock(), went_back.last_seen + 1))
                 self.store.set_cursor(CURSOR, db.text())
         self._began = db
-        if went_back is None:
+        if went_back is not None and db is not None:
+            self._left(db, seen)
+            log.warning(
+                "the database went back in time: it was last stamped at %s, but this host ended a "
+                "pass on it at %s (restored from a backup, or a replica without the last writes?). "
+                "amoCRM keeps what the module made since: once no table has changed for %.0f s, the "
+                "entities made since %s that carry the module's marker are adopted and everything "
+                "is sent once more so amoCRM shows what billing holds now; nothing is sent until then",
+                _iso(went_back.since / MICROSECONDS), _iso(went_back.last_seen / MICROSECONDS),
+                self.quiet, _iso(went_back.adopt_since()))
+        if restore is None or not restore.pending:
             return None
-        left: dict[str, int] = dict(seen.left) if seen is not None else {}
-        if seen is not None:
-            left[seen.stamp.database] = seen.stamp.at
-        assert db is not None
-        self._write(db, left)
-        log.warning(
-            "the database went back in time: it was last stamped at %s, but this host ended a "
-            "pass on it at %s (restored from a backup, or a replica without the last writes?). "
-            "amoCRM keeps what the module made since: adopting the entities made since %s that "
-            "carry the module's marker, then sending everything once more so amoCRM shows what "
-            "billing holds now", _iso(went_back.since / MICROSECONDS),
-            _iso(went_back.last_seen / MICROSECONDS), _iso(went_back.adopt_since()))
+        if not restore_over(restore, self.clock() / MICROSECONDS, self.unchanged_for(), self.quiet):
+            return (f"the database went back in time ({_iso(restore.noticed)}): nothing is sent until "
+                    f"its tables have stayed as they are for {self.quiet:.0f} s")
+        self._deal_with(restore)
+        return None
+
+    def _deal_with(self, restore: Restore) -> None:
+        with self.store.transaction():
+            if Restore.parse(self.store.get_cursor(RESTORED)) != restore:
+                return      # dealt with meanwhile (another process), or another restore noticed
+            request_adoption(self.store, KIND_ORDER, restore.since)
+            request_export(self.store)
+            self.store.set_cursor(RESTORED, Restore(restore.since, restore.noticed).text())
+        log.warning("the database's tables have stayed as they are for %.0f s: adopting what amoCRM "
+                    "made since %s and sending everything once more", self.quiet, _iso(restore.since))
         counts = run_requested_export(self.store, self.billing)
         if counts is not None:
             log.info("after the database went back: %d entities queued", counts.total)
-        return went_back
 
     def end(self) -> None:
         """After the pass (or payment notes, renewal tasks made): stamp the database, then this
@@ -217,6 +280,13 @@ class Timeline:
             self.store.set_cursor(CURSOR, stamp.text())
         self._began = stamp
         self._write(stamp, dict(seen.left) if seen is not None else {})
+
+    def _left(self, db: Stamp, seen: Optional[Seen]) -> None:
+        """This host's file names the database's new id and remembers the one it left."""
+        left: dict[str, int] = dict(seen.left) if seen is not None else {}
+        if seen is not None:
+            left[seen.stamp.database] = seen.stamp.at
+        self._write(db, left)
 
     def _read_seen(self) -> Optional[Seen]:
         try:
