@@ -144,7 +144,13 @@ def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
     stats = app.store.queue_stats()
     if not (stats.depth or adoption_pending(app.store) or matching_pending(app.store)
             or app.store.unmarks_pending()):
-        return Report()   # an adoption asked for (``amocrm adopt``) runs even with nothing queued
+        # nothing to send, but a restore of the database is noticed (and dealt with once it is
+        # over) without waiting for the next event: now and then, not every 0.3 s of the daemon
+        held = app.timeline().begin_idle()
+        if held is not None:
+            return Report(stopped="restoring", stop_reason=held)
+        if not app.store.queue_stats().depth:
+            return Report()   # an adoption asked for (``amocrm adopt``) runs even with nothing queued
     try:
         engine = app.engine(_chunk_for(app, stats.depth))
     except (Reauthorize, Stop) as exc:

@@ -70,6 +70,8 @@ PENDING = "pending"
 # since it was noticed); tests set the environment variable
 QUIET = 120.0
 QUIET_ENV = "BILLMGR_AMOCRM_RESTORE_QUIET"
+# a worker with nothing to send looks for a restore this often (cron's runs: every one)
+IDLE_EVERY = 10.0
 # how long after a restore a note or task is looked for before it is made: the renewal duty and
 # the payment reconciler (hourly) plan again what the restore took from their tables within it
 VERIFY_FOR = 3 * 86400
@@ -220,6 +222,7 @@ class Timeline:
         self.clock = clock
         # the database's stamp when this began or last stamped: only that database is stamped
         self._began: Optional[Stamp] = None
+        self._idle_checked = -IDLE_EVERY
 
     def begin(self) -> Optional[str]:
         """Before anything is sent: None to go on, or why nothing may be sent now (a restore
@@ -253,6 +256,15 @@ class Timeline:
                     f"its tables have stayed as they are for {self.quiet:.0f} s")
         self._deal_with(restore)
         return None
+
+    def begin_idle(self) -> Optional[str]:
+        """:meth:`begin` for a worker with nothing to send: at most every :data:`IDLE_EVERY`
+        seconds (a restore dealt with queues everything: the caller then has work)."""
+        now = time.monotonic()
+        if now - self._idle_checked < IDLE_EVERY:
+            return None
+        self._idle_checked = now
+        return self.begin()
 
     def _deal_with(self, restore: Restore) -> None:
         with self.store.transaction():
