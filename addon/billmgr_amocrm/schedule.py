@@ -56,23 +56,15 @@ def reconcile(app: App) -> None:
 
 def renewals(app: App) -> None:
     from .errors import Reauthorize, Stop
-    from .sync.renewals import run_renewals
-    from .sync.timeline import made_since
+    from .service.activities import renewals_under_lease
 
-    now = utcnow()
-    timeline = app.timeline()
     try:
-        held = timeline.begin()
-        if held is not None:
-            log.info("renewal tasks wait: %s", held)
-            return
-        report = run_renewals(app.store, app.activities(), app.billing, app.config, app.presets, now=now,
-                              settle_after=float(app.config.sync.settle_after),
-                              made_since=made_since(app.store, now))
-        if report.created or report.completed:
-            timeline.end()
+        run = renewals_under_lease(app)
     except (Reauthorize, Stop) as exc:
         log.warning("renewal tasks skipped: %s", exc)
+        return
+    if run.waiting:
+        log.info("renewal tasks wait: %s", run.waiting)
 
 
 def keep_alive(app: App) -> None:

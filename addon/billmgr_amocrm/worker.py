@@ -141,16 +141,25 @@ def _engine_pass(app: App, stop: Optional[Callable[[], bool]]) -> Report:
     from .sync.match import matching_pending
     from .sync.outcomes import Report, unchanged_words
 
+    def idle(depth: int) -> bool:
+        # an adoption asked for (``amocrm adopt``) runs even with nothing queued
+        return not (depth or adoption_pending(app.store) or matching_pending(app.store)
+                    or app.store.unmarks_pending())
+
     stats = app.store.queue_stats()
-    if not (stats.depth or adoption_pending(app.store) or matching_pending(app.store)
-            or app.store.unmarks_pending()):
+    if idle(stats.depth):
         # nothing to send, but a restore of the database is noticed (and dealt with once it is
-        # over) without waiting for the next event: now and then, not every 0.3 s of the daemon
-        held = app.timeline().begin_idle()
+        # over: everything is queued then) without waiting for the next event; now and then,
+        # not at every 0.3 s tick of the daemon
+        timeline = app.timeline()
+        if not timeline.idle_check_due():
+            return Report()
+        held = timeline.begin()
         if held is not None:
             return Report(stopped="restoring", stop_reason=held)
-        if not app.store.queue_stats().depth:
-            return Report()   # an adoption asked for (``amocrm adopt``) runs even with nothing queued
+        stats = app.store.queue_stats()
+        if idle(stats.depth):
+            return Report()
     try:
         engine = app.engine(_chunk_for(app, stats.depth))
     except (Reauthorize, Stop) as exc:

@@ -76,10 +76,6 @@ class RenewalRun:
 def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
     """The renewal task duty now (after a rule was added, say), under the engine lease like every
     sender; when another engine holds it, nothing is sent here (that worker runs it hourly)."""
-    from ..foundation.clock import utcnow
-    from ..sync.renewals import run_renewals
-    from ..sync.timeline import made_since
-
     with using(app) as live:
         lease = live.lease()
         held_before = lease.held
@@ -87,17 +83,28 @@ def run_renewals_now(*, app: Optional[App] = None) -> RenewalRun:
             holder = lease.holder()
             return RenewalRun(ran=False, holder=holder.describe() if holder is not None else "")
         try:
-            now = utcnow()
-            timeline = live.timeline()
-            held = timeline.begin()
-            if held is not None:
-                return RenewalRun(ran=True, waiting=held)
-            report = run_renewals(live.store, live.activities(), live.billing, live.config, live.presets,
-                                  now=now, settle_after=float(live.config.sync.settle_after),
-                                  made_since=made_since(live.store, now))
-            if report.created or report.completed:
-                timeline.end()
+            return renewals_under_lease(live)
         finally:
             if not held_before:
                 lease.release()
-        return RenewalRun(True, report.planned, report.created, report.completed, report.failed)
+
+
+def renewals_under_lease(live: App) -> RenewalRun:
+    """One renewal run, the engine lease held (``amocrm renewals`` and the worker's duty): nothing
+    is sent while a restore of the database is not over, and what was made stamps the database
+    (``sync/timeline.py``)."""
+    from ..foundation.clock import utcnow
+    from ..sync.renewals import run_renewals
+    from ..sync.timeline import made_since
+
+    timeline = live.timeline()
+    held = timeline.begin()
+    if held is not None:
+        return RenewalRun(ran=True, waiting=held)
+    now = utcnow()
+    report = run_renewals(live.store, live.activities(), live.billing, live.config, live.presets,
+                          now=now, settle_after=float(live.config.sync.settle_after),
+                          made_since=made_since(live.store, now))
+    if report.created or report.completed:
+        timeline.end()
+    return RenewalRun(True, report.planned, report.created, report.completed, report.failed)

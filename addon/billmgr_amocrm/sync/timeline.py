@@ -257,14 +257,14 @@ class Timeline:
         self._deal_with(restore)
         return None
 
-    def begin_idle(self) -> Optional[str]:
-        """:meth:`begin` for a worker with nothing to send: at most every :data:`IDLE_EVERY`
-        seconds (a restore dealt with queues everything: the caller then has work)."""
+    def idle_check_due(self) -> bool:
+        """Whether a worker with nothing to send should :meth:`begin` now: at most every
+        :data:`IDLE_EVERY` seconds."""
         now = time.monotonic()
         if now - self._idle_checked < IDLE_EVERY:
-            return None
+            return False
         self._idle_checked = now
-        return self.begin()
+        return True
 
     def _deal_with(self, restore: Restore) -> None:
         with self.store.transaction():
