@@ -286,6 +286,12 @@ class FakeStore:
         with self._unit():
             return {a: b for b, a in self.link_rows[kind].items() if a in wanted}
 
+    def bound_ids(self, kind: Kind, after_id: int = 0, batch: int = 1000) -> Iterator[list[int]]:
+        with self._unit():
+            ids = sorted(i for i in self.link_rows[kind] if i > after_id)
+        for start in range(0, len(ids), batch):
+            yield ids[start:start + batch]
+
     def drop_link(self, kind: Kind, billmgr_id: int) -> None:
         with self._unit():
             self._drop(self.link_rows[kind], int(billmgr_id))

@@ -310,6 +310,12 @@ class FakeBilling:
         if ids:
             yield ids
 
+    def accounts_of(self, kind: Kind, ids: Sequence[int]) -> dict[int, int]:
+        if kind is Kind.CONTACT:
+            return {i: i for i in ids if i in self.clients_}
+        source: dict[int, Any] = self.payers_ if kind is Kind.COMPANY else self.services_
+        return {i: int(source[i].account_id) for i in ids if i in source}
+
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         """Ids that do not exist are absent, as in the real reader."""
         source: dict[int, Any] = {Kind.CONTACT: self.clients_, Kind.COMPANY: self.payers_,

@@ -1,7 +1,7 @@
 """The panel event hook: echo the document, note the event in the spool, nothing else.
 
 BILLmanager runs ``addon/amocrm_event`` synchronously inside the user's request for
-``register``, ``account.edit``, ``user.edit``, ``profile.edit``, the service events
+``register``, ``account.edit``, ``user.edit``, ``profile.edit``, ``profile.delete``, the service events
 ``service.postopen``, ``postprolong``, ``postsuspend``, ``postresume``, ``postclose``,
 ``postreopen``, ``postsetparam`` and the
 payment events ``payment.setpaid`` / ``setcanceled`` / ``setfraud`` (``after="yes"``,
@@ -9,16 +9,16 @@ payment events ``payment.setpaid`` / ``setcanceled`` / ``setfraud`` (``after="ye
 always writes stdin back byte for byte, never prints anything else, and always exits 0,
 whatever fails.
 
-It records an event only for a real save (``PARAM_sok`` set and no ``<error>`` child of
-the document's root: an ``after`` handler also runs when a form is merely opened; the payment
-actions have no form and come without ``sok``, ``unverified.EVENTS_WITHOUT_SOK``) and only
-the whitelisted parameters (``unverified.EVENT_PARAMS_KEPT``): never passwords. A created
-object's id comes from the root's own ``<id>`` child (``hookdoc``: never from a nested
-document). It opens no network or database connection and imports only the standard
-library plus its own stdlib-only modules (``hookdoc``, ``paths``, ``store.spool``,
-``foundation.files``): it runs on the host's own Python 3, outside the module's
-virtualenv, so that a broken virtualenv cannot break a save. The worker moves spooled
-events into the MySQL queue.
+It records an event only for a real save (``PARAM_sok`` set and no ``<error>`` child of the
+document's root: an ``after`` handler also runs when a form is merely opened; the payment
+actions and a payer's deletion have no form and come without ``sok``,
+``unverified.EVENTS_WITHOUT_SOK``) and only the whitelisted parameters
+(``unverified.EVENT_PARAMS_KEPT``): never passwords. A created object's id comes from the
+root's own ``<id>`` child (``hookdoc``: never from a nested document). It opens no network
+or database connection and imports only the standard library plus its own stdlib-only
+modules (``hookdoc``, ``paths``, ``store.spool``, ``foundation.files``): it runs on the
+host's own Python 3, outside the module's virtualenv, so that a broken virtualenv cannot
+break a save. The worker moves spooled events into the MySQL queue.
 
 The spool write runs in a child process and the save waits for it at most
 ``WRITE_DEADLINE_SECONDS`` (see ``record_within_deadline``): a stalled disk cannot hang

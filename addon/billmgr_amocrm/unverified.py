@@ -43,6 +43,7 @@ HOOKED_EVENTS = (
     "account.edit",
     "user.edit",
     "profile.edit",
+    "profile.delete",
     "service.postopen",
     "service.postprolong",
     "service.postsuspend",
@@ -82,7 +83,11 @@ PAYMENT_STATES = ("paid", "canceled", "refunded", "fraud")
 # [C] Payment modules call these as actions without sok (LocalQuery("payment.setpaid",
 # {"elid": ...}) in public payment modules): they have no form that could merely be opened,
 # so the hook records them without PARAM_sok.
-EVENTS_WITHOUT_SOK = ("payment.setpaid", "payment.setcanceled", "payment.setfraud")
+# [U] profile.delete (a payer deleted from the client's or the admin's list, elid a list on a
+# group delete) is recorded without sok too: a delete has no form that could merely be opened, a
+# refused one carries <error>, and an event for a payer that still exists only re-sends it. The
+# reconciler finds a deletion that reached no event (sync/reconcile.py, bound payers gone).
+EVENTS_WITHOUT_SOK = ("payment.setpaid", "payment.setcanceled", "payment.setfraud", "profile.delete")
 # [U] payment.account (the client; BILLmanager may reach it through subaccount), payment.createdate
 # and payment.paydate. Check: mysql billmgr -e 'SHOW COLUMNS FROM payment'
 # [U] The table tying a payment to the services it paid for: payment2item(payment, item). Looked

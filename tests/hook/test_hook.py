@@ -161,10 +161,19 @@ def test_a_create_without_an_id_anywhere_is_still_recorded(mgr5_root: Path) -> N
     assert "doc_id" not in event and "elid" not in event
 
 
-@pytest.mark.parametrize("func", ["payment.setpaid", "payment.setcanceled", "payment.setfraud"])
-def test_payment_actions_are_recorded_without_sok(mgr5_root: Path, func: str) -> None:
-    # payment modules call them as actions (LocalQuery without sok): there is no form to open
+@pytest.mark.parametrize("func", ["payment.setpaid", "payment.setcanceled", "payment.setfraud",
+                                  "profile.delete"])
+def test_actions_without_a_form_are_recorded_without_sok(mgr5_root: Path, func: str) -> None:
+    # payment modules call them as actions (LocalQuery without sok), a delete is a list's button:
+    # there is no form to open
     doc = b"<doc><ok/></doc>"
     run = run_addon(HOOK, {"func": func, "elid": "31"}, doc)
     assert (run.returncode, run.stdout) == (0, doc)
     assert [(e["func"], e["elid"]) for e in spooled(mgr5_root)] == [(func, "31")]
+
+
+def test_a_refused_delete_is_not_recorded(mgr5_root: Path) -> None:
+    doc = b'<doc><error type="exists" object="profile"><msg>has documents</msg></error></doc>'
+    run = run_addon(HOOK, {"func": "profile.delete", "elid": "7"}, doc)
+    assert (run.returncode, run.stdout) == (0, doc)
+    assert spooled(mgr5_root) == []

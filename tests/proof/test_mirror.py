@@ -1,7 +1,8 @@
 """Scenario 12 (issue 15): amoCRM shows what billing holds now and leaves managers' work alone.
 
 After the initial export, BILLmanager empties values (users' phones, emails and names,
-payers' email, phone and address, services' domain parameter and cost), services are
+payers' email, phone and address, services' domain parameter and cost), clients delete
+legal payers (with the panel's event, or none: the reconciler's part), services are
 prolonged (a pipeline rule keyed on the event moves their leads), managers move leads by
 hand in amoCRM (a PATCH with a token of amoCRM's own), then the module rechecks
 (``amocrm reconcile``) and resyncs everything (``amocrm resync all``, run by the real
@@ -21,6 +22,7 @@ import requests
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.store.resolve import enqueue_event
 
 from .mirror_audit import body_mismatches
 from .support import ProofRig, all_keys
@@ -118,6 +120,19 @@ def cleared_in_amocrm(rig: ProofRig) -> int:
     return count
 
 
+def delete_payers(rig: ProofRig, rng: random.Random, count: int) -> List[int]:
+    """Clients delete bound legal payers: the main one of some clients, an older one of others."""
+    bound = rig.links(Kind.COMPANY)
+    rows = rig.sql("SELECT id, account FROM profile WHERE profiletype = 2 ORDER BY id")
+    payers = rng.sample([(int(p), int(a)) for p, a in rows if int(p) in bound], count)
+    for n, (payer, account) in enumerate(payers):
+        rig.sandbox.delete_payer(payer)
+        rig.touched.add((Kind.CONTACT, account))       # the audit checks the client's company links
+        if n % 2 == 0:
+            enqueue_event({"func": "profile.delete", "elid": str(payer)}, rig.app.store, rig.app.billing)
+    return [p for p, _ in payers]
+
+
 def test_clears_rechecks_resyncs_and_managers_moves_keep_amocrm_a_mirror(proof_rig_factory: Any,
                                                                         scale: Any) -> None:
     rig: ProofRig = proof_rig_factory(clients=scale(60, 1000), services=scale(200, 5000))
@@ -135,6 +150,15 @@ def test_clears_rechecks_resyncs_and_managers_moves_keep_amocrm_a_mirror(proof_r
     rig.drain()
     audited(rig, "emptying values")
     assert cleared_in_amocrm(rig) - before >= emptied // 2   # the clearings were really sent
+
+    # 1b. payers deleted in BILLmanager, half through the panel's event, half found by the
+    # reconciler: their companies leave the clients' contacts and leads, the next main one comes
+    deleted = delete_payers(rig, rng, scale(10, 100))
+    rig.drain()
+    service.reconcile(app=rig.app)
+    rig.drain()
+    audited(rig, "deleting payers")
+    assert not set(deleted) & set(rig.links(Kind.COMPANY)), "a deleted payer is still bound"
 
     # 2. prolongations move their leads (the rule keyed on the event)
     prolonged = rng.sample(items, scale(20, 400))

@@ -15,8 +15,10 @@ anew). Allowed, and only these: the marker of an id the restore lost twice (the 
 entity stays, nobody's now, beside the new record's with the same id), and, as in scenario 10,
 an entity the backup had not bound yet and billing changed beyond recognition after the backup
 (the change went back with the restore, amoCRM kept it: nothing the module wrote still names
-it) made anew once; and, not handled, a client the restore left without a legal payer whose
-contact or leads stay on a company the module linked after the backup (counted).
+it) made anew once. A company the module linked after the backup to a client the restore left
+without that payer leaves the client's contact and leads (the audit's company check). Not
+handled, counted: a service lost with the restore whose id went to a new service of the same
+tariff gets the lost record's deal (its name is the evidence), with the lost client's company.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ from .support import CI_CLIENTS, CI_SERVICES, ProofRig, all_keys
 FULL_CLIENTS, FULL_SERVICES = 1000, 5000
 # how long the tables must stay as they are before the module acts on a restore (120 s shipped)
 QUIET = 5.0
+
+
+def _item_of(rig: ProofRig, lead: int) -> int:
+    return next((b for b, a in rig.links(Kind.LEAD).items() if a == lead), 0)
+
+
+def released(rig: ProofRig, since: int) -> int:
+    """How many links of companies no client has any more the module removed after the restore."""
+    return sum(len(r.get("body") or []) for r in rig.control.requests(since=since)
+               if r["method"] == "POST" and r["path"] == "/api/v4/companies/unlink")
 
 
 def _mysql(tool: str, rig: ProofRig) -> list:
@@ -111,14 +123,17 @@ def test_a_database_restored_from_a_backup_under_cron_makes_nothing_twice(
         assert set(twice) <= lost | after_backup, sorted(set(twice) - lost - after_backup)[:10]
         assert all(n == 2 for n in twice.values()), twice
         audit.duplicates = {}
-        # Not handled (README): a company the module linked after the backup (a payer added, or
-        # made a legal entity again) stays linked to its client's contact and leads when the
-        # restore leaves the client without a legal payer: the state that would unlink it went back
-        modules = {e["id"] for e in rig.live_entities(Kind.COMPANY).values()
-                   if rig.markers_of(Kind.COMPANY, e)}
-        on_lost = [w for w in audit.wrong_company if w.endswith("not None")
-                   and int(w.split(" has company ")[1].split(",")[0]) in modules]
-        audit.wrong_company = [w for w in audit.wrong_company if w not in on_lost]
+        # a company the module linked after the backup (a payer added, or made a legal entity
+        # again) leaves the client's contact and leads when the restore leaves the client without
+        # that payer: the adoption after the restore finds it unbound and unlinks it (until stop
+        # 31 it stayed linked: 28 such links at full scale)
+        # Not handled (README): a service lost with the restore whose id BILLmanager gave to a new
+        # service of the same tariff: the adoption takes the lost record's deal for it (the same
+        # name is its evidence), and the company of the lost record's client stays on it. Allowed
+        # only on the deals of lost ids given again, counted
+        on_lost_ids = [w for w in audit.wrong_company if w.endswith("not None") and " lead " in w
+                       and (Kind.LEAD, _item_of(rig, int(w.split()[3]))) in lost]
+        audit.wrong_company = [w for w in audit.wrong_company if w not in on_lost_ids]
         assert audit.ok, audit.summary()
         after = {kind: rig.links(kind) for kind in KIND_ORDER}
         moved = [(kind.value, b, a, after[kind].get(b)) for kind in KIND_ORDER
@@ -133,7 +148,7 @@ def test_a_database_restored_from_a_backup_under_cron_makes_nothing_twice(
         record_figures(rig, started, lost=len(lost), twice=len(twice),
                        changed_after_backup=len(after_backup), restore_seconds=round(restore_seconds, 1),
                        failed_under_restore=len(failed_under_restore), saves=3 * rounds,
-                       on_a_company_linked_after_the_backup=len(on_lost))
+                       released=released(rig, seq), lost_deals_taken_with_their_company=len(on_lost_ids))
     finally:
         admin.kill_all()
 

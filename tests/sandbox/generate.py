@@ -912,6 +912,22 @@ def edit_payer(conn: pymysql.connections.Connection, profile_id: int, **changes:
     return profile_id
 
 
+def delete_payer(conn: pymysql.connections.Connection, profile_id: int) -> None:
+    """profile.delete: the payer's row goes (what the client or an admin deletes in the panel)."""
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {profile_store(conn)} WHERE id = %s", (profile_id,))
+    conn.commit()
+
+
+def delete_client(conn: pymysql.connections.Connection, account_id: int) -> None:
+    """account.delete: the client's users and payers go with it (its services stay, closed)."""
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {profile_store(conn)} WHERE account = %s", (account_id,))
+        cur.execute("DELETE FROM user WHERE account = %s", (account_id,))
+        cur.execute("DELETE FROM account WHERE id = %s", (account_id,))
+    conn.commit()
+
+
 def open_service(conn: pymysql.connections.Connection, account_id: int, *, itemtype: str = "vds",
                  pricelist_id: Optional[int] = None, params: Optional[Mapping[str, str]] = None,
                  status: int = STATUS_ACTIVE, opendate: Optional[date] = None, period: Optional[int] = None,
@@ -1026,6 +1042,12 @@ class Sandbox:
 
     def edit_payer(self, profile_id: int, **changes: Any) -> int:
         return edit_payer(self.conn, profile_id, **changes)
+
+    def delete_payer(self, profile_id: int) -> None:
+        delete_payer(self.conn, profile_id)
+
+    def delete_client(self, account_id: int) -> None:
+        delete_client(self.conn, account_id)
 
     def open_service(self, account_id: int, **kw: Any) -> int:
         return open_service(self.conn, account_id, **kw)

@@ -228,6 +228,18 @@ def test_names_for_bindings(sandbox_db, billing):
     assert billing.names(Kind.LEAD, [named]) == {named: "x.ru (основной)"}
 
 
+def test_whose_each_entity_is_for_those_that_still_exist(sandbox_db, billing):
+    acc = sandbox_db.add_client(name="Чей").account_id
+    payer = sandbox_db.add_payer(acc)
+    item = sandbox_db.open_service(acc)
+    assert billing.accounts_of(Kind.CONTACT, [acc, 10**6]) == {acc: acc}
+    assert billing.accounts_of(Kind.COMPANY, [payer, 10**6]) == {payer: acc}
+    assert billing.accounts_of(Kind.LEAD, [item]) == {item: acc}
+    sandbox_db.delete_payer(payer)
+    assert billing.accounts_of(Kind.COMPANY, [payer]) == {}
+    assert billing.accounts_of(Kind.LEAD, []) == {}
+
+
 def test_the_service_name_is_item_name(sandbox_db, billing):
     acc = sandbox_db.add_client(name="Named").account_id
     iid = sandbox_db.open_service(acc, itemtype="vds", name="  Сервер бухгалтерии ")

@@ -74,6 +74,14 @@ def test_an_unbinding_notes_the_entities_whose_marker_is_to_come_off(any_store: 
     assert not any_store.unmarks_pending()
 
 
+def test_the_bound_ids_of_a_kind_come_in_pages_in_order(any_store: Any) -> None:
+    any_store.put_links(Kind.COMPANY, [(7, 107), (3, 103), (12, 112), (5, 105)])
+    any_store.put_links(Kind.LEAD, [(4, 204)])
+    assert list(any_store.bound_ids(Kind.COMPANY, 0, 2)) == [[3, 5], [7, 12]]
+    assert list(any_store.bound_ids(Kind.COMPANY, 5, 10)) == [[7, 12]]
+    assert list(any_store.bound_ids(Kind.CONTACT)) == []
+
+
 def test_one_amocrm_entity_is_linked_to_one_billmanager_entity(any_store: Any, clock: FakeClock) -> None:
     any_store.put_links(Kind.LEAD, [(1, 901), (2, 902)])
     any_store.begin_create(Kind.LEAD, [3, 4, 5], clock.now)

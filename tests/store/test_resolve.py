@@ -52,6 +52,10 @@ CASES = [
     ({"func": "profile.edit", "user": "100", "level": 16}, [(Kind.COMPANY, 1001, "edit")]),
     ({"func": "user.edit", "user": "200", "level": 16}, [(Kind.CONTACT, 20, "edit")]),
     ({"func": "user.edit", "user": "4242", "level": 16}, [(Kind.CONTACT, 20, "edit")]),  # an old login
+    # a payer deleted (one, or several on a group delete): the worker finds each gone
+    ({"func": "profile.delete", "elid": "1000"}, [(Kind.COMPANY, 1000, "edit")]),
+    ({"func": "profile.delete", "elid": "1000, 1001"},
+     [(Kind.COMPANY, 1000, "edit"), (Kind.COMPANY, 1001, "edit")]),
     ({"func": "service.postopen", "elid": "55"}, [(Kind.LEAD, 55, "open")]),
     ({"func": "service.postprolong", "elid": "55"}, [(Kind.LEAD, 55, "prolong")]),
     ({"func": "service.postsuspend", "elid": "55"}, [(Kind.LEAD, 55, "suspend")]),
@@ -70,6 +74,7 @@ CASES = [
     ({"func": "user.edit", "user": "999", "level": 16}, []),                     # no such user
     ({"func": "user.edit", "elid": "999"}, []),
     ({"func": "service.postopen", "elid": "abc"}, []),
+    ({"func": "profile.delete", "plid": "10"}, []),        # a deletion names what it deleted, or nothing
     ({"func": "account.edit", "elid": "-3"}, []),
     ({"func": "payment.add", "elid": "1"}, []),
 ]

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from billmgr_amocrm import service
 from billmgr_amocrm.domain import Kind
+from billmgr_amocrm.store.resolve import enqueue_event
 
 
 def exported(rig: Any) -> Any:
@@ -309,3 +310,79 @@ def test_the_responsible_user_is_set_on_create_and_a_managers_reassignment_stand
     assert shown(rig, Kind.LEAD, item)["responsible_user_id"] == 504147
     writes = [i for r in rig.requests_since(seq, "PATCH") for i in r["body"] if isinstance(r["body"], list)]
     assert writes and all("responsible_user_id" not in w for w in writes)
+
+
+def test_a_payer_deleted_in_billmanager_takes_its_company_off_the_client_and_the_company_stays(rig):
+    box, store, amo = rig.sandbox, rig.app.store, rig.app.amo()
+    account = box.add_client(name="Удаляет плательщиков", email="deletes@example.ru").account_id
+    older = box.add_payer(account, name='ООО "Первое"')
+    newer = box.add_payer(account, name='ООО "Второе"')
+    item = box.open_service(account)
+    gone_client = box.add_client(name="Уходит совсем", email="leaves@example.ru").account_id
+    gone_payer = box.add_payer(gone_client, name='ООО "Ушедшее"')
+    box.open_service(gone_client)
+    exported(rig)
+    contact, lead = rig.link(Kind.CONTACT, account), rig.link(Kind.LEAD, item)
+    older_company, newer_company = rig.link(Kind.COMPANY, older), rig.link(Kind.COMPANY, newer)
+    assert company_of(rig, "contacts", contact) == newer_company == company_of(rig, "leads", lead)
+    # a manager's own contact linked to the older company: not the module's to undo
+    own = amo.create("contacts", [{"name": "Бухгалтер клиента", "request_id": "m1"}]).ids["m1"]
+    amo.link("contacts", [{"entity_id": own, "to_entity_id": older_company, "to_entity_type": "companies"}])
+
+    # the client deletes its newer payer in the panel: the hook's event names it
+    box.delete_payer(newer)
+    enqueue_event({"func": "profile.delete", "elid": str(newer)}, store, rig.app.billing)
+    exported(rig)
+    assert company_of(rig, "contacts", contact) == older_company == company_of(rig, "leads", lead)
+    assert rig.link(Kind.COMPANY, newer) is None
+    kept = rig.entity("companies", newer_company)    # the company stays, people's history on it
+    assert kept["name"] == 'ООО "Второе"'
+
+    # the older one goes by a path no event reports: the reconciler finds its binding alone
+    box.delete_payer(older)
+    service.reconcile(app=rig.app)
+    exported(rig)
+    assert company_of(rig, "contacts", contact) is None and company_of(rig, "leads", lead) is None
+    assert rig.link(Kind.COMPANY, older) is None
+    assert company_of(rig, "contacts", own) == older_company
+
+    # a client deleted whole: its contact and leads keep their company (a former client's history)
+    gone_contact, gone_company = rig.link(Kind.CONTACT, gone_client), rig.link(Kind.COMPANY, gone_payer)
+    box.delete_client(gone_client)
+    service.reconcile(app=rig.app)
+    exported(rig)
+    assert company_of(rig, "contacts", gone_contact) == gone_company
+    assert rig.link(Kind.COMPANY, gone_payer) is None
+    # nothing is left to do, and another reconciler run finds nothing more
+    assert service.status(app=rig.app).queue_depth == 0
+    assert service.reconcile(app=rig.app).get(Kind.COMPANY.value, 0) == 0
+
+
+def test_a_deleted_payers_company_leaves_the_client_through_a_refused_read_and_a_lost_answer(rig):
+    box, control = rig.sandbox, rig.emulator.control
+    account = box.add_client(name="Сбои при удалении", email="faults@example.ru").account_id
+    payer = box.add_payer(account, name='ООО "Сбойное"')
+    item = box.open_service(account)
+    exported(rig)
+    contact, lead, company = (rig.link(Kind.CONTACT, account), rig.link(Kind.LEAD, item),
+                              rig.link(Kind.COMPANY, payer))
+    box.delete_payer(payer)
+    enqueue_event({"func": "profile.delete", "elid": str(payer)}, rig.app.store, rig.app.billing)
+    # amoCRM unavailable for the read of the company's links: nothing is unlinked, nothing forgotten
+    control.add_fault(action="status", path="^/api/v4/companies$", method="GET", status=503)
+    report = rig.sync()
+    control.clear_faults()
+    assert report.stopped == "retry_later" and rig.link(Kind.COMPANY, payer) == company
+    assert company_of(rig, "contacts", contact) == company
+    # the unlink applied, its answer lost: the binding stays until an answer says it is done
+    control.add_fault(action="after_commit", path="^/api/v4/companies/unlink$", method="POST", status=504,
+                      count=1)
+    rig.make_due()
+    rig.sync()
+    assert rig.link(Kind.COMPANY, payer) == company
+    rig.make_due()
+    exported(rig)
+    assert rig.link(Kind.COMPANY, payer) is None
+    assert company_of(rig, "contacts", contact) is None and company_of(rig, "leads", lead) is None
+    assert service.status(app=rig.app).queue_depth == 0
+    assert rig.entity("companies", company)["name"] == 'ООО "Сбойное"'

@@ -37,6 +37,16 @@ def test_skip_reasons_name_why_nothing_is_sent():
     assert not plan.creates and not plan.updates
 
 
+def test_a_deleted_payer_with_a_company_departs_and_one_without_is_skipped():
+    inputs = Inputs(Kind.COMPANY, {}, links={4: 904}, contact_links={})
+    plan = planner.plan_batch([work(Kind.COMPANY, 4), work(Kind.COMPANY, 5)], inputs, FakeRules(), context())
+    assert [(d.work.billmgr_id, d.amocrm_id) for d in plan.departures] == [(4, 904)]
+    assert [(s.work.billmgr_id, s.reason) for s in plan.skips] == [(5, planner.SKIP_GONE)]
+    gone_client = Inputs(Kind.CONTACT, {}, links={4: 804})     # only payers depart
+    plan = planner.plan_batch([work(Kind.CONTACT, 4)], gone_client, FakeRules(), context())
+    assert not plan.departures and [s.reason for s in plan.skips] == [planner.SKIP_GONE]
+
+
 def test_a_lead_whose_contact_is_not_linked_waits_for_it():
     inputs = Inputs(Kind.LEAD, {7: service(7, account=1), 8: service(8, account=2)}, links={},
                     contact_links={2: 502})

@@ -158,6 +158,49 @@ def test_a_restored_backup_makes_nothing_twice_and_amocrm_shows_what_billing_hol
     assert rig.requests_since(seq, method="PATCH") == [] and rig.requests_since(seq, method="POST") == []
 
 
+def test_a_company_linked_after_the_backup_leaves_a_client_the_restore_left_without_its_payer(
+        rig: Rig) -> None:
+    """Found by proof scenario O11 at full scale (28 links): a legal payer added after the backup
+    made a company, linked to the client's contact and deals; the restore took the payer and its
+    binding away, and amoCRM kept showing the client on that company."""
+    assert rig.sync().failed == 0
+    sandbox = rig.sandbox
+    client = sandbox.add_client(name="Без юрлица", email="nolegal@example.com",
+                                realname="Без юрлица").account_id
+    item = sandbox.open_service(client)
+    other = sandbox.add_client(name="Другой Клиент", email="second@example.com", realname="Второй").account_id
+    kept = sandbox.add_payer(other, name='ООО "Остаётся"')
+    rig.app.store.enqueue_many(Kind.CONTACT, [client, other], "edit")
+    rig.app.store.enqueue(Kind.LEAD, item, "open")
+    rig.app.store.enqueue(Kind.COMPANY, kept, "edit")
+    assert rig.sync().failed == 0
+    late_item = sandbox.open_service(client)      # in the backup, sent only after it (bound later)
+    dump = backup(rig)
+
+    payer = sandbox.add_payer(client, name='ООО "После бэкапа"')       # after the backup
+    rig.app.store.enqueue(Kind.COMPANY, payer, "edit")
+    rig.app.store.enqueue(Kind.LEAD, late_item, "open")
+    assert rig.sync().failed == 0
+    contact, lead = rig.link(Kind.CONTACT, client), rig.link(Kind.LEAD, item)
+    late_lead = rig.link(Kind.LEAD, late_item)
+    company = rig.link(Kind.COMPANY, payer)
+    amo = rig.app.amo()
+    assert amo.get("contacts", [contact])[contact]["_embedded"]["companies"][0]["id"] == company
+    other_contact, kept_company = rig.link(Kind.CONTACT, other), rig.link(Kind.COMPANY, kept)
+
+    restore(rig, dump)
+    cron_once()
+    cron_once()
+
+    held = rig.app.amo().get("contacts", [contact, other_contact])
+    assert held[contact]["_embedded"]["companies"] == [], "the client has no legal payer any more"
+    leads = rig.app.amo().get("leads", [lead, late_lead])
+    assert leads[lead]["_embedded"]["companies"] == [] and leads[late_lead]["_embedded"]["companies"] == []
+    assert rig.link(Kind.LEAD, late_item) == late_lead           # adopted again, after the release
+    assert [c["id"] for c in held[other_contact]["_embedded"]["companies"]] == [kept_company]
+    assert rig.entity("companies", company)["name"] == 'ООО "После бэкапа"'   # stays in amoCRM, people's
+
+
 def test_the_same_backup_restored_twice_is_noticed_twice(rig: Rig) -> None:
     assert rig.sync().failed == 0
     dump = backup(rig)

@@ -44,6 +44,12 @@ ID_PAGE = {
     Kind.COMPANY: "SELECT id FROM profile WHERE profiletype = %s AND id > %s ORDER BY id LIMIT %s",
     Kind.LEAD: "SELECT id FROM item WHERE id > %s ORDER BY id LIMIT %s",
 }
+# Which of these entities still exist, and whose (the client) each is: a contact's is itself.
+ACCOUNTS_OF = {
+    Kind.CONTACT: "SELECT id, id FROM account WHERE id IN ({})",
+    Kind.COMPANY: "SELECT id, account FROM profile WHERE id IN ({})",
+    Kind.LEAD: "SELECT id, account FROM item WHERE id IN ({})",
+}
 # BILLmanager's public address as its first project (brand) records it (unverified.PUBLIC_URL_SOURCE).
 PUBLIC_URL = "SELECT billurl FROM project WHERE billurl IS NOT NULL AND billurl <> '' ORDER BY id LIMIT 1"
 # The reconciler's lifecycle scan (sync/lifecycle.py): every item's status, a page at a time.

@@ -256,6 +256,10 @@ class BillingDb:
             found.setdefault(int(account), []).append(int(item_id))
         return found
 
+    def accounts_of(self, kind: Kind, ids: Sequence[int]) -> dict[int, int]:
+        """id -> the client (account) it belongs to, for those of ``ids`` BILLmanager still has."""
+        return {int(i): int(account) for i, account in self._rows_in(q.ACCOUNTS_OF[kind], unique_ids(ids))}
+
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         """Readable names for the bindings table; ids that do not exist are absent.
 

@@ -40,6 +40,9 @@ class BillingReader(Protocol):
     def services_changed_since(self, since: datetime) -> Iterator[list[int]]:
         """Items opened or prolonged (opendate/expiredate moved) since a time, for the reconciler."""
 
+    def accounts_of(self, kind: Kind, ids: Sequence[int]) -> dict[int, int]:
+        """id -> its client's account id, for those of ``ids`` that still exist (a contact's: itself)."""
+
     def names(self, kind: Kind, ids: Sequence[int]) -> dict[int, str]:
         """Readable names for the bindings table (client name, payer name, service name)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import ContextManager, Mapping, Optional, Protocol, Sequence
+from typing import ContextManager, Iterator, Mapping, Optional, Protocol, Sequence
 
 from ..domain import Kind, ServiceEvent
 
@@ -118,6 +118,9 @@ class Store(Protocol):
         """amocrm_id -> the BILLmanager id linked to it, for the amoCRM ids that are linked."""
 
     def drop_link(self, kind: Kind, billmgr_id: int) -> None: ...
+
+    def bound_ids(self, kind: Kind, after_id: int = 0, batch: int = 1000) -> Iterator[list[int]]:
+        """Every linked BILLmanager id of a kind, ascending, in pages."""
 
     # Unlinked by an admin (``amocrm unlink``): the amoCRM entities whose marker the next pass
     # takes off (sync/unmark.py), as (amoCRM id, the BILLmanager id the marker named).

@@ -14,7 +14,7 @@ fingerprint; an intent alone does not make one.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import pymysql
 
@@ -52,6 +52,20 @@ class Links(UnitOfWork):
                 statement = sql("links", link_table=link_table(kind), ids=marks(len(chunk)))
                 found.update({int(b): int(a) for b, a in self._rows(statement, chunk)})
         return found
+
+    def bound_ids(self, kind: Kind, after_id: int = 0, batch: int = 1000) -> Iterator[list[int]]:
+        """Every linked BILLmanager id of a kind, ascending, a page at a time (each its own short
+        query: nothing stays open between pages)."""
+        statement = sql("bound_page", link_table=link_table(kind))
+        last = max(0, int(after_id))
+        while True:
+            with self.transaction():
+                page = [int(r[0]) for r in self._rows(statement, (last, batch))]
+            if page:
+                yield page
+            if len(page) < batch:
+                return
+            last = page[-1]
 
     def put_links(self, kind: Kind, pairs: Sequence[tuple[int, int]],
                   clear_intents: bool = True) -> dict[int, int]:

@@ -154,6 +154,10 @@ AND id IN ({ids})
 -- The amoCRM ids linked to these BILLmanager ids; {link_table}, {ids}.
 SELECT billmgr_id, amocrm_id FROM {link_table} WHERE billmgr_id IN ({ids})
 
+-- name: bound_page
+-- The next BILLmanager ids with a link, ascending (keyset pagination); {link_table}.
+SELECT billmgr_id FROM {link_table} WHERE billmgr_id > %s ORDER BY billmgr_id LIMIT %s
+
 -- name: put_link
 -- Insert or replace a link (billmgr_id is unique); {link_table}. One row of VALUES: executemany sends many rows in one statement.
 INSERT INTO {link_table} (billmgr_id, amocrm_id) VALUES (%s, %s)

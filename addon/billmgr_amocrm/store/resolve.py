@@ -10,6 +10,8 @@ in the worker, it becomes ``(Kind, billmgr_id, reason)`` rows:
                                 acting client). The client's contact is not re-queued: a payer
                                 edit changes nothing on the contact, and the worker makes sure the
                                 contact exists before it links a company to it.
+    profile.delete           -> the payers named (elid) -> company: the worker finds them gone
+                                and takes their companies off the client (sync/unlinks.py)
     service.postopen         -> lead, reason open
     service.postprolong      -> lead, reason prolong
     service.postsuspend      -> lead, reason suspend
@@ -158,6 +160,8 @@ def resolve_event(event: dict[str, Any], billing: BillingReader) -> list[Target]
         targets = [(Kind.CONTACT, i, EDIT) for i in _contacts_of_users(event, billing)]
     elif func == "profile.edit":
         targets = [(Kind.COMPANY, i, EDIT) for i in _companies(event, billing)]
+    elif func == "profile.delete":
+        targets = [(Kind.COMPANY, i, EDIT) for i in _ids(event.get("elid"))]
     elif func in SERVICE_EVENTS:
         reason = SERVICE_EVENTS[func]
         targets = [(Kind.LEAD, i, reason) for i in _ids(event.get("elid")) or _ids(event.get("doc_id"))]

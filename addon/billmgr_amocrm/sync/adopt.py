@@ -30,11 +30,14 @@ import logging
 from typing import Callable, Iterable, Mapping, Sequence
 
 from ..domain import KIND_ORDER, Client, Kind
+from ..errors import AmbiguousWriteError, FixData, RetryLater
+from ..foundation.clock import utcnow
 from ..markers import MarkedEntity, MarkedPage, billmgr_id_of
 from ..ports import AmoApi, BillingReader, Store
 from ..rules.attributes import attributes_of
 from ..rules.contacts import normalize_emails, normalize_phones
 from ..rules.mapping import lead_name
+from .unlinks import company_links, follow_up
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,13 @@ class Adopter:
                 log.info("%d %s carry a marker of this billing but nothing else of what it holds now "
                          "(another billing's, changed beyond recognition since, or a second copy): not "
                          "adopted: %s", len(left), kind.amo_entity, ", ".join(map(str, left[:10])))
+            if kind is Kind.COMPANY:
+                # before the page's cursor moves: a release cut short reads the page again
+                # and an adopted one may still be linked to another client's contact or deals
+                owner = self.billing.accounts_of(Kind.COMPANY, sorted(chosen))
+                keep = {a: owner[b] for b, a in chosen.items() if b in owner}
+                self._release(sorted({e.amocrm_id for _, e in candidates
+                                      if e.amocrm_id not in taken and e.contact_ids}), keep)
         with self.store.transaction():
             refused = self.store.put_links(kind, pairs)
             adopted = [b for b, _ in pairs if b not in refused]
@@ -154,6 +164,43 @@ class Adopter:
                 self.store.enqueue_many(kind, adopted, REASON)
             self.store.set_cursor(_cursor(kind), str(page.last_created))
         return len(adopted)
+
+    def _release(self, companies: Sequence[int], keep: Mapping[int, int]) -> None:
+        """Companies with a marker linked to the module's contacts, found unbound or adopted by
+        this scan (``keep``: adopted company -> its payer's client): an unbound one is none of
+        those clients' payers' (the restore lost the payer that had one, a payer deleted under
+        an earlier install, an id given to another client's payer since), and an adopted one is
+        only its own client's. So they leave the module's contacts and leads of other clients
+        (``unlinks.company_links``), and each such client's main company is queued to take the
+        place. The company stays in amoCRM, people's."""
+        if not companies:
+            return
+        found_links = company_links(self.amo, self.billing, self.store, companies,
+                                    self.marker_field_ids.get(Kind.LEAD), keep)
+        leaving = {c: found for c, found in found_links.items() if found.targets}
+        items = [{"entity_id": company, "to_entity_id": target, "to_entity_type": entity}
+                 for company, found in leaving.items() for entity, target in found.targets]
+        if not items:
+            return
+        try:
+            refused = self.amo.unlink(Kind.COMPANY.amo_entity, items)
+        except AmbiguousWriteError as exc:
+            # unlinking again is harmless: the page is read again from its cursor next time
+            raise RetryLater(f"unlinking companies no client has any more went unanswered: {exc}") from exc
+        except FixData as exc:
+            log.warning("companies no client has any more could not be unlinked from the module's "
+                        "contacts and leads: %s", exc)
+            return
+        for reason in refused.values():
+            log.warning("not unlinked: %s", reason)
+        with self.store.transaction():
+            items_of = [i for found in leaving.values() for i in found.items]
+            self.store.record_synced_many(Kind.LEAD, [(item, "") for item in items_of], utcnow())
+            accounts = set().union(*(found.accounts for found in leaving.values()))
+            follow_up(self.store, self.billing, accounts, items_of)
+        log.warning("%d companies with the module's marker that no client of this billing has any more "
+                    "were unlinked from the module's contacts and leads: %s", len(leaving),
+                    ", ".join(map(str, sorted(leaving)[:10])))
 
     def _evidence(self, kind: Kind, ids: Sequence[int]) -> Callable[[int, MarkedEntity], bool]:
         """Whether an amoCRM entity is provably its billing entity's (which must exist).

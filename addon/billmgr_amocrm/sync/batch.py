@@ -6,7 +6,7 @@
    changed, the next main company after an unlink: :mod:`.payers`);
 1. a re-check whose payload did not change sends nothing;
 2. skips are completed; children whose contact is not linked yet queue the contact;
-3. companies of former legal payers are unlinked (:mod:`.unlinks`); creates with an
+3. companies of former legal payers and of deleted ones are unlinked (:mod:`.unlinks`); creates with an
    open intent are settled by the marker (:mod:`.settle`);
 4. updates are PATCHed; entities deleted in amoCRM come back as creates (:mod:`.updates`);
 5. the rest is created (:mod:`.creates`); parent links follow (:mod:`.links`).
@@ -28,6 +28,7 @@ from . import planner
 from .creates import Creator
 from .links import PARENT_REASON
 from .outcomes import Ledger, PassStopped, Report
+from .payers import FOLLOW_UP_REASON
 from .planner import Plan, Work
 from .settle import Settler
 from .unlinks import Unlinker
@@ -36,9 +37,6 @@ from .updates import Updater
 log = logging.getLogger(__name__)
 
 RECHECK_REASON = "reconcile"
-# a follow-up that must be sent even if its fingerprint is unchanged (a company that becomes
-# the client's main one again is linked to the contact)
-FOLLOW_UP_REASON = "edit"
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,10 @@ def apply_batch(prepared: Prepared, ledger: Ledger, steps: Steps) -> Report:
     _apply_skips(ledger, plan)
     _apply_defers(ledger, plan, steps.defer_seconds)
     pending = [c.work for c in plan.creates] + [u.work for u in plan.updates] + [u.work for u in plan.unlinks]
+    pending += [d.work for d in plan.departures]
     with pass_stops(lambda exc: ledger.reschedule_unfinished(pending, exc)):
         steps.unlinker.unlink(ledger, kind, plan.unlinks, plan)
+        steps.unlinker.depart(ledger, kind, plan.departures, plan)
         creates = steps.settler.settle(ledger, kind, plan)
         recreate = steps.updater.update(ledger, kind, plan.updates, plan)
         steps.creator.create(ledger, kind, creates + recreate, plan)

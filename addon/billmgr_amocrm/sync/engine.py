@@ -16,7 +16,7 @@ The parts, each in a module named for its job:
     relink.py     what pointed at a re-created entity: queued to point at the new one
     links.py      POST /{entity}/link for parents a write cannot carry
     payers.py     the client's main company; a former legal payer's company is unlinked
-    unlinks.py    POST /companies/unlink for companies of former legal payers
+    unlinks.py    POST /companies/unlink for companies of former legal payers and deleted ones
     outcomes.py   done, failed, retried, waiting; outage strikes; the report
 
 :class:`Engine` wires them for one amoCRM client, one BILLmanager reader and one store,
@@ -269,7 +269,8 @@ class Engine:
                      updater=updater,
                      creator=Creator(amo, store, linker, settle_after=self.settle_after,
                                      marker_field_ids=self.ctx.marker_field_ids, fence=self.fence),
-                     unlinker=Unlinker(amo, store), defer_seconds=self.books.policy.defer_seconds)
+                     unlinker=Unlinker(amo, lane.billing, store),
+                     defer_seconds=self.books.policy.defer_seconds)
 
     @property
     def own_lane(self) -> Lane:

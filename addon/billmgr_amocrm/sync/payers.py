@@ -13,7 +13,10 @@ kept in step but not linked (amoCRM keeps one company per contact: linking the n
 replaces the old). A payer that is no longer a legal entity is unlinked from the contact
 and from the client's leads (:class:`Unlink`); its company stays in amoCRM, untouched
 (people may have history on it), and its binding is kept, so the same company is used
-again if the payer becomes a legal entity again. Whenever the main company may have
+again if the payer becomes a legal entity again. A payer deleted in BILLmanager
+(:class:`Departure`) leaves the same way, but nothing in billing says whose it was: its
+company's links in amoCRM name the contact and leads (:mod:`.unlinks`), and its binding is
+dropped, the payer being no more. Whenever the main company may have
 changed, the client's linked leads are rechecked (their parents are in their
 fingerprint, so only those whose company changed are sent and re-linked), and after an
 unlink the next main payer's company is queued to be linked to the contact.
@@ -29,6 +32,11 @@ from ..unverified import PROFILE_TYPE_LEGAL
 
 if TYPE_CHECKING:
     from .planner import Inputs, Plan, Work
+
+
+# the reason a company is queued with to be linked to the contact as the client's main one (sent
+# even if its fingerprint is unchanged: it becomes the main company again)
+FOLLOW_UP_REASON = "edit"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,15 @@ class Unlink:
     amocrm_id: int
     targets: tuple[tuple[str, int], ...]   # (to_entity_type, to_entity_id)
     lead_items: tuple[int, ...] = ()       # the item ids of the leads among the targets
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A payer deleted in BILLmanager whose company is bound: the company leaves the client's
+    contact and leads (what they are is read from amoCRM), and the binding goes."""
+
+    work: Work
+    amocrm_id: int
 
 
 def main_payer(account: int, payers: Payers, writing: AbstractSet[int] = frozenset()) -> Optional[int]:
@@ -93,6 +110,16 @@ def plan_unlink(plan: Plan, work: Work, entity: Any, inputs: Inputs) -> bool:
     successor = main_payer(account, inputs.payers)
     if successor is not None:
         plan.requeues.append((Kind.COMPANY, successor))
+    return True
+
+
+def plan_departure(plan: Plan, work: Work, entity: Any, inputs: Inputs) -> bool:
+    """A payer BILLmanager no longer has, with a company: its company is to leave the client.
+    False: not such a payer (nothing bound, or it still exists)."""
+    company = inputs.links.get(work.billmgr_id)
+    if entity is not None or inputs.kind is not Kind.COMPANY or company is None:
+        return False
+    plan.departures.append(Departure(work, company))
     return True
 
 

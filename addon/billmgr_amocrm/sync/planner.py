@@ -16,7 +16,7 @@ from ..markers import marker_value
 from ..ports import AmoPayload, MappingContext, QueueItem, RuleSet
 from ..unverified import PROFILE_TYPE_LEGAL
 from .events import event_of, implied_event, new_events, service_event
-from .payers import Payers, Unlink, main_companies_only, plan_unlink
+from .payers import Departure, Payers, Unlink, main_companies_only, plan_departure, plan_unlink
 
 __all__ = ["Create", "Defer", "Inputs", "Link", "Plan", "Skip", "Update", "Work", "event_of", "new_events",
            "plan_batch", "service_event"]
@@ -92,6 +92,8 @@ class Plan:
     parents: dict[int, list[Link]] = field(default_factory=dict)
     # companies of former legal payers, to unlink from the client's contact and leads
     unlinks: list[Unlink] = field(default_factory=list)
+    # companies of payers deleted in BILLmanager, to unlink likewise and forget
+    departures: list[Departure] = field(default_factory=list)
     # rows queued when the batch is applied: rechecks (only where no row waits) and edits
     rechecks: list[tuple[Kind, int]] = field(default_factory=list)
     requeues: list[tuple[Kind, int]] = field(default_factory=list)
@@ -145,7 +147,7 @@ def plan_batch(works: Sequence[Work], inputs: Inputs, rules: RuleSet, ctx: Mappi
         event = event_of(kind, work, inputs)
         skip = _skip_reason(kind, entity, event, rules)
         if skip:
-            if not plan_unlink(plan, work, entity, inputs):
+            if not (plan_unlink(plan, work, entity, inputs) or plan_departure(plan, work, entity, inputs)):
                 plan.skips.append(Skip(work, skip))
             continue
         parents = _parents(kind, entity, inputs)

@@ -9,7 +9,10 @@ Every run (the daemon: hourly):
 * linked services whose status (suspended, active, deleted) is not what the last
   service event recorded says: the missing suspend, resume or close is queued
   (:mod:`.lifecycle`). A suspended or deleted service found without a lead is queued
-  with its suspension or closure, so it is created where the rules put it.
+  with its suspension or closure, so it is created where the rules put it;
+* payers with a company that BILLmanager no longer has (deleted by a path no event reported,
+  or while the hook's event was lost): queued, so their companies leave the client
+  (:mod:`.unlinks`).
 
 Once a day (``RECHECK_EVERY``, kept in the ``reconcile:recheck_at`` cursor in the
 database, so it holds whichever process runs the reconciler), as soon as the settings differ
@@ -83,6 +86,7 @@ def reconcile(store: Store, billing: BillingReader, rules: RuleSet, now: datetim
     else:
         queued[Kind.LEAD] += _changed_services(store, billing, now, rules, ctx)
     queued[Kind.LEAD] += queue_lifecycle_changes(store, billing)
+    queued[Kind.COMPANY] += queue_departed_payers(store, billing)
     if any(queued.values()):
         log.info("reconcile: queued %s", ", ".join(f"{n} {k.amo_entity}" for k, n in queued.items() if n))
     return queued
@@ -98,6 +102,19 @@ def _missing_by_reason(kind: Kind, entities: dict[int, Any], rules: RuleSet) -> 
         if rules.wants(kind, entity, event):
             found.setdefault(event.value if event else "reconcile", []).append(billmgr_id)
     return found
+
+
+def queue_departed_payers(store: Store, billing: BillingReader) -> int:
+    """Queue the bound payers BILLmanager no longer has (two short reads per thousand bindings)."""
+    failed = store.failed_ids(Kind.COMPANY)
+    count = 0
+    for ids in store.bound_ids(Kind.COMPANY, 0, SCAN_CHUNK):
+        there = billing.accounts_of(Kind.COMPANY, ids)
+        gone = [i for i in ids if i not in there and i not in failed]
+        if gone:
+            store.enqueue_many(Kind.COMPANY, gone, "reconcile")
+            count += len(gone)
+    return count
 
 
 def settings_unchecked(store: Store, settings_version: Optional[str]) -> bool:
