@@ -151,8 +151,8 @@ class Adopter:
                          "(another billing's, changed beyond recognition since, or a second copy): not "
                          "adopted: %s", len(left), kind.amo_entity, ", ".join(map(str, left[:10])))
             if kind is Kind.COMPANY:
-                # before the page's cursor moves: a release cut short reads the page again
-                # and an adopted one may still be linked to another client's contact or deals
+                # a company unbound, or adopted but still linked to another client's contact or
+                # deals, leaves them; before the page's cursor moves, so one cut short is read again
                 owner = self.billing.accounts_of(Kind.COMPANY, sorted(chosen))
                 keep = {a: owner[b] for b, a in chosen.items() if b in owner}
                 self._release(sorted({e.amocrm_id for _, e in candidates
@@ -186,10 +186,10 @@ class Adopter:
             refused = self.amo.unlink(Kind.COMPANY.amo_entity, items)
         except AmbiguousWriteError as exc:
             # unlinking again is harmless: the page is read again from its cursor next time
-            raise RetryLater(f"unlinking companies no client has any more went unanswered: {exc}") from exc
+            raise RetryLater(f"unlinking companies from clients not theirs went unanswered: {exc}") from exc
         except FixData as exc:
-            log.warning("companies no client has any more could not be unlinked from the module's "
-                        "contacts and leads: %s", exc)
+            log.warning("companies could not be unlinked from the module's contacts and leads of "
+                        "clients not theirs: %s", exc)
             return
         for reason in refused.values():
             log.warning("not unlinked: %s", reason)
@@ -198,8 +198,8 @@ class Adopter:
             self.store.record_synced_many(Kind.LEAD, [(item, "") for item in items_of], utcnow())
             accounts = set().union(*(found.accounts for found in leaving.values()))
             follow_up(self.store, self.billing, accounts, items_of)
-        log.warning("%d companies with the module's marker that no client of this billing has any more "
-                    "were unlinked from the module's contacts and leads: %s", len(leaving),
+        log.warning("%d companies with the module's marker were unlinked from the module's contacts "
+                    "and leads of clients whose payers they are not (any more): %s", len(leaving),
                     ", ".join(map(str, sorted(leaving)[:10])))
 
     def _evidence(self, kind: Kind, ids: Sequence[int]) -> Callable[[int, MarkedEntity], bool]:
