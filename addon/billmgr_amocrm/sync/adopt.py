@@ -153,10 +153,11 @@ class Adopter:
             if kind is Kind.COMPANY:
                 # a company unbound, or adopted but still linked to another client's contact or
                 # deals, leaves them; before the page's cursor moves, so one cut short is read again
-                owner = self.billing.accounts_of(Kind.COMPANY, sorted(chosen))
-                keep = {a: owner[b] for b, a in chosen.items() if b in owner}
-                self._release(sorted({e.amocrm_id for _, e in candidates
-                                      if e.amocrm_id not in taken and e.contact_ids}), keep)
+                linked = sorted({e.amocrm_id for _, e in candidates
+                                 if e.amocrm_id not in taken and e.contact_ids})
+                if linked:
+                    owner = self.billing.accounts_of(Kind.COMPANY, sorted(chosen))
+                    self._release(linked, {a: owner[b] for b, a in chosen.items() if b in owner})
         with self.store.transaction():
             refused = self.store.put_links(kind, pairs)
             adopted = [b for b, _ in pairs if b not in refused]
@@ -173,8 +174,6 @@ class Adopter:
         only its own client's. So they leave the module's contacts and leads of other clients
         (``unlinks.company_links``), and each such client's main company is queued to take the
         place. The company stays in amoCRM, people's."""
-        if not companies:
-            return
         found_links = company_links(self.amo, self.billing, self.store, companies,
                                     self.marker_field_ids.get(Kind.LEAD), keep)
         leaving = {c: found for c, found in found_links.items() if found.targets}

@@ -101,11 +101,10 @@ class Unlinker:
         leaving = company_links(self.amo, self.billing, self.store, [d.amocrm_id for d in departures])
         unlinks = [Unlink(d.work, d.amocrm_id, leaving[d.amocrm_id].targets, leaving[d.amocrm_id].items)
                    for d in departures]
-        clients_of = {id(u): leaving[u.amocrm_id].accounts for u in unlinks}
 
         def forget(unlink: Unlink) -> None:
             self.store.drop_link(kind, unlink.work.billmgr_id)
-            follow_up(self.store, self.billing, clients_of[id(unlink)], unlink.lead_items)
+            follow_up(self.store, self.billing, leaving[unlink.amocrm_id].accounts, unlink.lead_items)
 
         self.unlink(ledger, kind, unlinks, plan, why=DELETED, after=forget)
 
